@@ -1,0 +1,1 @@
+"""plansync: declarative sync of 2C2P recurring payment plans."""

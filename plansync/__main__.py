@@ -1,0 +1,5 @@
+import sys
+
+from plansync.cli import main
+
+sys.exit(main())

@@ -1,0 +1,162 @@
+"""Settings: command-line flags over environment variables over ``plansync.yaml``.
+
+The file is ``--config FILE``, else ``$PLANSYNC_CONFIG``, else ``./plansync.yaml`` when it
+exists. Paths in the file are relative to the file. The key password is read only from
+the environment, never from a file or a flag.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from plansync import keys
+from plansync.errors import ConfigError
+from plansync.gateway import assumptions
+from plansync.gateway.envelope import Envelope
+
+DEFAULT_FILE = "plansync.yaml"
+CONFIG_ENV = "PLANSYNC_CONFIG"
+PASSWORD_ENV = "PLANSYNC_MERCHANT_KEY_PASSWORD"
+
+# setting name → (flag, environment variable); the file uses the setting name itself.
+SETTINGS = {
+    "endpoint": ("--endpoint", "PLANSYNC_ENDPOINT"),
+    "merchant_id": ("--merchant-id", "PLANSYNC_MERCHANT_ID"),
+    "merchant_key": ("--merchant-key", "PLANSYNC_MERCHANT_KEY"),
+    "gateway_key": ("--gateway-key", "PLANSYNC_GATEWAY_KEY"),
+}
+_FILE_ONLY = {"currency_exponents", "connect_timeout", "read_timeout"}
+_MERCHANT_ID_RE = re.compile(r"[A-Za-z0-9]{1,15}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    endpoint: str
+    merchant_id: str
+    merchant_key: Path
+    gateway_key: Path
+    merchant_key_password: str | None = field(default=None, repr=False)
+    currency_exponents: Mapping[str, int] = field(default_factory=dict)
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+    def envelope(self) -> Envelope:
+        """Load both keys (once per run) into the envelope that talks to 2C2P."""
+        own = keys.load_private_key(self.merchant_key, self.merchant_key_password)
+        peer = keys.load_public_key(self.gateway_key)
+        return Envelope(own, peer)
+
+
+def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
+            config_file: Path | None = None) -> Settings:
+    """Merge the three sources. Raises ConfigError naming flag and variable of a gap."""
+    path = config_file or _default_config_file(environ)
+    from_file = _read_file(path) if path else {}
+    base = path.parent if path else Path.cwd()
+
+    def pick(name: str) -> str:
+        flag, env = SETTINGS[name]
+        value = flags.get(name) or environ.get(env) or from_file.get(name)
+        if not value:
+            raise ConfigError(f"{name} is not set",
+                              f"pass {flag}, set {env}, or add '{name}:' to {DEFAULT_FILE}")
+        return str(value)
+
+    def key_path(name: str) -> Path:
+        raw = pick(name)
+        # A path from the file is relative to the file; from a flag or variable, to cwd.
+        from_flag_or_env = flags.get(name) or environ.get(SETTINGS[name][1])
+        return Path(raw) if from_flag_or_env else base / raw
+
+    merchant_id = pick("merchant_id")
+    if not _MERCHANT_ID_RE.fullmatch(merchant_id):
+        raise ConfigError(f"merchant_id {merchant_id!r} is not 1-15 letters and digits")
+    return Settings(
+        endpoint=endpoint_url(pick("endpoint")),
+        merchant_id=merchant_id,
+        merchant_key=key_path("merchant_key"),
+        gateway_key=key_path("gateway_key"),
+        merchant_key_password=environ.get(PASSWORD_ENV),
+        currency_exponents=_exponents(from_file.get("currency_exponents", {}), path),
+        connect_timeout=_positive(from_file, "connect_timeout", 5.0, path),
+        read_timeout=_positive(from_file, "read_timeout", 30.0, path),
+    )
+
+
+def endpoint_url(value: str) -> str:
+    """``sandbox``, ``production`` or a full URL; plain http only to this machine."""
+    if value in assumptions.ENDPOINTS:
+        return assumptions.ENDPOINTS[value]
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return value
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return value
+    if parts.scheme == "http":
+        raise ConfigError(f"endpoint {value} uses plain http to a host that is not loopback",
+                          "use https; plain http is accepted only for a local emulator")
+    raise ConfigError(f"endpoint {value!r} is not 'sandbox', 'production' or an https URL")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _default_config_file(environ: Mapping[str, str]) -> Path | None:
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    candidate = Path(DEFAULT_FILE)
+    return candidate if candidate.is_file() else None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must be a mapping of settings")
+    if "merchant_key_password" in data or "password" in data:
+        raise ConfigError(f"config file {path} holds a password",
+                          f"remove it; the key password is read only from {PASSWORD_ENV}")
+    unknown = set(data) - set(SETTINGS) - _FILE_ONLY
+    if unknown:
+        known = ", ".join(sorted(set(SETTINGS) | _FILE_ONLY))
+        raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))}",
+                          f"known settings: {known}")
+    return data
+
+
+def _exponents(raw: Any, path: Path | None) -> dict[str, int]:
+    if not isinstance(raw, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and 0 <= v <= 4 for k, v in raw.items()):
+        raise ConfigError(f"config file {path}: currency_exponents must map currency codes "
+                          "to a number of decimal places (0-4), e.g. {SGD: 2}")
+    return {k.upper(): v for k, v in raw.items()}
+
+
+def _positive(data: Mapping[str, Any], name: str, default: float, path: Path | None) -> float:
+    value = data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"config file {path}: {name} must be a positive number of seconds")
+    return float(value)
+

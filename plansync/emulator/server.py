@@ -1,0 +1,245 @@
+"""The emulator's HTTP face: 2C2P's action endpoint, admin endpoints, and faults.
+
+    POST /2C2PFrontend/PaymentAction/2.0/action   (and /PaymentAction/2.0/action)
+    GET  /_emulator/plans   GET /_emulator/log   POST /_emulator/reset
+    GET|PUT /_emulator/faults                      (admin: loopback clients only)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc.jwk import RSAKey
+
+from plansync.emulator import workspace
+from plansync.emulator.faults import Dice, Faults
+from plansync.emulator.gateway import EmulatedGateway
+from plansync.emulator.store import PlanStore, StoredPlan
+from plansync.errors import EnvelopeError, MessageError
+from plansync.gateway import assumptions, messages
+from plansync.gateway.envelope import Envelope
+
+ACTION_PATHS = (workspace.ACTION_PATH, "/PaymentAction/2.0/action")
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], gateway: EmulatedGateway, envelope: Envelope,
+                 seed_plans: Sequence[StoredPlan], faults: Faults) -> None:
+        super().__init__(address, _Handler)
+        self.gateway = gateway
+        self.envelope = envelope
+        self.seed_plans = list(seed_plans)
+        self.dice = Dice(faults)
+        # Answers "signed by someone else": a key made here, known to nobody.
+        stranger = RSAKey.import_key(rsa.generate_private_key(65537, 2048))
+        self.wrong_envelope = envelope.signed_by(stranger)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def action_url(self) -> str:
+        return self.base_url + workspace.ACTION_PATH
+
+    def reset(self) -> int:
+        self.gateway.store.load(self.seed_plans, clear=True)
+        return len(self.seed_plans)
+
+
+def build(folder: Path, seed: Path | None = None, host: str = "127.0.0.1", port: int = 0,
+          db: str | None = None, faults: Faults | None = None) -> EmulatorServer:
+    """An emulator for the keys in ``folder``; the seed is loaded into a new database."""
+    seed_path = seed or folder / workspace.SEED
+    plans = workspace.load_seed(seed_path) if seed_path.exists() or seed else []
+    store = PlanStore(db or ":memory:")
+    if store.is_empty():
+        store.load(plans)
+    merchants = {plan.merchant_id for plan in plans} | {p.merchant_id for p in store.all()}
+    return EmulatorServer((host, port), EmulatedGateway(store, merchants),
+                          workspace.gateway_envelope(folder), plans, faults or Faults())
+
+
+class Emulator:
+    """An emulator serving on a background thread: for tests, the demo and `exec`."""
+
+    def __init__(self, server: EmulatorServer) -> None:
+        self.server = server
+        self._thread = threading.Thread(target=server.serve_forever, name="emulator",
+                                        daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def start(cls, folder: Path, **options: Any) -> Emulator:
+        return cls(build(folder, **options))
+
+    @property
+    def url(self) -> str:
+        return self.server.action_url
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.server.gateway.store.close()
+        self._thread.join()
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def serve(server: EmulatorServer) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down cleanly."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    emulator = Emulator(server)
+    print(f"plansync emulator listening on {server.base_url}", flush=True)
+    while not stop.wait(0.5):
+        pass
+    emulator.stop()
+    print("plansync emulator stopped", file=sys.stderr, flush=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real gateway's clients expect
+    disable_nagle_algorithm = True  # no delayed-ACK stalls between header and body writes
+    server: EmulatorServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # request lines are not worth a terminal line each; /_emulator/log has them
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path in ACTION_PATHS:
+            self._action()
+        else:
+            self._admin("POST", path)
+
+    def do_GET(self) -> None:
+        self._admin("GET", self.path.split("?", 1)[0])
+
+    def do_PUT(self) -> None:
+        self._admin("PUT", self.path.split("?", 1)[0])
+
+    def _admin(self, method: str, path: str) -> None:
+        if not path.startswith("/_emulator/"):
+            self._send(404, b"not found\n")
+        elif not ipaddress.ip_address(self.client_address[0]).is_loopback:
+            self._send(403, b"admin endpoints answer loopback clients only\n")
+        elif (method, path) == ("GET", "/_emulator/plans"):
+            self._send_json(200, [
+                {"merchantID": p.merchant_id, "recurringUniqueID": p.plan_id,
+                 "cancelled": p.cancelled, **p.fields}
+                for p in self.server.gateway.store.all()])
+        elif (method, path) == ("GET", "/_emulator/log"):
+            self._send_json(200, self.server.gateway.store.log())
+        elif (method, path) == ("POST", "/_emulator/reset"):
+            self._discard_body()
+            self._send_json(200, {"plans": self.server.reset()})
+        elif (method, path) == ("GET", "/_emulator/faults"):
+            self._send_json(200, vars(self.server.dice.faults))
+        elif (method, path) == ("PUT", "/_emulator/faults"):
+            self._set_faults()
+        else:
+            self._send(404, b"not found\n")
+
+    def _set_faults(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        try:
+            faults = Faults.from_mapping(json.loads(body or b"{}"))
+        except (ValueError, TypeError, AttributeError) as exc:
+            self._send_json(400, {"error": str(exc)})
+            return
+        self.server.dice = Dice(faults)
+        self._send_json(200, vars(faults))
+
+    # --- the action endpoint --------------------------------------------------------
+
+    def _action(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        roll = self.server.dice.roll()
+        time.sleep(roll.delay)
+        if roll.reset:
+            self._reset_connection()
+            return
+        if roll.error:
+            self._send(500, b"Internal Server Error\n")
+            return
+        try:
+            request = messages.parse_flat(self.server.envelope.open(body),
+                                          messages.REQUEST_ROOT)
+        except EnvelopeError as exc:
+            self._send(400, f"96 Unable to decrypt the request: {exc.message}\n".encode())
+            return
+        except MessageError as exc:
+            request = {}
+            items = [("version", "2.4"), ("respCode", "02"),
+                     ("respReason", f"Invalid request: {exc.message}")]
+        else:
+            items = self.server.gateway.handle(request)
+        if roll.drop and request.get("processType") in ("U", "C"):
+            self._reset_connection()  # the write is committed; its answer is lost
+            return
+        xml = messages.build_xml(messages.RESPONSE_ROOT, items)
+        if roll.malformed:
+            xml = xml[: len(xml) // 2]
+        envelope = self.server.wrong_envelope if roll.wrong_key else self.server.envelope
+        self._send(200, envelope.seal(xml).encode("ascii"))
+
+    # --- plumbing -------------------------------------------------------------------
+
+    def _read_body(self) -> bytes | None:
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self._send(411, b"Content-Length required\n")
+            return None
+        if int(length) > assumptions.MAX_TOKEN_BYTES:
+            self.close_connection = True
+            self._send(413, b"request too large\n")
+            return None
+        return self.rfile.read(int(length))
+
+    def _discard_body(self) -> None:
+        length = self.headers.get("Content-Length", "0")
+        self.rfile.read(min(int(length), 4096) if length.isdigit() else 0)
+
+    def _reset_connection(self) -> None:
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    def _send_json(self, status: int, data: Any) -> None:
+        self._send(status, json.dumps(data, indent=1).encode(), "application/json")
+
+    def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)

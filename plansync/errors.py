@@ -1,0 +1,106 @@
+"""The errors plansync expects, in one hierarchy.
+
+Every expected failure is a ``PlansyncError``: one sentence of what happened and,
+where there is one, a hint of what to do. The CLI prints them without a traceback
+and exits 1; anything else is a bug.
+
+    PlansyncError
+    ├── ConfigError               a setting is missing or wrong
+    │   └── KeyFileError          a key file cannot be used (names the file)
+    └── GatewayError              talking to the gateway failed for one request
+        ├── TransportError        the request did not get an answer (retryable or not)
+        ├── OutcomeUnknownError   an update/cancel was sent and its answer was lost
+        ├── EnvelopeError         the JWS/JWE envelope is refused (signature, algorithm, decrypt)
+        ├── MessageError          the XML inside is malformed or unsafe
+        └── GatewayRejectedError  the gateway answered with a respCode other than 00
+            ├── PlanNotFoundError          16
+            ├── MerchantRejectedError      03, 14
+            ├── RequestRejectedError       02, 10, 11, 17, 18
+            ├── StatusNotValidError        12
+            ├── CancelRefusedError         61, 65
+            └── GatewayUnavailableError    95, 96, 97, 98, 99 (and 01, 13: see codes.py)
+"""
+
+from __future__ import annotations
+
+
+class PlansyncError(Exception):
+    """An expected failure, reported to the user as a sentence and a hint."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message}\n  hint: {self.hint}"
+
+
+class ConfigError(PlansyncError):
+    pass
+
+
+class KeyFileError(ConfigError):
+    pass
+
+
+class GatewayError(PlansyncError):
+    pass
+
+
+class TransportError(GatewayError):
+    """No usable answer arrived. ``retryable`` is true when sending again is safe:
+    an inquiry, or a write that is known not to have left this machine."""
+
+    def __init__(self, message: str, hint: str | None = None, *, retryable: bool,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, hint)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class OutcomeUnknownError(GatewayError):
+    """An update or cancel left this machine and its answer was lost. The gateway may
+    or may not have applied it; only an inquiry can tell. Never retry it blindly."""
+
+
+class EnvelopeError(GatewayError):
+    pass
+
+
+class MessageError(GatewayError):
+    pass
+
+
+class GatewayRejectedError(GatewayError):
+    """The gateway answered with a respCode other than 00."""
+
+    def __init__(self, code: str, reason: str, meaning: str, hint: str | None = None) -> None:
+        detail = f" ({reason})" if reason else ""
+        super().__init__(f"gateway answered {code} {meaning}{detail}", hint)
+        self.code = code
+        self.reason = reason
+
+
+class PlanNotFoundError(GatewayRejectedError):
+    pass
+
+
+class MerchantRejectedError(GatewayRejectedError):
+    pass
+
+
+class RequestRejectedError(GatewayRejectedError):
+    pass
+
+
+class StatusNotValidError(GatewayRejectedError):
+    pass
+
+
+class CancelRefusedError(GatewayRejectedError):
+    pass
+
+
+class GatewayUnavailableError(GatewayRejectedError):
+    pass

@@ -1,0 +1,1 @@
+"""The 2C2P wire protocol, and nothing else: envelope, messages, codes, the HTTP client."""

@@ -1,0 +1,40 @@
+"""Gateway assumptions: what plansync decides where 2C2P's documentation is silent.
+
+Everything here was chosen, not read from the documentation (see DESIGN.md section 1).
+Each can be corrected against the real sandbox in one edit of this module.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Documented: the two hosts. Named here so that the rest of the code never spells them.
+ENDPOINTS: Final = {
+    "sandbox": "https://demo2.2c2p.com/2C2PFrontend/PaymentAction/2.0/action",
+    "production": "https://t.2c2p.com/PaymentAction/2.0/action",
+}
+
+# Documented: requests carry version 2.4 (chargeOnDate exists only there).
+REQUEST_VERSION: Final = "2.4"
+
+# Not documented: whether an update must carry every field. The sample sends the whole
+# record, so an update carries the complete target record (desired over live values).
+UPDATE_SENDS_COMPLETE_RECORD: Final = True
+
+# Not documented: how inquiry shows a cancelled plan. Assumed: recurringStatus N,
+# indistinguishable from paused; update/cancel of it answers 12. The state file therefore
+# remembers cancellations plansync made.
+CANCELLED_PLAN_INQUIRES_AS: Final = "N"
+CANCELLED_PLAN_WRITE_CODE: Final = "12"
+
+# Not documented: how a gateway that cannot verify or decrypt our request answers.
+# Assumed: a non-2xx status with a short plain-text body (or a body that is no token).
+UNREADABLE_REQUEST_HINT: Final = (
+    "the gateway could not read the request: check that merchant_key is the key whose "
+    "public half is registered with 2C2P, that gateway_key is 2C2P's certificate for "
+    "this endpoint (sandbox and production differ), and that the system clock is right"
+)
+
+# Not documented: the largest answer a single plan's message can reasonably need.
+MAX_TOKEN_BYTES: Final = 64 * 1024
+MAX_XML_BYTES: Final = 16 * 1024

@@ -1,0 +1,109 @@
+"""The gateway's wire formats for money, dates and currencies. Pure functions.
+
+Amounts travel as 12 digits of minor units (``000000009990`` is 99.90 SGD), so the
+currency's ISO 4217 exponent decides where the decimal point goes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+
+from iso4217 import Currency
+
+AMOUNT_DIGITS = 12
+_AMOUNT_RE = re.compile(r"[0-9]{12}")
+_DATE_RE = re.compile(r"[0-9]{8}")
+_DAY_MONTH_RE = re.compile(r"(0[1-9]|[12][0-9]|3[01])(0[1-9]|1[0-2])")
+
+
+def currency_alpha(code: str) -> str:
+    """The alpha code (``SGD``) of an ISO 4217 currency given as alpha or numeric (``702``)."""
+    code = code.strip().upper()
+    if code.isdigit():
+        for currency in Currency:
+            if currency.number == int(code):
+                return currency.code
+        raise ValueError(f"{code!r} is not an ISO 4217 numeric currency code")
+    try:
+        return Currency(code).code
+    except ValueError:
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code") from None
+
+
+def currency_exponent(alpha: str, overrides: Mapping[str, int] | None = None) -> int:
+    """Digits after the decimal point in the currency's minor unit (SGD 2, JPY 0, BHD 3)."""
+    if overrides and alpha in overrides:
+        return overrides[alpha]
+    exponent = Currency(alpha).exponent
+    if exponent is None:
+        raise ValueError(f"{alpha} has no minor unit in ISO 4217; set an exponent for it")
+    return int(exponent)
+
+
+def amount_to_wire(amount: Decimal, exponent: int) -> str:
+    """99.90 with exponent 2 → ``000000009990``. Refuses what cannot be sent exactly."""
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"amount {amount} must be a non-negative number")
+    minor = amount.scaleb(exponent)
+    if minor != minor.to_integral_value():
+        raise ValueError(f"amount {amount} has more than {exponent} decimal places")
+    text = str(int(minor))
+    if len(text) > AMOUNT_DIGITS:
+        raise ValueError(f"amount {amount} does not fit in {AMOUNT_DIGITS} digits")
+    return text.zfill(AMOUNT_DIGITS)
+
+
+def amount_from_wire(text: str, exponent: int) -> Decimal:
+    """``000000009990`` with exponent 2 → Decimal('99.90')."""
+    if not _AMOUNT_RE.fullmatch(text):
+        raise ValueError(f"amount {text!r} is not {AMOUNT_DIGITS} digits")
+    return Decimal(int(text)).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
+
+
+def parse_decimal(text: str) -> Decimal:
+    """Exact decimal from text (never through float)."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a decimal number") from None
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def date_to_wire(value: date) -> str:
+    """chargeNextDate as the specification writes it: DDMMYYYY."""
+    return value.strftime("%d%m%Y")
+
+
+def date_from_wire(text: str) -> date:
+    """Read DDMMYYYY (the specification) or yyyyMMdd (the sample response).
+
+    For years 2000-2099 the two never both parse: yyyyMMdd read as DDMMYYYY would
+    need month "20" or "21", so the first format that parses is the only one.
+    """
+    if not _DATE_RE.fullmatch(text):
+        raise ValueError(f"date {text!r} is not 8 digits (DDMMYYYY or yyyyMMdd)")
+    for pattern in ("%d%m%Y", "%Y%m%d"):
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    raise ValueError(f"date {text!r} is neither DDMMYYYY nor yyyyMMdd")
+
+
+def check_day_month(text: str) -> str:
+    """chargeOnDate is ``ddMM``; 2902 is allowed (it recurs in leap years)."""
+    if not _DAY_MONTH_RE.fullmatch(text):
+        raise ValueError(f"{text!r} is not a day and month as ddMM")
+    day, month = int(text[:2]), int(text[2:])
+    datetime(2000, month, day)  # raises ValueError for 3102, 3004, …
+    return text
+
+
+def timestamp(now: datetime) -> str:
+    """timeStamp ``ddMMyyHHmmss``, in UTC."""
+    return now.astimezone(timezone.utc).strftime("%d%m%y%H%M%S")

@@ -1,0 +1,1 @@
+"""Renderers: records in, text out. No logic beyond layout, no I/O."""
