@@ -25,7 +25,8 @@ log = logging.getLogger("plansync")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Log each request's progress (never bodies or keys).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Log each request's progress (never bodies or keys).")
 @click.version_option(package_name="plansync")
 def cli(verbose: bool) -> None:
     """Manage 2C2P recurring payment plans as code.
@@ -101,7 +102,8 @@ def emulator() -> None:
 
 @emulator.command("init")
 @click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--merchant", default="JT01", show_default=True, help="Merchant id of the seed plans.")
+@click.option("--merchant", default="JT01", show_default=True,
+              help="Merchant id of the seed plans.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8700, show_default=True,
               help="Port that DIR/plansync.yaml points at.")
 def emulator_init(folder: Path, merchant: str, port: int) -> int:
@@ -132,6 +134,8 @@ def emulator_options(command: F) -> F:
     for field, text in (
         ("latency_ms", "Milliseconds added before each answer."),
         ("jitter_ms", "Up to this many more milliseconds, at random."),
+        ("throttle_rate", "Share of requests answered HTTP 429 unprocessed (0-1)."),
+        ("retry_after_s", "Seconds those 429 answers ask clients to wait."),
         ("error_rate", "Share of requests answered HTTP 500 unprocessed (0-1)."),
         ("reset_rate", "Share of connections reset unprocessed (0-1)."),
         ("drop_rate", "Share of updates/cancels committed, then reset (0-1)."),
@@ -147,9 +151,9 @@ def emulator_options(command: F) -> F:
 
 def _build_server(host: str, port: int, options: dict[str, Any]) -> Any:
     from plansync.emulator import server
-    from plansync.emulator.faults import Faults, RATES
+    from plansync.emulator.faults import RATES, Faults
 
-    fault_names = (*RATES, "latency_ms", "jitter_ms")
+    fault_names = (*RATES, "latency_ms", "jitter_ms", "retry_after_s")
     try:
         faults = Faults.from_mapping({name: options[name] for name in fault_names}
                                      | {"seed": options["fault_seed"]})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ def load_public_key(path: Path, what: str = "gateway key") -> RSAKey:
     if b"PRIVATE KEY" in data:
         raise KeyFileError(f"{what} file {path} holds a private key",
                            "use 2C2P's public certificate (.cer) here; keep private keys private")
-    loaders = (
+    loaders: tuple[Callable[[], Any], ...] = (
         lambda: x509.load_pem_x509_certificate(data).public_key(),
         lambda: x509.load_der_x509_certificate(data).public_key(),
         lambda: serialization.load_pem_public_key(data),
@@ -91,7 +92,7 @@ def _from_pkcs12(path: Path, data: bytes, secret: bytes | None, what: str) -> An
     return key
 
 
-def _rsa(key: Any, kind: type, path: Path, what: str) -> RSAKey:
+def _rsa(key: Any, kind: type[Any], path: Path, what: str) -> RSAKey:
     if not isinstance(key, kind):
         raise KeyFileError(f"{what} file {path} holds a {type(key).__name__}, not an RSA key",
                            "2C2P's envelope uses RSA (PS256 and RSA-OAEP)")

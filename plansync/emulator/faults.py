@@ -13,13 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-RATES = ("error_rate", "reset_rate", "drop_rate", "wrong_key_rate", "malformed_rate")
+RATES = ("throttle_rate", "error_rate", "reset_rate", "drop_rate", "wrong_key_rate",
+         "malformed_rate")
 
 
 @dataclass(frozen=True)
 class Faults:
     latency_ms: float = 0.0  # added before every answer to the action endpoint
     jitter_ms: float = 0.0  # plus a uniform 0..jitter_ms
+    throttle_rate: float = 0.0  # HTTP 429 with Retry-After, before the request is processed
+    retry_after_s: float = 1.0  # what those 429 answers ask the client to wait
     error_rate: float = 0.0  # HTTP 500 before the request is processed
     reset_rate: float = 0.0  # connection reset before the request is processed
     drop_rate: float = 0.0  # update/cancel: commit the write, then reset the connection
@@ -51,6 +54,7 @@ class Roll(NamedTuple):
     """What happens to one request."""
 
     delay: float
+    throttle: bool
     error: bool
     reset: bool
     drop: bool

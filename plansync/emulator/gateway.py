@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from plansync.emulator.store import PlanStore, StoredPlan
 from plansync.gateway import formats
@@ -121,7 +121,7 @@ class EmulatedGateway:
 
 
 def _result(request: Mapping[str, str], code: str, reason: str) -> Items:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return [
         ("version", "2.4"),
         ("timeStamp", formats.timestamp(now)),

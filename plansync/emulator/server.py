@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import signal
@@ -46,14 +47,12 @@ class EmulatorServer(ThreadingHTTPServer):
         self.envelope = envelope
         self.seed_plans = list(seed_plans)
         self.dice = Dice(faults)
-        # Answers "signed by someone else": a key made here, known to nobody.
-        stranger = RSAKey.import_key(rsa.generate_private_key(65537, 2048))
-        self.wrong_envelope = envelope.signed_by(stranger)
+        self.wrong_envelope = envelope.signed_by(_stranger_key())
 
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def action_url(self) -> str:
@@ -75,6 +74,12 @@ def build(folder: Path, seed: Path | None = None, host: str = "127.0.0.1", port:
     merchants = {plan.merchant_id for plan in plans} | {p.merchant_id for p in store.all()}
     return EmulatorServer((host, port), EmulatedGateway(store, merchants),
                           workspace.gateway_envelope(folder), plans, faults or Faults())
+
+
+@functools.cache
+def _stranger_key() -> RSAKey:
+    """Signs answers "from someone else": made here, known to nobody, made once."""
+    return RSAKey.import_key(rsa.generate_private_key(65537, 2048))
 
 
 class Emulator:
@@ -187,6 +192,10 @@ class _Handler(BaseHTTPRequestHandler):
         if roll.reset:
             self._reset_connection()
             return
+        if roll.throttle:
+            retry_after = f"{self.server.dice.faults.retry_after_s:g}"
+            self._send(429, b"Too Many Requests\n", headers={"Retry-After": retry_after})
+            return
         if roll.error:
             self._send(500, b"Internal Server Error\n")
             return
@@ -237,9 +246,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, data: Any) -> None:
         self._send(status, json.dumps(data, indent=1).encode(), "application/json")
 
-    def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+    def _send(self, status: int, body: bytes, content_type: str = "text/plain",
+              headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

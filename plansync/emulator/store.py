@@ -11,7 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS plans (
@@ -56,7 +56,8 @@ class PlanStore:
 
     def is_empty(self) -> bool:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM plans").fetchone()[0] == 0
+            count: int = self._db.execute("SELECT COUNT(*) FROM plans").fetchone()[0]
+        return count == 0
 
     def load(self, plans: Iterable[StoredPlan], clear: bool = False) -> None:
         with self._lock, self._db:
@@ -102,7 +103,7 @@ class PlanStore:
         return [_plan(row) for row in rows]
 
     def record(self, process_type: str, plan_id: str, resp_code: str) -> None:
-        at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        at = datetime.now(UTC).isoformat(timespec="milliseconds")
         with self._lock:
             self._db.execute("INSERT INTO log (at, process_type, plan_id, resp_code) "
                              "VALUES (?, ?, ?, ?)", (at, process_type, plan_id, resp_code))

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -54,7 +54,7 @@ class GatewayClient:
                  retry: RetryPolicy | None = None,
                  exponent_overrides: Mapping[str, int] | None = None,
                  sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.endpoint = endpoint
         self.merchant_id = merchant_id
         self._envelope = envelope

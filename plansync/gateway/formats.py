@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
 from iso4217 import Currency
@@ -16,6 +16,7 @@ from iso4217 import Currency
 AMOUNT_DIGITS = 12
 _AMOUNT_RE = re.compile(r"[0-9]{12}")
 _DATE_RE = re.compile(r"[0-9]{8}")
+_PLAUSIBLE_YEARS = (1970, 2199)
 _DAY_MONTH_RE = re.compile(r"(0[1-9]|[12][0-9]|3[01])(0[1-9]|1[0-2])")
 
 
@@ -63,6 +64,16 @@ def amount_from_wire(text: str, exponent: int) -> Decimal:
     return Decimal(int(text)).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
 
 
+def amount_from_answer(text: str, exponent: int) -> Decimal:
+    """An amount in an answer: 12 digits of minor units, as specified, or a decimal in
+    major units (``99.90``), as the documentation's own inquiry sample writes one."""
+    if "." not in text:
+        return amount_from_wire(text, exponent)
+    value = parse_decimal(text)
+    amount_to_wire(value, exponent)  # refuses more decimals than the currency has
+    return value.quantize(Decimal(1).scaleb(-exponent))
+
+
 def parse_decimal(text: str) -> Decimal:
     """Exact decimal from text (never through float)."""
     try:
@@ -82,17 +93,24 @@ def date_to_wire(value: date) -> str:
 def date_from_wire(text: str) -> date:
     """Read DDMMYYYY (the specification) or yyyyMMdd (the sample response).
 
-    For years 2000-2099 the two never both parse: yyyyMMdd read as DDMMYYYY would
-    need month "20" or "21", so the first format that parses is the only one.
+    Both can parse: yyyyMMdd of 2001-2012 read as DDMMYYYY is a date in the years
+    0101-1231 ("20010101" is 20 January 0101). Only a reading whose year is plausible
+    for a payment plan counts, and for real dates exactly one reading is.
     """
     if not _DATE_RE.fullmatch(text):
         raise ValueError(f"date {text!r} is not 8 digits (DDMMYYYY or yyyyMMdd)")
+    readings = set()
     for pattern in ("%d%m%Y", "%Y%m%d"):
         try:
-            return datetime.strptime(text, pattern).date()
+            parsed = datetime.strptime(text, pattern).date()
         except ValueError:
             continue
-    raise ValueError(f"date {text!r} is neither DDMMYYYY nor yyyyMMdd")
+        if _PLAUSIBLE_YEARS[0] <= parsed.year <= _PLAUSIBLE_YEARS[1]:
+            readings.add(parsed)
+    if len(readings) != 1:
+        raise ValueError(f"date {text!r} is neither DDMMYYYY nor yyyyMMdd "
+                         f"with a year from {_PLAUSIBLE_YEARS[0]} to {_PLAUSIBLE_YEARS[1]}")
+    return readings.pop()
 
 
 def check_day_month(text: str) -> str:
@@ -106,4 +124,4 @@ def check_day_month(text: str) -> str:
 
 def timestamp(now: datetime) -> str:
     """timeStamp ``ddMMyyHHmmss``, in UTC."""
-    return now.astimezone(timezone.utc).strftime("%d%m%y%H%M%S")
+    return now.astimezone(UTC).strftime("%d%m%y%H%M%S")

@@ -164,7 +164,7 @@ def parse_flat(xml: bytes, root: str) -> dict[str, str]:
         element = etree.fromstring(xml, _parser())
     except etree.XMLSyntaxError as exc:
         raise MessageError(f"message is not well-formed XML: {exc}") from None
-    if element.getroottree().docinfo.doctype:
+    if element.getroottree().docinfo.doctype:  # type: ignore[union-attr]
         raise MessageError("message contains a DTD, which is refused")
     if element.tag != root:
         raise MessageError(f"expected <{root}>, got <{element.tag}>")
@@ -200,11 +200,11 @@ def live_plan(response: Response, exponent_overrides: Mapping[str, int] | None =
         return LivePlan(
             id=response.plan_id,
             status=status,
-            amount=formats.amount_from_wire(_required(v, "amount"), exponent),
+            amount=formats.amount_from_answer(_required(v, "amount"), exponent),
             currency=currency,
             allow_accumulate=_optional(v, "allowAccumulate", _yes_no),
             max_accumulate_amount=_optional(
-                v, "maxAccumulateAmount", lambda t: formats.amount_from_wire(t, exponent)),
+                v, "maxAccumulateAmount", lambda t: formats.amount_from_answer(t, exponent)),
             recurring_interval=_optional(v, "recurringInterval", int),
             recurring_count=_optional(v, "recurringCount", int),
             current_count=_optional(v, "currentCount", int),

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from plansync.config import Settings
+from plansync.emulator import workspace
+from plansync.emulator.server import Emulator
+from plansync.gateway.client import GatewayClient, RetryPolicy
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own temp dir, with no PLANSYNC_* from the developer's shell."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("PLANSYNC_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def emulator_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("emulator")
+    workspace.init(folder)
+    return folder
+
+
+@pytest.fixture
+def emulator(emulator_dir: Path) -> Iterator[Emulator]:
+    with Emulator.start(emulator_dir) as running:
+        yield running
+
+
+@pytest.fixture
+def settings(emulator: Emulator, emulator_dir: Path) -> Settings:
+    return Settings(endpoint=emulator.url, merchant_id="JT01",
+                    merchant_key=emulator_dir / workspace.MERCHANT_PRIVATE,
+                    gateway_key=emulator_dir / workspace.GATEWAY_PUBLIC)
+
+
+class Sleeps(list[float]):
+    """Stands in for time.sleep: records the backoff delays instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def client(settings: Settings, sleeps: Sleeps) -> Iterator[GatewayClient]:
+    with GatewayClient(settings.endpoint, settings.merchant_id, settings.envelope(),
+                       read_timeout=5, retry=RetryPolicy(attempts=3), sleep=sleeps) as made:
+        yield made
+
+
+def admin(emulator: Emulator, method: str, path: str, payload: Any = None) -> Any:
+    answer = requests.request(method, emulator.server.base_url + path, json=payload, timeout=5)
+    answer.raise_for_status()
+    return answer.json()
+
+
+def live_fields(emulator: Emulator, plan_id: str) -> dict[str, Any]:
+    plans = admin(emulator, "GET", "/_emulator/plans")
+    return next(p for p in plans if p["recurringUniqueID"] == plan_id)

@@ -1,0 +1,132 @@
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from lxml import etree
+
+from plansync.errors import MessageError
+from plansync.gateway import messages
+from plansync.gateway.messages import PlanFields
+
+# The inquiry answer from 2C2P's guide (../shared/seeds), verbatim.
+SAMPLE_INQUIRY_ANSWER = b"""<RecurringMaintenanceResponse>
+<version>2.1</version>
+<timeStamp>030321155002</timeStamp>
+<merchantID>JT01</merchantID>
+<recurringUniqueID>156142</recurringUniqueID>
+<respCode>00</respCode>
+<respReason>Inquiry Successful</respReason>
+<recurringStatus>Y</recurringStatus>
+<invoicePrefix>030321135205</invoicePrefix>
+<currency>702</currency>
+<amount>000000009990</amount>
+<maskedCardNo>XXXXXXXXXXXX1111</maskedCardNo>
+<allowAccumulate>N</allowAccumulate>
+<maxAccumulateAmount>000000001000</maxAccumulateAmount>
+<recurringInterval>30</recurringInterval>
+<recurringCount>12</recurringCount>
+<currentCount></currentCount>
+<chargeNextDate>20210307</chargeNextDate>
+</RecurringMaintenanceResponse>"""
+
+WHEN = datetime(2021, 3, 5, 9, 13, 14, tzinfo=UTC)
+
+
+def test_the_documented_inquiry_answer_reads_as_typed_values() -> None:
+    plan = messages.live_plan(messages.read_response(SAMPLE_INQUIRY_ANSWER))
+    assert plan.id == "156142"
+    assert plan.status == "active"
+    assert plan.amount == Decimal("99.90") and isinstance(plan.amount, Decimal)
+    assert plan.currency == "SGD"
+    assert plan.allow_accumulate is False
+    assert plan.max_accumulate_amount == Decimal("10.00")
+    assert (plan.recurring_interval, plan.recurring_count, plan.current_count) == (30, 12, None)
+    assert plan.charge_next_date == date(2021, 3, 7)
+    assert plan.invoice_prefix == "030321135205"
+    assert plan.masked_card_no == "XXXXXXXXXXXX1111"
+
+
+def test_update_request_matches_the_documented_sample() -> None:
+    xml = messages.build_request("JT01", "156142", "U", WHEN, PlanFields(
+        status="active", amount=Decimal("99.90"), allow_accumulate=False,
+        recurring_interval=30, recurring_count=24), exponent=2)
+    assert messages.parse_flat(xml, messages.REQUEST_ROOT) == {
+        "version": "2.4", "timeStamp": "050321091314", "merchantID": "JT01",
+        "recurringUniqueID": "156142", "processType": "U", "recurringStatus": "Y",
+        "amount": "000000009990", "allowAccumulate": "N", "recurringInterval": "30",
+        "recurringCount": "24",
+    }
+
+
+def test_every_updatable_field_in_wire_format() -> None:
+    fields = PlanFields(status="inactive", amount=Decimal("1500"), allow_accumulate=True,
+                        max_accumulate_amount=Decimal("3000"), recurring_interval=7,
+                        recurring_count=0, charge_next_date=date(2026, 12, 7),
+                        charge_on_date="0712")
+    assert messages.fields_to_wire(fields, exponent=0) == [
+        ("recurringStatus", "N"), ("amount", "000000001500"), ("allowAccumulate", "Y"),
+        ("maxAccumulateAmount", "000000003000"), ("recurringInterval", "7"),
+        ("recurringCount", "0"), ("chargeNextDate", "07122026"), ("chargeOnDate", "0712"),
+    ]
+
+
+def test_inquiry_and_cancel_carry_only_the_compulsory_fields() -> None:
+    for process_type in ("I", "C"):
+        values = messages.parse_flat(messages.build_request("JT01", "1", process_type, WHEN),
+                                     messages.REQUEST_ROOT)
+        assert set(values) == {"version", "timeStamp", "merchantID", "recurringUniqueID",
+                               "processType"}
+
+
+def test_fields_over_fills_gaps_from_the_base() -> None:
+    live = PlanFields(status="active", amount=Decimal("10"), recurring_count=12)
+    desired = PlanFields(amount=Decimal("12.50"))
+    assert desired.over(live) == PlanFields(status="active", amount=Decimal("12.50"),
+                                            recurring_count=12)
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<RecurringMaintenanceResponse><respCode>&lol2;</respCode></RecurringMaintenanceResponse>"""
+
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<RecurringMaintenanceResponse><respReason>&xxe;</respReason></RecurringMaintenanceResponse>"""
+
+
+@pytest.mark.parametrize(("xml", "message"), [
+    (BILLION_LAUGHS, "DTD or entity"),
+    (EXTERNAL_ENTITY, "DTD or entity"),
+    (b"<!doctype RecurringMaintenanceResponse><RecurringMaintenanceResponse/>", "DTD"),
+    (b"<RecurringMaintenanceResponse>" + b"<a>x</a>" * 3000 + b"</RecurringMaintenanceResponse>",
+     "larger than"),
+    (b"<RecurringMaintenanceResponse><respCode>00</respCode>", "not well-formed"),
+    (b"<Other><respCode>00</respCode></Other>", "expected <RecurringMaintenanceResponse>"),
+    (b"<RecurringMaintenanceResponse><a><b/></a></RecurringMaintenanceResponse>", "only text"),
+    (b"<RecurringMaintenanceResponse><respCode>00</respCode><respCode>16</respCode>"
+     b"</RecurringMaintenanceResponse>", "appears twice"),
+    (b"<RecurringMaintenanceResponse><respReason>x</respReason></RecurringMaintenanceResponse>",
+     "no respCode"),
+])
+def test_unsafe_or_malformed_answers_are_refused(xml: bytes, message: str) -> None:
+    with pytest.raises(MessageError, match=message):
+        messages.read_response(xml)
+
+
+def test_utf16_encoded_dtd_is_refused_too() -> None:
+    xml = ('<?xml version="1.0" encoding="UTF-16"?>\n<!DOCTYPE r [<!ENTITY e "x">]>'
+           "<RecurringMaintenanceResponse><respCode>&e;</respCode>"
+           "</RecurringMaintenanceResponse>").encode("utf-16")
+    with pytest.raises(MessageError, match="DTD"):
+        messages.read_response(xml)
+
+
+@pytest.mark.parametrize(("tag", "value"), [
+    ("amount", "9990"), ("currency", "000"), ("recurringStatus", "X"),
+    ("chargeNextDate", "20213107"), ("recurringInterval", "thirty"), ("allowAccumulate", "y"),
+])
+def test_malformed_fields_name_the_plan_and_field(tag: str, value: str) -> None:
+    root = etree.fromstring(SAMPLE_INQUIRY_ANSWER)
+    root.find(tag).text = value  # type: ignore[union-attr]
+    with pytest.raises(MessageError, match=f"plan 156142 .*{tag}|{value}"):
+        messages.live_plan(messages.read_response(etree.tostring(root)))

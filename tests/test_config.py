@@ -1,0 +1,106 @@
+from pathlib import Path
+
+import pytest
+
+from plansync import config
+from plansync.errors import ConfigError
+
+FULL = {"endpoint": "sandbox", "merchant_id": "JT01", "merchant_key": "m.pem",
+        "gateway_key": "g.cer"}
+
+
+def write_config(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "plansync.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_flags_over_environment_over_file(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "conf", "endpoint: production\nmerchant_id: FILE01\n"
+                        "merchant_key: keys/m.pem\ngateway_key: keys/g.cer\n")
+    env = {"PLANSYNC_MERCHANT_ID": "ENV01", "PLANSYNC_GATEWAY_KEY": "env.cer"}
+    settings = config.resolve({"merchant_id": "FLAG01"}, env, path)
+    assert settings.merchant_id == "FLAG01"
+    assert settings.endpoint == "https://t.2c2p.com/PaymentAction/2.0/action"
+    assert settings.gateway_key == Path("env.cer")  # from the environment: relative to cwd
+    assert settings.merchant_key == tmp_path / "conf" / "keys/m.pem"  # relative to the file
+
+
+def test_config_file_from_environment_or_cwd(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "elsewhere", "merchant_id: ELSE\n")
+    settings = config.resolve(FULL | {"merchant_id": None}, {"PLANSYNC_CONFIG": str(path)})
+    assert settings.merchant_id == "ELSE"
+    write_config(tmp_path, "merchant_id: HERE\n")  # tests run in tmp_path
+    assert config.resolve(FULL | {"merchant_id": None}, {}).merchant_id == "HERE"
+
+
+def test_missing_setting_names_flag_and_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        config.resolve(FULL | {"gateway_key": None}, {})
+    assert str(info.value) == ("gateway_key is not set\n  hint: pass --gateway-key, set "
+                               "PLANSYNC_GATEWAY_KEY, or add 'gateway_key:' to plansync.yaml")
+
+
+def test_password_only_from_the_environment(tmp_path: Path) -> None:
+    settings = config.resolve(FULL, {"PLANSYNC_MERCHANT_KEY_PASSWORD": "pw"})
+    assert settings.merchant_key_password == "pw"
+    assert "pw" not in repr(settings)
+    path = write_config(tmp_path, "merchant_key_password: pw\n")
+    with pytest.raises(ConfigError, match="holds a password"):
+        config.resolve(FULL, {}, path)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("endpoint: [", "not valid YAML"),
+    ("- a\n- b\n", "must be a mapping"),
+    ("endpiont: sandbox\n", "unknown setting"),
+    ("currency_exponents: {SGD: two}\n", "currency_exponents must map"),
+    ("read_timeout: -1\n", "read_timeout must be a positive number"),
+])
+def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
+    path = write_config(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as info:
+        config.resolve(FULL, {}, path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        config.resolve(FULL, {}, tmp_path / "nope.yaml")
+
+
+def test_file_only_settings(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "currency_exponents: {jpy: 2}\nread_timeout: 60\n")
+    settings = config.resolve(FULL, {}, path)
+    assert settings.currency_exponents == {"JPY": 2}
+    assert settings.read_timeout == 60.0
+
+
+@pytest.mark.parametrize(("value", "url"), [
+    ("sandbox", "https://demo2.2c2p.com/2C2PFrontend/PaymentAction/2.0/action"),
+    ("production", "https://t.2c2p.com/PaymentAction/2.0/action"),
+    ("https://gateway.example/action", "https://gateway.example/action"),
+    ("http://127.0.0.1:8700/x", "http://127.0.0.1:8700/x"),
+    ("http://127.9.9.9/x", "http://127.9.9.9/x"),
+    ("http://localhost:1/x", "http://localhost:1/x"),
+    ("http://[::1]:8700/x", "http://[::1]:8700/x"),
+])
+def test_endpoints(value: str, url: str) -> None:
+    assert config.endpoint_url(value) == url
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("http://gateway.example/action", "plain http to a host that is not loopback"),
+    ("http://10.0.0.1/action", "plain http"),
+    ("ftp://x/y", "not 'sandbox', 'production' or an https URL"),
+    ("staging", "not 'sandbox', 'production' or an https URL"),
+])
+def test_bad_endpoints(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config.endpoint_url(value)
+
+
+def test_bad_merchant_id() -> None:
+    with pytest.raises(ConfigError, match="not 1-15 letters and digits"):
+        config.resolve(FULL | {"merchant_id": "JT01; DROP"}, {})
