@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import json
@@ -37,8 +38,8 @@ ACTION_PATHS = (workspace.ACTION_PATH, "/PaymentAction/2.0/action")
 
 
 class EmulatorServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+    daemon_threads = False  # only non-daemon handler threads are joined by server_close()
+    block_on_close = True  # server_close() waits for handlers, so the store outlives them
 
     def __init__(self, address: tuple[str, int], gateway: EmulatedGateway, envelope: Envelope,
                  seed_plans: Sequence[StoredPlan], faults: Faults) -> None:
@@ -48,6 +49,29 @@ class EmulatorServer(ThreadingHTTPServer):
         self.seed_plans = list(seed_plans)
         self.dice = Dice(faults)
         self.wrong_envelope = envelope.signed_by(_stranger_key())
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End kept-alive connections, so that their handler threads can finish."""
+        with self._connections_lock:
+            for connection in self._connections:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError | OSError):
+            super().handle_error(request, client_address)  # a bug in the emulator: show it
 
     @property
     def base_url(self) -> str:
@@ -87,8 +111,9 @@ class Emulator:
 
     def __init__(self, server: EmulatorServer) -> None:
         self.server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="emulator",
-                                        daemon=True)
+        # A short poll interval lets stop() return promptly (tests start many emulators).
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
+                                        name="emulator", daemon=True)
         self._thread.start()
 
     @classmethod
@@ -101,6 +126,7 @@ class Emulator:
 
     def stop(self) -> None:
         self.server.shutdown()
+        self.server.close_connections()
         self.server.server_close()
         self.server.gateway.store.close()
         self._thread.join()

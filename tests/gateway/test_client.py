@@ -1,0 +1,260 @@
+"""The client against the emulator: real HTTP on 127.0.0.1, the real envelope."""
+
+import socket
+from collections.abc import Iterator, Mapping
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from plansync import errors
+from plansync.config import Settings
+from plansync.emulator import server
+from plansync.emulator.gateway import EmulatedGateway
+from plansync.emulator.server import Emulator
+from plansync.gateway import codes
+from plansync.gateway.client import GatewayClient, RetryPolicy
+from plansync.gateway.messages import PlanFields
+from tests.conftest import Sleeps, admin, live_fields
+
+
+def test_inquiry(client: GatewayClient) -> None:
+    plan = client.inquire("156142")
+    assert (plan.id, plan.status, plan.amount, plan.currency) == (
+        "156142", "active", Decimal("99.90"), "SGD")
+    assert plan.charge_next_date == date(2027, 1, 7)  # seeded as yyyyMMdd
+    assert client.inquire("156143").charge_next_date == date(2026, 12, 3)  # as DDMMYYYY
+    assert client.inquire("156144").amount == Decimal("1500")  # JPY has no minor unit
+
+
+def test_update_changes_exactly_the_fields_it_carries(client: GatewayClient,
+                                                      emulator: Emulator) -> None:
+    before = live_fields(emulator, "156142")
+    client.update("156142", PlanFields(amount=Decimal("120.50"), recurring_count=24,
+                                       charge_next_date=date(2027, 2, 1),
+                                       charge_on_date="0102"), "SGD")
+    after = live_fields(emulator, "156142")
+    assert after == before | {"amount": "000000012050", "recurringCount": "24",
+                              "chargeNextDate": "01022027", "chargeOnDate": "0102"}
+    plan = client.inquire("156142")
+    assert (plan.amount, plan.recurring_count, plan.charge_next_date, plan.charge_on_date) == (
+        Decimal("120.50"), 24, date(2027, 2, 1), "0102")
+
+
+def test_cancel_is_final(client: GatewayClient) -> None:
+    client.cancel("156143")
+    assert client.inquire("156143").status == "inactive"
+    with pytest.raises(errors.StatusNotValidError, match="12 status not valid"):
+        client.update("156143", PlanFields(status="active"), "THB")
+    with pytest.raises(errors.StatusNotValidError):
+        client.cancel("156143")
+
+
+@pytest.mark.parametrize(("call", "error", "code"), [
+    (lambda c: c.inquire("999999"), errors.PlanNotFoundError, "16"),
+    (lambda c: c.cancel("156146"), errors.StatusNotValidError, "12"),  # seeded as cancelled
+    (lambda c: c.update("156142", PlanFields(recurring_interval=400), "SGD"),
+     errors.RequestRejectedError, "11"),
+    (lambda c: c.update("156142", PlanFields(recurring_count=2), "SGD"),  # below currentCount 3
+     errors.RequestRejectedError, "11"),
+    (lambda c: c.update("156142", PlanFields(), "SGD"), errors.RequestRejectedError, "10"),
+    (lambda c: c.inquire("12a"), errors.RequestRejectedError, "11"),
+])
+def test_rejections_carry_code_and_reason(client: GatewayClient, call, error, code) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error) as info:
+        call(client)
+    assert info.value.code == code and info.value.reason
+
+
+def test_unknown_merchant(settings: Settings) -> None:
+    with GatewayClient(settings.endpoint, "NOPE01", settings.envelope()) as other, \
+            pytest.raises(errors.MerchantRejectedError, match="03 invalid merchant"):
+        other.inquire("156142")
+
+
+def test_a_request_the_gateway_cannot_read(settings: Settings, tmp_path: Path) -> None:
+    from plansync.emulator import workspace
+
+    stranger = tmp_path / "stranger"
+    workspace.init(stranger)  # keys the emulator has never seen
+    wrong = Settings(settings.endpoint, "JT01", stranger / "merchant-private.pem",
+                     settings.gateway_key)
+    with GatewayClient.from_settings(wrong) as other, \
+            pytest.raises(errors.GatewayUnavailableError, match="HTTP 400") as info:
+        other.inquire("156142")
+    assert info.value.reason.startswith("96")
+    assert "merchant_key is the key whose public half is registered" in str(info.value)
+
+
+# --- faults: each one surfaces as the error that tells the caller what to do ----------
+
+
+def faults(emulator: Emulator, **settings: float) -> None:
+    admin(emulator, "PUT", "/_emulator/faults", settings)
+
+
+def writes_received(emulator: Emulator) -> list[str]:
+    return [e["processType"] for e in admin(emulator, "GET", "/_emulator/log")
+            if e["processType"] in ("U", "C")]
+
+
+@pytest.mark.parametrize("fault", ["reset_rate", "error_rate", "throttle_rate"])
+def test_inquiries_are_retried_through_transient_faults(
+        client: GatewayClient, emulator: Emulator, sleeps: Sleeps, fault: str) -> None:
+    faults(emulator, **{fault: 0.3, "seed": 3, "retry_after_s": 0.5})
+    plans = [client.inquire("156142") for _ in range(10)]
+    assert all(p.amount == Decimal("99.90") for p in plans)
+    assert sleeps, "some attempt failed and was retried"
+    if fault == "throttle_rate":
+        assert set(sleeps) == {0.5}  # Retry-After honoured
+    else:
+        assert all(0 <= s <= RetryPolicy().max_delay for s in sleeps)
+
+
+@pytest.mark.parametrize(("fault", "message"), [
+    ("reset_rate", "no answer from"),
+    ("error_rate", "answered HTTP 500"),
+    ("throttle_rate", "rate limiting"),
+])
+def test_inquiries_give_up_after_the_last_attempt(
+        client: GatewayClient, emulator: Emulator, sleeps: Sleeps, fault: str,
+        message: str) -> None:
+    faults(emulator, **{fault: 1.0, "retry_after_s": 0})
+    with pytest.raises(errors.TransportError, match=message):
+        client.inquire("156142")
+    assert len(sleeps) == 2  # three attempts
+
+
+@pytest.mark.parametrize("fault", ["reset_rate", "error_rate"])
+def test_a_write_whose_answer_is_lost_is_never_resent(
+        client: GatewayClient, emulator: Emulator, fault: str) -> None:
+    faults(emulator, **{fault: 1.0})
+    with pytest.raises(errors.OutcomeUnknownError, match="inquire the plan"):
+        client.update("156142", PlanFields(amount=Decimal("1")), "SGD")
+    assert writes_received(emulator) == []  # these faults strike before processing
+    assert live_fields(emulator, "156142")["amount"] == "000000009990"
+
+
+def test_commit_then_drop_is_an_unknown_outcome_that_did_happen(
+        client: GatewayClient, emulator: Emulator) -> None:
+    faults(emulator, drop_rate=1.0)
+    with pytest.raises(errors.OutcomeUnknownError):
+        client.update("156142", PlanFields(amount=Decimal("42.00")), "SGD")
+    with pytest.raises(errors.OutcomeUnknownError):
+        client.cancel("156143")
+    assert writes_received(emulator) == ["U", "C"]  # each sent exactly once
+    faults(emulator)
+    assert client.inquire("156142").amount == Decimal("42.00")
+    assert client.inquire("156143").status == "inactive"
+
+
+def test_throttled_writes_are_resent_because_nothing_was_done(
+        client: GatewayClient, emulator: Emulator, sleeps: Sleeps) -> None:
+    faults(emulator, throttle_rate=0.3, seed=3, retry_after_s=0)
+    for amount in ("1.00", "2.00", "3.00"):
+        client.update("156142", PlanFields(amount=Decimal(amount)), "SGD")
+    assert sleeps and writes_received(emulator) == ["U", "U", "U"]
+
+
+def test_wrong_signer(client: GatewayClient, emulator: Emulator) -> None:
+    faults(emulator, wrong_key_rate=1.0)
+    with pytest.raises(errors.EnvelopeError, match="signature does not verify"):
+        client.inquire("156142")
+    with pytest.raises(errors.OutcomeUnknownError, match="signature does not verify"):
+        client.cancel("156142")
+    assert writes_received(emulator) == ["C"]
+
+
+def test_malformed_answer(client: GatewayClient, emulator: Emulator) -> None:
+    faults(emulator, malformed_rate=1.0)
+    with pytest.raises(errors.MessageError, match="not well-formed"):
+        client.inquire("156142")
+    with pytest.raises(errors.OutcomeUnknownError, match="not well-formed"):
+        client.update("156142", PlanFields(amount=Decimal("5")), "SGD")
+
+
+def test_read_timeout(settings: Settings, emulator: Emulator, sleeps: Sleeps) -> None:
+    faults(emulator, latency_ms=400)
+    with GatewayClient(settings.endpoint, "JT01", settings.envelope(), read_timeout=0.1,
+                       retry=RetryPolicy(attempts=2), sleep=sleeps) as slow:
+        with pytest.raises(errors.TransportError, match="ReadTimeout"):
+            slow.inquire("156142")
+        assert len(sleeps) == 1
+        with pytest.raises(errors.OutcomeUnknownError, match="answer was lost"):
+            slow.update("156142", PlanFields(amount=Decimal("7")), "SGD")
+        assert len(sleeps) == 1  # the write was not retried
+
+
+def test_connection_refused_is_safe_to_retry_even_for_writes(
+        settings: Settings, sleeps: Sleeps) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    url = f"http://127.0.0.1:{port}/2C2PFrontend/PaymentAction/2.0/action"
+    with GatewayClient(url, "JT01", settings.envelope(), sleep=sleeps) as nowhere:
+        with pytest.raises(errors.TransportError, match="cannot connect") as info:
+            nowhere.update("156142", PlanFields(amount=Decimal("1")), "SGD")
+        assert info.value.retryable and len(sleeps) == RetryPolicy().attempts - 1
+
+
+# --- every result code: a gateway that answers with the code we ask for ----------------
+
+
+class AnswersWith(EmulatedGateway):
+    """The emulated gateway, answering every request with one chosen respCode."""
+
+    code = "00"
+    answer_for: str | None = None  # answer about another plan than the one asked about
+
+    def _answer(self, request: Mapping[str, str]) -> list[tuple[str, str]]:
+        plan_id = self.answer_for or request["recurringUniqueID"]
+        return [("version", "2.4"), ("recurringUniqueID", plan_id),
+                ("respCode", self.code), ("respReason", f"Forced {self.code}")]
+
+
+@pytest.fixture
+def forced(emulator_dir: Path) -> Iterator[tuple[AnswersWith, str]]:
+    built = server.build(emulator_dir)
+    built.gateway = gateway = AnswersWith(built.gateway.store, built.gateway.merchants)
+    with Emulator(built) as running:
+        yield gateway, running.url
+
+
+@pytest.mark.parametrize(("code", "error"), sorted(codes.RESULT_CODES.items()))
+def test_every_result_code_becomes_its_error(
+        forced: tuple[AnswersWith, str], settings: Settings, sleeps: Sleeps, code: str,
+        error: codes.ResultCode) -> None:
+    gateway, url = forced
+    gateway.code = code
+    with GatewayClient(url, "JT01", settings.envelope(), sleep=sleeps) as other:
+        if code in codes.RETRYABLE_CODES:  # "try again later": inquiries are retried
+            with pytest.raises(errors.TransportError, match=f"{code} {error.meaning}"):
+                other.inquire("156142")
+            assert len(sleeps) == RetryPolicy().attempts - 1
+        else:
+            with pytest.raises(error.error, match=f"{code} {error.meaning} \\(Forced {code}\\)"):
+                other.inquire("156142")
+        expected_for_write = errors.OutcomeUnknownError if code == "95" else error.error
+        with pytest.raises(expected_for_write):
+            other.cancel("156142")
+
+
+def test_an_unknown_code_is_still_an_error(forced: tuple[AnswersWith, str],
+                                           settings: Settings) -> None:
+    gateway, url = forced
+    gateway.code = "42"
+    with GatewayClient(url, "JT01", settings.envelope()) as other, \
+            pytest.raises(errors.GatewayRejectedError, match="42 unknown result code"):
+        other.inquire("156142")
+
+
+def test_an_answer_about_another_plan_is_refused(forced: tuple[AnswersWith, str],
+                                                 settings: Settings) -> None:
+    gateway, url = forced
+    gateway.answer_for = "999"
+    with GatewayClient(url, "JT01", settings.envelope()) as other:
+        with pytest.raises(errors.GatewayError, match="answer is for plan 999, not 156142"):
+            other.inquire("156142")
+        with pytest.raises(errors.OutcomeUnknownError, match="answer is for plan 999"):
+            other.update("156142", PlanFields(amount=Decimal(1)), "SGD")
