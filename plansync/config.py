@@ -62,13 +62,16 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
     from_file = _read_file(path) if path else {}
     base = path.parent if path else Path.cwd()
 
+    missing = [name for name, (_flag, env) in SETTINGS.items()
+               if not (flags.get(name) or environ.get(env) or from_file.get(name))]
+    if missing:
+        raise ConfigError(
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set",
+            "; ".join(f"pass {SETTINGS[name][0]}, set {SETTINGS[name][1]}, or add '{name}:' "
+                      f"to {DEFAULT_FILE}" for name in missing))
+
     def pick(name: str) -> str:
-        flag, env = SETTINGS[name]
-        value = flags.get(name) or environ.get(env) or from_file.get(name)
-        if not value:
-            raise ConfigError(f"{name} is not set",
-                              f"pass {flag}, set {env}, or add '{name}:' to {DEFAULT_FILE}")
-        return str(value)
+        return str(flags.get(name) or environ.get(SETTINGS[name][1]) or from_file.get(name))
 
     def key_path(name: str) -> Path:
         raw = pick(name)
