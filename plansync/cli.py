@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -117,14 +118,16 @@ def emulator_init(folder: Path, merchant: str, port: int) -> int:
     return 0
 
 
-def emulator_options(command: F) -> F:
+def emulator_options(dir_required: bool) -> Callable[[F], F]:
     """Where the emulator's keys and plans come from, and how it misbehaves."""
     from plansync.emulator.faults import Faults
 
     options = [
-        click.option("--dir", "folder", required=True,
+        click.option("--dir", "folder", required=dir_required,
                      type=click.Path(exists=True, file_okay=False, path_type=Path),
-                     help="Folder written by `plansync emulator init`."),
+                     help="Folder written by `plansync emulator init`." + (
+                         "" if dir_required else
+                         "  [default: a throwaway folder with new keys and sample plans]")),
         click.option("--seed", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="Seed plans (default: DIR/seed.yaml)."),
         click.option("--db", help="SQLite file to keep plans in (default: memory)."),
@@ -144,9 +147,13 @@ def emulator_options(command: F) -> F:
     ):
         options.append(click.option("--" + field.replace("_", "-"), field, type=float,
                                     default=getattr(Faults, field), help=text))
-    for option in reversed(options):
-        command = option(command)
-    return command
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def _build_server(host: str, port: int, options: dict[str, Any]) -> Any:
@@ -164,7 +171,7 @@ def _build_server(host: str, port: int, options: dict[str, Any]) -> Any:
 
 
 @emulator.command("serve")
-@emulator_options
+@emulator_options(dir_required=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8700, show_default=True,
               help="0 picks a free port.")
@@ -185,7 +192,7 @@ def emulator_serve(host: str, port: int, **options: Any) -> int:
 
 
 @emulator.command("exec", context_settings={"ignore_unknown_options": True})
-@emulator_options
+@emulator_options(dir_required=False)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def emulator_exec(command: Sequence[str], **options: Any) -> int:
     """Run COMMAND against a fresh emulator on a free port, then stop it.
@@ -193,12 +200,21 @@ def emulator_exec(command: Sequence[str], **options: Any) -> int:
     COMMAND sees PLANSYNC_ENDPOINT, PLANSYNC_MERCHANT_ID, PLANSYNC_MERCHANT_KEY and
     PLANSYNC_GATEWAY_KEY pointing at the emulator. Exits with COMMAND's exit code.
 
-        plansync emulator exec --dir demo -- plansync inquire 156142
+        plansync emulator exec -- plansync inquire 156142
     """
+    from plansync.emulator import workspace
+
+    if options["folder"] is not None:
+        return _exec(command, options["folder"], options)
+    with tempfile.TemporaryDirectory(prefix="plansync-emulator-") as scratch:
+        workspace.init(Path(scratch))
+        return _exec(command, Path(scratch), options | {"folder": Path(scratch)})
+
+
+def _exec(command: Sequence[str], folder: Path, options: dict[str, Any]) -> int:
     from plansync.emulator import workspace
     from plansync.emulator.server import Emulator
 
-    folder: Path = options["folder"]
     with Emulator(_build_server("127.0.0.1", 0, options)) as running:
         env = {key: value for key, value in os.environ.items()
                if not key.startswith("PLANSYNC_")}

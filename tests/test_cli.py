@@ -163,3 +163,10 @@ def test_help_is_complete() -> None:
     emulator_help = run("emulator", "--help").stdout
     for command in ("init", "serve", "exec"):
         assert command in emulator_help
+
+
+def test_emulator_exec_without_a_folder_makes_a_throwaway_one(tmp_path: Path) -> None:
+    result = run("emulator", "exec", "--", *PLANSYNC, "inquire", "--json", "156146")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["status"] == "inactive"
+    assert list(tmp_path.iterdir()) == []  # nothing left behind in the working directory
