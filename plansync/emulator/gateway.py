@@ -68,13 +68,6 @@ class EmulatedGateway:
         self.merchants = frozenset(merchants)
 
     def handle(self, request: Mapping[str, str]) -> Items:
-        process_type = request.get("processType", "")
-        plan_id = request.get("recurringUniqueID", "")
-        items = self._answer(request)
-        self.store.record(process_type, plan_id, dict(items)["respCode"])
-        return items
-
-    def _answer(self, request: Mapping[str, str]) -> Items:
         missing = [tag for tag in _COMPULSORY if not request.get(tag)]
         if missing:
             return _result(request, "10", f"Missing compulsory values: {', '.join(missing)}")

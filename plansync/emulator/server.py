@@ -215,20 +215,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         roll = self.server.dice.roll()
         time.sleep(roll.delay)
-        if roll.reset:
-            self._reset_connection()
-            return
-        if roll.throttle:
-            retry_after = f"{self.server.dice.faults.retry_after_s:g}"
-            self._send(429, b"Too Many Requests\n", headers={"Retry-After": retry_after})
-            return
-        if roll.error:
-            self._send(500, b"Internal Server Error\n")
-            return
         try:
             request = messages.parse_flat(self.server.envelope.open(body),
                                           messages.REQUEST_ROOT)
         except EnvelopeError as exc:
+            self._record({}, "96")
             self._send(400, f"96 Unable to decrypt the request: {exc.message}\n".encode())
             return
         except MessageError as exc:
@@ -236,15 +227,39 @@ class _Handler(BaseHTTPRequestHandler):
             items = [("version", "2.4"), ("respCode", "02"),
                      ("respReason", f"Invalid request: {exc.message}")]
         else:
+            # These faults strike before the gateway does anything with the request.
+            if roll.reset or roll.throttle or roll.error:
+                self._unprocessed(request, roll.reset, roll.throttle)
+                return
             items = self.server.gateway.handle(request)
+        code = dict(items)["respCode"]
         if roll.drop and request.get("processType") in ("U", "C"):
-            self._reset_connection()  # the write is committed; its answer is lost
+            self._record(request, code, "drop")
+            self._reset_connection()  # the write is done; its answer is lost
             return
         xml = messages.build_xml(messages.RESPONSE_ROOT, items)
         if roll.malformed:
             xml = xml[: len(xml) // 2]
         envelope = self.server.wrong_envelope if roll.wrong_key else self.server.envelope
+        fault = "malformed" if roll.malformed else "wrong_key" if roll.wrong_key else None
+        self._record(request, code, fault)
         self._send(200, envelope.seal(xml).encode("ascii"))
+
+    def _unprocessed(self, request: dict[str, str], reset: bool, throttle: bool) -> None:
+        if reset:
+            self._record(request, "", "reset")
+            self._reset_connection()
+        elif throttle:
+            self._record(request, "", "throttle")
+            retry_after = f"{self.server.dice.faults.retry_after_s:g}"
+            self._send(429, b"Too Many Requests\n", headers={"Retry-After": retry_after})
+        else:
+            self._record(request, "", "error")
+            self._send(500, b"Internal Server Error\n")
+
+    def _record(self, request: dict[str, str], code: str, fault: str | None = None) -> None:
+        self.server.gateway.store.record(request.get("processType", ""),
+                                         request.get("recurringUniqueID", ""), code, fault)
 
     # --- plumbing -------------------------------------------------------------------
 

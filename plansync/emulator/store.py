@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS log (
     at TEXT NOT NULL,
     process_type TEXT NOT NULL,
     plan_id TEXT NOT NULL,
-    resp_code TEXT NOT NULL
+    resp_code TEXT NOT NULL,
+    fault TEXT
 );
 """
 
@@ -102,18 +103,21 @@ class PlanStore:
                 "ORDER BY merchant_id, plan_id").fetchall()
         return [_plan(row) for row in rows]
 
-    def record(self, process_type: str, plan_id: str, resp_code: str) -> None:
+    def record(self, process_type: str, plan_id: str, resp_code: str,
+               fault: str | None = None) -> None:
+        """One line per request; resp_code is "" when a fault struck before processing."""
         at = datetime.now(UTC).isoformat(timespec="milliseconds")
         with self._lock:
-            self._db.execute("INSERT INTO log (at, process_type, plan_id, resp_code) "
-                             "VALUES (?, ?, ?, ?)", (at, process_type, plan_id, resp_code))
+            self._db.execute(
+                "INSERT INTO log (at, process_type, plan_id, resp_code, fault) "
+                "VALUES (?, ?, ?, ?, ?)", (at, process_type, plan_id, resp_code, fault))
 
-    def log(self) -> list[dict[str, str]]:
+    def log(self) -> list[dict[str, str | None]]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT at, process_type, plan_id, resp_code FROM log ORDER BY seq").fetchall()
-        return [{"time": at, "processType": pt, "recurringUniqueID": pid, "respCode": code}
-                for at, pt, pid, code in rows]
+            rows = self._db.execute("SELECT at, process_type, plan_id, resp_code, fault "
+                                    "FROM log ORDER BY seq").fetchall()
+        return [{"time": at, "processType": pt, "recurringUniqueID": pid, "respCode": code,
+                 "fault": fault} for at, pt, pid, code, fault in rows]
 
 
 def _plan(row: tuple[str, str, str, int]) -> StoredPlan:

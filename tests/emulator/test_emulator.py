@@ -1,10 +1,12 @@
 """The emulator, driven by a client written only from the public description."""
 
 from pathlib import Path
+from xml.etree.ElementTree import ParseError
 from typing import Any
 
 import pytest
 import requests
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -116,8 +118,8 @@ def test_unreadable_requests_get_http_400_and_96(emulator: Emulator) -> None:
 def test_admin_endpoints(call: Any, emulator: Emulator) -> None:
     call("U", amount="000000001234")
     log = admin(emulator, "GET", "/_emulator/log")
-    assert [(e["processType"], e["recurringUniqueID"], e["respCode"]) for e in log] == [
-        ("U", "156142", "00")]
+    assert [(e["processType"], e["recurringUniqueID"], e["respCode"], e["fault"])
+            for e in log] == [("U", "156142", "00", None)]
     assert log[0]["time"].endswith("+00:00")
     assert admin(emulator, "POST", "/_emulator/reset") == {"plans": 5}
     assert live_fields(emulator, "156142")["amount"] == "000000009990"
@@ -129,6 +131,19 @@ def test_admin_endpoints(call: Any, emulator: Emulator) -> None:
     assert bad.status_code == 400 and "between 0 and 1" in bad.json()["error"]
     assert requests.get(emulator.server.base_url + "/_emulator/nope", timeout=5
                         ).status_code == 404
+
+
+def test_every_request_is_logged_with_its_fault(call: Any, emulator: Emulator) -> None:
+    for fault in ("reset_rate", "throttle_rate", "error_rate", "drop_rate", "wrong_key_rate",
+                  "malformed_rate"):
+        admin(emulator, "PUT", "/_emulator/faults", {fault: 1.0})
+        with pytest.raises((requests.RequestException, InvalidSignature, ParseError)):
+            call("U", amount="000000000100")
+    requests.post(emulator.url, data="garbage", timeout=5)
+    log = admin(emulator, "GET", "/_emulator/log")
+    assert [(e["processType"], e["respCode"], e["fault"]) for e in log] == [
+        ("U", "", "reset"), ("U", "", "throttle"), ("U", "", "error"), ("U", "00", "drop"),
+        ("U", "00", "wrong_key"), ("U", "00", "malformed"), ("", "96", None)]
 
 
 def test_faults_are_reproducible_for_a_seed(call: Any, emulator: Emulator) -> None:

@@ -95,8 +95,9 @@ def faults(emulator: Emulator, **settings: float) -> None:
 
 
 def writes_received(emulator: Emulator) -> list[str]:
+    """The updates and cancels the gateway processed (faults may have struck before)."""
     return [e["processType"] for e in admin(emulator, "GET", "/_emulator/log")
-            if e["processType"] in ("U", "C")]
+            if e["processType"] in ("U", "C") and e["respCode"]]
 
 
 @pytest.mark.parametrize("fault", ["reset_rate", "error_rate", "throttle_rate"])
@@ -207,7 +208,7 @@ class AnswersWith(EmulatedGateway):
     code = "00"
     answer_for: str | None = None  # answer about another plan than the one asked about
 
-    def _answer(self, request: Mapping[str, str]) -> list[tuple[str, str]]:
+    def handle(self, request: Mapping[str, str]) -> list[tuple[str, str]]:
         plan_id = self.answer_for or request["recurringUniqueID"]
         return [("version", "2.4"), ("recurringUniqueID", plan_id),
                 ("respCode", self.code), ("respReason", f"Forced {self.code}")]
