@@ -264,6 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
     # --- plumbing -------------------------------------------------------------------
 
     def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit():
             self._send(411, b"Content-Length required\n")
@@ -273,6 +275,28 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(413, b"request too large\n")
             return None
         return self.rfile.read(int(length))
+
+    def _read_chunked(self) -> bytes | None:
+        """Some HTTP clients stream a body in chunks instead of sending its length."""
+        body = b""
+        while True:
+            size_line = self.rfile.readline(64).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                self.close_connection = True
+                self._send(400, b"malformed chunked body\n")
+                return None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return body
+            if len(body) + size > assumptions.MAX_TOKEN_BYTES:
+                self.close_connection = True
+                self._send(413, b"request too large\n")
+                return None
+            body += self.rfile.read(size)
+            self.rfile.readline(8)  # the CRLF after each chunk
 
     def _discard_body(self) -> None:
         length = self.headers.get("Content-Length", "0")
