@@ -1,0 +1,320 @@
+"""Spec files → DesiredPlans, reporting every problem (not only the first) with where it is.
+
+Validation is the JSON Schema in schemas/plansync-spec.schema.json, then the checks a
+schema cannot express: exact amounts against the currency, real dates, duplicate ids
+across files, and lifecycle rules.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from plansync import schema_files
+from plansync.gateway import formats
+from plansync.gateway.messages import PlanFields
+from plansync.spec.model import FIELDS, DesiredPlan, Location, Problem
+from plansync.spec.yamlread import Document, Path_, YamlError, read_documents
+
+SCHEMA_NAME = "plansync-spec.schema.json"
+SUFFIXES = (".yaml", ".yml")
+NOT_SPECS = {"plansync.yaml", "plansync.yml"}  # settings, not specs
+
+# How a value of each field should look, for messages about malformed ones.
+_EXPECTED = {
+    "id": "digits: the plan's recurringUniqueID",
+    "amount": 'an exact decimal in major units, such as "99.90"',
+    "max_accumulate_amount": 'an exact decimal in major units, such as "10.00"',
+    "currency": "an ISO 4217 code such as SGD or 702",
+    "charge_next_date": "an ISO date such as 2026-12-07",
+    "charge_on_date": 'day and month as ddMM, quoted, such as "0712"',
+}
+_TYPE_NAMES = {"string": "text", "integer": "a whole number", "number": "a number",
+               "boolean": "true or false", "array": "a list", "object": "a mapping"}
+
+
+class _Validator:
+    def __init__(self) -> None:
+        schema = schema_files.load(SCHEMA_NAME)
+        self.validator = jsonschema.Draft202012Validator(schema)
+        defs = schema["$defs"]
+        self.field_keys = set(defs["fields"]["properties"])
+        self.plan_keys = self.field_keys | set(defs["plan"]["properties"])
+        self.top_keys = set(schema["properties"])
+
+
+def discover(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
+    """Files named, and *.yaml / *.yml below folders named, in a stable order."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if _is_spec_file(p, path))
+            if not found:
+                problems.append(Problem(Location(str(path), 1, 1),
+                                        "folder holds no *.yaml or *.yml file"))
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Problem(Location(str(path), 1, 1), "no such file or folder"))
+    return list(dict.fromkeys(files)), problems
+
+
+def _is_spec_file(path: Path, root: Path) -> bool:
+    """YAML files below root, except hidden ones (.github/, .plansync/) and settings files."""
+    hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
+    return (path.suffix in SUFFIXES and path.is_file() and not hidden
+            and path.name not in NOT_SPECS)
+
+
+def load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem]]:
+    """Every plan the paths declare, and every problem found on the way."""
+    files, problems = discover(paths)
+    validator = _Validator()
+    plans: list[DesiredPlan] = []
+    for file in files:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(Location(str(file), 1, 1), f"cannot be read: {exc}"))
+            continue
+        try:
+            for document in read_documents(text):
+                found, trouble = _load_document(document, str(file), validator)
+                plans += found
+                problems += trouble
+        except YamlError as exc:
+            problems.append(Problem(Location(str(file), exc.mark.line, exc.mark.column),
+                                    exc.message))
+    problems += _duplicate_ids(plans)
+    return plans, problems
+
+
+def digest(plans: Iterable[DesiredPlan]) -> str:
+    """A fingerprint of what the specs ask for (not of their layout or comments)."""
+    canonical = [
+        {"id": p.id, "name": p.name, "cancel": p.cancel, "currency": p.currency,
+         "prevent_cancel": p.prevent_cancel, "ignore_changes": sorted(p.ignore_changes),
+         **{f: _jsonable(getattr(p.fields, f)) for f in FIELDS}}
+        for p in sorted(plans, key=lambda p: p.id)
+    ]
+    blob = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, Decimal | date):
+        return str(value)
+    return value
+
+
+# --- one document -----------------------------------------------------------------------
+
+
+def _load_document(document: Document, file: str, validator: _Validator
+                   ) -> tuple[list[DesiredPlan], list[Problem]]:
+    data = document.data
+
+    def at(path: Path_, key: bool = False) -> Location:
+        mark = document.where(path, key)
+        return Location(file, mark.line, mark.column)
+
+    problems = [Problem(at(path, key=True), message, _plan_id(data, path), _field(path))
+                for _mark, path, message in document.problems]
+    broken_plans: set[int] = set()
+    for error in validator.validator.iter_errors(data):
+        path = tuple(error.absolute_path)
+        for problem_path, key, message in _explain(error, validator):
+            full = (*path, *problem_path)
+            problems.append(Problem(at(full, key), message, _plan_id(data, full), _field(full)))
+        if len(path) >= 2 and path[0] == "plans" and isinstance(path[1], int):
+            broken_plans.add(path[1])
+        elif path[:1] == ("defaults",) or not path:
+            return [], problems  # defaults or the document itself are broken: no plan is sure
+    plans = []
+    defaults = data.get("defaults") or {}
+    for index, raw in enumerate(data.get("plans") or []):
+        if index in broken_plans:
+            continue
+        plan, trouble = _desired(raw, defaults, index, at)
+        problems += trouble
+        if plan is not None:
+            plans.append(plan)
+    return plans, problems
+
+
+def _explain(error: jsonschema.ValidationError, validator: _Validator
+             ) -> list[tuple[Path_, bool, str]]:
+    """One or more (relative path, points at a key, message) for a schema error."""
+    instance = error.instance
+    kind = error.validator
+    if kind in ("unevaluatedProperties", "additionalProperties"):
+        path = tuple(error.absolute_path)
+        known = (validator.top_keys if not path else
+                 validator.plan_keys if path[0] == "plans" and len(path) == 2 else
+                 validator.field_keys)
+        unknown = [key for key in instance if key not in known]
+        # Keys that failed their own subschema also show up as "unevaluated": those were
+        # reported on their own; only truly unknown keys are reported here.
+        return [((key,), True, f"unknown field{_did_you_mean(key, known)}") for key in unknown]
+    field = _field(tuple(error.absolute_path)) or ""
+    last = field.rsplit(".", 1)[-1]
+    if kind == "required":
+        missing = error.message.split("'")[1]
+        return [((), False, f"missing required field '{missing}'")]
+    if kind == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        return [((), False, f"must be {wanted}, not {_show(instance)}")]
+    if kind == "enum":
+        options = [str(o) for o in error.validator_value]
+        hint = _did_you_mean(str(instance), options) if isinstance(instance, str) else ""
+        return [((), False, f"must be one of {', '.join(options)}, not {_show(instance)}{hint}")]
+    if kind == "const":
+        return [((), False, f"must be {error.validator_value}, not {_show(instance)}")]
+    if kind in ("pattern", "anyOf") and last in _EXPECTED:
+        return [((), False, f"must be {_EXPECTED[last]}, not {_show(instance)}")]
+    if kind == "minimum":
+        return [((), False, f"must be at least {error.validator_value}, not {instance}")]
+    if kind == "maximum":
+        return [((), False, f"must be at most {error.validator_value}, not {instance}")]
+    if kind == "uniqueItems":
+        return [((), False, "names a field more than once")]
+    return [((), False, error.message)]
+
+
+def _did_you_mean(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if value is None:
+        return "empty"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _plan_id(data: Any, path: Path_) -> str | None:
+    if len(path) >= 2 and path[0] == "plans" and isinstance(path[1], int):
+        try:
+            plan_id = data["plans"][path[1]].get("id")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return None
+        return None if plan_id is None else str(plan_id)
+    return None
+
+
+def _field(path: Path_) -> str | None:
+    """The field a path names: ``lifecycle.ignore_changes`` in a plan, ``defaults.amount``."""
+    inner = path[2:] if path[:1] == ("plans",) else path
+    names = [str(p) for p in inner if isinstance(p, str)]
+    return ".".join(names) if names else None
+
+
+# --- one plan: merge defaults, then the checks a schema cannot make ------------------------
+
+
+def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any
+             ) -> tuple[DesiredPlan | None, list[Problem]]:
+    plan_id = str(raw["id"])
+    merged = defaults | raw
+    merged["lifecycle"] = (defaults.get("lifecycle") or {}) | (raw.get("lifecycle") or {})
+    problems: list[Problem] = []
+
+    def where(name: str) -> Location:
+        """Where a field's value came from: the plan itself, or the document's defaults."""
+        keys = tuple(name.split("."))
+        own = raw.get("lifecycle") or {} if keys[0] == "lifecycle" else raw
+        in_plan = keys[-1] in own
+        return at(("plans", index, *keys) if in_plan else ("defaults", *keys))  # type: ignore[no-any-return]
+
+    def problem(name: str, message: str) -> None:
+        problems.append(Problem(where(name), message, plan_id, name))
+
+    currency = exponent = None
+    if merged.get("currency") is not None:
+        try:
+            currency = formats.currency_alpha(str(merged["currency"]))
+            exponent = formats.currency_exponent(currency)
+        except ValueError as exc:
+            problem("currency", str(exc))
+
+    amounts: dict[str, Decimal] = {}
+    for name in ("amount", "max_accumulate_amount"):
+        if merged.get(name) is None:
+            continue
+        value = Decimal(str(merged[name]))
+        amounts[name] = value
+        if exponent is not None and value != value.quantize(Decimal(1).scaleb(-exponent)):
+            problem(name, f"{value} has more decimals than {currency} allows ({exponent})")
+
+    charge_next_date = None
+    if merged.get("charge_next_date") is not None:
+        try:
+            charge_next_date = date.fromisoformat(merged["charge_next_date"])
+        except ValueError:
+            problem("charge_next_date", f'"{merged["charge_next_date"]}" is not a real date')
+    if merged.get("charge_on_date") is not None:
+        try:
+            formats.check_day_month(merged["charge_on_date"])
+        except ValueError:
+            problem("charge_on_date",
+                    f'"{merged["charge_on_date"]}" is not a real day and month (ddMM)')
+
+    if merged.get("allow_accumulate") is True and not amounts.get("max_accumulate_amount"):
+        problem("allow_accumulate", "allow_accumulate: true needs a max_accumulate_amount "
+                                    "greater than 0 in the same plan (or its defaults)")
+    lifecycle = merged["lifecycle"]
+    status = merged.get("status")
+    if lifecycle.get("prevent_cancel") and status == "cancelled":
+        problem("lifecycle.prevent_cancel", "the plan's status is cancelled, but prevent_cancel "
+                                            "forbids cancelling it; remove one of the two")
+    if problems:
+        return None, problems
+
+    ignored = frozenset(lifecycle.get("ignore_changes") or ())
+
+    def managed(name: str, value: Any) -> Any:
+        return None if name in ignored else value
+
+    fields = PlanFields(
+        status=managed("status", status if status in ("active", "inactive") else None),
+        amount=managed("amount", amounts.get("amount")),
+        allow_accumulate=managed("allow_accumulate", merged.get("allow_accumulate")),
+        max_accumulate_amount=managed("max_accumulate_amount",
+                                      amounts.get("max_accumulate_amount")),
+        recurring_interval=managed("recurring_interval", merged.get("recurring_interval")),
+        recurring_count=managed("recurring_count", merged.get("recurring_count")),
+        charge_next_date=managed("charge_next_date", charge_next_date),
+        charge_on_date=managed("charge_on_date", merged.get("charge_on_date")),
+    )
+    return DesiredPlan(
+        id=plan_id, name=raw.get("name"), fields=fields,
+        cancel=status == "cancelled" and "status" not in ignored, currency=currency,
+        prevent_cancel=bool(lifecycle.get("prevent_cancel")), ignore_changes=ignored,
+        location=at(("plans", index)),
+    ), []
+
+
+def _duplicate_ids(plans: Sequence[DesiredPlan]) -> list[Problem]:
+    first: dict[str, DesiredPlan] = {}
+    problems = []
+    for plan in plans:
+        if plan.id in first:
+            problems.append(Problem(plan.location, f"declared twice: here and at "
+                                                   f"{first[plan.id].location}", plan.id))
+        else:
+            first[plan.id] = plan
+    return problems

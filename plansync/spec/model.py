@@ -1,0 +1,64 @@
+"""What a spec says, once validated: one DesiredPlan per declared plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from plansync.gateway.messages import PlanFields
+
+# The spec's names for the fields a plan can manage, in display order.
+FIELDS = ("status", "amount", "allow_accumulate", "max_accumulate_amount",
+          "recurring_interval", "recurring_count", "charge_next_date", "charge_on_date")
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a spec, said as ``file:line:column: plan <id>: field: message``."""
+
+    location: Location
+    message: str
+    plan_id: str | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        parts = [str(self.location)]
+        if self.plan_id is not None:
+            parts.append(f"plan {self.plan_id}")
+        if self.field is not None:
+            parts.append(self.field)
+        return ": ".join([*parts, self.message])
+
+
+@dataclass(frozen=True)
+class DesiredPlan:
+    """A plan as the spec wants it. ``fields`` holds the managed fields (declared, and not
+    in ignore_changes); ``None`` means "not managed: leave it as it is"."""
+
+    id: str
+    name: str | None
+    fields: PlanFields
+    cancel: bool  # status: cancelled (then fields.status is None)
+    currency: str | None  # ISO 4217 alpha; an assertion, never written
+    prevent_cancel: bool
+    ignore_changes: frozenset[str]
+    location: Location
+
+    @property
+    def label(self) -> str:
+        return f'"{self.name}" ({self.id})' if self.name else self.id
+
+    @property
+    def managed(self) -> tuple[str, ...]:
+        """The spec field names this plan manages, status included when declared."""
+        declared = tuple(f for f in FIELDS if getattr(self.fields, f) is not None)
+        return ("status", *declared) if self.cancel else declared
