@@ -6,12 +6,14 @@ usage; 3 a bug in plansync; 130/143 interrupted.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -91,6 +93,141 @@ def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int, **options:
     if plans or as_json:
         click.echo(live.as_json(plans) if as_json else live.as_table(plans))
     return 1 if len(plans) < len(results) else 0
+
+
+# --- specs and plans ------------------------------------------------------------------
+
+
+def _load_specs(paths: Sequence[Path]) -> tuple[list[Any], str, int]:
+    """Every declared plan, the spec digest and the file count; or every problem, then exit 1."""
+    from plansync.spec import loader
+
+    plans, problems = loader.load(paths)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        raise PlansyncError(f"{len(problems)} problem(s) in the specs; nothing was done",
+                            "fix them and run again (plansync validate checks without network)")
+    files, _ = loader.discover(paths)
+    return plans, loader.digest(plans), len(files)
+
+
+def _color(no_color: bool) -> bool:
+    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+spec_paths = click.argument("paths", metavar="PATH...", nargs=-1, required=True,
+                            type=click.Path(path_type=Path))
+output_format = [
+    click.option("--json", "fmt", flag_value="json",
+                 help="One JSON document (schemas/plan.schema.json)."),
+    click.option("--markdown", "fmt", flag_value="markdown",
+                 help="Markdown for a pull-request comment."),
+    click.option("--no-color", is_flag=True, help="No colours (also: the NO_COLOR variable)."),
+]
+
+
+def _formats(command: F) -> F:
+    for option in reversed(output_format):
+        command = option(command)
+    return command
+
+
+@cli.command()
+@spec_paths
+def validate(paths: Sequence[Path]) -> int:
+    """Check spec files (and folders of them) without touching the network.
+
+    Every problem is printed as FILE:LINE:COLUMN: plan ID: FIELD: MESSAGE.
+    """
+    plans, _digest, files = _load_specs(paths)
+    click.echo(f"Valid: {len(plans)} plan{'s' * (len(plans) != 1)} in {files} "
+               f"file{'s' * (files != 1)}.")
+    return 0
+
+
+@cli.command()
+@spec_paths
+@_formats
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also save the plan, for `plansync show` and `plansync apply --plan`.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 with no changes, 2 with changes, 1 on error.")
+@click.option("--target", multiple=True, metavar="ID", help="Plan only these plans (repeatable).")
+@click.option("--exclude", multiple=True, metavar="ID", help="Leave these plans out (repeatable).")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Inquiries in flight at once.")
+@click.option("--rate-limit", type=click.FloatRange(0, min_open=True), metavar="R",
+              help="At most R requests per second (default: no limit).")
+@gateway_options
+def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | None,
+         detailed_exitcode: bool, target: Sequence[str], exclude: Sequence[str],
+         parallelism: int, rate_limit: float | None, **options: Any) -> int:
+    """Show what would change: inquire every declared plan and diff it against the spec.
+
+    Exit codes: 0 success; 1 a spec problem or a plan that cannot be planned; with
+    --detailed-exitcode, 2 when there are changes.
+    """
+    from plansync.engine import planfile
+    from plansync.engine.planner import make_plan
+    from plansync.gateway.client import GatewayClient
+
+    desired, digest, _files = _load_specs(paths)
+    desired = _select(desired, target, exclude)
+    settings = _settings(options)
+    with GatewayClient.from_settings(settings, pool_size=parallelism,
+                                     rate_limit=rate_limit) as client, \
+            _progress(len(desired)) as advance:
+        made = make_plan(desired, client, spec_digest=digest, parallelism=parallelism,
+                         on_progress=advance)
+    if out is not None:
+        planfile.save(made, out)
+    click.echo(_render(made, fmt, no_color))
+    if made.summary["error"]:
+        return 1
+    return 2 if detailed_exitcode and made.has_changes else 0
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_formats
+def show(file: Path, fmt: str | None, no_color: bool) -> int:
+    """Show a plan saved by `plansync plan --out FILE`."""
+    from plansync.engine import planfile
+
+    click.echo(_render(planfile.read(file), fmt, no_color))
+    return 0
+
+
+def _render(made: Any, fmt: str | None, no_color: bool) -> str:
+    from plansync.engine import planfile
+    from plansync.render import markdown, text
+
+    if fmt == "json":
+        return json.dumps(planfile.dump(made), indent=2)
+    if fmt == "markdown":
+        return markdown.render(made)
+    return text.render(made, color=_color(no_color))
+
+
+def _select(desired: list[Any], target: Sequence[str], exclude: Sequence[str]) -> list[Any]:
+    known = {plan.id for plan in desired}
+    unknown = [plan_id for plan_id in (*target, *exclude) if plan_id not in known]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)} names no plan in the specs",
+                                 param_hint="--target/--exclude")
+    return [plan for plan in desired
+            if (not target or plan.id in target) and plan.id not in exclude]
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr when it is a terminal; silence otherwise."""
+    if not sys.stderr.isatty() or total < 2:
+        yield lambda: None
+        return
+    with click.progressbar(length=total, label="Inquiring", file=sys.stderr) as bar:
+        yield lambda: bar.update(1)
 
 
 # --- the emulator ---------------------------------------------------------------------

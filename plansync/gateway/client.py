@@ -31,6 +31,7 @@ from plansync.errors import (
 from plansync.gateway import assumptions, codes, formats, messages
 from plansync.gateway.envelope import Envelope
 from plansync.gateway.messages import LivePlan, PlanFields, Response
+from plansync.gateway.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class GatewayClient:
                  pool_size: int = 8, connect_timeout: float = 5.0, read_timeout: float = 30.0,
                  retry: RetryPolicy | None = None,
                  exponent_overrides: Mapping[str, int] | None = None,
+                 rate_limiter: RateLimiter | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.endpoint = endpoint
@@ -61,6 +63,7 @@ class GatewayClient:
         self._timeouts = (connect_timeout, read_timeout)
         self._retry = retry or RetryPolicy()
         self._exponents = dict(exponent_overrides or {})
+        self._limiter = rate_limiter or RateLimiter(None)
         self._sleep = sleep
         self._clock = clock
         self._rng = random.Random()
@@ -73,11 +76,21 @@ class GatewayClient:
         self._session.mount("http://", adapter)
 
     @classmethod
-    def from_settings(cls, settings: Settings, pool_size: int = 8) -> GatewayClient:
+    def from_settings(cls, settings: Settings, pool_size: int = 8,
+                      rate_limit: float | None = None) -> GatewayClient:
         return cls(settings.endpoint, settings.merchant_id, settings.envelope(),
                    pool_size=pool_size, connect_timeout=settings.connect_timeout,
                    read_timeout=settings.read_timeout,
-                   exponent_overrides=settings.currency_exponents)
+                   exponent_overrides=settings.currency_exponents,
+                   rate_limiter=RateLimiter(rate_limit))
+
+    @property
+    def key_fingerprint(self) -> str:
+        return self._envelope.fingerprint()
+
+    @property
+    def exponents(self) -> Mapping[str, int]:
+        return self._exponents
 
     def __enter__(self) -> GatewayClient:
         return self
@@ -112,6 +125,7 @@ class GatewayClient:
         token = self._envelope.seal(xml)
         is_write = process_type != messages.INQUIRY
         for attempt in range(self._retry.attempts):
+            self._limiter.acquire()
             try:
                 return self._send_once(token, plan_id, is_write)
             except TransportError as exc:

@@ -39,6 +39,10 @@ class Envelope:
         self._peer = peer
         self._own_key_setting = own_key_setting
 
+    def fingerprint(self) -> str:
+        """Names both keys without revealing anything: their RFC 7638 thumbprints."""
+        return f"{self._own_key.thumbprint()}:{self._peer_key.thumbprint()}"
+
     def signed_by(self, other_key: RSAKey) -> Envelope:
         """The same peer, but answers signed by another key (the emulator's fault)."""
         return Envelope(other_key, self._peer_key, self._peer, self._own_key_setting)

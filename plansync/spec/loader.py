@@ -81,6 +81,7 @@ def load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem]]:
     files, problems = discover(paths)
     validator = _Validator()
     plans: list[DesiredPlan] = []
+    declared: list[tuple[str, Location]] = []  # every id, valid plan or not
     for file in files:
         try:
             text = file.read_text(encoding="utf-8")
@@ -89,13 +90,15 @@ def load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem]]:
             continue
         try:
             for document in read_documents(text):
-                found, trouble = _load_document(document, str(file), validator)
+                found, trouble, ids = _load_document(document, str(file), validator)
                 plans += found
                 problems += trouble
+                declared += ids
         except YamlError as exc:
             problems.append(Problem(Location(str(file), exc.mark.line, exc.mark.column),
                                     exc.message))
-    problems += _duplicate_ids(plans)
+    problems += _duplicate_ids(declared)
+    problems.sort(key=lambda p: (p.location.file, p.location.line, p.location.column))
     return plans, problems
 
 
@@ -121,42 +124,50 @@ def _jsonable(value: object) -> object:
 
 
 def _load_document(document: Document, file: str, validator: _Validator
-                   ) -> tuple[list[DesiredPlan], list[Problem]]:
+                   ) -> tuple[list[DesiredPlan], list[Problem], list[tuple[str, Location]]]:
     data = document.data
 
     def at(path: Path_, key: bool = False) -> Location:
         mark = document.where(path, key)
         return Location(file, mark.line, mark.column)
 
-    problems = [Problem(at(path, key=True), message, _plan_id(data, path), _field(path))
-                for _mark, path, message in document.problems]
-    broken_plans: set[int] = set()
+    problems = [Problem(Location(file, mark.line, mark.column), message, _plan_id(data, path),
+                        _field(path)) for mark, path, message in document.problems]
+    # Which top-level fields failed the schema: (plan index or "defaults", field name).
+    broken: set[tuple[int | str, str]] = set()
     for error in validator.validator.iter_errors(data):
         path = tuple(error.absolute_path)
         for problem_path, key, message in _explain(error, validator):
             full = (*path, *problem_path)
             problems.append(Problem(at(full, key), message, _plan_id(data, full), _field(full)))
         if len(path) >= 2 and path[0] == "plans" and isinstance(path[1], int):
-            broken_plans.add(path[1])
-        elif path[:1] == ("defaults",) or not path:
-            return [], problems  # defaults or the document itself are broken: no plan is sure
+            broken.add((path[1], str(path[2]) if len(path) > 2 else "*"))
+        elif path[:1] == ("defaults",) and len(path) > 1:
+            broken.add(("defaults", str(path[1])))
+        else:
+            return [], problems, []  # the document's shape is wrong: nothing more to check
     plans = []
-    defaults = data.get("defaults") or {}
+    ids = []
+    defaults = {k: v for k, v in (data.get("defaults") or {}).items()
+                if ("defaults", k) not in broken}
     for index, raw in enumerate(data.get("plans") or []):
-        if index in broken_plans:
+        if not isinstance(raw, dict) or "id" not in raw or (index, "id") in broken:
             continue
-        plan, trouble = _desired(raw, defaults, index, at)
+        ids.append((str(raw["id"]), at(("plans", index))))
+        unsure = {name for where, name in broken if where in (index, "defaults")}
+        plan, trouble = _desired(raw, defaults, index, at, unsure)
         problems += trouble
-        if plan is not None:
+        if plan is not None and not unsure and (index, "*") not in broken:
             plans.append(plan)
-    return plans, problems
+    return plans, problems, ids
 
 
 def _explain(error: jsonschema.ValidationError, validator: _Validator
              ) -> list[tuple[Path_, bool, str]]:
     """One or more (relative path, points at a key, message) for a schema error."""
-    instance = error.instance
+    instance: Any = error.instance
     kind = error.validator
+    expected: Any = error.validator_value
     if kind in ("unevaluatedProperties", "additionalProperties"):
         path = tuple(error.absolute_path)
         known = (validator.top_keys if not path else
@@ -171,23 +182,24 @@ def _explain(error: jsonschema.ValidationError, validator: _Validator
     if kind == "required":
         missing = error.message.split("'")[1]
         return [((), False, f"missing required field '{missing}'")]
+    if kind == "type" and last in _EXPECTED:
+        return [((), False, f"must be {_EXPECTED[last]}, not {_show(instance)}")]
     if kind == "type":
-        expected = error.validator_value
         names = [expected] if isinstance(expected, str) else list(expected)
         wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
         return [((), False, f"must be {wanted}, not {_show(instance)}")]
     if kind == "enum":
-        options = [str(o) for o in error.validator_value]
+        options = [str(o) for o in expected]
         hint = _did_you_mean(str(instance), options) if isinstance(instance, str) else ""
         return [((), False, f"must be one of {', '.join(options)}, not {_show(instance)}{hint}")]
     if kind == "const":
-        return [((), False, f"must be {error.validator_value}, not {_show(instance)}")]
+        return [((), False, f"must be {expected}, not {_show(instance)}")]
     if kind in ("pattern", "anyOf") and last in _EXPECTED:
         return [((), False, f"must be {_EXPECTED[last]}, not {_show(instance)}")]
     if kind == "minimum":
-        return [((), False, f"must be at least {error.validator_value}, not {instance}")]
+        return [((), False, f"must be at least {expected}, not {instance}")]
     if kind == "maximum":
-        return [((), False, f"must be at most {error.validator_value}, not {instance}")]
+        return [((), False, f"must be at most {expected}, not {instance}")]
     if kind == "uniqueItems":
         return [((), False, "names a field more than once")]
     return [((), False, error.message)]
@@ -226,11 +238,14 @@ def _field(path: Path_) -> str | None:
 # --- one plan: merge defaults, then the checks a schema cannot make ------------------------
 
 
-def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any
-             ) -> tuple[DesiredPlan | None, list[Problem]]:
+def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
+             unsure: set[str]) -> tuple[DesiredPlan | None, list[Problem]]:
+    """Merge defaults under the plan and check it. Fields in ``unsure`` failed the schema
+    (already reported); they are left out of these checks."""
     plan_id = str(raw["id"])
-    merged = defaults | raw
-    merged["lifecycle"] = (defaults.get("lifecycle") or {}) | (raw.get("lifecycle") or {})
+    merged = {k: v for k, v in (defaults | raw).items() if k not in unsure}
+    merged["lifecycle"] = {} if "lifecycle" in unsure else (
+        (defaults.get("lifecycle") or {}) | (raw.get("lifecycle") or {}))
     problems: list[Problem] = []
 
     def where(name: str) -> Location:
@@ -308,13 +323,13 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any
     ), []
 
 
-def _duplicate_ids(plans: Sequence[DesiredPlan]) -> list[Problem]:
-    first: dict[str, DesiredPlan] = {}
+def _duplicate_ids(declared: Sequence[tuple[str, Location]]) -> list[Problem]:
+    first: dict[str, Location] = {}
     problems = []
-    for plan in plans:
-        if plan.id in first:
-            problems.append(Problem(plan.location, f"declared twice: here and at "
-                                                   f"{first[plan.id].location}", plan.id))
+    for plan_id, location in declared:
+        if plan_id in first:
+            problems.append(Problem(location, f"declared twice: here and at {first[plan_id]}",
+                                    plan_id))
         else:
-            first[plan.id] = plan
+            first[plan_id] = location
     return problems

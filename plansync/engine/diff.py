@@ -1,0 +1,153 @@
+"""The difference between what the spec wants and what the gateway has. Pure.
+
+``diff(desired, live, ...)`` decides one plan's Action: ``no-op``, ``update``, ``cancel``
+or ``error``; a Plan is those Changes plus where they were computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from plansync.gateway import formats
+from plansync.gateway.messages import LivePlan
+from plansync.spec.model import FIELDS, DesiredPlan
+
+
+class Action(StrEnum):
+    NO_OP = "no-op"
+    UPDATE = "update"
+    CANCEL = "cancel"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One plan's part of a Plan. ``before``/``after`` hold the managed fields, by the
+    spec's names, as live has them and as the spec wants them."""
+
+    id: str
+    name: str | None
+    action: Action
+    before: Mapping[str, Any] = field(default_factory=dict)
+    after: Mapping[str, Any] = field(default_factory=dict)
+    changed_fields: tuple[str, ...] = ()
+    error: str | None = None
+    currency: str | None = None  # the live plan's, which decides the wire format
+    live_fingerprint: str | None = None
+
+    @property
+    def unchanged(self) -> int:
+        return len(self.after) - len(self.changed_fields)
+
+
+@dataclass(frozen=True)
+class Plan:
+    created_at: datetime
+    merchant_id: str
+    endpoint: str
+    spec_digest: str
+    key_fingerprint: str
+    tool_version: str
+    changes: tuple[Change, ...]
+    format_version: int = 1
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = Counter(change.action for change in self.changes)
+        return {"update": counts[Action.UPDATE], "cancel": counts[Action.CANCEL],
+                "no_op": counts[Action.NO_OP], "error": counts[Action.ERROR]}
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action in (Action.UPDATE, Action.CANCEL) for c in self.changes)
+
+
+def diff(desired: DesiredPlan, live: LivePlan | None, *, inquiry_error: str | None = None,
+         known_cancelled: bool = False, exponents: Mapping[str, int] | None = None
+         ) -> Change:
+    """One plan's change. ``known_cancelled``: plansync's state recorded that it cancelled
+    this plan (the gateway may not say so on inquiry)."""
+
+    def error(message: str) -> Change:
+        return Change(desired.id, desired.name, Action.ERROR, error=message,
+                      currency=live.currency if live else None,
+                      live_fingerprint=fingerprint(live) if live else None)
+
+    if live is None:
+        return error(inquiry_error or "the plan could not be inquired")
+    if known_cancelled:
+        if desired.cancel:
+            return Change(desired.id, desired.name, Action.NO_OP, {"status": "cancelled"},
+                          {"status": "cancelled"}, currency=live.currency,
+                          live_fingerprint=fingerprint(live))
+        return error("plansync cancelled this plan earlier and cancellation is final; "
+                     "declare status: cancelled, or remove the plan from the spec")
+    if desired.currency and desired.currency != live.currency:
+        return error(f"the live plan is in {live.currency}, not {desired.currency} as declared; "
+                     "a plan's currency cannot be changed")
+    if desired.cancel:
+        if desired.prevent_cancel:
+            return error("status is cancelled but lifecycle.prevent_cancel forbids it")
+        return Change(desired.id, desired.name, Action.CANCEL, {"status": live.status},
+                      {"status": "cancelled"}, ("status",), currency=live.currency,
+                      live_fingerprint=fingerprint(live))
+    problem = _impossible(desired, live, exponents)
+    if problem:
+        return error(problem)
+    before = {name: getattr(live.fields, name) for name in desired.managed}
+    after = {name: getattr(desired.fields, name) for name in desired.managed}
+    changed = tuple(name for name in desired.managed if before[name] != after[name])
+    return Change(desired.id, desired.name, Action.UPDATE if changed else Action.NO_OP,
+                  before, after, changed, currency=live.currency,
+                  live_fingerprint=fingerprint(live))
+
+
+def _impossible(desired: DesiredPlan, live: LivePlan,
+                exponents: Mapping[str, int] | None) -> str | None:
+    """Why the spec cannot be applied to this live plan, if it cannot."""
+    count = desired.fields.recurring_count
+    if count and live.current_count and count < live.current_count:
+        return (f"recurring_count {count} is below the {live.current_count} charges already "
+                "made; use a larger count, or 0 for until cancelled")
+    exponent = formats.currency_exponent(live.currency, exponents)
+    for name in ("amount", "max_accumulate_amount"):
+        value = getattr(desired.fields, name)
+        if value is not None and value != value.quantize(Decimal(1).scaleb(-exponent)):
+            return (f"{name} {value} has more decimals than the live plan's currency "
+                    f"{live.currency} allows ({exponent})")
+    return None
+
+
+def fingerprint(live: LivePlan) -> str:
+    """What the plan was made from: every updatable field and the currency. A write at
+    apply time proceeds only if live still has this fingerprint."""
+    values = {name: to_json(getattr(live.fields, name)) for name in FIELDS}
+    values["currency"] = live.currency
+    blob = json.dumps(values, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(blob).hexdigest()[:32]
+
+
+def to_json(value: object) -> object:
+    """Spec-field values for JSON: amounts and dates as strings, never floats."""
+    if isinstance(value, Decimal | date):
+        return str(value) if isinstance(value, Decimal) else value.isoformat()
+    return value
+
+
+def from_json(name: str, value: Any) -> Any:
+    """The reverse of to_json, by field name."""
+    if value is None:
+        return None
+    if name in ("amount", "max_accumulate_amount"):
+        return Decimal(value)
+    if name == "charge_next_date":
+        return date.fromisoformat(value)
+    return value

@@ -1,0 +1,49 @@
+"""Make a Plan: inquire every declared plan concurrently, then diff each one.
+
+The only I/O here goes through the gateway client; the decisions are diff's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence, Set
+from datetime import UTC, datetime
+from importlib.metadata import version
+
+from plansync.engine.diff import Change, Plan, diff
+from plansync.engine.fanout import bounded_map
+from plansync.errors import GatewayError
+from plansync.gateway.client import GatewayClient
+from plansync.gateway.messages import LivePlan
+from plansync.spec.model import DesiredPlan
+
+
+def make_plan(desired: Sequence[DesiredPlan], client: GatewayClient, *, spec_digest: str,
+              parallelism: int = 8, known_cancelled: Set[str] = frozenset(),
+              on_progress: Callable[[], None] = lambda: None) -> Plan:
+    """One inquiry per plan, at most ``parallelism`` at once; changes in spec order.
+    A plan whose inquiry fails becomes an ``error`` change; the others go on."""
+
+    def inquire(plan: DesiredPlan) -> LivePlan | GatewayError:
+        try:
+            return client.inquire(plan.id)
+        except GatewayError as exc:
+            return exc
+
+    changes: dict[str, Change] = {}
+    for plan, result in bounded_map(inquire, desired, parallelism):
+        if isinstance(result, GatewayError):
+            reason = result.message + (f"; {result.hint}" if result.hint else "")
+            changes[plan.id] = diff(plan, None, inquiry_error=f"inquiry failed: {reason}")
+        else:
+            changes[plan.id] = diff(plan, result, known_cancelled=plan.id in known_cancelled,
+                                    exponents=client.exponents)
+        on_progress()
+    return Plan(
+        created_at=datetime.now(UTC).replace(microsecond=0),
+        merchant_id=client.merchant_id,
+        endpoint=client.endpoint,
+        spec_digest=spec_digest,
+        key_fingerprint=client.key_fingerprint,
+        tool_version=version("plansync"),
+        changes=tuple(changes[plan.id] for plan in desired),
+    )

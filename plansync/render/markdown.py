@@ -1,0 +1,81 @@
+"""A Plan as Markdown for a pull-request comment, kept under a size budget."""
+
+from __future__ import annotations
+
+from plansync.engine.diff import Action, Change, Plan
+from plansync.render.text import counts, header, summary_line
+from plansync.render.values import show
+
+# GitHub refuses comments over 65,536 characters; leave room for a wrapper's own text.
+BUDGET = 60_000
+_SYMBOL = {Action.UPDATE: "~", Action.CANCEL: "-", Action.ERROR: "!", Action.NO_OP: ""}
+
+
+def render(plan: Plan, budget: int = BUDGET) -> str:
+    shown = [c for c in plan.changes if c.action is not Action.NO_OP]
+    title = counts(plan) if plan.has_changes or plan.summary["error"] else "no changes"
+    head = [f"#### plansync plan: {title}", "",
+            f"Merchant `{_cell(plan.merchant_id)}` · endpoint `{_cell(plan.endpoint)}` · "
+            f"made {plan.created_at:%Y-%m-%d %H:%M} UTC", ""]
+    if not shown:
+        return "\n".join([*head, summary_line(plan)]) + "\n"
+    table = ["| | Plan | Name | Action | Fields |", "|---|---|---|---|---|"]
+    table += [f"| {_SYMBOL[c.action]} | {c.id} | {_cell(c.name or '')} | {_action(c)} | "
+              f"{_cell(', '.join(c.changed_fields) or (c.error or ''))} |" for c in shown]
+    details = [_details(c) for c in shown]
+    return _fit(head, table, details, budget)
+
+
+def _fit(head: list[str], table: list[str], details: list[str], budget: int) -> str:
+    """Everything that fits: the table first, then as many plans' details as the budget
+    allows, with a note saying what was left out."""
+    note_room = 200
+    text = "\n".join(head) + "\n"
+    rows_kept = 0
+    for row in table:
+        if len(text) + len(row) + 1 > budget - note_room:
+            break
+        text += row + "\n"
+        rows_kept += 1
+    left_rows = len(table) - rows_kept
+    text += "\n"
+    kept = 0
+    if not left_rows:
+        for block in details:
+            if len(text) + len(block) + 1 > budget - note_room:
+                break
+            text += block + "\n"
+            kept += 1
+    if left_rows or kept < len(details):
+        left = left_rows if left_rows else len(details) - kept
+        what = "table rows" if left_rows else "plans' details"
+        text += (f"\n_{left} {what} left out to keep this comment under {budget:,} characters;"
+                 " run `plansync plan` to see everything._\n")
+    return text
+
+
+def _details(change: Change) -> str:
+    summary = _html(header(change))
+    lines = ["<details>", f"<summary>{summary}</summary>", ""]
+    if change.action is Action.ERROR:
+        lines.append(_cell(change.error or ""))
+    else:
+        lines += ["| Field | Live | Spec |", "|---|---|---|"]
+        lines += [f"| {name} | {_cell(show(change.before.get(name)))} | "
+                  f"**{_cell(show(change.after.get(name)))}** |" for name in change.changed_fields]
+        if change.unchanged:
+            lines += ["", f"{change.unchanged} unchanged managed field(s) not shown."]
+    return "\n".join([*lines, "", "</details>"])
+
+
+def _action(change: Change) -> str:
+    return "**CANCEL**" if change.action is Action.CANCEL else str(change.action)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cell(text: str) -> str:
+    """Safe inside a table cell: no pipes, no HTML, no line breaks."""
+    return _html(text).replace("|", "\\|").replace("\n", " ").replace("`", "'")

@@ -1,0 +1,68 @@
+"""A Plan as a terraform-style text report."""
+
+from __future__ import annotations
+
+import click
+
+from plansync.engine.diff import Action, Change, Plan
+from plansync.render.values import show
+
+_SYMBOL = {Action.UPDATE: ("~", "yellow"), Action.CANCEL: ("-", "red"),
+           Action.ERROR: ("!", "red")}
+
+
+class _Paint:
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, text: str, fg: str, bold: bool = False) -> str:
+        return click.style(text, fg=fg, bold=bold) if self.color else text
+
+
+def render(plan: Plan, color: bool = False) -> str:
+    paint = _Paint(color)
+    shown = [c for c in plan.changes if c.action is not Action.NO_OP]
+    lines: list[str] = []
+    if plan.has_changes:
+        lines += ["plansync will perform the following actions:", ""]
+    for change in shown:
+        lines += [*_change(change, paint), ""]
+    lines.append(summary_line(plan))
+    return "\n".join(lines)
+
+
+def summary_line(plan: Plan) -> str:
+    if not plan.has_changes and not plan.summary["error"]:
+        return "No changes. Live plans match the specification."
+    return f"Plan: {counts(plan)}."
+
+
+def counts(plan: Plan) -> str:
+    s = plan.summary
+    text = f"{s['update']} to update, {s['cancel']} to cancel, {s['no_op']} unchanged"
+    return text + (f", {s['error']} cannot be planned" if s["error"] else "")
+
+
+def header(change: Change) -> str:
+    label = f'"{change.name}" ({change.id})' if change.name else change.id
+    return {
+        Action.UPDATE: f"plan {label} will be updated in-place",
+        Action.CANCEL: f"plan {label} will be CANCELLED — this cannot be undone",
+        Action.ERROR: f"plan {label} cannot be planned",
+        Action.NO_OP: f"plan {label} is unchanged",
+    }[change.action]
+
+
+def _change(change: Change, paint: _Paint) -> list[str]:
+    symbol, fg = _SYMBOL[change.action]
+    lines = [paint(f"  # {header(change)}", fg, bold=True)]
+    if change.action is Action.ERROR:
+        return [*lines, paint(f"  {symbol} {change.error}", fg)]
+    width = max((len(name) for name in change.changed_fields), default=0)
+    for name in change.changed_fields:
+        before, after = show(change.before.get(name)), show(change.after.get(name))
+        lines.append(paint(f"  {symbol} {name.ljust(width)} = {before} -> {after}", fg))
+    if change.unchanged:
+        plural = "attribute" if change.unchanged == 1 else "attributes"
+        lines.append(f"    ({change.unchanged} unchanged {plural} hidden)")
+    return lines
