@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,21 @@ def client(settings: Settings, sleeps: Sleeps) -> Iterator[GatewayClient]:
     with GatewayClient(settings.endpoint, settings.merchant_id, settings.envelope(),
                        read_timeout=5, retry=RetryPolicy(attempts=3), sleep=sleeps) as made:
         yield made
+
+
+PLANSYNC = [sys.executable, "-m", "plansync"]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PLANSYNC, *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def served(emulator: Emulator, emulator_dir: Path) -> Iterator[dict[str, str]]:
+    """Environment that points the command at the in-test emulator."""
+    yield {"PLANSYNC_CONFIG": str(emulator_dir / "plansync.yaml"),
+           "PLANSYNC_ENDPOINT": emulator.url}
 
 
 def admin(emulator: Emulator, method: str, path: str, payload: Any = None) -> Any:

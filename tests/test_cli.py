@@ -1,30 +1,12 @@
 """The plansync command as a user runs it: real subprocesses, real files, real HTTP."""
 
 import json
-import os
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from plansync.emulator.server import Emulator
-
-PLANSYNC = [sys.executable, "-m", "plansync"]
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*PLANSYNC, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
-
-
-@pytest.fixture
-def served(emulator: Emulator, emulator_dir: Path) -> Iterator[dict[str, str]]:
-    """Environment that points the command at the in-test emulator."""
-    yield {"PLANSYNC_CONFIG": str(emulator_dir / "plansync.yaml"),
-           "PLANSYNC_ENDPOINT": emulator.url}
+from tests.conftest import PLANSYNC, run
 
 
 def test_inquire_table(served: dict[str, str]) -> None:

@@ -135,6 +135,7 @@ def _load_document(document: Document, file: str, validator: _Validator
                         _field(path)) for mark, path, message in document.problems]
     # Which top-level fields failed the schema: (plan index or "defaults", field name).
     broken: set[tuple[int | str, str]] = set()
+    misshapen = False  # the document itself, not one plan or default, is wrong
     for error in validator.validator.iter_errors(data):
         path = tuple(error.absolute_path)
         for problem_path, key, message in _explain(error, validator):
@@ -145,7 +146,9 @@ def _load_document(document: Document, file: str, validator: _Validator
         elif path[:1] == ("defaults",) and len(path) > 1:
             broken.add(("defaults", str(path[1])))
         else:
-            return [], problems, []  # the document's shape is wrong: nothing more to check
+            misshapen = True
+    if misshapen:
+        return [], problems, []  # every schema problem is reported; nothing more is sure
     plans = []
     ids = []
     defaults = {k: v for k, v in (data.get("defaults") or {}).items()

@@ -1,0 +1,103 @@
+"""Golden tests of the three views of one literal Plan.
+
+To accept a deliberate change of output: UPDATE_GOLDEN=1 pytest tests/render
+"""
+
+import json
+import os
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from plansync import schema_files
+from plansync.engine import planfile
+from plansync.engine.diff import Action, Change, Plan
+from plansync.render import markdown, text
+
+GOLDEN = Path(__file__).parents[1] / "golden"
+
+PLAN = Plan(
+    created_at=datetime(2026, 11, 26, 9, 30, tzinfo=UTC),
+    merchant_id="JT01",
+    endpoint="https://demo2.2c2p.com/2C2PFrontend/PaymentAction/2.0/action",
+    spec_digest="sha256:" + "ab" * 32,
+    key_fingerprint="merchant-thumbprint:gateway-thumbprint",
+    tool_version="0.1.0",
+    changes=(
+        Change("156142", "gold-member-42", Action.UPDATE,
+               {"status": "active", "amount": Decimal("99.90"), "recurring_count": 12,
+                "charge_next_date": date(2027, 1, 7)},
+               {"status": "active", "amount": Decimal("120.00"), "recurring_count": 24,
+                "charge_next_date": date(2027, 1, 7)},
+               ("amount", "recurring_count"), currency="SGD", live_fingerprint="sha256:1"),
+        Change("156143", None, Action.NO_OP, {"amount": Decimal("499.00")},
+               {"amount": Decimal("499.00")}, currency="THB", live_fingerprint="sha256:2"),
+        Change("156145", "churned | <b>customer</b>", Action.CANCEL, {"status": "inactive"},
+               {"status": "cancelled"}, ("status",), currency="SGD",
+               live_fingerprint="sha256:3"),
+        Change("156144", "tokyo-lite", Action.ERROR,
+               error="the live plan is in JPY, not SGD as declared; a plan's currency cannot "
+                     "be changed", currency="JPY", live_fingerprint="sha256:4"),
+        Change("999", None, Action.ERROR, error="inquiry failed: gateway answered 16 "
+                                                "transaction does not exist"),
+    ),
+)
+
+
+def golden(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(actual)
+    assert actual == path.read_text()
+
+
+def test_text() -> None:
+    golden("plan.txt", text.render(PLAN) + "\n")
+
+
+def test_text_in_colour_has_the_same_words() -> None:
+    coloured = text.render(PLAN, color=True)
+    assert "\x1b[" in coloured
+    assert coloured.replace("\x1b[33m", "").count("\x1b[") > 0
+    import click
+
+    assert click.unstyle(coloured) == text.render(PLAN)
+
+
+def test_markdown() -> None:
+    golden("plan.md", markdown.render(PLAN))
+
+
+def test_json() -> None:
+    document = planfile.dump(PLAN)
+    jsonschema.validate(document, schema_files.load("plan.schema.json"))
+    golden("plan.json", json.dumps(document, indent=2) + "\n")
+
+
+def test_json_round_trips_exactly() -> None:
+    assert planfile.parse(json.loads(json.dumps(planfile.dump(PLAN))), "test") == PLAN
+
+
+def test_no_changes() -> None:
+    quiet = Plan(PLAN.created_at, "JT01", PLAN.endpoint, PLAN.spec_digest, "k", "0.1.0",
+                 (PLAN.changes[1],))
+    assert text.render(quiet) == "No changes. Live plans match the specification."
+    assert markdown.render(quiet).startswith("#### plansync plan: no changes\n")
+    assert markdown.render(quiet).rstrip().endswith(
+        "No changes. Live plans match the specification.")
+
+
+@pytest.mark.parametrize("plans", [300, 3000])
+def test_markdown_stays_under_its_budget_and_says_what_it_left_out(plans: int) -> None:
+    big = Plan(PLAN.created_at, "JT01", PLAN.endpoint, PLAN.spec_digest, "k", "0.1.0",
+               tuple(Change(str(100000 + i), f"member-{i}", Action.UPDATE,
+                            {"amount": Decimal("1.00")}, {"amount": Decimal("2.00")},
+                            ("amount",), currency="SGD", live_fingerprint="x")
+                     for i in range(plans)))
+    rendered = markdown.render(big, budget=20_000)
+    assert len(rendered) <= 20_000
+    assert "left out to keep this comment under 20,000 characters" in rendered
+    assert rendered.count("<details>") == rendered.count("</details>")

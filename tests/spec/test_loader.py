@@ -1,0 +1,182 @@
+"""Spec loading: every kind of bad input, with its exact file:line:column and message."""
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from plansync.spec import loader
+from plansync.spec.model import DesiredPlan
+
+HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
+
+
+def load_text(tmp_path: Path, body: str, name: str = "spec.yaml"
+              ) -> tuple[list[DesiredPlan], list[str]]:
+    path = tmp_path / name
+    path.write_text(HEAD + body)
+    plans, problems = loader.load([path])
+    return plans, [str(p).replace(str(tmp_path) + "/", "") for p in problems]
+
+
+def only_problem(tmp_path: Path, body: str) -> str:
+    _plans, problems = load_text(tmp_path, body)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("plans:\n  - id: '1'\n    recurring_interval: thirty\n",
+     'spec.yaml:5:25: plan 1: recurring_interval: must be a whole number, not "thirty"'),
+    ("plans:\n  - id: '1'\n    amout: '1.00'\n",
+     "spec.yaml:5:5: plan 1: amout: unknown field (did you mean 'amount'?)"),
+    ("plans:\n  - name: x\n",
+     "spec.yaml:4:5: missing required field 'id'"),
+    ("plans:\n  - id: '1'\n    amount: '1.00'\n    amount: '2.00'\n",
+     "spec.yaml:6:5: plan 1: amount: duplicate key 'amount' (first at line 5); remove one"),
+    ("plans:\n  - id: '1'\n    currency: SGD\n    amount: 9.999\n",
+     "spec.yaml:6:13: plan 1: amount: 9.999 has more decimals than SGD allows (2)"),
+    ("plans:\n  - id: '1'\n    currency: JPY\n    amount: '1500.5'\n",
+     "spec.yaml:6:13: plan 1: amount: 1500.5 has more decimals than JPY allows (0)"),
+    ("plans:\n  - id: '1'\n    allow_accumulate: true\n",
+     "spec.yaml:5:23: plan 1: allow_accumulate: allow_accumulate: true needs a "
+     "max_accumulate_amount greater than 0 in the same plan (or its defaults)"),
+    ("plans:\n  - id: '1'\n    charge_next_date: 2027-02-29\n",
+     'spec.yaml:5:23: plan 1: charge_next_date: "2027-02-29" is not a real date'),
+    ("plans:\n  - id: '1'\n    charge_on_date: '3104'\n",
+     'spec.yaml:5:21: plan 1: charge_on_date: "3104" is not a real day and month (ddMM)'),
+    ("plans:\n  - id: '1'\n    charge_on_date: 1512\n",
+     'spec.yaml:5:21: plan 1: charge_on_date: must be day and month as ddMM, quoted, such '
+     'as "0712", not 1512'),
+    ("plans:\n  - id: '1'\n    lifecycle: {ignore_changes: [amont]}\n",
+     "spec.yaml:5:34: plan 1: lifecycle.ignore_changes: must be one of status, amount, "
+     "allow_accumulate, max_accumulate_amount, recurring_interval, recurring_count, "
+     "charge_next_date, charge_on_date, not \"amont\" (did you mean 'amount'?)"),
+    ("plans:\n  - id: '1'\n    status: cancelled\n    lifecycle: {prevent_cancel: true}\n",
+     "spec.yaml:6:33: plan 1: lifecycle.prevent_cancel: the plan's status is cancelled, but "
+     "prevent_cancel forbids cancelling it; remove one of the two"),
+    ("plans:\n  - id: '1'\n    currency: XYZ\n",
+     "spec.yaml:5:15: plan 1: currency: 'XYZ' is not an ISO 4217 currency code"),
+    ("plans:\n  - id: 12ab\n",
+     'spec.yaml:4:9: plan 12ab: id: must be digits: the plan\'s recurringUniqueID, not "12ab"'),
+    ("plans:\n  - id: '1'\n    amount: .inf\n",
+     'spec.yaml:5:13: plan 1: amount: must be an exact decimal in major units, such as '
+     '"99.90", not ".inf"'),
+    ("plans:\n  - id: '1'\n    recurring_interval: 0x1E\n",
+     'spec.yaml:5:25: plan 1: recurring_interval: must be a whole number, not "0x1E"'),
+    ("plans:\n  - id: '1'\n    status: paused\n",
+     'spec.yaml:5:13: plan 1: status: must be one of active, inactive, cancelled, not "paused"'),
+    ("plans:\n  - id: '1'\n    recurring_count: -1\n",
+     "spec.yaml:5:22: plan 1: recurring_count: must be at least 0, not -1"),
+    ("defaults:\n  recurring_interval: 400\nplans: []\n",
+     "spec.yaml:4:23: defaults.recurring_interval: must be at most 365, not 400"),
+    ("plans:\n  - id: '1'\n  - id: [\n",
+     "spec.yaml:6:1: not valid YAML: expected the node content, but found '<stream end>'"),
+])
+def test_each_kind_of_problem_is_located_exactly(tmp_path: Path, body: str,
+                                                 expected: str) -> None:
+    assert only_problem(tmp_path, body) == expected
+
+
+def test_wrong_api_version_and_kind(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text("apiVersion: v2\nkind: Plans\nplans: []\nextra: 1\n")
+    _plans, problems = loader.load([path])
+    assert [str(p).replace(str(tmp_path) + "/", "") for p in problems] == [
+        'x.yaml:1:13: apiVersion: must be plansync/v1, not "v2"',
+        'x.yaml:2:7: kind: must be RecurringPlans, not "Plans"',
+        "x.yaml:4:1: extra: unknown field",
+    ]
+
+
+def test_every_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
+    _plans, problems = load_text(tmp_path, (
+        "plans:\n"
+        "  - id: '1'\n    amout: '1.00'\n    currency: SGD\n    amount: 1.001\n"
+        "  - id: '2'\n    recurring_interval: 0\n"
+        "  - id: '1'\n"))
+    assert [p.split(": ", 1)[0] for p in problems] == [
+        "spec.yaml:5:5", "spec.yaml:7:13", "spec.yaml:9:25", "spec.yaml:10:5"]
+    assert problems[-1] == "spec.yaml:10:5: plan 1: declared twice: here and at spec.yaml:4:5"
+
+
+def test_the_same_id_in_two_files_names_both(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(HEAD + "plans:\n  - id: '7'\n")
+    (tmp_path / "b.yml").write_text(HEAD + "plans:\n  - id: 7\n")
+    _plans, problems = loader.load([tmp_path])
+    assert [str(p) for p in problems] == [
+        f"{tmp_path}/b.yml:4:5: plan 7: declared twice: here and at {tmp_path}/a.yaml:4:5"]
+
+
+def test_amounts_are_exact_decimals_however_written(tmp_path: Path) -> None:
+    plans, problems = load_text(tmp_path, (
+        "plans:\n  - {id: '1', amount: 99.9}\n  - {id: '2', amount: 99.90}\n"
+        "  - {id: '3', amount: '99.90'}\n  - {id: '4', amount: 100}\n"))
+    assert problems == []
+    amounts = [p.fields.amount for p in plans]
+    assert all(isinstance(a, Decimal) for a in amounts)
+    assert amounts[:3] == [Decimal("99.90")] * 3 and amounts[3] == Decimal("100")
+    assert str(amounts[0]) == "99.9"  # the text as written, not a float's 99.90000000000000568
+
+
+def test_defaults_merge_under_plans(tmp_path: Path) -> None:
+    plans, problems = load_text(tmp_path, (
+        "defaults:\n  recurring_interval: 30\n  currency: SGD\n"
+        "  lifecycle: {prevent_cancel: true, ignore_changes: [charge_next_date]}\n"
+        "plans:\n"
+        "  - id: '1'\n    charge_next_date: 2027-01-01\n"
+        "  - id: '2'\n    recurring_interval: 7\n    lifecycle: {prevent_cancel: false}\n"))
+    assert problems == []
+    first, second = plans
+    assert first.fields.recurring_interval == 30 and first.currency == "SGD"
+    assert first.fields.charge_next_date is None  # declared, but in ignore_changes
+    assert first.prevent_cancel and first.ignore_changes == {"charge_next_date"}
+    assert second.fields.recurring_interval == 7
+    assert not second.prevent_cancel and second.ignore_changes == {"charge_next_date"}
+    assert first.managed == ("recurring_interval",)
+
+
+def test_a_problem_from_defaults_points_at_the_defaults(tmp_path: Path) -> None:
+    problem = only_problem(tmp_path, "defaults:\n  currency: JPY\nplans:\n"
+                                     "  - id: '1'\n    amount: '1.50'\n")
+    assert problem == "spec.yaml:7:13: plan 1: amount: 1.50 has more decimals than JPY allows (0)"
+    problem = only_problem(tmp_path, "defaults:\n  allow_accumulate: true\nplans:\n"
+                                     "  - id: '9'\n")
+    assert problem.startswith("spec.yaml:4:21: plan 9: allow_accumulate:")
+
+
+def test_folders_multi_document_files_and_what_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "team").mkdir()
+    (tmp_path / "team" / "a.yaml").write_text(
+        HEAD + "plans: [{id: '1'}]\n---\n" + HEAD + "plans: [{id: '2'}]\n")
+    (tmp_path / "b.yml").write_text(HEAD + "plans: [{id: '3', status: cancelled}]\n")
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github" / "ci.yaml").write_text("on: push\n")
+    (tmp_path / "plansync.yaml").write_text("endpoint: sandbox\n")  # settings, not a spec
+    (tmp_path / "notes.txt").write_text("not yaml")
+    plans, problems = loader.load([tmp_path])
+    assert problems == []
+    assert [p.id for p in plans] == ["3", "1", "2"]
+    assert plans[0].cancel and plans[0].managed == ("status",)
+
+
+def test_missing_paths(tmp_path: Path) -> None:
+    _plans, problems = loader.load([tmp_path / "nope.yaml", tmp_path])
+    assert sorted(p.message for p in problems) == ["folder holds no *.yaml or *.yml file",
+                                                  "no such file or folder"]
+
+
+def test_digest_follows_meaning_not_layout(tmp_path: Path) -> None:
+    one, _ = load_text(tmp_path, "plans:\n  - {id: '1', amount: 99.9}\n", "a.yaml")
+    two, _ = load_text(tmp_path, "# a comment\nplans:\n  - id: 1\n    amount: '99.9'\n",
+                       "b.yaml")
+    three, _ = load_text(tmp_path, "plans:\n  - {id: '1', amount: 99.91}\n", "c.yaml")
+    assert loader.digest(one) == loader.digest(two) != loader.digest(three)
+
+
+def test_the_example_spec_is_valid() -> None:
+    example = Path(__file__).parents[2] / "specs.example"
+    plans, problems = loader.load([example])
+    assert problems == [] and len(plans) == 4
+    text = (example / "plans.yaml").read_text()
+    assert text.startswith("# yaml-language-server: $schema=../schemas/plansync-spec.schema.json")
