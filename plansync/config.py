@@ -12,15 +12,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import yaml
-
-from plansync import keys
 from plansync.errors import ConfigError
 from plansync.gateway import assumptions
-from plansync.gateway.envelope import Envelope
+
+if TYPE_CHECKING:  # the crypto and YAML stacks load only when used: `--help` stays fast
+    from plansync.gateway.envelope import Envelope
 
 DEFAULT_FILE = "plansync.yaml"
 CONFIG_ENV = "PLANSYNC_CONFIG"
@@ -50,6 +49,9 @@ class Settings:
 
     def envelope(self) -> Envelope:
         """Load both keys (once per run) into the envelope that talks to 2C2P."""
+        from plansync import keys
+        from plansync.gateway.envelope import Envelope
+
         own = keys.load_private_key(self.merchant_key, self.merchant_key_password)
         peer = keys.load_public_key(self.gateway_key)
         return Envelope(own, peer)
@@ -126,6 +128,8 @@ def _default_config_file(environ: Mapping[str, str]) -> Path | None:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
+    import yaml
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

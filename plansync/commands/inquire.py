@@ -1,0 +1,48 @@
+"""`plansync inquire`: the live state of plans."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import click
+
+from plansync.commands import options as shared
+from plansync.errors import GatewayError
+
+
+@click.command()
+@click.argument("plan_ids", metavar="ID...", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Inquiries in flight at once.")
+@shared.gateway_options
+def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int, **options: Any) -> int:
+    """Show the live state of plans, as the gateway reports it.
+
+    A plan that cannot be inquired prints one line on stderr (plan id, code, reason); the
+    others are still shown, and the exit code is then 1.
+    """
+    from plansync.gateway.client import GatewayClient
+    from plansync.render import live
+
+    settings = shared.settings_from(options)
+    with GatewayClient.from_settings(settings, pool_size=parallelism) as client:
+
+        def one(plan_id: str) -> Any:
+            try:
+                return client.inquire(plan_id)
+            except GatewayError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=parallelism) as pool:
+            results = list(pool.map(one, plan_ids))
+    plans = [r for r in results if not isinstance(r, GatewayError)]
+    for plan_id, result in zip(plan_ids, results, strict=True):
+        if isinstance(result, GatewayError):
+            click.echo(f"error: plan {plan_id}: {result}", err=True)
+    if plans or as_json:
+        click.echo(live.as_json(plans) if as_json else live.as_table(plans))
+    return 1 if len(plans) < len(results) else 0
+

@@ -1,0 +1,100 @@
+"""Options and helpers shared by several commands."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from plansync import config
+from plansync.errors import PlansyncError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def gateway_options(command: F) -> F:
+    """The settings every command that talks to the gateway accepts."""
+    for name, (flag, env) in reversed(config.SETTINGS.items()):
+        command = click.option(flag, name, metavar="VALUE" if "key" not in name else "FILE",
+                               help=f"{name} (or ${env}).")(command)
+    return click.option("--config", "config_file", type=click.Path(path_type=Path),
+                        help="Settings file (default: $PLANSYNC_CONFIG or ./plansync.yaml).")(
+        command)
+
+
+def settings_from(options: dict[str, Any]) -> config.Settings:
+    flags = {name: options.pop(name) for name in config.SETTINGS}
+    return config.resolve(flags, os.environ, options.pop("config_file"))
+
+
+def load_specs(paths: Sequence[Path]) -> tuple[list[Any], str, int]:
+    """Every declared plan, the spec digest and the file count; or every problem, then exit 1."""
+    from plansync.spec import loader
+
+    plans, problems = loader.load(paths)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        raise PlansyncError(f"{len(problems)} problem(s) in the specs; nothing was done",
+                            "fix them and run again (plansync validate checks without network)")
+    files, _ = loader.discover(paths)
+    return plans, loader.digest(plans), len(files)
+
+
+def use_color(no_color: bool) -> bool:
+    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+spec_paths = click.argument("paths", metavar="PATH...", nargs=-1, required=True,
+                            type=click.Path(path_type=Path))
+output_format = [
+    click.option("--json", "fmt", flag_value="json",
+                 help="One JSON document (schemas/plan.schema.json)."),
+    click.option("--markdown", "fmt", flag_value="markdown",
+                 help="Markdown for a pull-request comment."),
+    click.option("--no-color", is_flag=True, help="No colours (also: the NO_COLOR variable)."),
+]
+
+
+def formats(command: F) -> F:
+    for option in reversed(output_format):
+        command = option(command)
+    return command
+
+
+def render(made: Any, fmt: str | None, no_color: bool) -> str:
+    from plansync.engine import planfile
+    from plansync.render import markdown, text
+
+    if fmt == "json":
+        return json.dumps(planfile.dump(made), indent=2)
+    if fmt == "markdown":
+        return markdown.render(made)
+    return text.render(made, color=use_color(no_color))
+
+
+def select(desired: list[Any], target: Sequence[str], exclude: Sequence[str]) -> list[Any]:
+    known = {plan.id for plan in desired}
+    unknown = [plan_id for plan_id in (*target, *exclude) if plan_id not in known]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)} names no plan in the specs",
+                                 param_hint="--target/--exclude")
+    return [plan for plan in desired
+            if (not target or plan.id in target) and plan.id not in exclude]
+
+
+@contextlib.contextmanager
+def progress(total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr when it is a terminal; silence otherwise."""
+    if not sys.stderr.isatty() or total < 2:
+        yield lambda: None
+        return
+    with click.progressbar(length=total, label="Inquiring", file=sys.stderr) as bar:
+        yield lambda: bar.update(1)
+

@@ -1,0 +1,78 @@
+"""`plansync validate`, `plan` and `show`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from plansync.commands import options as shared
+
+
+@click.command()
+@shared.spec_paths
+def validate(paths: Sequence[Path]) -> int:
+    """Check spec files (and folders of them) without touching the network.
+
+    Every problem is printed as FILE:LINE:COLUMN: plan ID: FIELD: MESSAGE.
+    """
+    plans, _digest, files = shared.load_specs(paths)
+    click.echo(f"Valid: {len(plans)} plan{'s' * (len(plans) != 1)} in {files} "
+               f"file{'s' * (files != 1)}.")
+    return 0
+
+
+@click.command()
+@shared.spec_paths
+@shared.formats
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also save the plan, for `plansync show` and `plansync apply --plan`.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 with no changes, 2 with changes, 1 on error.")
+@click.option("--target", multiple=True, metavar="ID", help="Plan only these plans (repeatable).")
+@click.option("--exclude", multiple=True, metavar="ID", help="Leave these plans out (repeatable).")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Inquiries in flight at once.")
+@click.option("--rate-limit", type=click.FloatRange(0, min_open=True), metavar="R",
+              help="At most R requests per second (default: no limit).")
+@shared.gateway_options
+def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | None,
+         detailed_exitcode: bool, target: Sequence[str], exclude: Sequence[str],
+         parallelism: int, rate_limit: float | None, **options: Any) -> int:
+    """Show what would change: inquire every declared plan and diff it against the spec.
+
+    Exit codes: 0 success; 1 a spec problem or a plan that cannot be planned; with
+    --detailed-exitcode, 2 when there are changes.
+    """
+    from plansync.engine import planfile
+    from plansync.engine.planner import make_plan
+    from plansync.gateway.client import GatewayClient
+
+    desired, digest, _files = shared.load_specs(paths)
+    desired = shared.select(desired, target, exclude)
+    settings = shared.settings_from(options)
+    with GatewayClient.from_settings(settings, pool_size=parallelism,
+                                     rate_limit=rate_limit) as client, \
+            shared.progress(len(desired)) as advance:
+        made = make_plan(desired, client, spec_digest=digest, parallelism=parallelism,
+                         on_progress=advance)
+    if out is not None:
+        planfile.save(made, out)
+    click.echo(shared.render(made, fmt, no_color))
+    if made.summary["error"]:
+        return 1
+    return 2 if detailed_exitcode and made.has_changes else 0
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@shared.formats
+def show(file: Path, fmt: str | None, no_color: bool) -> int:
+    """Show a plan saved by `plansync plan --out FILE`."""
+    from plansync.engine import planfile
+
+    click.echo(shared.render(planfile.read(file), fmt, no_color))
+    return 0
+
