@@ -32,7 +32,9 @@ SETTINGS = {
     "merchant_key": ("--merchant-key", "PLANSYNC_MERCHANT_KEY"),
     "gateway_key": ("--gateway-key", "PLANSYNC_GATEWAY_KEY"),
 }
-_FILE_ONLY = {"currency_exponents", "connect_timeout", "read_timeout"}
+_FILE_ONLY = {"currency_exponents", "connect_timeout", "read_timeout", "guardrails"}
+GUARDRAILS = {"max_changes": int, "max_cancels": int, "max_amount_increase": float,
+              "charge_window_hours": float}
 _MERCHANT_ID_RE = re.compile(r"[A-Za-z0-9]{1,15}")
 
 
@@ -46,6 +48,7 @@ class Settings:
     currency_exponents: Mapping[str, int] = field(default_factory=dict)
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    guardrails: Mapping[str, float] = field(default_factory=dict)
 
     def envelope(self) -> Envelope:
         """Load both keys (once per run) into the envelope that talks to 2C2P."""
@@ -93,6 +96,7 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
         currency_exponents=_exponents(from_file.get("currency_exponents", {}), path),
         connect_timeout=_positive(from_file, "connect_timeout", 5.0, path),
         read_timeout=_positive(from_file, "read_timeout", 30.0, path),
+        guardrails=_guardrails(from_file.get("guardrails") or {}, path),
     )
 
 
@@ -159,6 +163,19 @@ def _exponents(raw: Any, path: Path | None) -> dict[str, int]:
         raise ConfigError(f"config file {path}: currency_exponents must map currency codes "
                           "to a number of decimal places (0-4), e.g. {SGD: 2}")
     return {k.upper(): v for k, v in raw.items()}
+
+
+def _guardrails(raw: Any, path: Path | None) -> dict[str, float]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path}: guardrails must be a mapping")
+    unknown = set(raw) - set(GUARDRAILS)
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown guardrail(s) {', '.join(sorted(unknown))}",
+                          f"known: {', '.join(GUARDRAILS)}")
+    for name, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"config file {path}: guardrails.{name} must be a number >= 0")
+    return dict(raw)
 
 
 def _positive(data: Mapping[str, Any], name: str, default: float, path: Path | None) -> float:

@@ -57,6 +57,8 @@ class Plan:
     key_fingerprint: str
     tool_version: str
     changes: tuple[Change, ...]
+    spec_paths: tuple[str, ...] = ()  # what `apply --plan` re-reads to see the spec is unchanged
+    unmanaged: tuple[str, ...] = ()  # in the state, no longer in the spec: to be forgotten
     format_version: int = 1
 
     @property
@@ -67,7 +69,9 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(c.action in (Action.UPDATE, Action.CANCEL) for c in self.changes)
+        """Anything for apply to do: a write, or a plan to stop managing."""
+        return bool(self.unmanaged) or any(
+            c.action in (Action.UPDATE, Action.CANCEL) for c in self.changes)
 
 
 def diff(desired: DesiredPlan, live: LivePlan | None, *, inquiry_error: str | None = None,

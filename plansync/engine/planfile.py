@@ -27,7 +27,9 @@ def dump(plan: Plan) -> dict[str, Any]:
         "endpoint": plan.endpoint,
         "spec_digest": plan.spec_digest,
         "key_fingerprint": plan.key_fingerprint,
+        "spec_paths": list(plan.spec_paths),
         "changes": [_dump_change(change) for change in plan.changes],
+        "unmanaged": list(plan.unmanaged),
         "summary": plan.summary,
     }
 
@@ -71,6 +73,8 @@ def parse(data: Any, source: str) -> Plan:
                    changed_fields=tuple(c["changed_fields"]), error=c.get("error"),
                    currency=c["currency"], live_fingerprint=c["live_fingerprint"])
             for c in data["changes"]),
+        spec_paths=tuple(data["spec_paths"]),
+        unmanaged=tuple(data["unmanaged"]),
     )
 
 

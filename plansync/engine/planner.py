@@ -19,9 +19,12 @@ from plansync.spec.model import DesiredPlan
 
 def make_plan(desired: Sequence[DesiredPlan], client: GatewayClient, *, spec_digest: str,
               parallelism: int = 8, known_cancelled: Set[str] = frozenset(),
+              managed_before: Set[str] = frozenset(), spec_paths: Sequence[str] = (),
               on_progress: Callable[[], None] = lambda: None) -> Plan:
     """One inquiry per plan, at most ``parallelism`` at once; changes in spec order.
-    A plan whose inquiry fails becomes an ``error`` change; the others go on."""
+    A plan whose inquiry fails becomes an ``error`` change; the others go on.
+    ``managed_before``: the plans in the state; those the spec no longer declares are
+    listed as unmanaged."""
 
     def inquire(plan: DesiredPlan) -> LivePlan | GatewayError:
         try:
@@ -46,4 +49,6 @@ def make_plan(desired: Sequence[DesiredPlan], client: GatewayClient, *, spec_dig
         key_fingerprint=client.key_fingerprint,
         tool_version=version("plansync"),
         changes=tuple(changes[plan.id] for plan in desired),
+        spec_paths=tuple(spec_paths),
+        unmanaged=tuple(sorted(set(managed_before) - {plan.id for plan in desired})),
     )

@@ -17,11 +17,12 @@ def render(plan: Plan, budget: int = BUDGET) -> str:
     head = [f"#### plansync plan: {title}", "",
             f"Merchant `{_cell(plan.merchant_id)}` · endpoint `{_cell(plan.endpoint)}` · "
             f"made {plan.created_at:%Y-%m-%d %H:%M} UTC", ""]
-    if not shown:
+    if not shown and not plan.unmanaged:
         return "\n".join([*head, summary_line(plan)]) + "\n"
     table = ["| | Plan | Name | Action | Fields |", "|---|---|---|---|---|"]
     table += [f"| {_SYMBOL[c.action]} | {c.id} | {_cell(c.name or '')} | {_action(c)} | "
               f"{_cell(', '.join(c.changed_fields) or (c.error or ''))} |" for c in shown]
+    table += [f"| | {plan_id} | | no longer managed | |" for plan_id in plan.unmanaged]
     details = [_details(c) for c in shown]
     return _fit(head, table, details, budget)
 

@@ -27,6 +27,9 @@ def render(plan: Plan, color: bool = False) -> str:
         lines += ["plansync will perform the following actions:", ""]
     for change in shown:
         lines += [*_change(change, paint), ""]
+    for plan_id in plan.unmanaged:
+        lines += [f"  # plan {plan_id} will no longer be managed (it is left as it is live)",
+                  ""]
     lines.append(summary_line(plan))
     return "\n".join(lines)
 
@@ -40,6 +43,8 @@ def summary_line(plan: Plan) -> str:
 def counts(plan: Plan) -> str:
     s = plan.summary
     text = f"{s['update']} to update, {s['cancel']} to cancel, {s['no_op']} unchanged"
+    if plan.unmanaged:
+        text += f", {len(plan.unmanaged)} no longer managed"
     return text + (f", {s['error']} cannot be planned" if s["error"] else "")
 
 

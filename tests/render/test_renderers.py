@@ -44,6 +44,8 @@ PLAN = Plan(
         Change("999", None, Action.ERROR, error="inquiry failed: gateway answered 16 "
                                                 "transaction does not exist"),
     ),
+    spec_paths=("specs/",),
+    unmanaged=("156146",),
 )
 
 
