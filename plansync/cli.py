@@ -1,7 +1,8 @@
 """The ``plansync`` command: options in, one call, exit code out.
 
 Exit codes: 0 success; 1 an expected error (bad input, a plan that failed); 2 wrong
-usage; 3 a bug in plansync; 130/143 interrupted.
+usage, or changes present (plan --detailed-exitcode); 3 a guardrail refused the plan;
+70 a bug in plansync; 130/143 interrupted by SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 
 import click
 
-from plansync.commands import emulator, inquire, plan
+from plansync.commands import apply, emulator, inquire, plan, state
 from plansync.errors import PlansyncError
 
 
@@ -39,9 +40,15 @@ cli.add_command(inquire.inquire)
 cli.add_command(plan.validate)
 cli.add_command(plan.plan)
 cli.add_command(plan.show)
+cli.add_command(apply.apply)
+cli.add_command(state.state)
+cli.add_command(state.force_unlock)
 cli.add_command(emulator.emulator)
 
 # --- the one place exceptions become exit codes ---------------------------------------
+
+
+BUG_EXIT_CODE = 70  # EX_SOFTWARE: 3 belongs to guardrail refusals
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except PlansyncError as exc:
         click.echo(f"error: {exc}", err=True)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130
@@ -65,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "(run with PLANSYNC_TRACEBACK=1 to see where).", err=True)
         if os.environ.get("PLANSYNC_TRACEBACK"):
             raise
-        return 3
+        return BUG_EXIT_CODE
     return result if isinstance(result, int) else 0
 
 

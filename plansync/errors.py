@@ -4,7 +4,8 @@ Every expected failure is a ``PlansyncError``: one sentence of what happened and
 where there is one, a hint of what to do. The CLI prints them without a traceback
 and exits 1; anything else is a bug.
 
-    PlansyncError
+    PlansyncError                 exit code 1 unless the class says otherwise
+    ├── GuardrailError            a plan exceeds a limit; nothing was sent (exit code 3)
     ├── ConfigError               a setting is missing or wrong
     │   └── KeyFileError          a key file cannot be used (names the file)
     └── GatewayError              talking to the gateway failed for one request
@@ -27,6 +28,8 @@ from __future__ import annotations
 class PlansyncError(Exception):
     """An expected failure, reported to the user as a sentence and a hint."""
 
+    exit_code = 1
+
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -34,6 +37,10 @@ class PlansyncError(Exception):
 
     def __str__(self) -> str:
         return self.message if self.hint is None else f"{self.message}\n  hint: {self.hint}"
+
+
+class GuardrailError(PlansyncError):
+    exit_code = 3
 
 
 class ConfigError(PlansyncError):

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,11 @@ def served(emulator: Emulator, emulator_dir: Path) -> Iterator[dict[str, str]]:
     """Environment that points the command at the in-test emulator."""
     yield {"PLANSYNC_CONFIG": str(emulator_dir / "plansync.yaml"),
            "PLANSYNC_ENDPOINT": emulator.url}
+
+
+def seeded_date(days: int) -> date:
+    """The sample plans' next charges are this many days after the day they were made."""
+    return datetime.now(UTC).date() + timedelta(days=days)
 
 
 def admin(emulator: Emulator, method: str, path: str, payload: Any = None) -> Any:

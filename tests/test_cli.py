@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from plansync.emulator.server import Emulator
-from tests.conftest import PLANSYNC, run
+from tests.conftest import PLANSYNC, run, seeded_date
 
 
 def test_inquire_table(served: dict[str, str]) -> None:
@@ -16,7 +16,7 @@ def test_inquire_table(served: dict[str, str]) -> None:
     assert lines[0].split() == ["PLAN", "STATUS", "AMOUNT", "EVERY", "CHARGES", "NEXT",
                                 "CHARGE", "CARD"]
     assert lines[1].split() == ["156142", "active", "99.90", "SGD", "30", "days", "3", "of",
-                                "12", "2027-01-07", "XXXXXXXXXXXX1111"]
+                                "12", seeded_date(42).isoformat(), "XXXXXXXXXXXX1111"]
     assert "1500 JPY" in lines[2]
     assert result.stderr == ""
 
@@ -28,7 +28,7 @@ def test_inquire_json(served: dict[str, str]) -> None:
     assert plans[0] == {
         "id": "156142", "status": "active", "amount": "99.90", "currency": "SGD",
         "allow_accumulate": False, "max_accumulate_amount": "10.00", "recurring_interval": 30,
-        "recurring_count": 12, "current_count": 3, "charge_next_date": "2027-01-07",
+        "recurring_count": 12, "current_count": 3, "charge_next_date": seeded_date(42).isoformat(),
         "invoice_prefix": "030321135205", "masked_card_no": "XXXXXXXXXXXX1111",
     }
     assert plans[1]["status"] == "inactive" and plans[1]["charge_next_date"] is None

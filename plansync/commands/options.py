@@ -47,6 +47,43 @@ def load_specs(paths: Sequence[Path]) -> tuple[list[Any], str, int]:
     return plans, loader.digest(plans), len(files)
 
 
+state_option = click.option(
+    "--state", "state_path", envvar="PLANSYNC_STATE", default=".plansync/state.json",
+    show_default=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="State file (or $PLANSYNC_STATE).")
+
+selection = [
+    click.option("--target", multiple=True, metavar="ID", help="Only these plans (repeatable)."),
+    click.option("--exclude", multiple=True, metavar="ID",
+                 help="Leave these plans out (repeatable)."),
+    click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
+                 help="Requests in flight at once."),
+    click.option("--rate-limit", type=click.FloatRange(0, min_open=True), metavar="R",
+                 help="At most R requests per second (default: no limit)."),
+]
+
+
+def selecting(command: F) -> F:
+    for option in reversed(selection):
+        command = option(command)
+    return command
+
+
+def make_plan(paths: Sequence[Path], target: Sequence[str], exclude: Sequence[str],
+              client: Any, state: Any, parallelism: int) -> Any:
+    """Load the specs and plan them against live, remembering what the state knows."""
+    from plansync.engine.planner import make_plan as plan_live
+
+    desired, digest, _files = load_specs(paths)
+    everything = not target and not exclude
+    desired = select(desired, target, exclude)
+    with progress(len(desired)) as advance:
+        return plan_live(desired, client, spec_digest=digest, parallelism=parallelism,
+                         known_cancelled=state.cancelled,
+                         managed_before=set(state.plans) if everything else set(),
+                         spec_paths=[str(p) for p in paths], on_progress=advance)
+
+
 def use_color(no_color: bool) -> bool:
     return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
 

@@ -31,33 +31,25 @@ def validate(paths: Sequence[Path]) -> int:
               help="Also save the plan, for `plansync show` and `plansync apply --plan`.")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 with no changes, 2 with changes, 1 on error.")
-@click.option("--target", multiple=True, metavar="ID", help="Plan only these plans (repeatable).")
-@click.option("--exclude", multiple=True, metavar="ID", help="Leave these plans out (repeatable).")
-@click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Inquiries in flight at once.")
-@click.option("--rate-limit", type=click.FloatRange(0, min_open=True), metavar="R",
-              help="At most R requests per second (default: no limit).")
+@shared.selecting
+@shared.state_option
 @shared.gateway_options
 def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | None,
          detailed_exitcode: bool, target: Sequence[str], exclude: Sequence[str],
-         parallelism: int, rate_limit: float | None, **options: Any) -> int:
+         parallelism: int, rate_limit: float | None, state_path: Path, **options: Any) -> int:
     """Show what would change: inquire every declared plan and diff it against the spec.
 
     Exit codes: 0 success; 1 a spec problem or a plan that cannot be planned; with
     --detailed-exitcode, 2 when there are changes.
     """
-    from plansync.engine import planfile
-    from plansync.engine.planner import make_plan
+    from plansync.engine import planfile, state
     from plansync.gateway.client import GatewayClient
 
-    desired, digest, _files = shared.load_specs(paths)
-    desired = shared.select(desired, target, exclude)
     settings = shared.settings_from(options)
+    known = state.read(state_path, settings.merchant_id, settings.endpoint)  # no lock: read only
     with GatewayClient.from_settings(settings, pool_size=parallelism,
-                                     rate_limit=rate_limit) as client, \
-            shared.progress(len(desired)) as advance:
-        made = make_plan(desired, client, spec_digest=digest, parallelism=parallelism,
-                         on_progress=advance)
+                                     rate_limit=rate_limit) as client:
+        made = shared.make_plan(paths, target, exclude, client, known, parallelism)
     if out is not None:
         planfile.save(made, out)
     click.echo(shared.render(made, fmt, no_color))

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import jsonschema
@@ -51,10 +52,20 @@ def init(folder: Path, merchant_id: str = "JT01", port: int = DEFAULT_PORT) -> l
             serialization.NoEncryption()), private=True)
         _write(folder / public_name, key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    _write(folder / SEED, _SEED_TEMPLATE.format(merchant=merchant_id).encode())
+    _write(folder / SEED, seed_text(merchant_id, datetime.now(UTC).date()).encode())
     _write(folder / CLIENT_CONFIG, _CONFIG_TEMPLATE.format(
         merchant=merchant_id, port=port, path=ACTION_PATH).encode())
     return [folder / name for name in names]
+
+
+def seed_text(merchant_id: str, today: date) -> str:
+    """The sample plans, their next charges a few weeks after ``today`` (so that none is
+    about to charge, whenever the folder is made)."""
+    return _SEED_TEMPLATE.format(
+        merchant=merchant_id,
+        in_6_weeks=(today + timedelta(days=42)).strftime("%Y%m%d"),  # as the sample answer
+        in_2_weeks=(today + timedelta(days=14)).strftime("%d%m%Y"),  # as the specification
+        in_3_weeks=(today + timedelta(days=21)).strftime("%d%m%Y"))
 
 
 def gateway_envelope(folder: Path) -> Envelope:
@@ -121,7 +132,7 @@ plans:
     recurringInterval: 30
     recurringCount: 12
     currentCount: 3
-    chargeNextDate: "20270107"
+    chargeNextDate: "{in_6_weeks}"
   - recurringUniqueID: "156143"
     merchantID: {merchant}
     recurringStatus: "Y"
@@ -134,7 +145,7 @@ plans:
     recurringInterval: 7
     recurringCount: 0
     currentCount: 10
-    chargeNextDate: "03122026"
+    chargeNextDate: "{in_2_weeks}"
   - recurringUniqueID: "156144"
     merchantID: {merchant}
     recurringStatus: "Y"
@@ -146,7 +157,7 @@ plans:
     recurringInterval: 30
     recurringCount: 24
     currentCount: 0
-    chargeNextDate: "15122026"
+    chargeNextDate: "{in_3_weeks}"
     chargeOnDate: "1512"
   - recurringUniqueID: "156145"
     merchantID: {merchant}

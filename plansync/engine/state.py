@@ -70,10 +70,23 @@ def now() -> str:
 def read(path: Path, merchant_id: str, endpoint: str) -> State:
     """The state at ``path`` (a new, empty one if there is none yet). Refuses a state
     that belongs to another merchant or endpoint: cancellations would be misremembered."""
+    found = load(path)
+    if found is None:
+        return State(merchant_id, endpoint)
+    if (found.merchant_id, found.endpoint) != (merchant_id, endpoint):
+        raise PlansyncError(
+            f"state file {path} belongs to merchant {found.merchant_id} at "
+            f"{found.endpoint}, not {merchant_id} at {endpoint}",
+            "use a state file per merchant and endpoint (--state or PLANSYNC_STATE)")
+    return found
+
+
+def load(path: Path) -> State | None:
+    """The state at ``path`` as it is, or None when there is no state file yet."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return State(merchant_id, endpoint)
+        return None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise PlansyncError(f"state file {path} cannot be read: {exc}",
                             f"restore it from {path}.backup, or move it away") from None
@@ -83,11 +96,6 @@ def read(path: Path, merchant_id: str, endpoint: str) -> State:
         where = "/".join(str(p) for p in error.absolute_path) or "(top)"
         raise PlansyncError(f"state file {path} is not a plansync state: {where}: "
                             f"{error.message}", f"restore it from {path}.backup")
-    if (data["merchant_id"], data["endpoint"]) != (merchant_id, endpoint):
-        raise PlansyncError(
-            f"state file {path} belongs to merchant {data['merchant_id']} at "
-            f"{data['endpoint']}, not {merchant_id} at {endpoint}",
-            "use a state file per merchant and endpoint (--state or PLANSYNC_STATE)")
     return State(
         merchant_id=data["merchant_id"], endpoint=data["endpoint"], lineage=data["lineage"],
         serial=data["serial"],

@@ -14,7 +14,7 @@ from plansync.emulator import workspace
 from plansync.emulator.server import Emulator
 from plansync.errors import ConfigError
 from tests import foreign_client
-from tests.conftest import admin, live_fields
+from tests.conftest import admin, live_fields, seeded_date
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,8 @@ def test_inquiry_answers_the_whole_record(call: Any) -> None:
         "recurringStatus": "Y", "invoicePrefix": "030321135205", "currency": "702",
         "amount": "000000009990", "maskedCardNo": "XXXXXXXXXXXX1111", "allowAccumulate": "N",
         "maxAccumulateAmount": "000000001000", "recurringInterval": "30",
-        "recurringCount": "12", "currentCount": "3", "chargeNextDate": "20270107",
+        "recurringCount": "12", "currentCount": "3",
+        "chargeNextDate": seeded_date(42).strftime("%Y%m%d"),
         "chargeOnDate": "",
     }
 

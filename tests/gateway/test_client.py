@@ -16,15 +16,15 @@ from plansync.emulator.server import Emulator
 from plansync.gateway import codes
 from plansync.gateway.client import GatewayClient, RetryPolicy
 from plansync.gateway.messages import PlanFields
-from tests.conftest import Sleeps, admin, live_fields
+from tests.conftest import Sleeps, admin, live_fields, seeded_date
 
 
 def test_inquiry(client: GatewayClient) -> None:
     plan = client.inquire("156142")
     assert (plan.id, plan.status, plan.amount, plan.currency) == (
         "156142", "active", Decimal("99.90"), "SGD")
-    assert plan.charge_next_date == date(2027, 1, 7)  # seeded as yyyyMMdd
-    assert client.inquire("156143").charge_next_date == date(2026, 12, 3)  # as DDMMYYYY
+    assert plan.charge_next_date == seeded_date(42)  # seeded as yyyyMMdd
+    assert client.inquire("156143").charge_next_date == seeded_date(14)  # as DDMMYYYY
     assert client.inquire("156144").amount == Decimal("1500")  # JPY has no minor unit
 
 

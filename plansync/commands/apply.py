@@ -1,0 +1,248 @@
+"""`plansync apply`: make live plans match the spec, safely and exactly once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from plansync.commands import options as shared
+from plansync.errors import GuardrailError, PlansyncError
+
+_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+@click.command()
+@click.argument("paths", metavar="[PATH...]", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Apply exactly this saved plan (from `plansync plan --out`).")
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True,
+              help="Check everything and show what would be sent; send no update or cancel.")
+@click.option("--json", "as_json", is_flag=True, help="The outcome per plan, as JSON on stdout.")
+@click.option("--no-color", is_flag=True, help="No colours (also: the NO_COLOR variable).")
+@click.option("--lock-timeout", default="0s", show_default=True, metavar="DURATION",
+              help="How long to wait for the state lock (e.g. 30s, 5m).")
+@click.option("--max-changes", type=click.IntRange(0), help="Refuse plans changing more plans.")
+@click.option("--max-cancels", type=click.IntRange(0), help="Refuse plans cancelling more plans.")
+@click.option("--max-amount-increase", type=click.FloatRange(0), metavar="PERCENT",
+              help="Refuse plans raising any amount by more than this.")
+@click.option("--charge-window", type=click.FloatRange(0), metavar="HOURS",
+              help="Plans charging sooner than this are not written (default 24).")
+@click.option("--allow-near-charge", is_flag=True, help="Write plans about to charge anyway.")
+@shared.selecting
+@shared.state_option
+@shared.gateway_options
+def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry_run: bool,
+          as_json: bool, no_color: bool, lock_timeout: str, max_changes: int | None,
+          max_cancels: int | None, max_amount_increase: float | None,
+          charge_window: float | None, allow_near_charge: bool, target: Sequence[str],
+          exclude: Sequence[str], parallelism: int, rate_limit: float | None,
+          state_path: Path, **options: Any) -> int:
+    """Make live plans match the spec (or a saved plan), each write a compare-and-set.
+
+    Exit codes: 0 every plan converged; 1 a plan failed or was skipped; 3 a guardrail
+    refused the plan (nothing sent); 130/143 stopped by SIGINT/SIGTERM.
+    """
+    from plansync.engine import guardrails, lock, state
+    from plansync.engine.applier import Applier, Options
+    from plansync.engine.journal import Journal
+    from plansync.gateway.client import GatewayClient
+    from plansync.render import text
+
+    if not paths and plan_file is None:
+        raise click.UsageError("name the spec PATHs to apply, or a saved --plan FILE")
+    if not (auto_approve or dry_run or sys.stdin.isatty()):
+        raise PlansyncError("apply needs a 'yes' to go on, and there is no terminal to ask",
+                            "pass --auto-approve (as CI does), or run it in a terminal")
+    say = _Say(as_json)
+    settings = shared.settings_from(options)
+    limits = {**settings.guardrails, **{k: v for k, v in {
+        "max_changes": max_changes, "max_cancels": max_cancels,
+        "max_amount_increase": max_amount_increase, "charge_window_hours": charge_window,
+    }.items() if v is not None}}
+    journal = Journal(state_path.with_name(state_path.name + ".journal"))
+    with lock.hold(state_path, "apply", _seconds(lock_timeout), warn=say.warning), \
+            GatewayClient.from_settings(settings, pool_size=parallelism,
+                                        rate_limit=rate_limit) as client, \
+            _stop_on_signals() as stop:
+        known = state.read(state_path, settings.merchant_id, settings.endpoint)
+        applier = Applier(client, journal, known, Options(
+            dry_run=dry_run, parallelism=parallelism, stop=stop.event,
+            charge_window_hours=float(limits.get("charge_window_hours", 24)),
+            allow_near_charge=allow_near_charge))
+        _settle_earlier_writes(applier, journal, dry_run, say)
+        if plan_file is not None:
+            made = _saved_plan(plan_file, paths, client)
+        else:
+            made = shared.make_plan(paths, target, exclude, client, applier.state, parallelism)
+        say.line(text.render(made, color=shared.use_color(no_color)))
+        refused = guardrails.violations(made, guardrails.Guardrails(
+            max_changes=_int(limits.get("max_changes")),
+            max_cancels=_int(limits.get("max_cancels")),
+            max_amount_increase=(Decimal(str(limits["max_amount_increase"]))
+                                 if "max_amount_increase" in limits else None)))
+        if refused:
+            raise GuardrailError("the plan exceeds a guardrail; nothing was sent: "
+                                 + "; ".join(refused),
+                                 "review the plan; raise the limit only if it is right")
+        if made.has_changes and not (auto_approve or dry_run) and not _confirmed():
+            say.line("Apply cancelled; nothing was sent.")
+            return 1
+        results = []
+        for result in applier.apply(made.changes):
+            results.append(result)
+            say.result(result)
+        if not dry_run:
+            applier.forget(set(made.unmanaged))
+            state.write(state_path, applier.state)
+            if not journal.unsettled():
+                journal.clear()
+        journal.close()
+    return say.finish(results, dry_run, stop.signum)
+
+
+def _settle_earlier_writes(applier: Any, journal: Any, dry_run: bool, say: _Say) -> None:
+    open_intents = journal.unsettled()
+    if not open_intents:
+        return
+    if dry_run:
+        say.line(f"{len(open_intents)} write(s) from an earlier run are unsettled; a real "
+                 "apply settles them by inquiry first.")
+        return
+    say.line(f"Settling {len(open_intents)} write(s) left open by an earlier run:")
+    for intent, settled in applier.recover():
+        say.line(f"  plan {intent.plan} ({intent.action}): {settled.detail}")
+    say.line("")
+
+
+def _saved_plan(plan_file: Path, paths: Sequence[Path], client: Any) -> Any:
+    """The saved plan, if it was made for this gateway, keys and spec."""
+    from plansync.engine import planfile
+    from plansync.spec import loader
+
+    made = planfile.read(plan_file)
+    mismatches = [f"{what} {theirs}, not {ours}" for what, theirs, ours in (
+        ("merchant", made.merchant_id, client.merchant_id),
+        ("endpoint", made.endpoint, client.endpoint),
+        ("key fingerprint", made.key_fingerprint, client.key_fingerprint),
+    ) if theirs != ours]
+    if mismatches:
+        raise PlansyncError(f"plan file {plan_file} was made for {'; '.join(mismatches)}",
+                            "make a new plan with these settings")
+    desired, problems = loader.load(list(paths) or [Path(p) for p in made.spec_paths])
+    if problems or loader.digest(desired) != made.spec_digest:
+        raise PlansyncError(f"the spec changed since plan file {plan_file} was made",
+                            "review a new plan: plansync plan --out FILE")
+    return made
+
+
+def _confirmed() -> bool:
+    answer = click.prompt("Do you want to perform these actions?\n"
+                          "  Only 'yes' will be accepted to approve.\n  Enter a value",
+                          default="", show_default=False)
+    return bool(answer == "yes")
+
+
+class _Stop:
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[_Stop]:
+    """SIGINT/SIGTERM: start no new write; let those in flight finish and be journalled."""
+    stop = _Stop()
+
+    def handler(signum: int, _frame: Any) -> None:
+        if stop.event.is_set():
+            return
+        stop.signum = signum
+        stop.event.set()
+        click.echo("Stopping: no new writes; waiting for those in flight...", err=True)
+
+    previous = {s: signal.signal(s, handler) for s in _SIGNAL_EXIT}
+    try:
+        yield stop
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+class _Say:
+    """What apply tells the user: text on stdout, or (with --json) text on stderr and one
+    JSON document on stdout at the end."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def line(self, message: str) -> None:
+        click.echo(message, err=self.as_json)
+
+    def warning(self, message: str) -> None:
+        click.echo(f"warning: {message}", err=True)
+
+    def result(self, result: Any) -> None:
+        if result.result == "unchanged" and not result.detail:
+            return
+        label = f'"{result.name}" ({result.id})' if result.name else result.id
+        detail = f": {result.detail}" if result.detail else ""
+        if result.sent:
+            detail += ": " + " ".join(f"{tag}={value}" for tag, value in result.sent[1:])
+        self.line(f"plan {label}: {result.result}{detail}")
+        if result.warning:
+            self.warning(f"plan {result.id}: {result.warning}")
+
+    def finish(self, results: list[Any], dry_run: bool, signum: int | None) -> int:
+        counts = Counter(r.result for r in results)
+        failed = counts["failed"] + counts["skipped"]
+        if dry_run:
+            summary = (f"Dry run complete: {counts['would-update']} to update, "
+                       f"{counts['would-cancel']} to cancel, {counts['unchanged']} unchanged, "
+                       f"{failed} would fail or be skipped. Nothing was sent.")
+        else:
+            summary = (f"Apply complete: {counts['updated']} updated, {counts['cancelled']} "
+                       f"cancelled, {counts['unchanged']} unchanged, {failed} failed.")
+        if signum is not None:
+            summary = f"Stopped by {signal.Signals(signum).name}; writes not started are left. " \
+                      + summary
+        self.line(summary)
+        if self.as_json:
+            click.echo(json.dumps({
+                "dry_run": dry_run,
+                "results": [{"id": r.id, "name": r.name, "action": str(r.action),
+                             "result": r.result, "detail": r.detail,
+                             "sent": dict(r.sent[1:]), "warning": r.warning} for r in results],
+                "summary": {"updated": counts["updated"], "cancelled": counts["cancelled"],
+                            "unchanged": counts["unchanged"], "failed": failed},
+            }, indent=2))
+        if signum is not None:
+            return _SIGNAL_EXIT[signal.Signals(signum)]
+        return 1 if failed else 0
+
+
+def _seconds(duration: str) -> float:
+    """'0', '30s', '5m', '1h' → seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    text = duration.strip().lower()
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise click.BadParameter(f"{duration!r} is not a duration such as 30s or 5m",
+                                 param_hint="--lock-timeout") from None
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
