@@ -194,12 +194,16 @@ class _Say:
 
     def result(self, result: Any) -> None:
         if result.result == "unchanged" and not result.detail:
-            return
+            return  # planned as unchanged: the plan above already said so
         label = f'"{result.name}" ({result.id})' if result.name else result.id
-        detail = f": {result.detail}" if result.detail else ""
-        if result.sent:
-            detail += ": " + " ".join(f"{tag}={value}" for tag, value in result.sent[1:])
-        self.line(f"plan {label}: {result.result}{detail}")
+        outcome = result.result.replace("-", " ")
+        if result.result == "would-update":
+            outcome += ": " + " ".join(f"{tag}={value}" for tag, value in result.sent[1:])
+        elif result.result == "updated":
+            outcome += f" ({result.detail})" if result.detail else ""
+        elif result.detail:
+            outcome += f": {result.detail}"
+        self.line(f"plan {label}: {outcome}")
         if result.warning:
             self.warning(f"plan {result.id}: {result.warning}")
 

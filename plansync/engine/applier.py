@@ -128,6 +128,7 @@ class Applier:
                         at=now())
         self.journal.intend(intent)
         warning = None
+        answered = True
         try:
             if change.action is Action.UPDATE:
                 target = PlanFields(**dict(change.after)).over(live.fields)
@@ -140,14 +141,17 @@ class Applier:
                 return result("failed", exc.message, sent=sent)
             warning = "the gateway says the plan was already cancelled (12); counted as cancelled"
         except OutcomeUnknownError:
-            pass  # the inquiry below tells what happened
+            answered = False  # the inquiry below tells what happened
         except GatewayError as exc:
             self.journal.settle(intent, "failed", None)
             return result("failed", str(exc).replace("\n  hint:", ";"), sent=sent)
-        settled = self.settle(intent)
+        # A cancel the gateway answered (00, or 12: already) is done once live shows it;
+        # an update counts only when live matches, whatever the answer said.
+        settled = self.settle(intent, cancel_answered=answered)
         if settled.result == "applied":
-            done = "cancelled" if change.action is Action.CANCEL else "updated"
-            return result(done, ", ".join(change.changed_fields), sent=sent, warning=warning)
+            if change.action is Action.CANCEL:
+                return result("cancelled", sent=sent, warning=warning)
+            return result("updated", ", ".join(change.changed_fields), sent=sent)
         return result("failed", settled.detail, sent=sent)
 
     # --- settling a write: now, or in the next run after a crash -----------------------
@@ -159,11 +163,11 @@ class Applier:
         for outcome in outcomes:
             if outcome.entry is not None:
                 self.record(outcome.plan, outcome.entry)
-        return [(intent, self.settle(intent, resend_cancel=True))
-                for intent in self.journal.unsettled()]
+        return [(intent, self.settle(intent)) for intent in self.journal.unsettled()]
 
-    def settle(self, intent: Intent, resend_cancel: bool = False) -> Settled:
-        """Decide by inquiry whether the write announced by ``intent`` took effect."""
+    def settle(self, intent: Intent, cancel_answered: bool = False) -> Settled:
+        """Decide by inquiry whether the write announced by ``intent`` took effect.
+        ``cancel_answered``: the gateway accepted the cancel (00 or 12) in this run."""
         try:
             live = self.client.inquire(intent.plan)
         except GatewayError as exc:
@@ -182,12 +186,13 @@ class Applier:
             self._settle(intent, "failed", None)
             return Settled("failed", "the plan changed in another way during the write; "
                                      "run plan again")
-        if live.status == "inactive" and intent.before_status == "active":
+        if live.status == "inactive" and (cancel_answered or intent.before_status == "active"):
             self._settle(intent, "applied", self._cancelled(intent.plan, live))
             return Settled("applied", "the cancel took effect")
-        if live.status == "inactive" and resend_cancel:
-            # Paused and cancelled look alike. Cancelling again is harmless either way:
-            # 00 means it was only paused, 12 that the first cancel took effect.
+        if live.status == "inactive":
+            # A paused plan whose cancel's answer was lost: paused and cancelled look alike.
+            # Cancelling again is harmless either way: 00 means it was only paused, 12
+            # that the first cancel took effect.
             try:
                 self.client.cancel(intent.plan)
             except StatusNotValidError:
@@ -196,9 +201,6 @@ class Applier:
                 return Settled("unknown", f"could not settle the cancel: {exc.message}")
             self._settle(intent, "applied", self._cancelled(intent.plan, live))
             return Settled("applied", "the cancel took effect")
-        if live.status == "inactive":
-            return Settled("unknown", "a paused plan and a cancelled one look alike; the "
-                                      "next apply settles it")
         self._settle(intent, "not-applied", None)
         return Settled("not-applied", "the gateway did not apply the cancel; run apply again")
 
