@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import requests
 from cryptography.hazmat.primitives import hashes
@@ -46,6 +47,17 @@ def open_(token: str, merchant_key: rsa.RSAPrivateKey, gateway_key: rsa.RSAPubli
     assert json.loads(unb64(jwe_header)) == {"alg": "RSA-OAEP", "enc": "A256GCM"}
     cek = merchant_key.decrypt(unb64(key), OAEP)
     return AESGCM(cek).decrypt(unb64(iv), unb64(ciphertext) + unb64(tag), jwe_header.encode())
+
+
+def keys_in(folder: Path) -> tuple[rsa.RSAPrivateKey, rsa.RSAPublicKey]:
+    """The merchant's private key and the gateway's public key of an emulator folder."""
+    from cryptography.hazmat.primitives import serialization
+
+    merchant = serialization.load_pem_private_key(
+        (folder / "merchant-private.pem").read_bytes(), None)
+    gateway = serialization.load_pem_public_key((folder / "gateway-public.pem").read_bytes())
+    assert isinstance(merchant, rsa.RSAPrivateKey) and isinstance(gateway, rsa.RSAPublicKey)
+    return merchant, gateway
 
 
 def call(url: str, fields: dict[str, str], merchant_key: rsa.RSAPrivateKey,

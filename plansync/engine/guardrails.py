@@ -40,6 +40,7 @@ def violations(plan: Plan, limits: Guardrails) -> list[str]:
             increase = (after - before) / before * 100 if before else None
             if increase is None or increase > limits.max_amount_increase:
                 shown = f"+{increase:.1f}%" if increase is not None else "an increase from 0"
+                limit = format(limits.max_amount_increase.normalize(), "f")
                 found.append(f"plan {change.id}: amount {before} -> {after} is {shown}, more "
-                             f"than --max-amount-increase {limits.max_amount_increase}%")
+                             f"than --max-amount-increase {limit}%")
     return found

@@ -7,7 +7,6 @@ from xml.etree.ElementTree import ParseError
 import pytest
 import requests
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from plansync.emulator import workspace
@@ -19,12 +18,7 @@ from tests.conftest import admin, live_fields, seeded_date
 
 @pytest.fixture(scope="module")
 def foreign_keys(emulator_dir: Path) -> tuple[rsa.RSAPrivateKey, rsa.RSAPublicKey]:
-    merchant = serialization.load_pem_private_key(
-        (emulator_dir / workspace.MERCHANT_PRIVATE).read_bytes(), None)
-    gateway = serialization.load_pem_public_key(
-        (emulator_dir / workspace.GATEWAY_PUBLIC).read_bytes())
-    assert isinstance(merchant, rsa.RSAPrivateKey) and isinstance(gateway, rsa.RSAPublicKey)
-    return merchant, gateway
+    return foreign_client.keys_in(emulator_dir)
 
 
 @pytest.fixture

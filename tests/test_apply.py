@@ -1,0 +1,235 @@
+"""`plansync apply` end to end: real processes, real files, real HTTP to the emulator.
+
+The property every test holds apply to: every plan converges, and no plan ever receives
+the same write twice (the emulator's log is the witness).
+"""
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plansync.emulator.server import Emulator
+from tests import foreign_client
+from tests.conftest import admin, live_fields, run
+
+EXAMPLE = Path(__file__).parents[1] / "specs.example"
+HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
+
+
+def writes(emulator: Emulator) -> Counter[tuple[str, str]]:
+    """(plan, U or C) → how many writes the gateway processed and accepted."""
+    return Counter((e["recurringUniqueID"], e["processType"])
+                   for e in admin(emulator, "GET", "/_emulator/log")
+                   if e["processType"] in ("U", "C") and e["respCode"] == "00")
+
+
+def faults(emulator: Emulator, **settings: float) -> None:
+    admin(emulator, "PUT", "/_emulator/faults", settings)
+
+
+def apply(env: dict[str, str], *args: str) -> Any:
+    return run("apply", *args, env=env)
+
+
+@pytest.fixture
+def env(served: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    return served | {"PLANSYNC_STATE": str(tmp_path / "state" / "state.json")}
+
+
+def test_apply_converges_and_a_second_apply_sends_nothing(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    first = apply(env, str(EXAMPLE), "--auto-approve")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1] == (
+        "Apply complete: 2 updated, 1 cancelled, 1 unchanged, 0 failed.")
+    assert live_fields(emulator, "156142")["amount"] == "000000012000"
+    assert live_fields(emulator, "156145")["cancelled"] is True
+    assert writes(emulator) == {("156142", "U"): 1, ("156144", "U"): 1, ("156145", "C"): 1}
+
+    second = apply(env, str(EXAMPLE), "--auto-approve")
+    assert second.returncode == 0
+    assert second.stdout.splitlines()[-1] == (
+        "Apply complete: 0 updated, 0 cancelled, 4 unchanged, 0 failed.")
+    assert sum(writes(emulator).values()) == 3  # nothing more was sent
+    assert run("plan", str(EXAMPLE), "--detailed-exitcode", env=env).returncode == 0
+
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    assert state["serial"] == 2 and state["plans"]["156145"]["cancelled"] is True
+    assert state["plans"]["156142"]["applied"]["amount"] == "120.00"
+    assert not (tmp_path / "state" / "state.json.journal").exists()
+    assert not (tmp_path / "state" / "state.json.lock").exists()
+    assert (tmp_path / "state" / "state.json.backup").exists()
+
+
+def test_dry_run_sends_nothing_and_says_what_it_would_send(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    result = apply(env, str(EXAMPLE), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert 'plan "churned-customer" (156145): would cancel' in lines
+    gold = next(line for line in lines if line.startswith('plan "gold-member-42"'))
+    assert gold.startswith('plan "gold-member-42" (156142): would update: recurringStatus=Y '
+                           "amount=000000012000 allowAccumulate=N maxAccumulateAmount="
+                           "000000001000 recurringInterval=30 recurringCount=24 chargeNextDate=")
+    assert lines[-1] == ("Dry run complete: 2 to update, 1 to cancel, 1 unchanged, 0 would "
+                         "fail or be skipped. Nothing was sent.")
+    assert writes(emulator) == {}
+    assert not (tmp_path / "state" / "state.json").exists()
+
+
+def test_json_outcome(env: dict[str, str]) -> None:
+    result = apply(env, str(EXAMPLE), "--auto-approve", "--json")
+    document = json.loads(result.stdout)
+    assert document["summary"] == {"updated": 2, "cancelled": 1, "unchanged": 1, "failed": 0}
+    gold = next(r for r in document["results"] if r["id"] == "156142")
+    assert gold["result"] == "updated" and gold["sent"]["amount"] == "000000012000"
+    assert "Apply complete" in result.stderr  # people read stderr; programs read stdout
+
+
+def test_no_terminal_and_no_auto_approve_is_refused(env: dict[str, str],
+                                                    emulator: Emulator) -> None:
+    result = apply(env, str(EXAMPLE))
+    assert result.returncode == 1
+    assert "no terminal to ask" in result.stderr and "--auto-approve" in result.stderr
+    assert admin(emulator, "GET", "/_emulator/log") == []  # refused before any request
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--max-changes", "2", "3 plans would change, more than --max-changes 2"),
+    ("--max-cancels", "0", "1 plans would be cancelled, more than --max-cancels 0"),
+    ("--max-amount-increase", "10", "plan 156142: amount 99.90 -> 120.00 is +20.1%, more "
+                                    "than --max-amount-increase 10%"),
+])
+def test_each_guardrail_refuses_with_exit_3_and_sends_nothing(
+        env: dict[str, str], emulator: Emulator, flag: str, value: str, message: str) -> None:
+    result = apply(env, str(EXAMPLE), "--auto-approve", flag, value)
+    assert result.returncode == 3, result.stderr
+    assert message in result.stderr and "nothing was sent" in result.stderr
+    assert writes(emulator) == {}
+
+
+def test_guardrails_from_the_config_file(env: dict[str, str], emulator: Emulator,
+                                         tmp_path: Path, emulator_dir: Path) -> None:
+    config = tmp_path / "plansync.yaml"
+    config.write_text((emulator_dir / "plansync.yaml").read_text().replace(
+        "merchant-private.pem", str(emulator_dir / "merchant-private.pem")).replace(
+        "gateway-public.pem", str(emulator_dir / "gateway-public.pem"))
+        + "guardrails:\n  max_cancels: 0\n")
+    result = apply(env | {"PLANSYNC_CONFIG": str(config)}, str(EXAMPLE), "--auto-approve")
+    assert result.returncode == 3 and "--max-cancels 0" in result.stderr
+    assert writes(emulator) == {}
+
+
+def test_a_plan_about_to_charge_is_not_written(env: dict[str, str], emulator: Emulator,
+                                               tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "plans:\n  - {id: '156143', amount: '450.00'}\n"
+                           "  - {id: '156142', amount: '100.00'}\n")
+    # 156143 charges in 14 days: inside a 15-day window, outside the default one.
+    result = apply(env, str(spec), "--auto-approve", "--charge-window", str(15 * 24))
+    assert result.returncode == 1
+    assert "plan 156143: skipped: the plan charges on" in result.stdout.replace('"', "")
+    assert writes(emulator) == {("156142", "U"): 1}
+    allowed = apply(env, str(spec), "--auto-approve", "--charge-window", str(15 * 24),
+                    "--allow-near-charge")
+    assert allowed.returncode == 0
+    assert writes(emulator) == {("156142", "U"): 1, ("156143", "U"): 1}
+
+
+def test_plans_left_out_of_the_spec_are_forgotten_never_cancelled(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "plans:\n  - {id: '156142', amount: '100.00'}\n"
+                           "  - {id: '156143', amount: '499.00'}\n")
+    assert apply(env, str(spec), "--auto-approve").returncode == 0
+    spec.write_text(HEAD + "plans:\n  - {id: '156142', amount: '100.00'}\n")
+    planned = run("plan", str(spec), env=env)
+    assert "# plan 156143 will no longer be managed (it is left as it is live)" in planned.stdout
+    assert apply(env, str(spec), "--auto-approve").returncode == 0
+    listed = run("state", "list", env=env)
+    assert "156142" in listed.stdout and "156143" not in listed.stdout
+    assert live_fields(emulator, "156143")["cancelled"] is False
+    assert writes(emulator) == {("156142", "U"): 1}
+
+
+def test_a_cancelled_plan_stays_cancelled(env: dict[str, str], tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "plans:\n  - {id: '156143', status: cancelled}\n")
+    assert apply(env, str(spec), "--auto-approve").returncode == 0
+    spec.write_text(HEAD + "plans:\n  - {id: '156143', status: active}\n")
+    result = run("plan", str(spec), env=env)
+    assert result.returncode == 1
+    assert "plansync cancelled this plan earlier and cancellation is final" in result.stdout
+    shown = json.loads(run("state", "show", "156143", env=env).stdout)
+    assert shown["cancelled"] is True and shown["cancelled_at"]
+
+
+def test_cancel_answered_12_counts_as_already_cancelled(
+        env: dict[str, str], tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "plans:\n  - {id: '156146', status: cancelled}\n")  # seeded cancelled
+    result = apply(env, str(spec), "--auto-approve")
+    assert result.returncode == 0
+    assert "already cancelled (12); counted as cancelled" in result.stderr
+    assert result.stdout.splitlines()[-1].startswith("Apply complete: 0 updated, 1 cancelled")
+
+
+# --- saved plans ------------------------------------------------------------------------
+
+
+def test_a_saved_plan_is_applied_exactly(env: dict[str, str], emulator: Emulator,
+                                         tmp_path: Path) -> None:
+    saved = tmp_path / "plan.json"
+    assert run("plan", str(EXAMPLE), "--out", str(saved), env=env).returncode == 0
+    result = apply(env, "--plan", str(saved), "--auto-approve")
+    assert result.returncode == 0, result.stderr
+    assert writes(emulator) == {("156142", "U"): 1, ("156144", "U"): 1, ("156145", "C"): 1}
+
+
+def test_a_saved_plan_is_refused_when_the_spec_changed(env: dict[str, str], emulator: Emulator,
+                                                       tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "plans:\n  - {id: '156142', amount: '100.00'}\n")
+    saved = tmp_path / "plan.json"
+    run("plan", str(spec), "--out", str(saved), env=env)
+    spec.write_text(HEAD + "plans:\n  - {id: '156142', amount: '101.00'}\n")
+    result = apply(env, "--plan", str(saved), "--auto-approve")
+    assert result.returncode == 1
+    assert f"the spec changed since plan file {saved} was made" in result.stderr
+    assert writes(emulator) == {}
+
+
+def test_a_saved_plan_skips_only_the_plans_that_moved(env: dict[str, str], emulator: Emulator,
+                                                      tmp_path: Path) -> None:
+    saved = tmp_path / "plan.json"
+    run("plan", str(EXAMPLE), "--out", str(saved), env=env)
+    # Meanwhile someone changes 156144 in the merchant portal.
+    foreign_client.call(emulator.url, {"version": "2.4", "merchantID": "JT01",
+                                       "recurringUniqueID": "156144", "processType": "U",
+                                       "recurringInterval": "14"},
+                        *foreign_client.keys_in(Path(env["PLANSYNC_CONFIG"]).parent))
+    result = apply(env, "--plan", str(saved), "--auto-approve")
+    assert result.returncode == 1
+    assert ('plan "tokyo-lite" (156144): skipped: the plan changed since the plan was made'
+            in result.stdout)
+    assert writes(emulator) == {("156142", "U"): 1, ("156145", "C"): 1, ("156144", "U"): 1}
+    # (the one U on 156144 is the portal's own change above, not plansync's)
+
+
+def test_a_saved_plan_for_another_merchant_or_endpoint_is_refused(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    saved = tmp_path / "plan.json"
+    run("plan", str(EXAMPLE), "--out", str(saved), env=env)
+    document = json.loads(saved.read_text())
+    for field, value, says in (("merchant_id", "OTHER1", "merchant OTHER1, not JT01"),
+                               ("endpoint", "https://t.2c2p.com/PaymentAction/2.0/action",
+                                "endpoint https://t.2c2p.com/PaymentAction/2.0/action, not"),
+                               ("key_fingerprint", "a:b", "key fingerprint a:b, not")):
+        altered = tmp_path / f"{field}.json"
+        altered.write_text(json.dumps(document | {field: value}))
+        result = apply(env, "--plan", str(altered), "--auto-approve")
+        assert result.returncode == 1 and says in result.stderr, result.stderr
+    assert writes(emulator) == {}
