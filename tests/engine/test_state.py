@@ -1,0 +1,139 @@
+"""State file, journal and lock: real files in a temp folder."""
+
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from plansync.engine import lock, state
+from plansync.engine.diff import Action, Change, Plan
+from plansync.engine.guardrails import Guardrails, violations
+from plansync.engine.journal import Intent, Journal
+from plansync.errors import PlansyncError
+
+URL = "http://127.0.0.1:1/action"
+
+
+def test_state_round_trip_serial_and_backup(tmp_path: Path) -> None:
+    path = tmp_path / "s" / "state.json"
+    fresh = state.read(path, "JT01", URL)
+    assert fresh.serial == 0 and fresh.plans == {}
+    one = state.write(path, fresh.with_entry("1", state.Entry(applied={"amount": "1.00"})))
+    two = state.write(path, one.with_entry("2", state.Entry(cancelled=True)))
+    assert (one.serial, two.serial, two.lineage) == (1, 2, fresh.lineage)
+    again = state.read(path, "JT01", URL)
+    assert again == two and again.cancelled == {"2"}
+    backup = json.loads((tmp_path / "s" / "state.json.backup").read_text())
+    assert backup["serial"] == 1 and list(backup["plans"]) == ["1"]
+    assert state.write(path, again.without({"1"})).plans.keys() == {"2"}
+
+
+def test_state_of_another_merchant_or_endpoint_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    state.write(path, state.State("JT01", URL))
+    with pytest.raises(PlansyncError, match="belongs to merchant JT01 at http"):
+        state.read(path, "OTHER", URL)
+    with pytest.raises(PlansyncError, match="not JT01 at https://elsewhere"):
+        state.read(path, "JT01", "https://elsewhere")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{", "cannot be read"),
+    ('{"version": 2}', "is not a plansync state"),
+])
+def test_broken_state_points_at_the_backup(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(text)
+    with pytest.raises(PlansyncError, match=message) as info:
+        state.read(path, "JT01", URL)
+    assert "state.json.backup" in str(info.value)
+
+
+def test_journal_unsettled_and_torn_lines(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j")
+    first = Intent("r:1", "1", "update", {"amount": "2.00"}, "sha256:a", "active", "t")
+    second = Intent("r:2", "2", "cancel", {"status": "cancelled"}, "sha256:b", "inactive", "t")
+    journal.intend(first)
+    journal.intend(second)
+    journal.settle(first, "applied", state.Entry(applied={"amount": "2.00"}))
+    journal.close()
+    with open(tmp_path / "j", "a") as handle:
+        handle.write('{"kind": "outcome", "key": "r:2", "pla')  # a crash mid-line
+    assert Journal(tmp_path / "j").unsettled() == [second]
+    intents, outcomes = Journal(tmp_path / "j").read()
+    assert len(intents) == 2 and outcomes[0].entry == state.Entry(applied={"amount": "2.00"})
+    Journal(tmp_path / "j").clear()
+    assert not (tmp_path / "j").exists()
+
+
+def test_lock_names_its_holder_and_can_be_waited_for(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    with lock.hold(path, "apply") as note:
+        with pytest.raises(lock.LockError) as info, lock.hold(path, "apply"):
+            pass
+        assert f"lock {note['id']} held by {note['user']}@{note['host']} pid " in str(info.value)
+        assert f"plansync force-unlock {note['id']}" in str(info.value)
+    started = time.monotonic()
+    holder_done = threading.Event()
+
+    def hold_briefly() -> None:
+        with lock.hold(path, "apply"):
+            holder_done.wait(5)
+
+    thread = threading.Thread(target=hold_briefly)
+    thread.start()
+    time.sleep(0.1)
+    threading.Timer(0.4, holder_done.set).start()
+    with lock.hold(path, "apply", timeout=5):
+        assert time.monotonic() - started >= 0.4
+    thread.join()
+    assert not lock.lock_path(path).exists()
+
+
+def test_a_note_left_by_a_dead_holder_is_taken_over_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    lock.lock_path(path).write_text(json.dumps({"id": "old", "user": "u", "host": "h",
+                                                "pid": 999999, "operation": "apply",
+                                                "since": "then"}))
+    warnings: list[str] = []
+    with lock.hold(path, "apply", warn=warnings.append) as note:
+        assert note["id"] != "old"
+    assert warnings == ["taking over a stale lock: lock old held by u@h pid 999999 for apply "
+                        "since then; that process is gone"]
+
+
+def test_ci_run_url() -> None:
+    assert lock.ci_run_url({"GITHUB_SERVER_URL": "https://github.com",
+                            "GITHUB_REPOSITORY": "acme/plans", "GITHUB_RUN_ID": "42"}) == \
+        "https://github.com/acme/plans/actions/runs/42"
+    assert lock.ci_run_url({"CI_JOB_URL": "https://gitlab.example/j/1"}) == \
+        "https://gitlab.example/j/1"
+    assert lock.ci_run_url({}) is None
+
+
+def plan_of(*changes: Change) -> Plan:
+    return Plan(datetime(2026, 1, 1, tzinfo=UTC), "JT01", URL, "sha256:x", "k", "0", changes)
+
+
+def test_guardrails() -> None:
+    up = Change("1", None, Action.UPDATE, {"amount": Decimal("100")}, {"amount": Decimal("150")},
+                ("amount",))
+    down = Change("2", None, Action.UPDATE, {"amount": Decimal("100")}, {"amount": Decimal("50")},
+                  ("amount",))
+    from_zero = Change("3", None, Action.UPDATE, {"amount": Decimal("0")},
+                       {"amount": Decimal("5")}, ("amount",))
+    cancel = Change("4", None, Action.CANCEL, {"status": "active"}, {"status": "cancelled"},
+                    ("status",))
+    plan = plan_of(up, down, from_zero, cancel)
+    assert violations(plan, Guardrails()) == []
+    assert violations(plan, Guardrails(max_changes=4, max_cancels=1)) == []
+    assert violations(plan, Guardrails(max_changes=3, max_cancels=0)) == [
+        "4 plans would change, more than --max-changes 3",
+        "1 plans would be cancelled, more than --max-cancels 0"]
+    assert violations(plan, Guardrails(max_amount_increase=Decimal("50"))) == [
+        "plan 3: amount 0 -> 5 is an increase from 0, more than --max-amount-increase 50%"]
+    assert len(violations(plan, Guardrails(max_amount_increase=Decimal("49.9")))) == 2
