@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import click
 
-from plansync.commands import apply, emulator, inquire, plan, state
+from plansync.commands import apply, demo, emulator, inquire, plan, state
 from plansync.errors import PlansyncError
 
 
@@ -36,6 +36,7 @@ def cli(verbose: bool) -> None:
     logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
+cli.add_command(demo.demo)
 cli.add_command(inquire.inquire)
 cli.add_command(plan.validate)
 cli.add_command(plan.plan)

@@ -1,4 +1,5 @@
-"""Finding the JSON Schemas: inside an installed wheel, or at the top of a checkout."""
+"""Files plansync ships: the JSON Schemas and the example spec, found inside an installed
+wheel or at the top of a checkout."""
 
 from __future__ import annotations
 
@@ -7,15 +8,23 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-_PACKAGED = Path(__file__).parent / "schemas"  # a wheel carries a copy here
-_CHECKOUT = Path(__file__).parent.parent / "schemas"  # an editable install reads the source
+_HERE = Path(__file__).parent
+# A wheel carries copies inside the package (pyproject's force-include); an editable
+# install reads the top of the checkout.
+_PLACES = {
+    "schemas": (_HERE / "schemas", _HERE.parent / "schemas"),
+    "specs.example": (_HERE / "specs_example", _HERE.parent / "specs.example"),
+}
+
+
+def shipped(folder: str, name: str) -> Path:
+    for place in _PLACES[folder]:
+        if (place / name).is_file():
+            return place / name
+    raise FileNotFoundError(f"{folder}/{name} is missing from this installation of plansync")
 
 
 @cache
 def load(name: str) -> dict[str, Any]:
-    for folder in (_PACKAGED, _CHECKOUT):
-        path = folder / name
-        if path.is_file():
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            return data
-    raise FileNotFoundError(f"schema {name} is missing from this installation of plansync")
+    data: dict[str, Any] = json.loads(shipped("schemas", name).read_text(encoding="utf-8"))
+    return data

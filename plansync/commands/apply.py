@@ -85,7 +85,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
             made = _saved_plan(plan_file, paths, client)
         else:
             made = shared.make_plan(paths, target, exclude, client, applier.state, parallelism)
-        say.line(text.render(made, color=shared.use_color(no_color)))
+        say.line(text.render(made, color=shared.use_color(no_color)) + "\n")
         refused = guardrails.violations(made, guardrails.Guardrails(
             max_changes=_int(limits.get("max_changes")),
             max_cancels=_int(limits.get("max_cancels")),
