@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import click
 
-from plansync.commands import apply, demo, emulator, inquire, plan, state
+from plansync.commands import apply, demo, emulator, imports, inquire, plan, state
 from plansync.errors import PlansyncError
 
 
@@ -38,6 +38,7 @@ def cli(verbose: bool) -> None:
 
 cli.add_command(demo.demo)
 cli.add_command(inquire.inquire)
+cli.add_command(imports.import_)
 cli.add_command(plan.validate)
 cli.add_command(plan.plan)
 cli.add_command(plan.show)

@@ -233,3 +233,15 @@ def test_a_saved_plan_for_another_merchant_or_endpoint_is_refused(
         result = apply(env, "--plan", str(altered), "--auto-approve")
         assert result.returncode == 1 and says in result.stderr, result.stderr
     assert writes(emulator) == {}
+
+
+def test_apply_refuses_a_spec_other_than_the_reviewed_one(
+        env: dict[str, str], emulator: Emulator) -> None:
+    reviewed = json.loads(run("plan", str(EXAMPLE), "--json", env=env).stdout)["spec_digest"]
+    other = "sha256:" + "0" * 64
+    refused = apply(env, str(EXAMPLE), "--auto-approve", "--expect-spec-digest", other)
+    assert refused.returncode == 1
+    assert f"the spec is {reviewed}, not the reviewed {other}" in refused.stderr
+    assert writes(emulator) == {}
+    accepted = apply(env, str(EXAMPLE), "--auto-approve", "--expect-spec-digest", reviewed)
+    assert accepted.returncode == 0

@@ -39,13 +39,16 @@ _SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 @click.option("--charge-window", type=click.FloatRange(0), metavar="HOURS",
               help="Plans charging sooner than this are not written (default 24).")
 @click.option("--allow-near-charge", is_flag=True, help="Write plans about to charge anyway.")
+@click.option("--expect-spec-digest", metavar="SHA256",
+              help="Refuse unless the spec is this one (the digest a reviewed plan showed).")
 @shared.selecting
 @shared.state_option
 @shared.gateway_options
 def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry_run: bool,
           as_json: bool, no_color: bool, lock_timeout: str, max_changes: int | None,
           max_cancels: int | None, max_amount_increase: float | None,
-          charge_window: float | None, allow_near_charge: bool, target: Sequence[str],
+          charge_window: float | None, allow_near_charge: bool,
+          expect_spec_digest: str | None, target: Sequence[str],
           exclude: Sequence[str], parallelism: int, rate_limit: float | None,
           state_path: Path, **options: Any) -> int:
     """Make live plans match the spec (or a saved plan), each write a compare-and-set.
@@ -85,6 +88,10 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
             made = _saved_plan(plan_file, paths, client)
         else:
             made = shared.make_plan(paths, target, exclude, client, applier.state, parallelism)
+        if expect_spec_digest and made.spec_digest != expect_spec_digest:
+            raise PlansyncError(
+                f"the spec is {made.spec_digest}, not the reviewed {expect_spec_digest}; "
+                "nothing was sent", "review a plan of this spec before applying it")
         say.line(text.render(made, color=shared.use_color(no_color)) + "\n")
         refused = guardrails.violations(made, guardrails.Guardrails(
             max_changes=_int(limits.get("max_changes")),

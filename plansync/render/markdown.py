@@ -16,7 +16,7 @@ def render(plan: Plan, budget: int = BUDGET) -> str:
     title = counts(plan) if plan.has_changes or plan.summary["error"] else "no changes"
     head = [f"#### plansync plan: {title}", "",
             f"Merchant `{_cell(plan.merchant_id)}` · endpoint `{_cell(plan.endpoint)}` · "
-            f"made {plan.created_at:%Y-%m-%d %H:%M} UTC", ""]
+            f"made {plan.created_at:%Y-%m-%d %H:%M} UTC · spec `{plan.spec_digest}`", ""]
     if not shown and not plan.unmanaged:
         return "\n".join([*head, summary_line(plan)]) + "\n"
     table = ["| | Plan | Name | Action | Fields |", "|---|---|---|---|---|"]

@@ -1,0 +1,79 @@
+"""`plansync import`: bring existing plans under management without typing them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from plansync.commands import options as shared
+from plansync.errors import GatewayError, PlansyncError
+
+
+@click.command("import")
+@click.argument("plan_ids", metavar="[ID...]", nargs=-1)
+@click.option("--ids-from", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read plan ids from this file, one per line (# starts a comment).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the spec here (default: stdout). An existing file is left alone.")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Inquiries in flight at once.")
+@shared.gateway_options
+def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
+            parallelism: int, **options: Any) -> int:
+    """Inquire live plans and write a spec that declares all their updatable fields.
+
+    The spec validates, and `plansync plan` on it reports no changes. A plan that cannot
+    be inquired is reported on stderr and left out; the exit code is then 1.
+    """
+    from plansync.engine.fanout import bounded_map
+    from plansync.gateway.client import GatewayClient
+    from plansync.spec.writer import spec_text
+
+    ids = list(dict.fromkeys([*plan_ids, *(_read_ids(ids_from) if ids_from else [])]))
+    if not ids:
+        raise click.UsageError("name the plan IDs to import, or --ids-from FILE")
+    if out is not None and out.exists():
+        raise PlansyncError(f"{out} already exists; it was left as it is",
+                            "choose another --out file, or remove this one first")
+    settings = shared.settings_from(options)
+    found: dict[str, Any] = {}
+    failed = 0
+    with GatewayClient.from_settings(settings, pool_size=parallelism) as client, \
+            shared.progress(len(ids)) as advance:
+
+        def inquire(plan_id: str) -> Any:
+            try:
+                return client.inquire(plan_id)
+            except GatewayError as exc:
+                return exc
+
+        for plan_id, result in bounded_map(inquire, ids, parallelism):
+            advance()
+            if isinstance(result, GatewayError):
+                failed += 1
+                click.echo(f"error: plan {plan_id}: {result}", err=True)
+            else:
+                found[plan_id] = result
+    text = spec_text([found[plan_id] for plan_id in ids if plan_id in found])
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {len(found)} plan(s) to {out}.", err=True)
+    return 1 if failed else 0
+
+
+def _read_ids(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise PlansyncError(f"cannot read {path}: {exc.strerror}") from None
+    ids = [line.split("#", 1)[0].strip() for line in lines]
+    bad = [(n, i) for n, i in enumerate(ids, 1) if i and not i.isdigit()]
+    if bad:
+        raise PlansyncError(f"{path}:{bad[0][0]}: {bad[0][1]!r} is not a plan id (digits)")
+    return [i for i in ids if i]

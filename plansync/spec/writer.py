@@ -1,0 +1,52 @@
+"""Live plans → spec YAML text, for `plansync import`. Pure.
+
+Written by hand rather than by a YAML dumper, so that every value is quoted the way a
+person would (ids, amounts and ddMM values as strings: exact, and never octal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from plansync.gateway.messages import LivePlan
+
+HEADER = """\
+# yaml-language-server: $schema=../schemas/plansync-spec.schema.json
+# Imported by `plansync import` from the live gateway: every updatable field, as it is.
+# Delete the fields you do not want plansync to manage; it leaves undeclared ones alone.
+apiVersion: plansync/v1
+kind: RecurringPlans
+defaults:
+  lifecycle:
+    # The next charge date moves with every charge; declared for the record, not managed.
+    ignore_changes: [charge_next_date]
+plans:
+"""
+
+
+def spec_text(plans: Sequence[LivePlan]) -> str:
+    return HEADER + "".join(_plan(plan) for plan in plans) if plans else \
+        HEADER.replace("plans:\n", "plans: []\n")
+
+
+def _plan(plan: LivePlan) -> str:
+    lines = [f'  - id: "{plan.id}"', f"    status: {plan.status}",
+             f'    amount: "{plan.amount}"', f"    currency: {plan.currency}"]
+    if plan.allow_accumulate is not None:
+        usable = plan.max_accumulate_amount is not None and plan.max_accumulate_amount > 0
+        if plan.allow_accumulate and not usable:
+            lines.append("    # allow_accumulate: true  (left out: the live plan has no "
+                         "max_accumulate_amount above 0)")
+        else:
+            lines.append(f"    allow_accumulate: {'true' if plan.allow_accumulate else 'false'}")
+    if plan.max_accumulate_amount is not None:
+        lines.append(f'    max_accumulate_amount: "{plan.max_accumulate_amount}"')
+    if plan.recurring_interval is not None:
+        lines.append(f"    recurring_interval: {plan.recurring_interval}")
+    if plan.recurring_count is not None:
+        lines.append(f"    recurring_count: {plan.recurring_count}")
+    if plan.charge_next_date is not None:
+        lines.append(f"    charge_next_date: {plan.charge_next_date.isoformat()}")
+    if plan.charge_on_date is not None:
+        lines.append(f'    charge_on_date: "{plan.charge_on_date}"')
+    return "\n".join(lines) + "\n"
