@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import click
 
-from plansync.commands import apply, demo, emulator, imports, inquire, plan, state
+from plansync.commands import apply, demo, drift, emulator, imports, inquire, plan, state
 from plansync.errors import PlansyncError
 
 
@@ -43,6 +43,7 @@ cli.add_command(plan.validate)
 cli.add_command(plan.plan)
 cli.add_command(plan.show)
 cli.add_command(apply.apply)
+cli.add_command(drift.drift)
 cli.add_command(state.state)
 cli.add_command(state.force_unlock)
 cli.add_command(emulator.emulator)

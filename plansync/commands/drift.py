@@ -1,0 +1,47 @@
+"""`plansync drift`: a read-only check for scheduled jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from plansync.commands import options as shared
+
+
+@click.command()
+@shared.spec_paths
+@shared.formats
+@shared.selecting
+@shared.state_option
+@shared.gateway_options
+def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequence[str],
+          exclude: Sequence[str], parallelism: int, rate_limit: float | None,
+          state_path: Path, **options: Any) -> int:
+    """Report plans whose live state differs from the spec, and plans changed outside
+    plansync since its last apply, field by field. Read-only: no lock, no writes.
+
+    Exit codes: 0 no drift; 2 drift found; 1 an error (a plan could not be checked).
+    """
+    from plansync.engine import state
+    from plansync.engine.drift import detect
+    from plansync.gateway.client import GatewayClient
+    from plansync.render import drift as report
+
+    settings = shared.settings_from(options)
+    known = state.read(state_path, settings.merchant_id, settings.endpoint)
+    with GatewayClient.from_settings(settings, pool_size=parallelism,
+                                     rate_limit=rate_limit) as client:
+        made = shared.make_plan(paths, target, exclude, client, known, parallelism)
+    found = detect(made, known)
+    if fmt == "json":
+        click.echo(report.as_json(found))
+    elif fmt == "markdown":
+        click.echo(report.markdown(found))
+    else:
+        click.echo(report.text(found))
+    if found.errors:
+        return 1
+    return 2 if found.found else 0

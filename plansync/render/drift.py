@@ -1,0 +1,82 @@
+"""A Drift report as text (for logs), Markdown (for an issue) or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from plansync.engine.diff import to_json
+from plansync.engine.drift import Drift, PlanDrift
+from plansync.render.values import show
+
+
+def summary(drift: Drift) -> str:
+    if not drift.found and not drift.errors:
+        return f"No drift: the {drift.checked} plan(s) checked match the spec and the state."
+    parts = [f"{len(drift.spec)} differ from the spec",
+             f"{len(drift.outside)} changed outside plansync since its last apply"]
+    if drift.errors:
+        parts.append(f"{len(drift.errors)} could not be checked")
+    return f"Drift in {drift.checked} plan(s) checked: " + ", ".join(parts) + "."
+
+
+def text(drift: Drift) -> str:
+    lines = []
+    if drift.spec:
+        lines.append("Live differs from the spec (plansync apply would change it):")
+        lines += [_line(p, "spec") for p in drift.spec] + [""]
+    if drift.outside:
+        lines.append("Changed outside plansync since its last apply:")
+        lines += [_line(p, "applied") for p in drift.outside] + [""]
+    if drift.errors:
+        lines.append("Could not be checked:")
+        lines += [f"  ! plan {plan_id}: {why}" for plan_id, why in drift.errors] + [""]
+    return "\n".join([*lines, summary(drift)])
+
+
+def _line(plan: PlanDrift, expected: str) -> str:
+    label = f'"{plan.name}" ({plan.id})' if plan.name else plan.id
+    since = f" (applied {plan.since})" if plan.since else ""
+    fields = "; ".join(f"{f.field}: {expected} {show(f.expected)}, live {show(f.live)}"
+                       for f in plan.fields)
+    return f"  ~ plan {label}{since}: {fields}"
+
+
+def markdown(drift: Drift) -> str:
+    lines = [f"#### plansync drift: {summary(drift)}", ""]
+    for title, plans, expected in (
+            ("Live differs from the spec", drift.spec, "Spec"),
+            ("Changed outside plansync since its last apply", drift.outside, "Applied")):
+        if not plans:
+            continue
+        lines += [f"**{title}**", "", f"| Plan | Field | {expected} | Live |", "|---|---|---|---|"]
+        for plan in plans:
+            for f in plan.fields:
+                name = f" {plan.name}" if plan.name else ""
+                lines.append(f"| {plan.id}{_cell(name)} | {f.field} | {_cell(show(f.expected))} "
+                             f"| {_cell(show(f.live))} |")
+        lines.append("")
+    if drift.errors:
+        lines += ["**Could not be checked**", ""]
+        lines += [f"- {plan_id}: {_cell(why)}" for plan_id, why in drift.errors] + [""]
+    return "\n".join(lines)
+
+
+def as_json(drift: Drift) -> str:
+    def plans(items: tuple[PlanDrift, ...], expected: str) -> list[dict[str, Any]]:
+        return [{"id": p.id, "name": p.name, "since": p.since, "fields": [
+            {"field": f.field, expected: to_json(f.expected), "live": to_json(f.live)}
+            for f in p.fields]} for p in items]
+
+    return json.dumps({
+        "drift": drift.found,
+        "spec_drift": plans(drift.spec, "spec"),
+        "outside_changes": plans(drift.outside, "applied"),
+        "errors": [{"id": i, "error": e} for i, e in drift.errors],
+        "summary": {"checked": drift.checked, "spec_drift": len(drift.spec),
+                    "outside_changes": len(drift.outside), "errors": len(drift.errors)},
+    }, indent=2)
+
+
+def _cell(value: str) -> str:
+    return value.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
