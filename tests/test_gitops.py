@@ -1,0 +1,143 @@
+"""demo, import and drift end to end: real processes, real files, the emulator."""
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from plansync.emulator.server import Emulator
+from tests import foreign_client
+from tests.conftest import admin, run
+
+EXAMPLE = Path(__file__).parents[1] / "specs.example"
+
+
+def test_demo_runs_in_one_command_and_reads_well(tmp_path: Path) -> None:
+    result = run("demo")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for step in ("1. A throwaway folder", "2. specs/plans.yaml declares", "3. `apply` makes it so",
+                 "4. `plan` again"):
+        assert step in out
+    assert "will be CANCELLED — this cannot be undone" in out
+    assert "Apply complete: 2 updated, 1 cancelled, 1 unchanged, 0 failed." in out
+    assert out.count("No changes. Live plans match the specification.") == 1
+    assert "Traceback" not in result.stderr and "eyJ" not in out
+    assert list(tmp_path.iterdir()) == []  # it cleans up after itself
+
+
+def test_import_round_trips_many_generated_plans(emulator_dir: Path, tmp_path: Path) -> None:
+    rng = random.Random(7)
+    currencies = [("702", 2), ("764", 2), ("392", 0), ("048", 3), ("840", 2)]
+    lines = ["plans:"]
+    for i in range(60):
+        numeric, exponent = rng.choice(currencies)
+        accumulate = rng.choice(["Y", "N"])
+        plan = {
+            "recurringUniqueID": f"'{900000 + i}'", "merchantID": "JT01",
+            "recurringStatus": f"'{rng.choice('YN')}'", "currency": f"'{numeric}'",
+            "amount": f"'{rng.randrange(0, 10**7):012d}'", "allowAccumulate": f"'{accumulate}'",
+            "recurringInterval": rng.randint(1, 365), "recurringCount": rng.choice([0, 12, 24]),
+            "currentCount": rng.randint(0, 12),
+            "chargeNextDate": f"'{rng.randint(1, 28):02d}{rng.randint(1, 12):02d}2027'",
+        }
+        if accumulate == "Y" or rng.random() < 0.5:
+            plan["maxAccumulateAmount"] = f"'{rng.randrange(1, 10**6):012d}'"
+        if rng.random() < 0.5:
+            plan["chargeOnDate"] = f"'{rng.randint(1, 28):02d}{rng.randint(1, 12):02d}'"
+        lines.append("  - {" + ", ".join(f"{k}: {v}" for k, v in plan.items()) + "}")
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("\n".join(lines) + "\n")
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# every generated plan\n" + "\n".join(str(900000 + i) for i in range(60)))
+    out = tmp_path / "specs" / "imported.yaml"
+    with Emulator.start(emulator_dir, seed=seed) as emulator:
+        env = {"PLANSYNC_CONFIG": str(emulator_dir / "plansync.yaml"),
+               "PLANSYNC_ENDPOINT": emulator.url}
+        imported = run("import", "--ids-from", str(ids), "--out", str(out), env=env)
+        assert imported.returncode == 0, imported.stderr
+        assert run("validate", str(out)).returncode == 0
+        planned = run("plan", str(out), "--detailed-exitcode", env=env)
+        assert (planned.returncode, planned.stdout) == (
+            0, "No changes. Live plans match the specification.\n")
+        again = run("import", "900001", "--out", str(out), env=env)
+        assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_import_to_stdout_and_a_missing_plan(served: dict[str, str]) -> None:
+    result = run("import", "156144", "999", env=served)
+    assert result.returncode == 1
+    assert 'id: "156144"' in result.stdout and 'charge_on_date: "1512"' in result.stdout
+    assert result.stderr.startswith("error: plan 999: gateway answered 16")
+
+
+@pytest.fixture
+def applied(served: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    env = served | {"PLANSYNC_STATE": str(tmp_path / "state.json")}
+    assert run("apply", str(EXAMPLE), "--auto-approve", env=env).returncode == 0
+    return env
+
+
+def portal_change(emulator: Emulator, env: dict[str, str], plan_id: str, **fields: str) -> None:
+    """Someone changes a plan in the merchant portal, behind plansync's back."""
+    foreign_client.call(emulator.url, {"version": "2.4", "merchantID": "JT01",
+                                       "recurringUniqueID": plan_id, "processType": "U",
+                                       **fields},
+                        *foreign_client.keys_in(Path(env["PLANSYNC_CONFIG"]).parent))
+
+
+def test_drift_none_after_apply_then_both_kinds(applied: dict[str, str], emulator: Emulator,
+                                               tmp_path: Path) -> None:
+    clean = run("drift", str(EXAMPLE), env=applied)
+    assert clean.returncode == 0
+    assert clean.stdout == "No drift: the 4 plan(s) checked match the spec and the state.\n"
+    log_before = len(admin(emulator, "GET", "/_emulator/log"))
+
+    portal_change(emulator, applied, "156142", amount="000000013000")
+    found = run("drift", str(EXAMPLE), env=applied)
+    assert found.returncode == 2
+    assert found.stdout.splitlines() == [
+        "Live differs from the spec (plansync apply would change it):",
+        '  ~ plan "gold-member-42" (156142): amount: spec 120.00, live 130.00',
+        "",
+        "Changed outside plansync since its last apply:",
+        f'  ~ plan "gold-member-42" (156142) (applied {_applied_at(tmp_path, "156142")}): '
+        "amount: applied 120.00, live 130.00",
+        "",
+        "Drift in 4 plan(s) checked: 1 differ from the spec, 1 changed outside plansync "
+        "since its last apply.",
+    ]
+    writes = [e for e in admin(emulator, "GET", "/_emulator/log")[log_before:]
+              if e["processType"] != "I"]
+    assert len(writes) == 1  # only the portal's change: drift never writes
+
+
+def test_drift_outside_only_when_the_spec_already_agrees(
+        applied: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    portal_change(emulator, applied, "156143", amount="000000045000")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text((EXAMPLE / "plans.yaml").read_text().replace('amount: "499.00"',
+                                                                  'amount: "450.00"'))
+    result = run("drift", str(spec), "--json", env=applied)
+    assert result.returncode == 2
+    document = json.loads(result.stdout)
+    assert document["spec_drift"] == []
+    assert document["outside_changes"][0]["fields"] == [
+        {"field": "amount", "applied": "499.00", "live": "450.00"}]
+    markdown = run("drift", str(spec), "--markdown", env=applied).stdout
+    assert markdown.startswith("#### plansync drift: Drift in 4 plan(s) checked")
+    assert "| 156143 weekly-box-thailand | amount | 499.00 | 450.00 |" in markdown
+
+
+def test_drift_errors_exit_1(applied: dict[str, str], tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("apiVersion: plansync/v1\nkind: RecurringPlans\nplans:\n  - id: '999'\n")
+    result = run("drift", str(spec), env=applied)
+    assert result.returncode == 1
+    assert "! plan 999: inquiry failed: gateway answered 16" in result.stdout
+
+
+def _applied_at(tmp_path: Path, plan_id: str) -> str:
+    state = json.loads((tmp_path / "state.json").read_text())
+    return str(state["plans"][plan_id]["applied_at"])
