@@ -14,7 +14,17 @@ from collections.abc import Sequence
 
 import click
 
-from plansync.commands import apply, demo, drift, emulator, imports, inquire, plan, state
+from plansync.commands import (
+    apply,
+    demo,
+    drift,
+    emulator,
+    imports,
+    init,
+    inquire,
+    plan,
+    state,
+)
 from plansync.errors import PlansyncError
 
 
@@ -37,6 +47,7 @@ def cli(verbose: bool) -> None:
 
 
 cli.add_command(demo.demo)
+cli.add_command(init.init)
 cli.add_command(inquire.inquire)
 cli.add_command(imports.import_)
 cli.add_command(plan.validate)

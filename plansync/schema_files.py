@@ -14,6 +14,9 @@ _HERE = Path(__file__).parent
 _PLACES = {
     "schemas": (_HERE / "schemas", _HERE.parent / "schemas"),
     "specs.example": (_HERE / "specs_example", _HERE.parent / "specs.example"),
+    "github-actions": (_HERE / "examples" / "github-actions",
+                       _HERE.parent / "examples" / "github-actions"),
+    "action": (_HERE / "examples", _HERE.parent),
 }
 
 

@@ -1,0 +1,86 @@
+"""`plansync init`: scaffold a repository that manages plans with plansync."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+GITIGNORE = [".plansync/", "*.pem", "*.key", "*.p12", "*.pfx", "keys/"]
+WORKFLOWS = ("plansync-plan.yml", "plansync-apply.yml", "plansync-drift.yml")
+
+CONFIG = """\
+# plansync settings. Flags and PLANSYNC_* environment variables override these.
+# Paths are relative to this file.
+
+# sandbox (2C2P's demo2 host), production, or a full https URL.
+endpoint: sandbox
+
+# Your 2C2P merchant id.
+merchant_id: JT01
+
+# Your private key (PEM, DER, or .p12/.pfx) and 2C2P's certificate (.cer) for this
+# endpoint. Keep them out of git (.gitignore lists *.pem and keys/). If the private key
+# is encrypted, its password comes only from PLANSYNC_MERCHANT_KEY_PASSWORD.
+merchant_key: keys/merchant-private.pem
+gateway_key: keys/2c2p-sandbox.cer
+
+# Limits a plan must stay within before apply sends anything (flags override).
+guardrails:
+  max_changes: 50             # refuse plans that change more plans than this
+  max_cancels: 5              # ... or cancel more
+  max_amount_increase: 25     # ... or raise an amount by more than this many percent
+  charge_window_hours: 24     # never write a plan that charges within this window
+"""
+
+
+@click.command()
+@click.argument("folder", metavar="[DIR]", default=".",
+                type=click.Path(file_okay=False, path_type=Path))
+def init(folder: Path) -> int:
+    """Scaffold DIR: plansync.yaml, specs/, the schema, .gitignore entries and GitHub
+    Actions workflows. Existing files are never overwritten."""
+    from plansync.schema_files import shipped
+
+    example = shipped("specs.example", "plans.yaml").read_text(encoding="utf-8")
+    files: dict[str, str] = {
+        "plansync.yaml": CONFIG,
+        "specs/plans.yaml": example.replace(
+            "# Try it against the built-in emulator (its sample plans have these ids):\n"
+            "#   plansync emulator exec -- plansync plan specs.example/\n",
+            "# These ids are the built-in emulator's sample plans: replace them with yours\n"
+            "# (plansync import ID... writes a spec of your live plans).\n"),
+        "schemas/plansync-spec.schema.json":
+            shipped("schemas", "plansync-spec.schema.json").read_text(encoding="utf-8"),
+        ".github/actions/plansync/action.yml":
+            shipped("action", "action.yml").read_text(encoding="utf-8"),
+        **{f".github/workflows/{name}": shipped("github-actions", name).read_text(
+            encoding="utf-8") for name in WORKFLOWS},
+    }
+    for name, text in files.items():
+        path = folder / name
+        if path.exists():
+            click.echo(f"left    {path} (it exists)")
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"created {path}")
+    click.echo(_gitignore(folder / ".gitignore"))
+    click.echo("\nNext: put your keys where plansync.yaml says, set merchant_id, then\n"
+               f"  plansync import YOUR-PLAN-IDS --out {folder / 'specs' / 'imported.yaml'}\n"
+               f"  plansync plan {folder / 'specs'}")
+    return 0
+
+
+def _gitignore(path: Path) -> str:
+    """Add the entries that are missing; lines already there are left as they are."""
+    existing = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    missing = [entry for entry in GITIGNORE if entry not in existing]
+    if not missing:
+        return f"left    {path} (it has every entry)"
+    prefix = "\n" if existing and existing[-1] != "" else ""
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(prefix + "# plansync: state, and keys that must never be committed\n"
+                     + "\n".join(missing) + "\n")
+    verb = "updated" if existing else "created"
+    return f"{verb} {path} ({', '.join(missing)})"
