@@ -33,3 +33,75 @@ def test_the_readme_spec_example_is_valid(tmp_path: Path) -> None:
     (tmp_path / "example.yaml").write_text(example)
     plans, problems = loader.load([tmp_path / "example.yaml"])
     assert problems == [] and [p.id for p in plans] == ["156142", "156145"]
+
+
+def commands() -> list[tuple[str, object]]:
+    import click
+
+    from plansync.cli import cli
+
+    found: list[tuple[str, object]] = []
+
+    def walk(prefix: str, command: click.Command) -> None:
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(f"{prefix} {name}".strip(), sub)
+        else:
+            found.append((prefix, command))
+
+    walk("", cli)
+    return found
+
+
+def test_every_command_and_option_is_in_the_readme_cli_reference() -> None:
+    import click
+
+    text = README.read_text()
+    reference = text.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    missing = []
+    for name, command in commands():
+        assert isinstance(command, click.Command)
+        if f"### `plansync {name}" not in reference:
+            missing.append(f"section for plansync {name}")
+        for param in command.params:
+            if isinstance(param, click.Option):
+                for flag in param.opts:
+                    if flag.startswith("--") and flag not in reference:
+                        missing.append(f"plansync {name} {flag}")
+    assert missing == []
+
+
+def test_every_command_has_complete_help() -> None:
+    import click
+
+    for name, command in commands():
+        assert isinstance(command, click.Command)
+        assert command.help and len(command.help) > 20, name
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help, f"plansync {name} {param.opts[0]} has no help"
+
+
+def test_the_walk_through_works_copy_pasted(tmp_path: Path) -> None:
+    """The README's walk-through, run by bash as a reader would paste it."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 8700)) == 0:
+            import pytest
+
+            pytest.skip("port 8700, which the walk-through uses, is taken on this machine")
+    section = README.read_text().split("## Walk-through", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("```", 1)[0] for block in section.split("```sh\n")[1:]]
+    script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+    script += "\n".join(blocks)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, text=True,
+                            capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '~ amount          = 99.90 -> 125.00' in result.stdout
+    assert "Apply complete: 2 updated, 1 cancelled, 1 unchanged, 0 failed." in result.stdout
+    assert result.stdout.rstrip().endswith("No changes. Live plans match the specification.")

@@ -141,3 +141,36 @@ def test_drift_errors_exit_1(applied: dict[str, str], tmp_path: Path) -> None:
 def _applied_at(tmp_path: Path, plan_id: str) -> str:
     state = json.loads((tmp_path / "state.json").read_text())
     return str(state["plans"][plan_id]["applied_at"])
+
+
+def test_init_scaffolds_and_never_overwrites(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / ".gitignore").write_text("node_modules/\n*.pem")
+    (tmp_path / "repo" / "plansync.yaml").write_text("endpoint: production\n")
+    result = run("init", str(tmp_path / "repo"))
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "repo"
+    assert f"left    {root}/plansync.yaml (it exists)" in result.stdout
+    assert (root / "plansync.yaml").read_text() == "endpoint: production\n"
+    for name in ("specs/plans.yaml", "schemas/plansync-spec.schema.json",
+                 ".github/actions/plansync/action.yml",
+                 ".github/workflows/plansync-plan.yml", ".github/workflows/plansync-apply.yml",
+                 ".github/workflows/plansync-drift.yml"):
+        assert f"created {root}/{name}" in result.stdout
+        assert (root / name).read_text()
+    assert (root / ".gitignore").read_text() == (
+        "node_modules/\n*.pem\n# plansync: state, and keys that must never be committed\n"
+        ".plansync/\n*.key\n*.p12\n*.pfx\nkeys/\n")
+    assert run("validate", str(root / "specs")).returncode == 0
+    again = run("init", str(root))
+    assert "created" not in again.stdout and "has every entry" in again.stdout
+
+
+def test_a_fresh_init_has_a_commented_settings_file(tmp_path: Path) -> None:
+    assert run("init", str(tmp_path / "new")).returncode == 0
+    settings = (tmp_path / "new" / "plansync.yaml").read_text()
+    for key in ("endpoint: sandbox", "merchant_key:", "gateway_key:", "guardrails:"):
+        assert key in settings
+    broken = run("plan", "specs", env={"PLANSYNC_CONFIG": str(tmp_path / "new" / "plansync.yaml")})
+    assert broken.returncode == 1
+    assert "merchant key file" in broken.stderr and "does not exist" in broken.stderr

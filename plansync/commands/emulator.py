@@ -92,7 +92,8 @@ def _build_server(host: str, port: int, options: dict[str, Any]) -> Any:
 
 @emulator.command("serve")
 @emulator_options(dir_required=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (admin endpoints answer loopback clients only).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8700, show_default=True,
               help="0 picks a free port.")
 def emulator_serve(host: str, port: int, **options: Any) -> int:

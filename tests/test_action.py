@@ -1,0 +1,79 @@
+"""The GitHub Action's script, run by bash here exactly as a runner would run it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from plansync.emulator.server import Emulator
+
+ROOT = Path(__file__).parents[1]
+EXAMPLE = ROOT / "specs.example"
+
+
+def action_script() -> str:
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    step = next(s for s in action["runs"]["steps"] if s.get("id") == "run")
+    assert "plansync-action-script" in step["run"]
+    return str(step["run"])
+
+
+def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: str,
+               args: str, ok: str = "0 2") -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    runner_temp = tmp_path / "runner"
+    runner_temp.mkdir()
+    outputs = tmp_path / "github_output"
+    outputs.touch()
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "RUNNER_TEMP": str(runner_temp), "GITHUB_OUTPUT": str(outputs),
+        "PLANSYNC_ACTION_PATH": str(tmp_path / "no-checkout-here"),
+        "INPUT_COMMAND": command, "INPUT_PATHS": str(EXAMPLE), "INPUT_ARGS": args,
+        "INPUT_MERCHANT_KEY": (emulator_dir / "merchant-private.pem").read_text(),
+        "INPUT_MERCHANT_KEY_PASSWORD": "",
+        "INPUT_GATEWAY_KEY": (emulator_dir / "gateway-public.pem").read_text(),
+        "INPUT_OK_EXIT_CODES": ok,
+        "INPUT_PACKAGE": "click",  # already installed: the step's pip install is a no-op
+        "PLANSYNC_MERCHANT_ID": "JT01", "PLANSYNC_ENDPOINT": emulator.url,
+        "PLANSYNC_STATE": str(tmp_path / "state.json"),
+    }
+    result = subprocess.run(["bash", "-c", action_script()], env=env, text=True,
+                            capture_output=True, timeout=120, cwd=tmp_path,
+                            stdin=subprocess.DEVNULL)
+    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert list(runner_temp.glob("plansync-keys.*")) == []  # keys removed afterwards
+    return result, values
+
+
+def test_plan_step_posts_markdown_and_passes_on_changes(
+        tmp_path: Path, emulator_dir: Path, emulator: Emulator) -> None:
+    result, outputs = run_action(tmp_path, emulator_dir, emulator, "plan",
+                                 "--markdown --detailed-exitcode")
+    assert result.returncode == 0, result.stderr
+    assert outputs["exit-code"] == "2"
+    comment = Path(outputs["output-file"]).read_text()
+    assert comment.startswith("#### plansync plan: 2 to update, 1 to cancel, 1 unchanged")
+    assert "readable by group or others" not in result.stderr  # the key files were 0600
+    assert "BEGIN PRIVATE KEY" not in result.stdout + result.stderr
+
+
+def test_apply_step_fails_the_job_when_a_guardrail_refuses(
+        tmp_path: Path, emulator_dir: Path, emulator: Emulator) -> None:
+    result, outputs = run_action(tmp_path, emulator_dir, emulator, "apply",
+                                 "--auto-approve --max-cancels 0", ok="0")
+    assert result.returncode == 3
+    assert outputs["exit-code"] == "3"
+
+
+def test_example_workflows_use_the_action_and_keep_secrets_in_secrets() -> None:
+    for path in sorted((ROOT / "examples" / "github-actions").glob("*.yml")):
+        text = path.read_text()
+        workflow = yaml.safe_load(text)
+        steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
+        uses = [s for s in steps if s.get("uses") == "./.github/actions/plansync"]
+        assert len(uses) == 1, path.name
+        assert uses[0]["with"]["merchant-key"] == "${{ secrets.PLANSYNC_MERCHANT_KEY }}"
+        assert "BEGIN" not in text
