@@ -20,8 +20,11 @@ def action_script() -> str:
     return str(step["run"])
 
 
+Ran = tuple[subprocess.CompletedProcess[str], dict[str, str]]
+
+
 def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: str,
-               args: str, ok: str = "0 2") -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+               args: str, ok: str = "0 2") -> Ran:
     runner_temp = tmp_path / "runner"
     runner_temp.mkdir()
     outputs = tmp_path / "github_output"
