@@ -24,7 +24,7 @@ Ran = tuple[subprocess.CompletedProcess[str], dict[str, str]]
 
 
 def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: str,
-               args: str, ok: str = "0 2") -> Ran:
+               args: str, ok: str = "0 2", state: Path | None = None) -> Ran:
     runner_temp = tmp_path / "runner"
     runner_temp.mkdir()
     outputs = tmp_path / "github_output"
@@ -41,7 +41,7 @@ def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: 
         "INPUT_OK_EXIT_CODES": ok,
         "INPUT_PACKAGE": "click",  # already installed: the step's pip install is a no-op
         "PLANSYNC_MERCHANT_ID": "JT01", "PLANSYNC_ENDPOINT": emulator.url,
-        "PLANSYNC_STATE": str(tmp_path / "state.json"),
+        "PLANSYNC_STATE": str(state or tmp_path / "state.json"),
     }
     result = subprocess.run(["bash", "-c", action_script()], env=env, text=True,
                             capture_output=True, timeout=120, cwd=tmp_path,
@@ -80,3 +80,46 @@ def test_example_workflows_use_the_action_and_keep_secrets_in_secrets() -> None:
         assert len(uses) == 1, path.name
         assert uses[0]["with"]["merchant-key"] == "${{ secrets.PLANSYNC_MERCHANT_KEY }}"
         assert "BEGIN" not in text
+
+
+def test_workflows_and_action_are_valid_github_actions_yaml() -> None:
+    checker = str(Path(sys.executable).parent / "check-jsonschema")
+    workflows = [*sorted((ROOT / "examples" / "github-actions").glob("*.yml")),
+                 ROOT / ".github" / "workflows" / "ci.yml"]
+    for schema, files in (("vendor.github-workflows", workflows),
+                          ("vendor.github-actions", [ROOT / "action.yml"])):
+        result = subprocess.run([checker, "--builtin-schema", schema, *map(str, files)],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_example_workflows_commands_against_the_emulator(
+        tmp_path: Path, emulator_dir: Path, emulator: Emulator) -> None:
+    """Each example workflow's plansync step, as written, in the order a merge runs them."""
+    import json
+
+    from tests.conftest import run
+
+    def step(name: str) -> dict[str, str]:
+        workflow = yaml.safe_load((ROOT / "examples" / "github-actions" / name).read_text())
+        steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
+        found: dict[str, str] = next(
+            s["with"] for s in steps if s.get("uses") == "./.github/actions/plansync")
+        return found
+
+    env = {"PLANSYNC_MERCHANT_ID": "JT01", "PLANSYNC_ENDPOINT": emulator.url,
+           "PLANSYNC_MERCHANT_KEY": str(emulator_dir / "merchant-private.pem"),
+           "PLANSYNC_GATEWAY_KEY": str(emulator_dir / "gateway-public.pem")}
+    digest = json.loads(run("plan", str(EXAMPLE), "--json", env=env).stdout)["spec_digest"]
+    expected = {"plansync-plan.yml": "2", "plansync-apply.yml": "0", "plansync-drift.yml": "0"}
+    for number, (name, code) in enumerate(expected.items()):
+        with_ = step(name)
+        args = with_["args"].replace("${{ steps.reviewed.outputs.digest }}", digest)
+        assert "${{" not in args
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        result, outputs = run_action(folder, emulator_dir, emulator, with_["command"], args,
+                                     ok=with_.get("ok-exit-codes", "0 2"),
+                                     state=tmp_path / "cached" / "state.json")
+        assert outputs["exit-code"] == code, (name, result.stdout, result.stderr)
+        assert result.returncode == 0, name
