@@ -71,7 +71,7 @@ def only_problem(tmp_path: Path, body: str) -> str:
     ("defaults:\n  recurring_interval: 400\nplans: []\n",
      "spec.yaml:4:23: defaults.recurring_interval: must be at most 365, not 400"),
     ("plans:\n  - id: '1'\n  - id: [\n",
-     "spec.yaml:6:1: not valid YAML: expected the node content, but found '<stream end>'"),
+     "spec.yaml:6:1: not valid YAML: did not find expected node content"),
 ])
 def test_each_kind_of_problem_is_located_exactly(tmp_path: Path, body: str,
                                                  expected: str) -> None:
