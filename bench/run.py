@@ -1,0 +1,300 @@
+"""plansync's benchmark: speed, CPU, memory and scale, against the emulator on loopback.
+
+    python bench/run.py            # everything (a few minutes); writes bench/results.json
+                                   # and bench/RESULTS.md
+    python bench/run.py --quick    # tiny sizes: checks that the harness works (the tests)
+
+The emulator runs as a separate process, seeded (straight into its SQLite file) with
+generated plans. Each measured command is a separate plansync process; its wall time,
+CPU (user + system) and peak RSS come from the kernel (wait4). The raw crypto floor —
+one PS256 signature and one RSA-OAEP decryption, what each plan must cost the client —
+is measured in the same run, so ratios compare like with like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench import baseline  # noqa: E402
+from plansync.emulator import workspace  # noqa: E402
+from plansync.emulator.store import PlanStore, StoredPlan  # noqa: E402
+
+PLANSYNC = [sys.executable, "-m", "plansync"]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    name: str
+    plans: int
+    wall_s: float
+    plans_per_s: float
+    cpu_ms_per_plan: float
+    peak_rss_mb: float
+    emulator_cpu_ms_per_request: float | None = None
+    exit_code: int = 0
+
+
+class Emulator:
+    """The emulator as its own process, seeded with ``count`` generated plans."""
+
+    def __init__(self, folder: Path, count: int) -> None:
+        workspace.init(folder)
+        (folder / workspace.SEED).write_text("plans: []\n")
+        store = PlanStore(str(folder / "plans.db"))
+        store.load(StoredPlan("JT01", str(1_000_000 + i), {
+            "recurringStatus": "Y", "currency": "702", "amount": "000000001000",
+            "allowAccumulate": "N", "recurringInterval": "30", "recurringCount": "12",
+            "currentCount": "1", "invoicePrefix": f"INV{i}", "maskedCardNo": "XXXXXXXXXXXX1111",
+        }, False) for i in range(count))
+        store.close()
+        self.folder = folder
+        self.process = subprocess.Popen(
+            [*PLANSYNC, "emulator", "serve", "--dir", str(folder), "--port", "0",
+             "--db", str(folder / "plans.db")], stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        self.base = self.process.stdout.readline().split()[-1]
+        self.url = self.base + workspace.ACTION_PATH
+
+    def latency(self, ms: float) -> None:
+        request = urllib.request.Request(self.base + "/_emulator/faults", method="PUT",
+                                         data=json.dumps({"latency_ms": ms}).encode())
+        urllib.request.urlopen(request, timeout=10).read()
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+
+    def requests(self) -> int:
+        with urllib.request.urlopen(self.base + "/_emulator/log", timeout=60) as answer:
+            return len(json.load(answer))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.communicate(timeout=30)
+
+    def env(self, state: Path) -> dict[str, str]:
+        return {**os.environ, "PLANSYNC_ENDPOINT": self.url, "PLANSYNC_MERCHANT_ID": "JT01",
+                "PLANSYNC_MERCHANT_KEY": str(self.folder / workspace.MERCHANT_PRIVATE),
+                "PLANSYNC_GATEWAY_KEY": str(self.folder / workspace.GATEWAY_PUBLIC),
+                "PLANSYNC_STATE": str(state)}
+
+
+def write_spec(path: Path, count: int, changed: float, amount: str = "10.00",
+               new_amount: str = "12.50") -> Path:
+    """A spec of plans 1..count; the first ``changed`` fraction of them get a new amount."""
+    cut = int(count * changed)
+    lines = ["apiVersion: plansync/v1", "kind: RecurringPlans", "plans:"]
+    lines += [f'  - {{id: "{1_000_000 + i}", amount: "{new_amount if i < cut else amount}", '
+              f"currency: SGD, recurring_interval: 30}}" for i in range(count)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def measure(name: str, args: list[str], plans: int, env: dict[str, str],
+            emulator: Emulator | None = None, requests: int | None = None) -> Run:
+    """Run one plansync command as its own process; the kernel reports its resources."""
+    before = emulator.cpu_seconds() if emulator else 0.0
+    logged = emulator.requests() if emulator else 0
+    started = time.perf_counter()
+    process = subprocess.Popen([*PLANSYNC, *args], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 2):
+        raise SystemExit(f"{name}: plansync {' '.join(args)} exited {code}: "
+                         f"{process.stderr.read().decode() if process.stderr else ''}")
+    emulator_ms = None
+    if emulator:
+        served = requests if requests is not None else emulator.requests() - logged
+        emulator_ms = (emulator.cpu_seconds() - before) * 1000 / max(served, 1)
+    return Run(name, plans, wall, plans / wall, (usage.ru_utime + usage.ru_stime) * 1000 / plans,
+               usage.ru_maxrss / 1024, emulator_ms, code)
+
+
+def crypto_floor_ms(folder: Path, rounds: int = 300) -> float:
+    """One PS256 signature plus one RSA-OAEP decryption: the least a plan costs us."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = serialization.load_pem_private_key(
+        (folder / workspace.MERCHANT_PRIVATE).read_bytes(), None)
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+    wrapped = key.public_key().encrypt(os.urandom(32), oaep)  # type: ignore[union-attr]
+    started = time.process_time()
+    for _ in range(rounds):
+        key.sign(b"x" * 600, pss, hashes.SHA256())  # type: ignore[union-attr,call-arg]
+        key.decrypt(wrapped, oaep)  # type: ignore[union-attr]
+    return (time.process_time() - started) * 1000 / rounds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument("--results-md", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--parallelism", type=int, default=16)
+    options = parser.parse_args()
+    quick = options.quick
+    sizes = {"fast": 50 if quick else 5000, "latency": 40 if quick else 2000,
+             "sample": 10 if quick else 200, "apply": 30 if quick else 2000,
+             "scale": [20, 50] if quick else [1000, 10000, 100000]}
+    latency = 5 if quick else 50
+    p = options.parallelism
+    runs: list[Run] = []
+    notes: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="plansync-bench-") as scratch:
+        root = Path(scratch)
+        emulator = Emulator(root / "emulator", max(sizes["scale"]))
+        try:
+            env = emulator.env(root / "state.json")
+            floor = crypto_floor_ms(emulator.folder)
+            notes["crypto_floor_ms_per_plan"] = floor
+
+            # 1. zero latency: throughput and CPU per plan
+            spec = write_spec(root / "fast.yaml", sizes["fast"], 0.1)
+            runs.append(measure("plan, no latency", ["plan", str(spec), "--parallelism", "8"],
+                                sizes["fast"], env, emulator))
+            sample = write_spec(root / "sample.yaml", sizes["sample"], 0.1)
+            runs.append(measure("plan --parallelism 1, no latency",
+                                ["plan", str(sample), "--parallelism", "1"], sizes["sample"],
+                                env, emulator))
+
+            # 2. latency-bound: parallel plan against sequential plan and the baseline
+            emulator.latency(latency)
+            spec = write_spec(root / "latency.yaml", sizes["latency"], 0.1)
+            runs.append(measure(f"plan, {latency} ms, parallelism {p}",
+                                ["plan", str(spec), "--parallelism", str(p)], sizes["latency"],
+                                env, emulator))
+            runs.append(measure(f"plan --parallelism 1, {latency} ms",
+                                ["plan", str(sample), "--parallelism", "1"], sizes["sample"],
+                                env, emulator))
+            runs.append(baseline.measure(emulator.url, emulator.folder, sizes["sample"],
+                                         f"baseline client, {latency} ms"))
+
+            # 3. apply: every write is a check, the write and a verification
+            spec = write_spec(root / "apply.yaml", sizes["apply"], 1.0, new_amount="15.00")
+            runs.append(measure(f"apply {sizes['apply']} updates, {latency} ms, parallelism {p}",
+                                ["apply", str(spec), "--auto-approve", "--parallelism", str(p),
+                                 "--allow-near-charge"], sizes["apply"], env, emulator))
+            notes["apply_round_trips"] = sizes["apply"] * 4  # the plan's inquiry, then three
+
+            # 4. scale: validate and plan as N grows (no latency)
+            emulator.latency(0)
+            for count in sizes["scale"]:
+                spec = write_spec(root / f"scale-{count}.yaml", count, 0.1)
+                runs.append(measure(f"validate {count}", ["validate", str(spec)], count, env))
+                runs.append(measure(f"plan {count}", ["plan", str(spec), "--parallelism", "8"],
+                                    count, env, emulator))
+        finally:
+            emulator.stop()
+        # 5. start-up
+        small = write_spec(root / "small.yaml", 3, 0.0)
+        runs.append(measure("plansync --help", ["--help"], 1, env))
+        runs.append(measure("validate, 3 plans", ["validate", str(small)], 1, env))
+
+    targets = check_targets(runs, notes, latency, p, quick)
+    print_table(runs, notes, targets)
+    machine = {"cpu": _cpu(), "cores": os.cpu_count(), "python": platform.python_version(),
+               "system": platform.platform()}
+    document = {"machine": machine, "quick": quick, "notes": notes,
+                "runs": [asdict(r) for r in runs], "targets": targets}
+    options.out.write_text(json.dumps(document, indent=2) + "\n")
+    if not quick:
+        options.results_md.write_text(results_markdown(document))
+    return 0
+
+
+def check_targets(runs: list[Run], notes: dict[str, Any], latency: float, p: int,
+                  quick: bool) -> list[dict[str, Any]]:
+    by = {r.name: r for r in runs}
+    floor = notes["crypto_floor_ms_per_plan"]
+    fast = by["plan, no latency"]
+    parallel = by[f"plan, {latency} ms, parallelism {p}"]
+    sequential = by[f"plan --parallelism 1, {latency} ms"]
+    base = by[f"baseline client, {latency} ms"]
+    apply = next(r for r in runs if r.name.startswith("apply"))
+    ideal = p / (latency / 1000)
+    apply_ideal = p / (latency / 1000) / 4  # plans per second with four round trips each
+    targets = [
+        ("plan >= 500 plans/s, no latency", fast.plans_per_s, ">=", 500),
+        ("client CPU per plan <= 3x crypto floor", fast.cpu_ms_per_plan / floor, "<=", 3),
+        (f"plan at {latency} ms >= 85% of ideal {ideal:.0f}/s", parallel.plans_per_s / ideal,
+         ">=", 0.85),
+        ("plan >= 12x --parallelism 1", parallel.plans_per_s / sequential.plans_per_s, ">=", 12),
+        ("plan >= 15x baseline client", parallel.plans_per_s / base.plans_per_s, ">=", 15),
+        (f"apply >= 80% of ideal {apply_ideal:.0f}/s", apply.plans_per_s / apply_ideal, ">=", 0.8),
+        ("validate 100k <= 10 s", by.get("validate 100000", fast).wall_s, "<=", 10),
+        ("plan 100k peak RSS <= 400 MB", by.get("plan 100000", fast).peak_rss_mb, "<=", 400),
+        ("plansync --help <= 0.3 s", by["plansync --help"].wall_s, "<=", 0.3),
+        ("validate small <= 0.3 s", by["validate, 3 plans"].wall_s, "<=", 0.3),
+        ("emulator CPU per request <= client's",
+         (fast.emulator_cpu_ms_per_request or 0) / fast.cpu_ms_per_plan, "<=", 1),
+        ("sequential client, no latency: answers/s",
+         by["plan --parallelism 1, no latency"].plans_per_s, ">=", 200),
+    ]
+    return [{"target": name, "value": round(value, 3), "limit": limit,
+             "met": (value >= limit if op == ">=" else value <= limit) if not quick else None}
+            for name, value, op, limit in targets]
+
+
+def print_table(runs: list[Run], notes: dict[str, Any], targets: list[dict[str, Any]]) -> None:
+    print(f"crypto floor: {notes['crypto_floor_ms_per_plan']:.3f} ms per plan "
+          "(one PS256 signature + one RSA-OAEP decryption)\n")
+    print(f"{'run':44} {'plans':>7} {'wall s':>8} {'plans/s':>9} {'cpu ms/plan':>12} "
+          f"{'peak MB':>8} {'emu ms/req':>10}")
+    for r in runs:
+        emu = f"{r.emulator_cpu_ms_per_request:.3f}" if r.emulator_cpu_ms_per_request else "-"
+        print(f"{r.name:44} {r.plans:>7} {r.wall_s:>8.2f} {r.plans_per_s:>9.1f} "
+              f"{r.cpu_ms_per_plan:>12.3f} {r.peak_rss_mb:>8.1f} {emu:>10}")
+    print()
+    for t in targets:
+        mark = {True: "met ", False: "MISS", None: "    "}[t["met"]]
+        print(f"{mark} {t['target']}: {t['value']} (limit {t['limit']})")
+
+
+def results_markdown(document: dict[str, Any]) -> str:
+    machine = document["machine"]
+    lines = ["# Benchmark results", "",
+             f"Made by `python bench/run.py` on {time.strftime('%Y-%m-%d', time.gmtime())}: "
+             f"{machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
+             "the emulator on the same machine.", "",
+             f"Crypto floor: {document['notes']['crypto_floor_ms_per_plan']:.3f} ms per plan.",
+             "", "| run | plans | wall s | plans/s | CPU ms/plan | peak RSS MB | emulator ms/request |",
+             "|---|---|---|---|---|---|---|"]
+    for r in document["runs"]:
+        emu = f"{r['emulator_cpu_ms_per_request']:.3f}" if r["emulator_cpu_ms_per_request"] else "-"
+        lines.append(f"| {r['name']} | {r['plans']} | {r['wall_s']:.2f} | "
+                     f"{r['plans_per_s']:.1f} | {r['cpu_ms_per_plan']:.3f} | "
+                     f"{r['peak_rss_mb']:.1f} | {emu} |")
+    lines += ["", "| target | value | limit | met |", "|---|---|---|---|"]
+    lines += [f"| {t['target']} | {t['value']} | {t['limit']} | {'yes' if t['met'] else 'NO'} |"
+              for t in document["targets"]]
+    return "\n".join(lines) + "\n"
+
+
+def _cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
