@@ -45,6 +45,8 @@ class PlanStore:
 
     def __init__(self, path: str = ":memory:") -> None:
         self._lock = threading.Lock()
+        # Reads are most of the traffic; SQLite stays the record, this only spares it.
+        self._cache: dict[tuple[str, str], StoredPlan] = {}
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         if path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -63,6 +65,7 @@ class PlanStore:
     def load(self, plans: Iterable[StoredPlan], clear: bool = False) -> None:
         with self._lock, self._db:
             self._db.execute("BEGIN")
+            self._cache.clear()
             if clear:
                 self._db.execute("DELETE FROM plans")
                 self._db.execute("DELETE FROM log")
@@ -73,10 +76,16 @@ class PlanStore:
 
     def get(self, merchant_id: str, plan_id: str) -> StoredPlan | None:
         with self._lock:
+            cached = self._cache.get((merchant_id, plan_id))
+            if cached is not None:
+                return cached
             row = self._db.execute(
                 "SELECT merchant_id, plan_id, fields, cancelled FROM plans "
                 "WHERE merchant_id = ? AND plan_id = ?", (merchant_id, plan_id)).fetchone()
-        return _plan(row) if row else None
+            if row is None:
+                return None
+            plan = self._cache[(merchant_id, plan_id)] = _plan(row)
+            return plan
 
     def update(self, merchant_id: str, plan_id: str, changes: Mapping[str, str]) -> None:
         with self._lock, self._db:
@@ -85,12 +94,14 @@ class PlanStore:
                 "SELECT fields FROM plans WHERE merchant_id = ? AND plan_id = ?",
                 (merchant_id, plan_id)).fetchone()
             fields = json.loads(raw) | dict(changes)
+            self._cache.pop((merchant_id, plan_id), None)
             self._db.execute(
                 "UPDATE plans SET fields = ? WHERE merchant_id = ? AND plan_id = ?",
                 (json.dumps(fields), merchant_id, plan_id))
 
     def cancel(self, merchant_id: str, plan_id: str) -> None:
         with self._lock:
+            self._cache.pop((merchant_id, plan_id), None)
             self._db.execute(
                 "UPDATE plans SET cancelled = 1, "
                 "fields = json_set(fields, '$.recurringStatus', 'N') "

@@ -9,6 +9,7 @@ later inquiry can tell whether it took effect.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -69,6 +70,17 @@ class GatewayClient:
         self._rng = random.Random()
         self._host = urlsplit(endpoint).netloc
         self._session = requests.Session()
+        # requests would re-read the proxy and CA variables from the environment on every
+        # request (a third of our CPU per plan); read them once, here, instead.
+        self._session.proxies = requests.utils.get_environ_proxies(endpoint)
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle and endpoint.startswith("https:"):  # TLS is never off: only whose CAs
+            self._session.verify = ca_bundle
+        self._session.trust_env = False
+        # Every request is the same POST but for its body: prepare it once, copy it per
+        # request (Session.post would re-merge settings each time: 0.25 ms a request).
+        self._template = requests.Request("POST", endpoint,
+                                          headers={"Content-Type": "text/plain"}).prepare()
         # Our own retry loop decides what is safe to resend, so urllib3 must not retry.
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0,
                               pool_block=True)
@@ -137,10 +149,10 @@ class GatewayClient:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _send_once(self, token: str, plan_id: str, is_write: bool) -> Response:
+        request = self._template.copy()
+        request.prepare_body(token.encode("ascii"), None)
         try:
-            http = self._session.post(self.endpoint, data=token.encode("ascii"),
-                                      headers={"Content-Type": "text/plain"},
-                                      timeout=self._timeouts)
+            http = self._session.send(request, timeout=self._timeouts, allow_redirects=False)
         except requests.RequestException as exc:
             raise self._lost(exc, plan_id, is_write) from None
         if http.status_code != 200:

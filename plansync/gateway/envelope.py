@@ -15,7 +15,9 @@ from typing import Any
 
 from joserfc import jwe, jws
 from joserfc.errors import BadSignatureError, JoseError
+from joserfc.jwe import JWERegistry
 from joserfc.jwk import RSAKey
+from joserfc.jws import JWSRegistry
 
 from plansync.errors import EnvelopeError
 from plansync.gateway import assumptions
@@ -24,6 +26,9 @@ JWS_HEADER = {"alg": "PS256", "typ": "JWT"}
 JWE_HEADER = {"alg": "RSA-OAEP", "enc": "A256GCM"}
 JWS_ALGORITHMS = ["PS256"]
 JWE_ALGORITHMS = ["RSA-OAEP", "A256GCM"]
+# The allow-lists as registries, built once: joserfc would build one per call otherwise.
+_JWS = JWSRegistry(algorithms=JWS_ALGORITHMS)
+_JWE = JWERegistry(algorithms=JWE_ALGORITHMS)
 # Header members that change nothing about how a token is checked; anything else
 # (zip, jku, x5u, crit, …) is refused rather than interpreted.
 _HARMLESS_MEMBERS = {"alg", "enc", "typ", "cty", "kid"}
@@ -49,9 +54,9 @@ class Envelope:
 
     def seal(self, xml: bytes) -> str:
         encrypted = jwe.encrypt_compact(JWE_HEADER, xml, self._peer_key,
-                                        algorithms=JWE_ALGORITHMS)
+                                        registry=_JWE)
         return jws.serialize_compact(JWS_HEADER, encrypted, self._own_key,
-                                     algorithms=JWS_ALGORITHMS)
+                                     registry=_JWS)
 
     def open(self, token: str | bytes) -> bytes:
         text = token.decode("ascii", "replace") if isinstance(token, bytes) else token
@@ -61,7 +66,7 @@ class Envelope:
                                 f"{assumptions.MAX_TOKEN_BYTES}-byte limit")
         _check_header(text, 3, "JWS", "alg", JWS_ALGORITHMS[0])
         try:
-            signed = jws.deserialize_compact(text, self._peer_key, algorithms=JWS_ALGORITHMS)
+            signed = jws.deserialize_compact(text, self._peer_key, registry=_JWS)
         except BadSignatureError:
             raise EnvelopeError(
                 f"signature does not verify with the configured {self._peer} key",
@@ -73,8 +78,7 @@ class Envelope:
         _check_header(inner, 5, "JWE", "alg", JWE_ALGORITHMS[0])
         _check_header(inner, 5, "JWE", "enc", JWE_ALGORITHMS[1])
         try:
-            return jwe.decrypt_compact(inner, self._own_key, algorithms=JWE_ALGORITHMS
-                                       ).plaintext or b""
+            return jwe.decrypt_compact(inner, self._own_key, registry=_JWE).plaintext or b""
         except JoseError:
             raise EnvelopeError(
                 f"the signed content cannot be decrypted with the configured "

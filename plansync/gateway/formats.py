@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache
 
 from iso4217 import Currency
 
@@ -20,6 +21,7 @@ _PLAUSIBLE_YEARS = (1970, 2199)
 _DAY_MONTH_RE = re.compile(r"(0[1-9]|[12][0-9]|3[01])(0[1-9]|1[0-2])")
 
 
+@cache
 def currency_alpha(code: str) -> str:
     """The alpha code (``SGD``) of an ISO 4217 currency given as alpha or numeric (``702``)."""
     code = code.strip().upper()
@@ -38,6 +40,11 @@ def currency_exponent(alpha: str, overrides: Mapping[str, int] | None = None) ->
     """Digits after the decimal point in the currency's minor unit (SGD 2, JPY 0, BHD 3)."""
     if overrides and alpha in overrides:
         return overrides[alpha]
+    return _iso_exponent(alpha)
+
+
+@cache
+def _iso_exponent(alpha: str) -> int:
     exponent = Currency(alpha).exponent
     if exponent is None:
         raise ValueError(f"{alpha} has no minor unit in ISO 4217; set an exponent for it")
