@@ -155,8 +155,12 @@ def _load_document(document: Document, file: str, validator: _Validator
         mark = document.where(path, key)
         return Location(file, mark.line, mark.column)
 
+    def said(path: Path_) -> bool:
+        """Later chunks of a long plans list repeat the head: its problems are said once."""
+        return document.first_chunk or path[:1] == ("plans",)
+
     problems = [Problem(Location(file, mark.line, mark.column), message, _plan_id(data, path),
-                        _field(path)) for mark, path, message in document.problems]
+                        _field(path)) for mark, path, message in document.problems if said(path)]
     # Which top-level fields failed the schema: (plan index or "defaults", field name).
     broken: set[tuple[int | str, str]] = set()
     misshapen = False  # the document itself, not one plan or default, is wrong
@@ -165,7 +169,9 @@ def _load_document(document: Document, file: str, validator: _Validator
         path = tuple(error.absolute_path)
         for problem_path, key, message in _explain(error, validator):
             full = (*path, *problem_path)
-            problems.append(Problem(at(full, key), message, _plan_id(data, full), _field(full)))
+            if said(full):
+                problems.append(Problem(at(full, key), message, _plan_id(data, full),
+                                        _field(full)))
         if len(path) >= 2 and path[0] == "plans" and isinstance(path[1], int):
             broken.add((path[1], str(path[2]) if len(path) > 2 else "*"))
         elif path[:1] == ("defaults",) and len(path) > 1:

@@ -11,11 +11,16 @@ Plain scalars are typed here, by the rules above, rather than by PyYAML's resolv
 result is the same for every value a spec uses, and a 100,000-plan spec loads in seconds.
 Positions are not recorded while reading; ``Document.where`` finds them in the node tree
 on demand, since only problems need them.
+
+A long ``plans:`` list (the usual layout: the last key, a block sequence) is read a chunk
+of plans at a time, each chunk with the document's head, so that memory stays flat
+however many plans a file holds. Positions are mapped back to the file's own lines.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -50,24 +55,33 @@ class Mark:
 
 @dataclass
 class Document:
-    """One YAML document: its data, and its node tree for finding positions."""
+    """One YAML document (or one chunk of its plans): its data, and its node tree for
+    finding positions."""
 
     data: Any
     root: yaml.Node | None = None
     problems: list[tuple[Mark, Path_, str]] = field(default_factory=list)
     count: int = 0
+    head_lines: int = 0  # lines after these come from later in the file:
+    shift: int = 0  # add this to their line numbers
+    first_chunk: bool = True  # later chunks repeat the head: its problems are said once
+
+    def mark(self, node: yaml.Node) -> Mark:
+        line = node.start_mark.line + 1
+        return Mark(line + self.shift if line > self.head_lines else line,
+                    node.start_mark.column + 1)
 
     def where(self, path: Path_, key: bool = False) -> Mark:
         """The position of the value at ``path`` (or of its key), or of the closest
         enclosing value that exists."""
         node = self.root
-        found = Mark(1, 1) if node is None else _mark(node)
+        found = Mark(1, 1) if node is None else self.mark(node)
         for step in path:
             child = _child(node, step)
             if child is None:
                 return found
             key_node, node = child
-            found = _mark(key_node if key and key_node is not None else node)
+            found = self.mark(key_node if key and key_node is not None else node)
         return found
 
 
@@ -79,7 +93,9 @@ class Document:
             if child is None:
                 return []
             node = child[1]
-        return [_mark(item) for item in node.value] if isinstance(node, yaml.SequenceNode) else []
+        if not isinstance(node, yaml.SequenceNode):
+            return []
+        return [self.mark(item) for item in node.value]
 
 
 class YamlError(Exception):
@@ -89,26 +105,73 @@ class YamlError(Exception):
         self.message = message
 
 
-def read_documents(text: str) -> list[Document]:
+def read_documents(text: str) -> Iterator[Document]:
     """Every document in a YAML stream. Raises YamlError for text that is not YAML."""
+    split = _split_plans(text)
+    if split is None:
+        yield from _compose(text, Document)
+        return
+    head, chunks = split
+    head_lines = head.count("\n")
+    for number, (first_line, body) in enumerate(chunks):
+        def chunk(data: Any, root: yaml.Node, first: int = first_line,
+                  primary: bool = number == 0) -> Document:
+            return Document(data, root, head_lines=head_lines, shift=first - head_lines - 1,
+                            first_chunk=primary)
+        yield from _compose(head + body, chunk, head_lines, first_line - head_lines - 1)
+
+
+def _compose(text: str, make: Any, head_lines: int = 0, shift: int = 0) -> Iterator[Document]:
     try:
-        documents = []
         for node in yaml.compose_all(text, Loader=_Loader):
             if node is None:
                 continue
-            document = Document(data=None, root=node)
+            document = make(None, node)
             document.data = _value(node, (), document)
-            documents.append(document)
-        return documents
+            yield document
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = Mark(mark.line + 1, mark.column + 1) if mark else Mark(1, 1)
+        line = mark.line + 1 if mark else 1
+        where = Mark(line + shift if line > head_lines else line,
+                     mark.column + 1 if mark else 1)
         raise YamlError(where, f"not valid YAML: {exc.problem or exc}") from None
 
 
+CHUNK_PLANS = 2000
+_PLANS_KEY = re.compile(r"^plans:[ \t]*(#.*)?$", re.MULTILINE)
+_ANCHOR_OR_ALIAS = re.compile(r"(^|[\s\[{,])[&*][^\s,\]}]")
 
-def _mark(node: yaml.Node) -> Mark:
-    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+def _split_plans(text: str) -> tuple[str, list[tuple[int, str]]] | None:
+    """(the head up to ``plans:``, [(first line number, text of up to CHUNK_PLANS items)])
+    when the document has the usual layout and enough plans to be worth it; else None,
+    and the text is read whole. Regular expressions over the whole text, not a loop over
+    its lines: this runs on every spec."""
+    key = _PLANS_KEY.search(text)
+    if key is None or text.startswith("---") or re.search(r"^(---|\.\.\.)", text, re.M):
+        return None
+    body_start = key.end() + 1
+    body = text[body_start:]
+    first = re.search(r"^( *)- ", body, re.MULTILINE)
+    if first is None:
+        return None
+    indent = len(first.group(1))
+    # Every line is blank, a comment, an item at that indent, or more indented than it.
+    stray = re.compile(rf"^(?!\s*$|\s*#| {{{indent}}}-( |$)| {{{indent + 1},}}\S)", re.MULTILINE)
+    if stray.search(body) or _ANCHOR_OR_ALIAS.search(body):
+        return None
+    starts = [m.start() for m in re.finditer(rf"^ {{{indent}}}-( |$)", body, re.MULTILINE)]
+    if len(starts) <= CHUNK_PLANS:
+        return None
+    head = text[:body_start]
+    bounds = [*starts[::CHUNK_PLANS], len(body)]
+    chunks = []
+    line = head.count("\n") + 1 + body.count("\n", 0, bounds[0])
+    for k in range(len(bounds) - 1):
+        piece = body[bounds[k]:bounds[k + 1]]
+        chunks.append((line, piece))
+        line += piece.count("\n")
+    return head, chunks
 
 
 def _child(node: yaml.Node | None, step: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
@@ -125,7 +188,7 @@ def _child(node: yaml.Node | None, step: str | int) -> tuple[yaml.Node | None, y
 def _value(node: yaml.Node, path: Path_, document: Document) -> Any:
     document.count += 1
     if document.count > MAX_VALUES:
-        raise YamlError(_mark(node), f"more than {MAX_VALUES} values (aliases expanding?)")
+        raise YamlError(document.mark(node), f"more than {MAX_VALUES} values (aliases expanding?)")
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node)
     if isinstance(node, yaml.MappingNode):
@@ -134,9 +197,9 @@ def _value(node: yaml.Node, path: Path_, document: Document) -> Any:
             key = str(_scalar(key_node)) if isinstance(key_node, yaml.ScalarNode) else "?"
             if key in result:
                 first = next(k for k, _v in node.value if str(_scalar(k)) == key)
-                document.problems.append((_mark(key_node), (*path, key),
+                document.problems.append((document.mark(key_node), (*path, key),
                                           f"duplicate key '{key}' (first at line "
-                                          f"{_mark(first).line}); remove one"))
+                                          f"{document.mark(first).line}); remove one"))
                 continue
             result[key] = _value(value_node, (*path, key), document)
         return result

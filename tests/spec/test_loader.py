@@ -180,3 +180,45 @@ def test_the_example_spec_is_valid() -> None:
     assert problems == [] and len(plans) == 4
     text = (example / "plans.yaml").read_text()
     assert text.startswith("# yaml-language-server: $schema=../schemas/plansync-spec.schema.json")
+
+
+def test_a_long_plans_list_is_read_in_chunks_with_exact_positions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plansync.spec import yamlread
+
+    monkeypatch.setattr(yamlread, "CHUNK_PLANS", 3)
+    body = ["apiVersion: plansync/v1", "kind: RecurringPlans", "extra: 1", "plans:"]
+    for i in range(10):
+        body += [f"  - id: '{i}'  # plan {i}", f"    amount: {'x' if i in (4, 9) else '1.00'}"]
+        if i == 7:
+            body += ["    amount: '2.00'"]
+        if i == 2:
+            body += ["", "    # a comment between fields", "    recurring_count: 1"]
+    path = tmp_path / "long.yaml"
+    path.write_text("\n".join(body) + "\n")
+    text = path.read_text()
+    assert yamlread._split_plans(text) is not None  # the chunked path is the one tested
+    _plans, problems = loader.load([path])
+    lines = text.splitlines()
+    twice = lines.index("    amount: '2.00'") + 1
+    assert [str(p).replace(str(tmp_path) + "/", "") for p in problems] == [
+        "long.yaml:3:1: extra: unknown field",  # said once, not once per chunk
+        f'long.yaml:{lines.index("    amount: x") + 1}:13: plan 4: amount: must be an exact '
+        'decimal in major units, such as "99.90", not "x"',
+        f"long.yaml:{twice}:5: plan 7: amount: duplicate key 'amount' (first at line "
+        f"{twice - 1}); remove one",
+        f'long.yaml:{len(lines)}:13: plan 9: amount: must be an exact decimal in major units, '
+        'such as "99.90", not "x"',
+    ]
+
+
+def test_layouts_that_are_not_chunked_are_read_whole() -> None:
+    from plansync.spec import yamlread
+
+    many = "".join(f"  - id: '{i}'\n" for i in range(yamlread.CHUNK_PLANS + 5))
+    head = "apiVersion: plansync/v1\nkind: RecurringPlans\nplans:\n"
+    assert yamlread._split_plans(head + many) is not None
+    assert yamlread._split_plans(head + many + "defaults: {}\n") is None  # a key after plans
+    assert yamlread._split_plans(head + many.replace("'7'", "&a '7'")) is None  # anchors
+    assert yamlread._split_plans(head + many + "---\n" + head) is None  # several documents
+    assert yamlread._split_plans(head + "  []\n") is None

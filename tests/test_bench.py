@@ -1,0 +1,28 @@
+"""The benchmark harness runs end to end on tiny sizes, so that it cannot rot.
+(No timing is asserted here: numbers belong to bench/RESULTS.md, not to tests.)"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_the_benchmark_runs_and_reports_every_measure(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick",
+                             "--out", str(out), "--results-md", str(tmp_path / "R.md")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(out.read_text())
+    names = [run["name"] for run in document["runs"]]
+    assert any(name.startswith("plan, no latency") for name in names)
+    assert any(name.startswith("baseline client") for name in names)
+    assert any(name.startswith("apply") for name in names)
+    assert {"validate 20", "plan 50", "plansync --help"} <= set(names)
+    assert document["notes"]["crypto_floor_ms_per_plan"] > 0
+    assert len(document["targets"]) == 12
+    for run in document["runs"]:
+        assert run["wall_s"] > 0 and run["peak_rss_mb"] > 0 and run["exit_code"] in (0, 2)
+    assert "crypto floor" in result.stdout
