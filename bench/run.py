@@ -154,6 +154,7 @@ def main() -> int:
     quick = options.quick
     sizes = {"fast": 50 if quick else 5000, "latency": 40 if quick else 2000,
              "sample": 10 if quick else 200, "apply": 30 if quick else 2000,
+             "sequential": 10 if quick else 1000,
              "scale": [20, 50] if quick else [1000, 10000, 100000]}
     latency = 5 if quick else 50
     p = options.parallelism
@@ -171,10 +172,11 @@ def main() -> int:
             spec = write_spec(root / "fast.yaml", sizes["fast"], 0.1)
             runs.append(measure("plan, no latency", ["plan", str(spec), "--parallelism", "8"],
                                 sizes["fast"], env, emulator))
-            sample = write_spec(root / "sample.yaml", sizes["sample"], 0.1)
+            sequential = write_spec(root / "sequential.yaml", sizes["sequential"], 0.1)
             runs.append(measure("plan --parallelism 1, no latency",
-                                ["plan", str(sample), "--parallelism", "1"], sizes["sample"],
-                                env, emulator))
+                                ["plan", str(sequential), "--parallelism", "1"],
+                                sizes["sequential"], env, emulator))
+            sample = write_spec(root / "sample.yaml", sizes["sample"], 0.1)
 
             # 2. latency-bound: parallel plan against sequential plan and the baseline
             emulator.latency(latency)
