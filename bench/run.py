@@ -278,7 +278,8 @@ def results_markdown(document: dict[str, Any]) -> str:
              f"{machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
              "the emulator on the same machine.", "",
              f"Crypto floor: {document['notes']['crypto_floor_ms_per_plan']:.3f} ms per plan.",
-             "", "| run | plans | wall s | plans/s | CPU ms/plan | peak RSS MB | emulator ms/request |",
+             "", "| run | plans | wall s | plans/s | CPU ms/plan | peak RSS MB "
+                 "| emulator ms/request |",
              "|---|---|---|---|---|---|---|"]
     for r in document["runs"]:
         emu = f"{r['emulator_cpu_ms_per_request']:.3f}" if r["emulator_cpu_ms_per_request"] else "-"

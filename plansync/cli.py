@@ -46,18 +46,10 @@ def cli(verbose: bool) -> None:
     logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
-cli.add_command(demo.demo)
-cli.add_command(init.init)
-cli.add_command(inquire.inquire)
-cli.add_command(imports.import_)
-cli.add_command(plan.validate)
-cli.add_command(plan.plan)
-cli.add_command(plan.show)
-cli.add_command(apply.apply)
-cli.add_command(drift.drift)
-cli.add_command(state.state)
-cli.add_command(state.force_unlock)
-cli.add_command(emulator.emulator)
+for _command in (demo.demo, init.init, inquire.inquire, imports.import_, plan.validate,
+                 plan.plan, plan.show, apply.apply, drift.drift, state.state,
+                 state.force_unlock, emulator.emulator):
+    cli.add_command(_command)
 
 # --- the one place exceptions become exit codes ---------------------------------------
 

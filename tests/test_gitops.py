@@ -171,6 +171,7 @@ def test_a_fresh_init_has_a_commented_settings_file(tmp_path: Path) -> None:
     settings = (tmp_path / "new" / "plansync.yaml").read_text()
     for key in ("endpoint: sandbox", "merchant_key:", "gateway_key:", "guardrails:"):
         assert key in settings
-    broken = run("plan", "specs", env={"PLANSYNC_CONFIG": str(tmp_path / "new" / "plansync.yaml")})
+    broken = run("plan", str(tmp_path / "new" / "specs"),
+                 env={"PLANSYNC_CONFIG": str(tmp_path / "new" / "plansync.yaml")})
     assert broken.returncode == 1
     assert "merchant key file" in broken.stderr and "does not exist" in broken.stderr

@@ -68,6 +68,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
         raise PlansyncError("apply needs a 'yes' to go on, and there is no terminal to ask",
                             "pass --auto-approve (as CI does), or run it in a terminal")
     say = _Say(as_json)
+    specs = shared.Specs(paths, target, exclude) if plan_file is None else None
     settings = shared.settings_from(options)
     limits = {**settings.guardrails, **{k: v for k, v in {
         "max_changes": max_changes, "max_cancels": max_cancels,
@@ -87,7 +88,8 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
         if plan_file is not None:
             made = _saved_plan(plan_file, paths, client)
         else:
-            made = shared.make_plan(paths, target, exclude, client, applier.state, parallelism)
+            assert specs is not None  # loaded above whenever there is no --plan
+            made = specs.plan(client, applier.state, parallelism)
         if expect_spec_digest and made.spec_digest != expect_spec_digest:
             raise PlansyncError(
                 f"the spec is {made.spec_digest}, not the reviewed {expect_spec_digest}; "

@@ -30,11 +30,12 @@ def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequen
     from plansync.gateway.client import GatewayClient
     from plansync.render import drift as report
 
+    specs = shared.Specs(paths, target, exclude)
     settings = shared.settings_from(options)
     known = state.read(state_path, settings.merchant_id, settings.endpoint)
     with GatewayClient.from_settings(settings, pool_size=parallelism,
                                      rate_limit=rate_limit) as client:
-        made = shared.make_plan(paths, target, exclude, client, known, parallelism)
+        made = specs.plan(client, known, parallelism)
     found = detect(made, known)
     if fmt == "json":
         click.echo(report.as_json(found))

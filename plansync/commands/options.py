@@ -69,19 +69,25 @@ def selecting(command: F) -> F:
     return command
 
 
-def make_plan(paths: Sequence[Path], target: Sequence[str], exclude: Sequence[str],
-              client: Any, state: Any, parallelism: int) -> Any:
-    """Load the specs and plan them against live, remembering what the state knows."""
-    from plansync.engine.planner import make_plan as plan_live
+class Specs:
+    """The specs to plan, loaded and checked before any key is read or request sent."""
 
-    desired, digest, _files = load_specs(paths)
-    everything = not target and not exclude
-    desired = select(desired, target, exclude)
-    with progress(len(desired)) as advance:
-        return plan_live(desired, client, spec_digest=digest, parallelism=parallelism,
-                         known_cancelled=state.cancelled,
-                         managed_before=set(state.plans) if everything else set(),
-                         spec_paths=[str(p) for p in paths], on_progress=advance)
+    def __init__(self, paths: Sequence[Path], target: Sequence[str],
+                 exclude: Sequence[str]) -> None:
+        desired, self.digest, _files = load_specs(paths)
+        self.paths = [str(p) for p in paths]
+        self.everything = not target and not exclude
+        self.desired = select(desired, target, exclude)
+
+    def plan(self, client: Any, state: Any, parallelism: int) -> Any:
+        """Plan them against live, remembering what the state knows."""
+        from plansync.engine.planner import make_plan
+
+        with progress(len(self.desired)) as advance:
+            return make_plan(self.desired, client, spec_digest=self.digest,
+                             parallelism=parallelism, known_cancelled=state.cancelled,
+                             managed_before=set(state.plans) if self.everything else set(),
+                             spec_paths=self.paths, on_progress=advance)
 
 
 def use_color(no_color: bool) -> bool:

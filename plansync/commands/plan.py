@@ -45,11 +45,12 @@ def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | Non
     from plansync.engine import planfile, state
     from plansync.gateway.client import GatewayClient
 
+    specs = shared.Specs(paths, target, exclude)
     settings = shared.settings_from(options)
     known = state.read(state_path, settings.merchant_id, settings.endpoint)  # no lock: read only
     with GatewayClient.from_settings(settings, pool_size=parallelism,
                                      rate_limit=rate_limit) as client:
-        made = shared.make_plan(paths, target, exclude, client, known, parallelism)
+        made = specs.plan(client, known, parallelism)
     if out is not None:
         planfile.save(made, out)
     click.echo(shared.render(made, fmt, no_color))
