@@ -55,7 +55,7 @@ def emulator_options(dir_required: bool) -> Callable[[F], F]:
                      help="Seed that makes the faults below reproducible."),
     ]
     for field, text in (
-        ("latency_ms", "Milliseconds added before each answer."),
+        ("latency_ms", "Response time in milliseconds (the work happens within it)."),
         ("jitter_ms", "Up to this many more milliseconds, at random."),
         ("throttle_rate", "Share of requests answered HTTP 429 unprocessed (0-1)."),
         ("retry_after_s", "Seconds those 429 answers ask clients to wait."),

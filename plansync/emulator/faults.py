@@ -19,7 +19,7 @@ RATES = ("throttle_rate", "error_rate", "reset_rate", "drop_rate", "wrong_key_ra
 
 @dataclass(frozen=True)
 class Faults:
-    latency_ms: float = 0.0  # added before every answer to the action endpoint
+    latency_ms: float = 0.0  # the action endpoint's response time (its work happens within)
     jitter_ms: float = 0.0  # plus a uniform 0..jitter_ms
     throttle_rate: float = 0.0  # HTTP 429 with Retry-After, before the request is processed
     retry_after_s: float = 1.0  # what those 429 answers ask the client to wait

@@ -214,7 +214,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         roll = self.server.dice.roll()
-        time.sleep(roll.delay)
+        # The latency is the gateway's response time: the work below happens within it,
+        # and the answer leaves when it is up (see _hold), as a real gateway's would.
+        self._answer_at = time.monotonic() + roll.delay
         try:
             request = messages.parse_flat(self.server.envelope.open(body),
                                           messages.REQUEST_ROOT)
@@ -302,7 +304,17 @@ class _Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length", "0")
         self.rfile.read(min(int(length), 4096) if length.isdigit() else 0)
 
+    _answer_at = 0.0
+
+    def _hold(self) -> None:
+        """Wait until the answer to the request being handled is due."""
+        wait = self._answer_at - time.monotonic()
+        self._answer_at = 0.0
+        if wait > 0:
+            time.sleep(wait)
+
     def _reset_connection(self) -> None:
+        self._hold()
         # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
@@ -313,6 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, content_type: str = "text/plain",
               headers: dict[str, str] | None = None) -> None:
+        self._hold()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         for name, value in (headers or {}).items():

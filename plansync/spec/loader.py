@@ -15,15 +15,16 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from plansync import schema_files
 from plansync.gateway import formats
 from plansync.gateway.messages import PlanFields
 from plansync.spec.model import FIELDS, DesiredPlan, Location, Problem
 from plansync.spec.yamlread import Document, Path_, YamlError, read_documents
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA_NAME = "plansync-spec.schema.json"
 SUFFIXES = (".yaml", ".yml")
@@ -44,13 +45,19 @@ _TYPE_NAMES = {"string": "text", "integer": "a whole number", "number": "a numbe
 
 class _Validator:
     def __init__(self) -> None:
-        schema = schema_files.load(SCHEMA_NAME)
-        self.validator = jsonschema.Draft202012Validator(schema)
-        self.is_valid = _fast_check(schema) or self.validator.is_valid
+        self.schema = schema = schema_files.load(SCHEMA_NAME)
+        self.is_valid = _fast_check(schema) or self.explainer().is_valid
         defs = schema["$defs"]
         self.field_keys = set(defs["fields"]["properties"])
         self.plan_keys = self.field_keys | set(defs["plan"]["properties"])
         self.top_keys = set(schema["properties"])
+
+    def explainer(self) -> jsonschema.Draft202012Validator:
+        """python-jsonschema, imported only when something needs explaining (a tenth of a
+        second of start-up that a valid spec does not pay)."""
+        import jsonschema
+
+        return jsonschema.Draft202012Validator(self.schema)
 
 
 def _fast_check(schema: dict[str, Any]) -> Any:
@@ -164,7 +171,7 @@ def _load_document(document: Document, file: str, validator: _Validator
     # Which top-level fields failed the schema: (plan index or "defaults", field name).
     broken: set[tuple[int | str, str]] = set()
     misshapen = False  # the document itself, not one plan or default, is wrong
-    errors = [] if validator.is_valid(data) else validator.validator.iter_errors(data)
+    errors = [] if validator.is_valid(data) else validator.explainer().iter_errors(data)
     for error in errors:
         path = tuple(error.absolute_path)
         for problem_path, key, message in _explain(error, validator):
