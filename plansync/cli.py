@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -57,7 +58,12 @@ for _command in (demo.demo, init.init, inquire.inquire, imports.import_, plan.va
 BUG_EXIT_CODE = 70  # EX_SOFTWARE: 3 belongs to guardrail refusals
 
 
+def _terminated(_signum: int, _frame: object) -> None:
+    raise SystemExit(143)  # unwinds like Ctrl-C does: locks released, files closed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         result = cli.main(args=argv, prog_name="plansync", standalone_mode=False)
     except click.exceptions.Abort:

@@ -77,8 +77,8 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     journal = Journal(state_path.with_name(state_path.name + ".journal"))
     with lock.hold(state_path, "apply", _seconds(lock_timeout), warn=say.warning), \
             GatewayClient.from_settings(settings, pool_size=parallelism,
-                                        rate_limit=rate_limit) as client, \
-            _stop_on_signals() as stop:
+                                        rate_limit=rate_limit) as client:
+        stop = _Stop()
         known = state.read(state_path, settings.merchant_id, settings.endpoint)
         applier = Applier(client, journal, known, Options(
             dry_run=dry_run, parallelism=parallelism, stop=stop.event,
@@ -108,15 +108,16 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
             say.line("Apply cancelled; nothing was sent.")
             return 1
         results = []
-        for result in applier.apply(made.changes):
-            results.append(result)
-            say.result(result)
-        if not dry_run:
-            applier.forget(set(made.unmanaged))
-            state.write(state_path, applier.state)
-            if not journal.unsettled():
-                journal.clear()
-        journal.close()
+        with stop.catching():
+            for result in applier.apply(made.changes):
+                results.append(result)
+                say.result(result)
+            if not dry_run:
+                applier.forget(set(made.unmanaged))
+                state.write(state_path, applier.state)
+                if not journal.unsettled():
+                    journal.clear()
+            journal.close()
     return say.finish(results, dry_run, stop.signum)
 
 
@@ -163,29 +164,28 @@ def _confirmed() -> bool:
 
 
 class _Stop:
+    """SIGINT/SIGTERM while writing: start no new write; let those in flight finish and be
+    journalled, and the state be saved. (Before the writes, Ctrl-C simply aborts.)"""
+
     def __init__(self) -> None:
         self.event = threading.Event()
         self.signum: int | None = None
 
+    @contextmanager
+    def catching(self) -> Iterator[None]:
+        def handler(signum: int, _frame: Any) -> None:
+            if not self.event.is_set():
+                self.signum = signum
+                self.event.set()
+                click.echo("Stopping: no new writes; waiting for those in flight...",
+                           err=True)
 
-@contextmanager
-def _stop_on_signals() -> Iterator[_Stop]:
-    """SIGINT/SIGTERM: start no new write; let those in flight finish and be journalled."""
-    stop = _Stop()
-
-    def handler(signum: int, _frame: Any) -> None:
-        if stop.event.is_set():
-            return
-        stop.signum = signum
-        stop.event.set()
-        click.echo("Stopping: no new writes; waiting for those in flight...", err=True)
-
-    previous = {s: signal.signal(s, handler) for s in _SIGNAL_EXIT}
-    try:
-        yield stop
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+        previous = {s: signal.signal(s, handler) for s in _SIGNAL_EXIT}
+        try:
+            yield
+        finally:
+            for signum, old in previous.items():
+                signal.signal(signum, old)
 
 
 class _Say:
