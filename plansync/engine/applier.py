@@ -23,7 +23,7 @@ from plansync.engine.fanout import bounded_map
 from plansync.engine.journal import Intent, Journal
 from plansync.engine.state import Entry, State, now
 from plansync.errors import GatewayError, OutcomeUnknownError, StatusNotValidError
-from plansync.gateway import formats, messages
+from plansync.gateway import assumptions, formats, messages
 from plansync.gateway.client import GatewayClient
 from plansync.gateway.messages import LivePlan, PlanFields
 from plansync.spec.model import FIELDS
@@ -131,8 +131,7 @@ class Applier:
         answered = True
         try:
             if change.action is Action.UPDATE:
-                target = PlanFields(**dict(change.after)).over(live.fields)
-                self.client.update(change.id, target, live.currency)
+                self.client.update(change.id, _target(change, live), live.currency)
             else:
                 self.client.cancel(change.id)
         except StatusNotValidError as exc:
@@ -186,10 +185,11 @@ class Applier:
             self._settle(intent, "failed", None)
             return Settled("failed", "the plan changed in another way during the write; "
                                      "run plan again")
-        if live.status == "inactive" and (cancel_answered or intent.before_status == "active"):
+        cancelled = live.status == assumptions.CANCELLED_PLAN_INQUIRES_AS
+        if cancelled and (cancel_answered or intent.before_status == "active"):
             self._settle(intent, "applied", self._cancelled(intent.plan, live))
             return Settled("applied", "the cancel took effect")
-        if live.status == "inactive":
+        if cancelled:
             # A paused plan whose cancel's answer was lost: paused and cancelled look alike.
             # Cancelling again is harmless either way: 00 means it was only paused, 12
             # that the first cancel took effect.
@@ -242,7 +242,7 @@ class Applier:
     def _wire(self, change: Change, live: LivePlan) -> tuple[tuple[str, str], ...]:
         if change.action is Action.CANCEL:
             return (("processType", messages.CANCEL),)
-        target = PlanFields(**dict(change.after)).over(live.fields)
+        target = _target(change, live)
         exponent = formats.currency_exponent(live.currency, self.client.exponents)
         return (("processType", messages.UPDATE), *messages.fields_to_wire(target, exponent))
 
@@ -251,6 +251,13 @@ class Applier:
 class Settled:
     result: str  # applied | not-applied | failed | unknown
     detail: str
+
+
+def _target(change: Change, live: LivePlan) -> PlanFields:
+    """What an update sends: the spec's values, over the live ones when the gateway is
+    assumed to want the whole record."""
+    wanted = PlanFields(**dict(change.after))
+    return wanted.over(live.fields) if assumptions.UPDATE_SENDS_COMPLETE_RECORD else wanted
 
 
 def _matches(live: LivePlan, after: Mapping[str, Any]) -> bool:

@@ -21,11 +21,11 @@ REQUEST_VERSION: Final = "2.4"
 # record, so an update carries the complete target record (desired over live values).
 UPDATE_SENDS_COMPLETE_RECORD: Final = True
 
-# Not documented: how inquiry shows a cancelled plan. Assumed: recurringStatus N,
-# indistinguishable from paused; update/cancel of it answers 12. The state file therefore
-# remembers cancellations plansync made.
-CANCELLED_PLAN_INQUIRES_AS: Final = "N"
-CANCELLED_PLAN_WRITE_CODE: Final = "12"
+# Not documented: how inquiry shows a cancelled plan. Assumed: recurringStatus N (read as
+# "inactive"), indistinguishable from paused; update/cancel of it answers 12 (which the
+# applier counts as "already cancelled"). The state file therefore remembers
+# cancellations plansync made.
+CANCELLED_PLAN_INQUIRES_AS: Final = "inactive"
 
 # Not documented: how a gateway that cannot verify or decrypt our request answers.
 # Assumed: a non-2xx status with a short plain-text body (or a body that is no token).

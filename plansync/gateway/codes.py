@@ -49,11 +49,6 @@ RESULT_CODES: dict[str, ResultCode] = {
 RETRYABLE_CODES = frozenset({"95", "98"})
 
 
-def describe(code: str) -> str:
-    known = RESULT_CODES.get(code)
-    return known.meaning if known else "unknown result code"
-
-
 def rejection(code: str, reason: str) -> errors.GatewayRejectedError:
     """The specific error for a non-00 answer, carrying the gateway's own reason."""
     known = RESULT_CODES.get(code)

@@ -24,7 +24,6 @@ REQUEST_ROOT = "RecurringMaintenanceRequest"
 RESPONSE_ROOT = "RecurringMaintenanceResponse"
 
 INQUIRY, UPDATE, CANCEL = "I", "U", "C"
-PROCESS_TYPES = (INQUIRY, UPDATE, CANCEL)
 
 _T = TypeVar("_T")
 
