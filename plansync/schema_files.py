@@ -4,6 +4,7 @@ wheel or at the top of a checkout."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,3 +32,31 @@ def shipped(folder: str, name: str) -> Path:
 def load(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(shipped("schemas", name).read_text(encoding="utf-8"))
     return data
+
+
+@cache
+def fast_check(name: str) -> Callable[[Any], bool] | None:
+    """The schema checked by jsonschema-rs, where it is installed (about a hundred times
+    faster than python-jsonschema, which still explains any failure)."""
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - a platform without its wheels
+        return None
+    is_valid: Callable[[Any], bool] = jsonschema_rs.Draft202012Validator(load(name)).is_valid
+    return is_valid
+
+
+def first_problem(name: str, data: Any) -> str | None:
+    """``where: message`` for the most telling way ``data`` breaks the schema, or None.
+    python-jsonschema is imported only when there is something to explain."""
+    check = fast_check(name)
+    if check is not None and check(data):
+        return None
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(load(name)).iter_errors(data))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+    return f"{where}: {error.message}"

@@ -14,7 +14,6 @@ import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import jsonschema
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -83,12 +82,10 @@ def load_seed(path: Path) -> list[StoredPlan]:
         raise ConfigError(f"seed file {path} cannot be read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"seed file {path} is not valid YAML: {exc}") from None
-    validator = jsonschema.Draft202012Validator(schema_files.load("emulator-seed.schema.json"))
-    problems = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if problems:
-        where = "/".join(str(p) for p in problems[0].absolute_path) or "(top)"
-        raise ConfigError(f"seed file {path}: {where}: {problems[0].message}",
-                          f"{len(problems)} problem(s); see schemas/emulator-seed.schema.json")
+    problem = schema_files.first_problem("emulator-seed.schema.json", data)
+    if problem is not None:
+        raise ConfigError(f"seed file {path}: {problem}",
+                          "see schemas/emulator-seed.schema.json")
     plans = []
     for entry in data["plans"]:
         cancelled = bool(entry.pop("cancelled", False))

@@ -9,8 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from plansync import schema_files
 from plansync.engine.diff import Action, Change, Plan, from_json, to_json
 from plansync.errors import PlansyncError
@@ -52,11 +50,9 @@ def _dump_change(change: Change) -> dict[str, Any]:
 
 def parse(data: Any, source: str) -> Plan:
     """A Plan from its JSON form, refusing anything the schema does not describe."""
-    validator = jsonschema.Draft202012Validator(schema_files.load(SCHEMA_NAME))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top)"
-        raise PlansyncError(f"{source} is not a plansync plan: {where}: {error.message}",
+    problem = schema_files.first_problem(SCHEMA_NAME, data)
+    if problem is not None:
+        raise PlansyncError(f"{source} is not a plansync plan: {problem}",
                             "make one with: plansync plan --out FILE")
     return Plan(
         format_version=data["format_version"],

@@ -21,8 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from plansync import schema_files
 from plansync.errors import PlansyncError
 
@@ -90,12 +88,10 @@ def load(path: Path) -> State | None:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise PlansyncError(f"state file {path} cannot be read: {exc}",
                             f"restore it from {path}.backup, or move it away") from None
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema_files.load(SCHEMA_NAME)).iter_errors(data))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top)"
-        raise PlansyncError(f"state file {path} is not a plansync state: {where}: "
-                            f"{error.message}", f"restore it from {path}.backup")
+    problem = schema_files.first_problem(SCHEMA_NAME, data)
+    if problem is not None:
+        raise PlansyncError(f"state file {path} is not a plansync state: {problem}",
+                            f"restore it from {path}.backup")
     return State(
         merchant_id=data["merchant_id"], endpoint=data["endpoint"], lineage=data["lineage"],
         serial=data["serial"],
