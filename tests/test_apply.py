@@ -245,3 +245,47 @@ def test_apply_refuses_a_spec_other_than_the_reviewed_one(
     assert writes(emulator) == {}
     accepted = apply(env, str(EXAMPLE), "--auto-approve", "--expect-spec-digest", reviewed)
     assert accepted.returncode == 0
+
+
+def _apply_in_a_terminal(env: dict[str, str], answer: str) -> tuple[int, str]:
+    """Run apply with a real terminal on stdin and stdout, and type ``answer`` at its prompt."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "plansync", "apply", str(EXAMPLE)],
+                               stdin=secondary, stdout=secondary, stderr=secondary,
+                               env={**os.environ, **env, "NO_COLOR": "1"}, close_fds=True)
+    os.close(secondary)
+    seen = b""
+    answered = False
+    while True:
+        ready, _, _ = select.select([primary], [], [], 60)
+        assert ready, f"apply went quiet: {seen.decode(errors='replace')}"
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the terminal closes when apply exits
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"Enter a value:" in seen:
+            os.write(primary, answer.encode() + b"\n")
+            answered = True
+    os.close(primary)
+    return process.wait(timeout=60), seen.decode(errors="replace").replace("\r", "")
+
+
+def test_apply_asks_in_a_terminal_and_only_yes_goes_on(env: dict[str, str],
+                                                       emulator: Emulator) -> None:
+    code, screen = _apply_in_a_terminal(env, "y")
+    assert code == 1 and "Apply cancelled; nothing was sent." in screen
+    assert writes(emulator) == {}
+    code, screen = _apply_in_a_terminal(env, "yes")
+    assert code == 0, screen
+    assert "Only 'yes' will be accepted to approve." in screen
+    assert "Apply complete: 2 updated, 1 cancelled, 1 unchanged, 0 failed." in screen
+    assert writes(emulator) == {("156142", "U"): 1, ("156144", "U"): 1, ("156145", "C"): 1}
