@@ -18,11 +18,19 @@ from plansync.errors import PlansyncError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_SETTING_HELP = {
+    "endpoint": "sandbox, production, or the gateway's URL",
+    "merchant_id": "Your 2C2P merchant id",
+    "merchant_key": "Your private key file (PEM, DER, .p12/.pfx)",
+    "gateway_key": "2C2P's certificate or public key file",
+}
+
+
 def gateway_options(command: F) -> F:
     """The settings every command that talks to the gateway accepts."""
     for name, (flag, env) in reversed(config.SETTINGS.items()):
         command = click.option(flag, name, metavar="VALUE" if "key" not in name else "FILE",
-                               help=f"{name} (or ${env}).")(command)
+                               help=f"{_SETTING_HELP[name]} (or ${env}).")(command)
     return click.option("--config", "config_file", type=click.Path(path_type=Path),
                         help="Settings file (default: $PLANSYNC_CONFIG or ./plansync.yaml).")(
         command)
