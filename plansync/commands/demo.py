@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from plansync.commands import options as shared
 from plansync.errors import PlansyncError
 
 
@@ -63,14 +64,8 @@ def demo(keep: bool) -> int:
 
 
 def _say(text: str) -> None:
-    click.echo(click.style(text, bold=True) if _colour() else text)
+    click.echo(click.style(text, bold=True) if shared.use_color(no_color=False) else text)
     click.echo()
-
-
-def _colour() -> bool:
-    import sys
-
-    return "NO_COLOR" not in os.environ and sys.stdout.isatty()
 
 
 def _run(args: Sequence[str], expect: tuple[int, ...]) -> None:

@@ -45,14 +45,13 @@ def load_specs(paths: Sequence[Path]) -> tuple[list[Any], str, int]:
     """Every declared plan, the spec digest and the file count; or every problem, then exit 1."""
     from plansync.spec import loader
 
-    plans, problems = loader.load(paths)
+    plans, problems, files = loader.load_counted(paths)
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
         raise PlansyncError(f"{len(problems)} problem(s) in the specs; nothing was done",
                             "fix them and run again (plansync validate checks without network)")
-    files, _ = loader.discover(paths)
-    return plans, loader.digest(plans), len(files)
+    return plans, loader.digest(plans), files
 
 
 state_option = click.option(

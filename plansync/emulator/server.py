@@ -95,7 +95,7 @@ def build(folder: Path, seed: Path | None = None, host: str = "127.0.0.1", port:
     store = PlanStore(db or ":memory:")
     if store.is_empty():
         store.load(plans)
-    merchants = {plan.merchant_id for plan in plans} | {p.merchant_id for p in store.all()}
+    merchants = {plan.merchant_id for plan in plans} | store.merchant_ids()
     return EmulatorServer((host, port), EmulatedGateway(store, merchants),
                           workspace.gateway_envelope(folder), plans, faults or Faults())
 

@@ -107,6 +107,10 @@ class PlanStore:
                 "fields = json_set(fields, '$.recurringStatus', 'N') "
                 "WHERE merchant_id = ? AND plan_id = ?", (merchant_id, plan_id))
 
+    def merchant_ids(self) -> set[str]:
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT DISTINCT merchant_id FROM plans")}
+
     def all(self) -> list[StoredPlan]:
         with self._lock:
             rows = self._db.execute(

@@ -7,7 +7,7 @@ from typing import Any
 
 from plansync.engine.diff import to_json
 from plansync.engine.drift import Drift, PlanDrift
-from plansync.render.values import show
+from plansync.render.values import cell, show
 
 
 def summary(drift: Drift) -> str:
@@ -53,12 +53,12 @@ def markdown(drift: Drift) -> str:
         for plan in plans:
             for f in plan.fields:
                 name = f" {plan.name}" if plan.name else ""
-                lines.append(f"| {plan.id}{_cell(name)} | {f.field} | {_cell(show(f.expected))} "
-                             f"| {_cell(show(f.live))} |")
+                lines.append(f"| {plan.id}{cell(name)} | {f.field} | {cell(show(f.expected))} "
+                             f"| {cell(show(f.live))} |")
         lines.append("")
     if drift.errors:
         lines += ["**Could not be checked**", ""]
-        lines += [f"- {plan_id}: {_cell(why)}" for plan_id, why in drift.errors] + [""]
+        lines += [f"- {plan_id}: {cell(why)}" for plan_id, why in drift.errors] + [""]
     return "\n".join(lines)
 
 
@@ -76,7 +76,3 @@ def as_json(drift: Drift) -> str:
         "summary": {"checked": drift.checked, "spec_drift": len(drift.spec),
                     "outside_changes": len(drift.outside), "errors": len(drift.errors)},
     }, indent=2)
-
-
-def _cell(value: str) -> str:
-    return value.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")

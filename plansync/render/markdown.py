@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from plansync.engine.diff import Action, Change, Plan
 from plansync.render.text import counts, header, summary_line
-from plansync.render.values import show
+from plansync.render.values import cell, html, show
 
 # GitHub refuses comments over 65,536 characters; leave room for a wrapper's own text.
 BUDGET = 60_000
@@ -15,13 +15,13 @@ def render(plan: Plan, budget: int = BUDGET) -> str:
     shown = [c for c in plan.changes if c.action is not Action.NO_OP]
     title = counts(plan) if plan.has_changes or plan.summary["error"] else "no changes"
     head = [f"#### plansync plan: {title}", "",
-            f"Merchant `{_cell(plan.merchant_id)}` · endpoint `{_cell(plan.endpoint)}` · "
+            f"Merchant `{cell(plan.merchant_id)}` · endpoint `{cell(plan.endpoint)}` · "
             f"made {plan.created_at:%Y-%m-%d %H:%M} UTC · spec `{plan.spec_digest}`", ""]
     if not shown and not plan.unmanaged:
         return "\n".join([*head, summary_line(plan)]) + "\n"
     table = ["| | Plan | Name | Action | Fields |", "|---|---|---|---|---|"]
-    table += [f"| {_SYMBOL[c.action]} | {c.id} | {_cell(c.name or '')} | {_action(c)} | "
-              f"{_cell(', '.join(c.changed_fields) or (c.error or ''))} |" for c in shown]
+    table += [f"| {_SYMBOL[c.action]} | {c.id} | {cell(c.name or '')} | {_action(c)} | "
+              f"{cell(', '.join(c.changed_fields) or (c.error or ''))} |" for c in shown]
     table += [f"| | {plan_id} | | no longer managed | |" for plan_id in plan.unmanaged]
     details = [_details(c) for c in shown]
     return _fit(head, table, details, budget)
@@ -56,14 +56,14 @@ def _fit(head: list[str], table: list[str], details: list[str], budget: int) -> 
 
 
 def _details(change: Change) -> str:
-    summary = _html(header(change))
+    summary = html(header(change))
     lines = ["<details>", f"<summary>{summary}</summary>", ""]
     if change.action is Action.ERROR:
-        lines.append(_cell(change.error or ""))
+        lines.append(cell(change.error or ""))
     else:
         lines += ["| Field | Live | Spec |", "|---|---|---|"]
-        lines += [f"| {name} | {_cell(show(change.before.get(name)))} | "
-                  f"**{_cell(show(change.after.get(name)))}** |" for name in change.changed_fields]
+        lines += [f"| {name} | {cell(show(change.before.get(name)))} | "
+                  f"**{cell(show(change.after.get(name)))}** |" for name in change.changed_fields]
         if change.unchanged:
             lines += ["", f"{change.unchanged} unchanged managed field(s) not shown."]
     return "\n".join([*lines, "", "</details>"])
@@ -71,12 +71,3 @@ def _details(change: Change) -> str:
 
 def _action(change: Change) -> str:
     return "**CANCEL**" if change.action is Action.CANCEL else str(change.action)
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _cell(text: str) -> str:
-    """Safe inside a table cell: no pipes, no HTML, no line breaks."""
-    return _html(text).replace("|", "\\|").replace("\n", " ").replace("`", "'")

@@ -16,3 +16,12 @@ def show(value: object) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return f'"{value}"'
+
+
+def html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def cell(text: str) -> str:
+    """Safe inside a Markdown table cell: no pipes, no HTML, no line breaks."""
+    return html(text).replace("|", "\\|").replace("\n", " ").replace("`", "'")

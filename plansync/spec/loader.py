@@ -87,6 +87,12 @@ def _is_spec_file(path: Path, root: Path) -> bool:
 
 def load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem]]:
     """Every plan the paths declare, and every problem found on the way."""
+    plans, problems, _files = load_counted(paths)
+    return plans, problems
+
+
+def load_counted(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem], int]:
+    """As ``load``, with the number of spec files read."""
     # Loading makes millions of small objects and no cycles: the cycle collector would
     # only rescan them again and again (it was a third of a 100,000-plan spec's time).
     collecting = gc.isenabled()
@@ -98,7 +104,7 @@ def load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem]]:
             gc.enable()
 
 
-def _load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem]]:
+def _load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem], int]:
     files, problems = discover(paths)
     validator = _Validator()
     plans: list[DesiredPlan] = []
@@ -120,7 +126,7 @@ def _load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem]]:
                                     exc.message))
     problems += _duplicate_ids(declared)
     problems.sort(key=lambda p: (p.location.file, p.location.line, p.location.column))
-    return plans, problems
+    return plans, problems, len(files)
 
 
 def digest(plans: Iterable[DesiredPlan]) -> str:
