@@ -13,12 +13,12 @@ import ipaddress
 import json
 import signal
 import socket
+import socketserver
 import struct
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import RSAKey
 
-from plansync.emulator import workspace
+from plansync.emulator import wire, workspace
 from plansync.emulator.faults import Dice, Faults
 from plansync.emulator.gateway import EmulatedGateway
 from plansync.emulator.store import PlanStore, StoredPlan
@@ -35,9 +35,11 @@ from plansync.gateway import assumptions, messages
 from plansync.gateway.envelope import Envelope
 
 ACTION_PATHS = (workspace.ACTION_PATH, "/PaymentAction/2.0/action")
+ADMIN_BODY_LIMIT = 64 * 1024
 
 
-class EmulatorServer(ThreadingHTTPServer):
+class EmulatorServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True  # a restarted emulator can take its port back at once
     daemon_threads = False  # only non-daemon handler threads are joined by server_close()
     block_on_close = True  # server_close() waits for handlers, so the store outlives them
 
@@ -152,33 +154,40 @@ def serve(server: EmulatorServer) -> None:
     print("plansync emulator stopped", file=sys.stderr, flush=True)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the real gateway's clients expect
-    disable_nagle_algorithm = True  # no delayed-ACK stalls between header and body writes
+class _Handler(socketserver.StreamRequestHandler):
+    disable_nagle_algorithm = True  # each answer is one write; send it at once
     server: EmulatorServer
+    _keep_alive = True
+    _answer_at = 0.0
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # request lines are not worth a terminal line each; /_emulator/log has them
+    def handle(self) -> None:
+        """Requests on one connection, one after another, until either side closes."""
+        while self._keep_alive:
+            try:
+                request = wire.read_head(self.rfile)
+                if request is None:
+                    return
+                self._keep_alive = request.keep_alive
+                self._route(request)
+            except wire.HttpProblem as problem:
+                self._keep_alive = False
+                self._send(problem.status, f"{problem.message}\n".encode())
 
-    def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path in ACTION_PATHS:
-            self._action()
-        else:
-            self._admin("POST", path)
-
-    def do_GET(self) -> None:
-        self._admin("GET", self.path.split("?", 1)[0])
-
-    def do_PUT(self) -> None:
-        self._admin("PUT", self.path.split("?", 1)[0])
-
-    def _admin(self, method: str, path: str) -> None:
-        if not path.startswith("/_emulator/"):
+    def _route(self, request: wire.HttpRequest) -> None:
+        if request.method == "POST" and request.path in ACTION_PATHS:
+            self._action(request)
+        elif not request.path.startswith("/_emulator/"):
+            self._keep_alive = False  # its body, if any, is left unread
             self._send(404, b"not found\n")
         elif not ipaddress.ip_address(self.client_address[0]).is_loopback:
+            self._keep_alive = False
             self._send(403, b"admin endpoints answer loopback clients only\n")
-        elif (method, path) == ("GET", "/_emulator/plans"):
+        else:
+            self._admin(request.method, request.path,
+                        wire.read_body(self.rfile, request, ADMIN_BODY_LIMIT))
+
+    def _admin(self, method: str, path: str, body: bytes) -> None:
+        if (method, path) == ("GET", "/_emulator/plans"):
             self._send_json(200, [
                 {"merchantID": p.merchant_id, "recurringUniqueID": p.plan_id,
                  "cancelled": p.cancelled, **p.fields}
@@ -186,19 +195,15 @@ class _Handler(BaseHTTPRequestHandler):
         elif (method, path) == ("GET", "/_emulator/log"):
             self._send_json(200, self.server.gateway.store.log())
         elif (method, path) == ("POST", "/_emulator/reset"):
-            self._discard_body()
             self._send_json(200, {"plans": self.server.reset()})
         elif (method, path) == ("GET", "/_emulator/faults"):
             self._send_json(200, vars(self.server.dice.faults))
         elif (method, path) == ("PUT", "/_emulator/faults"):
-            self._set_faults()
+            self._set_faults(body)
         else:
             self._send(404, b"not found\n")
 
-    def _set_faults(self) -> None:
-        body = self._read_body()
-        if body is None:
-            return
+    def _set_faults(self, body: bytes) -> None:
         try:
             faults = Faults.from_mapping(json.loads(body or b"{}"))
         except (ValueError, TypeError, AttributeError) as exc:
@@ -209,10 +214,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- the action endpoint --------------------------------------------------------
 
-    def _action(self) -> None:
-        body = self._read_body()
-        if body is None:
-            return
+    def _action(self, http_request: wire.HttpRequest) -> None:
+        body = wire.read_body(self.rfile, http_request, assumptions.MAX_TOKEN_BYTES)
         roll = self.server.dice.roll()
         # The latency is the gateway's response time: the work below happens within it,
         # and the answer leaves when it is up (see _hold), as a real gateway's would.
@@ -265,47 +268,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- plumbing -------------------------------------------------------------------
 
-    def _read_body(self) -> bytes | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            self._send(411, b"Content-Length required\n")
-            return None
-        if int(length) > assumptions.MAX_TOKEN_BYTES:
-            self.close_connection = True
-            self._send(413, b"request too large\n")
-            return None
-        return self.rfile.read(int(length))
-
-    def _read_chunked(self) -> bytes | None:
-        """Some HTTP clients stream a body in chunks instead of sending its length."""
-        body = b""
-        while True:
-            size_line = self.rfile.readline(64).split(b";", 1)[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError:
-                self.close_connection = True
-                self._send(400, b"malformed chunked body\n")
-                return None
-            if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return body
-            if len(body) + size > assumptions.MAX_TOKEN_BYTES:
-                self.close_connection = True
-                self._send(413, b"request too large\n")
-                return None
-            body += self.rfile.read(size)
-            self.rfile.readline(8)  # the CRLF after each chunk
-
-    def _discard_body(self) -> None:
-        length = self.headers.get("Content-Length", "0")
-        self.rfile.read(min(int(length), 4096) if length.isdigit() else 0)
-
-    _answer_at = 0.0
-
     def _hold(self) -> None:
         """Wait until the answer to the request being handled is due."""
         wait = self._answer_at - time.monotonic()
@@ -318,7 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
         # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
-        self.close_connection = True
+        self._keep_alive = False
 
     def _send_json(self, status: int, data: Any) -> None:
         self._send(status, json.dumps(data, indent=1).encode(), "application/json")
@@ -326,10 +288,5 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes, content_type: str = "text/plain",
               headers: dict[str, str] | None = None) -> None:
         self._hold()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.connection.sendall(wire.answer(status, body, content_type, headers,
+                                            close=not self._keep_alive))
