@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import BinaryIO
+from io import BufferedIOBase
 
 MAX_LINE = 8192
 MAX_HEADERS = 100
@@ -34,7 +34,7 @@ class HttpRequest:
     keep_alive: bool
 
 
-def read_head(rfile: BinaryIO) -> HttpRequest | None:
+def read_head(rfile: BufferedIOBase) -> HttpRequest | None:
     """The next request's line and headers; None when the client closed the connection."""
     line = rfile.readline(MAX_LINE + 1)
     while line in (b"\r\n", b"\n"):  # RFC 9112 2.2: ignore empty lines before a request
@@ -63,7 +63,7 @@ def read_head(rfile: BinaryIO) -> HttpRequest | None:
     return HttpRequest(method, target.split("?", 1)[0], headers, keep_alive)
 
 
-def read_body(rfile: BinaryIO, request: HttpRequest, limit: int) -> bytes:
+def read_body(rfile: BufferedIOBase, request: HttpRequest, limit: int) -> bytes:
     """The body, from Content-Length or chunked transfer coding; at most ``limit`` bytes."""
     if "chunked" in request.headers.get("transfer-encoding", "").lower():
         return _read_chunked(rfile, limit)
@@ -82,7 +82,7 @@ def read_body(rfile: BinaryIO, request: HttpRequest, limit: int) -> bytes:
     return body
 
 
-def _read_chunked(rfile: BinaryIO, limit: int) -> bytes:
+def _read_chunked(rfile: BufferedIOBase, limit: int) -> bytes:
     """Some HTTP clients stream a body in chunks instead of sending its length."""
     body = b""
     while True:
