@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -16,18 +17,25 @@ def bounded_map(function: Callable[[T], R], items: Iterable[T], parallelism: int
     submitted and not yet yielded, so memory does not grow with the number of items.
     ``function`` should return expected failures rather than raise them; anything it
     raises is raised here after the work in flight is finished."""
+    # Finished futures arrive on a queue: O(1) per item, where concurrent.futures.wait
+    # would register a waiter on every pending future for every item collected.
+    finished: queue.SimpleQueue[Future[R]] = queue.SimpleQueue()
     pending: dict[Future[R], T] = {}
+
+    def collect() -> tuple[T, R]:
+        future = finished.get()
+        return pending.pop(future), future.result()
+
     with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="plansync") as pool:
-        for item in items:
-            if len(pending) >= 2 * parallelism:
-                yield from _collect(pending)
-            pending[pool.submit(function, item)] = item
-        while pending:
-            yield from _collect(pending)
-
-
-def _collect(pending: dict[Future[R], T]) -> Iterator[tuple[T, R]]:
-    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-    for future in done:
-        item = pending.pop(future)
-        yield item, future.result()
+        try:
+            for item in items:
+                if len(pending) >= 2 * parallelism:
+                    yield collect()
+                future = pool.submit(function, item)
+                pending[future] = item
+                future.add_done_callback(finished.put)
+            while pending:
+                yield collect()
+        finally:
+            for future in pending:  # a consumer that stops early: start nothing more
+                future.cancel()
