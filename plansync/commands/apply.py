@@ -81,7 +81,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
         stop = _Stop()
         known = state.read(state_path, settings.merchant_id, settings.endpoint)
         applier = Applier(client, journal, known, Options(
-            dry_run=dry_run, parallelism=parallelism, stop=stop.event,
+            dry_run=dry_run, stop=stop.event,
             charge_window_hours=float(limits.get("charge_window_hours", 24)),
             allow_near_charge=allow_near_charge))
         _settle_earlier_writes(applier, journal, dry_run, say)
@@ -89,7 +89,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
             made = _saved_plan(plan_file, paths, client)
         else:
             assert specs is not None  # loaded above whenever there is no --plan
-            made = specs.plan(client, applier.state, parallelism)
+            made = specs.plan(client, applier.state)
         if expect_spec_digest and made.spec_digest != expect_spec_digest:
             raise PlansyncError(
                 f"the spec is {made.spec_digest}, not the reviewed {expect_spec_digest}; "

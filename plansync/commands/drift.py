@@ -35,7 +35,7 @@ def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequen
     known = state.read(state_path, settings.merchant_id, settings.endpoint)
     with GatewayClient.from_settings(settings, pool_size=parallelism,
                                      rate_limit=rate_limit) as client:
-        made = specs.plan(client, known, parallelism)
+        made = specs.plan(client, known)
     found = detect(made, known)
     if fmt == "json":
         click.echo(report.as_json(found))

@@ -50,7 +50,7 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
             except GatewayError as exc:
                 return exc
 
-        for plan_id, result in bounded_map(inquire, ids, parallelism):
+        for plan_id, result in bounded_map(inquire, ids, client.workers):
             advance()
             if isinstance(result, GatewayError):
                 failed += 1

@@ -36,7 +36,7 @@ def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int, **options:
             except GatewayError as exc:
                 return exc
 
-        with ThreadPoolExecutor(max_workers=parallelism) as pool:
+        with ThreadPoolExecutor(max_workers=client.workers) as pool:
             results = list(pool.map(one, plan_ids))
     plans = [r for r in results if not isinstance(r, GatewayError)]
     for plan_id, result in zip(plan_ids, results, strict=True):

@@ -86,13 +86,13 @@ class Specs:
         self.everything = not target and not exclude
         self.desired = select(desired, target, exclude)
 
-    def plan(self, client: Any, state: Any, parallelism: int) -> Any:
+    def plan(self, client: Any, state: Any) -> Any:
         """Plan them against live, remembering what the state knows."""
         from plansync.engine.planner import make_plan
 
         with progress(len(self.desired)) as advance:
             return make_plan(self.desired, client, spec_digest=self.digest,
-                             parallelism=parallelism, known_cancelled=state.cancelled,
+                             known_cancelled=state.cancelled,
                              managed_before=set(state.plans) if self.everything else set(),
                              spec_paths=self.paths, on_progress=advance)
 

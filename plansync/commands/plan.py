@@ -50,7 +50,7 @@ def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | Non
     known = state.read(state_path, settings.merchant_id, settings.endpoint)  # no lock: read only
     with GatewayClient.from_settings(settings, pool_size=parallelism,
                                      rate_limit=rate_limit) as client:
-        made = specs.plan(client, known, parallelism)
+        made = specs.plan(client, known)
     if out is not None:
         planfile.save(made, out)
     click.echo(shared.render(made, fmt, no_color))

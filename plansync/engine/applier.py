@@ -43,7 +43,6 @@ class Result:
 @dataclass
 class Options:
     dry_run: bool = False
-    parallelism: int = 8
     charge_window_hours: float = 24.0
     allow_near_charge: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
@@ -96,8 +95,7 @@ class Applier:
                     return
                 yield change
 
-        for _change, result in bounded_map(self._one, until_stopped(),
-                                           self.options.parallelism):
+        for _change, result in bounded_map(self._one, until_stopped(), self.client.workers):
             yield result
 
     # --- one write, compare-and-set ----------------------------------------------------

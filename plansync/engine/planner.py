@@ -18,10 +18,10 @@ from plansync.spec.model import DesiredPlan
 
 
 def make_plan(desired: Sequence[DesiredPlan], client: GatewayClient, *, spec_digest: str,
-              parallelism: int = 8, known_cancelled: Set[str] = frozenset(),
+              known_cancelled: Set[str] = frozenset(),
               managed_before: Set[str] = frozenset(), spec_paths: Sequence[str] = (),
               on_progress: Callable[[], None] = lambda: None) -> Plan:
-    """One inquiry per plan, at most ``parallelism`` at once; changes in spec order.
+    """One inquiry per plan, as many at once as the client's pool; changes in spec order.
     A plan whose inquiry fails becomes an ``error`` change; the others go on.
     ``managed_before``: the plans in the state; those the spec no longer declares are
     listed as unmanaged."""
@@ -33,7 +33,7 @@ def make_plan(desired: Sequence[DesiredPlan], client: GatewayClient, *, spec_dig
             return exc
 
     changes: dict[str, Change] = {}
-    for plan, result in bounded_map(inquire, desired, parallelism):
+    for plan, result in bounded_map(inquire, desired, client.workers):
         if isinstance(result, GatewayError):
             reason = result.message + (f"; {result.hint}" if result.hint else "")
             changes[plan.id] = diff(plan, None, inquiry_error=f"inquiry failed: {reason}")

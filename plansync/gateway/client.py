@@ -73,6 +73,7 @@ class GatewayClient:
         self._rng = random.Random()
         self._host = urlsplit(endpoint).netloc
         self._pool, self._target = _connection_pool(endpoint, pool_size)
+        self._pool_size = pool_size
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
 
     @classmethod
@@ -91,6 +92,17 @@ class GatewayClient:
     @property
     def exponents(self) -> Mapping[str, int]:
         return self._exponents
+
+    @property
+    def workers(self) -> int:
+        """How many threads keep this client's ``pool_size`` requests in flight.
+
+        A quarter more threads than connections: while every connection carries a
+        request, the extra threads seal the next requests and open the last answers
+        (about 2 ms of CPU each), so no connection waits for that work. The blocking
+        pool still caps requests in flight at ``pool_size``.
+        """
+        return self._pool_size + (self._pool_size + 3) // 4
 
     def __enter__(self) -> GatewayClient:
         return self

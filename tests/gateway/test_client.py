@@ -1,6 +1,7 @@
 """The client against the emulator: real HTTP on 127.0.0.1, the real envelope."""
 
 import socket
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import date
 from decimal import Decimal
@@ -259,3 +260,34 @@ def test_an_answer_about_another_plan_is_refused(forced: tuple[AnswersWith, str]
             other.inquire("156142")
         with pytest.raises(errors.OutcomeUnknownError, match="answer is for plan 999"):
             other.update("156142", PlanFields(amount=Decimal(1)), "SGD")
+
+
+# --- concurrency: more threads than connections, never more requests than connections ---
+
+
+def test_requests_in_flight_never_exceed_the_pool(settings: Settings, emulator: Emulator,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from plansync.engine.fanout import bounded_map
+
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+    answer = server._Handler._action
+
+    def counted(handler: server._Handler, request: object) -> None:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        try:
+            answer(handler, request)  # type: ignore[arg-type]
+        finally:
+            with lock:
+                in_flight -= 1
+
+    monkeypatch.setattr(server._Handler, "_action", counted)
+    faults(emulator, latency_ms=20)
+    with GatewayClient(settings.endpoint, "JT01", settings.envelope(), pool_size=3) as client:
+        assert client.workers > 3
+        ids = ["156142", "156143", "156144"] * 10
+        results = list(bounded_map(client.inquire, ids, client.workers))
+    assert len(results) == 30 and most == 3
