@@ -43,8 +43,6 @@ def cli(verbose: bool) -> None:
     logging.basicConfig(format="%(levelname)s: %(message)s", stream=sys.stderr,
                         level=logging.DEBUG if verbose else logging.WARNING)
     logging.addLevelName(logging.WARNING, "warning")
-    # urllib3 would log connection details at DEBUG; they add noise, not insight.
-    logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
 for _command in (demo.demo, init.init, inquire.inquire, imports.import_, plan.validate,

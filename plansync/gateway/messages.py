@@ -8,6 +8,7 @@ beyond a cap, because the bytes come from the network.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ class LivePlan:
     invoice_prefix: str | None
     masked_card_no: str | None
 
-    @property
+    @functools.cached_property  # diff and fingerprint read it field by field
     def fields(self) -> PlanFields:
         return PlanFields(
             status=self.status, amount=self.amount, allow_accumulate=self.allow_accumulate,

@@ -1,5 +1,6 @@
 """The diff, with literal values only: no files, no network."""
 
+import dataclasses
 from datetime import date
 from decimal import Decimal
 
@@ -60,7 +61,7 @@ def test_cancel() -> None:
 
 
 def test_cancel_already_made_by_plansync_is_a_no_op() -> None:
-    inactive = LivePlan(**{**LIVE.__dict__, "status": "inactive"})
+    inactive = dataclasses.replace(LIVE, status="inactive")
     assert diff(want(cancel=True), inactive, known_cancelled=True).action is Action.NO_OP
 
 
@@ -86,13 +87,13 @@ def test_errors() -> None:
 
 def test_counts_of_zero_and_exponent_overrides() -> None:
     assert diff(want(recurring_count=0), LIVE).action is Action.UPDATE  # 0 = until cancelled
-    jpy = LivePlan(**{**LIVE.__dict__, "currency": "JPY", "amount": Decimal("1500")})
+    jpy = dataclasses.replace(LIVE, currency="JPY", amount=Decimal("1500"))
     assert diff(want(amount=Decimal("1500.50")), jpy).action is Action.ERROR
     assert diff(want(amount=Decimal("1500.50")), jpy, exponents={"JPY": 2}
                 ).action is Action.UPDATE
 
 
 def test_fingerprint_moves_with_any_updatable_field_but_not_the_charge_count() -> None:
-    moved = LivePlan(**{**LIVE.__dict__, "charge_next_date": date(2027, 2, 6)})
-    charged = LivePlan(**{**LIVE.__dict__, "current_count": 4})
+    moved = dataclasses.replace(LIVE, charge_next_date=date(2027, 2, 6))
+    charged = dataclasses.replace(LIVE, current_count=4)
     assert fingerprint(moved) != fingerprint(LIVE) == fingerprint(charged)

@@ -1,0 +1,119 @@
+"""The transport: kept-alive connections, a proxy tunnel, NO_PROXY, and stale connections."""
+
+import contextlib
+import socket
+import socketserver
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from plansync import errors
+from plansync.config import Settings
+from plansync.emulator.server import Emulator
+from plansync.gateway import transport
+from plansync.gateway.client import GatewayClient
+from tests.conftest import Sleeps
+from tests.gateway.test_tls import tls  # noqa: F401  (a fixture: the emulator behind TLS)
+
+
+class _Tunnel(socketserver.StreamRequestHandler):
+    """An HTTP CONNECT proxy: reads the CONNECT, then copies bytes both ways."""
+
+    server: "_Proxy"
+
+    def handle(self) -> None:
+        request = self.rfile.readline().decode()
+        headers = {}
+        while (line := self.rfile.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            headers[name.strip().lower()] = value.strip()
+        self.server.seen.append((request.split()[1], headers.get("proxy-authorization")))
+        host, port = request.split()[1].rsplit(":", 1)
+        with socket.create_connection((host, int(port))) as upstream:
+            self.connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            pump = threading.Thread(target=_copy, args=(upstream, self.connection), daemon=True)
+            pump.start()
+            _copy(self.connection, upstream)
+            pump.join(5)
+
+
+def _copy(source: socket.socket, sink: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            sink.sendall(data)
+    with contextlib.suppress(OSError):
+        sink.shutdown(socket.SHUT_WR)
+
+
+class _Proxy(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    seen: list[tuple[str, str | None]]
+
+
+@pytest.fixture
+def proxy() -> Iterator[_Proxy]:
+    with _Proxy(("127.0.0.1", 0), _Tunnel) as running:
+        running.seen = []
+        threading.Thread(target=running.serve_forever, args=(0.05,), daemon=True).start()
+        yield running
+        running.shutdown()
+
+
+def test_https_goes_through_the_proxy_the_environment_sets(
+        tls: tuple[str, Path], proxy: _Proxy, settings: Settings,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    url, cert_file = tls
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
+    monkeypatch.setenv("HTTPS_PROXY", f"http://someone:s%3Acret@127.0.0.1:{proxy.server_address[1]}")
+    with GatewayClient(url, "JT01", settings.envelope()) as client:
+        assert client.inquire("156142").status == "active"
+        assert client.inquire("156143").status == "active"
+    port = url.split(":")[2].split("/")[0]
+    # One tunnel for both requests, to the gateway's host, with the proxy's credentials.
+    assert proxy.seen == [(f"127.0.0.1:{port}", "Basic c29tZW9uZTpzOmNyZXQ=")]
+
+
+def test_no_proxy_sends_straight_to_the_gateway(
+        tls: tuple[str, Path], proxy: _Proxy, settings: Settings,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    url, cert_file = tls
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{proxy.server_address[1]}")
+    monkeypatch.setenv("NO_PROXY", "example.com,127.0.0.0/8")
+    with GatewayClient(url, "JT01", settings.envelope()) as client:
+        assert client.inquire("156142").status == "active"
+    assert proxy.seen == []
+
+
+def test_an_https_proxy_url_is_refused_with_a_hint(settings: Settings) -> None:
+    environ = {"HTTPS_PROXY": "https://proxy.example:3128"}
+    with pytest.raises(errors.ConfigError, match="not supported") as info:
+        transport.Transport("https://gateway.example/x", 1, 1, 1, environ, "test")
+    assert "http://host:port" in str(info.value.hint)
+
+
+@pytest.mark.parametrize(("host", "port", "no_proxy", "bypassed"), [
+    ("pgw.2c2p.com", 443, "2c2p.com", True),
+    ("pgw.2c2p.com", 443, ".2c2p.com", True),
+    ("pgw.2c2p.com", 443, "PGW.2C2P.COM", True),
+    ("pgw.2c2p.com", 443, "notc2p.com,other.org", False),
+    ("evil2c2p.com", 443, "2c2p.com", False),
+    ("pgw.2c2p.com", 443, "pgw.2c2p.com:8443", False),
+    ("pgw.2c2p.com", 443, "pgw.2c2p.com:443", True),
+    ("10.1.2.3", 443, "10.0.0.0/8", True),
+    ("11.1.2.3", 443, "10.0.0.0/8", False),
+    ("anything", 443, "*", True),
+    ("anything", 443, "", False),
+])
+def test_no_proxy_matching(host: str, port: int, no_proxy: str, bypassed: bool) -> None:
+    assert transport._bypassed(host, port, no_proxy) is bypassed
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced(
+        client: GatewayClient, emulator: Emulator, sleeps: Sleeps) -> None:
+    assert client.inquire("156142").status == "active"
+    emulator.server.close_connections()  # as a gateway's idle timeout would
+    assert client.inquire("156142").status == "active"
+    assert sleeps == []  # not a retry: the closed connection was noticed before sending
