@@ -1,4 +1,4 @@
-"""The one place plansync talks HTTP: a 2C2P Recurring Maintenance client.
+"""The one place plansync talks to the gateway: a 2C2P Recurring Maintenance client.
 
 Retries are for what is safe to send again: inquiries, and writes that are known not to
 have left this machine (connection refused, DNS, connect timeout, 429). An update or a
@@ -68,7 +68,8 @@ class GatewayClient:
         self._host = urlsplit(endpoint).netloc
         self._transport = transport.Transport(endpoint, pool_size, connect_timeout,
                                               read_timeout, os.environ,
-                                              f"plansync/{version('plansync')}")
+                                              f"plansync/{version('plansync')}",
+                                              max_body=assumptions.MAX_TOKEN_BYTES)
         self._pool_size = pool_size
 
     @classmethod

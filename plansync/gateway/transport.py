@@ -49,7 +49,7 @@ class Answer:
 
 class Transport:
     def __init__(self, endpoint: str, size: int, connect_timeout: float, read_timeout: float,
-                 environ: Mapping[str, str], user_agent: str) -> None:
+                 environ: Mapping[str, str], user_agent: str, max_body: int = 1 << 20) -> None:
         parts = urlsplit(endpoint)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
@@ -59,6 +59,7 @@ class Transport:
                          "User-Agent": user_agent}
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._max_body = max_body
         self._tls = _tls_context(environ) if self._https else None
         # Plain http is only ever the local emulator (config refuses it elsewhere): no proxy.
         self._proxy = _proxy_for(endpoint, environ) if self._https else None
@@ -72,11 +73,13 @@ class Transport:
             try:
                 connection.request("POST", self._target, body=body, headers=self._headers)
                 response = connection.getresponse()
-                data = response.read()
+                # Never more than max_body + 1 bytes: enough for the caller to see the
+                # answer is too large, without holding whatever a broken peer sends.
+                data = response.read(self._max_body + 1)
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()
                 raise AnswerLost(_describe(exc)) from exc
-            if response.will_close:
+            if response.will_close or not response.isclosed():  # closed, or left unread
                 connection.close()
             else:
                 with self._idle_lock:

@@ -208,11 +208,12 @@ class AnswersWith(EmulatedGateway):
 
     code = "00"
     answer_for: str | None = None  # answer about another plan than the one asked about
+    reason = ""  # respReason, when not the default
 
     def handle(self, request: Mapping[str, str]) -> list[tuple[str, str]]:
         plan_id = self.answer_for or request["recurringUniqueID"]
         return [("version", "2.4"), ("recurringUniqueID", plan_id),
-                ("respCode", self.code), ("respReason", f"Forced {self.code}")]
+                ("respCode", self.code), ("respReason", self.reason or f"Forced {self.code}")]
 
 
 @pytest.fixture
@@ -260,6 +261,17 @@ def test_an_answer_about_another_plan_is_refused(forced: tuple[AnswersWith, str]
             other.inquire("156142")
         with pytest.raises(errors.OutcomeUnknownError, match="answer is for plan 999"):
             other.update("156142", PlanFields(amount=Decimal(1)), "SGD")
+
+
+def test_an_oversized_answer_is_refused_and_its_connection_dropped(
+        forced: tuple[AnswersWith, str], settings: Settings) -> None:
+    gateway, url = forced
+    gateway.reason = "x" * 80_000  # an answer token far over the 64 KiB limit
+    with GatewayClient(url, "JT01", settings.envelope()) as other:
+        with pytest.raises(errors.EnvelopeError, match="larger than the 65536-byte limit"):
+            other.inquire("156142")
+        gateway.reason = ""
+        assert other.cancel("156142").code == "00"  # a fresh connection: nothing left over
 
 
 # --- concurrency: more threads than connections, never more requests than connections ---
