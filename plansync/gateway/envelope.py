@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from joserfc import jwe, jws
@@ -64,7 +67,7 @@ class Envelope:
         if len(text) > assumptions.MAX_TOKEN_BYTES:
             raise EnvelopeError(f"token of {len(text)} bytes is larger than the "
                                 f"{assumptions.MAX_TOKEN_BYTES}-byte limit")
-        _check_header(text, 3, "JWS", "alg", JWS_ALGORITHMS[0])
+        _check_header(text, 3, "JWS", {"alg": JWS_ALGORITHMS[0]})
         try:
             signed = jws.deserialize_compact(text, self._peer_key, registry=_JWS)
         except BadSignatureError:
@@ -75,8 +78,7 @@ class Envelope:
         except JoseError as exc:
             raise EnvelopeError(f"JWS token is malformed: {exc.description}") from None
         inner = signed.payload.decode("ascii", "replace")
-        _check_header(inner, 5, "JWE", "alg", JWE_ALGORITHMS[0])
-        _check_header(inner, 5, "JWE", "enc", JWE_ALGORITHMS[1])
+        _check_header(inner, 5, "JWE", {"alg": JWE_ALGORITHMS[0], "enc": JWE_ALGORITHMS[1]})
         try:
             return jwe.decrypt_compact(inner, self._own_key, registry=_JWE).plaintext or b""
         except JoseError:
@@ -87,23 +89,25 @@ class Envelope:
                 f"{self._own_key_setting} matches the key registered with it") from None
 
 
-def _check_header(token: str, parts: int, kind: str, member: str, expected: str) -> None:
+def _check_header(token: str, parts: int, kind: str, expected: Mapping[str, str]) -> None:
     """Refuse a token whose shape or header is not what the envelope allows."""
-    segments = token.split(".")
-    if len(segments) != parts:
-        raise EnvelopeError(f"not a {kind} compact token ({len(segments)} parts, "
+    segments = token.count(".") + 1
+    if segments != parts:
+        raise EnvelopeError(f"not a {kind} compact token ({segments} parts, "
                             f"expected {parts})")
-    header = _decode_header(segments[0], kind)
+    header = _decode_header(token[:token.index(".")], kind)
     unknown = set(header) - _HARMLESS_MEMBERS
     if unknown:
         raise EnvelopeError(f"{kind} header has members that are refused: "
                             f"{', '.join(sorted(unknown))}")
-    if header.get(member) != expected:
-        raise EnvelopeError(f"{kind} {member} {header.get(member)!r} is refused; "
-                            f"only {expected} is accepted")
+    for member, allowed in expected.items():
+        if header.get(member) != allowed:
+            raise EnvelopeError(f"{kind} {member} {header.get(member)!r} is refused; "
+                                f"only {allowed} is accepted")
 
 
-def _decode_header(segment: str, kind: str) -> dict[str, Any]:
+@functools.lru_cache(maxsize=64)  # every token of a run carries the same few headers
+def _decode_header(segment: str, kind: str) -> Mapping[str, Any]:
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
         header = json.loads(raw)
@@ -111,4 +115,4 @@ def _decode_header(segment: str, kind: str) -> dict[str, Any]:
         raise EnvelopeError(f"{kind} header is not base64url-encoded JSON") from None
     if not isinstance(header, dict):
         raise EnvelopeError(f"{kind} header is not a JSON object")
-    return header
+    return MappingProxyType(header)
