@@ -24,15 +24,14 @@ from types import TracebackType
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
-from joserfc.jwk import RSAKey
 
 from plansync.emulator import wire, workspace
 from plansync.emulator.faults import Dice, Faults
 from plansync.emulator.gateway import EmulatedGateway
+from plansync.emulator.jose import GatewayEnvelope
 from plansync.emulator.store import PlanStore, StoredPlan
 from plansync.errors import EnvelopeError, MessageError
 from plansync.gateway import assumptions, messages
-from plansync.gateway.envelope import Envelope
 
 ACTION_PATHS = (workspace.ACTION_PATH, "/PaymentAction/2.0/action")
 ADMIN_BODY_LIMIT = 64 * 1024
@@ -43,8 +42,9 @@ class EmulatorServer(socketserver.ThreadingTCPServer):
     daemon_threads = False  # only non-daemon handler threads are joined by server_close()
     block_on_close = True  # server_close() waits for handlers, so the store outlives them
 
-    def __init__(self, address: tuple[str, int], gateway: EmulatedGateway, envelope: Envelope,
-                 seed_plans: Sequence[StoredPlan], faults: Faults) -> None:
+    def __init__(self, address: tuple[str, int], gateway: EmulatedGateway,
+                 envelope: GatewayEnvelope, seed_plans: Sequence[StoredPlan],
+                 faults: Faults) -> None:
         super().__init__(address, _Handler)
         self.gateway = gateway
         self.envelope = envelope
@@ -103,9 +103,9 @@ def build(folder: Path, seed: Path | None = None, host: str = "127.0.0.1", port:
 
 
 @functools.cache
-def _stranger_key() -> RSAKey:
+def _stranger_key() -> rsa.RSAPrivateKey:
     """Signs answers "from someone else": made here, known to nobody, made once."""
-    return RSAKey.import_key(rsa.generate_private_key(65537, 2048))
+    return rsa.generate_private_key(65537, 2048)
 
 
 class Emulator:

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from plansync import keys, schema_files
+from plansync.emulator.jose import GatewayEnvelope
 from plansync.emulator.store import StoredPlan
 from plansync.errors import ConfigError
-from plansync.gateway.envelope import Envelope
 
 ACTION_PATH = "/2C2PFrontend/PaymentAction/2.0/action"
 DEFAULT_PORT = 8700
@@ -67,11 +67,12 @@ def seed_text(merchant_id: str, today: date) -> str:
         in_3_weeks=(today + timedelta(days=21)).strftime("%d%m%Y"))
 
 
-def gateway_envelope(folder: Path) -> Envelope:
+def gateway_envelope(folder: Path) -> GatewayEnvelope:
     """The emulated gateway's side: its private key, the merchant's public key."""
     own = keys.load_private_key(folder / GATEWAY_PRIVATE, None, what="emulator gateway key")
     merchant = keys.load_public_key(folder / MERCHANT_PUBLIC, what="emulator merchant key")
-    return Envelope(own, merchant, peer="merchant", own_key_setting="gateway-private.pem")
+    assert own.private_key is not None  # load_private_key refuses files without one
+    return GatewayEnvelope(own.private_key, merchant.public_key)
 
 
 def load_seed(path: Path) -> list[StoredPlan]:
