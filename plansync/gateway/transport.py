@@ -51,18 +51,18 @@ class Transport:
     def __init__(self, endpoint: str, size: int, connect_timeout: float, read_timeout: float,
                  environ: Mapping[str, str], user_agent: str, max_body: int = 1 << 20) -> None:
         parts = urlsplit(endpoint)
-        self._https = parts.scheme == "https"
+        https = parts.scheme == "https"
         self._host = parts.hostname or ""
-        self._port = parts.port or (443 if self._https else 80)
+        self._port = parts.port or (443 if https else 80)
         self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._headers = {"Host": parts.netloc, "Content-Type": "text/plain", "Accept": "*/*",
                          "User-Agent": user_agent}
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._max_body = max_body
-        self._tls = _tls_context(environ) if self._https else None
+        self._tls = _tls_context(environ) if https else None
         # Plain http is only ever the local emulator (config refuses it elsewhere): no proxy.
-        self._proxy = _proxy_for(endpoint, environ) if self._https else None
+        self._proxy = _proxy_for(endpoint, environ) if https else None
         self._slots = threading.BoundedSemaphore(size)
         self._idle: list[http.client.HTTPConnection] = []
         self._idle_lock = threading.Lock()

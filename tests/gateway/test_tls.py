@@ -1,55 +1,12 @@
-"""HTTPS, as the real gateway speaks it: the emulator behind TLS with a certificate made here."""
+"""HTTPS, as the real gateway speaks it: the emulator behind TLS (the tls fixture)."""
 
-import ssl
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from plansync import errors
 from plansync.config import Settings
-from plansync.emulator import server, workspace
-from plansync.emulator.server import Emulator
 from plansync.gateway.client import GatewayClient
-
-
-def _certificate(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1: (certificate file, key file)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "plansync test")])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
-
-
-@pytest.fixture
-def tls(emulator_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """(https URL of a TLS emulator, its certificate file)."""
-    cert_file, key_file = _certificate(tmp_path)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    built = server.build(emulator_dir)
-    built.socket = context.wrap_socket(built.socket, server_side=True)
-    with Emulator(built):
-        port = built.server_address[1]
-        yield f"https://127.0.0.1:{port}{workspace.ACTION_PATH}", cert_file
 
 
 def test_https_with_the_configured_ca_bundle(tls: tuple[str, Path], settings: Settings,

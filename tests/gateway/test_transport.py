@@ -15,7 +15,6 @@ from plansync.emulator.server import Emulator
 from plansync.gateway import transport
 from plansync.gateway.client import GatewayClient
 from tests.conftest import Sleeps
-from tests.gateway.test_tls import tls  # noqa: F401  (a fixture: the emulator behind TLS)
 
 
 class _Tunnel(socketserver.StreamRequestHandler):
@@ -62,7 +61,7 @@ def proxy() -> Iterator[_Proxy]:
 
 
 def test_https_goes_through_the_proxy_the_environment_sets(
-        tls: tuple[str, Path], proxy: _Proxy, settings: Settings,  # noqa: F811
+        tls: tuple[str, Path], proxy: _Proxy, settings: Settings,
         monkeypatch: pytest.MonkeyPatch) -> None:
     url, cert_file = tls
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
@@ -76,7 +75,7 @@ def test_https_goes_through_the_proxy_the_environment_sets(
 
 
 def test_no_proxy_sends_straight_to_the_gateway(
-        tls: tuple[str, Path], proxy: _Proxy, settings: Settings,  # noqa: F811
+        tls: tuple[str, Path], proxy: _Proxy, settings: Settings,
         monkeypatch: pytest.MonkeyPatch) -> None:
     url, cert_file = tls
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
