@@ -32,7 +32,8 @@ SETTINGS = {
     "merchant_key": ("--merchant-key", "PLANSYNC_MERCHANT_KEY"),
     "gateway_key": ("--gateway-key", "PLANSYNC_GATEWAY_KEY"),
 }
-_FILE_ONLY = {"currency_exponents", "connect_timeout", "read_timeout", "guardrails"}
+_FILE_ONLY = {"currency_exponents", "connect_timeout", "read_timeout", "request_deadline",
+              "settle_window", "guardrails"}
 GUARDRAILS = {"max_changes": int, "max_cancels": int, "max_amount_increase": float,
               "charge_window_hours": float}
 _MERCHANT_ID_RE = re.compile(r"[A-Za-z0-9]{1,15}")
@@ -47,7 +48,9 @@ class Settings:
     merchant_key_password: str | None = field(default=None, repr=False)
     currency_exponents: Mapping[str, int] = field(default_factory=dict)
     connect_timeout: float = 5.0
-    read_timeout: float = 30.0
+    read_timeout: float = 30.0  # one read from the socket
+    request_deadline: float = 40.0  # the whole request: connect, send, the whole answer
+    settle_window: float = 90.0  # how long a write whose answer was lost may still land
     guardrails: Mapping[str, float] = field(default_factory=dict)
 
     def envelope(self) -> Envelope:
@@ -84,6 +87,7 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
         from_flag_or_env = flags.get(name) or environ.get(SETTINGS[name][1])
         return Path(raw) if from_flag_or_env else base / raw
 
+    read_timeout = _positive(from_file, "read_timeout", 30.0, path)
     merchant_id = pick("merchant_id")
     if not _MERCHANT_ID_RE.fullmatch(merchant_id):
         raise ConfigError(f"merchant_id {merchant_id!r} is not 1-15 letters and digits")
@@ -95,7 +99,9 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
         merchant_key_password=environ.get(PASSWORD_ENV),
         currency_exponents=_exponents(from_file.get("currency_exponents", {}), path),
         connect_timeout=_positive(from_file, "connect_timeout", 5.0, path),
-        read_timeout=_positive(from_file, "read_timeout", 30.0, path),
+        read_timeout=read_timeout,
+        request_deadline=_positive(from_file, "request_deadline", 40.0, path),
+        settle_window=_positive(from_file, "settle_window", 3 * read_timeout, path),
         guardrails=_guardrails(from_file.get("guardrails") or {}, path),
     )
 

@@ -99,10 +99,12 @@ def test_with_faults_on_reruns_converge_and_nothing_is_written_twice(
         "jitter_ms": 10, "seed": 11})
     codes = []
     for _ in range(8):
-        result = run("apply", str(spec), "--auto-approve", env=env)
+        # A write whose answer was lost stays pending for the settle window: wait it out.
+        result = run("apply", str(spec), "--auto-approve", "--settle-window", "1s", env=env)
         codes.append(result.returncode)
         if result.returncode == 0:
             break
+        time.sleep(1.1)
     assert codes[-1] == 0 and len(codes) > 1, codes  # the faults did bite, and were overcome
     log = admin(emulator, "GET", "/_emulator/log")
     assert {e["fault"] for e in log} >= {"drop", "error", "reset"}

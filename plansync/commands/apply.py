@@ -9,6 +9,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,10 @@ _SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 @click.option("--charge-window", type=click.FloatRange(0), metavar="HOURS",
               help="Plans charging sooner than this are not written (default 24).")
 @click.option("--allow-near-charge", is_flag=True, help="Write plans about to charge anyway.")
+@click.option("--settle-window", metavar="DURATION",
+              help="How long a write whose outcome is unknown may still land; the plan is "
+                   "not written again before then (default: settle_window, else 3x the "
+                   "read timeout).")
 @click.option("--expect-spec-digest", metavar="SHA256",
               help="Refuse unless the spec is this one (the digest a reviewed plan showed).")
 @shared.selecting
@@ -47,18 +52,17 @@ _SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry_run: bool,
           as_json: bool, no_color: bool, lock_timeout: str, max_changes: int | None,
           max_cancels: int | None, max_amount_increase: float | None,
-          charge_window: float | None, allow_near_charge: bool,
+          charge_window: float | None, allow_near_charge: bool, settle_window: str | None,
           expect_spec_digest: str | None, target: Sequence[str],
           exclude: Sequence[str], parallelism: int, rate_limit: float | None,
           state_path: Path, **options: Any) -> int:
     """Make live plans match the spec (or a saved plan), each write a compare-and-set.
 
-    Exit codes: 0 every plan converged; 1 a plan failed or was skipped; 3 a guardrail
-    refused the plan (nothing sent); 130/143 stopped by SIGINT/SIGTERM.
+    Exit codes: 0 every plan converged; 1 a plan failed, was skipped or is pending; 3 a
+    guardrail refused the plan (nothing sent); 130/143 stopped by SIGINT/SIGTERM.
     """
-    from plansync.engine import guardrails, lock, state
+    from plansync.engine import guardrails, journal, lock, state
     from plansync.engine.applier import Applier, Options
-    from plansync.engine.journal import Journal
     from plansync.gateway.client import GatewayClient
     from plansync.render import text
 
@@ -74,19 +78,29 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
         "max_changes": max_changes, "max_cancels": max_cancels,
         "max_amount_increase": max_amount_increase, "charge_window_hours": charge_window,
     }.items() if v is not None}}
-    journal = Journal(state_path.with_name(state_path.name + ".journal"))
-    with lock.hold(state_path, "apply", _seconds(lock_timeout), warn=say.warning), \
+    window = settings.settle_window if settle_window is None else _seconds(
+        settle_window, "--settle-window")
+    log = journal.Journal(journal.path_for(state_path))
+    with lock.hold(state_path, "apply", _seconds(lock_timeout, "--lock-timeout"),
+                   warn=say.warning), \
             GatewayClient.from_settings(settings, pool_size=parallelism,
                                         rate_limit=rate_limit) as client:
         stop = _Stop()
-        known = state.read(state_path, settings.merchant_id, settings.endpoint)
-        applier = Applier(client, journal, known, Options(
+        # Every run first folds the whole journal into the state and saves it: a crash
+        # between a run's last outcome and its state write must not be forgotten.
+        records = log.read()
+        known = journal.fold(state.read(state_path, settings.merchant_id, settings.endpoint),
+                             records)
+        if records and not dry_run:
+            known = journal.checkpoint(state_path, log, known)
+        applier = Applier(client, log, known, Options(
             dry_run=dry_run, stop=stop.event,
             charge_window_hours=float(limits.get("charge_window_hours", 24)),
-            allow_near_charge=allow_near_charge))
-        _settle_earlier_writes(applier, journal, dry_run, say)
+            allow_near_charge=allow_near_charge, settle_window=timedelta(seconds=window)))
+        _settle_earlier_writes(applier, dry_run, say)
+        plan_digest = None
         if plan_file is not None:
-            made = _saved_plan(plan_file, paths, client)
+            made, plan_digest = _saved_plan(plan_file, paths, client, known)
         else:
             assert specs is not None  # loaded above whenever there is no --plan
             made = specs.plan(client, applier.state)
@@ -107,6 +121,10 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
         if made.has_changes and not (auto_approve or dry_run) and not _confirmed():
             say.line("Apply cancelled; nothing was sent.")
             return 1
+        if plan_digest is not None and not dry_run:
+            # Recorded before the first write: a plan file applies at most once.
+            applier.mark_plan_applied(plan_digest)
+            applier.rebase(journal.checkpoint(state_path, log, applier.state))
         results = []
         with stop.catching():
             for result in applier.apply(made.changes):
@@ -114,33 +132,40 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
                 say.result(result)
             if not dry_run:
                 applier.forget(set(made.unmanaged))
-                state.write(state_path, applier.state)
-                if not journal.unsettled():
-                    journal.clear()
-            journal.close()
+                journal.checkpoint(state_path, log, applier.state)
+            log.close()
+        if applier.journal_error is not None:
+            raise applier.journal_error
     return say.finish(results, dry_run, stop.signum)
 
 
-def _settle_earlier_writes(applier: Any, journal: Any, dry_run: bool, say: _Say) -> None:
-    open_intents = journal.unsettled()
-    if not open_intents:
+def _settle_earlier_writes(applier: Any, dry_run: bool, say: _Say) -> None:
+    pending = list(applier.state.pending.values())
+    if not pending:
         return
     if dry_run:
-        say.line(f"{len(open_intents)} write(s) from an earlier run are unsettled; a real "
+        say.line(f"{len(pending)} write(s) from an earlier run are unsettled; a real "
                  "apply settles them by inquiry first.")
         return
-    say.line(f"Settling {len(open_intents)} write(s) left open by an earlier run:")
+    say.line(f"Settling {len(pending)} write(s) left open by an earlier run:")
     for intent, settled in applier.recover():
         say.line(f"  plan {intent.plan} ({intent.action}): {settled.detail}")
     say.line("")
 
 
-def _saved_plan(plan_file: Path, paths: Sequence[Path], client: Any) -> Any:
-    """The saved plan, if it was made for this gateway, keys and spec."""
+def _saved_plan(plan_file: Path, paths: Sequence[Path], client: Any, known: Any
+                ) -> tuple[Any, str]:
+    """The saved plan and its digest, if it was made for this gateway, keys and spec and
+    was not applied before."""
     from plansync.engine import planfile
     from plansync.spec import loader
 
-    made = planfile.read(plan_file)
+    made, digest = planfile.read_with_digest(plan_file)
+    if digest in known.applied_plans:
+        raise PlansyncError(f"plan file {plan_file} was already applied, at "
+                            f"{known.applied_plans[digest]}; nothing was sent",
+                            "a saved plan applies once: make a new plan "
+                            "(plansync plan --out FILE) and review it")
     mismatches = [f"{what} {theirs}, not {ours}" for what, theirs, ours in (
         ("merchant", made.merchant_id, client.merchant_id),
         ("endpoint", made.endpoint, client.endpoint),
@@ -153,7 +178,7 @@ def _saved_plan(plan_file: Path, paths: Sequence[Path], client: Any) -> Any:
     if problems or loader.digest(desired) != made.spec_digest:
         raise PlansyncError(f"the spec changed since plan file {plan_file} was made",
                             "review a new plan: plansync plan --out FILE")
-    return made
+    return made, digest
 
 
 def _confirmed() -> bool:
@@ -225,7 +250,8 @@ class _Say:
                        f"{failed} would fail or be skipped. Nothing was sent.")
         else:
             summary = (f"Apply complete: {counts['updated']} updated, {counts['cancelled']} "
-                       f"cancelled, {counts['unchanged']} unchanged, {failed} failed.")
+                       f"cancelled, {counts['unchanged']} unchanged, {failed} failed"
+                       + (f", {counts['pending']} pending." if counts["pending"] else "."))
         if signum is not None:
             summary = f"Stopped by {signal.Signals(signum).name}; writes not started are left. " \
                       + summary
@@ -237,14 +263,15 @@ class _Say:
                              "result": r.result, "detail": r.detail,
                              "sent": dict(r.sent[1:]), "warning": r.warning} for r in results],
                 "summary": {"updated": counts["updated"], "cancelled": counts["cancelled"],
-                            "unchanged": counts["unchanged"], "failed": failed},
+                            "unchanged": counts["unchanged"], "failed": failed,
+                            "pending": counts["pending"]},
             }, indent=2))
         if signum is not None:
             return _SIGNAL_EXIT[signal.Signals(signum)]
-        return 1 if failed else 0
+        return 1 if failed or counts["pending"] else 0
 
 
-def _seconds(duration: str) -> float:
+def _seconds(duration: str, flag: str) -> float:
     """'0', '30s', '5m', '1h' → seconds."""
     units = {"s": 1, "m": 60, "h": 3600}
     text = duration.strip().lower()
@@ -254,7 +281,7 @@ def _seconds(duration: str) -> float:
         return float(text)
     except ValueError:
         raise click.BadParameter(f"{duration!r} is not a duration such as 30s or 5m",
-                                 param_hint="--lock-timeout") from None
+                                 param_hint=flag) from None
 
 
 def _int(value: float | None) -> int | None:

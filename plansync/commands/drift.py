@@ -25,14 +25,14 @@ def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequen
 
     Exit codes: 0 no drift; 2 drift found; 1 an error (a plan could not be checked).
     """
-    from plansync.engine import state
+    from plansync.engine import journal
     from plansync.engine.drift import detect
     from plansync.gateway.client import GatewayClient
     from plansync.render import drift as report
 
     specs = shared.Specs(paths, target, exclude)
     settings = shared.settings_from(options)
-    known = state.read(state_path, settings.merchant_id, settings.endpoint)
+    known = journal.current(state_path, settings.merchant_id, settings.endpoint)
     with GatewayClient.from_settings(settings, pool_size=parallelism,
                                      rate_limit=rate_limit) as client:
         made = specs.plan(client, known)

@@ -42,12 +42,13 @@ def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | Non
     Exit codes: 0 success; 1 a spec problem or a plan that cannot be planned; with
     --detailed-exitcode, 2 when there are changes.
     """
-    from plansync.engine import planfile, state
+    from plansync.engine import journal, planfile
     from plansync.gateway.client import GatewayClient
 
     specs = shared.Specs(paths, target, exclude)
     settings = shared.settings_from(options)
-    known = state.read(state_path, settings.merchant_id, settings.endpoint)  # no lock: read only
+    # No lock: read only. The journal is folded in, as the next apply will fold it.
+    known = journal.current(state_path, settings.merchant_id, settings.endpoint)
     with GatewayClient.from_settings(settings, pool_size=parallelism,
                                      rate_limit=rate_limit) as client:
         made = specs.plan(client, known)

@@ -65,10 +65,16 @@ def force_unlock(lock_id: str, state_path: Path) -> int:
 
 
 def _load(state_path: Path) -> State:
+    """The state file with its journal folded in: what the next apply starts from."""
+    from plansync.engine import journal
     from plansync.engine.state import load
 
     current = load(state_path)
-    if current is None:
+    records = journal.Journal(journal.path_for(state_path)).read()
+    if current is None and not records:
         raise PlansyncError(f"there is no state file at {state_path} yet",
                             "plansync apply creates it")
-    return current
+    if current is None:  # a first apply whose state write failed: its journal is all there is
+        raise PlansyncError(f"there is no state file at {state_path} yet, but its journal "
+                            "holds writes", "run plansync apply to fold them into a state")
+    return journal.fold(current, records)

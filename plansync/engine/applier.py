@@ -1,16 +1,18 @@
 """Apply a Plan's changes, each as a compare-and-set, exactly once.
 
 The gateway has no idempotency key, so every write goes:
-  journal the intent (fsync) → inquire → already as planned? done, nothing sent;
-  live moved since the plan? skip → send → inquire again → the write counts only if live
-  now matches → journal the outcome.
-A write whose answer is lost is never resent blindly: the second inquiry settles it, or,
-if that fails too, the intent stays open for the next run's ``settle``. The applier
-never prints or prompts; it reports each Result to a callback.
+  inquire → already as planned? done, nothing sent; live moved since the plan? skip →
+  journal the intent (fsync) → send → inquire again → the write counts only if live now
+  matches → journal the outcome.
+A write that may have reached the gateway and does not show on inquiry is *pending*:
+gateways commit late, so until the settle window has passed since it was sent, that
+plan is not written again; after it, inquiry settles the write for good. The applier
+never prints or prompts; it yields a Result per plan.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -20,9 +22,14 @@ from typing import Any
 
 from plansync.engine.diff import Action, Change, fingerprint, from_json, to_json
 from plansync.engine.fanout import bounded_map
-from plansync.engine.journal import Intent, Journal
-from plansync.engine.state import Entry, State, now
-from plansync.errors import GatewayError, OutcomeUnknownError, StatusNotValidError
+from plansync.engine.journal import Journal
+from plansync.engine.state import Entry, Intent, Outcome, State, now
+from plansync.errors import (
+    GatewayError,
+    OutcomeUnknownError,
+    PlansyncError,
+    StatusNotValidError,
+)
 from plansync.gateway import assumptions, formats, messages
 from plansync.gateway.client import GatewayClient
 from plansync.gateway.messages import LivePlan, PlanFields
@@ -34,7 +41,8 @@ class Result:
     id: str
     name: str | None
     action: Action
-    result: str  # updated | cancelled | unchanged | failed | skipped | would-update | would-cancel
+    # updated | cancelled | unchanged | failed | skipped | pending | would-update | would-cancel
+    result: str
     detail: str = ""
     sent: tuple[tuple[str, str], ...] = ()  # the wire fields written (or, dry-run, to write)
     warning: str | None = None
@@ -45,6 +53,7 @@ class Options:
     dry_run: bool = False
     charge_window_hours: float = 24.0
     allow_near_charge: bool = False
+    settle_window: timedelta = timedelta(seconds=90)
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -58,6 +67,7 @@ class Applier:
         self.run_id = uuid.uuid4().hex[:12]
         self._state = state
         self._state_lock = threading.Lock()
+        self.journal_error: PlansyncError | None = None  # the first journal write that failed
 
     @property
     def state(self) -> State:
@@ -71,6 +81,19 @@ class Applier:
         with self._state_lock:
             self._state = self._state.without(plan_ids)
 
+    def mark_plan_applied(self, digest: str) -> None:
+        with self._state_lock:
+            self._state = self._state.with_applied_plan(digest, now())
+
+    def rebase(self, saved: State) -> None:
+        """The state was saved as ``saved``: continue from its serial."""
+        with self._state_lock:
+            self._state = dataclasses.replace(self._state, serial=saved.serial)
+
+    def pending_until(self, intent: Intent) -> datetime:
+        """Before this, the write ``intent`` announced may still land at the gateway."""
+        return intent.sent_at + self.options.settle_window
+
     # --- a whole plan ------------------------------------------------------------------
 
     def apply(self, changes: Iterable[Change]) -> Iterator[Result]:
@@ -78,7 +101,12 @@ class Applier:
         ones in flight finish and are journalled."""
         writes = []
         for change in changes:
-            if change.action is Action.NO_OP:
+            pending = self._state.pending_for(change.id)
+            if pending and change.action is not Action.ERROR:
+                until = max(map(self.pending_until, pending))
+                yield Result(change.id, change.name, change.action, "pending",
+                             _pending_detail(until))
+            elif change.action is Action.NO_OP:
                 if not self.options.dry_run:
                     self.record(change.id, self._entry(change.id, applied=change.after,
                                                        seen=change.before))
@@ -124,7 +152,13 @@ class Applier:
                         after={k: to_json(v) for k, v in change.after.items()},
                         fingerprint=change.live_fingerprint or "", before_status=live.status,
                         at=now())
-        self.journal.intend(intent)
+        try:
+            self.journal.intend(intent)
+        except PlansyncError as exc:
+            self._journal_failed(exc)
+            return result("failed", f"not sent: {exc.message}")
+        with self._state_lock:
+            self._state = self._state.with_intent(intent)
         warning = None
         answered = True
         try:
@@ -134,48 +168,51 @@ class Applier:
                 self.client.cancel(change.id)
         except StatusNotValidError as exc:
             if change.action is not Action.CANCEL:
-                self.journal.settle(intent, "failed", None)
+                self._settle(intent, "failed", None)
                 return result("failed", exc.message, sent=sent)
             warning = "the gateway says the plan was already cancelled (12); counted as cancelled"
         except OutcomeUnknownError:
             answered = False  # the inquiry below tells what happened
-        except GatewayError as exc:
-            self.journal.settle(intent, "failed", None)
+        except GatewayError as exc:  # answered with a refusal, or known never to have left
+            self._settle(intent, "failed", None)
             return result("failed", str(exc).replace("\n  hint:", ";"), sent=sent)
-        # A cancel the gateway answered (00, or 12: already) is done once live shows it;
-        # an update counts only when live matches, whatever the answer said.
-        settled = self.settle(intent, cancel_answered=answered)
+        # The write counts only once live shows it, whatever the answer said.
+        settled = self.settle(intent, answered=answered)
         if settled.result == "applied":
             if change.action is Action.CANCEL:
                 return result("cancelled", sent=sent, warning=warning)
             return result("updated", ", ".join(change.changed_fields), sent=sent)
-        return result("failed", settled.detail, sent=sent)
+        kind = "pending" if settled.result == "pending" else "failed"
+        return result(kind, settled.detail, sent=sent)
 
     # --- settling a write: now, or in the next run after a crash -----------------------
 
     def recover(self) -> list[tuple[Intent, Settled]]:
-        """Before anything else: replay the journal's outcomes into the state (a crash may
-        have kept them from the state file), then settle every write left open."""
-        _intents, outcomes = self.journal.read()
-        for outcome in outcomes:
-            if outcome.entry is not None:
-                self.record(outcome.plan, outcome.entry)
-        return [(intent, self.settle(intent)) for intent in self.journal.unsettled()]
+        """Before anything else: settle by inquiry every write the state holds as pending
+        (folded in from the journal of an earlier run)."""
+        return [(intent, self.settle(intent)) for intent in list(self._state.pending.values())]
 
-    def settle(self, intent: Intent, cancel_answered: bool = False) -> Settled:
+    def settle(self, intent: Intent, answered: bool = False) -> Settled:
         """Decide by inquiry whether the write announced by ``intent`` took effect.
-        ``cancel_answered``: the gateway accepted the cancel (00 or 12) in this run."""
+        ``answered``: the gateway accepted it (00, or 12 for a cancel) in this run.
+        Until the settle window has passed, only "applied" is final: a write that does
+        not show yet may still land, so it stays pending and is not sent again."""
+        until = self.pending_until(intent)
+        window_over = self.options.clock() >= until
         try:
             live = self.client.inquire(intent.plan)
         except GatewayError as exc:
-            return Settled("unknown", f"the write's outcome is unknown ({exc.message}); "
-                                      "the next apply settles it by inquiry first")
+            return Settled("pending", f"its outcome is unknown ({exc.message}); "
+                                      + _pending_detail(until))
         after = {k: from_json(k, v) for k, v in intent.after.items()}
         if intent.action == "update":
             if _matches(live, after):
                 self._settle(intent, "applied", self._entry(intent.plan, applied=after,
                                                              live=live))
                 return Settled("applied", "the update took effect")
+            if not window_over:
+                return Settled("pending", "the update does not show yet; "
+                                          + _pending_detail(until))
             if fingerprint(live) == intent.fingerprint:
                 self._settle(intent, "not-applied", None)
                 return Settled("not-applied", "the gateway did not apply the update; "
@@ -184,9 +221,11 @@ class Applier:
             return Settled("failed", "the plan changed in another way during the write; "
                                      "run plan again")
         cancelled = live.status == assumptions.CANCELLED_PLAN_INQUIRES_AS
-        if cancelled and (cancel_answered or intent.before_status == "active"):
+        if cancelled and (answered or intent.before_status == "active"):
             self._settle(intent, "applied", self._cancelled(intent.plan, live))
             return Settled("applied", "the cancel took effect")
+        if not window_over:
+            return Settled("pending", "the cancel does not show yet; " + _pending_detail(until))
         if cancelled:
             # A paused plan whose cancel's answer was lost: paused and cancelled look alike.
             # Cancelling again is harmless either way: 00 means it was only paused, 12
@@ -196,16 +235,27 @@ class Applier:
             except StatusNotValidError:
                 pass
             except GatewayError as exc:
-                return Settled("unknown", f"could not settle the cancel: {exc.message}")
+                return Settled("pending", f"could not settle the cancel: {exc.message}")
             self._settle(intent, "applied", self._cancelled(intent.plan, live))
             return Settled("applied", "the cancel took effect")
         self._settle(intent, "not-applied", None)
         return Settled("not-applied", "the gateway did not apply the cancel; run apply again")
 
     def _settle(self, intent: Intent, result: str, entry: Entry | None) -> None:
-        if entry is not None:
-            self.record(intent.plan, entry)
-        self.journal.settle(intent, result, entry)
+        """Journal the outcome, then record it; a journal that cannot be written stops
+        new writes, and the state written at the end still holds the outcome."""
+        try:
+            outcome = self.journal.settle(intent, result, entry)
+        except PlansyncError as exc:
+            self._journal_failed(exc)
+            outcome = Outcome(intent.key, intent.plan, result, entry, now())
+        with self._state_lock:
+            self._state = self._state.with_outcome(outcome)
+
+    def _journal_failed(self, error: PlansyncError) -> None:
+        self.options.stop.set()
+        if self.journal_error is None:
+            self.journal_error = error
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -247,8 +297,14 @@ class Applier:
 
 @dataclass(frozen=True)
 class Settled:
-    result: str  # applied | not-applied | failed | unknown
+    result: str  # applied | not-applied | failed | pending
     detail: str
+
+
+def _pending_detail(until: datetime) -> str:
+    when = until.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return (f"it may still land, so the plan is not written again before {when}; "
+            "apply after that settles it by inquiry")
 
 
 def _target(change: Change, live: LivePlan) -> PlanFields:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -91,10 +92,20 @@ def save(plan: Plan, path: Path) -> None:
 
 
 def read(path: Path) -> Plan:
+    return read_with_digest(path)[0]
+
+
+def read_with_digest(path: Path) -> tuple[Plan, str]:
+    """The plan and the sha256 of the file's bytes: what "this plan file" means to the
+    state's record of plans already applied."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise PlansyncError(f"plan file {path} does not exist") from None
+    except RecursionError:
+        raise PlansyncError(f"plan file {path} is nested too deeply to be a plan") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise PlansyncError(f"plan file {path} cannot be read: {exc}") from None
-    return parse(data, f"plan file {path}")
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    return parse(data, f"plan file {path}"), digest

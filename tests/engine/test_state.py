@@ -12,7 +12,6 @@ import pytest
 from plansync.engine import lock, state
 from plansync.engine.diff import Action, Change, Plan
 from plansync.engine.guardrails import Guardrails, violations
-from plansync.engine.journal import Intent, Journal
 from plansync.errors import PlansyncError
 
 URL = "http://127.0.0.1:1/action"
@@ -51,23 +50,6 @@ def test_broken_state_points_at_the_backup(tmp_path: Path, text: str, message: s
     with pytest.raises(PlansyncError, match=message) as info:
         state.read(path, "JT01", URL)
     assert "state.json.backup" in str(info.value)
-
-
-def test_journal_unsettled_and_torn_lines(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "j")
-    first = Intent("r:1", "1", "update", {"amount": "2.00"}, "sha256:a", "active", "t")
-    second = Intent("r:2", "2", "cancel", {"status": "cancelled"}, "sha256:b", "inactive", "t")
-    journal.intend(first)
-    journal.intend(second)
-    journal.settle(first, "applied", state.Entry(applied={"amount": "2.00"}))
-    journal.close()
-    with open(tmp_path / "j", "a") as handle:
-        handle.write('{"kind": "outcome", "key": "r:2", "pla')  # a crash mid-line
-    assert Journal(tmp_path / "j").unsettled() == [second]
-    intents, outcomes = Journal(tmp_path / "j").read()
-    assert len(intents) == 2 and outcomes[0].entry == state.Entry(applied={"amount": "2.00"})
-    Journal(tmp_path / "j").clear()
-    assert not (tmp_path / "j").exists()
 
 
 def test_lock_names_its_holder_and_can_be_waited_for(tmp_path: Path) -> None:

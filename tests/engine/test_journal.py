@@ -1,0 +1,137 @@
+"""The journal and its fold into the state: real files in a temp folder."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from plansync.engine import journal, state
+from plansync.engine.journal import Journal
+from plansync.engine.state import Entry, Intent
+from plansync.errors import PlansyncError
+
+URL = "http://127.0.0.1:1/action"
+AT = "2026-11-27T10:00:00.000Z"
+FIRST = Intent("r:1", "1", "update", {"amount": "2.00"}, "sha256:a", "active", AT)
+SECOND = Intent("r:2", "2", "cancel", {"status": "cancelled"}, "sha256:b", "active", AT)
+CANCELLED = Entry(applied={"status": "cancelled"}, cancelled=True, cancelled_at=AT)
+
+
+def test_fold_turns_intents_into_pending_writes_and_outcomes_into_entries(
+        tmp_path: Path) -> None:
+    log = Journal(tmp_path / "j")
+    log.intend(FIRST)
+    log.intend(SECOND)
+    log.settle(SECOND, "applied", CANCELLED)
+    log.close()
+    folded = journal.fold(state.State("JT01", URL), log.read())
+    assert folded.pending == {"r:1": FIRST}
+    assert folded.plans == {"2": CANCELLED} and folded.cancelled == {"2"}
+    assert folded.pending_for("1") == [FIRST] and folded.pending_for("2") == []
+
+
+def test_a_torn_last_line_is_dropped_and_cut_off_before_the_next_record(
+        tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    log = Journal(path)
+    log.intend(FIRST)
+    log.close()
+    with open(path, "a") as handle:
+        handle.write('{"kind":"outcome","key":"r:1","pla')  # a crash mid-line
+    assert Journal(path).read() == [FIRST]
+    again = Journal(path)
+    again.intend(SECOND)  # must not be glued onto the torn line
+    again.close()
+    assert Journal(path).read() == [FIRST, SECOND]
+    assert path.read_text().count("\n") == 2 and '"kind":"outcome"' not in path.read_text()
+
+
+@pytest.mark.parametrize("line", [
+    "not json",
+    '{"kind": "intent"}',
+    '{"kind": "intent", "key": 1, "plan": "1", "action": "update", "after": {}, '
+    '"fingerprint": "f", "before_status": "active", "at": "2026-11-27T10:00:00Z"}',
+    '{"kind": "intent", "key": "k", "plan": "1", "action": "update", "after": {}, '
+    '"fingerprint": "f", "before_status": "active", "at": "yesterday"}',
+    '{"kind": "intent", "key": "k", "plan": "1", "action": "update", '
+    '"after": {"amount": "lots"}, "fingerprint": "f", "before_status": "active", '
+    '"at": "2026-11-27T10:00:00Z"}',
+    '{"kind": "outcome", "key": "k", "plan": "1", "result": "applied", "at": "t", '
+    '"entry": {"applied": 5}}',
+    '{"kind": "outcome", "key": "k", "plan": "1", "result": "applied", "at": "t", '
+    '"entry": null, "extra": 1}',
+    "[" * 100000,
+])
+def test_a_line_that_is_no_record_is_an_error_naming_file_and_line(
+        tmp_path: Path, line: str) -> None:
+    path = tmp_path / "j"
+    log = Journal(path)
+    log.intend(FIRST)
+    log.close()
+    with open(path, "a") as handle:
+        handle.write(line + "\n")
+    with pytest.raises(PlansyncError, match=rf"{path}:2: not a plansync journal record"):
+        Journal(path).read()
+
+
+def test_a_journal_path_that_is_a_directory_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "j").mkdir()
+    with pytest.raises(PlansyncError, match="journal path .* is a directory"):
+        Journal(tmp_path / "j").read()
+    with pytest.raises(PlansyncError, match="cannot write the journal .*j: Is a directory"):
+        Journal(tmp_path / "j").intend(FIRST)
+
+
+def test_a_full_disk_under_the_journal_is_a_clear_error(tmp_path: Path) -> None:
+    # /dev/full answers every write with ENOSPC: a real full disk, without filling one.
+    os.symlink("/dev/full", tmp_path / "j")
+    with pytest.raises(PlansyncError, match="cannot write the journal .*: No space left"):
+        Journal(tmp_path / "j").intend(FIRST)
+
+
+def test_state_and_journal_files_are_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "state.json"
+        saved = state.write(path, state.State("JT01", URL))
+        state.write(path, saved)
+        log = Journal(journal.path_for(path))
+        log.intend(FIRST)
+        log.close()
+    finally:
+        os.umask(old)
+    for name in ("state.json", "state.json.backup", "state.json.journal"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+
+
+def test_a_missing_state_with_a_backup_is_an_error_not_an_empty_state(
+        tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    saved = state.write(path, state.State("JT01", URL).with_entry("2", CANCELLED))
+    state.write(path, saved)
+    path.unlink()
+    with pytest.raises(PlansyncError, match="state.json is missing, but its backup") as info:
+        state.read(path, "JT01", URL)
+    assert f"cp {path}.backup {path}" in str(info.value)
+
+
+def test_a_state_write_that_fails_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.mkdir()
+    with pytest.raises(PlansyncError, match=f"cannot write the state file {path}"):
+        state.write(path, state.State("JT01", URL))
+
+
+def test_pending_writes_and_applied_plans_survive_a_state_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    digest = "sha256:" + "0" * 64
+    mine = state.State("JT01", URL).with_intent(FIRST).with_applied_plan(digest, AT)
+    state.write(path, mine)
+    again = state.read(path, "JT01", URL)
+    assert again.pending == {"r:1": FIRST} and again.applied_plans == {digest: AT}
+    data = json.loads(path.read_text())
+    data["pending"][0]["at"] = "2026-02-31T00:00:00Z"  # the pattern fits, the date does not
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlansyncError, match="holds a pending write that cannot be read"):
+        state.read(path, "JT01", URL)

@@ -1,0 +1,104 @@
+"""Recovery that never forgets: what the journal holds always reaches the state.
+
+Real processes, real files, real HTTP to the emulator; the emulator's log witnesses that
+no plan received a write twice.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from plansync.emulator.server import Emulator
+from tests.conftest import admin, run
+from tests.test_apply import HEAD, writes
+
+
+@pytest.fixture
+def env(served: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    return served | {"PLANSYNC_STATE": str(tmp_path / "state" / "state.json")}
+
+
+def spec(tmp_path: Path, status: str) -> str:
+    path = tmp_path / f"{status}.yaml"
+    path.write_text(HEAD + "plans:\n  - id: '156145'\n    status: " + status + "\n")
+    return str(path)
+
+
+def test_a_cancel_whose_state_write_failed_is_remembered(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    folder = tmp_path / "state"
+    assert run("apply", spec(tmp_path, "active"), "--auto-approve", env=env).returncode == 0
+    # Every outcome is journalled, but the state cannot be written (a directory is in the
+    # way of its backup, as a full disk or a read-only folder would be).
+    (folder / "state.json.backup").unlink(missing_ok=True)
+    (folder / "state.json.backup").mkdir()
+    failed = run("apply", spec(tmp_path, "cancelled"), "--auto-approve", env=env)
+    assert failed.returncode == 1, failed.stderr
+    assert f"cannot write the state file {folder / 'state.json'}" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert writes(emulator)[("156145", "C")] == 1
+    (folder / "state.json.backup").rmdir()
+
+    # Read-only commands fold the journal in: the cancellation is known...
+    shown = run("state", "show", "156145", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["cancelled"] is True
+    reactivate = run("plan", spec(tmp_path, "active"), env=env)
+    assert reactivate.returncode == 1
+    assert "plansync cancelled this plan earlier and cancellation is final" in reactivate.stdout
+    # ...and the next apply writes it into the state before clearing the journal.
+    again = run("apply", spec(tmp_path, "cancelled"), "--auto-approve", env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert not (folder / "state.json.journal").exists()
+    saved = json.loads((folder / "state.json").read_text())
+    assert saved["plans"]["156145"]["cancelled"] is True
+    assert writes(emulator)[("156145", "C")] == 1  # never sent twice
+
+
+def test_a_journal_left_with_every_outcome_is_folded_not_deleted(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    """Killed between the last outcome and the state write: the journal is complete,
+    the state file is old. Simulated by restoring the state file as it was."""
+    folder = tmp_path / "state"
+    assert run("apply", spec(tmp_path, "active"), "--auto-approve", env=env).returncode == 0
+    before = (folder / "state.json").read_bytes()
+    journal_kept = tmp_path / "journal"
+    cancel = run("apply", spec(tmp_path, "cancelled"), "--auto-approve", env=env)
+    assert cancel.returncode == 0
+    assert writes(emulator)[("156145", "C")] == 1
+    # Rebuild the journal that run wrote from what it saved, as the kill would leave it.
+    entry = json.loads((folder / "state.json").read_text())["plans"]["156145"]
+    intent = {"key": "run:156145", "plan": "156145", "action": "cancel",
+              "after": {"status": "cancelled"}, "fingerprint": "sha256:x",
+              "before_status": "active", "at": "2026-11-27T10:00:00.000Z"}
+    journal_kept.write_text(
+        json.dumps({"kind": "intent", **intent}) + "\n"
+        + json.dumps({"kind": "outcome", "key": "run:156145", "plan": "156145",
+                      "result": "applied", "entry": entry,
+                      "at": "2026-11-27T10:00:01.000Z"}) + "\n")
+    (folder / "state.json").write_bytes(before)
+    shutil.copy(journal_kept, folder / "state.json.journal")
+
+    listed = run("state", "list", env=env)
+    assert "156145  yes" in listed.stdout, listed.stdout
+    assert run("plan", spec(tmp_path, "active"), env=env).returncode == 1
+    rerun = run("apply", spec(tmp_path, "cancelled"), "--auto-approve", env=env)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert json.loads((folder / "state.json").read_text())["plans"]["156145"]["cancelled"]
+    assert not (folder / "state.json.journal").exists()
+    assert writes(emulator)[("156145", "C")] == 1
+    assert admin(emulator, "GET", "/_emulator/plans")
+
+
+def test_a_missing_state_with_its_backup_present_is_refused(
+        env: dict[str, str], tmp_path: Path) -> None:
+    folder = tmp_path / "state"
+    assert run("apply", spec(tmp_path, "active"), "--auto-approve", env=env).returncode == 0
+    assert run("apply", spec(tmp_path, "active"), "--auto-approve", env=env).returncode == 0
+    (folder / "state.json").unlink()
+    result = run("plan", spec(tmp_path, "active"), env=env)
+    assert result.returncode == 1
+    assert "state.json is missing, but its backup" in result.stderr
+    assert "Traceback" not in result.stderr
