@@ -64,6 +64,11 @@ def emulator_options(dir_required: bool) -> Callable[[F], F]:
         ("drop_rate", "Share of updates/cancels committed, then reset (0-1)."),
         ("wrong_key_rate", "Share of answers signed with a wrong key (0-1)."),
         ("malformed_rate", "Share of answers with broken XML (0-1)."),
+        ("late_commit_rate", "Share of updates/cancels left unanswered (reset) and "
+                             "committed later (0-1)."),
+        ("late_commit_ms", "How long after the request such a late write commits."),
+        ("replay_rate", "Share of answers replaced by the first answer sent for the same "
+                        "plan and request type (0-1)."),
     ):
         options.append(click.option("--" + field.replace("_", "-"), field, type=float,
                                     default=getattr(Faults, field), help=text))
@@ -80,7 +85,7 @@ def _build_server(host: str, port: int, options: dict[str, Any]) -> Any:
     from plansync.emulator import server
     from plansync.emulator.faults import RATES, Faults
 
-    fault_names = (*RATES, "latency_ms", "jitter_ms", "retry_after_s")
+    fault_names = (*RATES, "latency_ms", "jitter_ms", "retry_after_s", "late_commit_ms")
     try:
         faults = Faults.from_mapping({name: options[name] for name in fault_names}
                                      | {"seed": options["fault_seed"]})

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 RATES = ("throttle_rate", "error_rate", "reset_rate", "drop_rate", "wrong_key_rate",
-         "malformed_rate")
+         "malformed_rate", "late_commit_rate", "replay_rate")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class Faults:
     drop_rate: float = 0.0  # update/cancel: commit the write, then reset the connection
     wrong_key_rate: float = 0.0  # answer signed with a key that is not the gateway's
     malformed_rate: float = 0.0  # answer whose XML is broken
+    late_commit_rate: float = 0.0  # update/cancel: no answer (reset), committed later
+    late_commit_ms: float = 1000.0  # how long after the request such a write commits
+    replay_rate: float = 0.0  # answer replaced by the first one sent for this plan and type
     seed: int = 0
 
     @classmethod
@@ -60,6 +63,8 @@ class Roll(NamedTuple):
     drop: bool
     wrong_key: bool
     malformed: bool
+    late_commit: bool
+    replay: bool
 
 
 class Dice:

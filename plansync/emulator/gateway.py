@@ -114,10 +114,11 @@ class EmulatedGateway:
 
 
 def _result(request: Mapping[str, str], code: str, reason: str) -> Items:
-    now = datetime.now(UTC)
+    # The guide's every sample answer echoes the request's timeStamp.
+    stamp = request.get("timeStamp") or formats.timestamp(datetime.now(UTC))
     return [
         ("version", "2.4"),
-        ("timeStamp", formats.timestamp(now)),
+        ("timeStamp", stamp),
         ("merchantID", request.get("merchantID", "")),
         ("recurringUniqueID", request.get("recurringUniqueID", "")),
         ("respCode", code),

@@ -53,6 +53,28 @@ class EmulatorServer(socketserver.ThreadingTCPServer):
         self.wrong_envelope = envelope.signed_by(_stranger_key())
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        # The first answer sent per plan and process type: what the replay fault sends.
+        self.answers: dict[tuple[str, str], bytes] = {}
+        self.late_writes: list[threading.Timer] = []
+
+    def commit_later(self, request: dict[str, str], delay: float) -> None:
+        """A write the gateway commits after the client stopped waiting for it."""
+        def commit() -> None:
+            items = self.gateway.handle(request)
+            self.gateway.store.record(request["processType"], request["recurringUniqueID"],
+                                      dict(items)["respCode"], "late-commit")
+
+        timer = threading.Timer(delay, commit)
+        timer.daemon = True
+        self.late_writes.append(timer)
+        timer.start()
+
+    def stop_late_writes(self) -> None:
+        """Writes not committed yet never will be (the gateway went away); the others are
+        waited for, so none touches the store after it closes."""
+        for timer in self.late_writes:
+            timer.cancel()
+            timer.join()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
@@ -130,6 +152,7 @@ class Emulator:
         self.server.shutdown()
         self.server.close_connections()
         self.server.server_close()
+        self.server.stop_late_writes()
         self.server.gateway.store.close()
         self._thread.join()
 
@@ -236,6 +259,12 @@ class _Handler(socketserver.StreamRequestHandler):
             if roll.reset or roll.throttle or roll.error:
                 self._unprocessed(request, roll.reset, roll.throttle)
                 return
+            if roll.late_commit and request.get("processType") in ("U", "C"):
+                faults = self.server.dice.faults
+                self.server.commit_later(request, faults.late_commit_ms / 1000)
+                self._record(request, "", "late")
+                self._reset_connection()  # no answer now; the write lands later
+                return
             items = self.server.gateway.handle(request)
         code = dict(items)["respCode"]
         if roll.drop and request.get("processType") in ("U", "C"):
@@ -247,8 +276,13 @@ class _Handler(socketserver.StreamRequestHandler):
             xml = xml[: len(xml) // 2]
         envelope = self.server.wrong_envelope if roll.wrong_key else self.server.envelope
         fault = "malformed" if roll.malformed else "wrong_key" if roll.wrong_key else None
+        answer = envelope.seal(xml).encode("ascii")
+        asked = (request.get("recurringUniqueID", ""), request.get("processType", ""))
+        earlier = self.server.answers.setdefault(asked, answer)
+        if roll.replay and earlier is not answer:
+            answer, fault = earlier, "replay"  # validly signed, but not this request's
         self._record(request, code, fault)
-        self._send(200, envelope.seal(xml).encode("ascii"))
+        self._send(200, answer)
 
     def _unprocessed(self, request: dict[str, str], reset: bool, throttle: bool) -> None:
         if reset:

@@ -35,6 +35,23 @@ UNREADABLE_REQUEST_HINT: Final = (
     "this endpoint (sandbox and production differ), and that the system clock is right"
 )
 
+# Half documented: which members bind an answer to its request. Every sample answer
+# echoes the request's timeStamp and recurringUniqueID; only the inquiry sample names the
+# merchantID (the update and cancel samples do not). There is no sample of a refusal.
+# A success (00) must carry the members listed for its process type, and every answer
+# must match the request in each binding member it carries.
+SUCCESS_CODE: Final = "00"
+ANSWER_MUST_NAME: Final = {
+    "I": ("merchantID", "recurringUniqueID"),
+    "U": ("recurringUniqueID",),
+    "C": ("recurringUniqueID",),
+}
+ANSWER_BINDING: Final = ("merchantID", "recurringUniqueID", "timeStamp")
+
+# Documented (parameter reference): recurringCount and recurringInterval are N 5.
+MAX_RECURRING_COUNT: Final = 99999
+MAX_RECURRING_INTERVAL: Final = 365
+
 # Not documented: the largest answer a single plan's message can reasonably need.
 MAX_TOKEN_BYTES: Final = 64 * 1024
 MAX_XML_BYTES: Final = 16 * 1024

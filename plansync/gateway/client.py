@@ -128,23 +128,27 @@ class GatewayClient:
 
     def _exchange(self, plan_id: str, process_type: str, fields: PlanFields | None,
                   exponent: int) -> Response:
-        xml = messages.build_request(self.merchant_id, plan_id, process_type, self._clock(),
-                                     fields, exponent)
-        token = self._envelope.seal(xml)
-        is_write = process_type != messages.INQUIRY
+        items = messages.request_items(self.merchant_id, plan_id, process_type, self._clock(),
+                                       fields, exponent)
+        token = self._envelope.seal(messages.build_xml(messages.REQUEST_ROOT, items))
+        request = dict(items)
         for attempt in range(self._retry.attempts):
             self._limiter.acquire()
             try:
-                return self._send_once(token, plan_id, is_write)
+                return self._send_once(token, request)
             except TransportError as exc:
                 if not exc.retryable or attempt + 1 == self._retry.attempts:
+                    if isinstance(exc, _UnusableAnswer):
+                        raise exc.original from None
                     raise
                 wait = self._retry.delay(attempt, self._rng, exc.retry_after)
                 log.debug("plan %s %s: %s; retrying in %.2fs", plan_id, process_type, exc, wait)
                 self._sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _send_once(self, token: str, plan_id: str, is_write: bool) -> Response:
+    def _send_once(self, token: str, request: Mapping[str, str]) -> Response:
+        plan_id = request["recurringUniqueID"]
+        is_write = request["processType"] != messages.INQUIRY
         try:
             http = self._transport.post(token.encode("ascii"))
         except transport.TlsFailed as exc:
@@ -160,15 +164,14 @@ class GatewayClient:
             raise self._refused(http, plan_id, is_write)
         try:
             response = messages.read_response(self._envelope.open(http.body))
-            if response.plan_id and response.plan_id != plan_id:
-                raise GatewayError(f"answer is for plan {response.plan_id}, not {plan_id}")
+            messages.check_bound(response, request)
         except GatewayError as exc:
             if is_write:
                 raise OutcomeUnknownError(
-                    f"the answer to the write on plan {plan_id} cannot be read: {exc.message}",
+                    f"the answer to the write on plan {plan_id} cannot be used: {exc.message}",
                     "the write may have been applied; inquire the plan before trying again"
                 ) from None
-            raise
+            raise _UnusableAnswer(exc) from None
         if response.code == codes.SUCCESS:
             return response
         rejection = codes.rejection(response.code, response.reason)
@@ -204,6 +207,15 @@ class GatewayClient:
                 "it may have been applied; inquire the plan before trying again")
         return TransportError(f"{self._host} answered HTTP {status}", retryable=True,
                               retry_after=retry_after)
+
+
+class _UnusableAnswer(TransportError):
+    """An inquiry's answer that does not verify, parse or bind to its request: asking
+    again is safe, and it may be a passing fault. The last one is raised as it was."""
+
+    def __init__(self, original: GatewayError) -> None:
+        super().__init__(original.message, original.hint, retryable=True)
+        self.original = original
 
 
 def _retry_after(value: str | None) -> float | None:

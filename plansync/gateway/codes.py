@@ -14,7 +14,7 @@ class ResultCode(NamedTuple):
     hint: str | None = None
 
 
-SUCCESS = "00"
+SUCCESS = assumptions.SUCCESS_CODE
 
 RESULT_CODES: dict[str, ResultCode] = {
     "01": ResultCode("stored card not found", errors.GatewayUnavailableError,

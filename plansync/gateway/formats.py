@@ -132,3 +132,19 @@ def check_day_month(text: str) -> str:
 def timestamp(now: datetime) -> str:
     """timeStamp ``ddMMyyHHmmss``, in UTC."""
     return now.astimezone(UTC).strftime("%d%m%y%H%M%S")
+
+
+def masked_card(text: str) -> str:
+    """A card number as PCI DSS 3.4 allows it to be shown: at most the first 6 and the
+    last 4 digits, whatever the gateway sent. Too short for a card number: the last 4."""
+    positions = sum(char.isdigit() or char in "Xx*" for char in text)
+    first = 6 if positions >= 13 else 0
+    shown, position = [], 0
+    for char in text:
+        if char.isdigit() or char in "Xx*":
+            keep = position < first or position >= positions - 4
+            shown.append(char if keep or not char.isdigit() else "X")
+            position += 1
+        else:
+            shown.append(char)
+    return "".join(shown)

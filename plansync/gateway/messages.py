@@ -122,8 +122,8 @@ def fields_to_wire(fields: PlanFields, exponent: int) -> list[tuple[str, str]]:
     return items
 
 
-def build_request(merchant_id: str, plan_id: str, process_type: str, now: datetime,
-                  fields: PlanFields | None = None, exponent: int = 2) -> bytes:
+def request_items(merchant_id: str, plan_id: str, process_type: str, now: datetime,
+                  fields: PlanFields | None = None, exponent: int = 2) -> list[tuple[str, str]]:
     """An inquiry or cancel carries only the compulsory fields; an update adds ``fields``."""
     items = [
         ("version", assumptions.REQUEST_VERSION),
@@ -134,7 +134,13 @@ def build_request(merchant_id: str, plan_id: str, process_type: str, now: dateti
     ]
     if fields is not None:
         items += fields_to_wire(fields, exponent)
-    return build_xml(REQUEST_ROOT, items)
+    return items
+
+
+def build_request(merchant_id: str, plan_id: str, process_type: str, now: datetime,
+                  fields: PlanFields | None = None, exponent: int = 2) -> bytes:
+    return build_xml(REQUEST_ROOT, request_items(merchant_id, plan_id, process_type, now,
+                                                 fields, exponent))
 
 
 # --- reading ------------------------------------------------------------------------
@@ -187,6 +193,22 @@ def read_response(xml: bytes) -> Response:
                     plan_id=values.get("recurringUniqueID", ""), values=values)
 
 
+def check_bound(response: Response, request: Mapping[str, str]) -> None:
+    """Refuse an answer that is not the answer to ``request`` (its wire members): one
+    for another merchant or plan, or a replay of an earlier answer (its timeStamp)."""
+    accepted = response.code == assumptions.SUCCESS_CODE
+    required = assumptions.ANSWER_MUST_NAME.get(request["processType"], ()) if accepted else ()
+    for tag in assumptions.ANSWER_BINDING:
+        theirs = response.values.get(tag, "")
+        if not theirs and tag in required:
+            raise MessageError(f"the answer does not name its {tag}, so it cannot be bound "
+                               "to the request")
+        if theirs and theirs != request[tag]:
+            what = "timeStamp (a replayed or stale answer)" if tag == "timeStamp" else tag
+            raise MessageError(f"the answer's {what} {theirs!r} is not the request's "
+                               f"{request[tag]!r}")
+
+
 def live_plan(response: Response, exponent_overrides: Mapping[str, int] | None = None
               ) -> LivePlan:
     """The plan an inquiry answer describes, typed. Malformed fields are a MessageError."""
@@ -205,13 +227,16 @@ def live_plan(response: Response, exponent_overrides: Mapping[str, int] | None =
             allow_accumulate=_optional(v, "allowAccumulate", _yes_no),
             max_accumulate_amount=_optional(
                 v, "maxAccumulateAmount", lambda t: formats.amount_from_answer(t, exponent)),
-            recurring_interval=_optional(v, "recurringInterval", int),
-            recurring_count=_optional(v, "recurringCount", int),
-            current_count=_optional(v, "currentCount", int),
+            recurring_interval=_optional(
+                v, "recurringInterval", _whole(1, assumptions.MAX_RECURRING_INTERVAL)),
+            recurring_count=_optional(
+                v, "recurringCount", _whole(0, assumptions.MAX_RECURRING_COUNT)),
+            current_count=_optional(v, "currentCount", _whole(0, assumptions.MAX_RECURRING_COUNT)),
             charge_next_date=_optional(v, "chargeNextDate", formats.date_from_wire),
             charge_on_date=_optional(v, "chargeOnDate", formats.check_day_month),
             invoice_prefix=v.get("invoicePrefix") or None,
-            masked_card_no=v.get("maskedCardNo") or None,
+            masked_card_no=formats.masked_card(v["maskedCardNo"]) if v.get("maskedCardNo")
+            else None,
         )
     except ValueError as exc:
         raise MessageError(f"inquiry answer for plan {response.plan_id} is malformed: {exc}"
@@ -233,6 +258,14 @@ def _optional(values: Mapping[str, str], tag: str, convert: Callable[[str], _T])
         return convert(text)
     except ValueError as exc:
         raise ValueError(f"<{tag}> {text!r}: {exc}") from None
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return int(text)
+    return convert
 
 
 def _yes_no(text: str) -> bool:

@@ -209,11 +209,15 @@ class AnswersWith(EmulatedGateway):
     code = "00"
     answer_for: str | None = None  # answer about another plan than the one asked about
     reason = ""  # respReason, when not the default
+    members: Mapping[str, str | None] = {}  # binding members to set (or, None, leave out)
 
     def handle(self, request: Mapping[str, str]) -> list[tuple[str, str]]:
         plan_id = self.answer_for or request["recurringUniqueID"]
-        return [("version", "2.4"), ("recurringUniqueID", plan_id),
-                ("respCode", self.code), ("respReason", self.reason or f"Forced {self.code}")]
+        items = {"version": "2.4", "timeStamp": request["timeStamp"],
+                 "merchantID": request["merchantID"], "recurringUniqueID": plan_id,
+                 "respCode": self.code, "respReason": self.reason or f"Forced {self.code}"}
+        items.update(self.members)
+        return [(tag, value) for tag, value in items.items() if value is not None]
 
 
 @pytest.fixture
@@ -252,15 +256,38 @@ def test_an_unknown_code_is_still_an_error(forced: tuple[AnswersWith, str],
         other.inquire("156142")
 
 
-def test_an_answer_about_another_plan_is_refused(forced: tuple[AnswersWith, str],
-                                                 settings: Settings) -> None:
+@pytest.mark.parametrize(("members", "refusal"), [
+    ({"recurringUniqueID": "999"}, "the answer's recurringUniqueID '999' is not the "
+                                   "request's '156142'"),
+    ({"recurringUniqueID": None}, "does not name its recurringUniqueID"),
+    ({"merchantID": "OTHER"}, "the answer's merchantID 'OTHER' is not the request's 'JT01'"),
+    ({"timeStamp": "010120000000"}, "timeStamp \\(a replayed or stale answer\\) "
+                                    "'010120000000' is not the request's"),
+])
+def test_an_answer_not_bound_to_its_request_is_refused(
+        forced: tuple[AnswersWith, str], settings: Settings, sleeps: Sleeps,
+        members: dict[str, str | None], refusal: str) -> None:
     gateway, url = forced
-    gateway.answer_for = "999"
-    with GatewayClient(url, "JT01", settings.envelope()) as other:
-        with pytest.raises(errors.GatewayError, match="answer is for plan 999, not 156142"):
+    gateway.members = members
+    with GatewayClient(url, "JT01", settings.envelope(), sleep=sleeps) as other:
+        with pytest.raises(errors.MessageError, match=refusal):
             other.inquire("156142")
-        with pytest.raises(errors.OutcomeUnknownError, match="answer is for plan 999"):
+        assert len(sleeps) == RetryPolicy().attempts - 1  # retried: it may be a passing fault
+        with pytest.raises(errors.OutcomeUnknownError, match=refusal):
             other.update("156142", PlanFields(amount=Decimal(1)), "SGD")
+
+
+def test_an_inquiry_answer_must_name_the_merchant_a_write_answer_need_not(
+        forced: tuple[AnswersWith, str], settings: Settings, sleeps: Sleeps) -> None:
+    """As the guide's samples: the inquiry answer names merchantID, update and cancel
+    answers do not."""
+    gateway, url = forced
+    gateway.members = {"merchantID": None}
+    with GatewayClient(url, "JT01", settings.envelope(), sleep=sleeps) as other:
+        with pytest.raises(errors.MessageError, match="does not name its merchantID"):
+            other.inquire("156142")
+        assert other.update("156142", PlanFields(amount=Decimal(1)), "SGD").code == "00"
+        assert other.cancel("156142").code == "00"
 
 
 def test_an_oversized_answer_is_refused_and_its_connection_dropped(

@@ -124,9 +124,43 @@ def test_utf16_encoded_dtd_is_refused_too() -> None:
 @pytest.mark.parametrize(("tag", "value"), [
     ("amount", "9990"), ("currency", "000"), ("recurringStatus", "X"),
     ("chargeNextDate", "20213107"), ("recurringInterval", "thirty"), ("allowAccumulate", "y"),
+    # values outside the documented ranges (N 5; interval 1..365)
+    ("recurringCount", "-1"), ("recurringCount", "100000"), ("recurringInterval", "0"),
+    ("recurringInterval", "366"), ("currentCount", "-3"), ("recurringCount", "1\u0663"),
 ])
 def test_malformed_fields_name_the_plan_and_field(tag: str, value: str) -> None:
     root = etree.fromstring(SAMPLE_INQUIRY_ANSWER)
     root.find(tag).text = value  # type: ignore[union-attr]
     with pytest.raises(MessageError, match=f"plan 156142 .*{tag}|{value}"):
         messages.live_plan(messages.read_response(etree.tostring(root)))
+
+
+# The requests the guide's samples answer (timeStamp, merchant and plan as sent).
+SAMPLE_REQUEST = {"version": "2.4", "timeStamp": "030321155002", "merchantID": "JT01",
+                  "recurringUniqueID": "156142", "processType": "I"}
+
+
+def test_the_documented_answers_are_bound_to_their_requests() -> None:
+    messages.check_bound(messages.read_response(SAMPLE_INQUIRY_ANSWER), SAMPLE_REQUEST)
+    update_answer = messages.read_response(
+        b"<RecurringMaintenanceResponse><version>2.4</version><timeStamp>050321091314"
+        b"</timeStamp><respCode>00</respCode><respReason>Update Successful</respReason>"
+        b"<recurringUniqueID>156142</recurringUniqueID></RecurringMaintenanceResponse>")
+    messages.check_bound(update_answer, {**SAMPLE_REQUEST, "processType": "U",
+                                         "timeStamp": "050321091314"})
+    with pytest.raises(MessageError, match="replayed or stale"):
+        messages.check_bound(update_answer, {**SAMPLE_REQUEST, "processType": "U"})
+
+
+@pytest.mark.parametrize(("sent", "shown"), [
+    ("XXXXXXXXXXXX1111", "XXXXXXXXXXXX1111"),  # masked by the gateway, as documented
+    ("4111111111111111", "411111XXXXXX1111"),  # unmasked: at most first 6 / last 4
+    ("411111******1111", "411111******1111"),
+    ("5500 0000 0000 0004", "5500 00XX XXXX 0004"),
+    ("12345678", "XXXX5678"),  # too short to be a card number: last 4 only
+])
+def test_a_card_number_is_kept_masked_whatever_the_gateway_sends(sent: str, shown: str) -> None:
+    root = etree.fromstring(SAMPLE_INQUIRY_ANSWER)
+    root.find("maskedCardNo").text = sent  # type: ignore[union-attr]
+    plan = messages.live_plan(messages.read_response(etree.tostring(root)))
+    assert plan.masked_card_no == shown
