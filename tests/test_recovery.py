@@ -102,3 +102,18 @@ def test_a_missing_state_with_its_backup_present_is_refused(
     assert result.returncode == 1
     assert "state.json is missing, but its backup" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_saved_plan_applies_once(env: dict[str, str], emulator: Emulator,
+                                   tmp_path: Path) -> None:
+    saved = tmp_path / "reviewed.plan.json"
+    made = run("plan", spec(tmp_path, "cancelled"), "--out", str(saved), env=env)
+    assert made.returncode == 0, made.stderr
+    assert saved.stat().st_mode & 0o777 == 0o600
+    first = run("apply", "--plan", str(saved), "--auto-approve", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert writes(emulator)[("156145", "C")] == 1
+    second = run("apply", "--plan", str(saved), "--auto-approve", env=env)
+    assert second.returncode == 1
+    assert f"plan file {saved} was already applied, at 20" in second.stderr
+    assert writes(emulator)[("156145", "C")] == 1  # the cancel was not sent again

@@ -2,8 +2,9 @@
 
 An advisory ``flock`` on ``<state>.lock``, which the kernel releases if the holder dies
 (even by SIGKILL), plus a JSON note in the file saying who holds it: lock id, user,
-host, pid, operation, since when, and the CI run when there is one. A note left by a
-holder that is gone is reported as stale and taken over.
+host, pid, operation, since when, and the CI run when there is one. The note is complete
+before the path names it (see ``_take``). A note left by a holder that is gone is
+reported as stale and taken over.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import getpass
 import json
 import os
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from plansync.engine.state import now
+from plansync.engine.state import now, writing
 from plansync.errors import PlansyncError
+from plansync.printable import printable
 
 POLL_SECONDS = 0.2
 
@@ -46,9 +49,10 @@ def ci_run_url(environ: Mapping[str, str]) -> str | None:
 
 
 def describe(note: Mapping[str, Any]) -> str:
-    who = f"{note.get('user')}@{note.get('host')} pid {note.get('pid')}"
-    text = (f"lock {note.get('id')} held by {who} for {note.get('operation')} "
-            f"since {note.get('since')}")
+    if not all(note.get(k) for k in ("id", "user", "host", "pid", "operation", "since")):
+        return "a lock held by an unknown process (its note cannot be read)"
+    who = f"{note['user']}@{note['host']} pid {note['pid']}"
+    text = f"lock {note['id']} held by {who} for {note['operation']} since {note['since']}"
     return text + (f" (CI run {note['ci_url']})" if note.get("ci_url") else "")
 
 
@@ -57,34 +61,11 @@ def hold(state_path: Path, operation: str, timeout: float = 0.0,
          warn: Any = None) -> Iterator[dict[str, Any]]:
     """Hold the lock for the duration of the block, waiting up to ``timeout`` seconds."""
     path = lock_path(state_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            if time.monotonic() >= deadline:
-                note = _read_note(path)
-                raise LockError(f"the state is locked: {describe(note)}",
-                                "wait for that run, retry with --lock-timeout, or if it is "
-                                f"gone: plansync force-unlock {note.get('id')}") from None
-            time.sleep(POLL_SECONDS)
-            continue
-        if not _same_file(fd, path):  # force-unlocked between our open and our flock
-            os.close(fd)
-            continue
-        break
-    previous = _read_note(path)
-    if previous and warn is not None:
-        warn(f"taking over a stale lock: {describe(previous)}; that process is gone")
     note = {"id": str(uuid.uuid4()), "user": getpass.getuser(), "host": socket.gethostname(),
             "pid": os.getpid(), "operation": operation, "since": now(),
             "ci_url": ci_run_url(os.environ)}
-    os.ftruncate(fd, 0)
-    os.write(fd, json.dumps(note).encode())
-    os.fsync(fd)
+    with writing(path, "lock file"):
+        fd = _take(path, note, time.monotonic() + timeout, warn)
     try:
         yield note
     finally:
@@ -93,14 +74,73 @@ def hold(state_path: Path, operation: str, timeout: float = 0.0,
         os.close(fd)
 
 
+def _take(path: Path, note: dict[str, Any], deadline: float, warn: Any) -> int:
+    """The lock file's descriptor, flocked, once ``path`` names our note.
+
+    The note is written whole to a private temp file and flocked before ``path`` names
+    it (a hard link, or a rename over a stale note): a reader of ``path`` never sees a
+    note half written, and whoever opens ``path`` finds it locked."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+    try:
+        os.write(fd, json.dumps(note).encode())
+        os.fsync(fd)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody else knows this file yet
+        while True:
+            try:
+                os.link(tmp, path)
+                return fd
+            except FileExistsError:
+                pass
+            if _taken_over(path, tmp, warn):
+                return fd
+            if time.monotonic() >= deadline:
+                held = _read_note(path)
+                if not held and not path.exists():
+                    continue  # released between our link and our read: try again
+                raise LockError(f"the state is locked: {describe(held)}",
+                                "wait for that run, retry with --lock-timeout, or if it is "
+                                f"gone: plansync force-unlock {held.get('id', 'LOCK_ID')}")
+            time.sleep(POLL_SECONDS)
+    except BaseException:
+        os.close(fd)
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _taken_over(path: Path, tmp: str, warn: Any) -> bool:
+    """If the note at ``path`` belongs to a holder that is gone (its flock released),
+    replace it with ours; False while someone holds it."""
+    try:
+        old = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False  # released meanwhile: try the link again
+    try:
+        try:
+            fcntl.flock(old, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if not _same_file(old, path):
+            return False  # replaced between our open and our flock
+        previous = _read_note(path)
+        os.replace(tmp, path)  # still holding the old note's flock: nobody slips in
+        if warn is not None:
+            warn(f"taking over a stale lock: {describe(previous)}; that process is gone")
+        return True
+    finally:
+        os.close(old)
+
+
 def force_unlock(state_path: Path, lock_id: str) -> dict[str, Any]:
     """Remove a lock after checking its id, for a holder that cannot release it."""
     path = lock_path(state_path)
     note = _read_note(path)
-    if not note:
+    if not path.exists():
         raise LockError(f"the state at {state_path} is not locked")
     if note.get("id") != lock_id:
-        raise LockError(f"the lock's id is {note.get('id')}, not {lock_id}",
+        raise LockError(f"the lock's id is {note.get('id', 'unreadable')}, not {lock_id}",
                         "copy the id from the error that named the lock")
     path.unlink(missing_ok=True)
     return note
@@ -110,9 +150,12 @@ def _read_note(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
         note = json.loads(text) if text else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
-    return note if isinstance(note, dict) else {}
+    if not isinstance(note, dict):
+        return {}
+    return {str(k): v if v is None or isinstance(v, int) else printable(str(v))
+            for k, v in note.items()}
 
 
 def _same_file(fd: int, path: Path) -> bool:

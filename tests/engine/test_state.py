@@ -1,6 +1,7 @@
 """State file, journal and lock: real files in a temp folder."""
 
 import json
+import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -119,3 +120,71 @@ def test_guardrails() -> None:
     assert violations(plan, Guardrails(max_amount_increase=Decimal("50"))) == [
         "plan 3: amount 0 -> 5 is an increase from 0, more than --max-amount-increase 50%"]
     assert len(violations(plan, Guardrails(max_amount_increase=Decimal("49.9")))) == 2
+
+
+def test_a_note_that_cannot_be_read_is_held_by_an_unknown_process(tmp_path: Path) -> None:
+    import fcntl
+    import os
+
+    path = tmp_path / "state.json"
+    note = lock.lock_path(path)
+    note.write_text('{"id": "abc", "us')  # a holder that wrote half its note
+    fd = os.open(note, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # ...and is alive
+    try:
+        with pytest.raises(lock.LockError) as info, lock.hold(path, "apply"):
+            pass
+    finally:
+        os.close(fd)
+    assert "the state is locked: a lock held by an unknown process" in str(info.value)
+    assert "None" not in str(info.value)
+
+
+def test_readers_never_see_a_half_written_note(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lock, "POLL_SECONDS", 0.001)
+    path = tmp_path / "state.json"
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def take_and_release() -> None:
+        while not stop.is_set():
+            with lock.hold(path, "apply", timeout=5):
+                time.sleep(0.0005)
+
+    holder = threading.Thread(target=take_and_release)
+    holder.start()
+    deadline = time.monotonic() + 5
+    try:
+        while len(seen) < 100 and time.monotonic() < deadline:
+            try:
+                with lock.hold(path, "apply"):
+                    pass
+            except lock.LockError as exc:
+                seen.append(str(exc))
+    finally:
+        stop.set()
+        holder.join()
+    assert len(seen) >= 20, "the two rarely met"
+    whole = re.compile(r"the state is locked: lock [0-9a-f-]{36} held by \S+@\S+ pid \d+ ")
+    assert [message for message in seen if not whole.match(message)] == []
+
+
+def test_a_lock_path_that_is_a_directory_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    lock.lock_path(path).mkdir()
+    with pytest.raises(PlansyncError, match="cannot write the lock file .*state.json.lock"), \
+            lock.hold(path, "apply"):
+        pass
+
+
+def test_the_lock_note_is_private_and_escapes_what_it_shows(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    with lock.hold(path, "apply"):
+        assert lock.lock_path(path).stat().st_mode & 0o777 == 0o600
+    lock.lock_path(path).write_text(json.dumps({
+        "id": "x", "user": "\x1b[2Jmallory", "host": "h", "pid": 1, "operation": "apply",
+        "since": "t"}))
+    with lock.hold(path, "apply", warn=(warnings := []).append):
+        pass
+    assert "\x1b" not in warnings[0] and "\\x1b[2Jmallory@h" in warnings[0]
