@@ -27,6 +27,7 @@ from plansync.commands import (
     state,
 )
 from plansync.errors import PlansyncError
+from plansync.printable import printable
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except PlansyncError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo("\n".join(printable(line) for line in f"error: {exc}".split("\n")),
+                   err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

@@ -110,7 +110,16 @@ def endpoint_url(value: str) -> str:
     """``sandbox``, ``production`` or a full URL; plain http only to this machine."""
     if value in assumptions.ENDPOINTS:
         return assumptions.ENDPOINTS[value]
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - refuses a port that is not a number, here
+    except ValueError as exc:
+        raise ConfigError(f"endpoint is not a URL: {exc}") from None
+    if parts.username is not None or parts.password is not None:
+        # Never echo the value: it holds a secret.
+        raise ConfigError("the endpoint URL holds credentials (user:password@)",
+                          "remove them: the gateway authenticates requests by their "
+                          "signature, and a URL is printed, saved in plans and logged")
     if parts.scheme == "https" and parts.hostname:
         return value
     if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):

@@ -171,3 +171,17 @@ def test_force_unlock_checks_the_id(many: tuple[Emulator, dict[str, str], Path],
     assert right.stdout == ("Removed lock abc held by ci@elsewhere pid 1 for apply since "
                             "2026-11-26T00:00:00Z (CI run https://ci.example/run/7).\n")
     assert not lock.exists()
+
+
+def test_answers_that_do_not_verify_or_parse_are_asked_again_and_apply_converges(
+        many: tuple[Emulator, dict[str, str], Path]) -> None:
+    """5% malformed and 5% foreign-signed answers: inquiries are retried like other
+    inquiry failures, lost write answers are settled by inquiry, one run converges."""
+    emulator, env, spec = many
+    admin(emulator, "PUT", "/_emulator/faults", {
+        "malformed_rate": 0.05, "wrong_key_rate": 0.05, "seed": 3})
+    result = run("apply", str(spec), "--auto-approve", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {e["fault"] for e in admin(emulator, "GET", "/_emulator/log")} >= {
+        "malformed", "wrong_key"}
+    assert_converged_once(emulator)

@@ -229,7 +229,9 @@ class _Say:
     def result(self, result: Any) -> None:
         if result.result == "unchanged" and not result.detail:
             return  # planned as unchanged: the plan above already said so
-        label = f'"{result.name}" ({result.id})' if result.name else result.id
+        from plansync.render.values import label
+
+        named = label(result.id, result.name)
         outcome = result.result.replace("-", " ")
         if result.result == "would-update":
             outcome += ": " + " ".join(f"{tag}={value}" for tag, value in result.sent[1:])
@@ -237,7 +239,7 @@ class _Say:
             outcome += f" ({result.detail})" if result.detail else ""
         elif result.detail:
             outcome += f": {result.detail}"
-        self.line(f"plan {label}: {outcome}")
+        self.line(f"plan {named}: {outcome}")
         if result.warning:
             self.warning(f"plan {result.id}: {result.warning}")
 

@@ -14,6 +14,7 @@ import click
 
 from plansync import config
 from plansync.errors import PlansyncError
+from plansync.printable import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +48,7 @@ def load_specs(paths: Sequence[Path]) -> tuple[list[Any], str, int]:
 
     plans, problems, files = loader.load_counted(paths)
     for problem in problems:
-        click.echo(str(problem), err=True)
+        click.echo(printable(str(problem)), err=True)
     if problems:
         raise PlansyncError(f"{len(problems)} problem(s) in the specs; nothing was done",
                             "fix them and run again (plansync validate checks without network)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from plansync.gateway import assumptions, codes, formats, messages, transport
 from plansync.gateway.envelope import Envelope
 from plansync.gateway.messages import LivePlan, PlanFields, Response
 from plansync.gateway.ratelimit import RateLimiter
+from plansync.printable import printable
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class RetryPolicy:
 class GatewayClient:
     def __init__(self, endpoint: str, merchant_id: str, envelope: Envelope, *,
                  pool_size: int = 8, connect_timeout: float = 5.0, read_timeout: float = 30.0,
+                 request_deadline: float = 40.0,
                  retry: RetryPolicy | None = None,
                  exponent_overrides: Mapping[str, int] | None = None,
                  rate_limiter: RateLimiter | None = None,
@@ -69,7 +72,8 @@ class GatewayClient:
         self._transport = transport.Transport(endpoint, pool_size, connect_timeout,
                                               read_timeout, os.environ,
                                               f"plansync/{version('plansync')}",
-                                              max_body=assumptions.MAX_TOKEN_BYTES)
+                                              max_body=assumptions.MAX_TOKEN_BYTES,
+                                              deadline=request_deadline)
         self._pool_size = pool_size
 
     @classmethod
@@ -78,6 +82,7 @@ class GatewayClient:
         return cls(settings.endpoint, settings.merchant_id, settings.envelope(),
                    pool_size=pool_size, connect_timeout=settings.connect_timeout,
                    read_timeout=settings.read_timeout,
+                   request_deadline=settings.request_deadline,
                    exponent_overrides=settings.currency_exponents,
                    rate_limiter=RateLimiter(rate_limit))
 
@@ -198,8 +203,8 @@ class GatewayClient:
             return TransportError(f"{self._host} is rate limiting (HTTP 429)", retryable=True,
                                   retry_after=retry_after)
         if 400 <= status < 500:
-            body = http.body[:80].decode("utf-8", "replace").strip().replace("\n", " ")
-            return GatewayUnavailableError(f"HTTP {status}", body, "request refused",
+            return GatewayUnavailableError(f"HTTP {status}", _excerpt(http.body),
+                                           "request refused",
                                            assumptions.UNREADABLE_REQUEST_HINT)
         if is_write:
             return OutcomeUnknownError(
@@ -216,6 +221,18 @@ class _UnusableAnswer(TransportError):
     def __init__(self, original: GatewayError) -> None:
         super().__init__(original.message, original.hint, retryable=True)
         self.original = original
+
+
+_TOKEN_RE = re.compile(r"eyJ[A-Za-z0-9_\-.]*")
+
+
+def _excerpt(body: bytes, limit: int = 80) -> str:
+    """What a gateway's error body says, safe to show: printable text only, no token (a
+    JOSE token could be the request itself), at most ``limit`` characters."""
+    text = body.decode("utf-8", "replace")
+    text = _TOKEN_RE.sub("[token]", text)
+    text = " ".join(printable(text.replace("\n", " ")).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -20,6 +20,7 @@ from lxml import etree
 
 from plansync.errors import MessageError
 from plansync.gateway import assumptions, formats
+from plansync.printable import printable
 
 REQUEST_ROOT = "RecurringMaintenanceRequest"
 RESPONSE_ROOT = "RecurringMaintenanceResponse"
@@ -189,7 +190,7 @@ def read_response(xml: bytes) -> Response:
     code = values.get("respCode", "")
     if not code:
         raise MessageError("response has no respCode")
-    return Response(code=code, reason=values.get("respReason", ""),
+    return Response(code=printable(code), reason=printable(values.get("respReason", "")),
                     plan_id=values.get("recurringUniqueID", ""), values=values)
 
 
@@ -234,9 +235,9 @@ def live_plan(response: Response, exponent_overrides: Mapping[str, int] | None =
             current_count=_optional(v, "currentCount", _whole(0, assumptions.MAX_RECURRING_COUNT)),
             charge_next_date=_optional(v, "chargeNextDate", formats.date_from_wire),
             charge_on_date=_optional(v, "chargeOnDate", formats.check_day_month),
-            invoice_prefix=v.get("invoicePrefix") or None,
-            masked_card_no=formats.masked_card(v["maskedCardNo"]) if v.get("maskedCardNo")
-            else None,
+            invoice_prefix=printable(v["invoicePrefix"]) if v.get("invoicePrefix") else None,
+            masked_card_no=printable(formats.masked_card(v["maskedCardNo"]))
+            if v.get("maskedCardNo") else None,
         )
     except ValueError as exc:
         raise MessageError(f"inquiry answer for plan {response.plan_id} is malformed: {exc}"

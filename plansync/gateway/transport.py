@@ -4,7 +4,9 @@ The standard library's http.client speaks the protocol; this adds what a gateway
 needs around it: at most ``size`` connections (callers beyond that wait their turn), TLS
 verified against certifi's CA bundle or REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, an HTTPS
 proxy from HTTPS_PROXY (and NO_PROXY) through a CONNECT tunnel, separate connect and read
-timeouts, and errors that say whether any of the request can have left this machine.
+timeouts, a total deadline per request (a read timeout bounds each read, not an answer
+that drips in a byte at a time), and errors that say whether any of the request can have
+left this machine.
 
 (This replaced requests + urllib3, whose per-request machinery cost about a third of the
 CPU the client spends holding the GIL, outside cryptography.)
@@ -17,8 +19,10 @@ import contextlib
 import http.client
 import ipaddress
 import select
+import socket
 import ssl
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -49,7 +53,8 @@ class Answer:
 
 class Transport:
     def __init__(self, endpoint: str, size: int, connect_timeout: float, read_timeout: float,
-                 environ: Mapping[str, str], user_agent: str, max_body: int = 1 << 20) -> None:
+                 environ: Mapping[str, str], user_agent: str, max_body: int = 1 << 20,
+                 deadline: float = 40.0) -> None:
         parts = urlsplit(endpoint)
         https = parts.scheme == "https"
         self._host = parts.hostname or ""
@@ -60,6 +65,8 @@ class Transport:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._max_body = max_body
+        self._deadline = deadline
+        self._watchdog = _Watchdog()
         self._tls = _tls_context(environ) if https else None
         # Plain http is only ever the local emulator (config refuses it elsewhere): no proxy.
         self._proxy = _proxy_for(endpoint, environ) if https else None
@@ -68,8 +75,12 @@ class Transport:
         self._idle_lock = threading.Lock()
 
     def post(self, body: bytes) -> Answer:
-        with self._slots:
-            connection = self._reuse() or self._connect()
+        with self._slots:  # waiting for a connection is not part of the request's time
+            deadline = time.monotonic() + self._deadline
+            connection = self._reuse() or self._connect(deadline)
+            assert connection.sock is not None
+            connection.sock.settimeout(min(self._read_timeout, self._deadline))
+            watch = self._watchdog.watch(connection.sock, deadline)
             try:
                 connection.request("POST", self._target, body=body, headers=self._headers)
                 response = connection.getresponse()
@@ -78,7 +89,11 @@ class Transport:
                 data = response.read(self._max_body + 1)
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()
-                raise AnswerLost(_describe(exc)) from exc
+                late = self._watchdog.release(watch)
+                raise AnswerLost(self._overdue() if late else _describe(exc)) from exc
+            if self._watchdog.release(watch):  # cut off just as the answer completed
+                connection.close()
+                raise AnswerLost(self._overdue())
             if response.will_close or not response.isclosed():  # closed, or left unread
                 connection.close()
             else:
@@ -86,7 +101,11 @@ class Transport:
                     self._idle.append(connection)
             return Answer(response.status, data, response.getheader("Retry-After"))
 
+    def _overdue(self) -> str:
+        return f"no complete answer within the {self._deadline:g}s request deadline"
+
     def close(self) -> None:
+        self._watchdog.stop()
         with self._idle_lock:
             idle, self._idle = self._idle, []
         for connection in idle:
@@ -103,20 +122,21 @@ class Transport:
                 return connection
             connection.close()  # closed by the server while idle (or it sent junk)
 
-    def _connect(self) -> http.client.HTTPConnection:
+    def _connect(self, deadline: float) -> http.client.HTTPConnection:
+        timeout = max(0.001, min(self._connect_timeout, deadline - time.monotonic()))
         connection: http.client.HTTPConnection
         if self._proxy is not None:
             host, port, headers = self._proxy
-            connection = http.client.HTTPSConnection(host, port, timeout=self._connect_timeout,
+            connection = http.client.HTTPSConnection(host, port, timeout=timeout,
                                                      context=self._tls)
             connection.set_tunnel(self._host, self._port, headers=headers)
         elif self._tls is not None:
             connection = http.client.HTTPSConnection(self._host, self._port,
-                                                     timeout=self._connect_timeout,
+                                                     timeout=timeout,
                                                      context=self._tls)
         else:
             connection = http.client.HTTPConnection(self._host, self._port,
-                                                    timeout=self._connect_timeout)
+                                                    timeout=timeout)
         try:
             connection.connect()
         except (ssl.SSLError, ssl.CertificateError) as exc:
@@ -125,9 +145,61 @@ class Transport:
         except OSError as exc:
             connection.close()
             raise NotSent(_describe(exc)) from exc
-        assert connection.sock is not None
-        connection.sock.settimeout(self._read_timeout)  # from here on, waits are reads
         return connection
+
+
+class _Watchdog:
+    """Shuts down the socket of a request that outlives its deadline, so the read
+    blocked on it returns at once. One thread for every connection of a transport."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._due: dict[int, tuple[float, socket.socket]] = {}
+        self._fired: set[int] = set()
+        self._next = 0
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def watch(self, sock: socket.socket, deadline: float) -> int:
+        with self._changed:
+            self._next += 1
+            self._due[self._next] = (deadline, sock)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="plansync-deadline",
+                                                daemon=True)
+                self._thread.start()
+            self._changed.notify()
+            return self._next
+
+    def release(self, watch: int) -> bool:
+        """Stop watching; True if the deadline struck first."""
+        with self._changed:
+            self._due.pop(watch, None)
+            if watch in self._fired:
+                self._fired.discard(watch)
+                return True
+            return False
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify()
+
+    def _run(self) -> None:
+        with self._changed:
+            while not self._stopped:
+                if not self._due:
+                    self._changed.wait()
+                    continue
+                watch, (deadline, sock) = min(self._due.items(), key=lambda item: item[1][0])
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    self._changed.wait(wait)
+                    continue
+                del self._due[watch]
+                self._fired.add(watch)
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
 
 def _readable(sock: object) -> bool:

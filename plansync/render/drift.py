@@ -7,7 +7,7 @@ from typing import Any
 
 from plansync.engine.diff import to_json
 from plansync.engine.drift import Drift, PlanDrift
-from plansync.render.values import cell, show
+from plansync.render.values import cell, label, show
 
 
 def summary(drift: Drift) -> str:
@@ -35,11 +35,11 @@ def text(drift: Drift) -> str:
 
 
 def _line(plan: PlanDrift, expected: str) -> str:
-    label = f'"{plan.name}" ({plan.id})' if plan.name else plan.id
+    named = label(plan.id, plan.name)
     since = f" (applied {plan.since})" if plan.since else ""
     fields = "; ".join(f"{f.field}: {expected} {show(f.expected)}, live {show(f.live)}"
                        for f in plan.fields)
-    return f"  ~ plan {label}{since}: {fields}"
+    return f"  ~ plan {named}{since}: {fields}"
 
 
 def markdown(drift: Drift) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from plansync.engine.diff import Action, Change, Plan
-from plansync.render.values import show
+from plansync.render.values import label, show
 
 _SYMBOL = {Action.UPDATE: ("~", "yellow"), Action.CANCEL: ("-", "red"),
            Action.ERROR: ("!", "red")}
@@ -49,12 +49,12 @@ def counts(plan: Plan) -> str:
 
 
 def header(change: Change) -> str:
-    label = f'"{change.name}" ({change.id})' if change.name else change.id
+    named = label(change.id, change.name)
     return {
-        Action.UPDATE: f"plan {label} will be updated in-place",
-        Action.CANCEL: f"plan {label} will be CANCELLED — this cannot be undone",
-        Action.ERROR: f"plan {label} cannot be planned",
-        Action.NO_OP: f"plan {label} is unchanged",
+        Action.UPDATE: f"plan {named} will be updated in-place",
+        Action.CANCEL: f"plan {named} will be CANCELLED — this cannot be undone",
+        Action.ERROR: f"plan {named} cannot be planned",
+        Action.NO_OP: f"plan {named} is unchanged",
     }[change.action]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from plansync.printable import printable
+
 
 def show(value: object) -> str:
     if value is None:
@@ -15,7 +17,12 @@ def show(value: object) -> str:
         return str(value)
     if isinstance(value, date):
         return value.isoformat()
-    return f'"{value}"'
+    return f'"{printable(str(value))}"'
+
+
+def label(plan_id: str, name: str | None) -> str:
+    """How a plan is named in output: its label, if it has one, and its id."""
+    return f'"{printable(name)}" ({plan_id})' if name else plan_id
 
 
 def html(text: str) -> str:
@@ -24,4 +31,4 @@ def html(text: str) -> str:
 
 def cell(text: str) -> str:
     """Safe inside a Markdown table cell: no pipes, no HTML, no line breaks."""
-    return html(text).replace("|", "\\|").replace("\n", " ").replace("`", "'")
+    return printable(html(text).replace("\n", " ")).replace("|", "\\|").replace("`", "'")

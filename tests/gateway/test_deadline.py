@@ -1,0 +1,86 @@
+"""A total deadline per request: a gateway that drips its answer cannot hang plansync.
+
+The dripping gateway is a real socket server on 127.0.0.1 that reads the request, then
+sends a valid-looking answer one byte every 0.2 s: each read succeeds well within the
+read timeout, so only a deadline on the whole request ends it.
+"""
+
+import socketserver
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from plansync import errors
+from plansync.config import Settings
+from plansync.emulator import workspace
+from plansync.gateway.client import GatewayClient, RetryPolicy
+from tests.conftest import Sleeps, run
+
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5000\r\n\r\n" + \
+    b"e" * 5000
+
+
+class _Drip(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        length = 0
+        while (line := self.rfile.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        self.rfile.read(length)
+        for byte in ANSWER:
+            if self.server.stopping.is_set():  # type: ignore[attr-defined]
+                return
+            try:
+                self.connection.sendall(bytes([byte]))
+            except OSError:
+                return  # the client gave up: what the deadline is for
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def dripping() -> Iterator[str]:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Drip)
+    server.daemon_threads = True
+    server.stopping = threading.Event()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/PaymentAction/2.0/action"
+    server.stopping.set()  # type: ignore[attr-defined]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_dripping_answer_ends_at_the_deadline(dripping: str, settings: Settings,
+                                                sleeps: Sleeps) -> None:
+    with GatewayClient(dripping, "JT01", settings.envelope(), read_timeout=5,
+                       request_deadline=1.0, retry=RetryPolicy(attempts=2),
+                       sleep=sleeps) as client:
+        started = time.monotonic()
+        with pytest.raises(errors.TransportError,
+                           match="no complete answer within the 1s request deadline"):
+            client.inquire("156142")
+        assert time.monotonic() - started < 10  # the whole answer would take 17 minutes
+        assert len(sleeps) == 1  # an inquiry is retried after its deadline
+        with pytest.raises(errors.OutcomeUnknownError, match="1s request deadline"):
+            client.cancel("156142")  # a write past its deadline may have been applied
+
+
+def test_plan_and_apply_end_at_the_deadline_and_release_the_lock(
+        dripping: str, emulator_dir: Path, tmp_path: Path) -> None:
+    config = tmp_path / "plansync.yaml"
+    config.write_text(f"endpoint: {dripping}\nmerchant_id: JT01\n"
+                      f"merchant_key: {emulator_dir / workspace.MERCHANT_PRIVATE}\n"
+                      f"gateway_key: {emulator_dir / workspace.GATEWAY_PUBLIC}\n"
+                      "request_deadline: 0.5\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("apiVersion: plansync/v1\nkind: RecurringPlans\n"
+                    "plans:\n  - {id: '156142', amount: '1.00'}\n")
+    env = {"PLANSYNC_CONFIG": str(config)}
+    for command in (["plan", str(spec)], ["apply", str(spec), "--auto-approve"]):
+        result = run(*command, env=env)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "0.5s request deadline" in result.stdout + result.stderr
+    assert not (tmp_path / ".plansync" / "state.json.lock").exists()
