@@ -40,13 +40,14 @@ def load_private_key(path: Path, password: str | None, what: str = "merchant key
                 raise KeyFileError(
                     f"{what} file {path} holds no private key (a certificate or public key?)",
                     "point it at the merchant's private key (PEM, DER or .p12/.pfx)")
-            key = serialization.load_pem_private_key(data, secret)
+            key = serialization.load_pem_private_key(data, secret or None)
         else:
-            key = serialization.load_der_private_key(data, secret)
+            key = serialization.load_der_private_key(data, secret or None)
     except TypeError as exc:  # cryptography's way of saying "password needed / not needed"
-        if secret is None:
-            raise KeyFileError(f"{what} file {path} is encrypted and no password was given",
-                               "set PLANSYNC_MERCHANT_KEY_PASSWORD") from None
+        if not secret:
+            given = "an empty password was given" if secret == b"" else "no password was given"
+            raise KeyFileError(f"{what} file {path} is encrypted and {given}",
+                               "set PLANSYNC_MERCHANT_KEY_PASSWORD to its password") from None
         raise KeyFileError(f"{what} file {path} is not encrypted but a password was given",
                            "unset PLANSYNC_MERCHANT_KEY_PASSWORD") from exc
     except (ValueError, UnsupportedAlgorithm):

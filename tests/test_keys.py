@@ -65,6 +65,8 @@ def test_encrypted_pem(tmp_path: Path, key: rsa.RSAPrivateKey,
     with pytest.raises(KeyFileError, match="encrypted and no password was given") as info:
         keys.load_private_key(path, None)
     assert "PLANSYNC_MERCHANT_KEY_PASSWORD" in str(info.value)
+    with pytest.raises(KeyFileError, match="encrypted and an empty password was given"):
+        keys.load_private_key(path, "")  # PLANSYNC_MERCHANT_KEY_PASSWORD= (set, but empty)
 
 
 def test_password_for_an_unencrypted_key(tmp_path: Path, key: rsa.RSAPrivateKey) -> None:

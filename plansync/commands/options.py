@@ -57,7 +57,7 @@ def load_specs(paths: Sequence[Path]) -> tuple[list[Any], str, int]:
 
 state_option = click.option(
     "--state", "state_path", envvar="PLANSYNC_STATE", default=".plansync/state.json",
-    show_default=True, type=click.Path(dir_okay=False, path_type=Path),
+    show_default=True, type=click.Path(path_type=Path),  # a directory: apply says so, exit 1
     help="State file (or $PLANSYNC_STATE).")
 
 selection = [

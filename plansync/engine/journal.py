@@ -129,13 +129,13 @@ _ENTRY_FIELDS = {f.name for f in dataclasses.fields(Entry)}
 def _record(line: bytes, path: Path, number: int) -> Record:
     try:
         data = json.loads(line)
-        kind = data.pop("kind") if isinstance(data, dict) else None
+        kind = data.pop("kind", None) if isinstance(data, dict) else None
         if kind == "intent":
             return Intent.from_dict(data)
         if kind == "outcome" and _outcome_shape(data):
             entry = data.pop("entry")
             return Outcome(entry=Entry(**entry) if entry else None, **data)
-    except (ValueError, RecursionError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         pass
     raise PlansyncError(
         f"{path}:{number}: not a plansync journal record",

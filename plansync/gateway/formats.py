@@ -15,6 +15,7 @@ from functools import cache
 from iso4217 import Currency
 
 AMOUNT_DIGITS = 12
+AMOUNT_LIMIT = Decimal(10) ** AMOUNT_DIGITS  # in major units, even with no minor unit
 _AMOUNT_RE = re.compile(r"[0-9]{12}")
 _DATE_RE = re.compile(r"[0-9]{8}")
 _PLAUSIBLE_YEARS = (1970, 2199)

@@ -311,6 +311,9 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
         if merged.get(name) is None:
             continue
         value = Decimal(str(merged[name]))
+        if value >= formats.AMOUNT_LIMIT:
+            problem(name, f"{value} is more than the gateway's 12-digit amounts can carry")
+            continue
         amounts[name] = value
         if exponent is not None and value != value.quantize(Decimal(1).scaleb(-exponent)):
             problem(name, f"{value} has more decimals than {currency} allows ({exponent})")

@@ -65,6 +65,7 @@ class Document:
     head_lines: int = 0  # lines after these come from later in the file:
     shift: int = 0  # add this to their line numbers
     first_chunk: bool = True  # later chunks repeat the head: its problems are said once
+    open_nodes: set[int] = field(default_factory=set)  # collections being read: alias loops
 
     def mark(self, node: yaml.Node) -> Mark:
         line = node.start_mark.line + 1
@@ -135,6 +136,20 @@ def _compose(text: str, make: Any, head_lines: int = 0, shift: int = 0) -> Itera
         where = Mark(line + shift if line > head_lines else line,
                      mark.column + 1 if mark else 1)
         raise YamlError(where, f"not valid YAML: {exc.problem or exc}") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, unmarked
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        what = f"#x{exc.character:04x}" if isinstance(exc.character, int) else "a character"
+        utf16 = text[:200].count("\x00") > len(text[:200]) // 4
+        hint = ("; the file looks like UTF-16 without a byte-order mark: save it as UTF-8"
+                if utf16 else "; remove it, or write it as an escape in a double-quoted "
+                "string")
+        raise YamlError(Mark(line + shift if line > head_lines else line, column),
+                        f"contains the control character {what}, which YAML does not "
+                        f"allow{hint}") from None
+    except RecursionError:
+        raise YamlError(Mark(head_lines + 1, 1), "nested too deeply (or an alias refers "
+                        "to a node that contains it); flatten it") from None
 
 
 CHUNK_PLANS = 2000
@@ -191,6 +206,19 @@ def _value(node: yaml.Node, path: Path_, document: Document) -> Any:
         raise YamlError(document.mark(node), f"more than {MAX_VALUES} values (aliases expanding?)")
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node)
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        if id(node) in document.open_nodes:
+            raise YamlError(document.mark(node), "an alias refers to a node that contains "
+                            "it, which has no end; refer to something else")
+        document.open_nodes.add(id(node))
+        try:
+            return _collection(node, path, document)
+        finally:
+            document.open_nodes.discard(id(node))
+    return None
+
+
+def _collection(node: yaml.Node, path: Path_, document: Document) -> Any:
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -203,9 +231,7 @@ def _value(node: yaml.Node, path: Path_, document: Document) -> Any:
                 continue
             result[key] = _value(value_node, (*path, key), document)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_value(item, (*path, index), document) for index, item in enumerate(node.value)]
-    return None
+    return [_value(item, (*path, index), document) for index, item in enumerate(node.value)]
 
 
 def _scalar(node: yaml.Node) -> Any:
@@ -224,7 +250,10 @@ def _plain(text: str) -> Any:
     if lowered in _BOOLS:
         return _BOOLS[lowered]
     if text[0] in "+-0123456789" and _DECIMAL_INT.fullmatch(text):
-        return int(text.replace("_", ""))
+        try:
+            return int(text.replace("_", ""))
+        except ValueError:  # over Python's 4300-digit limit: no field wants such a number
+            return text
     if text[0] in "+-.0123456789" and _DECIMAL_FRACTION.fullmatch(text):
         try:
             value = Decimal(text.replace("_", ""))

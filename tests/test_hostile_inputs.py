@@ -1,0 +1,178 @@
+"""No local input makes plansync crash: every bad spec, state file or journal is one
+clear error naming the file (and line), exit 1 — never exit 70, never a traceback, and
+never a write sent. Known crashers first, then hypothesis over all three kinds of file.
+"""
+
+import contextlib
+import io
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plansync.cli import main
+from plansync.emulator.server import Emulator
+from tests.conftest import admin, run
+
+HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\nplans:\n"
+GOOD_STATE = {"version": 1, "serial": 1, "lineage": "l", "merchant_id": "JT01",
+              "endpoint": "", "plans": {}}
+
+
+def invoke(*argv: str) -> tuple[int, str]:
+    """plansync in this process (as fast as hypothesis needs): exit code and all output."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue() + err.getvalue()
+
+
+def assert_clean(code: int, output: str) -> None:
+    assert code in (0, 1), output
+    assert "Traceback" not in output and "plansync crashed" not in output, output
+
+
+@pytest.fixture
+def env(served: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        ) -> dict[str, str]:
+    full = served | {"PLANSYNC_STATE": str(tmp_path / "state" / "state.json")}
+    for name, value in full.items():
+        monkeypatch.setenv(name, value)
+    return full
+
+
+def writes_sent(emulator: Emulator) -> list[dict[str, str]]:
+    return [e for e in admin(emulator, "GET", "/_emulator/log") if e["processType"] in "UC"]
+
+
+# --- inputs that crashed plansync (exit 70) before --------------------------------------
+
+SPECS = {
+    "integer over 4300 digits": HEAD + "  - id: '1'\n    recurring_count: " + "1" * 5000 + "\n",
+    "decimal over 28 digits": HEAD + "  - id: '1'\n    amount: 1" + "0" * 30 + ".00\n",
+    "NUL character": HEAD + "  - id: '1'\n    name: \"a\x00b\"\n",
+    "recursive alias": HEAD + "  - &a\n    id: '1'\n    x: *a\n",
+    "alias of its own list": "a: &a [*a]\n",
+    "deep nesting": "a: " + "[" * 5000 + "]" * 5000 + "\n",
+}
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_hostile_specs_are_one_clear_error(name: str, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPECS[name])
+    result = run("validate", str(spec))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{spec}:" in result.stderr
+    assert "Traceback" not in result.stderr and "plansync crashed" not in result.stderr
+
+
+def test_a_utf16_spec_without_bom_says_so(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_bytes((HEAD + "  - id: '1'\n").encode("utf-16-le"))
+    result = run("validate", str(spec))
+    assert result.returncode == 1
+    assert f"{spec}:1:2: contains the control character #x0000" in result.stderr
+    assert "UTF-16 without a byte-order mark: save it as UTF-8" in result.stderr
+
+
+@pytest.mark.parametrize(("what", "make", "message"), [
+    ("state nested deeply", lambda p: p.write_text("[" * 100000),
+     "nested too deeply to be a plansync state"),
+    ("state a directory", lambda p: p.mkdir(), "is a directory"),
+    ("state of the wrong shape", lambda p: p.write_text('{"version": 1, "plans": []}'),
+     "is not a plansync state"),
+    ("journal line of the wrong shape",
+     lambda p: p.with_name("state.json.journal").write_text('{"kind": "intent", "x": 1}\n'),
+     "state.json.journal:1: not a plansync journal record"),
+    ("journal with unknown fields",
+     lambda p: p.with_name("state.json.journal").write_text(
+         '{"kind": "outcome", "key": "k", "plan": "1", "result": "applied", "at": "t", '
+         '"entry": null, "surprise": true}\n'), "state.json.journal:1: not a plansync"),
+    ("journal a directory", lambda p: p.with_name("state.json.journal").mkdir(),
+     "journal path"),
+    ("lock a directory", lambda p: p.with_name("state.json.lock").mkdir(),
+     "cannot write the lock file"),
+])
+def test_broken_local_files_are_one_clear_error(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path, what: str, make,
+        message: str) -> None:
+    state = Path(env["PLANSYNC_STATE"])
+    state.parent.mkdir(parents=True)
+    make(state)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "  - id: '156142'\n    amount: '1.00'\n")
+    command = ["apply", str(spec), "--auto-approve"] if "lock" in what else ["plan", str(spec)]
+    result = run(*command, env=env)
+    assert result.returncode == 1, what + result.stdout + result.stderr
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert writes_sent(emulator) == []
+
+
+# --- hypothesis: whatever the files say -------------------------------------------------
+
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
+    | st.sampled_from(["99.90", "1e999", "2026-02-30", "0712", "active", "cancelled", "Y"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=3),
+    max_leaves=8)
+FIELDS = ["id", "name", "status", "amount", "currency", "allow_accumulate",
+          "max_accumulate_amount", "recurring_interval", "recurring_count",
+          "charge_next_date", "charge_on_date", "lifecycle", "defaults"]
+PLANS = st.lists(st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=6), max_size=3)
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")), deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(plans=PLANS, noise=st.text(max_size=40))
+def test_any_spec_is_planned_or_refused_cleanly_and_sends_no_write(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path, plans: list[dict],
+        noise: str) -> None:
+    spec = tmp_path / "fuzz.yaml"
+    body = json.dumps({"apiVersion": "plansync/v1", "kind": "RecurringPlans", "plans": plans},
+                      default=str)
+    for text in (body, body[: len(body) // 2] + noise + body[len(body) // 2:]):
+        spec.write_text(text, encoding="utf-8", errors="surrogatepass")
+        assert_clean(*invoke("plan", str(spec)))
+    assert writes_sent(emulator) == []
+
+
+@FUZZ
+@given(document=st.dictionaries(st.sampled_from([*GOOD_STATE, "pending", "applied_plans"]),
+                                VALUES, max_size=8),
+       journal=st.lists(st.dictionaries(st.sampled_from(
+           ["kind", "key", "plan", "action", "after", "fingerprint", "before_status", "at",
+            "result", "entry"]), VALUES | st.sampled_from(["intent", "outcome"]), max_size=9),
+           max_size=3),
+       tail=st.binary(max_size=20))
+def test_any_state_or_journal_is_read_or_refused_cleanly_and_sends_no_write(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path, document: dict,
+        journal: list[dict], tail: bytes) -> None:
+    state = Path(env["PLANSYNC_STATE"])
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({**GOOD_STATE, "endpoint": env["PLANSYNC_ENDPOINT"],
+                                 **document}, default=str))
+    state.with_name("state.json.journal").write_bytes(
+        b"".join(json.dumps(line, default=str).encode() + b"\n" for line in journal) + tail)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "  - id: '156142'\n    amount: '99.90'\n")
+    for argv in (["state", "list"], ["plan", str(spec)],
+                 ["apply", str(spec), "--dry-run"]):
+        assert_clean(*invoke(*argv))
+    assert writes_sent(emulator) == []
+
+
+@pytest.fixture(autouse=True)
+def _no_traceback_env() -> Iterator[None]:
+    """PLANSYNC_TRACEBACK would re-raise instead of exiting 70: keep it out."""
+    saved = os.environ.pop("PLANSYNC_TRACEBACK", None)
+    yield
+    if saved is not None:
+        os.environ["PLANSYNC_TRACEBACK"] = saved
