@@ -48,7 +48,7 @@ def cli(verbose: bool) -> None:
 
 for _command in (demo.demo, init.init, inquire.inquire, imports.import_, plan.validate,
                  plan.plan, plan.show, apply.apply, drift.drift, state.state,
-                 state.force_unlock, emulator.emulator):
+                 state.workspace, state.force_unlock, emulator.emulator):
     cli.add_command(_command)
 
 # --- the one place exceptions become exit codes ---------------------------------------

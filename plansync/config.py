@@ -33,7 +33,8 @@ SETTINGS = {
     "gateway_key": ("--gateway-key", "PLANSYNC_GATEWAY_KEY"),
 }
 _FILE_ONLY = {"currency_exponents", "connect_timeout", "read_timeout", "request_deadline",
-              "settle_window", "guardrails"}
+              "settle_window", "guardrails", "state", "workspace"}
+DEFAULT_STATE = ".plansync/state.json"
 GUARDRAILS = {"max_changes": int, "max_cancels": int, "max_amount_increase": float,
               "charge_window_hours": float}
 _MERCHANT_ID_RE = re.compile(r"[A-Za-z0-9]{1,15}")
@@ -104,6 +105,27 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
         settle_window=_positive(from_file, "settle_window", 3 * read_timeout, path),
         guardrails=_guardrails(from_file.get("guardrails") or {}, path),
     )
+
+
+def state_setting(state: str | None, workspace: str | None, environ: Mapping[str, str],
+                  config_file: Path | None = None) -> tuple[str, str | None]:
+    """Where the state lives and which workspace: flag or variable (PLANSYNC_STATE,
+    PLANSYNC_WORKSPACE) over ``state:``/``workspace:`` in the settings file over the
+    default. A path in the file is relative to the file."""
+    path = config_file or _default_config_file(environ)
+    from_file = _read_file(path) if path else {}
+    workspace = workspace or from_file.get("workspace")
+    if state:
+        return state, workspace
+    value = from_file.get("state")
+    if value is None:
+        return DEFAULT_STATE, workspace
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"config file {path}: state must be a path or a postgres:// or "
+                          "s3:// URL")
+    if "://" not in value and path is not None:
+        value = str(path.parent / value)
+    return value, workspace
 
 
 def endpoint_url(value: str) -> str:

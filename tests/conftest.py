@@ -94,3 +94,50 @@ def admin(emulator: Emulator, method: str, path: str, payload: Any = None) -> An
 def live_fields(emulator: Emulator, plan_id: str) -> dict[str, Any]:
     plans = admin(emulator, "GET", "/_emulator/plans")
     return next(p for p in plans if p["recurringUniqueID"] == plan_id)
+
+
+# --- real servers for the state backends (tests/servers.py) ----------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    from tests.servers import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server, a bucket 'plansync-state' in it, and dummy credentials in the
+    environment (inherited by the plansync processes the tests start)."""
+    import boto3
+
+    from tests.servers import s3_server
+
+    credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                   "AWS_DEFAULT_REGION": "us-east-1"}
+    saved = {name: os.environ.get(name) for name in credentials}
+    os.environ.update(credentials)
+    try:
+        with s3_server() as endpoint:
+            boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="plansync-state")
+            yield endpoint
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def state_location(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh state of the given backend kind, for one test."""
+    import uuid
+
+    if kind == "local":
+        return str(tmp_path / ".plansync" / "state.json")
+    if kind == "postgres":
+        return request.getfixturevalue("postgres_url") + f"?workspace=t{uuid.uuid4().hex[:12]}"
+    endpoint = request.getfixturevalue("s3_endpoint")
+    return f"s3://plansync-state/t{uuid.uuid4().hex[:12]}?endpoint_url={endpoint}&lease=2"

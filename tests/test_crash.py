@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
-from plansync.engine import journal
+from plansync.engine.backends.local import LocalBackend
+from plansync.engine.state import Intent
 from tests.conftest import PLANSYNC, admin, run
 
 N = 150
@@ -80,8 +81,8 @@ def _folded(state: Path) -> dict[str, dict[str, object]]:
     document = json.loads(state.read_text()) if state.exists() else {}
     plans = dict(document.get("plans", {}))
     pending = {i["plan"] for i in document.get("pending", [])}
-    for record in journal.Journal(journal.path_for(state)).read():
-        if isinstance(record, journal.Intent):
+    for record in LocalBackend(state).records():
+        if isinstance(record, Intent):
             pending.add(record.plan)
         elif record.entry is not None:
             plans[record.plan] = {"cancelled": record.entry.cancelled}
@@ -102,7 +103,7 @@ def test_sigkill_anywhere_then_reruns_converge_with_no_double_write(
     spec = spec_file(tmp_path)
     admin(emulator, "PUT", "/_emulator/faults", {**FAULTS, "seed": 7})
     rng = random.Random(20261127)
-    log = journal.path_for(state)
+    log = state.with_name(state.name + ".journal")  # the local backend's journal file
     points: Counter[str] = Counter()
     for kill in range(KILLS):
         before = log.read_bytes() if log.exists() else b""

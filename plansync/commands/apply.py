@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -47,7 +48,7 @@ _SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 @click.option("--expect-spec-digest", metavar="SHA256",
               help="Refuse unless the spec is this one (the digest a reviewed plan showed).")
 @shared.selecting
-@shared.state_option
+@shared.state_options
 @shared.gateway_options
 def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry_run: bool,
           as_json: bool, no_color: bool, lock_timeout: str, max_changes: int | None,
@@ -55,13 +56,13 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
           charge_window: float | None, allow_near_charge: bool, settle_window: str | None,
           expect_spec_digest: str | None, target: Sequence[str],
           exclude: Sequence[str], parallelism: int, rate_limit: float | None,
-          state_path: Path, **options: Any) -> int:
+          **options: Any) -> int:
     """Make live plans match the spec (or a saved plan), each write a compare-and-set.
 
     Exit codes: 0 every plan converged; 1 a plan failed, was skipped or is pending; 3 a
     guardrail refused the plan (nothing sent); 130/143 stopped by SIGINT/SIGTERM.
     """
-    from plansync.engine import guardrails, journal, lock, state
+    from plansync.engine import backends, guardrails, journal, state
     from plansync.engine.applier import Applier, Options
     from plansync.gateway.client import GatewayClient
     from plansync.render import text
@@ -73,6 +74,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
                             "pass --auto-approve (as CI does), or run it in a terminal")
     say = _Say(as_json)
     specs = shared.Specs(paths, target, exclude) if plan_file is None else None
+    store = shared.open_state(options)
     settings = shared.settings_from(options)
     limits = {**settings.guardrails, **{k: v for k, v in {
         "max_changes": max_changes, "max_cancels": max_cancels,
@@ -80,20 +82,19 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     }.items() if v is not None}}
     window = settings.settle_window if settle_window is None else _seconds(
         settle_window, "--settle-window")
-    log = journal.Journal(journal.path_for(state_path))
-    with lock.hold(state_path, "apply", _seconds(lock_timeout, "--lock-timeout"),
-                   warn=say.warning), \
+    with contextlib.closing(store), \
+            store.lock("apply", _seconds(lock_timeout, "--lock-timeout"), say.warning), \
             GatewayClient.from_settings(settings, pool_size=parallelism,
                                         rate_limit=rate_limit) as client:
         stop = _Stop()
         # Every run first folds the whole journal into the state and saves it: a crash
         # between a run's last outcome and its state write must not be forgotten.
-        records = log.read()
-        known = journal.fold(state.read(state_path, settings.merchant_id, settings.endpoint),
-                             records)
+        records = store.records()
+        known = journal.fold(state.bound(store.read(), settings.merchant_id,
+                                         settings.endpoint, store.where), records)
         if records and not dry_run:
-            known = journal.checkpoint(state_path, log, known)
-        applier = Applier(client, log, known, Options(
+            known = backends.checkpoint(store, known)
+        applier = Applier(client, store, known, Options(
             dry_run=dry_run, stop=stop.event,
             charge_window_hours=float(limits.get("charge_window_hours", 24)),
             allow_near_charge=allow_near_charge, settle_window=timedelta(seconds=window)))
@@ -124,7 +125,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
         if plan_digest is not None and not dry_run:
             # Recorded before the first write: a plan file applies at most once.
             applier.mark_plan_applied(plan_digest)
-            applier.rebase(journal.checkpoint(state_path, log, applier.state))
+            applier.rebase(backends.checkpoint(store, applier.state))
         results = []
         with stop.catching():
             for result in applier.apply(made.changes):
@@ -132,8 +133,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
                 say.result(result)
             if not dry_run:
                 applier.forget(set(made.unmanaged))
-                journal.checkpoint(state_path, log, applier.state)
-            log.close()
+                backends.checkpoint(store, applier.state)
         if applier.journal_error is not None:
             raise applier.journal_error
     return say.finish(results, dry_run, stop.signum)

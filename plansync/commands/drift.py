@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,24 +16,26 @@ from plansync.commands import options as shared
 @shared.spec_paths
 @shared.formats
 @shared.selecting
-@shared.state_option
+@shared.state_options
 @shared.gateway_options
 def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequence[str],
           exclude: Sequence[str], parallelism: int, rate_limit: float | None,
-          state_path: Path, **options: Any) -> int:
+          **options: Any) -> int:
     """Report plans whose live state differs from the spec, and plans changed outside
     plansync since its last apply, field by field. Read-only: no lock, no writes.
 
     Exit codes: 0 no drift; 2 drift found; 1 an error (a plan could not be checked).
     """
-    from plansync.engine import journal
+    from plansync.engine import backends
     from plansync.engine.drift import detect
     from plansync.gateway.client import GatewayClient
     from plansync.render import drift as report
 
     specs = shared.Specs(paths, target, exclude)
+    store = shared.open_state(options)
     settings = shared.settings_from(options)
-    known = journal.current(state_path, settings.merchant_id, settings.endpoint)
+    with contextlib.closing(store):
+        known = backends.current(store, settings.merchant_id, settings.endpoint)
     with GatewayClient.from_settings(settings, pool_size=parallelism,
                                      rate_limit=rate_limit) as client:
         made = specs.plan(client, known)

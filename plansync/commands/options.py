@@ -55,10 +55,29 @@ def load_specs(paths: Sequence[Path]) -> tuple[list[Any], str, int]:
     return plans, loader.digest(plans), files
 
 
-state_option = click.option(
-    "--state", "state_path", envvar="PLANSYNC_STATE", default=".plansync/state.json",
-    show_default=True, type=click.Path(path_type=Path),  # a directory: apply says so, exit 1
-    help="State file (or $PLANSYNC_STATE).")
+def state_options(command: F) -> F:
+    """Where the state lives: --state PATH or URL, --workspace NAME (and --config, for
+    commands that take no gateway settings)."""
+    command = click.option(
+        "--workspace", envvar="PLANSYNC_WORKSPACE", metavar="NAME",
+        help="Workspace: one state per merchant and endpoint (or $PLANSYNC_WORKSPACE; "
+             "default: default).")(command)
+    return click.option(
+        "--state", "state_location", envvar="PLANSYNC_STATE", metavar="PATH|URL",
+        help="State: a file, postgres://user@host/db or s3://bucket/prefix (or "
+             f"$PLANSYNC_STATE, or state: in plansync.yaml; default {config.DEFAULT_STATE})."
+    )(command)
+
+
+def open_state(options: dict[str, Any], config_file: Path | None = None) -> Any:
+    """The state backend the options (and settings file) name. Pops its options."""
+    from plansync.engine.backends import open_backend
+
+    location, workspace = config.state_setting(
+        options.pop("state_location"), options.pop("workspace"), os.environ,
+        config_file or options.get("config_file"))
+    return open_backend(location, workspace, os.environ)
+
 
 selection = [
     click.option("--target", multiple=True, metavar="ID", help="Only these plans (repeatable)."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,23 +33,25 @@ def validate(paths: Sequence[Path]) -> int:
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 with no changes, 2 with changes, 1 on error.")
 @shared.selecting
-@shared.state_option
+@shared.state_options
 @shared.gateway_options
 def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | None,
          detailed_exitcode: bool, target: Sequence[str], exclude: Sequence[str],
-         parallelism: int, rate_limit: float | None, state_path: Path, **options: Any) -> int:
+         parallelism: int, rate_limit: float | None, **options: Any) -> int:
     """Show what would change: inquire every declared plan and diff it against the spec.
 
     Exit codes: 0 success; 1 a spec problem or a plan that cannot be planned; with
     --detailed-exitcode, 2 when there are changes.
     """
-    from plansync.engine import journal, planfile
+    from plansync.engine import backends, planfile
     from plansync.gateway.client import GatewayClient
 
     specs = shared.Specs(paths, target, exclude)
+    store = shared.open_state(options)
     settings = shared.settings_from(options)
     # No lock: read only. The journal is folded in, as the next apply will fold it.
-    known = journal.current(state_path, settings.merchant_id, settings.endpoint)
+    with contextlib.closing(store):
+        known = backends.current(store, settings.merchant_id, settings.endpoint)
     with GatewayClient.from_settings(settings, pool_size=parallelism,
                                      rate_limit=rate_limit) as client:
         made = specs.plan(client, known)

@@ -1,11 +1,13 @@
-"""`plansync state list|show` and `plansync force-unlock`."""
+"""`plansync state list|show|pull|push|migrate`, `plansync workspace list` and
+`plansync force-unlock`."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,17 +17,22 @@ from plansync.errors import PlansyncError
 if TYPE_CHECKING:
     from plansync.engine.state import State
 
+config_option = click.option("--config", "config_file", type=click.Path(path_type=Path),
+                             help="Settings file (default: $PLANSYNC_CONFIG or "
+                                  "./plansync.yaml), for its state: and workspace:.")
+
 
 @click.group()
 def state() -> None:
-    """Read the state file: what plansync applied, saw and cancelled."""
+    """Read, copy and move the state: what plansync applied, saw and cancelled."""
 
 
 @state.command("list")
-@shared.state_option
-def state_list(state_path: Path) -> int:
+@shared.state_options
+@config_option
+def state_list(**options: Any) -> int:
     """One line per managed plan."""
-    current = _load(state_path)
+    current = _load(options)
     rows = [("PLAN", "CANCELLED", "LAST APPLIED", "LAST SEEN", "MANAGED FIELDS")]
     for plan_id, entry in sorted(current.plans.items()):
         rows.append((plan_id, "yes" if entry.cancelled else "no", entry.applied_at or "-",
@@ -33,48 +40,169 @@ def state_list(state_path: Path) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    pending = f"; {len(current.pending)} write(s) pending" if current.pending else ""
     click.echo(f"\n{len(current.plans)} plan(s); merchant {current.merchant_id} at "
-               f"{current.endpoint}; serial {current.serial}, lineage {current.lineage}")
+               f"{current.endpoint}; serial {current.serial}, lineage {current.lineage}"
+               f"{pending}")
     return 0
 
 
 @state.command("show")
 @click.argument("plan_id", metavar="ID")
-@shared.state_option
-def state_show(plan_id: str, state_path: Path) -> int:
+@shared.state_options
+@config_option
+def state_show(plan_id: str, **options: Any) -> int:
     """Everything the state holds about one plan, as JSON."""
-    current = _load(state_path)
+    current = _load(options)
     if plan_id not in current.plans:
-        raise PlansyncError(f"plan {plan_id} is not in the state file {state_path}",
+        raise PlansyncError(f"plan {plan_id} is not in the state",
                             "plansync state list shows the plans it holds")
     click.echo(json.dumps({"id": plan_id, **dataclasses.asdict(current.plans[plan_id])},
                           indent=2))
     return 0
 
 
+@state.command("pull")
+@shared.state_options
+@config_option
+def state_pull(**options: Any) -> int:
+    """Print the state (its journal folded in) as JSON, e.g. to keep a copy."""
+    from plansync.engine.state import document
+
+    click.echo(json.dumps(document(_load(options)), indent=2))
+    return 0
+
+
+@state.command("push")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True,
+              help="Push even a lower serial or another lineage (overwrites the state).")
+@shared.state_options
+@config_option
+def state_push(file: Path, force: bool, **options: Any) -> int:
+    """Replace the state with FILE (from `state pull`), under the lock.
+
+    Refused if FILE's serial is lower than the state's, or its lineage another, unless
+    --force; refused while the journal holds writes (run apply first)."""
+    from plansync.engine.state import from_document
+
+    try:
+        pushed = from_document(json.loads(file.read_text(encoding="utf-8")), f"file {file}",
+                               "push a file written by plansync state pull")
+    except (OSError, ValueError, RecursionError) as exc:
+        raise PlansyncError(f"file {file} cannot be read as a state: {exc}") from None
+    store = shared.open_state(options)
+    with contextlib.closing(store), store.lock("state push", 0, _warn):
+        if store.records():
+            raise PlansyncError(f"the journal of {store.where} holds writes not yet folded "
+                                "into its state", "run plansync apply first, then push")
+        stored = store.read()
+        if stored is not None and not force:
+            if stored.lineage != pushed.lineage:
+                raise PlansyncError(f"file {file} is of lineage {pushed.lineage}, the state "
+                                    f"of {stored.lineage}", "use --force to overwrite")
+            if pushed.serial < stored.serial:
+                raise PlansyncError(f"file {file} has serial {pushed.serial}, lower than the "
+                                    f"state's {stored.serial}", "use --force to overwrite")
+        saved = store.write(dataclasses.replace(pushed, serial=stored.serial if stored else 0))
+    click.echo(f"Pushed {file} to {store.where} as serial {saved.serial}.")
+    return 0
+
+
+@state.command("migrate")
+@click.option("--to", "target", required=True, metavar="PATH|URL",
+              help="Where the state goes: a file, postgres://… or s3://….")
+@click.option("--to-workspace", metavar="NAME",
+              help="The target's workspace (default: the same name).")
+@shared.state_options
+@config_option
+def state_migrate(target: str, to_workspace: str | None, **options: Any) -> int:
+    """Copy the state and its journal to another backend, under both locks, and verify
+    the copy. Refused if the target holds a state of another lineage."""
+    import os
+
+    from plansync.engine.backends import open_backend
+    from plansync.engine.state import document
+
+    source = shared.open_state(options)
+    workspace = to_workspace or source.workspace
+    destination = open_backend(target, workspace, os.environ)
+    with contextlib.closing(source), contextlib.closing(destination), \
+            source.lock("state migrate", 0, _warn), \
+            destination.lock("state migrate", 0, _warn):
+        stored, records = source.read(), source.records()
+        if stored is None:
+            raise PlansyncError(f"there is no state in {source.where} to migrate")
+        there = destination.read()
+        if there is not None and there.lineage != stored.lineage:
+            raise PlansyncError(f"{destination.where} holds a state of another lineage "
+                                f"({there.lineage})", "choose another target or workspace")
+        destination.write(dataclasses.replace(stored, serial=there.serial if there else 0))
+        if destination.records():
+            destination.clear_journal()
+        for record in records:
+            destination.append(record)
+        copied, copied_records = destination.read(), destination.records()
+        same = copied is not None and \
+            {**document(copied), "serial": 0} == {**document(stored), "serial": 0}
+        if not same or copied_records != records:
+            raise PlansyncError(f"the copy in {destination.where} differs from the source",
+                                "nothing was removed from the source; run migrate again")
+    click.echo(f"Migrated {source.where} to {destination.where}: {len(stored.plans)} "
+               f"plan(s), {len(records)} journal record(s), verified.")
+    return 0
+
+
+@click.group("workspace")
+def workspace() -> None:
+    """Workspaces: one state each (one merchant and endpoint), all in one backend."""
+
+
+@workspace.command("list")
+@shared.state_options
+@config_option
+def workspace_list(**options: Any) -> int:
+    """The workspaces that have a state; the selected one is starred."""
+    store = shared.open_state(options)
+    with contextlib.closing(store):
+        names = store.workspaces()
+    for name in names:
+        click.echo(f"{'*' if name == store.workspace else ' '} {name}")
+    if not names:
+        click.echo(f"No workspace has a state in {store.where} yet.")
+    return 0
+
+
 @click.command("force-unlock")
 @click.argument("lock_id", metavar="LOCK_ID")
-@shared.state_option
-def force_unlock(lock_id: str, state_path: Path) -> int:
+@shared.state_options
+@config_option
+def force_unlock(lock_id: str, **options: Any) -> int:
     """Remove the state lock of a run that cannot release it, after checking its id."""
     from plansync.engine import lock
 
-    note = lock.force_unlock(state_path, lock_id)
+    store = shared.open_state(options)
+    with contextlib.closing(store):
+        note = store.force_unlock(lock_id)
     click.echo(f"Removed {lock.describe(note)}.")
     return 0
 
 
-def _load(state_path: Path) -> State:
-    """The state file with its journal folded in: what the next apply starts from."""
-    from plansync.engine import journal
-    from plansync.engine.state import load
+def _load(options: dict[str, Any]) -> State:
+    """The state with its journal folded in: what the next apply starts from."""
+    from plansync.engine.journal import fold
 
-    current = load(state_path)
-    records = journal.Journal(journal.path_for(state_path)).read()
-    if current is None and not records:
-        raise PlansyncError(f"there is no state file at {state_path} yet",
-                            "plansync apply creates it")
-    if current is None:  # a first apply whose state write failed: its journal is all there is
-        raise PlansyncError(f"there is no state file at {state_path} yet, but its journal "
-                            "holds writes", "run plansync apply to fold them into a state")
-    return journal.fold(current, records)
+    store = shared.open_state(options)
+    with contextlib.closing(store):
+        current, records = store.read(), store.records()
+    if current is None:
+        hint = "run plansync apply to fold them into a state" if records else \
+            "plansync apply creates it"
+        raise PlansyncError(f"there is no state in {store.where} yet"
+                            + (", but its journal holds writes" if records else ""), hint)
+    return fold(current, records)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+

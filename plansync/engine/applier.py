@@ -18,11 +18,10 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from plansync.engine.diff import Action, Change, fingerprint, from_json, to_json
 from plansync.engine.fanout import bounded_map
-from plansync.engine.journal import Journal
 from plansync.engine.state import Entry, Intent, Outcome, State, now
 from plansync.errors import (
     GatewayError,
@@ -34,6 +33,12 @@ from plansync.gateway import assumptions, formats, messages
 from plansync.gateway.client import GatewayClient
 from plansync.gateway.messages import LivePlan, PlanFields
 from plansync.spec.model import FIELDS
+
+
+class JournalSink(Protocol):
+    """Where intents and outcomes go (a state backend): durable when append returns."""
+
+    def append(self, record: Intent | Outcome) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class Options:
 
 
 class Applier:
-    def __init__(self, client: GatewayClient, journal: Journal, state: State,
+    def __init__(self, client: GatewayClient, journal: JournalSink, state: State,
                  options: Options) -> None:
         self.client = client
         self.journal = journal
@@ -153,7 +158,7 @@ class Applier:
                         fingerprint=change.live_fingerprint or "", before_status=live.status,
                         at=now())
         try:
-            self.journal.intend(intent)
+            self.journal.append(intent)
         except PlansyncError as exc:
             self._journal_failed(exc)
             return result("failed", f"not sent: {exc.message}")
@@ -244,11 +249,11 @@ class Applier:
     def _settle(self, intent: Intent, result: str, entry: Entry | None) -> None:
         """Journal the outcome, then record it; a journal that cannot be written stops
         new writes, and the state written at the end still holds the outcome."""
+        outcome = Outcome(intent.key, intent.plan, result, entry, now())
         try:
-            outcome = self.journal.settle(intent, result, entry)
+            self.journal.append(outcome)
         except PlansyncError as exc:
             self._journal_failed(exc)
-            outcome = Outcome(intent.key, intent.plan, result, entry, now())
         with self._state_lock:
             self._state = self._state.with_outcome(outcome)
 

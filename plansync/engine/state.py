@@ -1,26 +1,20 @@
-"""The state file: what plansync last applied, last saw, cancelled, and may still land.
+"""The state: what plansync last applied, last saw, cancelled, and may still land. Pure.
 
 One JSON document (schemas/state.schema.json) with ``version``, ``serial`` (one more on
-every write) and ``lineage`` (fixed at creation), tied to one merchant and endpoint.
-Besides each plan's entry it holds the writes whose outcome is not known yet
-(``pending``: intents folded in from the journal) and the saved plans already applied
-(``applied_plans``), so that the state alone is everything the journal ever said.
-Written atomically — temp file, fsync, rename — with the previous version kept as
-``<file>.backup``. This module is the only one that touches the file.
+every write: backends compare-and-set on it) and ``lineage`` (fixed at creation), tied to
+one merchant and endpoint. Besides each plan's entry it holds the writes whose outcome is
+not known yet (``pending``: intents folded in from the journal) and the saved plans
+already applied (``applied_plans``), so that the state alone is everything the journal
+ever said. Where it is kept is a state backend's business (engine/backends/).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
-import os
-import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from plansync import schema_files
@@ -28,7 +22,6 @@ from plansync.errors import PlansyncError
 
 VERSION = 1
 SCHEMA_NAME = "state.schema.json"
-FILE_MODE = 0o600  # state, backup, journal, lock note and plans can name customers' plans
 
 
 @dataclass(frozen=True)
@@ -140,64 +133,35 @@ def parse_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def backup_path(path: Path) -> Path:
-    return path.with_name(path.name + ".backup")
-
-
-def read(path: Path, merchant_id: str, endpoint: str) -> State:
-    """The state at ``path`` (a new, empty one if there is none yet). Refuses a state
-    that belongs to another merchant or endpoint: cancellations would be misremembered."""
-    found = load(path)
+def bound(found: State | None, merchant_id: str, endpoint: str, where: str) -> State:
+    """``found`` (a new, empty state if there is none yet), if it belongs to this merchant
+    and endpoint: another's cancellations would be misremembered."""
     if found is None:
         return State(merchant_id, endpoint)
     if (found.merchant_id, found.endpoint) != (merchant_id, endpoint):
         raise PlansyncError(
-            f"state file {path} belongs to merchant {found.merchant_id} at "
+            f"the state in {where} belongs to merchant {found.merchant_id} at "
             f"{found.endpoint}, not {merchant_id} at {endpoint}",
-            "use a state file per merchant and endpoint (--state or PLANSYNC_STATE)")
+            "use a state (or a workspace: --workspace) per merchant and endpoint")
     return found
 
 
-def load(path: Path) -> State | None:
-    """The state at ``path`` as it is, or None when there is no state file yet."""
-    backup = backup_path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        if backup.exists():  # never a silent empty state: it would forget cancellations
-            raise PlansyncError(
-                f"state file {path} is missing, but its backup {backup} exists",
-                f"restore it (cp {backup} {path}) after checking it is the latest state, "
-                "then run again") from None
-        return None
-    except RecursionError:
-        raise PlansyncError(f"state file {path} is nested too deeply to be a plansync state",
-                            f"restore it from {backup}, or move it away") from None
-    except IsADirectoryError:
-        raise PlansyncError(f"state path {path} is a directory",
-                            "point --state (or PLANSYNC_STATE) at a file") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise PlansyncError(f"state file {path} cannot be read: {exc}",
-                            f"restore it from {backup}, or move it away") from None
+def from_document(data: Any, where: str, hint: str) -> State:
+    """A state from its JSON form, every member checked; ``where`` names it in errors."""
     problem = schema_files.first_problem(SCHEMA_NAME, data)
     if problem is not None:
-        raise PlansyncError(f"state file {path} is not a plansync state: {problem}",
-                            f"restore it from {backup}")
+        raise PlansyncError(f"{where} is not a plansync state: {problem}", hint)
+    try:
+        pending = {i.key: i for i in map(Intent.from_dict, data.get("pending", []))}
+    except ValueError as exc:
+        raise PlansyncError(f"{where} holds a pending write that cannot be read: {exc}",
+                            hint) from None
     return State(
         merchant_id=data["merchant_id"], endpoint=data["endpoint"], lineage=data["lineage"],
         serial=data["serial"],
         plans={plan_id: Entry(**entry) for plan_id, entry in data["plans"].items()},
-        pending=_pending(data.get("pending", []), path),
-        applied_plans=dict(data.get("applied_plans", {})),
+        pending=pending, applied_plans=dict(data.get("applied_plans", {})),
     )
-
-
-def _pending(items: list[Any], path: Path) -> dict[str, Intent]:
-    try:
-        return {intent.key: intent for intent in map(Intent.from_dict, items)}
-    except ValueError as exc:
-        raise PlansyncError(f"state file {path} holds a pending write that cannot be read: "
-                            f"{exc}", f"restore it from {backup_path(path)}") from None
 
 
 def document(state: State) -> dict[str, Any]:
@@ -213,54 +177,3 @@ def document(state: State) -> dict[str, Any]:
     if state.applied_plans:
         data["applied_plans"] = dict(sorted(state.applied_plans.items()))
     return data
-
-
-def write(path: Path, state: State) -> State:
-    """Save ``state`` as the next serial; the file it replaces becomes the backup."""
-    saved = dataclasses.replace(state, serial=state.serial + 1)
-    text = json.dumps(document(saved), indent=2) + "\n"
-    with writing(path, "state file"):
-        if path.exists():  # a copy, so that a state file exists at every instant
-            write_atomically(backup_path(path), path.read_bytes())
-        write_atomically(path, text.encode("utf-8"))
-    return saved
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Temp file (0600), fsync, rename, fsync the folder: all of ``data`` or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_folder(path.parent)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def writing(path: Path, what: str) -> Iterator[None]:
-    """OSErrors while writing ``path`` become one clear error naming it (exit 1)."""
-    try:
-        yield
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise PlansyncError(
-            f"cannot write the {what} {path}: {reason}",
-            "free disk space or make the folder writable (a directory in the way must be "
-            "moved); nothing done is lost: the next apply settles it from the journal"
-        ) from None
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the renames themselves durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from plansync.engine import journal, state
-from plansync.engine.journal import Journal
-from plansync.engine.state import Entry, Intent
+from plansync.engine.backends.local import LocalBackend
+from plansync.engine.state import Entry, Intent, Outcome
 from plansync.errors import PlansyncError
 
 URL = "http://127.0.0.1:1/action"
@@ -20,12 +20,12 @@ CANCELLED = Entry(applied={"status": "cancelled"}, cancelled=True, cancelled_at=
 
 def test_fold_turns_intents_into_pending_writes_and_outcomes_into_entries(
         tmp_path: Path) -> None:
-    log = Journal(tmp_path / "j")
-    log.intend(FIRST)
-    log.intend(SECOND)
-    log.settle(SECOND, "applied", CANCELLED)
+    log = LocalBackend(tmp_path / "state.json")
+    log.append(FIRST)
+    log.append(SECOND)
+    log.append(Outcome(SECOND.key, SECOND.plan, "applied", CANCELLED, AT))
     log.close()
-    folded = journal.fold(state.State("JT01", URL), log.read())
+    folded = journal.fold(state.State("JT01", URL), log.records())
     assert folded.pending == {"r:1": FIRST}
     assert folded.plans == {"2": CANCELLED} and folded.cancelled == {"2"}
     assert folded.pending_for("1") == [FIRST] and folded.pending_for("2") == []
@@ -33,17 +33,17 @@ def test_fold_turns_intents_into_pending_writes_and_outcomes_into_entries(
 
 def test_a_torn_last_line_is_dropped_and_cut_off_before_the_next_record(
         tmp_path: Path) -> None:
-    path = tmp_path / "j"
-    log = Journal(path)
-    log.intend(FIRST)
+    path = tmp_path / "state.json.journal"
+    log = LocalBackend(tmp_path / "state.json")
+    log.append(FIRST)
     log.close()
     with open(path, "a") as handle:
         handle.write('{"kind":"outcome","key":"r:1","pla')  # a crash mid-line
-    assert Journal(path).read() == [FIRST]
-    again = Journal(path)
-    again.intend(SECOND)  # must not be glued onto the torn line
+    assert LocalBackend(tmp_path / "state.json").records() == [FIRST]
+    again = LocalBackend(tmp_path / "state.json")
+    again.append(SECOND)  # must not be glued onto the torn line
     again.close()
-    assert Journal(path).read() == [FIRST, SECOND]
+    assert LocalBackend(tmp_path / "state.json").records() == [FIRST, SECOND]
     assert path.read_text().count("\n") == 2 and '"kind":"outcome"' not in path.read_text()
 
 
@@ -65,40 +65,39 @@ def test_a_torn_last_line_is_dropped_and_cut_off_before_the_next_record(
 ])
 def test_a_line_that_is_no_record_is_an_error_naming_file_and_line(
         tmp_path: Path, line: str) -> None:
-    path = tmp_path / "j"
-    log = Journal(path)
-    log.intend(FIRST)
+    path = tmp_path / "state.json.journal"
+    log = LocalBackend(tmp_path / "state.json")
+    log.append(FIRST)
     log.close()
     with open(path, "a") as handle:
         handle.write(line + "\n")
     with pytest.raises(PlansyncError, match=rf"{path}:2: not a plansync journal record"):
-        Journal(path).read()
+        LocalBackend(tmp_path / "state.json").records()
 
 
 def test_a_journal_path_that_is_a_directory_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "j").mkdir()
+    (tmp_path / "state.json.journal").mkdir()
     with pytest.raises(PlansyncError, match="journal path .* is a directory"):
-        Journal(tmp_path / "j").read()
-    with pytest.raises(PlansyncError, match="cannot write the journal .*j: Is a directory"):
-        Journal(tmp_path / "j").intend(FIRST)
+        LocalBackend(tmp_path / "state.json").records()
+    with pytest.raises(PlansyncError, match="cannot write the journal .*: Is a directory"):
+        LocalBackend(tmp_path / "state.json").append(FIRST)
 
 
 def test_a_full_disk_under_the_journal_is_a_clear_error(tmp_path: Path) -> None:
     # /dev/full answers every write with ENOSPC: a real full disk, without filling one.
-    os.symlink("/dev/full", tmp_path / "j")
+    os.symlink("/dev/full", tmp_path / "state.json.journal")
     with pytest.raises(PlansyncError, match="cannot write the journal .*: No space left"):
-        Journal(tmp_path / "j").intend(FIRST)
+        LocalBackend(tmp_path / "state.json").append(FIRST)
 
 
 def test_state_and_journal_files_are_private(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
-        path = tmp_path / "state.json"
-        saved = state.write(path, state.State("JT01", URL))
-        state.write(path, saved)
-        log = Journal(journal.path_for(path))
-        log.intend(FIRST)
-        log.close()
+        backend = LocalBackend(tmp_path / "state.json")
+        saved = backend.write(state.State("JT01", URL))
+        backend.write(saved)
+        backend.append(FIRST)
+        backend.close()
     finally:
         os.umask(old)
     for name in ("state.json", "state.json.backup", "state.json.journal"):
@@ -108,30 +107,34 @@ def test_state_and_journal_files_are_private(tmp_path: Path) -> None:
 def test_a_missing_state_with_a_backup_is_an_error_not_an_empty_state(
         tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    saved = state.write(path, state.State("JT01", URL).with_entry("2", CANCELLED))
-    state.write(path, saved)
+    backend = LocalBackend(path)
+    saved = backend.write(state.State("JT01", URL).with_entry("2", CANCELLED))
+    backend.write(saved)
     path.unlink()
     with pytest.raises(PlansyncError, match="state.json is missing, but its backup") as info:
-        state.read(path, "JT01", URL)
+        backend.read()
     assert f"cp {path}.backup {path}" in str(info.value)
 
 
 def test_a_state_write_that_fails_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    path.mkdir()
+    backend = LocalBackend(path)
+    saved = backend.write(state.State("JT01", URL))
+    (tmp_path / "state.json.backup").mkdir()  # in the way, as a full disk would be
     with pytest.raises(PlansyncError, match=f"cannot write the state file {path}"):
-        state.write(path, state.State("JT01", URL))
+        backend.write(saved)
 
 
 def test_pending_writes_and_applied_plans_survive_a_state_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     digest = "sha256:" + "0" * 64
     mine = state.State("JT01", URL).with_intent(FIRST).with_applied_plan(digest, AT)
-    state.write(path, mine)
-    again = state.read(path, "JT01", URL)
+    LocalBackend(path).write(mine)
+    again = LocalBackend(path).read()
+    assert again is not None
     assert again.pending == {"r:1": FIRST} and again.applied_plans == {digest: AT}
     data = json.loads(path.read_text())
     data["pending"][0]["at"] = "2026-02-31T00:00:00Z"  # the pattern fits, the date does not
     path.write_text(json.dumps(data))
     with pytest.raises(PlansyncError, match="holds a pending write that cannot be read"):
-        state.read(path, "JT01", URL)
+        LocalBackend(path).read()

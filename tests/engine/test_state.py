@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from plansync.engine import lock, state
+from plansync.engine.backends.local import LocalBackend
 from plansync.engine.diff import Action, Change, Plan
 from plansync.engine.guardrails import Guardrails, violations
 from plansync.errors import PlansyncError
@@ -19,26 +20,26 @@ URL = "http://127.0.0.1:1/action"
 
 
 def test_state_round_trip_serial_and_backup(tmp_path: Path) -> None:
-    path = tmp_path / "s" / "state.json"
-    fresh = state.read(path, "JT01", URL)
+    backend = LocalBackend(tmp_path / "s" / "state.json")
+    fresh = state.bound(backend.read(), "JT01", URL, backend.where)
     assert fresh.serial == 0 and fresh.plans == {}
-    one = state.write(path, fresh.with_entry("1", state.Entry(applied={"amount": "1.00"})))
-    two = state.write(path, one.with_entry("2", state.Entry(cancelled=True)))
+    one = backend.write(fresh.with_entry("1", state.Entry(applied={"amount": "1.00"})))
+    two = backend.write(one.with_entry("2", state.Entry(cancelled=True)))
     assert (one.serial, two.serial, two.lineage) == (1, 2, fresh.lineage)
-    again = state.read(path, "JT01", URL)
+    again = backend.read()
     assert again == two and again.cancelled == {"2"}
     backup = json.loads((tmp_path / "s" / "state.json.backup").read_text())
     assert backup["serial"] == 1 and list(backup["plans"]) == ["1"]
-    assert state.write(path, again.without({"1"})).plans.keys() == {"2"}
+    assert backend.write(again.without({"1"})).plans.keys() == {"2"}
 
 
 def test_state_of_another_merchant_or_endpoint_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "state.json"
-    state.write(path, state.State("JT01", URL))
+    backend = LocalBackend(tmp_path / "state.json")
+    backend.write(state.State("JT01", URL))
     with pytest.raises(PlansyncError, match="belongs to merchant JT01 at http"):
-        state.read(path, "OTHER", URL)
+        state.bound(backend.read(), "OTHER", URL, backend.where)
     with pytest.raises(PlansyncError, match="not JT01 at https://elsewhere"):
-        state.read(path, "JT01", "https://elsewhere")
+        state.bound(backend.read(), "JT01", "https://elsewhere", backend.where)
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -49,14 +50,14 @@ def test_broken_state_points_at_the_backup(tmp_path: Path, text: str, message: s
     path = tmp_path / "state.json"
     path.write_text(text)
     with pytest.raises(PlansyncError, match=message) as info:
-        state.read(path, "JT01", URL)
+        LocalBackend(path).read()
     assert "state.json.backup" in str(info.value)
 
 
 def test_lock_names_its_holder_and_can_be_waited_for(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    with lock.hold(path, "apply") as note:
-        with pytest.raises(lock.LockError) as info, lock.hold(path, "apply"):
+    with LocalBackend(path).lock("apply", 0) as note:
+        with pytest.raises(lock.LockError) as info, LocalBackend(path).lock("apply", 0):
             pass
         assert f"lock {note['id']} held by {note['user']}@{note['host']} pid " in str(info.value)
         assert f"plansync force-unlock {note['id']}" in str(info.value)
@@ -64,26 +65,26 @@ def test_lock_names_its_holder_and_can_be_waited_for(tmp_path: Path) -> None:
     holder_done = threading.Event()
 
     def hold_briefly() -> None:
-        with lock.hold(path, "apply"):
+        with LocalBackend(path).lock("apply", 0):
             holder_done.wait(5)
 
     thread = threading.Thread(target=hold_briefly)
     thread.start()
     time.sleep(0.1)
     threading.Timer(0.4, holder_done.set).start()
-    with lock.hold(path, "apply", timeout=5):
+    with LocalBackend(path).lock("apply", timeout=5):
         assert time.monotonic() - started >= 0.4
     thread.join()
-    assert not lock.lock_path(path).exists()
+    assert not path.with_name("state.json.lock").exists()
 
 
 def test_a_note_left_by_a_dead_holder_is_taken_over_with_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    lock.lock_path(path).write_text(json.dumps({"id": "old", "user": "u", "host": "h",
+    path.with_name("state.json.lock").write_text(json.dumps({"id": "old", "user": "u", "host": "h",
                                                 "pid": 999999, "operation": "apply",
                                                 "since": "then"}))
     warnings: list[str] = []
-    with lock.hold(path, "apply", warn=warnings.append) as note:
+    with LocalBackend(path).lock("apply", 0, warn=warnings.append) as note:
         assert note["id"] != "old"
     assert warnings == ["taking over a stale lock: lock old held by u@h pid 999999 for apply "
                         "since then; that process is gone"]
@@ -127,12 +128,12 @@ def test_a_note_that_cannot_be_read_is_held_by_an_unknown_process(tmp_path: Path
     import os
 
     path = tmp_path / "state.json"
-    note = lock.lock_path(path)
+    note = path.with_name("state.json.lock")
     note.write_text('{"id": "abc", "us')  # a holder that wrote half its note
     fd = os.open(note, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)  # ...and is alive
     try:
-        with pytest.raises(lock.LockError) as info, lock.hold(path, "apply"):
+        with pytest.raises(lock.LockError) as info, LocalBackend(path).lock("apply", 0):
             pass
     finally:
         os.close(fd)
@@ -149,7 +150,7 @@ def test_readers_never_see_a_half_written_note(tmp_path: Path,
 
     def take_and_release() -> None:
         while not stop.is_set():
-            with lock.hold(path, "apply", timeout=5):
+            with LocalBackend(path).lock("apply", timeout=5):
                 time.sleep(0.0005)
 
     holder = threading.Thread(target=take_and_release)
@@ -158,7 +159,7 @@ def test_readers_never_see_a_half_written_note(tmp_path: Path,
     try:
         while len(seen) < 100 and time.monotonic() < deadline:
             try:
-                with lock.hold(path, "apply"):
+                with LocalBackend(path).lock("apply", 0):
                     pass
             except lock.LockError as exc:
                 seen.append(str(exc))
@@ -172,19 +173,19 @@ def test_readers_never_see_a_half_written_note(tmp_path: Path,
 
 def test_a_lock_path_that_is_a_directory_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    lock.lock_path(path).mkdir()
+    path.with_name("state.json.lock").mkdir()
     with pytest.raises(PlansyncError, match="cannot write the lock file .*state.json.lock"), \
-            lock.hold(path, "apply"):
+            LocalBackend(path).lock("apply", 0):
         pass
 
 
 def test_the_lock_note_is_private_and_escapes_what_it_shows(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    with lock.hold(path, "apply"):
-        assert lock.lock_path(path).stat().st_mode & 0o777 == 0o600
-    lock.lock_path(path).write_text(json.dumps({
+    with LocalBackend(path).lock("apply", 0):
+        assert path.with_name("state.json.lock").stat().st_mode & 0o777 == 0o600
+    path.with_name("state.json.lock").write_text(json.dumps({
         "id": "x", "user": "\x1b[2Jmallory", "host": "h", "pid": 1, "operation": "apply",
         "since": "t"}))
-    with lock.hold(path, "apply", warn=(warnings := []).append):
+    with LocalBackend(path).lock("apply", 0, warn=(warnings := []).append):
         pass
     assert "\x1b" not in warnings[0] and "\\x1b[2Jmallory@h" in warnings[0]

@@ -1,0 +1,112 @@
+"""Where the state, its journal and its lock live: the StateBackend seam.
+
+Every backend keeps, per workspace (one merchant and endpoint each), one state with
+compare-and-set on its serial, a journal whose records are durable before a request is
+sent, and a lock with its holder's note. The engine sees only this protocol; the names
+of files, tables and objects belong to each backend. Backends:
+
+    local       a path (default .plansync/state.json): files, a kernel flock
+    postgres    postgres://user@host/db: tables, a session advisory lock
+    s3          s3://bucket/prefix: objects, conditional writes (If-Match, If-None-Match)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from plansync.engine.journal import Record, fold
+from plansync.engine.state import State, bound
+from plansync.errors import ConfigError, PlansyncError
+
+DEFAULT_WORKSPACE = "default"
+_WORKSPACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+Warn = Callable[[str], None]
+
+
+class StateBackend(Protocol):
+    where: str  # how messages name this state (never with a secret in it)
+    workspace: str
+
+    def read(self) -> State | None:
+        """The state as last written, or None when there is none yet."""
+
+    def write(self, state: State) -> State:
+        """Save ``state`` as serial + 1, if the stored serial is still ``state.serial``
+        (0: none stored); else raise StaleStateError. Returns the saved state."""
+
+    def append(self, record: Record) -> None:
+        """Add a journal record; durable when this returns."""
+
+    def records(self) -> list[Record]:
+        """The journal, in the order appended."""
+
+    def clear_journal(self) -> None:
+        """Only after a write() that holds every record has succeeded."""
+
+    def lock(self, operation: str, timeout: float, warn: Warn | None
+             ) -> AbstractContextManager[dict[str, Any]]:
+        """Hold the workspace's lock for the block, waiting up to ``timeout`` seconds;
+        raise LockError naming the holder if it cannot be had."""
+
+    def force_unlock(self, lock_id: str) -> dict[str, Any]:
+        """Break a lock whose holder cannot release it, after checking its id."""
+
+    def workspaces(self) -> list[str]:
+        """The workspaces that have a state here."""
+
+    def close(self) -> None: ...
+
+
+class StaleStateError(PlansyncError):
+    """Someone else wrote the state since it was read: nothing was written."""
+
+
+def open_backend(location: str, workspace: str | None,
+                 environ: Mapping[str, str]) -> StateBackend:
+    """The backend a ``--state`` value names: a path, or a postgres:// or s3:// URL
+    (whose ``?workspace=`` a --workspace flag overrides)."""
+    scheme = urlsplit(location).scheme if "://" in location else ""
+    query = parse_qs(urlsplit(location).query) if scheme else {}
+    name = workspace or (query.get("workspace") or [DEFAULT_WORKSPACE])[0]
+    if not _WORKSPACE_RE.fullmatch(name):
+        raise ConfigError(f"workspace {name!r} is not 1-64 letters, digits, '.', '_' or '-'")
+    if scheme in ("postgres", "postgresql"):
+        from plansync.engine.backends.postgres import PostgresBackend
+
+        return PostgresBackend(location, name, environ)
+    if scheme == "s3":
+        from plansync.engine.backends.s3 import S3Backend
+
+        return S3Backend(location, name, environ)
+    if scheme:
+        raise ConfigError(f"state {scheme}:// is not a backend plansync knows",
+                          "use a path, postgres://user@host/db or s3://bucket/prefix")
+    from pathlib import Path
+
+    from plansync.engine.backends.local import LocalBackend
+
+    return LocalBackend(Path(location), name)
+
+
+def current(backend: StateBackend, merchant_id: str, endpoint: str) -> State:
+    """The state as the last run left it: stored state with its journal folded in."""
+    return fold(bound(backend.read(), merchant_id, endpoint, backend.where),
+                backend.records())
+
+
+def checkpoint(backend: StateBackend, state: State) -> State:
+    """Write the state (which holds everything journalled), then clear the journal."""
+    saved = backend.write(state)
+    backend.clear_journal()
+    return saved
+
+
+def stale(where: str, stored: int, expected: int) -> StaleStateError:
+    return StaleStateError(
+        f"the state in {where} changed since it was read (serial {stored}, expected "
+        f"{expected}); nothing was written", "another run wrote it: run again")

@@ -1,0 +1,289 @@
+"""The local backend: the state, its journal and its lock as files beside each other.
+
+    state.json          the state, written atomically (temp file, fsync, rename)
+    state.json.backup   the version before it
+    state.json.journal  JSON lines, each fsynced before the write it announces is sent
+    state.json.lock     the holder's note, under a kernel flock
+    workspaces/NAME/state.json (and its companions)   a workspace other than "default"
+
+A kernel flock is released when its holder dies, even by SIGKILL, so the next run reports
+the note as stale and takes over. Every file is readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from plansync.engine import lock
+from plansync.engine.backends import DEFAULT_WORKSPACE, Warn, stale
+from plansync.engine.journal import Record, decode, encode
+from plansync.engine.state import State, document, from_document
+from plansync.errors import PlansyncError
+
+FILE_MODE = 0o600  # state, backup, journal, lock note and plans can name customers' plans
+
+
+class LocalBackend:
+    def __init__(self, path: Path, workspace: str = DEFAULT_WORKSPACE) -> None:
+        self.base = path
+        self.workspace = workspace
+        self.path = path if workspace == DEFAULT_WORKSPACE else \
+            path.parent / "workspaces" / workspace / path.name
+        self.where = f"state file {self.path}"
+        self._journal = self.path.with_name(self.path.name + ".journal")
+        self._lock = self.path.with_name(self.path.name + ".lock")
+        self._backup = self.path.with_name(self.path.name + ".backup")
+        self._append_lock = threading.Lock()
+        self._fd: int | None = None
+
+    # --- state -------------------------------------------------------------------------
+
+    def read(self) -> State | None:
+        path, backup = self.path, self._backup
+        hint = f"restore it from {backup}, or move it away"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            if backup.exists():  # never a silent empty state: it would forget cancellations
+                raise PlansyncError(
+                    f"state file {path} is missing, but its backup {backup} exists",
+                    f"restore it (cp {backup} {path}) after checking it is the latest "
+                    "state, then run again") from None
+            return None
+        except RecursionError:
+            raise PlansyncError(f"state file {path} is nested too deeply to be a plansync "
+                                "state", hint) from None
+        except IsADirectoryError:
+            raise PlansyncError(f"state path {path} is a directory",
+                                "point --state (or PLANSYNC_STATE) at a file") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise PlansyncError(f"state file {path} cannot be read: {exc}", hint) from None
+        return from_document(data, f"state file {path}", f"restore it from {backup}")
+
+    def write(self, state: State) -> State:
+        stored = self.read()
+        if (stored.serial if stored else 0) != state.serial:
+            raise stale(self.where, stored.serial if stored else 0, state.serial)
+        saved = dataclasses.replace(state, serial=state.serial + 1)
+        text = json.dumps(document(saved), indent=2) + "\n"
+        with writing(self.path, "state file"):
+            if self.path.exists():  # a copy, so that a state file exists at every instant
+                write_atomically(self._backup, self.path.read_bytes())
+            write_atomically(self.path, text.encode("utf-8"))
+        return saved
+
+    # --- journal -----------------------------------------------------------------------
+
+    def append(self, record: Record) -> None:
+        line = (json.dumps(encode(record), separators=(",", ":")) + "\n").encode("utf-8")
+        with self._append_lock, writing(self._journal, "journal"):
+            if self._fd is None:
+                self._fd = self._open_journal()
+            os.write(self._fd, line)
+            os.fsync(self._fd)
+
+    def records(self) -> list[Record]:
+        """Every whole record. A last line without its newline was torn by a crash
+        mid-write (its write was never sent): left out. Any other line that is not a
+        record is an error naming the file and line."""
+        try:
+            data = self._journal.read_bytes()
+        except FileNotFoundError:
+            return []
+        except IsADirectoryError:
+            raise PlansyncError(f"journal path {self._journal} is a directory",
+                                "move it away; plansync keeps a file there") from None
+        except OSError as exc:
+            raise PlansyncError(f"journal {self._journal} cannot be read: {exc.strerror}",
+                                "make it readable and run again") from None
+        found = []
+        for number, line in enumerate(data.split(b"\n")[:-1], 1):
+            try:
+                found.append(decode(json.loads(line)))
+            except (ValueError, RecursionError):
+                raise PlansyncError(
+                    f"{self._journal}:{number}: not a plansync journal record",
+                    "the journal was edited or written by something else; restore it from "
+                    "a copy, or inquire the plans it names and move it away once you know "
+                    "their state") from None
+        return found
+
+    def clear_journal(self) -> None:
+        with self._append_lock, writing(self._journal, "journal"):
+            self._close_journal()
+            self._journal.unlink(missing_ok=True)
+
+    def _open_journal(self) -> int:
+        """Open for appending, first cutting off a torn last line: no record is ever
+        glued onto it."""
+        self._journal.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._journal, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = self._journal.read_bytes()
+                os.ftruncate(fd, data.rfind(b"\n") + 1)
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _close_journal(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    # --- lock --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, operation: str, timeout: float = 0.0,
+             warn: Warn | None = None) -> Iterator[dict[str, Any]]:
+        note = lock.new_note(operation)
+        with writing(self._lock, "lock file"):
+            fd = self._take(note, time.monotonic() + timeout, warn)
+        try:
+            yield note
+        finally:
+            if _same_file(fd, self._lock):
+                self._lock.unlink(missing_ok=True)  # released cleanly: no note left behind
+            os.close(fd)
+
+    def _take(self, note: dict[str, Any], deadline: float, warn: Warn | None) -> int:
+        """The lock file's descriptor, flocked, once the lock path names our note.
+
+        The note is written whole to a private temp file and flocked before the path
+        names it (a hard link, or a rename over a stale note): a reader never sees a note
+        half written, and whoever opens the path finds it locked."""
+        path = self._lock
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+        try:
+            os.write(fd, json.dumps(note).encode())
+            os.fsync(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody else knows this file yet
+            while True:
+                try:
+                    os.link(tmp, path)
+                    return fd
+                except FileExistsError:
+                    pass
+                if self._taken_over(tmp, warn):
+                    return fd
+                if time.monotonic() >= deadline:
+                    held = _read_note(path)
+                    if not held and not path.exists():
+                        continue  # released between our link and our read: try again
+                    raise lock.locked(held)
+                time.sleep(lock.POLL_SECONDS)
+        except BaseException:
+            os.close(fd)
+            raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def _taken_over(self, tmp: str, warn: Warn | None) -> bool:
+        """If the note at the lock path belongs to a holder that is gone (its flock
+        released), replace it with ours; False while someone holds it."""
+        try:
+            old = os.open(self._lock, os.O_RDONLY)
+        except FileNotFoundError:
+            return False  # released meanwhile: try the link again
+        try:
+            try:
+                fcntl.flock(old, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            if not _same_file(old, self._lock):
+                return False  # replaced between our open and our flock
+            previous = _read_note(self._lock)
+            os.replace(tmp, self._lock)  # still holding the old note's flock: nobody slips in
+            if warn is not None:
+                warn(f"taking over a stale lock: {lock.describe(previous)}; "
+                     "that process is gone")
+            return True
+        finally:
+            os.close(old)
+
+    def force_unlock(self, lock_id: str) -> dict[str, Any]:
+        note = _read_note(self._lock)
+        if not self._lock.exists():
+            raise lock.LockError(f"the state in {self.where} is not locked")
+        lock.check_id(note or {"id": "unreadable"}, lock_id, self.where)
+        self._lock.unlink(missing_ok=True)
+        return note
+
+    # --- workspaces --------------------------------------------------------------------
+
+    def workspaces(self) -> list[str]:
+        names = [DEFAULT_WORKSPACE] if self.base.exists() else []
+        folder = self.base.parent / "workspaces"
+        if folder.is_dir():
+            names += sorted(p.name for p in folder.iterdir()
+                            if (p / self.base.name).exists())
+        return names
+
+    def close(self) -> None:
+        with self._append_lock:
+            self._close_journal()
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Temp file (0600), fsync, rename, fsync the folder: all of ``data`` or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        folder = os.open(path.parent, os.O_RDONLY)  # make the rename itself durable
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def writing(path: Path, what: str) -> Iterator[None]:
+    """OSErrors while writing ``path`` become one clear error naming it (exit 1)."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise PlansyncError(
+            f"cannot write the {what} {path}: {reason}",
+            "free disk space or make the folder writable (a directory in the way must be "
+            "moved); nothing done is lost: the next apply settles it from the journal"
+        ) from None
+
+
+def _read_note(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        return lock.clean(json.loads(text) if text else {})
+    except (OSError, ValueError, RecursionError):
+        return {}
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.fstat(fd).st_ino == path.stat().st_ino
+    except FileNotFoundError:
+        return False

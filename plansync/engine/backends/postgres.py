@@ -1,0 +1,223 @@
+"""The PostgreSQL backend: the state, its journal and its lock in four tables.
+
+    plansync_schema   (version)                            created on first use
+    plansync_state    (workspace, serial, lineage, document jsonb)
+    plansync_journal  (seq, workspace, record jsonb)       one row per record
+    plansync_lock     (workspace, note jsonb, backend_pid)  the holder's note
+
+The lock is a session-level advisory lock on the workspace, so the server releases it
+when the holder's connection ends — even when the holder was SIGKILLed — and the next
+run reports the note as stale and takes over. Every statement commits on its own
+(autocommit): a journal record is committed before the request it announces is sent.
+The password comes from PLANSYNC_STATE_PASSWORD, PGPASSWORD or ~/.pgpass, never the URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from plansync.engine import lock
+from plansync.engine.backends import Warn, stale
+from plansync.engine.journal import Record, decode, encode
+from plansync.engine.state import State, document, from_document
+from plansync.errors import ConfigError, PlansyncError
+
+SCHEMA_VERSION = 1
+PASSWORD_ENV = "PLANSYNC_STATE_PASSWORD"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS plansync_schema (version integer NOT NULL);
+CREATE TABLE IF NOT EXISTS plansync_state (
+    workspace text PRIMARY KEY, serial bigint NOT NULL, lineage text NOT NULL,
+    document jsonb NOT NULL, written_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS plansync_journal (
+    seq bigserial PRIMARY KEY, workspace text NOT NULL, record jsonb NOT NULL,
+    written_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX IF NOT EXISTS plansync_journal_workspace ON plansync_journal (workspace, seq);
+CREATE TABLE IF NOT EXISTS plansync_lock (
+    workspace text PRIMARY KEY, note jsonb NOT NULL, backend_pid integer NOT NULL);
+"""
+_KEY = "hashtextextended('plansync:' || %s, 0)"  # the workspace's advisory lock key
+
+
+class PostgresBackend:
+    def __init__(self, url: str, workspace: str, environ: Mapping[str, str]) -> None:
+        parts = urlsplit(url)
+        if parts.password is not None:
+            raise ConfigError("the state URL holds a password",
+                              f"remove it; set {PASSWORD_ENV} or PGPASSWORD, or use ~/.pgpass")
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "workspace"]
+        self._conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))
+        self._password = environ.get(PASSWORD_ENV)
+        self.workspace = workspace
+        self.where = (f"postgres://{parts.hostname or 'localhost'}"
+                      f"{':' + str(parts.port) if parts.port else ''}{parts.path} "
+                      f"workspace {workspace}")
+        self._connection: psycopg.Connection[Any] | None = None
+
+    def _db(self) -> psycopg.Connection[Any]:
+        if self._connection is None:
+            extra = {"password": self._password} if self._password else {}
+            try:
+                self._connection = psycopg.connect(self._conninfo, autocommit=True,
+                                                   connect_timeout=10,
+                                                   application_name="plansync", **extra)
+            except psycopg.Error as exc:
+                raise PlansyncError(f"cannot connect to the state in {self.where}: "
+                                    f"{_first_line(exc)}",
+                                    "check the URL, the server, and the password "
+                                    f"({PASSWORD_ENV}, PGPASSWORD or ~/.pgpass)") from None
+            self._ensure_schema(self._connection)
+        return self._connection
+
+    def _ensure_schema(self, db: psycopg.Connection[Any]) -> None:
+        """Tables made on first use, under a lock so two first runs do not race; a schema
+        newer than this plansync's is refused (upgrades are explicit)."""
+        with db.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(hashtextextended('plansync:schema', 0))")
+            db.execute(_SCHEMA)
+            row = db.execute("SELECT max(version) FROM plansync_schema").fetchone()
+            found = row[0] if row else None
+            if found is None:
+                db.execute("INSERT INTO plansync_schema VALUES (%s)", (SCHEMA_VERSION,))
+            elif found > SCHEMA_VERSION:
+                raise PlansyncError(f"the tables in {self.where} are of schema {found}, newer "
+                                    f"than this plansync's {SCHEMA_VERSION}",
+                                    "upgrade plansync")
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise PlansyncError(f"cannot {doing} the state in {self.where}: "
+                                f"{_first_line(exc)}",
+                                "check the server; nothing done is lost: the next apply "
+                                "settles it from the journal") from None
+
+    # --- state -------------------------------------------------------------------------
+
+    def read(self) -> State | None:
+        with self._errors("read"):
+            row = self._db().execute("SELECT document FROM plansync_state WHERE workspace = %s",
+                                     (self.workspace,)).fetchone()
+        if row is None:
+            return None
+        return from_document(row[0], self.where, "restore it with plansync state push")
+
+    def write(self, state: State) -> State:
+        saved = dataclasses.replace(state, serial=state.serial + 1)
+        values = (saved.serial, saved.lineage, Jsonb(document(saved)), self.workspace)
+        with self._errors("write"):
+            db = self._db()
+            if state.serial == 0:
+                done = db.execute(
+                    "INSERT INTO plansync_state (serial, lineage, document, workspace) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (workspace) DO NOTHING", values)
+            else:
+                done = db.execute(
+                    "UPDATE plansync_state SET serial = %s, lineage = %s, document = %s, "
+                    "written_at = now() WHERE workspace = %s AND serial = %s",
+                    (*values, state.serial))
+            if done.rowcount != 1:
+                row = db.execute("SELECT serial FROM plansync_state WHERE workspace = %s",
+                                 (self.workspace,)).fetchone()
+                raise stale(self.where, row[0] if row else 0, state.serial)
+        return saved
+
+    # --- journal -----------------------------------------------------------------------
+
+    def append(self, record: Record) -> None:
+        with self._errors("journal a write in"):
+            self._db().execute("INSERT INTO plansync_journal (workspace, record) "
+                               "VALUES (%s, %s)", (self.workspace, Jsonb(encode(record))))
+
+    def records(self) -> list[Record]:
+        with self._errors("read the journal of"):
+            rows = self._db().execute("SELECT seq, record FROM plansync_journal "
+                                      "WHERE workspace = %s ORDER BY seq",
+                                      (self.workspace,)).fetchall()
+        found = []
+        for seq, data in rows:
+            try:
+                found.append(decode(data))
+            except ValueError:
+                raise PlansyncError(f"journal row {seq} of {self.where} is not a plansync "
+                                    "journal record", "it was written by something else; "
+                                    "inquire the plans it names, then delete it") from None
+        return found
+
+    def clear_journal(self) -> None:
+        with self._errors("clear the journal of"):
+            self._db().execute("DELETE FROM plansync_journal WHERE workspace = %s",
+                               (self.workspace,))
+
+    # --- lock --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, operation: str, timeout: float = 0.0,
+             warn: Warn | None = None) -> Iterator[dict[str, Any]]:
+        note = lock.new_note(operation)
+        deadline = time.monotonic() + timeout
+        with self._errors("lock"):
+            db = self._db()
+            while not db.execute(f"SELECT pg_try_advisory_lock({_KEY})",
+                                 (self.workspace,)).fetchone()[0]:  # type: ignore[index]
+                if time.monotonic() >= deadline:
+                    raise lock.locked(self._note())
+                time.sleep(lock.POLL_SECONDS)
+            previous = self._note()
+            if previous and warn is not None:  # its holder's session ended without it
+                warn(f"taking over a stale lock: {lock.describe(previous)}; "
+                     "that process is gone")
+            db.execute("INSERT INTO plansync_lock (workspace, note, backend_pid) "
+                       "VALUES (%s, %s, pg_backend_pid()) ON CONFLICT (workspace) DO UPDATE "
+                       "SET note = excluded.note, backend_pid = excluded.backend_pid",
+                       (self.workspace, Jsonb(note)))
+        try:
+            yield note
+        finally:
+            with self._errors("unlock"):
+                db.execute("DELETE FROM plansync_lock WHERE workspace = %s AND note->>'id' = %s",
+                           (self.workspace, note["id"]))
+                db.execute(f"SELECT pg_advisory_unlock({_KEY})", (self.workspace,))
+
+    def _note(self) -> dict[str, Any]:
+        row = self._db().execute("SELECT note FROM plansync_lock WHERE workspace = %s",
+                                 (self.workspace,)).fetchone()
+        return lock.clean(row[0]) if row else {}
+
+    def force_unlock(self, lock_id: str) -> dict[str, Any]:
+        """Ends the holder's database session (which releases its advisory lock), then
+        removes the note."""
+        with self._errors("force-unlock"):
+            db = self._db()
+            row = db.execute("SELECT note, backend_pid FROM plansync_lock WHERE workspace = %s",
+                             (self.workspace,)).fetchone()
+            note = lock.clean(row[0]) if row else {}
+            lock.check_id(note, lock_id, self.where)
+            assert row is not None
+            db.execute("SELECT pg_terminate_backend(%s)", (row[1],))
+            db.execute("DELETE FROM plansync_lock WHERE workspace = %s", (self.workspace,))
+        return note
+
+    def workspaces(self) -> list[str]:
+        with self._errors("list the workspaces of"):
+            rows = self._db().execute("SELECT workspace FROM plansync_state ORDER BY 1")
+            return [row[0] for row in rows.fetchall()]
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,288 @@
+"""The S3 backend: the state, its journal and its lock as objects under a prefix.
+
+    PREFIX/WORKSPACE/state.json         written with If-Match on the ETag last read
+                                        (If-None-Match: * when new): compare-and-set
+    PREFIX/WORKSPACE/journal/N-ID.json  one object per record, written before the request
+    PREFIX/WORKSPACE/lock.json          created with If-None-Match: * — S3 conditional
+                                        writes, as Terraform's use_lockfile; no DynamoDB
+
+S3 cannot tell a dead holder from a live one, so the lock is a lease: its holder renews
+the note every quarter of the lease (``?lease=SECONDS``, default 60); a note not renewed
+for a whole lease (by the server's clock) is stale and is taken over with If-Match on it,
+so two runs cannot both take it. Credentials come from the standard AWS chain (OIDC in
+GitHub Actions); ``?endpoint_url=`` or AWS_ENDPOINT_URL for S3-compatible stores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from plansync.engine import lock
+from plansync.engine.backends import Warn, stale
+from plansync.engine.journal import Record, decode, encode
+from plansync.engine.state import State, document, from_document
+from plansync.errors import ConfigError, PlansyncError
+
+DEFAULT_LEASE = 60.0
+_AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+
+class S3Backend:
+    def __init__(self, url: str, workspace: str, environ: Mapping[str, str]) -> None:
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if not parts.hostname:
+            raise ConfigError(f"state URL {url!r} names no bucket", "use s3://BUCKET/PREFIX")
+        self.bucket = parts.netloc
+        self.workspace = workspace
+        prefix = parts.path.strip("/")
+        self._root = f"{prefix}/{workspace}/" if prefix else f"{workspace}/"
+        self._top = f"{prefix}/" if prefix else ""
+        self.where = f"s3://{self.bucket}/{self._root.rstrip('/')}"
+        try:
+            self.lease = float(query.get("lease", DEFAULT_LEASE))
+        except ValueError:
+            raise ConfigError("the state URL's lease must be a number of seconds") from None
+        self._s3 = boto3.client(
+            "s3", region_name=query.get("region") or environ.get("AWS_REGION") or None,
+            endpoint_url=query.get("endpoint_url") or None,
+            config=botocore.config.Config(max_pool_connections=64,
+                                          retries={"mode": "standard"}))
+        self._etag: str | None = None  # of the state as last read or written
+        self._sequence = itertools.count()
+        self._run = uuid.uuid4().hex[:8]
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except _AWS_ERRORS as exc:
+            raise PlansyncError(f"cannot {doing} the state in {self.where}: {_reason(exc)}",
+                                "check the bucket, the credentials and the region; nothing "
+                                "done is lost: the next apply settles it from the journal"
+                                ) from None
+
+    # --- state -------------------------------------------------------------------------
+
+    def read(self) -> State | None:
+        with self._errors("read"):
+            try:
+                answer = self._s3.get_object(Bucket=self.bucket, Key=self._root + "state.json")
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) in ("NoSuchKey", "404"):
+                    self._etag = None
+                    return None
+                raise
+            body = answer["Body"].read()
+        self._etag = answer["ETag"]
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise PlansyncError(f"{self.where}/state.json cannot be read: {exc}",
+                                "restore it with plansync state push") from None
+        return from_document(data, self.where, "restore it with plansync state push")
+
+    def write(self, state: State) -> State:
+        if state.serial and self._etag is None:  # not read by this backend yet
+            found = self.read()
+            if found is None or found.serial != state.serial:
+                raise stale(self.where, found.serial if found else 0, state.serial)
+        saved = dataclasses.replace(state, serial=state.serial + 1)
+        condition = {"IfMatch": self._etag} if state.serial else {"IfNoneMatch": "*"}
+        with self._errors("write"):
+            try:
+                answer = self._s3.put_object(
+                    Bucket=self.bucket, Key=self._root + "state.json",
+                    Body=json.dumps(document(saved), indent=2).encode(),
+                    ContentType="application/json", **condition)
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                    found = self.read()
+                    raise stale(self.where, found.serial if found else 0,
+                                state.serial) from None
+                raise
+        self._etag = answer["ETag"]
+        return saved
+
+    # --- journal -----------------------------------------------------------------------
+
+    def append(self, record: Record) -> None:
+        # Keys sort in the order written: nanoseconds (runs never overlap: the lock),
+        # then this run's own counter for records written in the same nanosecond.
+        key = f"{self._root}journal/{time.time_ns():020d}-{next(self._sequence):08d}-" \
+              f"{self._run}.json"
+        with self._errors("journal a write in"):
+            self._s3.put_object(Bucket=self.bucket, Key=key,
+                                Body=json.dumps(encode(record)).encode(),
+                                ContentType="application/json")
+
+    def _journal_keys(self) -> list[str]:
+        keys: list[str] = []
+        pages = self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._root + "journal/")
+        for page in pages:
+            keys += [item["Key"] for item in page.get("Contents", [])]
+        return sorted(keys)
+
+    def records(self) -> list[Record]:
+        found = []
+        with self._errors("read the journal of"):
+            for key in self._journal_keys():
+                body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+                try:
+                    found.append(decode(json.loads(body)))
+                except (ValueError, RecursionError):
+                    raise PlansyncError(f"s3://{self.bucket}/{key} is not a plansync journal "
+                                        "record", "inquire the plans it names, then delete "
+                                        "it") from None
+        return found
+
+    def clear_journal(self) -> None:
+        with self._errors("clear the journal of"):
+            keys = self._journal_keys()
+            for start in range(0, len(keys), 1000):
+                self._s3.delete_objects(Bucket=self.bucket, Delete={
+                    "Objects": [{"Key": key} for key in keys[start:start + 1000]],
+                    "Quiet": True})
+
+    # --- lock --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, operation: str, timeout: float = 0.0,
+             warn: Warn | None = None) -> Iterator[dict[str, Any]]:
+        note = lock.new_note(operation)
+        deadline = time.monotonic() + timeout
+        with self._errors("lock"):
+            etag = self._take(note, deadline, warn)
+        body = json.dumps(note).encode()
+        holding = _Lease(lambda current: str(self._s3.put_object(
+            Bucket=self.bucket, Key=self._root + "lock.json", Body=body,
+            IfMatch=current)["ETag"]), etag, self.lease / 4)
+        try:
+            yield note
+        finally:
+            holding.stop()
+            with self._errors("unlock"), contextlib.suppress(botocore.exceptions.ClientError):
+                self._s3.delete_object(Bucket=self.bucket, Key=self._root + "lock.json",
+                                       IfMatch=holding.etag)
+
+    def _take(self, note: dict[str, Any], deadline: float, warn: Warn | None) -> str:
+        body = json.dumps(note).encode()
+        key = self._root + "lock.json"
+        while True:
+            try:
+                return str(self._s3.put_object(Bucket=self.bucket, Key=key, Body=body,
+                                               IfNoneMatch="*")["ETag"])
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) not in ("PreconditionFailed", "412",
+                                      "ConditionalRequestConflict"):
+                    raise
+            held, etag, age = self._held()
+            if etag is not None and age is not None and age > self.lease:
+                try:  # stale: take it over, but only if nobody else did meanwhile
+                    taken = self._s3.put_object(Bucket=self.bucket, Key=key, Body=body,
+                                                IfMatch=etag)["ETag"]
+                except botocore.exceptions.ClientError as exc:
+                    if _code(exc) not in ("PreconditionFailed", "412", "NoSuchKey", "404",
+                                          "ConditionalRequestConflict"):
+                        raise
+                    continue
+                if warn is not None:
+                    warn(f"taking over a stale lock: {lock.describe(held)}; not renewed for "
+                         f"{age:.0f}s (lease {self.lease:g}s)")
+                return str(taken)
+            if etag is None:
+                continue  # released meanwhile
+            if time.monotonic() >= deadline:
+                raise lock.locked(held)
+            time.sleep(lock.POLL_SECONDS)
+
+    def _held(self) -> tuple[dict[str, Any], str | None, float | None]:
+        """The lock's note, its ETag and how long ago it was last renewed (all by the
+        server's clock), or an empty note if there is none."""
+        try:
+            answer = self._s3.get_object(Bucket=self.bucket, Key=self._root + "lock.json")
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                return {}, None, None
+            raise
+        try:
+            note = lock.clean(json.loads(answer["Body"].read()))
+        except (ValueError, RecursionError):
+            note = {}
+        served = answer["ResponseMetadata"]["HTTPHeaders"].get("date")
+        now = parsedate_to_datetime(served) if served else None
+        age = (now - answer["LastModified"]).total_seconds() if now else None
+        return note, answer["ETag"], age
+
+    def force_unlock(self, lock_id: str) -> dict[str, Any]:
+        with self._errors("force-unlock"):
+            note, etag, _age = self._held()
+            lock.check_id(note if etag else {}, lock_id, self.where)
+            self._s3.delete_object(Bucket=self.bucket, Key=self._root + "lock.json",
+                                   IfMatch=etag)
+        return note
+
+    def workspaces(self) -> list[str]:
+        names = []
+        with self._errors("list the workspaces of"):
+            pages = self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._top, Delimiter="/")
+            for page in pages:
+                for common in page.get("CommonPrefixes", []):
+                    name = common["Prefix"][len(self._top):].rstrip("/")
+                    with contextlib.suppress(botocore.exceptions.ClientError):
+                        self._s3.head_object(Bucket=self.bucket,
+                                             Key=f"{self._top}{name}/state.json")
+                        names.append(name)
+        return sorted(names)
+
+    def close(self) -> None:
+        self._s3.close()
+
+
+class _Lease:
+    """Renews the lock's note every ``period`` seconds while the lock is held."""
+
+    def __init__(self, renew: Callable[[str], str], etag: str, period: float) -> None:
+        self.etag = etag
+        self._renew_once = renew
+        self._period = period
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="plansync-lease",
+                                        daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self._period):
+            with contextlib.suppress(*_AWS_ERRORS):
+                self.etag = self._renew_once(self.etag)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', '')} {error.get('Message', '')}".strip()
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -1,0 +1,159 @@
+"""The one contract every state backend must keep, run against each: local files, a real
+PostgreSQL server and a real S3-compatible server (tests/servers.py). Modelled on
+Terraform's backend.TestBackendStates / TestBackendStateLocks: one suite, every backend.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from plansync.engine import backends
+from plansync.engine.backends import StaleStateError, StateBackend, open_backend
+from plansync.engine.lock import LockError
+from plansync.engine.state import Entry, Intent, Outcome, State
+from tests.conftest import state_location
+
+URL = "http://127.0.0.1:1/action"
+AT = "2026-11-27T10:00:00.000Z"
+KINDS = ["local", "postgres", "s3"]
+
+
+@pytest.fixture(params=KINDS)
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return state_location(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def make(location: str) -> Iterator[Callable[..., StateBackend]]:
+    """Backends on the test's state (each like a separate run), closed afterwards."""
+    made: list[StateBackend] = []
+
+    def open_one(workspace: str | None = None) -> StateBackend:
+        backend = open_backend(location, workspace, os.environ)
+        made.append(backend)
+        return backend
+
+    yield open_one
+    for backend in made:
+        backend.close()
+
+
+HOLDER = """
+import os, sys
+from plansync.engine.backends import open_backend
+backend = open_backend(sys.argv[1], None, os.environ)
+with backend.lock("apply", 0, None) as note:
+    print(note["id"], flush=True)
+    sys.stdin.read()
+"""
+
+
+@contextmanager
+def hold_elsewhere(location: str, folder: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Another process, in another working directory, holding the lock."""
+    folder.mkdir(exist_ok=True)
+    with subprocess.Popen([sys.executable, "-c", HOLDER, location], cwd=folder,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+                          ) as holder:
+        try:
+            assert holder.stdout is not None
+            lock_id = holder.stdout.readline().strip()
+            assert lock_id, "the holder did not take the lock"
+            yield holder, lock_id
+        finally:
+            holder.kill()
+
+
+def test_state_round_trip_and_workspaces(make: Callable[..., StateBackend]) -> None:
+    backend = make()
+    assert backend.read() is None
+    state = State("JT01", URL).with_entry("1", Entry(applied={"amount": "1.00"}))
+    one = backend.write(state)
+    two = backend.write(one.with_entry("2", Entry(cancelled=True)))
+    assert (one.serial, two.serial) == (1, 2)
+    again = make().read()
+    assert again == two and again.cancelled == {"2"}
+    other = make("other")
+    assert other.read() is None
+    other.write(State("JT02", URL))
+    assert {backend.workspace, "other"} <= set(make().workspaces())
+
+
+def test_a_stale_write_is_refused(make: Callable[..., StateBackend]) -> None:
+    first, second = make(), make()
+    first.write(State("JT01", URL))
+    seen_by_first, seen_by_second = first.read(), second.read()
+    assert seen_by_first is not None and seen_by_second is not None
+    first.write(seen_by_first.with_entry("1", Entry(cancelled=True)))
+    with pytest.raises(StaleStateError, match="changed since it was read"):
+        second.write(seen_by_second.with_entry("1", Entry()))
+    assert make().read().plans["1"].cancelled  # type: ignore[union-attr]
+
+
+def test_the_journal_survives_a_crash_between_intent_and_outcome(
+        make: Callable[..., StateBackend]) -> None:
+    intents = [Intent(f"r:{i}", str(i), "update", {"amount": f"{i}.00"}, "f", "active", AT)
+               for i in range(30)]
+    writer = make()
+    for intent in intents:
+        writer.append(intent)
+    # The writer is gone without closing (a kill): a new run sees every intent, in order.
+    assert make().records() == intents
+    writer.append(Outcome("r:0", "0", "applied", Entry(applied={"amount": "0.00"}), AT))
+    folded = backends.current(make(), "JT01", URL)
+    assert set(folded.pending) == {f"r:{i}" for i in range(1, 30)}
+    assert folded.plans["0"].applied == {"amount": "0.00"}
+    saved = backends.checkpoint(make(), folded)
+    assert make().records() == [] and make().read() == saved
+
+
+def test_the_lock_excludes_another_process_in_another_directory(
+        make: Callable[..., StateBackend], location: str, tmp_path: Path) -> None:
+    with hold_elsewhere(location, tmp_path / "elsewhere") as (holder, lock_id):
+        with pytest.raises(LockError, match=f"the state is locked: lock {lock_id} held by "
+                                            rf".*pid {holder.pid} for apply") as info, \
+                make().lock("apply", 0, None):
+            pass
+        assert f"plansync force-unlock {lock_id}" in str(info.value)
+        started = time.monotonic()
+        assert holder.stdin is not None
+        holder.stdin.close()  # the holder finishes and releases the lock...
+        with make().lock("apply", 30, None) as note:  # ...which this one waited for
+            assert note["id"] != lock_id
+        assert time.monotonic() - started < 30
+
+
+def test_a_killed_holders_lock_is_taken_over_naming_it(
+        make: Callable[..., StateBackend], location: str, tmp_path: Path) -> None:
+    with hold_elsewhere(location, tmp_path / "elsewhere") as (holder, lock_id):
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    warnings: list[str] = []
+    # local and postgres see at once that the holder is gone; s3 when its lease (2 s) ends.
+    with make().lock("apply", 15, warnings.append):
+        pass
+    assert len(warnings) == 1
+    assert f"taking over a stale lock: lock {lock_id} held by " in warnings[0]
+    assert f"pid {holder.pid}" in warnings[0]
+
+
+def test_force_unlock_checks_the_id(make: Callable[..., StateBackend], location: str,
+                                    tmp_path: Path) -> None:
+    with pytest.raises(LockError, match="is not locked"):
+        make().force_unlock("anything")
+    with hold_elsewhere(location, tmp_path / "elsewhere") as (_holder, lock_id):
+        with pytest.raises(LockError, match=f"the lock's id is {lock_id}, not wrong"):
+            make().force_unlock("wrong")
+        assert make().force_unlock(lock_id)["id"] == lock_id
+        with make().lock("apply", 5, None):
+            pass
