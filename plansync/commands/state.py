@@ -120,13 +120,16 @@ def state_migrate(target: str, to_workspace: str | None, **options: Any) -> int:
     """Copy the state and its journal to another backend, under both locks, and verify
     the copy. Refused if the target holds a state of another lineage."""
     import os
+    from urllib.parse import parse_qs, urlsplit
 
     from plansync.engine.backends import open_backend
     from plansync.engine.state import document
 
     source = shared.open_state(options)
-    workspace = to_workspace or source.workspace
-    destination = open_backend(target, workspace, os.environ)
+    # The target's workspace: --to-workspace, else the URL's ?workspace=, else the source's.
+    in_url = "workspace" in parse_qs(urlsplit(target).query)
+    destination = open_backend(target, to_workspace or (None if in_url else source.workspace),
+                               os.environ)
     with contextlib.closing(source), contextlib.closing(destination), \
             source.lock("state migrate", 0, _warn), \
             destination.lock("state migrate", 0, _warn):

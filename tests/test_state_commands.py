@@ -1,0 +1,90 @@
+"""`plansync state pull|push|migrate` and `workspace list`: real files, a real PostgreSQL
+server and a real S3-compatible server."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from plansync.engine.backends import open_backend
+from plansync.engine.state import Intent
+from tests.conftest import run, state_location
+from tests.test_apply import EXAMPLE
+
+AT = "2026-11-27T10:00:00.000Z"
+
+
+@pytest.fixture
+def env(served: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    return served | {"PLANSYNC_STATE": str(tmp_path / "state" / "state.json")}
+
+
+@pytest.mark.parametrize("kind", ["postgres", "s3"])
+def test_migrate_copies_state_and_journal_and_verifies(
+        env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest, kind: str) -> None:
+    assert run("apply", str(EXAMPLE), "--auto-approve", env=env).returncode == 0
+    pending = Intent("r:1", "156143", "update", {"amount": "1.00"}, "f", "active", AT)
+    local = open_backend(env["PLANSYNC_STATE"], None, os.environ)
+    local.append(pending)  # a run killed mid-write left this
+    local.close()
+    target = state_location(kind, request, tmp_path)
+    moved = run("state", "migrate", "--to", target, env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert "4 plan(s), 1 journal record(s), verified" in moved.stdout
+    remote = {**env, "PLANSYNC_STATE": target}
+    listed = run("state", "list", env=remote)
+    assert "156145  yes" in listed.stdout and "1 write(s) pending" in listed.stdout
+    copy = open_backend(target, None, os.environ)
+    assert copy.records() == [pending]
+    copy.close()
+    again = run("state", "migrate", "--to", target, env=env)  # same lineage: allowed
+    assert again.returncode == 0, again.stderr
+    other = tmp_path / "other" / "state.json"
+    assert run("apply", str(EXAMPLE), "--auto-approve",
+               env={**env, "PLANSYNC_STATE": str(other)}).returncode == 0
+    refused = run("state", "migrate", "--to", target, env={**env, "PLANSYNC_STATE": str(other)})
+    assert refused.returncode == 1
+    assert "holds a state of another lineage" in refused.stderr
+
+
+def test_pull_and_push_guard_serial_and_lineage(env: dict[str, str], tmp_path: Path) -> None:
+    assert run("apply", str(EXAMPLE), "--auto-approve", env=env).returncode == 0
+    pulled = run("state", "pull", env=env)
+    assert pulled.returncode == 0
+    copy = tmp_path / "copy.json"
+    copy.write_text(pulled.stdout)
+    assert json.loads(pulled.stdout)["plans"]["156145"]["cancelled"] is True
+    assert run("apply", str(EXAMPLE), "--auto-approve", env=env).returncode == 0  # serial +1
+    lower = run("state", "push", str(copy), env=env)
+    assert lower.returncode == 1 and "lower than the state's" in lower.stderr
+    forced = run("state", "push", str(copy), "--force", env=env)
+    assert forced.returncode == 0, forced.stderr
+    stranger = json.loads(pulled.stdout) | {"lineage": "another", "serial": 99}
+    copy.write_text(json.dumps(stranger))
+    refused = run("state", "push", str(copy), env=env)
+    assert refused.returncode == 1 and "of lineage another" in refused.stderr
+
+
+def test_workspaces_and_the_state_setting_in_the_settings_file(
+        env: dict[str, str], emulator_dir: Path, tmp_path: Path) -> None:
+    config = tmp_path / "plansync.yaml"
+    config.write_text((emulator_dir / "plansync.yaml").read_text()
+                      .replace("merchant_key: ", f"merchant_key: {emulator_dir}/")
+                      .replace("gateway_key: ", f"gateway_key: {emulator_dir}/")
+                      + "state: shared/state.json\n")
+    mine = {k: v for k, v in env.items() if k != "PLANSYNC_STATE"} | {
+        "PLANSYNC_CONFIG": str(config)}
+    assert run("apply", str(EXAMPLE), "--auto-approve", env=mine).returncode == 0
+    assert (tmp_path / "shared" / "state.json").exists()  # relative to the settings file
+    assert run("plan", str(EXAMPLE), "--workspace", "merchant-b", env=mine).returncode == 0
+    applied = run("apply", str(EXAMPLE), "--auto-approve", env=mine | {
+        "PLANSYNC_WORKSPACE": "merchant-b"})
+    assert applied.returncode == 0, applied.stderr
+    assert (tmp_path / "shared" / "workspaces" / "merchant-b" / "state.json").exists()
+    listed = run("workspace", "list", "--workspace", "merchant-b", env=mine)
+    assert listed.stdout.splitlines() == ["  default", "* merchant-b"]
+    bad = run("workspace", "list", "--workspace", "../up", env=mine)
+    assert bad.returncode == 1 and "is not 1-64 letters" in bad.stderr
