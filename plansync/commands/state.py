@@ -113,7 +113,8 @@ def state_push(file: Path, force: bool, **options: Any) -> int:
 @click.option("--to", "target", required=True, metavar="PATH|URL",
               help="Where the state goes: a file, postgres://… or s3://….")
 @click.option("--to-workspace", metavar="NAME",
-              help="The target's workspace (default: the same name).")
+              help="The target's workspace (default: the URL's ?workspace=, else the "
+                   "source's).")
 @shared.state_options
 @config_option
 def state_migrate(target: str, to_workspace: str | None, **options: Any) -> int:
