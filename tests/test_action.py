@@ -24,7 +24,7 @@ Ran = tuple[subprocess.CompletedProcess[str], dict[str, str]]
 
 
 def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: str,
-               args: str, ok: str = "0 2", state: Path | None = None) -> Ran:
+               args: str, ok: str = "0 2", state: Path | str | None = None) -> Ran:
     runner_temp = tmp_path / "runner"
     runner_temp.mkdir()
     outputs = tmp_path / "github_output"
@@ -42,6 +42,8 @@ def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: 
         "INPUT_PACKAGE": "click",  # already installed: the step's pip install is a no-op
         "PLANSYNC_MERCHANT_ID": "JT01", "PLANSYNC_ENDPOINT": emulator.url,
         "PLANSYNC_STATE": str(state or tmp_path / "state.json"),
+        "PLANSYNC_REQUIRE_REMOTE_STATE": "false" if state is None or "://" not in str(state)
+        else "true",
     }
     result = subprocess.run(["bash", "-c", action_script()], env=env, text=True,
                             capture_output=True, timeout=120, cwd=tmp_path,
@@ -123,3 +125,22 @@ def test_the_example_workflows_commands_against_the_emulator(
                                      state=tmp_path / "cached" / "state.json")
         assert outputs["exit-code"] == code, (name, result.stdout, result.stderr)
         assert result.returncode == 0, name
+
+
+def test_the_action_refuses_runner_local_state_and_runs_on_postgres(
+        tmp_path: Path, emulator_dir: Path, emulator: Emulator, postgres_url: str) -> None:
+    env_local = dict(os.environ, PLANSYNC_REQUIRE_REMOTE_STATE="true",
+                     PLANSYNC_STATE=str(tmp_path / "state.json"),
+                     PLANSYNC_CONFIG=str(emulator_dir / "plansync.yaml"),
+                     PLANSYNC_ENDPOINT=emulator.url)
+    refused = subprocess.run([sys.executable, "-m", "plansync", "plan", str(EXAMPLE)],
+                             env=env_local, capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+    assert refused.returncode == 1
+    assert "which this CI runner forgets" in refused.stderr
+    assert "PLANSYNC_STATE (or state: in plansync.yaml)" in refused.stderr
+    remote = f"{postgres_url}?workspace=action{os.getpid()}"
+    result, outputs = run_action(tmp_path, emulator_dir, emulator, "apply",
+                                 "--auto-approve", ok="0", state=remote)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert outputs["exit-code"] == "0"

@@ -25,6 +25,14 @@ merchant_id: JT01
 merchant_key: keys/merchant-private.pem
 gateway_key: keys/2c2p-sandbox.cer
 
+# Where the state lives: plansync's record of what it applied and cancelled, its
+# journal and its lock (README: State backends). A local file is fine on a laptop; CI
+# needs a shared, locked backend, and the workflows refuse to run without one. Choose:
+#   state: s3://my-bucket/plansync?region=ap-southeast-1     # AWS credentials, OIDC in CI
+#   state: postgres://plansync@db.example.com/plansync      # password: PLANSYNC_STATE_PASSWORD
+# or set PLANSYNC_STATE (the workflows read the PLANSYNC_STATE repository variable).
+state: .plansync/state.json
+
 # Limits a plan must stay within before apply sends anything (flags override).
 guardrails:
   max_changes: 50             # refuse plans that change more plans than this

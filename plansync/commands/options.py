@@ -76,7 +76,19 @@ def open_state(options: dict[str, Any], config_file: Path | None = None) -> Any:
     location, workspace = config.state_setting(
         options.pop("state_location"), options.pop("workspace"), os.environ,
         config_file or options.get("config_file"))
-    return open_backend(location, workspace, os.environ)
+    backend = open_backend(location, workspace, os.environ)
+    if os.environ.get(REQUIRE_REMOTE_STATE, "").lower() in ("1", "true", "yes") and \
+            type(backend).__name__ == "LocalBackend":
+        raise PlansyncError(
+            f"the state is a local file ({location}), which this CI runner forgets: "
+            "cancellations would be lost and two runners could both write",
+            "set PLANSYNC_STATE (or state: in plansync.yaml) to an s3:// or postgres:// "
+            f"URL (README: State backends); {REQUIRE_REMOTE_STATE}=false allows a local "
+            "file")
+    return backend
+
+
+REQUIRE_REMOTE_STATE = "PLANSYNC_REQUIRE_REMOTE_STATE"  # set by the GitHub Action
 
 
 selection = [
