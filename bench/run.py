@@ -14,6 +14,7 @@ is measured in the same run, so ratios compare like with like.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -23,6 +24,7 @@ import tempfile
 import time
 import urllib.request
 from dataclasses import asdict, dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +141,26 @@ def measure(name: str, args: list[str], plans: int, env: dict[str, str],
                usage.ru_maxrss / 1024, emulator_ms, code)
 
 
+@contextlib.contextmanager
+def remote_state(kind: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """A PostgreSQL or S3-compatible server for one run: the state URL and environment."""
+    from tests.servers import postgres_server, s3_server
+
+    if kind == "postgres":
+        with postgres_server() as url:
+            yield url + "?workspace=bench", {}
+        return
+    credentials = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                   "AWS_DEFAULT_REGION": "us-east-1"}
+    with s3_server() as endpoint:
+        import boto3
+
+        boto3.client("s3", endpoint_url=endpoint, **{
+            "aws_access_key_id": "bench", "aws_secret_access_key": "bench",
+            "region_name": "us-east-1"}).create_bucket(Bucket="plansync-bench")
+        yield f"s3://plansync-bench/state?endpoint_url={endpoint}", credentials
+
+
 def crypto_floor_ms(folder: Path, rounds: int = 300) -> float:
     """One PS256 signature plus one RSA-OAEP decryption: the least a plan costs us."""
     from cryptography.hazmat.primitives import hashes, serialization
@@ -208,6 +230,19 @@ def main() -> int:
                                 ["apply", str(spec), "--auto-approve", "--parallelism", str(p),
                                  "--allow-near-charge"], sizes["apply"], env, emulator))
             notes["apply_round_trips"] = sizes["apply"] * 4  # the plan's inquiry, then three
+            # 3b. the same apply with the state, journal and lock in PostgreSQL and in S3
+            # (real servers on this machine, as the tests start them): two journal
+            # records per write, each durable before the write is sent.
+            for backend, amount in (("postgres", "16.00"), ("s3", "17.00")):
+                spec = write_spec(root / f"apply-{backend}.yaml", sizes["apply"], 1.0,
+                                  new_amount=amount)
+                with remote_state(backend) as (location, extra):
+                    runs.append(measure(
+                        f"apply {sizes['apply']} updates, {latency} ms, parallelism {p}, "
+                        f"{backend} state",
+                        ["apply", str(spec), "--auto-approve", "--parallelism", str(p),
+                         "--allow-near-charge"], sizes["apply"],
+                        {**env, **extra, "PLANSYNC_STATE": location}, emulator))
 
             # 4. scale: validate and plan as N grows (no latency)
             emulator.latency(0)
@@ -246,6 +281,8 @@ def check_targets(runs: list[Run], notes: dict[str, Any], latency: float, p: int
     sequential = by[f"plan --parallelism 1, {latency} ms"]
     base = by[f"baseline client, {latency} ms"]
     apply = next(r for r in runs if r.name.startswith("apply"))
+    on = {kind: next(r for r in runs if r.name.endswith(f"{kind} state"))
+          for kind in ("postgres", "s3")}
     ideal = p / (latency / 1000)
     apply_ideal = p / (latency / 1000) / 4  # plans per second with four round trips each
     targets = [
@@ -256,6 +293,8 @@ def check_targets(runs: list[Run], notes: dict[str, Any], latency: float, p: int
         ("plan >= 12x --parallelism 1", parallel.plans_per_s / sequential.plans_per_s, ">=", 12),
         ("plan >= 15x baseline client", parallel.plans_per_s / base.plans_per_s, ">=", 15),
         (f"apply >= 80% of ideal {apply_ideal:.0f}/s", apply.plans_per_s / apply_ideal, ">=", 0.8),
+        *((f"apply, {kind} state >= 90% of local's", run.plans_per_s / apply.plans_per_s,
+           ">=", 0.9) for kind, run in on.items()),
         ("validate 100k <= 10 s", by.get("validate 100000", fast).wall_s, "<=", 10),
         ("plan 100k peak RSS <= 400 MB", by.get("plan 100000", fast).peak_rss_mb, "<=", 400),
         ("plansync --help <= 0.3 s", by["plansync --help"].wall_s, "<=", 0.3),

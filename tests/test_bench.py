@@ -20,9 +20,11 @@ def test_the_benchmark_runs_and_reports_every_measure(tmp_path: Path) -> None:
     assert any(name.startswith("plan, no latency") for name in names)
     assert any(name.startswith("baseline client") for name in names)
     assert any(name.startswith("apply") for name in names)
+    assert any(name.endswith("postgres state") for name in names)
+    assert any(name.endswith("s3 state") for name in names)
     assert {"validate 20", "plan 50", "plansync --help"} <= set(names)
     assert document["notes"]["crypto_floor_ms_per_plan"] > 0
-    assert len(document["targets"]) == 12
+    assert len(document["targets"]) == 14
     for run in document["runs"]:
         assert run["wall_s"] > 0 and run["peak_rss_mb"] > 0 and run["exit_code"] in (0, 2)
     assert "crypto floor" in result.stdout
