@@ -23,8 +23,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
