@@ -204,7 +204,9 @@ class PostgresBackend:
             note = lock.clean(row[0]) if row else {}
             lock.check_id(note, lock_id, self.where)
             assert row is not None
-            db.execute("SELECT pg_terminate_backend(%s)", (row[1],))
+            # Only a plansync session with that pid: a pid can be reused once its holder died.
+            db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE pid = %s AND application_name = 'plansync'", (row[1],))
             db.execute("DELETE FROM plansync_lock WHERE workspace = %s", (self.workspace,))
         return note
 
