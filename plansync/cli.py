@@ -1,8 +1,8 @@
 """The ``plansync`` command: options in, one call, exit code out.
 
-Exit codes: 0 success; 1 an expected error (bad input, a plan that failed); 2 wrong
-usage, or changes present (plan --detailed-exitcode); 3 a guardrail refused the plan;
-70 a bug in plansync; 130/143 interrupted by SIGINT/SIGTERM.
+Exit codes: 0 success; 1 an expected error (bad input, a plan that failed); 2 only
+changes present (plan --detailed-exitcode) or drift found; 3 a guardrail refused the
+plan; 64 wrong usage (EX_USAGE); 70 a bug in plansync; 130/143 SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ for _command in (demo.demo, init.init, inquire.inquire, imports.import_, plan.va
 
 
 BUG_EXIT_CODE = 70  # EX_SOFTWARE: 3 belongs to guardrail refusals
+USAGE_EXIT_CODE = 64  # EX_USAGE: 2 means only "changes present" or "drift found"
 
 
 def _terminated(_signum: int, _frame: object) -> None:
@@ -68,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 130
+    except click.UsageError as exc:  # a mistyped flag is not "changes present" (2)
+        exc.show()
+        return 0 if isinstance(exc, click.exceptions.NoArgsIsHelpError) else USAGE_EXIT_CODE
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

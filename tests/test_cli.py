@@ -5,6 +5,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from plansync.emulator.server import Emulator
 from tests.conftest import PLANSYNC, run, seeded_date
 
@@ -133,7 +135,7 @@ def test_emulator_exec_runs_a_command_against_a_fresh_emulator(emulator_dir: Pat
 def test_bad_fault_values_are_usage_errors(emulator_dir: Path) -> None:
     result = run("emulator", "exec", "--dir", str(emulator_dir), "--drop-rate", "2", "--",
                  "true")
-    assert result.returncode == 2
+    assert result.returncode == 64  # EX_USAGE
     assert "drop_rate must be between 0 and 1" in result.stderr
 
 
@@ -152,3 +154,13 @@ def test_emulator_exec_without_a_folder_makes_a_throwaway_one(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["status"] == "inactive"
     assert list(tmp_path.iterdir()) == []  # nothing left behind in the working directory
+
+
+@pytest.mark.parametrize("args", [["plan", "--nope"], ["drift", "specs", "--bogus"],
+                                  ["apply", "--dry-run", "--lock-timeout", "soon", "x"],
+                                  ["nosuchcommand"]])
+def test_usage_errors_exit_64_never_2(args: list[str]) -> None:
+    """2 means "changes present" or "drift found": a CI step must be able to trust it."""
+    result = run(*args)
+    assert result.returncode == 64, result.stderr
+    assert "Usage:" in result.stderr or "Error:" in result.stderr

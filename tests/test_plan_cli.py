@@ -112,7 +112,7 @@ def test_target_and_exclude(served: dict[str, str], emulator: Emulator) -> None:
                    "--json", env=served)
     assert [c["id"] for c in json.loads(excluded.stdout)["changes"]] == ["156143", "156144"]
     unknown = run("plan", str(EXAMPLE), "--target", "42", env=served)
-    assert unknown.returncode == 2
+    assert unknown.returncode == 64  # EX_USAGE, never "changes present"
     assert "42 names no plan in the specs" in unknown.stderr
 
 

@@ -69,6 +69,9 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
 
     if not paths and plan_file is None:
         raise click.UsageError("name the spec PATHs to apply, or a saved --plan FILE")
+    lock_wait = _seconds(lock_timeout, "--lock-timeout")  # usage errors before any work
+    window_flag = None if settle_window is None else _seconds(settle_window,
+                                                              "--settle-window")
     if not (auto_approve or dry_run or sys.stdin.isatty()):
         raise PlansyncError("apply needs a 'yes' to go on, and there is no terminal to ask",
                             "pass --auto-approve (as CI does), or run it in a terminal")
@@ -80,10 +83,9 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
         "max_changes": max_changes, "max_cancels": max_cancels,
         "max_amount_increase": max_amount_increase, "charge_window_hours": charge_window,
     }.items() if v is not None}}
-    window = settings.settle_window if settle_window is None else _seconds(
-        settle_window, "--settle-window")
+    window = settings.settle_window if window_flag is None else window_flag
     with contextlib.closing(store), \
-            store.lock("apply", _seconds(lock_timeout, "--lock-timeout"), say.warning), \
+            store.lock("apply", lock_wait, say.warning), \
             GatewayClient.from_settings(settings, pool_size=parallelism,
                                         rate_limit=rate_limit) as client:
         stop = _Stop()
