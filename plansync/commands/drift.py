@@ -31,14 +31,15 @@ def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequen
     from plansync.gateway.client import GatewayClient
     from plansync.render import drift as report
 
-    specs = shared.Specs(paths, target, exclude)
-    store = shared.open_state(options)
-    settings = shared.settings_from(options)
-    with contextlib.closing(store):
-        known = backends.current(store, settings.merchant_id, settings.endpoint)
-    with GatewayClient.from_settings(settings, pool_size=parallelism,
-                                     rate_limit=rate_limit) as client:
-        made = specs.plan(client, known)
+    with shared.errors_in_markdown(fmt):
+        specs = shared.Specs(paths, target, exclude)
+        store = shared.open_state(options)
+        settings = shared.settings_from(options)
+        with contextlib.closing(store):
+            known = backends.current(store, settings.merchant_id, settings.endpoint)
+        with GatewayClient.from_settings(settings, pool_size=parallelism,
+                                         rate_limit=rate_limit) as client:
+            made = specs.plan(client, known)
     found = detect(made, known)
     if fmt == "json":
         click.echo(report.as_json(found))

@@ -14,7 +14,6 @@ import click
 
 from plansync import config
 from plansync.errors import PlansyncError
-from plansync.printable import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,12 +46,42 @@ def load_specs(paths: Sequence[Path]) -> tuple[list[Any], str, int]:
     from plansync.spec import loader
 
     plans, problems, files = loader.load_counted(paths)
-    for problem in problems:
-        click.echo(printable(str(problem)), err=True)
+    report_problems(problems)
     if problems:
-        raise PlansyncError(f"{len(problems)} problem(s) in the specs; nothing was done",
-                            "fix them and run again (plansync validate checks without network)")
+        raise SpecProblemsError(problems)
     return plans, loader.digest(plans), files
+
+
+def report_problems(problems: Sequence[Any]) -> None:
+    """Each problem on stderr; on GitHub Actions also as an annotation on its spec line."""
+    from plansync.render import problems as render
+
+    annotate = os.environ.get("GITHUB_ACTIONS") == "true"
+    for problem in problems:
+        click.echo(render.text(problem), err=True)
+        if annotate:
+            click.echo(render.github_annotation(problem), err=True)
+
+
+class SpecProblemsError(PlansyncError):
+    def __init__(self, problems: Sequence[Any]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in the specs; nothing was done",
+                         "fix them and run again (plansync validate checks without network)")
+        self.problems = list(problems)
+
+
+@contextlib.contextmanager
+def errors_in_markdown(fmt: str | None) -> Iterator[None]:
+    """With --markdown, an error is also the Markdown on stdout: a pull-request comment
+    then says what went wrong instead of being empty (the error still goes to stderr)."""
+    try:
+        yield
+    except PlansyncError as exc:
+        if fmt == "markdown":
+            from plansync.render.markdown import failure
+
+            click.echo(failure(exc, getattr(exc, "problems", ())))
+        raise
 
 
 def state_options(command: F) -> F:

@@ -14,11 +14,22 @@ from plansync.commands import options as shared
 
 @click.command()
 @shared.spec_paths
-def validate(paths: Sequence[Path]) -> int:
+@click.option("--json", "as_json", is_flag=True,
+              help="The outcome as one JSON document on stdout (valid, plans, files, "
+                   "problems with file, line, column, plan, field, message).")
+def validate(paths: Sequence[Path], as_json: bool) -> int:
     """Check spec files (and folders of them) without touching the network.
 
-    Every problem is printed as FILE:LINE:COLUMN: plan ID: FIELD: MESSAGE.
+    Every problem is printed as FILE:LINE:COLUMN: plan ID: FIELD: MESSAGE (and, on
+    GitHub Actions, as an annotation on that line).
     """
+    if as_json:
+        from plansync.render import problems as render
+        from plansync.spec import loader
+
+        plans, problems, files = loader.load_counted(paths)
+        click.echo(render.as_json(problems, len(plans), files))
+        return 1 if problems else 0
     plans, _digest, files = shared.load_specs(paths)
     click.echo(f"Valid: {len(plans)} plan{'s' * (len(plans) != 1)} in {files} "
                f"file{'s' * (files != 1)}.")
@@ -43,7 +54,23 @@ def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | Non
     Exit codes: 0 success; 1 a spec problem or a plan that cannot be planned; with
     --detailed-exitcode, 2 when there are changes.
     """
-    from plansync.engine import backends, planfile
+    with shared.errors_in_markdown(fmt):
+        made = _plan(paths, target, exclude, parallelism, rate_limit, options)
+    if out is not None:
+        from plansync.engine import planfile
+
+        planfile.save(made, out)
+        click.echo(f"Saved the plan to {out}; apply exactly it with: "
+                   f"plansync apply --plan {out}", err=True)
+    click.echo(shared.render(made, fmt, no_color))
+    if made.summary["error"]:
+        return 1
+    return 2 if detailed_exitcode and made.has_changes else 0
+
+
+def _plan(paths: Sequence[Path], target: Sequence[str], exclude: Sequence[str],
+          parallelism: int, rate_limit: float | None, options: dict[str, Any]) -> Any:
+    from plansync.engine import backends
     from plansync.gateway.client import GatewayClient
 
     specs = shared.Specs(paths, target, exclude)
@@ -54,13 +81,7 @@ def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | Non
         known = backends.current(store, settings.merchant_id, settings.endpoint)
     with GatewayClient.from_settings(settings, pool_size=parallelism,
                                      rate_limit=rate_limit) as client:
-        made = specs.plan(client, known)
-    if out is not None:
-        planfile.save(made, out)
-    click.echo(shared.render(made, fmt, no_color))
-    if made.summary["error"]:
-        return 1
-    return 2 if detailed_exitcode and made.has_changes else 0
+        return specs.plan(client, known)
 
 
 @click.command()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from plansync.engine.diff import Action, Change, Plan
+from plansync.printable import printable
 from plansync.render.text import counts, header, summary_line
 from plansync.render.values import cell, html, show
+from plansync.spec.model import Problem
 
 # GitHub refuses comments over 65,536 characters; leave room for a wrapper's own text.
 BUDGET = 60_000
@@ -71,3 +75,15 @@ def _details(change: Change) -> str:
 
 def _action(change: Change) -> str:
     return "**CANCEL**" if change.action is Action.CANCEL else str(change.action)
+
+
+def failure(error: Exception, problems: Sequence[Problem] = ()) -> str:
+    """A run that failed, as a pull-request comment: the error, and every spec problem."""
+    lines = ["### plansync could not make a plan", "", "```text",
+             *(html(printable(line)) for line in f"error: {error}".splitlines()), "```"]
+    if problems:
+        lines += ["", "| where | plan | field | problem |", "|---|---|---|---|"]
+        lines += [f"| `{cell(f'{p.location.file}:{p.location.line}:{p.location.column}')}` | "
+                  f"{cell(p.plan_id or '')} | {cell(p.field or '')} | {cell(p.message)} |"
+                  for p in problems]
+    return "\n".join([*lines, "", "Nothing was planned or applied. Fix the above and push again."])
