@@ -160,7 +160,7 @@ def test_init_scaffolds_and_never_overwrites(tmp_path: Path) -> None:
         assert (root / name).read_text()
     assert (root / ".gitignore").read_text() == (
         "node_modules/\n*.pem\n# plansync: state, and keys that must never be committed\n"
-        ".plansync/\n*.key\n*.p12\n*.pfx\nkeys/\n")
+        ".plansync/\n*.key\n*.p12\n*.pfx\nkeys/\n*.db\n")
     assert run("validate", str(root / "specs")).returncode == 0
     again = run("init", str(root))
     assert "created" not in again.stdout and "has every entry" in again.stdout
@@ -175,3 +175,45 @@ def test_a_fresh_init_has_a_commented_settings_file(tmp_path: Path) -> None:
                  env={"PLANSYNC_CONFIG": str(tmp_path / "new" / "plansync.yaml")})
     assert broken.returncode == 1
     assert "merchant key file" in broken.stderr and "does not exist" in broken.stderr
+
+
+def test_validate_of_a_whole_repository_skips_yaml_that_is_not_a_spec(tmp_path: Path) -> None:
+    """An emulator folder (seed.yaml, plansync.yaml) and CI files inside the spec repo are
+    not specs; a file named on the command line is always read."""
+    assert run("init", str(tmp_path / "repo")).returncode == 0
+    assert run("emulator", "init", str(tmp_path / "repo" / "emulator")).returncode == 0
+    (tmp_path / "repo" / "other-tool.yaml").write_text("steps: [build, test]\n")
+    result = run("validate", str(tmp_path / "repo"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Valid: 4 plans in 1 file.\n"
+    named = run("validate", str(tmp_path / "repo" / "other-tool.yaml"))
+    assert named.returncode == 1
+
+
+def test_init_ignores_the_emulator_database_and_says_next_steps_from_inside(
+        tmp_path: Path) -> None:
+    result = run("init", str(tmp_path / "my-plans"))
+    assert "*.db" in (tmp_path / "my-plans" / ".gitignore").read_text().splitlines()
+    assert f"  cd {tmp_path / 'my-plans'}\n  plansync import YOUR-PLAN-IDS --out " \
+           "specs/imported.yaml\n  plansync plan specs/" in result.stdout
+
+
+def test_import_declares_a_plan_plansync_cancelled_as_cancelled(
+        served: dict[str, str], tmp_path: Path) -> None:
+    env = served | {"PLANSYNC_STATE": str(tmp_path / "state.json")}
+    spec = tmp_path / "cancel.yaml"
+    spec.write_text("apiVersion: plansync/v1\nkind: RecurringPlans\nplans:\n"
+                    "  - {id: '156145', status: cancelled}\n")
+    assert run("apply", str(spec), "--auto-approve", env=env).returncode == 0
+    imported = run("import", "156145", "156142", env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert '  - id: "156145"\n    status: cancelled' in imported.stdout
+    written = tmp_path / "imported.yaml"
+    written.write_text(imported.stdout)
+    assert run("plan", str(written), "--detailed-exitcode", env=env).returncode == 0
+
+
+def test_drift_help_describes_its_own_json() -> None:
+    result = run("drift", "--help")
+    assert "plan.schema.json" not in result.stdout
+    assert "drifted plans field by field" in result.stdout

@@ -14,7 +14,8 @@ from plansync.commands import options as shared
 
 @click.command()
 @shared.spec_paths
-@shared.formats
+@shared.formats_for("One JSON document: drifted plans field by field (spec, live, last "
+                    "applied), outside changes, errors and a summary.")
 @shared.selecting
 @shared.state_options
 @shared.gateway_options

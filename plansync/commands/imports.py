@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from plansync.errors import GatewayError, PlansyncError
               help="Write the spec here (default: stdout). An existing file is left alone.")
 @click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Inquiries in flight at once.")
+@shared.state_options
 @shared.gateway_options
 def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
             parallelism: int, **options: Any) -> int:
@@ -38,7 +40,12 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
     if out is not None and out.exists():
         raise PlansyncError(f"{out} already exists; it was left as it is",
                             "choose another --out file, or remove this one first")
+    from plansync.engine import backends
+
+    store = shared.open_state(options)
     settings = shared.settings_from(options)
+    with contextlib.closing(store):  # cancelled plans inquire as paused: the state knows
+        cancelled = backends.current(store, settings.merchant_id, settings.endpoint).cancelled
     found: dict[str, Any] = {}
     failed = 0
     with GatewayClient.from_settings(settings, pool_size=parallelism) as client, \
@@ -57,7 +64,7 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
                 click.echo(f"error: plan {plan_id}: {result}", err=True)
             else:
                 found[plan_id] = result
-    text = spec_text([found[plan_id] for plan_id in ids if plan_id in found])
+    text = spec_text([found[plan_id] for plan_id in ids if plan_id in found], cancelled)
     if out is None:
         click.echo(text, nl=False)
     else:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-GITIGNORE = [".plansync/", "*.pem", "*.key", "*.p12", "*.pfx", "keys/"]
+GITIGNORE = [".plansync/", "*.pem", "*.key", "*.p12", "*.pfx", "keys/", "*.db"]
 WORKFLOWS = ("plansync-plan.yml", "plansync-apply.yml", "plansync-drift.yml")
 
 CONFIG = """\
@@ -74,9 +74,10 @@ def init(folder: Path) -> int:
         path.write_text(text, encoding="utf-8")
         click.echo(f"created {path}")
     click.echo(_gitignore(folder / ".gitignore"))
+    enter = "" if folder.resolve() == Path.cwd().resolve() else f"  cd {folder}\n"
     click.echo("\nNext: put your keys where plansync.yaml says, set merchant_id, then\n"
-               f"  plansync import YOUR-PLAN-IDS --out {folder / 'specs' / 'imported.yaml'}\n"
-               f"  plansync plan {folder / 'specs'}")
+               f"{enter}  plansync import YOUR-PLAN-IDS --out specs/imported.yaml\n"
+               "  plansync plan specs/")
     return 0
 
 

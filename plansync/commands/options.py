@@ -164,19 +164,25 @@ def use_color(no_color: bool) -> bool:
 
 spec_paths = click.argument("paths", metavar="PATH...", nargs=-1, required=True,
                             type=click.Path(path_type=Path))
-output_format = [
-    click.option("--json", "fmt", flag_value="json",
-                 help="One JSON document (schemas/plan.schema.json)."),
-    click.option("--markdown", "fmt", flag_value="markdown",
-                 help="Markdown for a pull-request comment."),
-    click.option("--no-color", is_flag=True, help="No colours (also: the NO_COLOR variable)."),
-]
+def formats_for(json_help: str) -> Callable[[F], F]:
+    """--json (its document described by ``json_help``), --markdown and --no-color."""
+    options = [
+        click.option("--json", "fmt", flag_value="json", help=json_help),
+        click.option("--markdown", "fmt", flag_value="markdown",
+                     help="Markdown for a pull-request comment."),
+        click.option("--no-color", is_flag=True,
+                     help="No colours (also: the NO_COLOR variable)."),
+    ]
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
-def formats(command: F) -> F:
-    for option in reversed(output_format):
-        command = option(command)
-    return command
+formats = formats_for("One JSON document (schemas/plan.schema.json).")
 
 
 def render(made: Any, fmt: str | None, no_color: bool) -> str:

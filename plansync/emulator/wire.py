@@ -68,9 +68,7 @@ def read_body(rfile: BufferedIOBase, request: HttpRequest, limit: int) -> bytes:
     if "chunked" in request.headers.get("transfer-encoding", "").lower():
         return _read_chunked(rfile, limit)
     length = request.headers.get("content-length")
-    if length is None:
-        if request.method in ("POST", "PUT"):
-            raise HttpProblem(411, "Content-Length required")
+    if length is None:  # no Content-Length nor chunked coding: no body (RFC 9112, 6.3)
         return b""
     if not length.isdigit():
         raise HttpProblem(400, "Content-Length is not a number")

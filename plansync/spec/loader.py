@@ -11,6 +11,7 @@ import difflib
 import gc
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
@@ -79,10 +80,23 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
 
 
 def _is_spec_file(path: Path, root: Path) -> bool:
-    """YAML files below root, except hidden ones (.github/, .plansync/) and settings files."""
+    """YAML files below root that declare ``apiVersion: plansync/…``, except hidden ones
+    (.github/, .plansync/) and settings files. (A folder can hold other YAML: an emulator's
+    seed, CI files; a file named on the command line is always read.)"""
     hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
     return (path.suffix in SUFFIXES and path.is_file() and not hidden
-            and path.name not in NOT_SPECS)
+            and path.name not in NOT_SPECS and _declares_plansync(path))
+
+
+_API_VERSION = re.compile(rb"^apiVersion:[ \t]*[\"']?plansync/", re.MULTILINE)
+
+
+def _declares_plansync(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return bool(_API_VERSION.search(handle.read()))
+    except OSError:
+        return True  # unreadable: reading it again reports why
 
 
 def load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem]]:

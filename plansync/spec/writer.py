@@ -6,7 +6,7 @@ person would (ids, amounts and ddMM values as strings: exact, and never octal).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from plansync.gateway.messages import LivePlan
 
@@ -24,9 +24,17 @@ plans:
 """
 
 
-def spec_text(plans: Sequence[LivePlan]) -> str:
-    return HEADER + "".join(_plan(plan) for plan in plans) if plans else \
+def spec_text(plans: Sequence[LivePlan], cancelled: Collection[str] = ()) -> str:
+    """A spec declaring ``plans``; those in ``cancelled`` (which the state knows plansync
+    cancelled: the gateway shows them as paused) are declared cancelled."""
+    return HEADER + "".join(_cancelled(plan) if plan.id in cancelled else _plan(plan)
+                            for plan in plans) if plans else \
         HEADER.replace("plans:\n", "plans: []\n")
+
+
+def _cancelled(plan: LivePlan) -> str:
+    return (f'  - id: "{plan.id}"\n    status: cancelled   # plansync cancelled it: final '
+            "(the gateway shows it as paused)\n")
 
 
 def _plan(plan: LivePlan) -> str:

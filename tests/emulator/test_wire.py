@@ -57,8 +57,6 @@ def test_close_is_honoured(conn: socket.socket, raw: bytes) -> None:
 
 
 @pytest.mark.parametrize(("raw", "status", "message"), [
-    (b"POST /2C2PFrontend/PaymentAction/2.0/action HTTP/1.1\r\n\r\n", 411,
-     b"Content-Length required"),
     (b"POST /2C2PFrontend/PaymentAction/2.0/action HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n",
      413, b"request too large"),
     (b"POST /2C2PFrontend/PaymentAction/2.0/action HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",
@@ -84,3 +82,10 @@ def test_answers_leave_in_one_segment_sized_write(emulator: Emulator,
     length = int(dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
                  [b"Content-Length"])
     assert len(body) == length
+
+
+def test_a_bodyless_post_to_an_admin_endpoint_works(conn: socket.socket) -> None:
+    """As `curl -X POST …/_emulator/reset` sends it: no Content-Length, so no body
+    (RFC 9112, 6.3) — once answered 411."""
+    status, _headers, body = exchange(conn, b"POST /_emulator/reset HTTP/1.1\r\n\r\n")
+    assert status == 200 and b'"plans"' in body
