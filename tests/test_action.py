@@ -3,7 +3,9 @@
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -39,7 +41,8 @@ def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: 
         "INPUT_MERCHANT_KEY_PASSWORD": "",
         "INPUT_GATEWAY_KEY": (emulator_dir / "gateway-public.pem").read_text(),
         "INPUT_OK_EXIT_CODES": ok,
-        "INPUT_PACKAGE": "click",  # already installed: the step's pip install is a no-op
+        # Pinned and already installed: the step's pip install is a no-op.
+        "INPUT_PACKAGE": f"click=={version('click')}",
         "PLANSYNC_MERCHANT_ID": "JT01", "PLANSYNC_ENDPOINT": emulator.url,
         "PLANSYNC_STATE": str(state or tmp_path / "state.json"),
         "PLANSYNC_REQUIRE_REMOTE_STATE": "false" if state is None or "://" not in str(state)
@@ -144,3 +147,37 @@ def test_the_action_refuses_runner_local_state_and_runs_on_postgres(
                                  "--auto-approve", ok="0", state=remote)
     assert result.returncode == 0, result.stdout + result.stderr
     assert outputs["exit-code"] == "0"
+
+
+def run_install_only(tmp_path: Path, package: str, action_path: Path) -> Any:
+    """The action's script up to and including the install, as a runner runs it."""
+    script = action_script().split("keys=", 1)[0]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "PLANSYNC_ACTION_PATH": str(action_path), "INPUT_PACKAGE": package}
+    return subprocess.run(["bash", "-c", script], env=env, text=True, capture_output=True,
+                          timeout=120, cwd=tmp_path, stdin=subprocess.DEVNULL)
+
+
+def test_the_action_never_installs_an_unpinned_name(tmp_path: Path) -> None:
+    unpinned = run_install_only(tmp_path, "plansync", tmp_path)
+    assert unpinned.returncode == 1
+    assert "::error::package 'plansync' is not pinned" in unpinned.stderr
+    no_source = run_install_only(tmp_path, "", tmp_path)
+    assert no_source.returncode == 1
+    assert "::error::no plansync source at" in no_source.stderr
+    assert "pip install --quiet plansync" not in action_script()
+
+
+def test_the_constraints_file_pins_every_runtime_dependency() -> None:
+    import re
+    import tomllib
+
+    pinned = {re.split(r"==", line)[0].lower().replace("_", "-")
+              for line in (ROOT / "action-constraints.txt").read_text().splitlines()
+              if line and not line.startswith("#")}
+    assert all("==" in line for line in (ROOT / "action-constraints.txt").read_text()
+               .splitlines() if line and not line.startswith("#"))
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {re.split(r"[\[<>=!~ ]", d)[0].lower().replace("_", "-")
+              for d in project["dependencies"]}
+    assert wanted <= pinned, wanted - pinned

@@ -217,3 +217,17 @@ def test_drift_help_describes_its_own_json() -> None:
     result = run("drift", "--help")
     assert "plan.schema.json" not in result.stdout
     assert "drifted plans field by field" in result.stdout
+
+
+def test_init_pins_the_workflows_action_by_commit(tmp_path: Path) -> None:
+    sha = "3f2c9a1b" * 5
+    result = run("init", str(tmp_path / "repo"), "--action", f"acme/plansync@{sha}")
+    assert result.returncode == 0, result.stderr
+    for name in ("plansync-plan.yml", "plansync-apply.yml", "plansync-drift.yml"):
+        text = (tmp_path / "repo" / ".github" / "workflows" / name).read_text()
+        assert f"uses: acme/plansync@{sha}" in text and "./.github/actions" not in text
+    assert not (tmp_path / "repo" / ".github" / "actions").exists()
+    tagged = run("init", str(tmp_path / "other"), "--action", "acme/plansync@v1")
+    assert "is not pinned by a full commit SHA" in tagged.stderr
+    bad = run("init", str(tmp_path / "third"), "--action", "plansync")
+    assert bad.returncode == 64

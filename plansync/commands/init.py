@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -42,13 +43,25 @@ guardrails:
 """
 
 
+_ACTION_REF = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+@[A-Za-z0-9_./-]+")
+_LOCAL_ACTION = "uses: ./.github/actions/plansync"
+
+
 @click.command()
 @click.argument("folder", metavar="[DIR]", default=".",
                 type=click.Path(file_okay=False, path_type=Path))
-def init(folder: Path) -> int:
+@click.option("--action", "action_ref", metavar="OWNER/REPO@SHA",
+              help="The repository that holds plansync, pinned by commit SHA: the "
+                   "workflows use it as their action (and it installs plansync from there).")
+def init(folder: Path, action_ref: str | None) -> int:
     """Scaffold DIR: plansync.yaml, specs/, the schema, .gitignore entries and GitHub
     Actions workflows. Existing files are never overwritten."""
     from plansync.schema_files import shipped
+
+    if action_ref is not None and not _ACTION_REF.fullmatch(action_ref):
+        raise click.BadParameter(f"{action_ref!r} is not OWNER/REPO@REF",
+                                 param_hint="--action")
+    uses = _LOCAL_ACTION if action_ref is None else f"uses: {action_ref}"
 
     example = shipped("specs.example", "plans.yaml").read_text(encoding="utf-8")
     files: dict[str, str] = {
@@ -60,10 +73,10 @@ def init(folder: Path) -> int:
             "# (plansync import ID... writes a spec of your live plans).\n"),
         "schemas/plansync-spec.schema.json":
             shipped("schemas", "plansync-spec.schema.json").read_text(encoding="utf-8"),
-        ".github/actions/plansync/action.yml":
-            shipped("action", "action.yml").read_text(encoding="utf-8"),
+        **({} if action_ref else {".github/actions/plansync/action.yml":
+                                   shipped("action", "action.yml").read_text(encoding="utf-8")}),
         **{f".github/workflows/{name}": shipped("github-actions", name).read_text(
-            encoding="utf-8") for name in WORKFLOWS},
+            encoding="utf-8").replace(_LOCAL_ACTION, uses) for name in WORKFLOWS},
     }
     for name, text in files.items():
         path = folder / name
@@ -74,6 +87,13 @@ def init(folder: Path) -> int:
         path.write_text(text, encoding="utf-8")
         click.echo(f"created {path}")
     click.echo(_gitignore(folder / ".gitignore"))
+    if action_ref is None:
+        click.echo("\nThe workflows use .github/actions/plansync, which needs plansync's "
+                   "source: run init again with --action OWNER/REPO@COMMIT-SHA (the "
+                   "repository that holds plansync), or see README: CI and GitOps.")
+    elif not re.fullmatch(r".*@[0-9a-f]{40}", action_ref):
+        click.echo(f"\nwarning: {action_ref} is not pinned by a full commit SHA; a tag or "
+                   "branch can be moved to other code", err=True)
     enter = "" if folder.resolve() == Path.cwd().resolve() else f"  cd {folder}\n"
     click.echo("\nNext: put your keys where plansync.yaml says, set merchant_id, then\n"
                f"{enter}  plansync import YOUR-PLAN-IDS --out specs/imported.yaml\n"
