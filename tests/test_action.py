@@ -35,6 +35,7 @@ def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: 
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
         "RUNNER_TEMP": str(runner_temp), "GITHUB_OUTPUT": str(outputs),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "step_summary.md"),
         "PLANSYNC_ACTION_PATH": str(tmp_path / "no-checkout-here"),
         "INPUT_COMMAND": command, "INPUT_PATHS": str(EXAMPLE), "INPUT_ARGS": args,
         "INPUT_MERCHANT_KEY": (emulator_dir / "merchant-private.pem").read_text(),
@@ -181,3 +182,18 @@ def test_the_constraints_file_pins_every_runtime_dependency() -> None:
     wanted = {re.split(r"[\[<>=!~ ]", d)[0].lower().replace("_", "-")
               for d in project["dependencies"]}
     assert wanted <= pinned, wanted - pinned
+
+
+def test_plan_and_apply_write_the_job_summary(tmp_path: Path, emulator_dir: Path,
+                                              emulator: Emulator) -> None:
+    (tmp_path / "plan").mkdir()
+    run_action(tmp_path / "plan", emulator_dir, emulator, "plan", "--markdown")
+    summary = (tmp_path / "plan" / "step_summary.md").read_text()
+    assert summary.startswith("### plansync plan (exit code 0)\n\n")
+    assert "| 156142 |" in summary or "156142" in summary
+    (tmp_path / "apply").mkdir()
+    run_action(tmp_path / "apply", emulator_dir, emulator, "apply", "--auto-approve",
+               ok="0")
+    applied = (tmp_path / "apply" / "step_summary.md").read_text()
+    assert applied.startswith("### plansync apply (exit code 0)\n\n```text\n")
+    assert "Apply complete: 2 updated, 1 cancelled, 1 unchanged, 0 failed." in applied
