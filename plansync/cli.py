@@ -17,6 +17,7 @@ import click
 
 from plansync.commands import (
     apply,
+    ci,
     demo,
     drift,
     emulator,
@@ -48,7 +49,7 @@ def cli(verbose: bool) -> None:
 
 for _command in (demo.demo, init.init, inquire.inquire, imports.import_, plan.validate,
                  plan.plan, plan.show, apply.apply, drift.drift, state.state,
-                 state.workspace, state.force_unlock, emulator.emulator):
+                 state.workspace, state.force_unlock, emulator.emulator, ci.ci):
     cli.add_command(_command)
 
 # --- the one place exceptions become exit codes ---------------------------------------

@@ -26,7 +26,8 @@ Ran = tuple[subprocess.CompletedProcess[str], dict[str, str]]
 
 
 def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: str,
-               args: str, ok: str = "0 2", state: Path | str | None = None) -> Ran:
+               args: str, ok: str = "0 2", state: Path | str | None = None,
+               paths: str | None = None) -> Ran:
     runner_temp = tmp_path / "runner"
     runner_temp.mkdir()
     outputs = tmp_path / "github_output"
@@ -37,7 +38,8 @@ def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: 
         "RUNNER_TEMP": str(runner_temp), "GITHUB_OUTPUT": str(outputs),
         "GITHUB_STEP_SUMMARY": str(tmp_path / "step_summary.md"),
         "PLANSYNC_ACTION_PATH": str(tmp_path / "no-checkout-here"),
-        "INPUT_COMMAND": command, "INPUT_PATHS": str(EXAMPLE), "INPUT_ARGS": args,
+        "INPUT_COMMAND": command, "INPUT_ARGS": args,
+        "INPUT_PATHS": str(EXAMPLE) if paths is None else paths,
         "INPUT_MERCHANT_KEY": (emulator_dir / "merchant-private.pem").read_text(),
         "INPUT_MERCHANT_KEY_PASSWORD": "",
         "INPUT_GATEWAY_KEY": (emulator_dir / "gateway-public.pem").read_text(),
@@ -83,8 +85,10 @@ def test_example_workflows_use_the_action_and_keep_secrets_in_secrets() -> None:
         workflow = yaml.safe_load(text)
         steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
         uses = [s for s in steps if s.get("uses") == "./.github/actions/plansync"]
-        assert len(uses) == 1, path.name
-        assert uses[0]["with"]["merchant-key"] == "${{ secrets.PLANSYNC_MERCHANT_KEY }}"
+        talking = [s for s in uses if s["with"]["command"] in ("plan", "apply", "drift")]
+        assert talking, path.name
+        for step in talking:  # every step that talks to the gateway: keys from secrets
+            assert step["with"]["merchant-key"] == "${{ secrets.PLANSYNC_MERCHANT_KEY }}"
         assert "BEGIN" not in text
 
 
@@ -102,33 +106,35 @@ def test_workflows_and_action_are_valid_github_actions_yaml() -> None:
 def test_the_example_workflows_commands_against_the_emulator(
         tmp_path: Path, emulator_dir: Path, emulator: Emulator) -> None:
     """Each example workflow's plansync step, as written, in the order a merge runs them."""
-    import json
+    import shutil
 
-    from tests.conftest import run
-
-    def step(name: str) -> dict[str, str]:
+    def step(name: str, command: str) -> dict[str, str]:
         workflow = yaml.safe_load((ROOT / "examples" / "github-actions" / name).read_text())
         steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
         found: dict[str, str] = next(
-            s["with"] for s in steps if s.get("uses") == "./.github/actions/plansync")
+            s["with"] for s in steps if s.get("uses") == "./.github/actions/plansync"
+            and s["with"]["command"] == command)
         return found
 
-    env = {"PLANSYNC_MERCHANT_ID": "JT01", "PLANSYNC_ENDPOINT": emulator.url,
-           "PLANSYNC_MERCHANT_KEY": str(emulator_dir / "merchant-private.pem"),
-           "PLANSYNC_GATEWAY_KEY": str(emulator_dir / "gateway-public.pem")}
-    digest = json.loads(run("plan", str(EXAMPLE), "--json", env=env).stdout)["spec_digest"]
-    expected = {"plansync-plan.yml": "2", "plansync-apply.yml": "0", "plansync-drift.yml": "0"}
-    for number, (name, code) in enumerate(expected.items()):
-        with_ = step(name)
-        args = with_["args"].replace("${{ steps.reviewed.outputs.digest }}", digest)
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
+    expected = [("plansync-plan.yml", "plan", "2"), ("plansync-apply.yml", "apply", "0"),
+                ("plansync-drift.yml", "drift", "0")]
+    for number, (name, command, code) in enumerate(expected):
+        with_ = step(name, command)
+        args = with_["args"].replace("${{ runner.temp }}", str(runner_temp))
         assert "${{" not in args
         folder = tmp_path / str(number)
         folder.mkdir()
         result, outputs = run_action(folder, emulator_dir, emulator, with_["command"], args,
                                      ok=with_.get("ok-exit-codes", "0 2"),
-                                     state=tmp_path / "cached" / "state.json")
+                                     state=tmp_path / "shared" / "state.json",
+                                     paths=with_.get("paths"))
         assert outputs["exit-code"] == code, (name, result.stdout, result.stderr)
         assert result.returncode == 0, name
+        if command == "plan":  # what `ci fetch-plan` brings back from the artifact
+            # (tests/test_gitops_flow.py drives that step against a stand-in GitHub)
+            shutil.copy(runner_temp / "plan.json", runner_temp / "reviewed-plan.json")
 
 
 def test_the_action_refuses_runner_local_state_and_runs_on_postgres(

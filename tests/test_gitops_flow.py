@@ -1,0 +1,142 @@
+"""The GitOps flow's glue, driven end to end: plansync commands against the emulator,
+and a stand-in for GitHub's API on loopback (tests/fake_github.py). The reviewed plan is
+the applied plan; whatever happens, the pull request is told."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from plansync.emulator.server import Emulator
+from tests.conftest import live_fields, run
+from tests.fake_github import BOT, REPO, FakeGitHub, serving
+from tests.test_apply import writes
+
+HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    with serving(FakeGitHub()) as fake:
+        yield fake
+
+
+@pytest.fixture
+def env(served: dict[str, str], github: FakeGitHub, tmp_path: Path) -> dict[str, str]:
+    return served | {"PLANSYNC_STATE": str(tmp_path / "state.json"),
+                     "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO,
+                     "GITHUB_TOKEN": "test-token", "GITHUB_RUN_ID": "555"}
+
+
+def reviewed(env: dict[str, str], spec: Path, tmp_path: Path, name: str) -> bytes:
+    """What the PR's plan workflow saves: plansync plan --out."""
+    out = tmp_path / f"{name}.plan.json"
+    made = run("plan", str(spec), "--out", str(out), env=env)
+    assert made.returncode == 0, made.stderr
+    return out.read_bytes()
+
+
+def on_merge(env: dict[str, str], sha: str, pull: int, tmp_path: Path) -> str:
+    """The apply workflow: fetch the reviewed plan, apply exactly it, report on the PR.
+    Returns the comment posted."""
+    plan = tmp_path / f"merge-{sha}.json"
+    fetched = run("ci", "fetch-plan", "--sha", sha, "--out", str(plan), env=env)
+    if fetched.returncode != 0:  # as the workflow: the reason is what --out holds
+        reported = run("ci", "report", "--pull", str(pull), "--exit-code", "1",
+                       "--results", str(plan), env=env)
+    else:
+        applied = run("apply", "--plan", str(plan), "--auto-approve", "--json", env=env)
+        results = tmp_path / f"results-{sha}.json"
+        results.write_text(applied.stdout)
+        reported = run("ci", "report", "--pull", str(pull), "--results", str(results),
+                       "--exit-code", str(applied.returncode), env=env)
+    assert reported.returncode == 0, reported.stderr
+    return reported.stdout
+
+
+def spec_file(tmp_path: Path, body: str) -> Path:
+    spec = tmp_path / "specs" / "plans.yaml"
+    spec.parent.mkdir(exist_ok=True)
+    spec.write_text(HEAD + "plans:\n" + body)
+    return spec
+
+
+def test_the_reviewed_plan_is_applied_and_the_pr_told(
+        env: dict[str, str], github: FakeGitHub, emulator: Emulator, tmp_path: Path) -> None:
+    spec = spec_file(tmp_path, "  - {id: '156142', amount: '130.00', recurring_count: 24}\n")
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", reviewed(env, spec, tmp_path, "pr7"))
+    comment = on_merge(env, "merge1", 7, tmp_path)
+    assert "### plansync: the reviewed plan was applied" in comment
+    assert "| 156142 | updated | amount, recurring_count |" in comment
+    assert live_fields(emulator, "156142")["amount"] == "000000013000"
+    posted = github.comments[7]
+    assert len(posted) == 1 and posted[0]["user"] == BOT
+    on_merge(env, "merge1", 7, tmp_path)  # a re-run of the same job...
+    assert len(github.comments[7]) == 1  # ...updates the comment in place
+    assert "was already applied" in github.comments[7][0]["body"]  # and applies nothing
+    assert writes(emulator)[("156142", "U")] == 1
+
+
+def test_live_moved_between_review_and_merge_nothing_unreviewed_is_written(
+        env: dict[str, str], github: FakeGitHub, emulator: Emulator, tmp_path: Path) -> None:
+    spec = spec_file(tmp_path, "  - {id: '156142', amount: '130.00', recurring_count: 24}\n"
+                               "  - {id: '156143', amount: '450.00'}\n")
+    github.merge("merge2", 8, "head2")
+    github.plan_run(102, "head2", reviewed(env, spec, tmp_path, "pr8"))
+    # Someone changes 156142 in the portal after the review.
+    other = tmp_path / "portal.yaml"
+    other.write_text(HEAD + "plans:\n  - {id: '156142', amount: '10.00', recurring_count: 60}\n")
+    assert run("apply", str(other), "--auto-approve",
+               env={**env, "PLANSYNC_STATE": str(tmp_path / "portal.json")}).returncode == 0
+    comment = on_merge(env, "merge2", 8, tmp_path)
+    assert "applied in part" in comment
+    assert "| 156142 | skipped | the plan changed since the plan was made" in comment
+    assert "| 156143 | updated |" in comment
+    fields = live_fields(emulator, "156142")
+    assert (fields["amount"], fields["recurringCount"]) == ("000000001000", "60")
+
+
+def test_a_second_merge_whose_plan_is_stale_is_reported_not_applied(
+        env: dict[str, str], github: FakeGitHub, emulator: Emulator, tmp_path: Path) -> None:
+    first = "  - {id: '156142', amount: '130.00'}\n"
+    second = "  - {id: '156143', amount: '450.00'}\n"
+    github.merge("mergeA", 9, "headA")
+    github.plan_run(103, "headA", reviewed(env, spec_file(tmp_path, first), tmp_path, "A"))
+    github.merge("mergeB", 10, "headB")
+    github.plan_run(104, "headB", reviewed(env, spec_file(tmp_path, second), tmp_path, "B"))
+    spec_file(tmp_path, first)  # main after merge A
+    assert "was applied" in on_merge(env, "mergeA", 9, tmp_path)
+    spec_file(tmp_path, first + second)  # main after merge B: not what B's review saw
+    comment = on_merge(env, "mergeB", 10, tmp_path)
+    assert "### plansync: this merge was **not applied**" in comment
+    assert "the spec changed since plan file" in comment
+    assert "Re-plan on a new pull request" in comment
+    assert writes(emulator)[("156143", "U")] == 0
+
+
+def test_a_forged_run_or_comment_is_never_applied(
+        env: dict[str, str], github: FakeGitHub, emulator: Emulator, tmp_path: Path) -> None:
+    spec = spec_file(tmp_path, "  - {id: '156145', status: cancelled, "
+                               "lifecycle: {prevent_cancel: false}}\n")
+    forged = reviewed(env, spec, tmp_path, "forged")
+    github.merge("merge3", 11, "head3")
+    github.comment(11, "<!-- plansync-plan -->\nspec `sha256:" + "0" * 64 + "`",
+                   {"login": "mallory", "type": "User"})
+    github.plan_run(105, "head3", forged, workflow=".github/workflows/evil.yml")
+    comment = on_merge(env, "merge3", 11, tmp_path)
+    assert "not applied" in comment and "no successful plansync-plan.yml run" in comment
+    assert writes(emulator) == {}
+    assert not live_fields(emulator, "156145")["cancelled"]
+
+
+def test_a_push_to_main_without_a_pull_request_applies_nothing(
+        env: dict[str, str], tmp_path: Path) -> None:
+    fetched = run("ci", "fetch-plan", "--sha", "direct", "--out", str(tmp_path / "p.json"),
+                  env=env)
+    assert fetched.returncode == 1
+    assert "was not merged from a pull request" in fetched.stderr
+    assert "plan" not in json.loads((tmp_path / "p.json").read_text())  # only the reason
