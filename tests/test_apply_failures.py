@@ -25,6 +25,17 @@ N = 24
 @pytest.fixture
 def many(emulator_dir: Path, tmp_path: Path) -> Iterator[tuple[Emulator, dict[str, str], Path]]:
     """An emulator with N plans, a spec that changes every one, and the environment."""
+    seed, spec = seed_and_spec(tmp_path)
+    with Emulator.start(emulator_dir, seed=seed) as running:
+        env = {"PLANSYNC_CONFIG": str(emulator_dir / "plansync.yaml"),
+               "PLANSYNC_ENDPOINT": running.url,
+               "PLANSYNC_STATE": str(tmp_path / ".plansync" / "state.json")}
+        yield running, env, spec
+
+
+def seed_and_spec(tmp_path: Path) -> tuple[Path, Path]:
+    """N active plans for the emulator, and a spec that changes every one (and cancels
+    every sixth)."""
     seed = tmp_path / "seed.yaml"
     seed.write_text("plans:\n" + "".join(
         f"  - {{recurringUniqueID: '{700000 + i}', merchantID: JT01, recurringStatus: 'Y',"
@@ -34,11 +45,7 @@ def many(emulator_dir: Path, tmp_path: Path) -> Iterator[tuple[Emulator, dict[st
     spec.write_text(HEAD + "plans:\n" + "".join(
         f"  - {{id: '{700000 + i}', amount: '{11 + i}.00', status: "
         f"{'cancelled' if i % 6 == 5 else 'active'}}}\n" for i in range(N)))
-    with Emulator.start(emulator_dir, seed=seed) as running:
-        env = {"PLANSYNC_CONFIG": str(emulator_dir / "plansync.yaml"),
-               "PLANSYNC_ENDPOINT": running.url,
-               "PLANSYNC_STATE": str(tmp_path / ".plansync" / "state.json")}
-        yield running, env, spec
+    return seed, spec
 
 
 def processed_writes(emulator: Emulator) -> Counter[tuple[str, str]]:

@@ -16,7 +16,12 @@ import pytest
 
 from plansync.emulator.server import Emulator
 from tests.conftest import PLANSYNC, admin, state_location
-from tests.test_apply_failures import N, assert_converged_once, processed_writes
+from tests.test_apply_failures import (
+    N,
+    assert_converged_once,
+    processed_writes,
+    seed_and_spec,
+)
 
 HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
 
@@ -25,15 +30,7 @@ HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
 def shared(request: pytest.FixtureRequest, emulator_dir: Path, tmp_path: Path
            ) -> Iterator[tuple[Emulator, dict[str, str], Path]]:
     """N plans to change, a spec, and an environment whose state is remote."""
-    seed = tmp_path / "seed.yaml"
-    seed.write_text("plans:\n" + "".join(
-        f"  - {{recurringUniqueID: '{700000 + i}', merchantID: JT01, recurringStatus: 'Y',"
-        f" currency: '702', amount: '000000001000', recurringInterval: 30,"
-        f" recurringCount: 12, currentCount: 1}}\n" for i in range(N)))
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + "plans:\n" + "".join(
-        f"  - {{id: '{700000 + i}', amount: '{11 + i}.00', status: "
-        f"{'cancelled' if i % 6 == 5 else 'active'}}}\n" for i in range(N)))
+    seed, spec = seed_and_spec(tmp_path)
     with Emulator.start(emulator_dir, seed=seed) as running:
         yield running, {"PLANSYNC_CONFIG": str(emulator_dir / "plansync.yaml"),
                         "PLANSYNC_ENDPOINT": running.url,

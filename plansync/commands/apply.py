@@ -50,6 +50,7 @@ _SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 @shared.selecting
 @shared.state_options
 @shared.gateway_options
+@shared.errors_in_json
 def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry_run: bool,
           as_json: bool, no_color: bool, lock_timeout: str, max_changes: int | None,
           max_cancels: int | None, max_amount_increase: float | None,
@@ -62,25 +63,6 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     Exit codes: 0 every plan converged; 1 a plan failed, was skipped or is pending; 3 a
     guardrail refused the plan (nothing sent); 130/143 stopped by SIGINT/SIGTERM.
     """
-    try:
-        return _apply(paths, plan_file, auto_approve, dry_run, as_json, no_color,
-                      lock_timeout, max_changes, max_cancels, max_amount_increase,
-                      charge_window, allow_near_charge, settle_window, expect_spec_digest,
-                      target, exclude, parallelism, rate_limit, **options)
-    except PlansyncError as exc:
-        if as_json:  # a CI step reading stdout learns why nothing was applied
-            click.echo(json.dumps({"error": exc.message, "hint": exc.hint, "results": []},
-                                  indent=2))
-        raise
-
-
-def _apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry_run: bool,
-           as_json: bool, no_color: bool, lock_timeout: str, max_changes: int | None,
-           max_cancels: int | None, max_amount_increase: float | None,
-           charge_window: float | None, allow_near_charge: bool, settle_window: str | None,
-           expect_spec_digest: str | None, target: Sequence[str],
-           exclude: Sequence[str], parallelism: int, rate_limit: float | None,
-           **options: Any) -> int:
     from plansync.engine import backends, guardrails, journal, state
     from plansync.engine.applier import Applier, Options
     from plansync.gateway.client import GatewayClient

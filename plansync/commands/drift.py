@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,20 +26,12 @@ def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequen
 
     Exit codes: 0 no drift; 2 drift found; 1 an error (a plan could not be checked).
     """
-    from plansync.engine import backends
     from plansync.engine.drift import detect
-    from plansync.gateway.client import GatewayClient
     from plansync.render import drift as report
 
     with shared.errors_in_markdown(fmt):
-        specs = shared.Specs(paths, target, exclude)
-        store = shared.open_state(options)
-        settings = shared.settings_from(options)
-        with contextlib.closing(store):
-            known = backends.current(store, settings.merchant_id, settings.endpoint)
-        with GatewayClient.from_settings(settings, pool_size=parallelism,
-                                         rate_limit=rate_limit) as client:
-            made = specs.plan(client, known)
+        made, known = shared.plan_live(paths, target, exclude, parallelism, rate_limit,
+                                       options)
     found = detect(made, known)
     if fmt == "json":
         click.echo(report.as_json(found))

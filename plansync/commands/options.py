@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -68,6 +69,22 @@ class SpecProblemsError(PlansyncError):
         super().__init__(f"{len(problems)} problem(s) in the specs; nothing was done",
                          "fix them and run again (plansync validate checks without network)")
         self.problems = list(problems)
+
+
+def errors_in_json(command: F) -> F:
+    """With --json (``as_json``), an error is also a JSON document on stdout —
+    ``{"error", "hint", "results": []}`` — so a CI step reading stdout learns why."""
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except PlansyncError as exc:
+            if kwargs.get("as_json"):
+                click.echo(json.dumps({"error": exc.message, "hint": exc.hint,
+                                       "results": []}, indent=2))
+            raise
+
+    return wrapper  # type: ignore[return-value]
 
 
 @contextlib.contextmanager
@@ -156,6 +173,24 @@ class Specs:
                              known_cancelled=state.cancelled,
                              managed_before=set(state.plans) if self.everything else set(),
                              spec_paths=self.paths, on_progress=advance)
+
+
+def plan_live(paths: Sequence[Path], target: Sequence[str], exclude: Sequence[str],
+              parallelism: int, rate_limit: float | None, options: dict[str, Any]
+              ) -> tuple[Any, Any]:
+    """The specs planned against live, and the state they were planned with (read only,
+    no lock; its journal folded in, as the next apply will fold it)."""
+    from plansync.engine import backends
+    from plansync.gateway.client import GatewayClient
+
+    specs = Specs(paths, target, exclude)
+    store = open_state(options)
+    settings = settings_from(options)
+    with contextlib.closing(store):
+        known = backends.current(store, settings.merchant_id, settings.endpoint)
+    with GatewayClient.from_settings(settings, pool_size=parallelism,
+                                     rate_limit=rate_limit) as client:
+        return specs.plan(client, known), known
 
 
 def use_color(no_color: bool) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,8 @@ def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | Non
     --detailed-exitcode, 2 when there are changes.
     """
     with shared.errors_in_markdown(fmt):
-        made = _plan(paths, target, exclude, parallelism, rate_limit, options)
+        made, _known = shared.plan_live(paths, target, exclude, parallelism, rate_limit,
+                                        options)
     if out is not None:
         from plansync.engine import planfile
 
@@ -66,22 +66,6 @@ def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | Non
     if made.summary["error"]:
         return 1
     return 2 if detailed_exitcode and made.has_changes else 0
-
-
-def _plan(paths: Sequence[Path], target: Sequence[str], exclude: Sequence[str],
-          parallelism: int, rate_limit: float | None, options: dict[str, Any]) -> Any:
-    from plansync.engine import backends
-    from plansync.gateway.client import GatewayClient
-
-    specs = shared.Specs(paths, target, exclude)
-    store = shared.open_state(options)
-    settings = shared.settings_from(options)
-    # No lock: read only. The journal is folded in, as the next apply will fold it.
-    with contextlib.closing(store):
-        known = backends.current(store, settings.merchant_id, settings.endpoint)
-    with GatewayClient.from_settings(settings, pool_size=parallelism,
-                                     rate_limit=rate_limit) as client:
-        return specs.plan(client, known)
 
 
 @click.command()

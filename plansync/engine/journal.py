@@ -10,10 +10,11 @@ anywhere loses nothing.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from plansync.engine.state import Entry, Intent, Outcome, State
+from plansync.errors import PlansyncError
 
 Record = Intent | Outcome
 
@@ -24,6 +25,18 @@ def fold(state: State, records: Iterable[Record]) -> State:
         state = state.with_intent(record) if isinstance(record, Intent) \
             else state.with_outcome(record)
     return state
+
+
+def decode_all(items: Iterable[tuple[str, Callable[[], Any]]], hint: str) -> list[Record]:
+    """Records from (where, read its JSON) pairs; the first that is no record is an error
+    naming where it is."""
+    found = []
+    for where, load in items:
+        try:
+            found.append(decode(load()))
+        except (ValueError, RecursionError):
+            raise PlansyncError(f"{where}: not a plansync journal record", hint) from None
+    return found
 
 
 def encode(record: Record) -> dict[str, Any]:

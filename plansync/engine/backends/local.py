@@ -26,7 +26,7 @@ from typing import Any
 
 from plansync.engine import lock
 from plansync.engine.backends import DEFAULT_WORKSPACE, Warn, stale
-from plansync.engine.journal import Record, decode, encode
+from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.state import State, document, from_document
 from plansync.errors import PlansyncError
 
@@ -106,17 +106,12 @@ class LocalBackend:
         except OSError as exc:
             raise PlansyncError(f"journal {self._journal} cannot be read: {exc.strerror}",
                                 "make it readable and run again") from None
-        found = []
-        for number, line in enumerate(data.split(b"\n")[:-1], 1):
-            try:
-                found.append(decode(json.loads(line)))
-            except (ValueError, RecursionError):
-                raise PlansyncError(
-                    f"{self._journal}:{number}: not a plansync journal record",
-                    "the journal was edited or written by something else; restore it from "
-                    "a copy, or inquire the plans it names and move it away once you know "
-                    "their state") from None
-        return found
+        lines = enumerate(data.split(b"\n")[:-1], 1)
+        return decode_all(
+            ((f"{self._journal}:{number}", lambda line=line: json.loads(line))
+             for number, line in lines),
+            "the journal was edited or written by something else; restore it from a copy, "
+            "or inquire the plans it names and move it away once you know their state")
 
     def clear_journal(self) -> None:
         with self._append_lock, writing(self._journal, "journal"):

@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 
 from plansync.engine import lock
 from plansync.engine.backends import Warn, stale
-from plansync.engine.journal import Record, decode, encode
+from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.state import State, document, from_document
 from plansync.errors import ConfigError, PlansyncError
 
@@ -144,15 +144,10 @@ class PostgresBackend:
             rows = self._db().execute("SELECT seq, record FROM plansync_journal "
                                       "WHERE workspace = %s ORDER BY seq",
                                       (self.workspace,)).fetchall()
-        found = []
-        for seq, data in rows:
-            try:
-                found.append(decode(data))
-            except ValueError:
-                raise PlansyncError(f"journal row {seq} of {self.where} is not a plansync "
-                                    "journal record", "it was written by something else; "
-                                    "inquire the plans it names, then delete it") from None
-        return found
+        return decode_all(((f"journal row {seq} of {self.where}", lambda data=data: data)
+                           for seq, data in rows),
+                          "it was written by something else; inquire the plans it names, "
+                          "then delete it")
 
     def clear_journal(self) -> None:
         with self._errors("clear the journal of"):

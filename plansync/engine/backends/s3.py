@@ -33,7 +33,7 @@ import botocore.exceptions
 
 from plansync.engine import lock
 from plansync.engine.backends import Warn, stale
-from plansync.engine.journal import Record, decode, encode
+from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.state import State, document, from_document
 from plansync.errors import ConfigError, PlansyncError
 
@@ -139,17 +139,13 @@ class S3Backend:
         return sorted(keys)
 
     def records(self) -> list[Record]:
-        found = []
         with self._errors("read the journal of"):
-            for key in self._journal_keys():
-                body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-                try:
-                    found.append(decode(json.loads(body)))
-                except (ValueError, RecursionError):
-                    raise PlansyncError(f"s3://{self.bucket}/{key} is not a plansync journal "
-                                        "record", "inquire the plans it names, then delete "
-                                        "it") from None
-        return found
+            bodies = [(key, self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+                      for key in self._journal_keys()]
+        return decode_all(((f"s3://{self.bucket}/{key}", lambda body=body: json.loads(body))
+                           for key, body in bodies),
+                          "it was written by something else; inquire the plans it names, "
+                          "then delete it")
 
     def clear_journal(self) -> None:
         with self._errors("clear the journal of"):
