@@ -60,10 +60,11 @@ class TransportError(GatewayError):
     an inquiry, or a write that is known not to have left this machine."""
 
     def __init__(self, message: str, hint: str | None = None, *, retryable: bool,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, systemic: bool = False) -> None:
         super().__init__(message, hint)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.systemic = systemic  # would fail alike for every plan (TLS, no connection)
 
 
 class OutcomeUnknownError(GatewayError):

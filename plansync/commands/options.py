@@ -15,6 +15,7 @@ import click
 
 from plansync import config
 from plansync.errors import PlansyncError
+from plansync.gateway.breaker import NOT_TRIED
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -169,10 +170,22 @@ class Specs:
         from plansync.engine.planner import make_plan
 
         with progress(len(self.desired)) as advance:
-            return make_plan(self.desired, client, spec_digest=self.digest,
+            made = make_plan(self.desired, client, spec_digest=self.digest,
                              known_cancelled=state.cancelled,
                              managed_before=set(state.plans) if self.everything else set(),
                              spec_paths=self.paths, on_progress=advance)
+        stop_if_systemic(client, len(self.desired), sum(
+            1 for change in made.changes if change.error and NOT_TRIED in change.error))
+        return made
+
+
+def stop_if_systemic(client: Any, total: int, not_tried: int) -> None:
+    """One error, said once, when every request failed the same systemic way."""
+    cause = client.breaker.tripped
+    if cause is not None:
+        raise PlansyncError(
+            f"{cause.message} — the first {client.breaker.threshold} requests failed alike, "
+            f"so plansync stopped: {not_tried} of {total} plan(s) not tried", cause.hint)
 
 
 def plan_live(paths: Sequence[Path], target: Sequence[str], exclude: Sequence[str],

@@ -28,6 +28,7 @@ from plansync.errors import (
     TransportError,
 )
 from plansync.gateway import assumptions, codes, formats, messages, transport
+from plansync.gateway.breaker import Breaker
 from plansync.gateway.envelope import Envelope
 from plansync.gateway.messages import LivePlan, PlanFields, Response
 from plansync.gateway.ratelimit import RateLimiter
@@ -69,6 +70,7 @@ class GatewayClient:
         self._clock = clock
         self._rng = random.Random()
         self._host = urlsplit(endpoint).netloc
+        self.breaker = Breaker()
         self._transport = transport.Transport(endpoint, pool_size, connect_timeout,
                                               read_timeout, os.environ,
                                               f"plansync/{version('plansync')}",
@@ -137,7 +139,18 @@ class GatewayClient:
                                        fields, exponent)
         token = self._envelope.seal(messages.build_xml(messages.REQUEST_ROOT, items))
         request = dict(items)
+        try:
+            response = self._attempts(token, request, plan_id, process_type)
+        except GatewayError as exc:
+            self.breaker.failed(exc)
+            raise
+        self.breaker.succeeded()
+        return response
+
+    def _attempts(self, token: str, request: Mapping[str, str], plan_id: str,
+                  process_type: str) -> Response:
         for attempt in range(self._retry.attempts):
+            self.breaker.check()  # nothing more is sent once every request fails alike
             self._limiter.acquire()
             try:
                 return self._send_once(token, request)
@@ -159,10 +172,12 @@ class GatewayClient:
         except transport.TlsFailed as exc:
             raise TransportError(f"TLS with {self._host} failed: {exc}",
                                  "check the endpoint URL and the machine's CA certificates "
-                                 "(or REQUESTS_CA_BUNDLE)", retryable=False) from None
+                                 "(or REQUESTS_CA_BUNDLE)", retryable=False,
+                                 systemic=True) from None
         except transport.NotSent as exc:
             raise TransportError(f"cannot connect to {self._host} ({exc})",
-                                 "check the endpoint and the network", retryable=True) from None
+                                 "check the endpoint and the network", retryable=True,
+                                 systemic=True) from None
         except transport.AnswerLost as exc:
             raise self._lost(exc, plan_id, is_write) from None
         if http.status != 200:
