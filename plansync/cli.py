@@ -7,7 +7,6 @@ plan; 64 wrong usage (EX_USAGE); 70 a bug in plansync; 130/143 SIGINT/SIGTERM.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -32,19 +31,24 @@ from plansync.printable import printable
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True,
-              help="Log each request's progress (never bodies or keys).")
+@click.option("-v", "--verbose", count=True,
+              help="-v: one line per request (plan, type, attempt, HTTP status, respCode, "
+                   "duration; never bodies, tokens or keys); -vv: and retry decisions.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              envvar="PLANSYNC_LOG_FORMAT", show_default=True,
+              help="json: one JSON object per log line on stderr, for CI log search "
+                   "(or PLANSYNC_LOG_FORMAT).")
 @click.version_option(package_name="plansync")
-def cli(verbose: bool) -> None:
+def cli(verbose: int, log_format: str) -> None:
     """Manage 2C2P recurring payment plans as code.
 
     Talks to 2C2P's Recurring Payment Maintenance API (or the built-in emulator) over its
     encrypted envelope. Settings come from flags, then PLANSYNC_* variables, then
     plansync.yaml.
     """
-    logging.basicConfig(format="%(levelname)s: %(message)s", stream=sys.stderr,
-                        level=logging.DEBUG if verbose else logging.WARNING)
-    logging.addLevelName(logging.WARNING, "warning")
+    from plansync import logs
+
+    logs.configure(verbose, log_format)
 
 
 for _command in (demo.demo, init.init, inquire.inquire, imports.import_, plan.validate,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
 from plansync.config import Settings
@@ -152,19 +153,32 @@ class GatewayClient:
         for attempt in range(self._retry.attempts):
             self.breaker.check()  # nothing more is sent once every request fails alike
             self._limiter.acquire()
+            seen: dict[str, Any] = {"plan": plan_id, "process_type": process_type,
+                                    "attempt": attempt + 1}
+            started = time.monotonic()
             try:
-                return self._send_once(token, request)
-            except TransportError as exc:
+                response = self._send_once(token, request, seen)
+                _log_request(seen, started, "ok")
+                return response
+            except GatewayError as exc:
+                _log_request(seen, started, exc.message)
+                if not isinstance(exc, TransportError):
+                    raise
                 if not exc.retryable or attempt + 1 == self._retry.attempts:
                     if isinstance(exc, _UnusableAnswer):
                         raise exc.original from None
                     raise
                 wait = self._retry.delay(attempt, self._rng, exc.retry_after)
-                log.debug("plan %s %s: %s; retrying in %.2fs", plan_id, process_type, exc, wait)
+                log.debug("plan %s %s: retrying in %.2fs (%s)", plan_id, process_type, wait,
+                          exc.message, extra={"plansync": {
+                              "plan": plan_id, "process_type": process_type,
+                              "attempt": attempt + 1, "retry_in_s": round(wait, 3)}})
                 self._sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _send_once(self, token: str, request: Mapping[str, str]) -> Response:
+    def _send_once(self, token: str, request: Mapping[str, str],
+                   seen: dict[str, Any]) -> Response:
+        """One attempt; ``seen`` collects what the log line tells (status, respCode)."""
         plan_id = request["recurringUniqueID"]
         is_write = request["processType"] != messages.INQUIRY
         try:
@@ -180,10 +194,12 @@ class GatewayClient:
                                  systemic=True) from None
         except transport.AnswerLost as exc:
             raise self._lost(exc, plan_id, is_write) from None
+        seen["http_status"] = http.status
         if http.status != 200:
             raise self._refused(http, plan_id, is_write)
         try:
             response = messages.read_response(self._envelope.open(http.body))
+            seen["resp_code"] = response.code
             messages.check_bound(response, request)
         except GatewayError as exc:
             if is_write:
@@ -227,6 +243,16 @@ class GatewayClient:
                 "it may have been applied; inquire the plan before trying again")
         return TransportError(f"{self._host} answered HTTP {status}", retryable=True,
                               retry_after=retry_after)
+
+
+def _log_request(seen: dict[str, Any], started: float, outcome: str) -> None:
+    """-v: one line per request attempt — never a body, token or key."""
+    seen["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+    seen["outcome"] = outcome
+    log.info("plan %s %s attempt %d: HTTP %s respCode %s, %.0f ms: %s", seen["plan"],
+             seen["process_type"], seen["attempt"], seen.get("http_status", "-"),
+             seen.get("resp_code", "-"), seen["duration_ms"], outcome,
+             extra={"plansync": dict(seen)})
 
 
 class _UnusableAnswer(TransportError):

@@ -1,0 +1,42 @@
+"""Logging for people (``-v``: one line per request; ``-vv``: and retry decisions) and
+for CI log search (``--log-format json``: one JSON object per line on stderr)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+from plansync.printable import printable
+
+
+class JsonLines(logging.Formatter):
+    """time, level, message, and the request's fields (plan, process_type, attempt,
+    http_status, resp_code, duration_ms, outcome) where the line is about one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                    timespec="milliseconds").replace("+00:00", "Z"),
+                "level": record.levelname.lower(), "message": record.getMessage()}
+        line.update(getattr(record, "plansync", {}))
+        return json.dumps(line)
+
+
+class Text(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+def configure(verbosity: int, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines() if fmt == "json" else Text("%(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if verbosity == 0 else
+                  logging.INFO if verbosity == 1 else logging.DEBUG)
+    logging.addLevelName(logging.WARNING, "warning")
+    logging.addLevelName(logging.INFO, "info")
+    logging.addLevelName(logging.DEBUG, "debug")
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):  # their own requests
+        logging.getLogger(noisy).setLevel(logging.WARNING)
