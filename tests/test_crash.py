@@ -18,7 +18,7 @@ import pytest
 
 from plansync.emulator.server import Emulator
 from plansync.engine.backends.local import LocalBackend
-from plansync.engine.state import Intent
+from plansync.engine.state import Intent, Outcome
 from tests.conftest import PLANSYNC, admin, run
 
 N = 150
@@ -84,7 +84,7 @@ def _folded(state: Path) -> dict[str, dict[str, object]]:
     for record in LocalBackend(state).records():
         if isinstance(record, Intent):
             pending.add(record.plan)
-        elif record.entry is not None:
+        elif isinstance(record, Outcome) and record.entry is not None:
             plans[record.plan] = {"cancelled": record.entry.cancelled}
     return {"plans": plans, "pending": pending}
 

@@ -145,7 +145,8 @@ def test_any_spec_is_planned_or_refused_cleanly_and_sends_no_write(
 
 
 @FUZZ
-@given(document=st.dictionaries(st.sampled_from([*GOOD_STATE, "pending", "applied_plans"]),
+@given(document=st.dictionaries(st.sampled_from([*GOOD_STATE, "pending", "applied_plans",
+                                                "history"]),
                                 VALUES, max_size=8),
        journal=st.lists(st.dictionaries(st.sampled_from(
            ["kind", "key", "plan", "action", "after", "fingerprint", "before_status", "at",

@@ -117,3 +117,25 @@ def test_a_saved_plan_applies_once(env: dict[str, str], emulator: Emulator,
     assert second.returncode == 1
     assert f"plan file {saved} was already applied, at 20" in second.stderr
     assert writes(emulator)[("156145", "C")] == 1  # the cancel was not sent again
+
+
+def test_state_history_shows_every_write_sent_and_no_secret(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    from tests.test_apply import EXAMPLE
+
+    ci = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/plans",
+          "GITHUB_RUN_ID": "77"}
+    assert run("apply", str(EXAMPLE), "--auto-approve", env=env | ci).returncode == 0
+    history = run("state", "history", env=env)
+    assert history.returncode == 0, history.stderr
+    lines = history.stdout.splitlines()
+    assert len(lines) == sum(writes(emulator).values()) == 3
+    cancel = next(line for line in lines if "plan 156145" in line)
+    assert "(https://github.com/acme/plans/actions/runs/77)" in cancel
+    assert cancel.endswith("plan 156145  cancel  respCode 00")
+    gold = run("state", "history", "156142", "--json", env=env)
+    [record] = json.loads(gold.stdout)
+    assert record["process_type"] == "U" and record["resp_code"] == "00"
+    assert record["sent"]["amount"] == "000000012000" and "merchantID" not in record["sent"]
+    for secret in ("eyJ", "PRIVATE KEY", "maskedCardNo", "XXXX"):
+        assert secret not in history.stdout + gold.stdout

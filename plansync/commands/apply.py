@@ -86,7 +86,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     }.items() if v is not None}}
     window = settings.settle_window if window_flag is None else window_flag
     with contextlib.closing(store), \
-            store.lock("apply", lock_wait, say.warning), \
+            store.lock("apply", lock_wait, say.warning) as lock_note, \
             GatewayClient.from_settings(settings, pool_size=parallelism,
                                         rate_limit=rate_limit) as client:
         stop = _Stop()
@@ -100,7 +100,8 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
         applier = Applier(client, store, known, Options(
             dry_run=dry_run, stop=stop.event,
             charge_window_hours=float(limits.get("charge_window_hours", 24)),
-            allow_near_charge=allow_near_charge, settle_window=timedelta(seconds=window)))
+            allow_near_charge=allow_near_charge, settle_window=timedelta(seconds=window),
+            actor={k: lock_note[k] for k in ("user", "host", "ci_url")}))
         _settle_earlier_writes(applier, dry_run, say)
         plan_digest = None
         if plan_file is not None:

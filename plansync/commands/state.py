@@ -62,6 +62,33 @@ def state_show(plan_id: str, **options: Any) -> int:
     return 0
 
 
+@state.command("history")
+@click.argument("plan_id", metavar="[ID]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="The records as one JSON list.")
+@shared.state_options
+@config_option
+def state_history(plan_id: str | None, as_json: bool, **options: Any) -> int:
+    """Every write plansync sent (or only those to plan ID), oldest first: when, who (user,
+    host, CI run), the plan, update or cancel, the fields sent and the answer's respCode."""
+    from plansync.printable import printable
+
+    records = [a for a in _load(options).history if plan_id is None or a.plan == plan_id]
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(a) for a in records], indent=2))
+        return 0
+    for audit in records:
+        who = f"{audit.by.get('user')}@{audit.by.get('host')}"
+        where = f" ({audit.by['ci_url']})" if audit.by.get("ci_url") else ""
+        kind = {"U": "update", "C": "cancel"}.get(audit.process_type, audit.process_type)
+        fields = " ".join(f"{tag}={value}" for tag, value in audit.sent.items())
+        click.echo(printable(f"{audit.at}  {who}{where}  plan {audit.plan}  {kind}  "
+                             f"respCode {audit.resp_code or 'unknown (answer lost)'}"
+                             + (f"  {fields}" if fields else "")))
+    if not records:
+        click.echo("No write recorded" + (f" for plan {plan_id}." if plan_id else "."))
+    return 0
+
+
 @state.command("pull")
 @shared.state_options
 @config_option

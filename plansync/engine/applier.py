@@ -22,9 +22,10 @@ from typing import Any, Protocol
 
 from plansync.engine.diff import Action, Change, fingerprint, from_json, to_json
 from plansync.engine.fanout import bounded_map
-from plansync.engine.state import Entry, Intent, Outcome, State, now
+from plansync.engine.state import Audit, Entry, Intent, Outcome, State, now
 from plansync.errors import (
     GatewayError,
+    GatewayRejectedError,
     OutcomeUnknownError,
     PlansyncError,
     StatusNotValidError,
@@ -38,7 +39,7 @@ from plansync.spec.model import FIELDS
 class JournalSink(Protocol):
     """Where intents and outcomes go (a state backend): durable when append returns."""
 
-    def append(self, record: Intent | Outcome) -> None: ...
+    def append(self, record: Intent | Outcome | Audit) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Options:
     charge_window_hours: float = 24.0
     allow_near_charge: bool = False
     settle_window: timedelta = timedelta(seconds=90)
+    actor: Mapping[str, Any] = field(default_factory=dict)  # who runs it, for the audit
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -168,17 +170,22 @@ class Applier:
         answered = True
         try:
             if change.action is Action.UPDATE:
-                self.client.update(change.id, _target(change, live), live.currency)
+                answer = self.client.update(change.id, _target(change, live), live.currency)
             else:
-                self.client.cancel(change.id)
+                answer = self.client.cancel(change.id)
+            self._audit(change.id, sent, answer.code)
         except StatusNotValidError as exc:
+            self._audit(change.id, sent, exc.code)
             if change.action is not Action.CANCEL:
                 self._settle(intent, "failed", None)
                 return result("failed", exc.message, sent=sent)
             warning = "the gateway says the plan was already cancelled (12); counted as cancelled"
         except OutcomeUnknownError:
+            self._audit(change.id, sent, "")
             answered = False  # the inquiry below tells what happened
         except GatewayError as exc:  # answered with a refusal, or known never to have left
+            if isinstance(exc, GatewayRejectedError):
+                self._audit(change.id, sent, exc.code)
             self._settle(intent, "failed", None)
             return result("failed", str(exc).replace("\n  hint:", ";"), sent=sent)
         # The write counts only once live shows it, whatever the answer said.
@@ -235,11 +242,13 @@ class Applier:
             # A paused plan whose cancel's answer was lost: paused and cancelled look alike.
             # Cancelling again is harmless either way: 00 means it was only paused, 12
             # that the first cancel took effect.
+            resend = (("processType", messages.CANCEL),)
             try:
-                self.client.cancel(intent.plan)
+                self._audit(intent.plan, resend, self.client.cancel(intent.plan).code)
             except StatusNotValidError:
-                pass
+                self._audit(intent.plan, resend, "12")
             except GatewayError as exc:
+                self._audit(intent.plan, resend, "")
                 return Settled("pending", f"could not settle the cancel: {exc.message}")
             self._settle(intent, "applied", self._cancelled(intent.plan, live))
             return Settled("applied", "the cancel took effect")
@@ -256,6 +265,18 @@ class Applier:
             self._journal_failed(exc)
         with self._state_lock:
             self._state = self._state.with_outcome(outcome)
+
+    def _audit(self, plan_id: str, sent: tuple[tuple[str, str], ...], resp_code: str) -> None:
+        """Record a write that left this machine: journalled, then kept in the state."""
+        items = dict(sent)
+        audit = Audit(at=now(), by=dict(self.options.actor), plan=plan_id,
+                      process_type=items.pop("processType"), sent=items, resp_code=resp_code)
+        try:
+            self.journal.append(audit)
+        except PlansyncError as exc:
+            self._journal_failed(exc)
+        with self._state_lock:
+            self._state = self._state.with_audit(audit)
 
     def _journal_failed(self, error: PlansyncError) -> None:
         self.options.stop.set()

@@ -13,17 +13,21 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from plansync.engine.state import Entry, Intent, Outcome, State
+from plansync.engine.state import Audit, Entry, Intent, Outcome, State
 from plansync.errors import PlansyncError
 
-Record = Intent | Outcome
+Record = Intent | Outcome | Audit
 
 
 def fold(state: State, records: Iterable[Record]) -> State:
     """The state with the journal's records applied in order: what a crash kept from it."""
     for record in records:
-        state = state.with_intent(record) if isinstance(record, Intent) \
-            else state.with_outcome(record)
+        if isinstance(record, Intent):
+            state = state.with_intent(record)
+        elif isinstance(record, Audit):
+            state = state.with_audit(record)
+        else:
+            state = state.with_outcome(record)
     return state
 
 
@@ -40,7 +44,7 @@ def decode_all(items: Iterable[tuple[str, Callable[[], Any]]], hint: str) -> lis
 
 
 def encode(record: Record) -> dict[str, Any]:
-    kind = "intent" if isinstance(record, Intent) else "outcome"
+    kind = {Intent: "intent", Outcome: "outcome", Audit: "audit"}[type(record)]
     return {"kind": kind, **dataclasses.asdict(record)}
 
 
@@ -50,6 +54,8 @@ def decode(data: Any) -> Record:
         kind = data.pop("kind", None) if isinstance(data, dict) else None
         if kind == "intent":
             return Intent.from_dict(data)
+        if kind == "audit":
+            return Audit.from_dict(data)
         if kind == "outcome" and _outcome_shape(data):
             entry = data.pop("entry")
             return Outcome(entry=Entry(**entry) if entry else None, **data)

@@ -87,6 +87,32 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Audit:
+    """One write sent to the gateway, for change audits (PCI DSS requirement 10)."""
+
+    at: str
+    by: Mapping[str, Any]  # user, host, ci_url
+    plan: str
+    process_type: str  # "U" | "C"
+    sent: Mapping[str, str]  # the wire fields sent (no card data: plans carry none)
+    resp_code: str  # the answer's respCode; "" when the answer was lost
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Audit:
+        if not isinstance(data, dict) or set(data) != _AUDIT_MEMBERS:
+            raise ValueError("not an audit record")
+        audit = cls(**data)
+        if not (isinstance(audit.by, dict) and isinstance(audit.sent, dict)
+                and all(isinstance(getattr(audit, n), str)
+                        for n in ("at", "plan", "process_type", "resp_code"))):
+            raise ValueError("an audit record's members are of the wrong kind")
+        return audit
+
+
+_AUDIT_MEMBERS = frozenset(("at", "by", "plan", "process_type", "sent", "resp_code"))
+
+
+@dataclass(frozen=True)
 class State:
     merchant_id: str
     endpoint: str
@@ -95,6 +121,7 @@ class State:
     plans: Mapping[str, Entry] = field(default_factory=dict)
     pending: Mapping[str, Intent] = field(default_factory=dict)  # by intent key
     applied_plans: Mapping[str, str] = field(default_factory=dict)  # plan digest -> when
+    history: tuple[Audit, ...] = ()  # every write sent, oldest first
 
     @property
     def cancelled(self) -> frozenset[str]:
@@ -119,6 +146,9 @@ class State:
         plans = self.plans if outcome.entry is None else {**self.plans,
                                                           outcome.plan: outcome.entry}
         return dataclasses.replace(self, plans=plans, pending=pending)
+
+    def with_audit(self, audit: Audit) -> State:
+        return dataclasses.replace(self, history=(*self.history, audit))
 
     def with_applied_plan(self, digest: str, at: str) -> State:
         return dataclasses.replace(self, applied_plans={**self.applied_plans, digest: at})
@@ -156,11 +186,17 @@ def from_document(data: Any, where: str, hint: str) -> State:
     except ValueError as exc:
         raise PlansyncError(f"{where} holds a pending write that cannot be read: {exc}",
                             hint) from None
+    try:
+        history = tuple(map(Audit.from_dict, data.get("history", [])))
+    except ValueError as exc:
+        raise PlansyncError(f"{where} holds a history record that cannot be read: {exc}",
+                            hint) from None
     return State(
         merchant_id=data["merchant_id"], endpoint=data["endpoint"], lineage=data["lineage"],
         serial=data["serial"],
         plans={plan_id: Entry(**entry) for plan_id, entry in data["plans"].items()},
         pending=pending, applied_plans=dict(data.get("applied_plans", {})),
+        history=history,
     )
 
 
@@ -176,4 +212,6 @@ def document(state: State) -> dict[str, Any]:
         data["pending"] = [dataclasses.asdict(intent) for intent in state.pending.values()]
     if state.applied_plans:
         data["applied_plans"] = dict(sorted(state.applied_plans.items()))
+    if state.history:
+        data["history"] = [dataclasses.asdict(audit) for audit in state.history]
     return data
