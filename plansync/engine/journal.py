@@ -31,13 +31,14 @@ def fold(state: State, records: Iterable[Record]) -> State:
     return state
 
 
-def decode_all(items: Iterable[tuple[str, Callable[[], Any]]], hint: str) -> list[Record]:
-    """Records from (where, read its JSON) pairs; the first that is no record is an error
-    naming where it is."""
+def decode_all(items: Iterable[tuple[str, Any]], load: Callable[[Any], Any],
+               hint: str) -> list[Record]:
+    """Records from (where, raw) pairs, each read by ``load``; the first that is no record
+    is an error naming where it is."""
     found = []
-    for where, load in items:
+    for where, raw in items:
         try:
-            found.append(decode(load()))
+            found.append(decode(load(raw)))
         except (ValueError, RecursionError):
             raise PlansyncError(f"{where}: not a plansync journal record", hint) from None
     return found

@@ -108,8 +108,7 @@ class LocalBackend:
                                 "make it readable and run again") from None
         lines = enumerate(data.split(b"\n")[:-1], 1)
         return decode_all(
-            ((f"{self._journal}:{number}", lambda line=line: json.loads(line))
-             for number, line in lines),
+            ((f"{self._journal}:{number}", line) for number, line in lines), json.loads,
             "the journal was edited or written by something else; restore it from a copy, "
             "or inquire the plans it names and move it away once you know their state")
 

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
 from plansync.engine import lock
@@ -66,9 +67,9 @@ class PostgresBackend:
         if self._connection is None:
             extra = {"password": self._password} if self._password else {}
             try:
-                self._connection = psycopg.connect(self._conninfo, autocommit=True,
-                                                   connect_timeout=10,
-                                                   application_name="plansync", **extra)
+                self._connection = psycopg.connect(
+                    make_conninfo(self._conninfo, connect_timeout=10,
+                                  application_name="plansync", **extra), autocommit=True)
             except psycopg.Error as exc:
                 raise PlansyncError(f"cannot connect to the state in {self.where}: "
                                     f"{_first_line(exc)}",
@@ -144,8 +145,8 @@ class PostgresBackend:
             rows = self._db().execute("SELECT seq, record FROM plansync_journal "
                                       "WHERE workspace = %s ORDER BY seq",
                                       (self.workspace,)).fetchall()
-        return decode_all(((f"journal row {seq} of {self.where}", lambda data=data: data)
-                           for seq, data in rows),
+        return decode_all(((f"journal row {seq} of {self.where}", data) for seq, data in rows),
+                          lambda data: data,
                           "it was written by something else; inquire the plans it names, "
                           "then delete it")
 

@@ -142,8 +142,8 @@ class S3Backend:
         with self._errors("read the journal of"):
             bodies = [(key, self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
                       for key in self._journal_keys()]
-        return decode_all(((f"s3://{self.bucket}/{key}", lambda body=body: json.loads(body))
-                           for key, body in bodies),
+        return decode_all(((f"s3://{self.bucket}/{key}", body) for key, body in bodies),
+                          json.loads,
                           "it was written by something else; inquire the plans it names, "
                           "then delete it")
 
