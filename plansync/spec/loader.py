@@ -22,7 +22,7 @@ from plansync import schema_files
 from plansync.gateway import formats
 from plansync.gateway.messages import PlanFields
 from plansync.spec.model import FIELDS, DesiredPlan, Location, Problem
-from plansync.spec.yamlread import Document, Path_, YamlError, read_documents
+from plansync.spec.yamlread import YAML11_BOOLS, Document, Path_, YamlError, read_documents
 
 if TYPE_CHECKING:
     import jsonschema
@@ -240,7 +240,13 @@ def _explain(error: jsonschema.ValidationError, validator: _Validator
     if kind == "type":
         names = [expected] if isinstance(expected, str) else list(expected)
         wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
-        return [((), False, f"must be {wanted}, not {_show(instance)}")]
+        hint = ""
+        if "boolean" in names and isinstance(instance, str) and \
+                instance.lower() in YAML11_BOOLS:
+            hint = " (plansync reads YAML 1.2: write true or false)"
+        elif "string" in names and isinstance(instance, bool | int | Decimal | float):
+            hint = " (quote it to keep it as text)"
+        return [((), False, f"must be {wanted}, not {_show(instance)}{hint}")]
     if kind == "enum":
         options = [str(o) for o in expected]
         hint = _did_you_mean(str(instance), options) if isinstance(instance, str) else ""

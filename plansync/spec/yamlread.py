@@ -32,7 +32,10 @@ Path_ = tuple[str | int, ...]
 # Anchors and aliases can make a few lines expand into millions of values.
 MAX_VALUES = 1_000_000
 _NULLS = {"", "~", "null", "Null", "NULL"}
-_BOOLS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
+# YAML 1.2's booleans, as the editors the README recommends read them: `name: no` is the
+# text "no" (YAML 1.1 made it false); yes/no/on/off in a boolean field are errors.
+_BOOLS = {"true": True, "false": False}
+YAML11_BOOLS = frozenset({"yes", "no", "on", "off", "y", "n"})
 _DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
 _DECIMAL_FRACTION = re.compile(r"[-+]?([0-9][0-9_]*)?\.[0-9_]*([eE][-+]?[0-9]+)?")
 
@@ -242,8 +245,9 @@ def _scalar(node: yaml.Node) -> Any:
 
 
 def _plain(text: str) -> Any:
-    """YAML 1.1's reading of a plain scalar, except that numbers with a fraction become
-    exact Decimals and anything octal, hex, sexagesimal or date-like stays text."""
+    """A plain scalar as YAML 1.2's core schema reads it (true/false, null, numbers),
+    except that numbers with a fraction become exact Decimals and anything octal, hex,
+    sexagesimal or date-like stays text."""
     if text in _NULLS:
         return None
     lowered = text.lower()

@@ -222,3 +222,55 @@ def test_layouts_that_are_not_chunked_are_read_whole() -> None:
     assert yamlread._split_plans(head + many.replace("'7'", "&a '7'")) is None  # anchors
     assert yamlread._split_plans(head + many + "---\n" + head) is None  # several documents
     assert yamlread._split_plans(head + "  []\n") is None
+
+
+def test_yaml_1_2_booleans_only_true_and_false(tmp_path: Path) -> None:
+    """As the editors the README recommends read YAML: `name: no` is the text "no"."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "plans:\n  - id: '1'\n    name: no\n"
+                           "  - id: '2'\n    name: off\n    allow_accumulate: false\n")
+    plans, problems = loader.load([spec])
+    assert problems == []
+    assert [(p.name, p.fields.allow_accumulate) for p in plans] == [("no", None),
+                                                                     ("off", False)]
+    spec.write_text(HEAD + "plans:\n  - id: '1'\n    allow_accumulate: yes\n"
+                           "    max_accumulate_amount: '1.00'\n  - id: '2'\n    name: 42\n")
+    _plans, problems = loader.load([spec])
+    messages = sorted(p.message for p in problems)
+    assert messages == ['must be text, not 42 (quote it to keep it as text)',
+                        'must be true or false, not "yes" (plansync reads YAML 1.2: write '
+                        'true or false)']
+
+
+CHUNKED_CASES = {
+    "the shipped example": (Path(__file__).parents[2] / "specs.example" / "plans.yaml"
+                            ).read_text(),
+    "comments and blank lines between items": HEAD + "defaults:\n  recurring_interval: 7\n"
+    "plans:\n" + "".join(f"  # plan {i}\n\n  - id: '{i}'\n    amount: '{i}.00'\n"
+                         for i in range(1, 12)),
+    "block scalars, flow items and a bad item": HEAD + "plans:\n" + "".join(
+        f"  - {{id: '{i}', amount: '{i}.50', name: \"n{i}\"}}\n" for i in range(1, 6))
+    + "  - id: '6'\n    name: |\n      two\n      lines\n  - id: '7'\n    amount: lots\n"
+    + "".join(f"  - id: '{i}'\n    status: paused\n" for i in range(8, 12)),
+    "an indented list under plans": HEAD + "plans:\n" + "".join(
+        f"    - id: '{i}'\n      amount: '1.00'\n" for i in range(1, 9)),
+    "a duplicate id across chunks": HEAD + "plans:\n" + "".join(
+        f"  - id: '{i % 5}'\n" for i in range(1, 12)),
+}
+
+
+@pytest.mark.parametrize("name", CHUNKED_CASES)
+def test_chunked_reading_gives_what_a_plain_read_gives(
+        name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large specs are read in chunks of CHUNK_PLANS items (for speed); with chunks of 3
+    here, every case must load to the same plans and problems, lines included."""
+    from plansync.spec import yamlread
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(CHUNKED_CASES[name])
+    monkeypatch.setattr(yamlread, "CHUNK_PLANS", 3)
+    assert yamlread._split_plans(CHUNKED_CASES[name]) is not None  # chunking did engage
+    chunked = loader.load([spec])
+    monkeypatch.setattr(yamlread, "_split_plans", lambda _text: None)
+    plain = loader.load([spec])
+    assert chunked == plain
