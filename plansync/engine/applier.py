@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from plansync.engine.diff import Action, Change, fingerprint, from_json, to_json
 from plansync.engine.fanout import bounded_map
+from plansync.engine.journal import fold
 from plansync.engine.state import Audit, Entry, Intent, Outcome, State, now
 from plansync.errors import (
     GatewayError,
@@ -256,27 +257,24 @@ class Applier:
         return Settled("not-applied", "the gateway did not apply the cancel; run apply again")
 
     def _settle(self, intent: Intent, result: str, entry: Entry | None) -> None:
-        """Journal the outcome, then record it; a journal that cannot be written stops
-        new writes, and the state written at the end still holds the outcome."""
-        outcome = Outcome(intent.key, intent.plan, result, entry, now())
-        try:
-            self.journal.append(outcome)
-        except PlansyncError as exc:
-            self._journal_failed(exc)
-        with self._state_lock:
-            self._state = self._state.with_outcome(outcome)
+        self._keep(Outcome(intent.key, intent.plan, result, entry, now()))
 
     def _audit(self, plan_id: str, sent: tuple[tuple[str, str], ...], resp_code: str) -> None:
-        """Record a write that left this machine: journalled, then kept in the state."""
+        """Record a write that left this machine, for the audit trail."""
         items = dict(sent)
-        audit = Audit(at=now(), by=dict(self.options.actor), plan=plan_id,
-                      process_type=items.pop("processType"), sent=items, resp_code=resp_code)
+        self._keep(Audit(at=now(), by=dict(self.options.actor), plan=plan_id,
+                         process_type=items.pop("processType"), sent=items,
+                         resp_code=resp_code))
+
+    def _keep(self, record: Outcome | Audit) -> None:
+        """Journal ``record``, then fold it into the state; a journal that cannot be
+        written stops new writes, and the state written at the end still holds it."""
         try:
-            self.journal.append(audit)
+            self.journal.append(record)
         except PlansyncError as exc:
             self._journal_failed(exc)
         with self._state_lock:
-            self._state = self._state.with_audit(audit)
+            self._state = fold(self._state, [record])
 
     def _journal_failed(self, error: PlansyncError) -> None:
         self.options.stop.set()
