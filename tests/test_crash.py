@@ -154,6 +154,10 @@ def test_sigkill_anywhere_then_reruns_converge_with_no_double_write(
             assert live[plan_id]["amount"] == f"{(20 + i) * 100:012d}", plan_id
             assert writes[(plan_id, "U")] == 1, plan_id
     assert sum(writes.values()) == N  # one accepted write per plan, no more
+    # Every write the gateway accepted is in the audit trail, killed runs' ones included.
+    history = json.loads(run("state", "history", "--json", env=env).stdout)
+    audited = {(record["plan"], record["process_type"]) for record in history}
+    assert set(writes) <= audited, set(writes) - audited
     reactivate = run("plan", str(spec_file(tmp_path, reactivate=True)), env=env)
     assert reactivate.returncode == 1
     assert reactivate.stdout.count("cancellation is final") == sum(map(cancelled, range(N)))

@@ -76,6 +76,7 @@ class Applier:
         self._state = state
         self._state_lock = threading.Lock()
         self.journal_error: PlansyncError | None = None  # the first journal write that failed
+        self._unkept: dict[str, list[Audit]] = {}  # audits by intent key, until kept
 
     @property
     def state(self) -> State:
@@ -159,7 +160,7 @@ class Applier:
                         action=str(change.action),
                         after={k: to_json(v) for k, v in change.after.items()},
                         fingerprint=change.live_fingerprint or "", before_status=live.status,
-                        at=now())
+                        at=now(), by=dict(self.options.actor), sent=dict(sent))
         try:
             self.journal.append(intent)
         except PlansyncError as exc:
@@ -174,19 +175,19 @@ class Applier:
                 answer = self.client.update(change.id, _target(change, live), live.currency)
             else:
                 answer = self.client.cancel(change.id)
-            self._audit(change.id, sent, answer.code)
+            self._audit(intent, sent, answer.code)
         except StatusNotValidError as exc:
-            self._audit(change.id, sent, exc.code)
+            self._audit(intent, sent, exc.code)
             if change.action is not Action.CANCEL:
                 self._settle(intent, "failed", None)
                 return result("failed", exc.message, sent=sent)
             warning = "the gateway says the plan was already cancelled (12); counted as cancelled"
         except OutcomeUnknownError:
-            self._audit(change.id, sent, "")
+            self._audit(intent, sent, "")
             answered = False  # the inquiry below tells what happened
         except GatewayError as exc:  # answered with a refusal, or known never to have left
             if isinstance(exc, GatewayRejectedError):
-                self._audit(change.id, sent, exc.code)
+                self._audit(intent, sent, exc.code)
             self._settle(intent, "failed", None)
             return result("failed", str(exc).replace("\n  hint:", ";"), sent=sent)
         # The write counts only once live shows it, whatever the answer said.
@@ -210,6 +211,13 @@ class Applier:
         ``answered``: the gateway accepted it (00, or 12 for a cancel) in this run.
         Until the settle window has passed, only "applied" is final: a write that does
         not show yet may still land, so it stays pending and is not sent again."""
+        settled = self._decide(intent, answered)
+        if settled.result == "pending":  # no outcome to carry the audit: keep it alone
+            for audit in self._take_audits(intent):
+                self._keep(audit)
+        return settled
+
+    def _decide(self, intent: Intent, answered: bool) -> Settled:
         until = self.pending_until(intent)
         window_over = self.options.clock() >= until
         try:
@@ -245,11 +253,11 @@ class Applier:
             # that the first cancel took effect.
             resend = (("processType", messages.CANCEL),)
             try:
-                self._audit(intent.plan, resend, self.client.cancel(intent.plan).code)
+                self._audit(intent, resend, self.client.cancel(intent.plan).code)
             except StatusNotValidError:
-                self._audit(intent.plan, resend, "12")
+                self._audit(intent, resend, "12")
             except GatewayError as exc:
-                self._audit(intent.plan, resend, "")
+                self._audit(intent, resend, "")
                 return Settled("pending", f"could not settle the cancel: {exc.message}")
             self._settle(intent, "applied", self._cancelled(intent.plan, live))
             return Settled("applied", "the cancel took effect")
@@ -257,14 +265,32 @@ class Applier:
         return Settled("not-applied", "the gateway did not apply the cancel; run apply again")
 
     def _settle(self, intent: Intent, result: str, entry: Entry | None) -> None:
-        self._keep(Outcome(intent.key, intent.plan, result, entry, now()))
+        self._keep(Outcome(intent.key, intent.plan, result, entry, now(),
+                           self._take_audits(intent)))
 
-    def _audit(self, plan_id: str, sent: tuple[tuple[str, str], ...], resp_code: str) -> None:
-        """Record a write that left this machine, for the audit trail."""
+    def _audit(self, intent: Intent, sent: Iterable[tuple[str, str]], resp_code: str) -> None:
+        """Note a write that left this machine under ``intent``, for the audit trail: it
+        is journalled with the intent's outcome (or alone, if the write stays pending)."""
         items = dict(sent)
-        self._keep(Audit(at=now(), by=dict(self.options.actor), plan=plan_id,
-                         process_type=items.pop("processType"), sent=items,
-                         resp_code=resp_code))
+        audit = Audit(at=now(), by=dict(self.options.actor), plan=intent.plan,
+                      process_type=items.pop("processType"), sent=items,
+                      resp_code=resp_code, key=intent.key)
+        with self._state_lock:
+            self._unkept.setdefault(intent.key, []).append(audit)
+
+    def _take_audits(self, intent: Intent) -> tuple[Audit, ...]:
+        """The audits noted under ``intent`` and not kept yet. For a write of an earlier
+        run that stopped before keeping its audit, one made from the intent (the write
+        may have been sent; its answer is unknown, so respCode is empty)."""
+        with self._state_lock:
+            audits = tuple(self._unkept.pop(intent.key, ()))
+            kept = any(audit.key == intent.key for audit in self._state.history)
+        if audits or kept or not intent.sent or intent.key.startswith(f"{self.run_id}:"):
+            return audits
+        sent = dict(intent.sent)
+        return (Audit(at=intent.at, by=dict(intent.by), plan=intent.plan,
+                      process_type=sent.pop("processType"), sent=sent, resp_code="",
+                      key=intent.key),)
 
     def _keep(self, record: Outcome | Audit) -> None:
         """Journal ``record``, then fold it into the state; a journal that cannot be

@@ -59,7 +59,8 @@ def decode(data: Any) -> Record:
             return Audit.from_dict(data)
         if kind == "outcome" and _outcome_shape(data):
             entry = data.pop("entry")
-            return Outcome(entry=Entry(**entry) if entry else None, **data)
+            audits = tuple(map(Audit.from_dict, data.pop("audits", [])))
+            return Outcome(entry=Entry(**entry) if entry else None, audits=audits, **data)
     except (TypeError, KeyError, RecursionError):
         pass
     raise ValueError("not a plansync journal record")
@@ -71,7 +72,8 @@ _ENTRY_FIELDS = {f.name for f in dataclasses.fields(Entry)}
 
 def _outcome_shape(data: dict[str, Any]) -> bool:
     entry = data.get("entry")
-    return (set(data) == {*_OUTCOME_TYPES, "entry"}
+    return (set(data) - {"audits"} == {*_OUTCOME_TYPES, "entry"}
+            and isinstance(data.get("audits", []), list)
             and all(isinstance(data[k], t) for k, t in _OUTCOME_TYPES.items())
             and (entry is None or (isinstance(entry, dict) and set(entry) == _ENTRY_FIELDS
                                    and isinstance(entry["applied"], dict)

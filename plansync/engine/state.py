@@ -47,6 +47,9 @@ class Intent:
     fingerprint: str  # the live state the write was decided on
     before_status: str  # live status then: tells a cancel's effect from a pause
     at: str  # when it was journalled, just before it was sent (UTC, ISO 8601)
+    # For the audit trail, should the run stop before the write's audit is kept:
+    by: Mapping[str, Any] = field(default_factory=dict)  # who sends it
+    sent: Mapping[str, str] = field(default_factory=dict)  # the wire fields it sends
 
     @property
     def sent_at(self) -> datetime:
@@ -57,13 +60,16 @@ class Intent:
         """An intent from its JSON form, every member checked. Raises ValueError."""
         from plansync.engine.diff import from_json  # the engine's codec for field values
 
-        if not isinstance(data, dict) or set(data) != _INTENT_MEMBERS:
+        if not isinstance(data, dict) or not _INTENT_MEMBERS <= set(data) <= _INTENT_ALL:
             raise ValueError("not an intent")
         intent = cls(**data)
         if not all(isinstance(getattr(intent, name), str) for name in _INTENT_MEMBERS - {"after"}):
             raise ValueError("an intent's members are text")
         if intent.action not in ("update", "cancel") or not isinstance(intent.after, dict):
             raise ValueError("not an update or a cancel")
+        if not (isinstance(intent.by, dict) and isinstance(intent.sent, dict)
+                and all(isinstance(v, str) for v in intent.sent.values())):
+            raise ValueError("an intent's audit members are of the wrong kind")
         try:
             intent.sent_at  # noqa: B018 - refused here, not in the middle of an apply
             for name, value in intent.after.items():
@@ -75,15 +81,7 @@ class Intent:
 
 _INTENT_MEMBERS = frozenset(("key", "plan", "action", "after", "fingerprint", "before_status",
                              "at"))
-
-
-@dataclass(frozen=True)
-class Outcome:
-    key: str
-    plan: str
-    result: str  # "applied" | "not-applied" | "failed"
-    entry: Entry | None  # the plan's state entry afterwards, if it changed
-    at: str
+_INTENT_ALL = _INTENT_MEMBERS | {"by", "sent"}  # older states lack them
 
 
 @dataclass(frozen=True)
@@ -96,20 +94,34 @@ class Audit:
     process_type: str  # "U" | "C"
     sent: Mapping[str, str]  # the wire fields sent (no card data: plans carry none)
     resp_code: str  # the answer's respCode; "" when the answer was lost
+    key: str = ""  # the intent it was sent under
 
     @classmethod
     def from_dict(cls, data: Any) -> Audit:
-        if not isinstance(data, dict) or set(data) != _AUDIT_MEMBERS:
+        if not isinstance(data, dict) or not _AUDIT_MEMBERS <= set(data) <= _AUDIT_ALL:
             raise ValueError("not an audit record")
         audit = cls(**data)
         if not (isinstance(audit.by, dict) and isinstance(audit.sent, dict)
                 and all(isinstance(getattr(audit, n), str)
-                        for n in ("at", "plan", "process_type", "resp_code"))):
+                        for n in ("at", "plan", "process_type", "resp_code", "key"))):
             raise ValueError("an audit record's members are of the wrong kind")
         return audit
 
 
 _AUDIT_MEMBERS = frozenset(("at", "by", "plan", "process_type", "sent", "resp_code"))
+_AUDIT_ALL = _AUDIT_MEMBERS | {"key"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    plan: str
+    result: str  # "applied" | "not-applied" | "failed"
+    entry: Entry | None  # the plan's state entry afterwards, if it changed
+    at: str
+    # The writes sent under this intent, kept with its outcome: one journal record, not
+    # two, per write (a remote journal pays a round trip for each).
+    audits: tuple[Audit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,11 +153,12 @@ class State:
         return dataclasses.replace(self, pending={**self.pending, intent.key: intent})
 
     def with_outcome(self, outcome: Outcome) -> State:
-        """The outcome's entry recorded and its write no longer pending."""
+        """The outcome's entry recorded, its audits kept and its write no longer pending."""
         pending = {k: v for k, v in self.pending.items() if k != outcome.key}
         plans = self.plans if outcome.entry is None else {**self.plans,
                                                           outcome.plan: outcome.entry}
-        return dataclasses.replace(self, plans=plans, pending=pending)
+        return dataclasses.replace(self, plans=plans, pending=pending,
+                                   history=(*self.history, *outcome.audits))
 
     def with_audit(self, audit: Audit) -> State:
         return dataclasses.replace(self, history=(*self.history, audit))
