@@ -33,7 +33,7 @@ SETTINGS = {
     "gateway_key": ("--gateway-key", "PLANSYNC_GATEWAY_KEY"),
 }
 _FILE_ONLY = {"currency_exponents", "connect_timeout", "read_timeout", "request_deadline",
-              "settle_window", "guardrails", "state", "workspace"}
+              "retry_after_max", "settle_window", "guardrails", "state", "workspace"}
 DEFAULT_STATE = ".plansync/state.json"
 GUARDRAILS = {"max_changes": int, "max_cancels": int, "max_amount_increase": float,
               "charge_window_hours": float}
@@ -51,6 +51,7 @@ class Settings:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0  # one read from the socket
     request_deadline: float = 40.0  # the whole request: connect, send, the whole answer
+    retry_after_max: float = 300.0  # the longest Retry-After wait honoured (then: give up)
     settle_window: float = 90.0  # how long a write whose answer was lost may still land
     guardrails: Mapping[str, float] = field(default_factory=dict)
 
@@ -102,6 +103,7 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
         connect_timeout=_positive(from_file, "connect_timeout", 5.0, path),
         read_timeout=read_timeout,
         request_deadline=_positive(from_file, "request_deadline", 40.0, path),
+        retry_after_max=_positive(from_file, "retry_after_max", 300.0, path),
         settle_window=_positive(from_file, "settle_window", 3 * read_timeout, path),
         guardrails=_guardrails(from_file.get("guardrails") or {}, path),
     )

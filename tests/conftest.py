@@ -60,7 +60,7 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def client(settings: Settings, sleeps: Sleeps) -> Iterator[GatewayClient]:
-    with GatewayClient(settings.endpoint, settings.merchant_id, settings.envelope(),
+    with GatewayClient.over_http(settings.endpoint, settings.merchant_id, settings.envelope(),
                        read_timeout=5, retry=RetryPolicy(attempts=3), sleep=sleeps) as made:
         yield made
 

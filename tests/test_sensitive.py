@@ -45,7 +45,7 @@ def refusing() -> Iterator[str]:
 
 
 def test_an_error_body_is_never_echoed_raw(refusing: str, settings: Settings) -> None:
-    with GatewayClient(refusing, "JT01", settings.envelope(),
+    with GatewayClient.over_http(refusing, "JT01", settings.envelope(),
                        retry=RetryPolicy(attempts=1)) as client, \
             pytest.raises(errors.GatewayUnavailableError) as info:
         client.inquire("156142")

@@ -22,7 +22,7 @@ class Faults:
     latency_ms: float = 0.0  # the action endpoint's response time (its work happens within)
     jitter_ms: float = 0.0  # plus a uniform 0..jitter_ms
     throttle_rate: float = 0.0  # HTTP 429 with Retry-After, before the request is processed
-    retry_after_s: float = 1.0  # what those 429 answers ask the client to wait
+    retry_after_s: float = 1.0  # what those 429 answers ask the client to wait (rounded up)
     error_rate: float = 0.0  # HTTP 500 before the request is processed
     reset_rate: float = 0.0  # connection reset before the request is processed
     drop_rate: float = 0.0  # update/cancel: commit the write, then reset the connection

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import http.server
 import ipaddress
 import json
+import math
 import signal
 import socket
 import socketserver
@@ -25,7 +27,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from plansync.emulator import wire, workspace
+from plansync.emulator import workspace
 from plansync.emulator.faults import Dice, Faults
 from plansync.emulator.gateway import EmulatedGateway
 from plansync.emulator.jose import GatewayEnvelope
@@ -177,37 +179,71 @@ def serve(server: EmulatorServer) -> None:
     print("plansync emulator stopped", file=sys.stderr, flush=True)
 
 
-class _Handler(socketserver.StreamRequestHandler):
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """The standard library's HTTP/1.1 server: keep-alive (HTTP/1.1 default), and each
+    answer, headers and body, buffered and flushed in one write."""
+
+    protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # each answer is one write; send it at once
+    wbufsize = 1 << 16  # flushed after every request by BaseHTTPRequestHandler
+    server_version = "plansync-emulator"
+    sys_version = ""
     server: EmulatorServer
-    _keep_alive = True
     _answer_at = 0.0
 
-    def handle(self) -> None:
-        """Requests on one connection, one after another, until either side closes."""
-        while self._keep_alive:
-            try:
-                request = wire.read_head(self.rfile)
-                if request is None:
-                    return
-                self._keep_alive = request.keep_alive
-                self._route(request)
-            except wire.HttpProblem as problem:
-                self._keep_alive = False
-                self._send(problem.status, f"{problem.message}\n".encode())
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # requests are logged in the store (GET /_emulator/log), not on stderr
 
-    def _route(self, request: wire.HttpRequest) -> None:
-        if request.method == "POST" and request.path in ACTION_PATHS:
-            self._action(request)
-        elif not request.path.startswith("/_emulator/"):
-            self._keep_alive = False  # its body, if any, is left unread
+    def do_POST(self) -> None:
+        if self.path.split("?", 1)[0] in ACTION_PATHS:
+            body = self._body(assumptions.MAX_TOKEN_BYTES)
+            if body is not None:
+                self._action(body)
+        else:
+            self._other("POST")
+
+    def do_GET(self) -> None:
+        self._other("GET")
+
+    def do_PUT(self) -> None:
+        self._other("PUT")
+
+    def _other(self, method: str) -> None:
+        path = self.path.split("?", 1)[0]
+        if not path.startswith("/_emulator/"):
+            self.close_connection = True  # its body, if any, is left unread
             self._send(404, b"not found\n")
         elif not ipaddress.ip_address(self.client_address[0]).is_loopback:
-            self._keep_alive = False
+            self.close_connection = True
             self._send(403, b"admin endpoints answer loopback clients only\n")
         else:
-            self._admin(request.method, request.path,
-                        wire.read_body(self.rfile, request, ADMIN_BODY_LIMIT))
+            body = self._body(ADMIN_BODY_LIMIT)
+            if body is not None:
+                self._admin(method, path, body)
+
+    def _body(self, limit: int) -> bytes | None:
+        """The request's body by its Content-Length (none: no body, RFC 9112 6.3), or
+        None after answering a request whose body cannot be read safely."""
+        lengths = self.headers.get_all("Content-Length") or []
+        problem = None
+        if "Transfer-Encoding" in self.headers:  # not decoded here: refused, not misread
+            problem = 411, "send the body with a Content-Length"
+        elif len(set(lengths)) > 1:
+            problem = 400, "conflicting Content-Length headers"
+        elif lengths and not lengths[0].strip().isdigit():
+            problem = 400, "Content-Length is not a number"
+        elif lengths and int(lengths[0]) > limit:
+            problem = 413, "request too large"
+        if problem is not None:
+            self.close_connection = True
+            self._send(problem[0], f"{problem[1]}\n".encode())
+            return None
+        length = int(lengths[0]) if lengths else 0
+        body = self.rfile.read(length)
+        if len(body) < length:
+            self.close_connection = True  # the client went away mid-body
+            return None
+        return body
 
     def _admin(self, method: str, path: str, body: bytes) -> None:
         if (method, path) == ("GET", "/_emulator/plans"):
@@ -237,8 +273,7 @@ class _Handler(socketserver.StreamRequestHandler):
 
     # --- the action endpoint --------------------------------------------------------
 
-    def _action(self, http_request: wire.HttpRequest) -> None:
-        body = wire.read_body(self.rfile, http_request, assumptions.MAX_TOKEN_BYTES)
+    def _action(self, body: bytes) -> None:
         roll = self.server.dice.roll()
         # The latency is the gateway's response time: the work below happens within it,
         # and the answer leaves when it is up (see _hold), as a real gateway's would.
@@ -290,7 +325,8 @@ class _Handler(socketserver.StreamRequestHandler):
             self._reset_connection()
         elif throttle:
             self._record(request, "", "throttle")
-            retry_after = f"{self.server.dice.faults.retry_after_s:g}"
+            # Whole seconds: RFC 9110's delay-seconds (a fraction is no valid Retry-After).
+            retry_after = str(math.ceil(self.server.dice.faults.retry_after_s))
             self._send(429, b"Too Many Requests\n", headers={"Retry-After": retry_after})
         else:
             self._record(request, "", "error")
@@ -314,7 +350,7 @@ class _Handler(socketserver.StreamRequestHandler):
         # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
-        self._keep_alive = False
+        self.close_connection = True
 
     def _send_json(self, status: int, data: Any) -> None:
         self._send(status, json.dumps(data, indent=1).encode(), "application/json")
@@ -322,5 +358,12 @@ class _Handler(socketserver.StreamRequestHandler):
     def _send(self, status: int, body: bytes, content_type: str = "text/plain",
               headers: dict[str, str] | None = None) -> None:
         self._hold()
-        self.connection.sendall(wire.answer(status, body, content_type, headers,
-                                            close=not self._keep_alive))
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)  # buffered with the headers: one write at the flush

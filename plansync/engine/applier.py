@@ -18,11 +18,12 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from plansync.engine.diff import Action, Change, fingerprint, from_json, to_json
 from plansync.engine.fanout import bounded_map
 from plansync.engine.journal import fold
+from plansync.engine.ports import Gateway, JournalSink
 from plansync.engine.state import Audit, Entry, Intent, Outcome, State, now
 from plansync.errors import (
     GatewayError,
@@ -32,15 +33,8 @@ from plansync.errors import (
     StatusNotValidError,
 )
 from plansync.gateway import assumptions, formats, messages
-from plansync.gateway.client import GatewayClient
 from plansync.gateway.messages import LivePlan, PlanFields
 from plansync.spec.model import FIELDS
-
-
-class JournalSink(Protocol):
-    """Where intents and outcomes go (a state backend): durable when append returns."""
-
-    def append(self, record: Intent | Outcome | Audit) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +61,7 @@ class Options:
 
 
 class Applier:
-    def __init__(self, client: GatewayClient, journal: JournalSink, state: State,
+    def __init__(self, client: Gateway, journal: JournalSink, state: State,
                  options: Options) -> None:
         self.client = client
         self.journal = journal

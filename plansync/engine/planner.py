@@ -11,13 +11,13 @@ from importlib.metadata import version
 
 from plansync.engine.diff import Change, Plan, diff
 from plansync.engine.fanout import bounded_map
+from plansync.engine.ports import Gateway
 from plansync.errors import GatewayError
-from plansync.gateway.client import GatewayClient
 from plansync.gateway.messages import LivePlan
 from plansync.spec.model import DesiredPlan
 
 
-def make_plan(desired: Sequence[DesiredPlan], client: GatewayClient, *, spec_digest: str,
+def make_plan(desired: Sequence[DesiredPlan], client: Gateway, *, spec_digest: str,
               known_cancelled: Set[str] = frozenset(),
               managed_before: Set[str] = frozenset(), spec_paths: Sequence[str] = (),
               on_progress: Callable[[], None] = lambda: None) -> Plan:

@@ -9,9 +9,9 @@ later inquiry can tell whether it took effect.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +20,9 @@ from importlib.metadata import version
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
+
+from urllib3.exceptions import InvalidHeader
+from urllib3.util.retry import Retry
 
 from plansync.config import Settings
 from plansync.errors import (
@@ -33,6 +36,7 @@ from plansync.gateway.breaker import Breaker
 from plansync.gateway.envelope import Envelope
 from plansync.gateway.messages import LivePlan, PlanFields, Response
 from plansync.gateway.ratelimit import RateLimiter
+from plansync.gateway.transport import HttpTransport, Transport
 from plansync.printable import printable
 
 log = logging.getLogger(__name__)
@@ -43,19 +47,19 @@ log = logging.getLogger(__name__)
 class RetryPolicy:
     attempts: int = 4
     base_delay: float = 0.25
-    max_delay: float = 8.0
+    max_delay: float = 8.0  # backoff of our own choosing
+    retry_after_max: float = 300.0  # the longest wait a gateway's Retry-After may ask
 
-    def delay(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
-        """Exponential backoff with full jitter; the gateway's Retry-After wins."""
-        if retry_after is not None:
-            return min(retry_after, self.max_delay)
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Exponential backoff with full jitter."""
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
 class GatewayClient:
-    def __init__(self, endpoint: str, merchant_id: str, envelope: Envelope, *,
-                 pool_size: int = 8, connect_timeout: float = 5.0, read_timeout: float = 30.0,
-                 request_deadline: float = 40.0,
+    """Talks to the gateway through ``transport`` (over_http: the real one)."""
+
+    def __init__(self, endpoint: str, merchant_id: str, envelope: Envelope,
+                 transport: Transport, *, pool_size: int = 8,
                  retry: RetryPolicy | None = None,
                  exponent_overrides: Mapping[str, int] | None = None,
                  rate_limiter: RateLimiter | None = None,
@@ -64,6 +68,8 @@ class GatewayClient:
         self.endpoint = endpoint
         self.merchant_id = merchant_id
         self._envelope = envelope
+        self._transport = transport
+        self._pool_size = pool_size
         self._retry = retry or RetryPolicy()
         self._exponents = dict(exponent_overrides or {})
         self._limiter = rate_limiter or RateLimiter(None)
@@ -72,22 +78,28 @@ class GatewayClient:
         self._rng = random.Random()
         self._host = urlsplit(endpoint).netloc
         self.breaker = Breaker()
-        self._transport = transport.Transport(endpoint, pool_size, connect_timeout,
-                                              read_timeout, os.environ,
-                                              f"plansync/{version('plansync')}",
-                                              max_body=assumptions.MAX_TOKEN_BYTES,
-                                              deadline=request_deadline)
-        self._pool_size = pool_size
+
+    @classmethod
+    def over_http(cls, endpoint: str, merchant_id: str, envelope: Envelope, *,
+                  pool_size: int = 8, connect_timeout: float = 5.0, read_timeout: float = 30.0,
+                  request_deadline: float = 40.0, **options: Any) -> GatewayClient:
+        """A client over HTTP(S), with the proxy and CA bundle the environment sets."""
+        http = HttpTransport.from_environment(
+            endpoint, pool_size, connect_timeout, read_timeout,
+            user_agent=f"plansync/{version('plansync')}", max_body=assumptions.MAX_TOKEN_BYTES,
+            deadline=request_deadline)
+        return cls(endpoint, merchant_id, envelope, http, pool_size=pool_size, **options)
 
     @classmethod
     def from_settings(cls, settings: Settings, pool_size: int = 8,
                       rate_limit: float | None = None) -> GatewayClient:
-        return cls(settings.endpoint, settings.merchant_id, settings.envelope(),
-                   pool_size=pool_size, connect_timeout=settings.connect_timeout,
-                   read_timeout=settings.read_timeout,
-                   request_deadline=settings.request_deadline,
-                   exponent_overrides=settings.currency_exponents,
-                   rate_limiter=RateLimiter(rate_limit))
+        return cls.over_http(settings.endpoint, settings.merchant_id, settings.envelope(),
+                             pool_size=pool_size, connect_timeout=settings.connect_timeout,
+                             read_timeout=settings.read_timeout,
+                             request_deadline=settings.request_deadline,
+                             retry=RetryPolicy(retry_after_max=settings.retry_after_max),
+                             exponent_overrides=settings.currency_exponents,
+                             rate_limiter=RateLimiter(rate_limit))
 
     @property
     def key_fingerprint(self) -> str:
@@ -168,13 +180,30 @@ class GatewayClient:
                     if isinstance(exc, _UnusableAnswer):
                         raise exc.original from None
                     raise
-                wait = self._retry.delay(attempt, self._rng, exc.retry_after)
-                log.debug("plan %s %s: retrying in %.2fs (%s)", plan_id, process_type, wait,
-                          exc.message, extra={"plansync": {
-                              "plan": plan_id, "process_type": process_type,
-                              "attempt": attempt + 1, "retry_in_s": round(wait, 3)}})
-                self._sleep(wait)
+                self._sleep(self._wait(exc, attempt, plan_id, process_type))
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _wait(self, exc: TransportError, attempt: int, plan_id: str,
+              process_type: str) -> float:
+        """How long to wait before the next attempt: what the gateway asked for
+        (Retry-After, shown), else backoff; asked for more than retry_after_max, stop."""
+        fields = {"plan": plan_id, "process_type": process_type, "attempt": attempt + 1}
+        if exc.retry_after is None:
+            wait = self._retry.delay(attempt, self._rng)
+            log.debug("plan %s %s: retrying in %.2fs (%s)", plan_id, process_type, wait,
+                      exc.message, extra={"plansync": {**fields, "retry_in_s": round(wait, 3)}})
+            return wait
+        wait = exc.retry_after
+        if wait > self._retry.retry_after_max:
+            raise TransportError(
+                f"{exc.message}; it asks to wait {wait:.0f}s (Retry-After), more than "
+                f"retry_after_max ({self._retry.retry_after_max:g}s)",
+                "run again later, or raise retry_after_max in plansync.yaml",
+                retryable=False, systemic=True) from None
+        log.warning("plan %s %s: the gateway asks to wait %.1fs (Retry-After); waiting",
+                    plan_id, process_type, wait,
+                    extra={"plansync": {**fields, "retry_in_s": round(wait, 3)}})
+        return wait
 
     def _send_once(self, token: str, request: Mapping[str, str],
                    seen: dict[str, Any]) -> Response:
@@ -277,7 +306,10 @@ def _excerpt(body: bytes, limit: int = 80) -> str:
 
 
 def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
+    """Seconds to wait from a Retry-After header: seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    try:  # urllib3's parser, uncapped: the cap is retry_after_max's, applied above
+        return Retry(retry_after_max=sys.maxsize).parse_retry_after(value)
+    except InvalidHeader:
         return None

@@ -1,33 +1,40 @@
-"""POSTs to one endpoint over a few kept-alive connections: the client's only socket I/O.
+"""POSTs to one endpoint: the gateway client's only socket I/O, on requests.
 
-The standard library's http.client speaks the protocol; this adds what a gateway client
-needs around it: at most ``size`` connections (callers beyond that wait their turn), TLS
-verified against certifi's CA bundle or REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, an HTTPS
-proxy from HTTPS_PROXY (and NO_PROXY) through a CONNECT tunnel, separate connect and read
-timeouts, a total deadline per request (a read timeout bounds each read, not an answer
-that drips in a byte at a time), and errors that say whether any of the request can have
-left this machine.
+``Transport`` is what the client needs: ``post(body) -> Answer``, raising NotSent,
+TlsFailed or AnswerLost. ``HttpTransport`` is it over requests: a Session whose pool
+holds ``size`` connections, proxies and CA bundles read from the environment as requests
+reads them (HTTPS_PROXY and NO_PROXY; REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, and also
+SSL_CERT_FILE, which requests itself ignores), separate connect and read timeouts, an
+answer size cap, and a total deadline per request. Tests give the client another
+Transport (tests/inprocess.py).
 
-(This replaced requests + urllib3, whose per-request machinery cost about a third of the
-CPU the client spends holding the GIL, outside cryptography.)
+The deadline needs the one thing requests does not offer: a read timeout bounds each
+read, not an answer that drips in a byte at a time, and urllib3's documented remedy is a
+watcher thread that shuts the socket down. So the pool's connections are urllib3's own,
+subclassed only to hand their socket to that watcher, and to note when a request starts
+to leave: what tells "never sent" from "may have been applied".
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import http.client
-import ipaddress
-import select
+import os
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from typing import Any, Protocol
 
-import certifi
+import requests
+import requests.adapters
+import requests.utils
+import urllib3
+import urllib3.connection
+import urllib3.exceptions
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from plansync.errors import ConfigError
 
@@ -51,134 +58,139 @@ class Answer:
     retry_after: str | None
 
 
-class Transport:
+class Transport(Protocol):
+    def post(self, body: bytes) -> Answer: ...
+
+    def close(self) -> None: ...
+
+
+class HttpTransport:
     def __init__(self, endpoint: str, size: int, connect_timeout: float, read_timeout: float,
-                 environ: Mapping[str, str], user_agent: str, max_body: int = 1 << 20,
+                 *, user_agent: str, proxies: Mapping[str, str] | None = None,
+                 verify: str | bool = True, max_body: int = 1 << 20,
                  deadline: float = 40.0) -> None:
-        parts = urlsplit(endpoint)
-        https = parts.scheme == "https"
-        self._host = parts.hostname or ""
-        self._port = parts.port or (443 if https else 80)
-        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self._headers = {"Host": parts.netloc, "Content-Type": "text/plain", "Accept": "*/*",
-                         "User-Agent": user_agent}
-        self._connect_timeout = connect_timeout
-        self._read_timeout = read_timeout
+        self._url = endpoint
+        self._timeouts = (connect_timeout, read_timeout)
         self._max_body = max_body
         self._deadline = deadline
         self._watchdog = _Watchdog()
-        self._tls = _tls_context(environ) if https else None
-        # Plain http is only ever the local emulator (config refuses it elsewhere): no proxy.
-        self._proxy = _proxy_for(endpoint, environ) if https else None
         self._slots = threading.BoundedSemaphore(size)
-        self._idle: list[http.client.HTTPConnection] = []
-        self._idle_lock = threading.Lock()
+        self._session = requests.Session()
+        self._session.trust_env = False  # the environment was read once, by from_environment
+        self._session.proxies = dict(proxies or {})
+        self._session.verify = verify
+        self._session.headers.update({"Content-Type": "text/plain", "Accept": "*/*",
+                                      "User-Agent": user_agent})
+        adapter = _WatchedAdapter(pool_connections=1, pool_maxsize=size, pool_block=True)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+
+    @classmethod
+    def from_environment(cls, endpoint: str, size: int, connect_timeout: float,
+                         read_timeout: float, **options: Any) -> HttpTransport:
+        """A transport with the proxy and CA bundle this process's environment sets."""
+        proxies: Mapping[str, str] = {}
+        if endpoint.startswith("https://"):  # plain http is only ever the local emulator
+            proxies = requests.utils.get_environ_proxies(endpoint)
+        verify: str | bool = True
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+            if path := os.environ.get(name):
+                if not os.path.exists(path):
+                    raise ConfigError(f"{name} names {path}, which does not exist",
+                                      f"point {name} at a CA bundle file, or unset it")
+                verify = path
+                break
+        return cls(endpoint, size, connect_timeout, read_timeout, proxies=proxies,
+                   verify=verify, **options)
 
     def post(self, body: bytes) -> Answer:
         with self._slots:  # waiting for a connection is not part of the request's time
-            deadline = time.monotonic() + self._deadline
-            connection = self._reuse() or self._connect(deadline)
-            assert connection.sock is not None
-            connection.sock.settimeout(min(self._read_timeout, self._deadline))
-            watch = self._watchdog.watch(connection.sock, deadline)
+            request = _InFlight(time.monotonic() + self._deadline, self._watchdog)
+            self._watchdog.watch(request)
+            _current.request = request
             try:
-                connection.request("POST", self._target, body=body, headers=self._headers)
-                response = connection.getresponse()
-                # Never more than max_body + 1 bytes: enough for the caller to see the
-                # answer is too large, without holding whatever a broken peer sends.
-                data = response.read(self._max_body + 1)
-            except (OSError, http.client.HTTPException) as exc:
-                connection.close()
-                late = self._watchdog.release(watch)
-                raise AnswerLost(self._overdue() if late else _describe(exc)) from exc
-            if self._watchdog.release(watch):  # cut off just as the answer completed
-                connection.close()
+                response = self._session.post(self._url, data=body, stream=True,
+                                              timeout=self._timeouts)
+                with response:  # a connection left with unread bytes is closed
+                    # Never more than max_body + 1 bytes: enough for the caller to see the
+                    # answer is too large, without holding whatever a broken peer sends.
+                    data = response.raw.read(self._max_body + 1, decode_content=True)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError,
+                    http.client.HTTPException) as exc:
+                raise self._failure(request, exc) from exc
+            finally:
+                _current.request = None
+                self._watchdog.release(request)
+            if request.overdue:  # cut off just as the answer completed
                 raise AnswerLost(self._overdue())
-            if response.will_close or not response.isclosed():  # closed, or left unread
-                connection.close()
-            else:
-                with self._idle_lock:
-                    self._idle.append(connection)
-            return Answer(response.status, data, response.getheader("Retry-After"))
+            return Answer(response.status_code, data, response.headers.get("Retry-After"))
+
+    def _failure(self, request: _InFlight, exc: BaseException) -> Exception:
+        if request.overdue:
+            return AnswerLost(self._overdue())
+        if request.sending:
+            return AnswerLost(_describe(exc))
+        if isinstance(exc, requests.exceptions.SSLError):
+            return TlsFailed(_describe(exc))
+        return NotSent(_describe(exc))
 
     def _overdue(self) -> str:
         return f"no complete answer within the {self._deadline:g}s request deadline"
 
     def close(self) -> None:
         self._watchdog.stop()
-        with self._idle_lock:
-            idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
+        self._session.close()
 
-    def _reuse(self) -> http.client.HTTPConnection | None:
-        """The most recently used idle connection that the server has not closed."""
-        while True:
-            with self._idle_lock:
-                if not self._idle:
-                    return None
-                connection = self._idle.pop()
-            if connection.sock is not None and not _readable(connection.sock):
-                return connection
-            connection.close()  # closed by the server while idle (or it sent junk)
 
-    def _connect(self, deadline: float) -> http.client.HTTPConnection:
-        timeout = max(0.001, min(self._connect_timeout, deadline - time.monotonic()))
-        connection: http.client.HTTPConnection
-        if self._proxy is not None:
-            host, port, headers = self._proxy
-            connection = http.client.HTTPSConnection(host, port, timeout=timeout,
-                                                     context=self._tls)
-            connection.set_tunnel(self._host, self._port, headers=headers)
-        elif self._tls is not None:
-            connection = http.client.HTTPSConnection(self._host, self._port,
-                                                     timeout=timeout,
-                                                     context=self._tls)
-        else:
-            connection = http.client.HTTPConnection(self._host, self._port,
-                                                    timeout=timeout)
-        try:
-            connection.connect()
-        except (ssl.SSLError, ssl.CertificateError) as exc:
-            connection.close()
-            raise TlsFailed(_describe(exc)) from exc
-        except OSError as exc:
-            connection.close()
-            raise NotSent(_describe(exc)) from exc
-        return connection
+# --- the watcher, and urllib3's connections handing it their sockets ----------------
+
+class _InFlight:
+    """One request on its way: its deadline, its socket once it has one, and whether any
+    of it may have left this machine."""
+
+    def __init__(self, deadline: float, watchdog: _Watchdog) -> None:
+        self.deadline = deadline
+        self.watchdog = watchdog
+        self.sock: socket.socket | None = None
+        self.sending = False
+        self.overdue = False
+
+
+class _Current(threading.local):
+    request: _InFlight | None = None
+
+
+_current = _Current()
 
 
 class _Watchdog:
     """Shuts down the socket of a request that outlives its deadline, so the read
-    blocked on it returns at once. One thread for every connection of a transport."""
+    blocked on it returns at once. One thread for all requests of a transport."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._due: dict[int, tuple[float, socket.socket]] = {}
-        self._fired: set[int] = set()
-        self._next = 0
+        self._due: set[_InFlight] = set()
         self._thread: threading.Thread | None = None
         self._stopped = False
 
-    def watch(self, sock: socket.socket, deadline: float) -> int:
+    def watch(self, request: _InFlight) -> None:
         with self._changed:
-            self._next += 1
-            self._due[self._next] = (deadline, sock)
+            self._due.add(request)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="plansync-deadline",
                                                 daemon=True)
                 self._thread.start()
             self._changed.notify()
-            return self._next
 
-    def release(self, watch: int) -> bool:
-        """Stop watching; True if the deadline struck first."""
+    def attach(self, request: _InFlight, sock: socket.socket) -> None:
         with self._changed:
-            self._due.pop(watch, None)
-            if watch in self._fired:
-                self._fired.discard(watch)
-                return True
-            return False
+            request.sock = sock
+            if request.overdue:
+                _shut(sock)
+
+    def release(self, request: _InFlight) -> None:
+        with self._changed:
+            self._due.discard(request)
 
     def stop(self) -> None:
         with self._changed:
@@ -191,78 +203,108 @@ class _Watchdog:
                 if not self._due:
                     self._changed.wait()
                     continue
-                watch, (deadline, sock) = min(self._due.items(), key=lambda item: item[1][0])
-                wait = deadline - time.monotonic()
+                first = min(self._due, key=lambda r: r.deadline)
+                wait = first.deadline - time.monotonic()
                 if wait > 0:
                     self._changed.wait(wait)
                     continue
-                del self._due[watch]
-                self._fired.add(watch)
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+                self._due.discard(first)
+                first.overdue = True
+                if first.sock is not None:
+                    _shut(first.sock)
 
 
-def _readable(sock: object) -> bool:
-    """An idle kept-alive socket with something to read has been closed by the server."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)  # type: ignore[arg-type]
-    return bool(poller.poll(0))
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
-def _tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
-    """Certificates and host names always verified; only whose CAs can be chosen."""
-    bundle = environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE")
-    return ssl.create_default_context(cafile=bundle or certifi.where())
+class _Watched:
+    """Mixed into urllib3's connections: the request in flight on this thread learns the
+    connection's socket, and that it is being sent."""
+
+    sock: socket.socket | None
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        self._hand_over()
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is None:
+            self.connect()  # so that a refused connection is known not to have sent
+        else:
+            self._hand_over()
+        if _current.request is not None:
+            _current.request.sending = True
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def _hand_over(self) -> None:
+        request = _current.request
+        if request is not None and self.sock is not None:
+            request.watchdog.attach(request, self.sock)
 
 
-def _proxy_for(endpoint: str, environ: Mapping[str, str]
-               ) -> tuple[str, int, dict[str, str]] | None:
-    """(host, port, CONNECT headers) of the HTTPS proxy the environment sets, if any."""
-    lowered = {name.lower(): value for name, value in environ.items()}
-    proxy = lowered.get("https_proxy") or lowered.get("all_proxy")
-    target = urlsplit(endpoint)
-    if not proxy or _bypassed(target.hostname or "", target.port or 443,
-                              lowered.get("no_proxy", "")):
-        return None
-    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    if parts.scheme != "http" or not parts.hostname:
-        raise ConfigError(f"proxy {parts.scheme}://{parts.hostname or ''} is not supported",
-                          "set HTTPS_PROXY to an http://host:port proxy (the tunnel to the "
-                          "gateway is TLS either way)")
-    headers = {}
-    if parts.username:
-        secret = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(secret.encode()).decode()
-    return parts.hostname, parts.port or 80, headers
+class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
 
 
-def _bypassed(host: str, port: int, no_proxy: str) -> bool:
-    """NO_PROXY as curl and requests read it: names (and their subdomains), IPs, CIDRs,
-    an optional :port, or * for everything."""
-    host = host.lower()
-    for entry in (item.strip().lower() for item in no_proxy.split(",")):
-        if entry == "*":
-            return True
-        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
-        if not name or (entry_port and entry_port != str(port)):
-            continue
-        name = name.lstrip(".")
-        if host == name or host.endswith("." + name):
-            return True
-        with contextlib.suppress(ValueError):
-            if ipaddress.ip_address(host) in ipaddress.ip_network(name, strict=False):
-                return True
-    return False
+class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, its pools (direct and through a proxy) made of _Watched
+    connections."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
 
 
 def _describe(exc: BaseException) -> str:
     """A few words for what went wrong on the wire (no request content)."""
-    if isinstance(exc, TimeoutError):
+    cause = _root(exc)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {cause.verify_message}"
+    if isinstance(cause, socket.gaierror):
+        return "host name not resolved"
+    if isinstance(cause, TimeoutError | urllib3.exceptions.TimeoutError):
         return "timed out"
-    if isinstance(exc, http.client.RemoteDisconnected):
+    if isinstance(cause, http.client.RemoteDisconnected):
         return "connection closed without an answer"
-    if isinstance(exc, ConnectionResetError):
+    if isinstance(cause, ConnectionResetError):
         return "connection reset"
-    if isinstance(exc, ConnectionRefusedError):
+    if isinstance(cause, ConnectionRefusedError):
         return "connection refused"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The innermost error that requests and urllib3 wrapped: the one that says what
+    happened (an OSError of the socket or ssl module, when there is one)."""
+    for _ in range(12):  # wrappers nest a few deep; never loop on a cycle
+        if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException):
+            return exc
+        reason = getattr(exc, "reason", None)
+        inner = next((arg for arg in (reason, *exc.args) if isinstance(arg, BaseException)),
+                     exc.__cause__ or exc.__context__)
+        if inner is None:
+            return exc
+        exc = inner
+    return exc

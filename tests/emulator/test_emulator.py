@@ -46,17 +46,6 @@ def test_inquiry_answers_the_whole_record(call: Any) -> None:
     }
 
 
-def test_a_chunked_request_body_is_read(emulator: Emulator, foreign_keys: Any) -> None:
-    xml = (b"<RecurringMaintenanceRequest><version>2.4</version><merchantID>JT01</merchantID>"
-           b"<recurringUniqueID>156142</recurringUniqueID><processType>I</processType>"
-           b"</RecurringMaintenanceRequest>")
-    token = foreign_client.seal(xml, *foreign_keys).encode()
-    chunks = (token[i:i + 500] for i in range(0, len(token), 500))  # a generator: chunked
-    answer = requests.post(emulator.url, data=chunks, timeout=5)
-    assert answer.status_code == 200
-    assert b"<respCode>00</respCode>" in foreign_client.open_(answer.text, *foreign_keys)
-
-
 def test_both_documented_paths_answer(call: Any) -> None:
     assert call("I", path="/PaymentAction/2.0/action")["respCode"] == "00"
 

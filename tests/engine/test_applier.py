@@ -1,17 +1,29 @@
-"""The applier in-process, against the emulator over HTTP: what it journals per write."""
+"""The applier's decision table, in-process and fast: the real client and envelope over
+the emulator's gateway (tests/inprocess.py), faults scripted per request, time moved
+by hand. What each write journals, when it counts, when it is pending, when it is sent
+again — and that nothing is written twice."""
 
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from plansync.emulator.server import Emulator
+import pytest
+
+from plansync.config import Settings
+from plansync.emulator import workspace
 from plansync.engine import journal
 from plansync.engine.applier import Applier, Options
 from plansync.engine.diff import Change
 from plansync.engine.planner import make_plan
 from plansync.engine.state import Audit, Intent, Outcome, State
-from plansync.gateway.client import GatewayClient
+from plansync.gateway.client import GatewayClient, RetryPolicy
 from plansync.spec import loader
+from tests.conftest import Sleeps
+from tests.inprocess import LATE, LOST, REFUSED, InProcessGateway
 
 ACTOR = {"user": "ana", "host": "ci-7", "ci_url": None}
+URL = "https://gateway.example/PaymentAction/2.0/action"
+WINDOW = timedelta(seconds=90)
 
 
 class Journal(list[journal.Record]):
@@ -19,27 +31,67 @@ class Journal(list[journal.Record]):
         super().append(record)
 
 
-def changes(client: GatewayClient, tmp_path: Path, body: str) -> list[Change]:
+class Clock:
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+@pytest.fixture
+def gateway(emulator_dir: Path) -> Iterator[InProcessGateway]:
+    running = InProcessGateway(emulator_dir)
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def client(gateway: InProcessGateway, emulator_dir: Path) -> Iterator[GatewayClient]:
+    envelope = Settings(URL, "JT01", emulator_dir / workspace.MERCHANT_PRIVATE,
+                        emulator_dir / workspace.GATEWAY_PUBLIC).envelope()
+    with GatewayClient(URL, "JT01", envelope, gateway, retry=RetryPolicy(attempts=2),
+                       sleep=Sleeps()) as made:
+        yield made
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def changes(client: GatewayClient, tmp_path: Path, *lines: str) -> list[Change]:
     spec = tmp_path / "spec.yaml"
-    spec.write_text("apiVersion: plansync/v1\nkind: RecurringPlans\nplans:\n" + body)
+    spec.write_text("apiVersion: plansync/v1\nkind: RecurringPlans\nplans:\n"
+                    + "".join(f"  - {line}\n" for line in lines))
     desired, problems = loader.load([spec])
     assert problems == []
     return list(make_plan(desired, client, spec_digest="sha256:x").changes)
 
 
-def applier(client: GatewayClient, log: Journal, state: State) -> Applier:
-    return Applier(client, log, state, Options(actor=ACTOR))
+def applier(client: GatewayClient, log: Journal, state: State, clock: Clock) -> Applier:
+    return Applier(client, log, state, Options(actor=ACTOR, settle_window=WINDOW,
+                                               clock=clock))
 
+
+def results(worker: Applier, planned: list[Change]) -> dict[str, str]:
+    return {r.id: r.result for r in worker.apply(planned)}
+
+
+# --- what a write journals -----------------------------------------------------------
 
 def test_a_write_journals_its_intent_and_an_outcome_that_carries_its_audit(
-        client: GatewayClient, emulator: Emulator, tmp_path: Path) -> None:
+        client: GatewayClient, gateway: InProcessGateway, clock: Clock,
+        tmp_path: Path) -> None:
     # Two journal records per write, not three: a remote state (S3) pays a round trip each.
     log = Journal()
-    worker = applier(client, log, State("JT01", emulator.url))
-    planned = changes(client, tmp_path, "  - {id: '156142', amount: '120.00'}\n"
-                                        "  - {id: '156143', status: cancelled}\n")
-    results = {r.id: r.result for r in worker.apply(planned)}
-    assert results == {"156142": "updated", "156143": "cancelled"}
+    worker = applier(client, log, State("JT01", URL), clock)
+    planned = changes(client, tmp_path, "{id: '156142', amount: '120.00'}",
+                      "{id: '156143', status: cancelled}")
+    assert results(worker, planned) == {"156142": "updated", "156143": "cancelled"}
     assert sorted(type(r).__name__ for r in log) == ["Intent", "Intent", "Outcome", "Outcome"]
     outcomes = [r for r in log if isinstance(r, Outcome)]
     audits = {o.plan: o.audits for o in outcomes}
@@ -51,18 +103,17 @@ def test_a_write_journals_its_intent_and_an_outcome_that_carries_its_audit(
 
 
 def test_a_write_of_a_run_that_stopped_before_its_audit_is_audited_on_recovery(
-        client: GatewayClient, emulator: Emulator, tmp_path: Path) -> None:
+        client: GatewayClient, clock: Clock, tmp_path: Path) -> None:
     # The earlier run journalled the intent (who, what) and was killed before the answer.
-    planned = changes(client, tmp_path, "  - {id: '156143', status: cancelled}\n")
+    planned = changes(client, tmp_path, "{id: '156143', status: cancelled}")
     first_log = Journal()
-    first = applier(client, first_log, State("JT01", emulator.url))
-    list(first.apply(planned))
+    list(applier(client, first_log, State("JT01", URL), clock).apply(planned))
     intent = next(r for r in first_log if isinstance(r, Intent))
     assert intent.by == ACTOR and intent.sent == {"processType": "C"}
-    crashed = journal.fold(State("JT01", emulator.url), [intent])
+    crashed = journal.fold(State("JT01", URL), [intent])
 
     log = Journal()
-    again = applier(client, log, crashed)
+    again = applier(client, log, crashed, clock)
     [(_, settled)] = again.recover()
     assert settled.result == "applied", settled
     [outcome] = log
@@ -73,17 +124,123 @@ def test_a_write_of_a_run_that_stopped_before_its_audit_is_audited_on_recovery(
 
 
 def test_an_audit_kept_alone_for_a_pending_write_is_not_made_again_on_recovery(
-        client: GatewayClient, emulator: Emulator, tmp_path: Path) -> None:
-    planned = changes(client, tmp_path, "  - {id: '156143', status: cancelled}\n")
+        client: GatewayClient, gateway: InProcessGateway, clock: Clock,
+        tmp_path: Path) -> None:
+    planned = changes(client, tmp_path, "{id: '156143', status: cancelled}")
+    gateway.script("156143", "C", LATE)
     first_log = Journal()
-    list(applier(client, first_log, State("JT01", emulator.url)).apply(planned))
-    intent = next(r for r in first_log if isinstance(r, Intent))
-    [kept] = next(r for r in first_log if isinstance(r, Outcome)).audits
-    # As if the write had stayed pending: its audit journalled alone after the intent.
-    earlier = journal.fold(State("JT01", emulator.url), [intent, kept])
+    assert results(applier(client, first_log, State("JT01", URL), clock), planned) == \
+        {"156143": "pending"}
+    intent, kept = first_log  # no outcome yet: the audit is journalled alone
+    assert isinstance(intent, Intent) and isinstance(kept, Audit) and kept.resp_code == ""
+    gateway.commit_late()
+    earlier = journal.fold(State("JT01", URL), first_log)
     log = Journal()
-    [(_, settled)] = applier(client, log, earlier).recover()
+    [(_, settled)] = applier(client, log, earlier, clock).recover()
     assert settled.result == "applied"
     [outcome] = log
     assert isinstance(outcome, Outcome) and outcome.audits == ()
     assert journal.fold(earlier, log).history == (kept,)
+
+
+# --- when a write counts, waits, or is sent again ------------------------------------
+
+def test_a_write_whose_answer_is_lost_counts_once_inquiry_shows_it(
+        client: GatewayClient, gateway: InProcessGateway, clock: Clock,
+        tmp_path: Path) -> None:
+    gateway.script("156142", "U", LOST)
+    worker = applier(client, Journal(), State("JT01", URL), clock)
+    planned = changes(client, tmp_path, "{id: '156142', amount: '120.00'}")
+    assert results(worker, planned) == {"156142": "updated"}
+    assert gateway.writes("156142") == [("U", "00")]  # not sent again
+    assert worker.state.pending == {}
+
+
+def test_a_write_not_showing_yet_is_pending_then_settled_without_a_second_send(
+        client: GatewayClient, gateway: InProcessGateway, clock: Clock,
+        tmp_path: Path) -> None:
+    gateway.script("156142", "U", LATE)
+    log = Journal()
+    worker = applier(client, log, State("JT01", URL), clock)
+    planned = changes(client, tmp_path, "{id: '156142', amount: '120.00'}")
+    assert results(worker, planned) == {"156142": "pending"}
+    # Within the window, a newer plan for it is not written either.
+    newer = changes(client, tmp_path, "{id: '156142', amount: '130.00'}")
+    assert results(applier(client, log, worker.state, clock), newer) == {"156142": "pending"}
+    gateway.commit_late()
+    [(_, settled)] = applier(client, log, worker.state, clock).recover()
+    assert settled.result == "applied"
+    assert gateway.writes("156142") == [("U", "00")]
+
+
+def test_after_the_window_a_write_that_never_landed_is_not_applied_and_sent_again(
+        client: GatewayClient, gateway: InProcessGateway, clock: Clock,
+        tmp_path: Path) -> None:
+    gateway.script("156142", "U", LATE)  # and never committed
+    log = Journal()
+    worker = applier(client, log, State("JT01", URL), clock)
+    planned = changes(client, tmp_path, "{id: '156142', amount: '120.00'}")
+    assert results(worker, planned) == {"156142": "pending"}
+    clock.advance(WINDOW)
+    again = applier(client, log, worker.state, clock)
+    [(_, settled)] = again.recover()
+    assert settled.result == "not-applied"
+    assert results(again, changes(client, tmp_path, "{id: '156142', amount: '120.00'}")) == \
+        {"156142": "updated"}
+    assert gateway.writes("156142") == [("U", "00")]  # the one that landed
+
+
+def test_after_the_window_a_plan_changed_by_someone_else_is_failed_not_resent(
+        client: GatewayClient, gateway: InProcessGateway, clock: Clock,
+        tmp_path: Path) -> None:
+    gateway.script("156142", "U", LATE)
+    worker = applier(client, Journal(), State("JT01", URL), clock)
+    planned = changes(client, tmp_path, "{id: '156142', amount: '120.00'}")
+    assert results(worker, planned) == {"156142": "pending"}
+    gateway.set_live("156142", recurringCount="36")
+    clock.advance(WINDOW)
+    [(_, settled)] = applier(client, Journal(), worker.state, clock).recover()
+    assert (settled.result, settled.detail) == (
+        "failed", "the plan changed in another way during the write; run plan again")
+    assert gateway.writes("156142") == []  # the late write never landed; not resent
+
+
+def test_a_paused_plan_whose_cancel_was_lost_is_cancelled_again_after_the_window(
+        client: GatewayClient, gateway: InProcessGateway, clock: Clock,
+        tmp_path: Path) -> None:
+    # Paused and cancelled inquire alike: only a second cancel can tell (12 or 00).
+    gateway.script("156145", "C", LOST)
+    worker = applier(client, Journal(), State("JT01", URL), clock)
+    planned = changes(client, tmp_path, "{id: '156145', status: cancelled}")
+    assert results(worker, planned) == {"156145": "pending"}
+    clock.advance(WINDOW)
+    again = applier(client, Journal(), worker.state, clock)
+    [(_, settled)] = again.recover()
+    assert settled.result == "applied"
+    assert gateway.writes("156145") == [("C", "00"), ("C", "12")]
+    assert [a.resp_code for a in again.state.history] == ["", "12"]  # lost, then 12
+    assert again.state.plans["156145"].cancelled
+
+
+def test_a_plan_that_moved_since_the_plan_was_made_is_skipped_unsent(
+        client: GatewayClient, gateway: InProcessGateway, clock: Clock,
+        tmp_path: Path) -> None:
+    planned = changes(client, tmp_path, "{id: '156142', amount: '120.00'}")
+    gateway.set_live("156142", recurringCount="36")
+    log = Journal()
+    assert results(applier(client, log, State("JT01", URL), clock), planned) == \
+        {"156142": "skipped"}
+    assert log == [] and gateway.writes("156142") == []
+
+
+def test_a_write_known_not_to_have_left_fails_and_is_not_pending(
+        client: GatewayClient, gateway: InProcessGateway, clock: Clock,
+        tmp_path: Path) -> None:
+    gateway.script("156142", "U", REFUSED, REFUSED)  # both attempts
+    log = Journal()
+    worker = applier(client, log, State("JT01", URL), clock)
+    planned = changes(client, tmp_path, "{id: '156142', amount: '120.00'}")
+    assert results(worker, planned) == {"156142": "failed"}
+    assert worker.state.pending == {} and worker.state.history == ()  # nothing was sent
+    assert [type(r).__name__ for r in log] == ["Intent", "Outcome"]
+    assert gateway.writes("156142") == []

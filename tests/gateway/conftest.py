@@ -37,9 +37,15 @@ def _certificate(folder: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def tls(emulator_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """(certificate file, key file) of a self-signed certificate for 127.0.0.1."""
+    return _certificate(tmp_path)
+
+
+@pytest.fixture
+def tls(emulator_dir: Path, certificate: tuple[Path, Path]) -> Iterator[tuple[str, Path]]:
     """(https URL of a TLS emulator, its certificate file)."""
-    cert_file, key_file = _certificate(tmp_path)
+    cert_file, key_file = certificate
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     built = server.build(emulator_dir)

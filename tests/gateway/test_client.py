@@ -1,7 +1,10 @@
 """The client against the emulator: real HTTP on 127.0.0.1, the real envelope."""
 
+import email.utils
+import logging
 import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from datetime import date
 from decimal import Decimal
@@ -14,6 +17,7 @@ from plansync.config import Settings
 from plansync.emulator import server
 from plansync.emulator.gateway import EmulatedGateway
 from plansync.emulator.server import Emulator
+from plansync.gateway import client as client_module
 from plansync.gateway import codes
 from plansync.gateway.client import GatewayClient, RetryPolicy
 from plansync.gateway.messages import PlanFields
@@ -69,7 +73,7 @@ def test_rejections_carry_code_and_reason(client: GatewayClient, call, error, co
 
 
 def test_unknown_merchant(settings: Settings) -> None:
-    with GatewayClient(settings.endpoint, "NOPE01", settings.envelope()) as other, \
+    with GatewayClient.over_http(settings.endpoint, "NOPE01", settings.envelope()) as other, \
             pytest.raises(errors.MerchantRejectedError, match="03 invalid merchant"):
         other.inquire("156142")
 
@@ -104,14 +108,52 @@ def writes_received(emulator: Emulator) -> list[str]:
 @pytest.mark.parametrize("fault", ["reset_rate", "error_rate", "throttle_rate"])
 def test_inquiries_are_retried_through_transient_faults(
         client: GatewayClient, emulator: Emulator, sleeps: Sleeps, fault: str) -> None:
-    faults(emulator, **{fault: 0.3, "seed": 3, "retry_after_s": 0.5})
+    faults(emulator, **{fault: 0.3, "seed": 3, "retry_after_s": 20})
     plans = [client.inquire("156142") for _ in range(10)]
     assert all(p.amount == Decimal("99.90") for p in plans)
     assert sleeps, "some attempt failed and was retried"
     if fault == "throttle_rate":
-        assert set(sleeps) == {0.5}  # Retry-After honoured
+        assert set(sleeps) == {20.0}  # Retry-After honoured as sent (once capped at 8 s)
     else:
         assert all(0 <= s <= RetryPolicy().max_delay for s in sleeps)
+
+
+def test_a_retry_after_longer_than_retry_after_max_is_one_error_not_an_early_retry(
+        settings: Settings, emulator: Emulator, sleeps: Sleeps) -> None:
+    faults(emulator, throttle_rate=1.0, retry_after_s=900)
+    with (GatewayClient.over_http(settings.endpoint, "JT01", settings.envelope(), sleep=sleeps,
+                                  retry=RetryPolicy(retry_after_max=600)) as client,
+          pytest.raises(errors.TransportError, match=r"asks to wait 900s \(Retry-After\), "
+                                                     r"more than retry_after_max \(600s\)")
+          as info):
+        client.inquire("156142")
+    assert sleeps == [] and "retry_after_max in plansync.yaml" in str(info.value.hint)
+    assert info.value.systemic  # every plan would be asked the same: stop, say it once
+
+
+def test_the_wait_a_gateway_asks_for_is_shown(
+        client: GatewayClient, emulator: Emulator, sleeps: Sleeps,
+        caplog: pytest.LogCaptureFixture) -> None:
+    faults(emulator, throttle_rate=0.5, seed=1, retry_after_s=120)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(4):
+            client.inquire("156142")
+    assert 120.0 in sleeps
+    assert "plan 156142 I: the gateway asks to wait 120.0s (Retry-After); waiting" in caplog.text
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    ("120", 120.0), (" 7 ", 7.0), ("0", 0.0), ("soon", None), ("", None), ("-3", None),
+    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past: no wait
+])
+def test_retry_after_is_read_as_seconds_or_an_http_date(header: str,
+                                                        seconds: float | None) -> None:
+    assert client_module._retry_after(header) == seconds
+
+
+def test_retry_after_as_an_http_date_in_the_future() -> None:
+    header = email.utils.formatdate(time.time() + 90, usegmt=True)
+    assert 85 <= (client_module._retry_after(header) or 0) <= 90
 
 
 @pytest.mark.parametrize(("fault", "message"), [
@@ -178,7 +220,7 @@ def test_malformed_answer(client: GatewayClient, emulator: Emulator) -> None:
 
 def test_read_timeout(settings: Settings, emulator: Emulator, sleeps: Sleeps) -> None:
     faults(emulator, latency_ms=400)
-    with GatewayClient(settings.endpoint, "JT01", settings.envelope(), read_timeout=0.1,
+    with GatewayClient.over_http(settings.endpoint, "JT01", settings.envelope(), read_timeout=0.1,
                        retry=RetryPolicy(attempts=2), sleep=sleeps) as slow:
         with pytest.raises(errors.TransportError, match="timed out"):
             slow.inquire("156142")
@@ -194,7 +236,7 @@ def test_connection_refused_is_safe_to_retry_even_for_writes(
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # nothing listens here once the socket is closed
     url = f"http://127.0.0.1:{port}/2C2PFrontend/PaymentAction/2.0/action"
-    with GatewayClient(url, "JT01", settings.envelope(), sleep=sleeps) as nowhere:
+    with GatewayClient.over_http(url, "JT01", settings.envelope(), sleep=sleeps) as nowhere:
         with pytest.raises(errors.TransportError, match="cannot connect") as info:
             nowhere.update("156142", PlanFields(amount=Decimal("1")), "SGD")
         assert info.value.retryable and len(sleeps) == RetryPolicy().attempts - 1
@@ -234,7 +276,7 @@ def test_every_result_code_becomes_its_error(
         error: codes.ResultCode) -> None:
     gateway, url = forced
     gateway.code = code
-    with GatewayClient(url, "JT01", settings.envelope(), sleep=sleeps) as other:
+    with GatewayClient.over_http(url, "JT01", settings.envelope(), sleep=sleeps) as other:
         if code in codes.RETRYABLE_CODES:  # "try again later": inquiries are retried
             with pytest.raises(errors.TransportError, match=f"{code} {error.meaning}"):
                 other.inquire("156142")
@@ -251,7 +293,7 @@ def test_an_unknown_code_is_still_an_error(forced: tuple[AnswersWith, str],
                                            settings: Settings) -> None:
     gateway, url = forced
     gateway.code = "42"
-    with GatewayClient(url, "JT01", settings.envelope()) as other, \
+    with GatewayClient.over_http(url, "JT01", settings.envelope()) as other, \
             pytest.raises(errors.GatewayRejectedError, match="42 unknown result code"):
         other.inquire("156142")
 
@@ -269,7 +311,7 @@ def test_an_answer_not_bound_to_its_request_is_refused(
         members: dict[str, str | None], refusal: str) -> None:
     gateway, url = forced
     gateway.members = members
-    with GatewayClient(url, "JT01", settings.envelope(), sleep=sleeps) as other:
+    with GatewayClient.over_http(url, "JT01", settings.envelope(), sleep=sleeps) as other:
         with pytest.raises(errors.MessageError, match=refusal):
             other.inquire("156142")
         assert len(sleeps) == RetryPolicy().attempts - 1  # retried: it may be a passing fault
@@ -283,7 +325,7 @@ def test_an_inquiry_answer_must_name_the_merchant_a_write_answer_need_not(
     answers do not."""
     gateway, url = forced
     gateway.members = {"merchantID": None}
-    with GatewayClient(url, "JT01", settings.envelope(), sleep=sleeps) as other:
+    with GatewayClient.over_http(url, "JT01", settings.envelope(), sleep=sleeps) as other:
         with pytest.raises(errors.MessageError, match="does not name its merchantID"):
             other.inquire("156142")
         assert other.update("156142", PlanFields(amount=Decimal(1)), "SGD").code == "00"
@@ -294,7 +336,7 @@ def test_an_oversized_answer_is_refused_and_its_connection_dropped(
         forced: tuple[AnswersWith, str], settings: Settings) -> None:
     gateway, url = forced
     gateway.reason = "x" * 80_000  # an answer token far over the 64 KiB limit
-    with GatewayClient(url, "JT01", settings.envelope()) as other:
+    with GatewayClient.over_http(url, "JT01", settings.envelope()) as other:
         with pytest.raises(errors.EnvelopeError, match="larger than the 65536-byte limit"):
             other.inquire("156142")
         gateway.reason = ""
@@ -325,7 +367,8 @@ def test_requests_in_flight_never_exceed_the_pool(settings: Settings, emulator: 
 
     monkeypatch.setattr(server._Handler, "_action", counted)
     faults(emulator, latency_ms=20)
-    with GatewayClient(settings.endpoint, "JT01", settings.envelope(), pool_size=3) as client:
+    with GatewayClient.over_http(settings.endpoint, "JT01", settings.envelope(),
+                                 pool_size=3) as client:
         assert client.workers > 3
         ids = ["156142", "156143", "156144"] * 10
         results = list(bounded_map(client.inquire, ids, client.workers))

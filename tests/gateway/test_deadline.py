@@ -55,7 +55,7 @@ def dripping() -> Iterator[str]:
 
 def test_a_dripping_answer_ends_at_the_deadline(dripping: str, settings: Settings,
                                                 sleeps: Sleeps) -> None:
-    with GatewayClient(dripping, "JT01", settings.envelope(), read_timeout=5,
+    with GatewayClient.over_http(dripping, "JT01", settings.envelope(), read_timeout=5,
                        request_deadline=1.0, retry=RetryPolicy(attempts=2),
                        sleep=sleeps) as client:
         started = time.monotonic()

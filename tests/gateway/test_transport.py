@@ -3,16 +3,15 @@
 import contextlib
 import socket
 import socketserver
+import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from plansync import errors
 from plansync.config import Settings
 from plansync.emulator.server import Emulator
-from plansync.gateway import transport
 from plansync.gateway.client import GatewayClient
 from tests.conftest import Sleeps
 
@@ -66,7 +65,7 @@ def test_https_goes_through_the_proxy_the_environment_sets(
     url, cert_file = tls
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
     monkeypatch.setenv("HTTPS_PROXY", f"http://someone:s%3Acret@127.0.0.1:{proxy.server_address[1]}")
-    with GatewayClient(url, "JT01", settings.envelope()) as client:
+    with GatewayClient.over_http(url, "JT01", settings.envelope()) as client:
         assert client.inquire("156142").status == "active"
         assert client.inquire("156143").status == "active"
     port = url.split(":")[2].split("/")[0]
@@ -81,33 +80,28 @@ def test_no_proxy_sends_straight_to_the_gateway(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
     monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{proxy.server_address[1]}")
     monkeypatch.setenv("NO_PROXY", "example.com,127.0.0.0/8")
-    with GatewayClient(url, "JT01", settings.envelope()) as client:
+    with GatewayClient.over_http(url, "JT01", settings.envelope()) as client:
         assert client.inquire("156142").status == "active"
     assert proxy.seen == []
 
 
-def test_an_https_proxy_url_is_refused_with_a_hint(settings: Settings) -> None:
-    environ = {"HTTPS_PROXY": "https://proxy.example:3128"}
-    with pytest.raises(errors.ConfigError, match="not supported") as info:
-        transport.Transport("https://gateway.example/x", 1, 1, 1, environ, "test")
-    assert "http://host:port" in str(info.value.hint)
-
-
-@pytest.mark.parametrize(("host", "port", "no_proxy", "bypassed"), [
-    ("pgw.2c2p.com", 443, "2c2p.com", True),
-    ("pgw.2c2p.com", 443, ".2c2p.com", True),
-    ("pgw.2c2p.com", 443, "PGW.2C2P.COM", True),
-    ("pgw.2c2p.com", 443, "notc2p.com,other.org", False),
-    ("evil2c2p.com", 443, "2c2p.com", False),
-    ("pgw.2c2p.com", 443, "pgw.2c2p.com:8443", False),
-    ("pgw.2c2p.com", 443, "pgw.2c2p.com:443", True),
-    ("10.1.2.3", 443, "10.0.0.0/8", True),
-    ("11.1.2.3", 443, "10.0.0.0/8", False),
-    ("anything", 443, "*", True),
-    ("anything", 443, "", False),
-])
-def test_no_proxy_matching(host: str, port: int, no_proxy: str, bypassed: bool) -> None:
-    assert transport._bypassed(host, port, no_proxy) is bypassed
+def test_an_https_proxy_is_spoken_to_over_tls(
+        tls: tuple[str, Path], certificate: tuple[Path, Path], settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once refused ("not supported"); requests + urllib3 speak TLS to the proxy too."""
+    url, cert_file = tls
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    with _Proxy(("127.0.0.1", 0), _Tunnel) as running:
+        running.seen = []
+        running.socket = context.wrap_socket(running.socket, server_side=True)
+        threading.Thread(target=running.serve_forever, args=(0.05,), daemon=True).start()
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))  # trusts proxy and gateway
+        monkeypatch.setenv("HTTPS_PROXY", f"https://127.0.0.1:{running.server_address[1]}")
+        with GatewayClient.over_http(url, "JT01", settings.envelope()) as client:
+            assert client.inquire("156142").status == "active"
+        running.shutdown()
+    assert [target for target, _auth in running.seen] == [url.split("/")[2]]
 
 
 def test_a_connection_the_server_closed_while_idle_is_replaced(

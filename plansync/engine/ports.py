@@ -1,0 +1,41 @@
+"""What the engine needs from the world outside it, as protocols: a gateway to inquire
+and write plans (plansync.gateway.client.GatewayClient is the real one), and a journal
+for write records (a state backend). Tests give the engine other implementations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from plansync.engine.journal import Record
+    from plansync.gateway.messages import LivePlan, PlanFields, Response
+
+
+class Gateway(Protocol):
+    merchant_id: str
+    endpoint: str
+
+    @property
+    def key_fingerprint(self) -> str: ...
+
+    @property
+    def exponents(self) -> Mapping[str, int]:
+        """Minor-unit exponents that override ISO 4217's, by currency code."""
+
+    @property
+    def workers(self) -> int:
+        """How many threads keep the gateway's connections busy."""
+
+    def inquire(self, plan_id: str) -> LivePlan: ...
+
+    def update(self, plan_id: str, fields: PlanFields, currency: str) -> Response: ...
+
+    def cancel(self, plan_id: str) -> Response: ...
+
+
+class JournalSink(Protocol):
+    """Where intents, outcomes and audits go (a state backend): durable when append
+    returns."""
+
+    def append(self, record: Record) -> None: ...
