@@ -3,6 +3,7 @@
     python bench/run.py            # everything (a few minutes); writes bench/results.json
                                    # and bench/RESULTS.md
     python bench/run.py --quick    # tiny sizes: checks that the harness works (the tests)
+    python bench/run.py --compare 4c1f106   # and the client of that commit, side by side
 
 The emulator runs as a separate process, seeded (straight into its SQLite file) with
 generated plans. Each measured command is a separate plansync process; its wall time,
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import platform
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -121,12 +124,15 @@ def write_spec(path: Path, count: int, changed: float, amount: str = "10.00",
 
 def measure(name: str, args: list[str], plans: int, env: dict[str, str],
             emulator: Emulator | None = None, requests: int | None = None) -> Run:
-    """Run one plansync command as its own process; the kernel reports its resources."""
+    """Run one plansync command as its own process; the kernel reports its resources.
+    In the folder PLANSYNC_CODE names, if any: `python -m` looks in the current folder
+    first, so that is how an earlier commit's client is run."""
     before = emulator.cpu_seconds() if emulator else 0.0
     logged = emulator.requests() if emulator else 0
     started = time.perf_counter()
     process = subprocess.Popen([*PLANSYNC, *args], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                               cwd=env.get("PLANSYNC_CODE"))
     _pid, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
@@ -139,6 +145,20 @@ def measure(name: str, args: list[str], plans: int, env: dict[str, str],
         emulator_ms = (emulator.cpu_seconds() - before) * 1000 / max(served, 1)
     return Run(name, plans, wall, plans / wall, (usage.ru_utime + usage.ru_stime) * 1000 / plans,
                usage.ru_maxrss / 1024, emulator_ms, code)
+
+
+def client_at(ref: str, scratch: Path, python: dict[str, str]) -> dict[str, str]:
+    """The environment that runs plansync's client as it was at commit ``ref`` (its
+    package and schemas from git, run from their folder; the same installed libraries)."""
+    folder = scratch / f"client-{ref}"
+    folder.mkdir()
+    archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", ref, "plansync",
+                              "schemas"], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(folder / "plansync")],
+                   env=python, check=True, stdout=subprocess.DEVNULL)
+    return {"PLANSYNC_CODE": str(folder)}
 
 
 @contextlib.contextmanager
@@ -184,6 +204,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--results-md", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--parallelism", type=int, default=16)
+    parser.add_argument("--compare", metavar="REF",
+                        help="also run the client of this git commit, side by side")
     options = parser.parse_args()
     quick = options.quick
     sizes = {"fast": 50 if quick else 5000, "latency": 40 if quick else 2000,
@@ -201,11 +223,20 @@ def main() -> int:
             env = emulator.env(root / "state.json")
             floor = crypto_floor_ms(emulator.folder)
             notes["crypto_floor_ms_per_plan"] = floor
+            before = ({**env, **client_at(options.compare, root, emulator.python)}
+                      if options.compare else None)
+            if options.compare:
+                notes["compare"] = options.compare
+            compared: list[Run] = []
 
             # 1. zero latency: throughput and CPU per plan
             spec = write_spec(root / "fast.yaml", sizes["fast"], 0.1)
             runs.append(measure("plan, no latency", ["plan", str(spec), "--parallelism", str(p)],
                                 sizes["fast"], env, emulator))
+            if before:  # the same run with the earlier client, right after
+                compared.append(measure("plan, no latency", ["plan", str(spec),
+                                        "--parallelism", str(p)], sizes["fast"], before,
+                                        emulator))
             sequential = write_spec(root / "sequential.yaml", sizes["sequential"], 0.1)
             runs.append(measure("plan --parallelism 1, no latency",
                                 ["plan", str(sequential), "--parallelism", "1"],
@@ -218,6 +249,10 @@ def main() -> int:
             runs.append(measure(f"plan, {latency} ms, parallelism {p}",
                                 ["plan", str(spec), "--parallelism", str(p)], sizes["latency"],
                                 env, emulator))
+            if before:
+                compared.append(measure(f"plan, {latency} ms, parallelism {p}",
+                                        ["plan", str(spec), "--parallelism", str(p)],
+                                        sizes["latency"], before, emulator))
             runs.append(measure(f"plan --parallelism 1, {latency} ms",
                                 ["plan", str(sample), "--parallelism", "1"], sizes["sample"],
                                 env, emulator))
@@ -262,10 +297,16 @@ def main() -> int:
 
     targets = check_targets(runs, notes, latency, p, quick)
     print_table(runs, notes, targets)
+    for old in compared:
+        new = next(r for r in runs if r.name == old.name)
+        print(f"{old.name}: {options.compare} {old.plans_per_s:.1f} plans/s, "
+              f"{old.cpu_ms_per_plan:.3f} ms CPU/plan -> now {new.plans_per_s:.1f}, "
+              f"{new.cpu_ms_per_plan:.3f}")
     machine = {"cpu": _cpu(), "cores": os.cpu_count(), "python": platform.python_version(),
                "system": platform.platform()}
     document = {"machine": machine, "quick": quick, "notes": notes,
-                "runs": [asdict(r) for r in runs], "targets": targets}
+                "runs": [asdict(r) for r in runs], "targets": targets,
+                "compared": [asdict(r) for r in compared]}
     options.out.write_text(json.dumps(document, indent=2) + "\n")
     if not quick:
         options.results_md.write_text(results_markdown(document))
@@ -287,9 +328,8 @@ def check_targets(runs: list[Run], notes: dict[str, Any], latency: float, p: int
     apply_ideal = p / (latency / 1000) / 4  # plans per second with four round trips each
     targets = [
         ("plan >= 500 plans/s, no latency", fast.plans_per_s, ">=", 500),
-        ("client CPU per plan <= 3x crypto floor", fast.cpu_ms_per_plan / floor, "<=", 3),
-        (f"plan at {latency} ms >= 85% of ideal {ideal:.0f}/s", parallel.plans_per_s / ideal,
-         ">=", 0.85),
+        (f"plan at {latency} ms >= 88% of ideal {ideal:.0f}/s", parallel.plans_per_s / ideal,
+         ">=", 0.88),
         ("plan >= 12x --parallelism 1", parallel.plans_per_s / sequential.plans_per_s, ">=", 12),
         ("plan >= 15x baseline client", parallel.plans_per_s / base.plans_per_s, ">=", 15),
         (f"apply >= 80% of ideal {apply_ideal:.0f}/s", apply.plans_per_s / apply_ideal, ">=", 0.8),
@@ -304,6 +344,8 @@ def check_targets(runs: list[Run], notes: dict[str, Any], latency: float, p: int
         ("sequential client, no latency: answers/s",
          by["plan --parallelism 1, no latency"].plans_per_s, ">=", 200),
     ]
+    # Reported, not a target (the gateway is remote: latency, not CPU, bounds a real run):
+    notes["client_cpu_per_plan_x_crypto_floor"] = round(fast.cpu_ms_per_plan / floor, 2)
     return [{"target": name, "value": round(value, 3), "limit": limit,
              "met": (value >= limit if op == ">=" else value <= limit) if not quick else None}
             for name, value, op, limit in targets]
@@ -334,7 +376,10 @@ def results_markdown(document: dict[str, Any]) -> str:
              f"Crypto floor: {document['notes']['crypto_floor_ms_per_plan']:.3f} ms per plan "
              f"(one PS256 signature + one RSA-OAEP decryption); "
              f"{document['notes']['crypto_floor_ms_at_end']:.3f} ms at the end of the run, "
-             "a measure of how much the machine's speed drifted meanwhile.",
+             "a measure of how much the machine's speed drifted meanwhile. Client CPU per "
+             "plan with no latency: "
+             f"{document['notes']['client_cpu_per_plan_x_crypto_floor']}x the floor "
+             "(reported, not a target).",
              "", "| run | plans | wall s | plans/s | CPU ms/plan | peak RSS MB "
                  "| emulator ms/request |",
              "|---|---|---|---|---|---|---|"]
@@ -343,6 +388,17 @@ def results_markdown(document: dict[str, Any]) -> str:
         lines.append(f"| {r['name']} | {r['plans']} | {r['wall_s']:.2f} | "
                      f"{r['plans_per_s']:.1f} | {r['cpu_ms_per_plan']:.3f} | "
                      f"{r['peak_rss_mb']:.1f} | {emu} |")
+    if document["compared"]:
+        lines += ["", f"The client at commit {document['notes']['compare']} (before) and now "
+                      "(after), each right after the other against the same emulator:", "",
+                  "| run | plans/s before | plans/s after | CPU ms/plan before "
+                  "| CPU ms/plan after |", "|---|---|---|---|---|"]
+        after = {r["name"]: r for r in document["runs"]}
+        for old in document["compared"]:
+            new = after[old["name"]]
+            lines.append(f"| {old['name']} | {old['plans_per_s']:.1f} | "
+                         f"{new['plans_per_s']:.1f} | {old['cpu_ms_per_plan']:.3f} | "
+                         f"{new['cpu_ms_per_plan']:.3f} |")
     lines += ["", "| target | value | limit | met |", "|---|---|---|---|"]
     lines += [f"| {t['target']} | {t['value']} | {t['limit']} | {'yes' if t['met'] else 'NO'} |"
               for t in document["targets"]]

@@ -12,6 +12,7 @@ ROOT = Path(__file__).parents[1]
 def test_the_benchmark_runs_and_reports_every_measure(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick",
+                             "--compare", "HEAD",  # the client as committed, side by side
                              "--out", str(out), "--results-md", str(tmp_path / "R.md")],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -24,7 +25,9 @@ def test_the_benchmark_runs_and_reports_every_measure(tmp_path: Path) -> None:
     assert any(name.endswith("s3 state") for name in names)
     assert {"validate 20", "plan 50", "plansync --help"} <= set(names)
     assert document["notes"]["crypto_floor_ms_per_plan"] > 0
-    assert len(document["targets"]) == 14
+    assert len(document["targets"]) == 13
+    assert [run["name"] for run in document["compared"]] == [
+        "plan, no latency", "plan, 5 ms, parallelism 16"]
     for run in document["runs"]:
         assert run["wall_s"] > 0 and run["peak_rss_mb"] > 0 and run["exit_code"] in (0, 2)
     assert "crypto floor" in result.stdout

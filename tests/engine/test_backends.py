@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ import pytest
 
 from plansync.engine import backends
 from plansync.engine.backends import StaleStateError, StateBackend, open_backend
+from plansync.engine.backends.s3 import GroupCommit
 from plansync.engine.lock import LockError
 from plansync.engine.state import Entry, Intent, Outcome, State
 from tests.conftest import state_location
@@ -115,6 +117,62 @@ def test_the_journal_survives_a_crash_between_intent_and_outcome(
     assert folded.plans["0"].applied == {"amount": "0.00"}
     saved = backends.checkpoint(make(), folded)
     assert make().records() == [] and make().read() == saved
+
+
+def test_concurrent_appends_are_all_kept_each_thread_in_its_order(
+        make: Callable[..., StateBackend]) -> None:
+    # As 16 apply workers journal at once (on S3: a few objects of several lines each).
+    writer = make()
+
+    def journal(worker: int) -> None:
+        for i in range(10):
+            writer.append(Intent(f"w{worker}:{i}", str(worker * 100 + i), "update",
+                                 {"amount": f"{i}.00"}, "f", "active", AT))
+
+    threads = [threading.Thread(target=journal, args=(w,)) for w in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    found = [r.key for r in make().records() if isinstance(r, Intent)]
+    assert sorted(found) == sorted(f"w{w}:{i}" for w in range(16) for i in range(10))
+    for worker in range(16):
+        mine = [key for key in found if key.startswith(f"w{worker}:")]
+        assert mine == [f"w{worker}:{i}" for i in range(10)]
+
+
+def test_group_commit_writes_waiting_appends_together_and_hands_errors_to_each() -> None:
+    written: list[list[bytes]] = []
+    started, release = threading.Event(), threading.Event()
+
+    def write(lines: list[bytes]) -> None:
+        started.set()
+        release.wait(5)
+        if b"bad" in lines:
+            raise OSError("disk full")
+        written.append(lines)
+
+    commit = GroupCommit(write)
+    first = threading.Thread(target=commit.submit, args=(b"one",))
+    first.start()
+    started.wait(5)  # "one" is being written; these three wait and go together
+    errors: list[BaseException] = []
+
+    def submit(data: bytes) -> None:
+        try:
+            commit.submit(data)
+        except OSError as exc:
+            errors.append(exc)
+
+    others = [threading.Thread(target=submit, args=(d,)) for d in (b"two", b"bad", b"four")]
+    for thread in others:
+        thread.start()
+    time.sleep(0.2)
+    release.set()
+    for thread in (first, *others):
+        thread.join(5)
+    assert written == [[b"one"]]
+    assert len(errors) == 3 and all(str(e) == "disk full" for e in errors)
 
 
 def test_the_lock_excludes_another_process_in_another_directory(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -62,8 +63,13 @@ class PostgresBackend:
                       f"{':' + str(parts.port) if parts.port else ''}{parts.path} "
                       f"workspace {workspace}")
         self._connection: psycopg.Connection[Any] | None = None
+        self._connecting = threading.Lock()
 
     def _db(self) -> psycopg.Connection[Any]:
+        with self._connecting:  # apply's workers may be the first to need it, all at once
+            return self._connection or self._connect()
+
+    def _connect(self) -> psycopg.Connection[Any]:
         if self._connection is None:
             extra = {"password": self._password} if self._password else {}
             try:

@@ -1,0 +1,182 @@
+"""Every field of a recurring plan, described once. Pure.
+
+Each Field gives the spec's name, the gateway's XML tag, how a value is read and written
+on the wire and in JSON (state, plan files), whether an update may carry it, and its
+documented limits (2C2P's parameter reference). Everything else that lists plan fields
+derives from FIELDS: PlanFields and LivePlan, the wire encoder and the inquiry reader,
+the spec loader and writer, the live renderer, the diff's JSON codec. The JSON Schemas
+and the README's field table are checked against it by tests. The emulator reads names
+and order here but keeps its own checks, as it keeps its own JOSE, so that one mistake
+cannot pass both sides.
+
+Adding a field: one Field below (and its codec tests); PlanFields or LivePlan gains the
+attribute of the same name (a test checks they match the table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from plansync.gateway import formats
+
+# Documented (parameter reference): recurringInterval and recurringCount are N 5,
+# recurringInterval 1-365 days.
+MAX_RECURRING_INTERVAL = 365
+MAX_RECURRING_COUNT = 99999
+
+
+class Kind(Enum):
+    """How a field's values look: each kind has one codec per form."""
+
+    STATUS = "status"  # active | inactive  <->  Y | N
+    AMOUNT = "amount"  # Decimal in major units  <->  12 digits of minor units
+    FLAG = "flag"  # bool  <->  Y | N
+    WHOLE = "whole"  # int within [low, high]
+    DATE = "date"  # date  <->  DDMMYYYY (answers: also yyyyMMdd)
+    DAY_MONTH = "day_month"  # "ddMM", as is
+    CURRENCY = "currency"  # ISO 4217 alpha  <->  numeric (or alpha) code
+    TEXT = "text"  # shown as the gateway sent it
+    CARD = "card"  # a masked card number: at most first 6 and last 4 digits shown
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # the spec's (and state's, and JSON output's) name
+    tag: str  # the gateway's XML element
+    kind: Kind
+    updatable: bool  # an update may carry it; plansync manages it
+    summary: str  # what it is, for the README and the schema
+    low: int | None = None  # whole numbers: the documented range
+    high: int | None = None
+
+    # --- the wire: what the gateway sends and receives --------------------------------
+
+    def to_wire(self, value: Any, exponent: int) -> str:
+        """A value as an update carries it. Raises ValueError for what cannot be sent."""
+        if self.kind is Kind.STATUS:
+            return {"active": "Y", "inactive": "N"}[value]
+        if self.kind is Kind.AMOUNT:
+            return formats.amount_to_wire(value, exponent)
+        if self.kind is Kind.FLAG:
+            return "Y" if value else "N"
+        if self.kind is Kind.WHOLE:
+            return str(self._in_range(value))
+        if self.kind is Kind.DATE:
+            return formats.date_to_wire(value)
+        if self.kind is Kind.DAY_MONTH:
+            return formats.check_day_month(value)
+        raise ValueError(f"{self.name} is never sent")
+
+    def from_wire(self, text: str, exponent: int) -> Any:
+        """A value as an inquiry answer has it. Raises ValueError if malformed."""
+        if self.kind is Kind.STATUS:
+            if text not in ("Y", "N"):
+                raise ValueError(f"{text!r} is not Y or N")
+            return "active" if text == "Y" else "inactive"
+        if self.kind is Kind.AMOUNT:
+            return formats.amount_from_answer(text, exponent)
+        if self.kind is Kind.FLAG:
+            if text not in ("Y", "N"):
+                raise ValueError("expected Y or N")
+            return text == "Y"
+        if self.kind is Kind.WHOLE:
+            if not text.isascii() or not text.isdigit():
+                raise ValueError(f"expected a whole number from {self.low} to {self.high}")
+            return self._in_range(int(text))
+        if self.kind is Kind.DATE:
+            return formats.date_from_wire(text)
+        if self.kind is Kind.DAY_MONTH:
+            return formats.check_day_month(text)
+        if self.kind is Kind.CURRENCY:
+            return formats.currency_alpha(text)
+        if self.kind is Kind.CARD:
+            return formats.masked_card(text)
+        return text
+
+    # --- JSON: the state, plan files, --json output ------------------------------------
+
+    def to_json(self, value: Any) -> Any:
+        """Amounts and dates as strings (exact, never floats); the rest as they are."""
+        if value is None:
+            return None
+        if self.kind is Kind.AMOUNT:
+            return str(value)
+        if self.kind is Kind.DATE:
+            return value.isoformat()
+        return value
+
+    def from_json(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if self.kind is Kind.AMOUNT:
+            return Decimal(value)
+        if self.kind is Kind.DATE:
+            return date.fromisoformat(value)
+        return value
+
+    # --- YAML: how `plansync import` writes a value into a spec ------------------------
+
+    def to_yaml(self, value: Any) -> str:
+        """Quoted where YAML would otherwise change it: amounts stay exact, ddMM keeps
+        its leading zero."""
+        if self.kind in (Kind.AMOUNT, Kind.DAY_MONTH):
+            return f'"{value}"'
+        if self.kind is Kind.FLAG:
+            return "true" if value else "false"
+        if self.kind is Kind.DATE:
+            return str(value.isoformat())
+        return str(value)
+
+    def _in_range(self, value: int) -> int:
+        assert self.low is not None and self.high is not None
+        if not self.low <= value <= self.high:
+            raise ValueError(f"{self.name} {value} is not from {self.low} to {self.high}")
+        return value
+
+
+# In the gateway's documented record order.
+FIELDS: tuple[Field, ...] = (
+    Field("status", "recurringStatus", Kind.STATUS, True,
+          "active charges the card; inactive pauses"),
+    Field("invoice_prefix", "invoicePrefix", Kind.TEXT, False, "the plan's invoice prefix"),
+    Field("currency", "currency", Kind.CURRENCY, False,
+          "ISO 4217 code; cannot be changed"),
+    Field("amount", "amount", Kind.AMOUNT, True,
+          "amount charged each time, in major units"),
+    Field("masked_card_no", "maskedCardNo", Kind.CARD, False,
+          "the card, at most its first 6 and last 4 digits"),
+    Field("allow_accumulate", "allowAccumulate", Kind.FLAG, True,
+          "whether failed charges accumulate into the next one"),
+    Field("max_accumulate_amount", "maxAccumulateAmount", Kind.AMOUNT, True,
+          "largest accumulated amount, in major units"),
+    Field("recurring_interval", "recurringInterval", Kind.WHOLE, True,
+          "days between charges", 1, MAX_RECURRING_INTERVAL),
+    Field("recurring_count", "recurringCount", Kind.WHOLE, True,
+          "number of charges in all; 0 = until cancelled", 0, MAX_RECURRING_COUNT),
+    Field("current_count", "currentCount", Kind.WHOLE, False,
+          "charges made so far", 0, MAX_RECURRING_COUNT),
+    Field("charge_next_date", "chargeNextDate", Kind.DATE, True, "next charge date"),
+    Field("charge_on_date", "chargeOnDate", Kind.DAY_MONTH, True,
+          "day and month to charge on, ddMM"),
+)
+
+BY_NAME = {field.name: field for field in FIELDS}
+BY_TAG = {field.tag: field for field in FIELDS}
+# The fields a spec manages and an update carries, in display order.
+UPDATABLE: tuple[Field, ...] = tuple(field for field in FIELDS if field.updatable)
+NAMES: tuple[str, ...] = tuple(field.name for field in UPDATABLE)
+
+
+def values_to_json(values: dict[str, Any]) -> dict[str, Any]:
+    """Field values by spec name, in JSON form (unknown names as they are)."""
+    return {name: BY_NAME[name].to_json(v) if name in BY_NAME else v
+            for name, v in values.items()}
+
+
+def converter(name: str) -> Callable[[Any], Any]:
+    return BY_NAME[name].from_json
