@@ -16,7 +16,7 @@ and exits 1; anything else is a bug.
         └── GatewayRejectedError  the gateway answered with a respCode other than 00
             ├── PlanNotFoundError          16
             ├── MerchantRejectedError      03, 14
-            ├── RequestRejectedError       02, 10, 11, 17, 18
+            ├── RequestRejectedError       02, 04, 05, 10, 11, 15, 17, 18
             ├── StatusNotValidError        12
             ├── CancelRefusedError         61, 65
             └── GatewayUnavailableError    95, 96, 97, 98, 99 (and 01, 13: see codes.py)

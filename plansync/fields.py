@@ -9,13 +9,12 @@ and the README's field table are checked against it by tests. The emulator reads
 and order here but keeps its own checks, as it keeps its own JOSE, so that one mistake
 cannot pass both sides.
 
-Adding a field: one Field below (and its codec tests); PlanFields or LivePlan gains the
-attribute of the same name (a test checks they match the table).
+Adding a field: one Field below (and its codec tests); PlanFields (if updatable) and
+LivePlan gain the attribute of the same name (a test checks that they match the table).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -23,6 +22,7 @@ from enum import Enum
 from typing import Any
 
 from plansync.gateway import formats
+from plansync.printable import printable
 
 # Documented (parameter reference): recurringInterval and recurringCount are N 5,
 # recurringInterval 1-365 days.
@@ -53,6 +53,7 @@ class Field:
     summary: str  # what it is, for the README and the schema
     low: int | None = None  # whole numbers: the documented range
     high: int | None = None
+    required: bool = False  # every inquiry answer carries it
 
     # --- the wire: what the gateway sends and receives --------------------------------
 
@@ -95,20 +96,10 @@ class Field:
         if self.kind is Kind.CURRENCY:
             return formats.currency_alpha(text)
         if self.kind is Kind.CARD:
-            return formats.masked_card(text)
-        return text
+            return printable(formats.masked_card(text))
+        return printable(text)
 
     # --- JSON: the state, plan files, --json output ------------------------------------
-
-    def to_json(self, value: Any) -> Any:
-        """Amounts and dates as strings (exact, never floats); the rest as they are."""
-        if value is None:
-            return None
-        if self.kind is Kind.AMOUNT:
-            return str(value)
-        if self.kind is Kind.DATE:
-            return value.isoformat()
-        return value
 
     def from_json(self, value: Any) -> Any:
         if value is None:
@@ -139,44 +130,48 @@ class Field:
         return value
 
 
-# In the gateway's documented record order.
+# In display order: specs, plans and JSON output list fields this way.
 FIELDS: tuple[Field, ...] = (
     Field("status", "recurringStatus", Kind.STATUS, True,
-          "active charges the card; inactive pauses"),
-    Field("invoice_prefix", "invoicePrefix", Kind.TEXT, False, "the plan's invoice prefix"),
-    Field("currency", "currency", Kind.CURRENCY, False,
-          "ISO 4217 code; cannot be changed"),
+          "active charges the card; inactive pauses", required=True),
     Field("amount", "amount", Kind.AMOUNT, True,
-          "amount charged each time, in major units"),
-    Field("masked_card_no", "maskedCardNo", Kind.CARD, False,
-          "the card, at most its first 6 and last 4 digits"),
+          "amount charged each time, in major units", required=True),
+    Field("currency", "currency", Kind.CURRENCY, False,
+          "ISO 4217 code; cannot be changed", required=True),
     Field("allow_accumulate", "allowAccumulate", Kind.FLAG, True,
           "whether failed charges accumulate into the next one"),
     Field("max_accumulate_amount", "maxAccumulateAmount", Kind.AMOUNT, True,
           "largest accumulated amount, in major units"),
     Field("recurring_interval", "recurringInterval", Kind.WHOLE, True,
-          "days between charges", 1, MAX_RECURRING_INTERVAL),
+          "days between charges", low=1, high=MAX_RECURRING_INTERVAL),
     Field("recurring_count", "recurringCount", Kind.WHOLE, True,
-          "number of charges in all; 0 = until cancelled", 0, MAX_RECURRING_COUNT),
+          "number of charges in all; 0 = until cancelled", low=0, high=MAX_RECURRING_COUNT),
     Field("current_count", "currentCount", Kind.WHOLE, False,
-          "charges made so far", 0, MAX_RECURRING_COUNT),
+          "charges made so far", low=0, high=MAX_RECURRING_COUNT),
     Field("charge_next_date", "chargeNextDate", Kind.DATE, True, "next charge date"),
     Field("charge_on_date", "chargeOnDate", Kind.DAY_MONTH, True,
           "day and month to charge on, ddMM"),
+    Field("invoice_prefix", "invoicePrefix", Kind.TEXT, False, "the plan's invoice prefix"),
+    Field("masked_card_no", "maskedCardNo", Kind.CARD, False,
+          "the card, at most its first 6 and last 4 digits"),
 )
 
 BY_NAME = {field.name: field for field in FIELDS}
-BY_TAG = {field.tag: field for field in FIELDS}
 # The fields a spec manages and an update carries, in display order.
 UPDATABLE: tuple[Field, ...] = tuple(field for field in FIELDS if field.updatable)
 NAMES: tuple[str, ...] = tuple(field.name for field in UPDATABLE)
 
 
-def values_to_json(values: dict[str, Any]) -> dict[str, Any]:
-    """Field values by spec name, in JSON form (unknown names as they are)."""
-    return {name: BY_NAME[name].to_json(v) if name in BY_NAME else v
-            for name, v in values.items()}
+def to_json(value: Any) -> Any:
+    """Any field's value for JSON: amounts and dates as strings, never floats."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
-def converter(name: str) -> Callable[[Any], Any]:
-    return BY_NAME[name].from_json
+def from_json(name: str, value: Any) -> Any:
+    """The reverse of to_json, by field name (other names' values pass as they are)."""
+    field = BY_NAME.get(name)
+    return field.from_json(value) if field else value

@@ -39,8 +39,8 @@ def _interval(text: str) -> None:
 
 
 def _count(text: str) -> None:
-    if not text.isdigit() or len(text) > 6:
-        raise ValueError("must be a whole number, 0 for until cancelled")
+    if not text.isdigit() or int(text) > 99999:  # N 5
+        raise ValueError("must be a whole number up to 99999, 0 for until cancelled")
 
 
 def _spec_date(text: str) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from plansync.engine.diff import Action, Change, fingerprint, from_json, to_json
+from plansync.engine.diff import Action, Change, fingerprint
 from plansync.engine.fanout import bounded_map
 from plansync.engine.journal import fold
 from plansync.engine.ports import Gateway, JournalSink
@@ -32,9 +32,9 @@ from plansync.errors import (
     PlansyncError,
     StatusNotValidError,
 )
+from plansync.fields import NAMES, from_json, to_json
 from plansync.gateway import assumptions, formats, messages
 from plansync.gateway.messages import LivePlan, PlanFields
-from plansync.spec.model import FIELDS
 
 
 @dataclass(frozen=True)
@@ -307,7 +307,7 @@ class Applier:
                seen: Mapping[str, Any] | None = None, live: LivePlan | None = None) -> Entry:
         previous = self._state.plans.get(plan_id, Entry())
         if live is not None:
-            seen = {name: getattr(live.fields, name) for name in FIELDS}
+            seen = {name: getattr(live.fields, name) for name in NAMES}
             seen = {**seen, "currency": live.currency}
         stamp = now()
         return Entry(applied={**previous.applied, **{k: to_json(v) for k, v in applied.items()}},

@@ -11,14 +11,15 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from plansync.fields import NAMES, to_json
 from plansync.gateway import formats
 from plansync.gateway.messages import LivePlan
-from plansync.spec.model import FIELDS, DesiredPlan
+from plansync.spec.model import DesiredPlan
 
 
 class Action(StrEnum):
@@ -133,25 +134,7 @@ def _impossible(desired: DesiredPlan, live: LivePlan,
 def fingerprint(live: LivePlan) -> str:
     """What the plan was made from: every updatable field and the currency. A write at
     apply time proceeds only if live still has this fingerprint."""
-    values = {name: to_json(getattr(live.fields, name)) for name in FIELDS}
+    values = {name: to_json(getattr(live.fields, name)) for name in NAMES}
     values["currency"] = live.currency
     blob = json.dumps(values, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()[:32]
-
-
-def to_json(value: object) -> object:
-    """Spec-field values for JSON: amounts and dates as strings, never floats."""
-    if isinstance(value, Decimal | date):
-        return str(value) if isinstance(value, Decimal) else value.isoformat()
-    return value
-
-
-def from_json(name: str, value: Any) -> Any:
-    """The reverse of to_json, by field name."""
-    if value is None:
-        return None
-    if name in ("amount", "max_accumulate_amount"):
-        return Decimal(value)
-    if name == "charge_next_date":
-        return date.fromisoformat(value)
-    return value

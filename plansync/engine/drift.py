@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from plansync.engine.diff import Action, Plan, from_json
+from plansync.engine.diff import Action, Plan
 from plansync.engine.state import State
+from plansync.fields import from_json
 
 
 @dataclass(frozen=True)

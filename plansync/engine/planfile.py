@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from plansync import schema_files
-from plansync.engine.diff import Action, Change, Plan, from_json, to_json
+from plansync.engine.diff import Action, Change, Plan
 from plansync.errors import PlansyncError
+from plansync.fields import from_json, to_json
 
 SCHEMA_NAME = "plan.schema.json"
 

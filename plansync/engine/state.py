@@ -58,7 +58,7 @@ class Intent:
     @classmethod
     def from_dict(cls, data: Any) -> Intent:
         """An intent from its JSON form, every member checked. Raises ValueError."""
-        from plansync.engine.diff import from_json  # the engine's codec for field values
+        from plansync.fields import from_json
 
         if not isinstance(data, dict) or not _INTENT_MEMBERS <= set(data) <= _INTENT_ALL:
             raise ValueError("not an intent")

@@ -48,10 +48,6 @@ ANSWER_MUST_NAME: Final = {
 }
 ANSWER_BINDING: Final = ("merchantID", "recurringUniqueID", "timeStamp")
 
-# Documented (parameter reference): recurringCount and recurringInterval are N 5.
-MAX_RECURRING_COUNT: Final = 99999
-MAX_RECURRING_INTERVAL: Final = 365
-
 # Not documented: the largest answer a single plan's message can reasonably need.
 MAX_TOKEN_BYTES: Final = 64 * 1024
 MAX_XML_BYTES: Final = 16 * 1024

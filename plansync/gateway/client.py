@@ -28,6 +28,7 @@ from plansync.config import Settings
 from plansync.errors import (
     GatewayError,
     GatewayUnavailableError,
+    MessageError,
     OutcomeUnknownError,
     TransportError,
 )
@@ -148,8 +149,11 @@ class GatewayClient:
 
     def _exchange(self, plan_id: str, process_type: str, fields: PlanFields | None,
                   exponent: int) -> Response:
-        items = messages.request_items(self.merchant_id, plan_id, process_type, self._clock(),
-                                       fields, exponent)
+        try:
+            items = messages.request_items(self.merchant_id, plan_id, process_type,
+                                           self._clock(), fields, exponent)
+        except ValueError as exc:  # outside what the gateway documents: refused here
+            raise MessageError(f"plan {plan_id} cannot be sent: {exc}") from None
         token = self._envelope.seal(messages.build_xml(messages.REQUEST_ROOT, items))
         request = dict(items)
         try:

@@ -74,7 +74,9 @@ def amount_from_wire(text: str, exponent: int) -> Decimal:
 
 def amount_from_answer(text: str, exponent: int) -> Decimal:
     """An amount in an answer: 12 digits of minor units, as specified, or a decimal in
-    major units (``99.90``), as the documentation's own inquiry sample writes one."""
+    major units (``99.90``). The guide's inquiry *request* sample writes one that way
+    (its answer sample uses 12 digits): accepting it in answers too is harmless, and
+    safe should a gateway echo the form."""
     if "." not in text:
         return amount_from_wire(text, exponent)
     value = parse_decimal(text)

@@ -10,14 +10,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any
 
 from lxml import etree
 
+from plansync import fields as plan_fields
 from plansync.errors import MessageError
 from plansync.gateway import assumptions, formats
 from plansync.printable import printable
@@ -27,15 +28,12 @@ RESPONSE_ROOT = "RecurringMaintenanceResponse"
 
 INQUIRY, UPDATE, CANCEL = "I", "U", "C"
 
-_T = TypeVar("_T")
-
-_STATUS_TO_WIRE = {"active": "Y", "inactive": "N"}
-_STATUS_FROM_WIRE = {v: k for k, v in _STATUS_TO_WIRE.items()}
 
 
 @dataclass(frozen=True)
 class PlanFields:
-    """The updatable fields of a plan. ``None`` means "not carried / not managed"."""
+    """The updatable fields of a plan (fields.UPDATABLE, by name). ``None`` means "not
+    carried / not managed"."""
 
     status: str | None = None  # "active" | "inactive"
     amount: Decimal | None = None
@@ -54,7 +52,7 @@ class PlanFields:
 
 @dataclass(frozen=True)
 class LivePlan:
-    """A plan as the gateway's inquiry reports it."""
+    """A plan as the gateway's inquiry reports it: every field of fields.FIELDS."""
 
     id: str
     status: str
@@ -72,12 +70,7 @@ class LivePlan:
 
     @functools.cached_property  # diff and fingerprint read it field by field
     def fields(self) -> PlanFields:
-        return PlanFields(
-            status=self.status, amount=self.amount, allow_accumulate=self.allow_accumulate,
-            max_accumulate_amount=self.max_accumulate_amount,
-            recurring_interval=self.recurring_interval, recurring_count=self.recurring_count,
-            charge_next_date=self.charge_next_date, charge_on_date=self.charge_on_date,
-        )
+        return PlanFields(**{name: getattr(self, name) for name in plan_fields.NAMES})
 
 
 @dataclass(frozen=True)
@@ -102,25 +95,8 @@ def build_xml(root: str, items: Iterable[tuple[str, str]]) -> bytes:
 
 def fields_to_wire(fields: PlanFields, exponent: int) -> list[tuple[str, str]]:
     """The carried fields in wire format, in the documented order."""
-    items: list[tuple[str, str]] = []
-    if fields.status is not None:
-        items.append(("recurringStatus", _STATUS_TO_WIRE[fields.status]))
-    if fields.amount is not None:
-        items.append(("amount", formats.amount_to_wire(fields.amount, exponent)))
-    if fields.allow_accumulate is not None:
-        items.append(("allowAccumulate", "Y" if fields.allow_accumulate else "N"))
-    if fields.max_accumulate_amount is not None:
-        items.append(("maxAccumulateAmount",
-                      formats.amount_to_wire(fields.max_accumulate_amount, exponent)))
-    if fields.recurring_interval is not None:
-        items.append(("recurringInterval", str(fields.recurring_interval)))
-    if fields.recurring_count is not None:
-        items.append(("recurringCount", str(fields.recurring_count)))
-    if fields.charge_next_date is not None:
-        items.append(("chargeNextDate", formats.date_to_wire(fields.charge_next_date)))
-    if fields.charge_on_date is not None:
-        items.append(("chargeOnDate", formats.check_day_month(fields.charge_on_date)))
-    return items
+    return [(field.tag, field.to_wire(value, exponent)) for field in plan_fields.UPDATABLE
+            if (value := getattr(fields, field.name)) is not None]
 
 
 def request_items(merchant_id: str, plan_id: str, process_type: str, now: datetime,
@@ -213,63 +189,24 @@ def check_bound(response: Response, request: Mapping[str, str]) -> None:
 def live_plan(response: Response, exponent_overrides: Mapping[str, int] | None = None
               ) -> LivePlan:
     """The plan an inquiry answer describes, typed. Malformed fields are a MessageError."""
-    v = response.values
+    values = response.values
     try:
-        currency = formats.currency_alpha(_required(v, "currency"))
+        currency = _read(plan_fields.BY_NAME["currency"], values, 0)
         exponent = formats.currency_exponent(currency, exponent_overrides)
-        status = _STATUS_FROM_WIRE.get(_required(v, "recurringStatus"))
-        if status is None:
-            raise ValueError(f"recurringStatus {v['recurringStatus']!r} is not Y or N")
-        return LivePlan(
-            id=response.plan_id,
-            status=status,
-            amount=formats.amount_from_answer(_required(v, "amount"), exponent),
-            currency=currency,
-            allow_accumulate=_optional(v, "allowAccumulate", _yes_no),
-            max_accumulate_amount=_optional(
-                v, "maxAccumulateAmount", lambda t: formats.amount_from_answer(t, exponent)),
-            recurring_interval=_optional(
-                v, "recurringInterval", _whole(1, assumptions.MAX_RECURRING_INTERVAL)),
-            recurring_count=_optional(
-                v, "recurringCount", _whole(0, assumptions.MAX_RECURRING_COUNT)),
-            current_count=_optional(v, "currentCount", _whole(0, assumptions.MAX_RECURRING_COUNT)),
-            charge_next_date=_optional(v, "chargeNextDate", formats.date_from_wire),
-            charge_on_date=_optional(v, "chargeOnDate", formats.check_day_month),
-            invoice_prefix=printable(v["invoicePrefix"]) if v.get("invoicePrefix") else None,
-            masked_card_no=printable(formats.masked_card(v["maskedCardNo"]))
-            if v.get("maskedCardNo") else None,
-        )
+        return LivePlan(id=response.plan_id, **{
+            field.name: _read(field, values, exponent) for field in plan_fields.FIELDS})
     except ValueError as exc:
         raise MessageError(f"inquiry answer for plan {response.plan_id} is malformed: {exc}"
                            ) from None
 
 
-def _required(values: Mapping[str, str], tag: str) -> str:
-    text = values.get(tag, "")
+def _read(field: plan_fields.Field, values: Mapping[str, str], exponent: int) -> Any:
+    text = values.get(field.tag, "")
     if not text:
-        raise ValueError(f"<{tag}> is missing")
-    return text
-
-
-def _optional(values: Mapping[str, str], tag: str, convert: Callable[[str], _T]) -> _T | None:
-    text = values.get(tag, "")
-    if not text:
+        if field.required:
+            raise ValueError(f"<{field.tag}> is missing")
         return None
     try:
-        return convert(text)
+        return field.from_wire(text, exponent)
     except ValueError as exc:
-        raise ValueError(f"<{tag}> {text!r}: {exc}") from None
-
-
-def _whole(low: int, high: int) -> Callable[[str], int]:
-    def convert(text: str) -> int:
-        if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
-            raise ValueError(f"expected a whole number from {low} to {high}")
-        return int(text)
-    return convert
-
-
-def _yes_no(text: str) -> bool:
-    if text not in ("Y", "N"):
-        raise ValueError("expected Y or N")
-    return text == "Y"
+        raise ValueError(f"<{field.tag}> {text!r}: {exc}") from None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from plansync.engine.diff import to_json
 from plansync.engine.drift import Drift, PlanDrift
+from plansync.fields import to_json
 from plansync.render.values import cell, label, show
 
 

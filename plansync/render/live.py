@@ -6,25 +6,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from plansync.fields import FIELDS, to_json
 from plansync.gateway.messages import LivePlan
 
 
 def as_dict(plan: LivePlan) -> dict[str, Any]:
     """The documented JSON shape of one live plan: amounts as strings, dates as ISO."""
-    return {
-        "id": plan.id,
-        "status": plan.status,
-        "amount": str(plan.amount),
-        "currency": plan.currency,
-        "allow_accumulate": plan.allow_accumulate,
-        "max_accumulate_amount": _text(plan.max_accumulate_amount),
-        "recurring_interval": plan.recurring_interval,
-        "recurring_count": plan.recurring_count,
-        "current_count": plan.current_count,
-        "charge_next_date": _text(plan.charge_next_date),
-        "invoice_prefix": plan.invoice_prefix,
-        "masked_card_no": plan.masked_card_no,
-    }
+    return {"id": plan.id, **{field.name: to_json(getattr(plan, field.name))
+                              for field in FIELDS}}
 
 
 def as_json(plans: Sequence[LivePlan]) -> str:

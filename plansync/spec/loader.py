@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plansync import schema_files
+from plansync.fields import NAMES, to_json
 from plansync.gateway import formats
 from plansync.gateway.messages import PlanFields
-from plansync.spec.model import FIELDS, DesiredPlan, Location, Problem
+from plansync.spec.model import DesiredPlan, Location, Problem
 from plansync.spec.yamlread import YAML11_BOOLS, Document, Path_, YamlError, read_documents
 
 if TYPE_CHECKING:
@@ -148,17 +149,11 @@ def digest(plans: Iterable[DesiredPlan]) -> str:
     canonical = [
         {"id": p.id, "name": p.name, "cancel": p.cancel, "currency": p.currency,
          "prevent_cancel": p.prevent_cancel, "ignore_changes": sorted(p.ignore_changes),
-         **{f: _jsonable(getattr(p.fields, f)) for f in FIELDS}}
+         **{f: to_json(getattr(p.fields, f)) for f in NAMES}}
         for p in sorted(plans, key=lambda p: p.id)
     ]
     blob = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, Decimal | date):
-        return str(value)
-    return value
 
 
 # --- one document -----------------------------------------------------------------------
@@ -367,17 +362,10 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
     def managed(name: str, value: Any) -> Any:
         return None if name in ignored else value
 
-    fields = PlanFields(
-        status=managed("status", status if status in ("active", "inactive") else None),
-        amount=managed("amount", amounts.get("amount")),
-        allow_accumulate=managed("allow_accumulate", merged.get("allow_accumulate")),
-        max_accumulate_amount=managed("max_accumulate_amount",
-                                      amounts.get("max_accumulate_amount")),
-        recurring_interval=managed("recurring_interval", merged.get("recurring_interval")),
-        recurring_count=managed("recurring_count", merged.get("recurring_count")),
-        charge_next_date=managed("charge_next_date", charge_next_date),
-        charge_on_date=managed("charge_on_date", merged.get("charge_on_date")),
-    )
+    values = {name: merged.get(name) for name in NAMES} | amounts | {
+        "status": status if status in ("active", "inactive") else None,
+        "charge_next_date": charge_next_date}
+    fields = PlanFields(**{name: managed(name, values[name]) for name in NAMES})
     return DesiredPlan(
         id=plan_id, name=raw.get("name"), fields=fields,
         cancel=status == "cancelled" and "status" not in ignored, currency=currency,

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from plansync.fields import NAMES
 from plansync.gateway.messages import PlanFields
-
-# The spec's names for the fields a plan can manage, in display order.
-FIELDS = ("status", "amount", "allow_accumulate", "max_accumulate_amount",
-          "recurring_interval", "recurring_count", "charge_next_date", "charge_on_date")
 
 
 @dataclass(frozen=True)
@@ -60,5 +57,5 @@ class DesiredPlan:
     @property
     def managed(self) -> tuple[str, ...]:
         """The spec field names this plan manages, status included when declared."""
-        declared = tuple(f for f in FIELDS if getattr(self.fields, f) is not None)
+        declared = tuple(f for f in NAMES if getattr(self.fields, f) is not None)
         return ("status", *declared) if self.cancel else declared

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+from plansync.fields import FIELDS
 from plansync.gateway.messages import LivePlan
 
 HEADER = """\
@@ -38,23 +39,16 @@ def _cancelled(plan: LivePlan) -> str:
 
 
 def _plan(plan: LivePlan) -> str:
-    lines = [f'  - id: "{plan.id}"', f"    status: {plan.status}",
-             f'    amount: "{plan.amount}"', f"    currency: {plan.currency}"]
-    if plan.allow_accumulate is not None:
-        usable = plan.max_accumulate_amount is not None and plan.max_accumulate_amount > 0
-        if plan.allow_accumulate and not usable:
+    """Every field a spec may declare (the updatable ones, and currency as an assertion)."""
+    lines = [f'  - id: "{plan.id}"']
+    for field in FIELDS:
+        value = getattr(plan, field.name)
+        if value is None or not (field.updatable or field.name == "currency"):
+            continue
+        if field.name == "allow_accumulate" and value and not (
+                plan.max_accumulate_amount is not None and plan.max_accumulate_amount > 0):
             lines.append("    # allow_accumulate: true  (left out: the live plan has no "
                          "max_accumulate_amount above 0)")
-        else:
-            lines.append(f"    allow_accumulate: {'true' if plan.allow_accumulate else 'false'}")
-    if plan.max_accumulate_amount is not None:
-        lines.append(f'    max_accumulate_amount: "{plan.max_accumulate_amount}"')
-    if plan.recurring_interval is not None:
-        lines.append(f"    recurring_interval: {plan.recurring_interval}")
-    if plan.recurring_count is not None:
-        lines.append(f"    recurring_count: {plan.recurring_count}")
-    if plan.charge_next_date is not None:
-        lines.append(f"    charge_next_date: {plan.charge_next_date.isoformat()}")
-    if plan.charge_on_date is not None:
-        lines.append(f'    charge_on_date: "{plan.charge_on_date}"')
+            continue
+        lines.append(f"    {field.name}: {field.to_yaml(value)}")
     return "\n".join(lines) + "\n"

@@ -93,6 +93,8 @@ def test_cancel_is_final(call: Any, emulator: Emulator) -> None:
     ({"processType": "U", "chargeNextDate": "20270301"}, "11"),  # the spec says DDMMYYYY
     ({"processType": "U", "chargeOnDate": "3102"}, "11"),
     ({"processType": "U", "recurringCount": "-1"}, "11"),
+    ({"processType": "U", "recurringCount": "100000"}, "11"),  # N 5: at most 99999
+    ({"processType": "U", "recurringCount": "99999"}, "00"),
 ])
 def test_result_codes(call: Any, fields: dict[str, str], code: str) -> None:
     process_type = fields.pop("processType", "I")

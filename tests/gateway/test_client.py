@@ -56,11 +56,20 @@ def test_cancel_is_final(client: GatewayClient) -> None:
         client.cancel("156143")
 
 
+@pytest.mark.parametrize(("fields", "message"), [
+    (PlanFields(recurring_interval=400), "recurring_interval 400 is not from 1 to 365"),
+    (PlanFields(recurring_count=100000), "recurring_count 100000 is not from 0 to 99999"),
+])
+def test_values_outside_the_documented_ranges_are_never_sent(
+        client: GatewayClient, emulator: Emulator, fields: PlanFields, message: str) -> None:
+    with pytest.raises(errors.MessageError, match=f"plan 156142 cannot be sent: {message}"):
+        client.update("156142", fields, "SGD")
+    assert writes_received(emulator) == []
+
+
 @pytest.mark.parametrize(("call", "error", "code"), [
     (lambda c: c.inquire("999999"), errors.PlanNotFoundError, "16"),
     (lambda c: c.cancel("156146"), errors.StatusNotValidError, "12"),  # seeded as cancelled
-    (lambda c: c.update("156142", PlanFields(recurring_interval=400), "SGD"),
-     errors.RequestRejectedError, "11"),
     (lambda c: c.update("156142", PlanFields(recurring_count=2), "SGD"),  # below currentCount 3
      errors.RequestRejectedError, "11"),
     (lambda c: c.update("156142", PlanFields(), "SGD"), errors.RequestRejectedError, "10"),
@@ -287,6 +296,14 @@ def test_every_result_code_becomes_its_error(
         expected_for_write = errors.OutcomeUnknownError if code == "95" else error.error
         with pytest.raises(expected_for_write):
             other.cancel("156142")
+
+
+def test_every_documented_result_code_is_known() -> None:
+    # developer.2c2p.com, Recurring Payment Maintenance: the result code table.
+    documented = {"01", "02", "03", "04", "05", "10", "11", "12", "13", "14", "15", "16",
+                  "17", "18", "61", "65", "95", "96", "97", "98", "99"}
+    assert documented <= set(codes.RESULT_CODES)
+    assert codes.SUCCESS == "00"
 
 
 def test_an_unknown_code_is_still_an_error(forced: tuple[AnswersWith, str],

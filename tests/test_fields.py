@@ -1,0 +1,145 @@
+"""The field table (plansync/fields.py) and every place derived from it or checked
+against it: the records, the wire, the spec loader and writer, the live renderer, the
+JSON Schemas, the README's field table and the emulator's names."""
+
+import dataclasses
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from plansync import fields
+from plansync.emulator import gateway as emulated
+from plansync.fields import FIELDS, NAMES, UPDATABLE, Kind
+from plansync.gateway import messages
+from plansync.gateway.messages import LivePlan, PlanFields
+from plansync.render.live import as_dict
+from plansync.spec import loader, writer
+
+ROOT = Path(__file__).parents[1]
+EVERY = LivePlan(id="156142", status="active", amount=Decimal("99.90"), currency="SGD",
+                 allow_accumulate=True, max_accumulate_amount=Decimal("10.00"),
+                 recurring_interval=30, recurring_count=99999, current_count=3,
+                 charge_next_date=date(2027, 1, 7), charge_on_date="0701",
+                 invoice_prefix="030321135205", masked_card_no="411111XXXXXX1111")
+
+
+def schema(name: str) -> dict:  # type: ignore[type-arg]
+    return json.loads((ROOT / "schemas" / name).read_text())  # type: ignore[no-any-return]
+
+
+# --- the records -------------------------------------------------------------------------
+
+def test_the_records_hold_exactly_the_tables_fields() -> None:
+    assert tuple(f.name for f in dataclasses.fields(PlanFields)) == NAMES
+    assert tuple(f.name for f in dataclasses.fields(LivePlan)) == ("id", *(f.name for f in FIELDS))
+
+
+# --- codecs, per kind --------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "value", "wire"), [
+    ("status", "active", "Y"), ("status", "inactive", "N"),
+    ("amount", Decimal("99.90"), "000000009990"),
+    ("allow_accumulate", True, "Y"), ("allow_accumulate", False, "N"),
+    ("recurring_interval", 365, "365"), ("recurring_count", 99999, "99999"),
+    ("recurring_count", 0, "0"),
+    ("charge_next_date", date(2027, 1, 7), "07012027"),
+    ("charge_on_date", "2902", "2902"),
+])
+def test_wire_codec_round_trips(name: str, value: object, wire: str) -> None:
+    field = fields.BY_NAME[name]
+    assert field.to_wire(value, 2) == wire
+    assert field.from_wire(wire, 2) == value
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("recurring_interval", 0), ("recurring_interval", 366), ("recurring_count", 100000),
+    ("amount", Decimal("1.001")), ("charge_on_date", "3102"),
+])
+def test_values_outside_the_documented_limits_are_not_encoded(name: str, value: object) -> None:
+    with pytest.raises(ValueError):
+        fields.BY_NAME[name].to_wire(value, 2)
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("recurring_count", "100000"), ("recurring_interval", "0"), ("status", "A"),
+    ("allow_accumulate", "yes"), ("current_count", "-1"),
+])
+def test_answers_outside_the_documented_limits_are_refused(name: str, text: str) -> None:
+    with pytest.raises(ValueError):
+        fields.BY_NAME[name].from_wire(text, 2)
+
+
+def test_json_codec_round_trips_every_field() -> None:
+    for field in FIELDS:
+        value = getattr(EVERY, field.name)
+        encoded = fields.to_json(value)
+        assert json.loads(json.dumps(encoded)) == encoded  # plain JSON, no floats
+        assert not isinstance(encoded, float)
+        assert fields.from_json(field.name, encoded) == value
+
+
+# --- places derived from the table ----------------------------------------------------
+
+def test_the_wire_carries_the_updatable_fields_in_table_order() -> None:
+    items = messages.fields_to_wire(EVERY.fields, 2)
+    assert [tag for tag, _ in items] == [f.tag for f in UPDATABLE]
+    answer = messages.Response("00", "", EVERY.id, {
+        f.tag: f.to_wire(getattr(EVERY, f.name), 2) if f.updatable else
+        {"currency": "702", "current_count": "3"}.get(f.name, getattr(EVERY, f.name))
+        for f in FIELDS})
+    assert messages.live_plan(answer) == EVERY
+
+
+def test_the_renderer_shows_every_field() -> None:
+    assert list(as_dict(EVERY)) == ["id", *(f.name for f in FIELDS)]
+
+
+def test_the_writer_declares_every_spec_field_and_the_loader_reads_them_back(
+        tmp_path: Path) -> None:
+    spec = tmp_path / "imported.yaml"
+    spec.write_text(writer.spec_text([EVERY]))
+    [desired], problems = loader.load([spec])
+    assert problems == []
+    # Declared, but ignored by default: it moves with every charge.
+    assert desired.ignore_changes == {"charge_next_date"}
+    assert desired.fields == dataclasses.replace(EVERY.fields, charge_next_date=None)
+    assert f"charge_next_date: {EVERY.charge_next_date}" in spec.read_text()
+    assert desired.currency == "SGD"
+
+
+def test_the_spec_schema_follows_the_table() -> None:
+    defs = schema("plansync-spec.schema.json")["$defs"]
+    assert tuple(defs["field"]["enum"]) == NAMES
+    properties = defs["fields"]["properties"]
+    assert set(NAMES) | {"currency"} <= set(properties)
+    for field in UPDATABLE:
+        if field.kind is Kind.WHOLE:
+            assert (properties[field.name]["minimum"], properties[field.name]["maximum"]) == \
+                (field.low, field.high), field.name
+
+
+def test_the_state_and_plan_schemas_name_the_tables_fields() -> None:
+    values = schema("state.schema.json")["$defs"]["values"]["propertyNames"]["enum"]
+    assert set(values) == set(NAMES) | {"currency"}
+    plan = json.dumps(schema("plan.schema.json"))
+    assert all(f'"{name}"' in plan for name in NAMES)
+
+
+def test_the_readme_field_table_follows_the_table() -> None:
+    text = (ROOT / "README.md").read_text()
+    table = text.split("<!-- spec-fields:", 1)[1].split("\n\n", 1)[0]
+    rows = {line.split("|")[1].strip(" `"): line for line in table.splitlines()
+            if line.startswith("| `")}
+    assert set(NAMES) | {"currency"} <= set(rows)
+    for field in UPDATABLE:
+        if field.kind is Kind.WHOLE:
+            assert str(field.high) in rows[field.name], field.name
+
+
+def test_the_emulator_names_the_same_fields() -> None:
+    # Its own checks (as its own JOSE), the table's names.
+    assert set(emulated.UPDATABLE) == {f.tag for f in UPDATABLE}
+    assert set(emulated._RECORD_ORDER) == {f.tag for f in FIELDS}
