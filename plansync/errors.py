@@ -6,6 +6,7 @@ and exits 1; anything else is a bug.
 
     PlansyncError                 exit code 1 unless the class says otherwise
     ├── GuardrailError            a plan exceeds a limit; nothing was sent (exit code 3)
+    ├── LockError                 the state is locked by another run, or the lock cannot be had
     ├── ConfigError               a setting is missing or wrong
     │   └── KeyFileError          a key file cannot be used (names the file)
     └── GatewayError              talking to the gateway failed for one request
@@ -41,6 +42,10 @@ class PlansyncError(Exception):
 
 class GuardrailError(PlansyncError):
     exit_code = 3
+
+
+class LockError(PlansyncError):
+    pass
 
 
 class ConfigError(PlansyncError):

@@ -21,7 +21,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from plansync.gateway import formats
+from plansync import formats
 from plansync.printable import printable
 
 # Documented (parameter reference): recurringInterval and recurringCount are N 5,

@@ -99,10 +99,10 @@ def test_no_terminal_and_no_auto_approve_is_refused(env: dict[str, str],
 
 
 @pytest.mark.parametrize(("flag", "value", "message"), [
-    ("--max-changes", "2", "3 plans would change, more than --max-changes 2"),
-    ("--max-cancels", "0", "1 plans would be cancelled, more than --max-cancels 0"),
+    ("--max-changes", "2", "3 plans would change, more than 2 (--max-changes)"),
+    ("--max-cancels", "0", "1 plans would be cancelled, more than 0 (--max-cancels)"),
     ("--max-amount-increase", "10", "plan 156142: amount 99.90 -> 120.00 is +20.1%, more "
-                                    "than --max-amount-increase 10%"),
+                                    "than 10% (--max-amount-increase)"),
 ])
 def test_each_guardrail_refuses_with_exit_3_and_sends_nothing(
         env: dict[str, str], emulator: Emulator, flag: str, value: str, message: str) -> None:
@@ -120,7 +120,10 @@ def test_guardrails_from_the_config_file(env: dict[str, str], emulator: Emulator
         "gateway-public.pem", str(emulator_dir / "gateway-public.pem"))
         + "guardrails:\n  max_cancels: 0\n")
     result = apply(env | {"PLANSYNC_CONFIG": str(config)}, str(EXAMPLE), "--auto-approve")
-    assert result.returncode == 3 and "--max-cancels 0" in result.stderr
+    # Said as it was set: in the settings file, not as a flag nobody passed.
+    assert result.returncode == 3, result.stderr
+    assert "1 plans would be cancelled, more than 0 (guardrails.max_cancels in the " \
+        "settings)" in result.stderr and "--max-cancels" not in result.stderr
     assert writes(emulator) == {}
 
 

@@ -132,7 +132,8 @@ def test_state_history_shows_every_write_sent_and_no_secret(
     assert len(lines) == sum(writes(emulator).values()) == 3
     cancel = next(line for line in lines if "plan 156145" in line)
     assert "(https://github.com/acme/plans/actions/runs/77)" in cancel
-    assert cancel.endswith("plan 156145  cancel  respCode 00")
+    assert cancel.endswith("plan 156145  cancel  respCode 00  recurringStatus=N "
+                           "amount=000000002500 allowAccumulate=N")  # as the guide's sample
     gold = run("state", "history", "156142", "--json", env=env)
     [record] = json.loads(gold.stdout)
     assert record["process_type"] == "U" and record["resp_code"] == "00"

@@ -65,7 +65,6 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     """
     from plansync.engine import backends, guardrails, journal, state
     from plansync.engine.applier import Applier, Options
-    from plansync.gateway.client import GatewayClient
     from plansync.render import text
 
     if not paths and plan_file is None:
@@ -87,8 +86,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     window = settings.settle_window if window_flag is None else window_flag
     with contextlib.closing(store), \
             store.lock("apply", lock_wait, say.warning) as lock_note, \
-            GatewayClient.from_settings(settings, pool_size=parallelism,
-                                        rate_limit=rate_limit) as client:
+            shared.gateway_client(settings, parallelism, rate_limit) as client:
         stop = _Stop()
         # Every run first folds the whole journal into the state and saves it: a crash
         # between a run's last outcome and its state write must not be forgotten.
@@ -120,8 +118,12 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
             max_amount_increase=(Decimal(str(limits["max_amount_increase"]))
                                  if "max_amount_increase" in limits else None)))
         if refused:
+            flags = {"max_changes": max_changes, "max_cancels": max_cancels,
+                     "max_amount_increase": max_amount_increase}
+            said = [f"{v.message} ({_limit_source(v.limit, flags[v.limit] is not None)})"
+                    for v in refused]
             raise GuardrailError("the plan exceeds a guardrail; nothing was sent: "
-                                 + "; ".join(refused),
+                                 + "; ".join(said),
                                  "review the plan; raise the limit only if it is right")
         if made.has_changes and not (auto_approve or dry_run) and not _confirmed():
             say.line("Apply cancelled; nothing was sent.")
@@ -292,3 +294,10 @@ def _seconds(duration: str, flag: str) -> float:
 
 def _int(value: float | None) -> int | None:
     return None if value is None else int(value)
+
+
+def _limit_source(limit: str, from_flag: bool) -> str:
+    """Where a guardrail was set, as the user set it."""
+    return "--" + limit.replace("_", "-") if from_flag else \
+        f"guardrails.{limit} in the settings"
+

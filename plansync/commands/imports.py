@@ -31,7 +31,6 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
     be inquired is reported on stderr and left out; the exit code is then 1.
     """
     from plansync.engine.fanout import bounded_map
-    from plansync.gateway.client import GatewayClient
     from plansync.spec.writer import spec_text
 
     ids = list(dict.fromkeys([*plan_ids, *(_read_ids(ids_from) if ids_from else [])]))
@@ -48,7 +47,7 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
         cancelled = backends.current(store, settings.merchant_id, settings.endpoint).cancelled
     found: dict[str, Any] = {}
     failed = 0
-    with GatewayClient.from_settings(settings, pool_size=parallelism) as client, \
+    with shared.gateway_client(settings, parallelism) as client, \
             shared.progress(len(ids)) as advance:
 
         def inquire(plan_id: str) -> Any:

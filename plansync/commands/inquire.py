@@ -24,11 +24,10 @@ def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int, **options:
     A plan that cannot be inquired prints one line on stderr (plan id, code, reason); the
     others are still shown, and the exit code is then 1.
     """
-    from plansync.gateway.client import GatewayClient
     from plansync.render import live
 
     settings = shared.settings_from(options)
-    with GatewayClient.from_settings(settings, pool_size=parallelism) as client:
+    with shared.gateway_client(settings, parallelism) as client:
 
         def one(plan_id: str) -> Any:
             try:

@@ -188,21 +188,33 @@ def stop_if_systemic(client: Any, total: int, not_tried: int) -> None:
             f"so plansync stopped: {not_tried} of {total} plan(s) not tried", cause.hint)
 
 
+def gateway_client(settings: Any, parallelism: int = 8, rate_limit: float | None = None
+                   ) -> Any:
+    """The gateway client every command uses, from the settings."""
+    from plansync.gateway.client import GatewayClient, RetryPolicy
+    from plansync.gateway.ratelimit import RateLimiter
+
+    return GatewayClient.over_http(
+        settings.endpoint, settings.merchant_id, settings.envelope(), pool_size=parallelism,
+        connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
+        request_deadline=settings.request_deadline,
+        retry=RetryPolicy(retry_after_max=settings.retry_after_max),
+        exponent_overrides=settings.currency_exponents, rate_limiter=RateLimiter(rate_limit))
+
+
 def plan_live(paths: Sequence[Path], target: Sequence[str], exclude: Sequence[str],
               parallelism: int, rate_limit: float | None, options: dict[str, Any]
               ) -> tuple[Any, Any]:
     """The specs planned against live, and the state they were planned with (read only,
     no lock; its journal folded in, as the next apply will fold it)."""
     from plansync.engine import backends
-    from plansync.gateway.client import GatewayClient
 
     specs = Specs(paths, target, exclude)
     store = open_state(options)
     settings = settings_from(options)
     with contextlib.closing(store):
         known = backends.current(store, settings.merchant_id, settings.endpoint)
-    with GatewayClient.from_settings(settings, pool_size=parallelism,
-                                     rate_limit=rate_limit) as client:
+    with gateway_client(settings, parallelism, rate_limit) as client:
         return specs.plan(client, known), known
 
 

@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 
+from plansync import formats
 from plansync.emulator.store import PlanStore, StoredPlan
-from plansync.gateway import formats
 
 Items = list[tuple[str, str]]
 

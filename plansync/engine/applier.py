@@ -33,7 +33,7 @@ from plansync.errors import (
     StatusNotValidError,
 )
 from plansync.fields import NAMES, from_json, to_json
-from plansync.gateway import assumptions, formats, messages
+from plansync.gateway import assumptions
 from plansync.gateway.messages import LivePlan, PlanFields
 
 
@@ -147,7 +147,13 @@ class Applier:
         near = self._near_charge(live)
         if near:
             return result("skipped", near)
-        sent = self._wire(change, live)
+        try:
+            write = (self.client.update_write(change.id, _target(change, live), live.currency)
+                     if change.action is Action.UPDATE else
+                     self.client.cancel_write(change.id, live))
+        except GatewayError as exc:  # a value the gateway does not allow: never sent
+            return result("failed", exc.message)
+        sent = write.sent
         if self.options.dry_run:
             return result(f"would-{change.action}", sent=sent)
         intent = Intent(key=f"{self.run_id}:{change.id}", plan=change.id,
@@ -165,10 +171,7 @@ class Applier:
         warning = None
         answered = True
         try:
-            if change.action is Action.UPDATE:
-                answer = self.client.update(change.id, _target(change, live), live.currency)
-            else:
-                answer = self.client.cancel(change.id)
+            answer = self.client.send(write)
             self._audit(intent, sent, answer.code)
         except StatusNotValidError as exc:
             self._audit(intent, sent, exc.code)
@@ -245,13 +248,16 @@ class Applier:
             # A paused plan whose cancel's answer was lost: paused and cancelled look alike.
             # Cancelling again is harmless either way: 00 means it was only paused, 12
             # that the first cancel took effect.
-            resend = (("processType", messages.CANCEL),)
             try:
-                self._audit(intent, resend, self.client.cancel(intent.plan).code)
-            except StatusNotValidError:
-                self._audit(intent, resend, "12")
+                resend = self.client.cancel_write(intent.plan, live)
             except GatewayError as exc:
-                self._audit(intent, resend, "")
+                return Settled("pending", f"could not settle the cancel: {exc.message}")
+            try:
+                self._audit(intent, resend.sent, self.client.send(resend).code)
+            except StatusNotValidError:
+                self._audit(intent, resend.sent, "12")
+            except GatewayError as exc:
+                self._audit(intent, resend.sent, "")
                 return Settled("pending", f"could not settle the cancel: {exc.message}")
             self._settle(intent, "applied", self._cancelled(intent.plan, live))
             return Settled("applied", "the cancel took effect")
@@ -330,14 +336,6 @@ class Applier:
                     f"{self.options.charge_window_hours:g}-hour window; a change racing the "
                     "charge run can charge the wrong amount (--allow-near-charge overrides)")
         return None
-
-    def _wire(self, change: Change, live: LivePlan) -> tuple[tuple[str, str], ...]:
-        if change.action is Action.CANCEL:
-            return (("processType", messages.CANCEL),)
-        target = _target(change, live)
-        exponent = formats.currency_exponent(live.currency, self.client.exponents)
-        return (("processType", messages.UPDATE), *messages.fields_to_wire(target, exponent))
-
 
 @dataclass(frozen=True)
 class Settled:

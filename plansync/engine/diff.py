@@ -16,8 +16,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from plansync import formats
 from plansync.fields import NAMES, to_json
-from plansync.gateway import formats
 from plansync.gateway.messages import LivePlan
 from plansync.spec.model import DesiredPlan
 

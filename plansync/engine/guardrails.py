@@ -19,17 +19,23 @@ class Guardrails:
     max_amount_increase: Decimal | None = None  # percent
 
 
-def violations(plan: Plan, limits: Guardrails) -> list[str]:
+@dataclass(frozen=True)
+class Violation:
+    limit: str  # which: max_changes | max_cancels | max_amount_increase
+    message: str  # what, with the numbers (where the limit was set is the caller's word)
+
+
+def violations(plan: Plan, limits: Guardrails) -> list[Violation]:
     """Every limit the plan exceeds, each said with its numbers."""
     found = []
     changes = plan.summary["update"] + plan.summary["cancel"]
     if limits.max_changes is not None and changes > limits.max_changes:
-        found.append(f"{changes} plans would change, more than --max-changes "
-                     f"{limits.max_changes}")
+        found.append(Violation("max_changes", f"{changes} plans would change, more than "
+                                              f"{limits.max_changes}"))
     cancels = plan.summary["cancel"]
     if limits.max_cancels is not None and cancels > limits.max_cancels:
-        found.append(f"{cancels} plans would be cancelled, more than --max-cancels "
-                     f"{limits.max_cancels}")
+        found.append(Violation("max_cancels", f"{cancels} plans would be cancelled, more "
+                                              f"than {limits.max_cancels}"))
     if limits.max_amount_increase is not None:
         for change in plan.changes:
             if change.action is not Action.UPDATE or "amount" not in change.changed_fields:
@@ -41,6 +47,6 @@ def violations(plan: Plan, limits: Guardrails) -> list[str]:
             if increase is None or increase > limits.max_amount_increase:
                 shown = f"+{increase:.1f}%" if increase is not None else "an increase from 0"
                 limit = format(limits.max_amount_increase.normalize(), "f")
-                found.append(f"plan {change.id}: amount {before} -> {after} is {shown}, more "
-                             f"than --max-amount-increase {limit}%")
+                found.append(Violation("max_amount_increase", f"plan {change.id}: amount "
+                                       f"{before} -> {after} is {shown}, more than {limit}%"))
     return found

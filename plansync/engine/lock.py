@@ -15,14 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from plansync.engine.state import now
-from plansync.errors import PlansyncError
+from plansync.errors import LockError
 from plansync.printable import printable
 
 POLL_SECONDS = 0.2
-
-
-class LockError(PlansyncError):
-    pass
 
 
 def new_note(operation: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from plansync.engine.journal import Record
-    from plansync.gateway.messages import LivePlan, PlanFields, Response
+    from plansync.gateway.messages import LivePlan, PlanFields, Response, Write
 
 
 class Gateway(Protocol):
@@ -29,9 +29,13 @@ class Gateway(Protocol):
 
     def inquire(self, plan_id: str) -> LivePlan: ...
 
-    def update(self, plan_id: str, fields: PlanFields, currency: str) -> Response: ...
+    def update_write(self, plan_id: str, fields: PlanFields, currency: str) -> Write:
+        """The update, encoded (refused here if the gateway would not accept a value)."""
 
-    def cancel(self, plan_id: str) -> Response: ...
+    def cancel_write(self, plan_id: str, live: LivePlan) -> Write:
+        """The cancel, encoded, carrying what the gateway assumptions say from ``live``."""
+
+    def send(self, write: Write) -> Response: ...
 
 
 class JournalSink(Protocol):

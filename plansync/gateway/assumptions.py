@@ -1,7 +1,8 @@
 """Gateway assumptions: what plansync decides where 2C2P's documentation is silent.
 
-Everything here was chosen, not read from the documentation (see DESIGN.md section 1).
-Each can be corrected against the real sandbox in one edit of this module.
+Each entry says whether it is documented (with the documented facts it leans on), half
+documented, or not documented at all and so chosen here. Each can be corrected against
+the real sandbox in one edit of this module.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ REQUEST_VERSION: Final = "2.4"
 # Not documented: whether an update must carry every field. The sample sends the whole
 # record, so an update carries the complete target record (desired over live values).
 UPDATE_SENDS_COMPLETE_RECORD: Final = True
+
+# Half documented: what a cancel carries besides the compulsory fields. The guide's cancel
+# sample also sends recurringStatus, amount and allowAccumulate (the plan's values as they
+# are); whether the gateway needs them is not said. Sent as the sample does, from the
+# live record inquired just before. () sends only the compulsory fields.
+CANCEL_CARRIES: Final = ("recurringStatus", "amount", "allowAccumulate")
 
 # Not documented: how inquiry shows a cancelled plan. Assumed: recurringStatus N (read as
 # "inactive"), indistinguishable from paused; update/cancel of it answers 12 (which the

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
-from plansync.config import Settings
+from plansync import formats
 from plansync.errors import (
     GatewayError,
     GatewayUnavailableError,
@@ -32,10 +32,10 @@ from plansync.errors import (
     OutcomeUnknownError,
     TransportError,
 )
-from plansync.gateway import assumptions, codes, formats, messages, transport
+from plansync.gateway import assumptions, codes, messages, transport
 from plansync.gateway.breaker import Breaker
 from plansync.gateway.envelope import Envelope
-from plansync.gateway.messages import LivePlan, PlanFields, Response
+from plansync.gateway.messages import LivePlan, PlanFields, Response, Write
 from plansync.gateway.ratelimit import RateLimiter
 from plansync.gateway.transport import HttpTransport, Transport
 from plansync.printable import printable
@@ -91,17 +91,6 @@ class GatewayClient:
             deadline=request_deadline)
         return cls(endpoint, merchant_id, envelope, http, pool_size=pool_size, **options)
 
-    @classmethod
-    def from_settings(cls, settings: Settings, pool_size: int = 8,
-                      rate_limit: float | None = None) -> GatewayClient:
-        return cls.over_http(settings.endpoint, settings.merchant_id, settings.envelope(),
-                             pool_size=pool_size, connect_timeout=settings.connect_timeout,
-                             read_timeout=settings.read_timeout,
-                             request_deadline=settings.request_deadline,
-                             retry=RetryPolicy(retry_after_max=settings.retry_after_max),
-                             exponent_overrides=settings.currency_exponents,
-                             rate_limiter=RateLimiter(rate_limit))
-
     @property
     def key_fingerprint(self) -> str:
         return self._envelope.fingerprint()
@@ -134,26 +123,41 @@ class GatewayClient:
     # --- the three operations -------------------------------------------------------
 
     def inquire(self, plan_id: str) -> LivePlan:
-        response = self._exchange(plan_id, messages.INQUIRY, None, 2)
+        response = self._exchange(plan_id, messages.INQUIRY, ())
         return messages.live_plan(response, self._exponents)
 
-    def update(self, plan_id: str, fields: PlanFields, currency: str) -> Response:
-        """Send the carried fields; amounts use ``currency``'s minor unit."""
-        exponent = formats.currency_exponent(currency, self._exponents)
-        return self._exchange(plan_id, messages.UPDATE, fields, exponent)
+    def update_write(self, plan_id: str, fields: PlanFields, currency: str) -> Write:
+        """The update carrying ``fields`` (amounts in ``currency``'s minor unit), encoded;
+        a value outside the documented ranges is refused here, never sent."""
+        try:
+            exponent = formats.currency_exponent(currency, self._exponents)
+            return messages.update_write(plan_id, fields, exponent)
+        except ValueError as exc:
+            raise MessageError(f"plan {plan_id} cannot be sent: {exc}") from None
 
-    def cancel(self, plan_id: str) -> Response:
-        return self._exchange(plan_id, messages.CANCEL, None, 2)
+    def cancel_write(self, plan_id: str, live: LivePlan | None) -> Write:
+        """The cancel, carrying what assumptions.CANCEL_CARRIES names from ``live``."""
+        try:
+            exponent = formats.currency_exponent(live.currency, self._exponents) if live else 2
+            return messages.cancel_write(plan_id, live, exponent)
+        except ValueError as exc:
+            raise MessageError(f"plan {plan_id} cannot be sent: {exc}") from None
+
+    def send(self, write: Write) -> Response:
+        return self._exchange(write.plan_id, write.process_type, write.carried)
+
+    def update(self, plan_id: str, fields: PlanFields, currency: str) -> Response:
+        return self.send(self.update_write(plan_id, fields, currency))
+
+    def cancel(self, plan_id: str, live: LivePlan | None = None) -> Response:
+        return self.send(self.cancel_write(plan_id, live))
 
     # --- one exchange, with retries -------------------------------------------------
 
-    def _exchange(self, plan_id: str, process_type: str, fields: PlanFields | None,
-                  exponent: int) -> Response:
-        try:
-            items = messages.request_items(self.merchant_id, plan_id, process_type,
-                                           self._clock(), fields, exponent)
-        except ValueError as exc:  # outside what the gateway documents: refused here
-            raise MessageError(f"plan {plan_id} cannot be sent: {exc}") from None
+    def _exchange(self, plan_id: str, process_type: str,
+                  carried: tuple[tuple[str, str], ...]) -> Response:
+        items = messages.request_items(self.merchant_id, plan_id, process_type, self._clock(),
+                                       carried)
         token = self._envelope.seal(messages.build_xml(messages.REQUEST_ROOT, items))
         request = dict(items)
         try:

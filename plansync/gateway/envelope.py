@@ -40,20 +40,13 @@ _HARMLESS_MEMBERS = {"alg", "enc", "typ", "cty", "kid"}
 class Envelope:
     """One side's view: our private key, and the public key of whoever we talk to."""
 
-    def __init__(self, own_key: RSAKey, peer_key: RSAKey, peer: str = "2C2P",
-                 own_key_setting: str = "merchant_key") -> None:
+    def __init__(self, own_key: RSAKey, peer_key: RSAKey) -> None:
         self._own_key = own_key
         self._peer_key = peer_key
-        self._peer = peer
-        self._own_key_setting = own_key_setting
 
     def fingerprint(self) -> str:
         """Names both keys without revealing anything: their RFC 7638 thumbprints."""
         return f"{self._own_key.thumbprint()}:{self._peer_key.thumbprint()}"
-
-    def signed_by(self, other_key: RSAKey) -> Envelope:
-        """The same peer, but answers signed by another key (the emulator's fault)."""
-        return Envelope(other_key, self._peer_key, self._peer, self._own_key_setting)
 
     def seal(self, xml: bytes) -> str:
         encrypted = jwe.encrypt_compact(JWE_HEADER, xml, self._peer_key,
@@ -72,8 +65,8 @@ class Envelope:
             signed = jws.deserialize_compact(text, self._peer_key, registry=_JWS)
         except BadSignatureError:
             raise EnvelopeError(
-                f"signature does not verify with the configured {self._peer} key",
-                f"check that the configured {self._peer} key is the one that signed this "
+                "signature does not verify with the configured 2C2P key",
+                "check that the configured 2C2P key is the one that signed this "
                 "(sandbox and production keys differ)") from None
         except JoseError as exc:
             raise EnvelopeError(f"JWS token is malformed: {exc.description}") from None
@@ -83,10 +76,9 @@ class Envelope:
             return jwe.decrypt_compact(inner, self._own_key, registry=_JWE).plaintext or b""
         except JoseError:
             raise EnvelopeError(
-                f"the signed content cannot be decrypted with the configured "
-                f"{self._own_key_setting}",
-                f"the {self._peer} side encrypted to a different public key; check that "
-                f"{self._own_key_setting} matches the key registered with it") from None
+                "the signed content cannot be decrypted with the configured merchant_key",
+                "the 2C2P side encrypted to a different public key; check that merchant_key "
+                "matches the key registered with it") from None
 
 
 def _check_header(token: str, parts: int, kind: str, expected: Mapping[str, str]) -> None:

@@ -19,8 +19,9 @@ from typing import Any
 from lxml import etree
 
 from plansync import fields as plan_fields
+from plansync import formats
 from plansync.errors import MessageError
-from plansync.gateway import assumptions, formats
+from plansync.gateway import assumptions
 from plansync.printable import printable
 
 REQUEST_ROOT = "RecurringMaintenanceRequest"
@@ -99,25 +100,53 @@ def fields_to_wire(fields: PlanFields, exponent: int) -> list[tuple[str, str]]:
             if (value := getattr(fields, field.name)) is not None]
 
 
+@dataclass(frozen=True)
+class Write:
+    """An update or a cancel, encoded once: what dry-run shows, the audit records and the
+    client sends are these same items."""
+
+    plan_id: str
+    process_type: str  # UPDATE | CANCEL
+    carried: tuple[tuple[str, str], ...]  # the fields it carries, wire form, in order
+
+    @property
+    def sent(self) -> tuple[tuple[str, str], ...]:
+        return (("processType", self.process_type), *self.carried)
+
+
+def update_write(plan_id: str, fields: PlanFields, exponent: int) -> Write:
+    """Raises ValueError for a value the gateway's documentation does not allow."""
+    return Write(plan_id, UPDATE, tuple(fields_to_wire(fields, exponent)))
+
+
+def cancel_write(plan_id: str, live: LivePlan | None, exponent: int) -> Write:
+    """A cancel carries what assumptions.CANCEL_CARRIES names, from the live record
+    (nothing more without one)."""
+    if live is None:
+        return Write(plan_id, CANCEL, ())
+    carried = {field.name: getattr(live, field.name) for field in plan_fields.UPDATABLE
+               if field.tag in assumptions.CANCEL_CARRIES}
+    return Write(plan_id, CANCEL, tuple(fields_to_wire(PlanFields(**carried), exponent)))
+
+
 def request_items(merchant_id: str, plan_id: str, process_type: str, now: datetime,
-                  fields: PlanFields | None = None, exponent: int = 2) -> list[tuple[str, str]]:
-    """An inquiry or cancel carries only the compulsory fields; an update adds ``fields``."""
-    items = [
+                  carried: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+    """The compulsory fields, then what the request carries (an update's fields)."""
+    return [
         ("version", assumptions.REQUEST_VERSION),
         ("timeStamp", formats.timestamp(now)),
         ("merchantID", merchant_id),
         ("recurringUniqueID", plan_id),
         ("processType", process_type),
+        *carried,
     ]
-    if fields is not None:
-        items += fields_to_wire(fields, exponent)
-    return items
 
 
 def build_request(merchant_id: str, plan_id: str, process_type: str, now: datetime,
                   fields: PlanFields | None = None, exponent: int = 2) -> bytes:
+    carried = fields_to_wire(fields, exponent) if fields is not None else []
     return build_xml(REQUEST_ROOT, request_items(merchant_id, plan_id, process_type, now,
-                                                 fields, exponent))
+                                                 carried))
 
 
 # --- reading ------------------------------------------------------------------------

@@ -18,9 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from plansync import schema_files
+from plansync import formats, schema_files
 from plansync.fields import NAMES, to_json
-from plansync.gateway import formats
 from plansync.gateway.messages import PlanFields
 from plansync.spec.model import DesiredPlan, Location, Problem
 from plansync.spec.yamlread import YAML11_BOOLS, Document, Path_, YamlError, read_documents

@@ -51,10 +51,6 @@ class DesiredPlan:
     location: Location
 
     @property
-    def label(self) -> str:
-        return f'"{self.name}" ({self.id})' if self.name else self.id
-
-    @property
     def managed(self) -> tuple[str, ...]:
         """The spec field names this plan manages, status included when declared."""
         declared = tuple(f for f in NAMES if getattr(self.fields, f) is not None)

@@ -109,7 +109,9 @@ def test_a_write_of_a_run_that_stopped_before_its_audit_is_audited_on_recovery(
     first_log = Journal()
     list(applier(client, first_log, State("JT01", URL), clock).apply(planned))
     intent = next(r for r in first_log if isinstance(r, Intent))
-    assert intent.by == ACTOR and intent.sent == {"processType": "C"}
+    # As the guide's cancel sample: the live record's status, amount and allowAccumulate.
+    carried = {"recurringStatus": "Y", "amount": "000000049900", "allowAccumulate": "Y"}
+    assert intent.by == ACTOR and intent.sent == {"processType": "C", **carried}
     crashed = journal.fold(State("JT01", URL), [intent])
 
     log = Journal()
@@ -119,7 +121,7 @@ def test_a_write_of_a_run_that_stopped_before_its_audit_is_audited_on_recovery(
     [outcome] = log
     assert isinstance(outcome, Outcome)
     assert outcome.audits == (Audit(at=intent.at, by=ACTOR, plan="156143", process_type="C",
-                                    sent={}, resp_code="", key=intent.key),)
+                                    sent=carried, resp_code="", key=intent.key),)
     assert again.state.history == outcome.audits and again.state.pending == {}
 
 

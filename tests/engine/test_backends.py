@@ -20,8 +20,8 @@ import pytest
 from plansync.engine import backends
 from plansync.engine.backends import StaleStateError, StateBackend, open_backend
 from plansync.engine.backends.s3 import GroupCommit
-from plansync.engine.lock import LockError
 from plansync.engine.state import Entry, Intent, Outcome, State
+from plansync.errors import LockError
 from tests.conftest import state_location
 
 URL = "http://127.0.0.1:1/action"

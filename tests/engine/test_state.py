@@ -14,7 +14,7 @@ from plansync.engine import lock, state
 from plansync.engine.backends.local import LocalBackend
 from plansync.engine.diff import Action, Change, Plan
 from plansync.engine.guardrails import Guardrails, violations
-from plansync.errors import PlansyncError
+from plansync.errors import LockError, PlansyncError
 
 URL = "http://127.0.0.1:1/action"
 
@@ -57,7 +57,7 @@ def test_broken_state_points_at_the_backup(tmp_path: Path, text: str, message: s
 def test_lock_names_its_holder_and_can_be_waited_for(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     with LocalBackend(path).lock("apply", 0) as note:
-        with pytest.raises(lock.LockError) as info, LocalBackend(path).lock("apply", 0):
+        with pytest.raises(LockError) as info, LocalBackend(path).lock("apply", 0):
             pass
         assert f"lock {note['id']} held by {note['user']}@{note['host']} pid " in str(info.value)
         assert f"plansync force-unlock {note['id']}" in str(info.value)
@@ -115,11 +115,11 @@ def test_guardrails() -> None:
     plan = plan_of(up, down, from_zero, cancel)
     assert violations(plan, Guardrails()) == []
     assert violations(plan, Guardrails(max_changes=4, max_cancels=1)) == []
-    assert violations(plan, Guardrails(max_changes=3, max_cancels=0)) == [
-        "4 plans would change, more than --max-changes 3",
-        "1 plans would be cancelled, more than --max-cancels 0"]
-    assert violations(plan, Guardrails(max_amount_increase=Decimal("50"))) == [
-        "plan 3: amount 0 -> 5 is an increase from 0, more than --max-amount-increase 50%"]
+    assert [v.message for v in violations(plan, Guardrails(max_changes=3, max_cancels=0))] == [
+        "4 plans would change, more than 3", "1 plans would be cancelled, more than 0"]
+    assert [(v.limit, v.message) for v in violations(
+        plan, Guardrails(max_amount_increase=Decimal("50")))] == [
+        ("max_amount_increase", "plan 3: amount 0 -> 5 is an increase from 0, more than 50%")]
     assert len(violations(plan, Guardrails(max_amount_increase=Decimal("49.9")))) == 2
 
 
@@ -133,7 +133,7 @@ def test_a_note_that_cannot_be_read_is_held_by_an_unknown_process(tmp_path: Path
     fd = os.open(note, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)  # ...and is alive
     try:
-        with pytest.raises(lock.LockError) as info, LocalBackend(path).lock("apply", 0):
+        with pytest.raises(LockError) as info, LocalBackend(path).lock("apply", 0):
             pass
     finally:
         os.close(fd)
@@ -161,7 +161,7 @@ def test_readers_never_see_a_half_written_note(tmp_path: Path,
             try:
                 with LocalBackend(path).lock("apply", 0):
                     pass
-            except lock.LockError as exc:
+            except LockError as exc:
                 seen.append(str(exc))
     finally:
         stop.set()

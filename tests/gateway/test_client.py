@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from plansync import errors
+from plansync.commands.options import gateway_client
 from plansync.config import Settings
 from plansync.emulator import server
 from plansync.emulator.gateway import EmulatedGateway
@@ -94,7 +95,7 @@ def test_a_request_the_gateway_cannot_read(settings: Settings, tmp_path: Path) -
     workspace.init(stranger)  # keys the emulator has never seen
     wrong = Settings(settings.endpoint, "JT01", stranger / "merchant-private.pem",
                      settings.gateway_key)
-    with GatewayClient.from_settings(wrong) as other, \
+    with gateway_client(wrong) as other, \
             pytest.raises(errors.GatewayUnavailableError, match="HTTP 400") as info:
         other.inquire("156142")
     assert info.value.reason.startswith("96")

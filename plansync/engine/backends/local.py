@@ -28,7 +28,7 @@ from plansync.engine import lock
 from plansync.engine.backends import DEFAULT_WORKSPACE, Warn, stale
 from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.state import State, document, from_document
-from plansync.errors import PlansyncError
+from plansync.errors import LockError, PlansyncError
 
 FILE_MODE = 0o600  # state, backup, journal, lock note and plans can name customers' plans
 
@@ -213,7 +213,7 @@ class LocalBackend:
     def force_unlock(self, lock_id: str) -> dict[str, Any]:
         note = _read_note(self._lock)
         if not self._lock.exists():
-            raise lock.LockError(f"the state in {self.where} is not locked")
+            raise LockError(f"the state in {self.where} is not locked")
         lock.check_id(note or {"id": "unreadable"}, lock_id, self.where)
         self._lock.unlink(missing_ok=True)
         return note

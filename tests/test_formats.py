@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from plansync.gateway import formats
+from plansync import formats
 
 
 @pytest.mark.parametrize(("amount", "exponent", "wire"), [

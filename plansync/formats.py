@@ -1,5 +1,8 @@
 """The gateway's wire formats for money, dates and currencies. Pure functions.
 
+Here, not in the gateway package, because the field table (fields.py) describes each
+field's wire codec with them, and the gateway's messages are built from that table.
+
 Amounts travel as 12 digits of minor units (``000000009990`` is 99.90 SGD), so the
 currency's ISO 4217 exponent decides where the decimal point goes.
 """
