@@ -55,12 +55,19 @@ def _iso_exponent(alpha: str) -> int:
     return int(exponent)
 
 
+def fits_minor_unit(amount: Decimal, exponent: int) -> bool:
+    """Whether ``amount`` has no more decimal places than the currency's minor unit:
+    the one rule for decimals, used by the spec loader, the diff and the encoder."""
+    minor = amount.scaleb(exponent)
+    return minor == minor.to_integral_value()
+
+
 def amount_to_wire(amount: Decimal, exponent: int) -> str:
     """99.90 with exponent 2 → ``000000009990``. Refuses what cannot be sent exactly."""
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"amount {amount} must be a non-negative number")
     minor = amount.scaleb(exponent)
-    if minor != minor.to_integral_value():
+    if not fits_minor_unit(amount, exponent):
         raise ValueError(f"amount {amount} has more than {exponent} decimal places")
     text = str(int(minor))
     if len(text) > AMOUNT_DIGITS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import tempfile
@@ -54,24 +55,11 @@ def emulator_options(dir_required: bool) -> Callable[[F], F]:
         click.option("--fault-seed", type=int, default=0, show_default=True,
                      help="Seed that makes the faults below reproducible."),
     ]
-    for field, text in (
-        ("latency_ms", "Response time in milliseconds (the work happens within it)."),
-        ("jitter_ms", "Up to this many more milliseconds, at random."),
-        ("throttle_rate", "Share of requests answered HTTP 429 unprocessed (0-1)."),
-        ("retry_after_s", "Seconds those 429 answers ask clients to wait."),
-        ("error_rate", "Share of requests answered HTTP 500 unprocessed (0-1)."),
-        ("reset_rate", "Share of connections reset unprocessed (0-1)."),
-        ("drop_rate", "Share of updates/cancels committed, then reset (0-1)."),
-        ("wrong_key_rate", "Share of answers signed with a wrong key (0-1)."),
-        ("malformed_rate", "Share of answers with broken XML (0-1)."),
-        ("late_commit_rate", "Share of updates/cancels left unanswered (reset) and "
-                             "committed later (0-1)."),
-        ("late_commit_ms", "How long after the request such a late write commits."),
-        ("replay_rate", "Share of answers replaced by the first answer sent for the same "
-                        "plan and request type (0-1)."),
-    ):
-        options.append(click.option("--" + field.replace("_", "-"), field, type=float,
-                                    default=getattr(Faults, field), help=text))
+    for knob in dataclasses.fields(Faults):
+        if knob.name != "seed":
+            options.append(click.option("--" + knob.name.replace("_", "-"), knob.name,
+                                        type=float, default=knob.default,
+                                        help=knob.metadata["help"]))
 
     def decorate(command: F) -> F:
         for option in reversed(options):
@@ -83,11 +71,11 @@ def emulator_options(dir_required: bool) -> Callable[[F], F]:
 
 def _build_server(host: str, port: int, options: dict[str, Any]) -> Any:
     from plansync.emulator import server
-    from plansync.emulator.faults import RATES, Faults
+    from plansync.emulator.faults import Faults
 
-    fault_names = (*RATES, "latency_ms", "jitter_ms", "retry_after_s", "late_commit_ms")
+    knobs = [knob.name for knob in dataclasses.fields(Faults) if knob.name != "seed"]
     try:
-        faults = Faults.from_mapping({name: options[name] for name in fault_names}
+        faults = Faults.from_mapping({name: options[name] for name in knobs}
                                      | {"seed": options["fault_seed"]})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -246,11 +246,11 @@ formats = formats_for("One JSON document (schemas/plan.schema.json).")
 
 
 def render(made: Any, fmt: str | None, no_color: bool) -> str:
-    from plansync.engine import planfile
+    from plansync.engine.plan import dump
     from plansync.render import markdown, text
 
     if fmt == "json":
-        return json.dumps(planfile.dump(made), indent=2)
+        return json.dumps(dump(made), indent=2)
     if fmt == "markdown":
         return markdown.render(made)
     return text.render(made, color=use_color(no_color))

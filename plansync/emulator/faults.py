@@ -10,28 +10,39 @@ import dataclasses
 import random
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 RATES = ("throttle_rate", "error_rate", "reset_rate", "drop_rate", "wrong_key_rate",
          "malformed_rate", "late_commit_rate", "replay_rate")
 
 
+def _knob(default: float, help_text: str) -> Any:
+    """A fault setting: its default, and the help its flag shows (`emulator serve --help`
+    is generated from these)."""
+    return field(default=default, metadata={"help": help_text})
+
+
 @dataclass(frozen=True)
 class Faults:
-    latency_ms: float = 0.0  # the action endpoint's response time (its work happens within)
-    jitter_ms: float = 0.0  # plus a uniform 0..jitter_ms
-    throttle_rate: float = 0.0  # HTTP 429 with Retry-After, before the request is processed
-    retry_after_s: float = 1.0  # what those 429 answers ask the client to wait (rounded up)
-    error_rate: float = 0.0  # HTTP 500 before the request is processed
-    reset_rate: float = 0.0  # connection reset before the request is processed
-    drop_rate: float = 0.0  # update/cancel: commit the write, then reset the connection
-    wrong_key_rate: float = 0.0  # answer signed with a key that is not the gateway's
-    malformed_rate: float = 0.0  # answer whose XML is broken
-    late_commit_rate: float = 0.0  # update/cancel: no answer (reset), committed later
-    late_commit_ms: float = 1000.0  # how long after the request such a write commits
-    replay_rate: float = 0.0  # answer replaced by the first one sent for this plan and type
-    seed: int = 0
+    latency_ms: float = _knob(0.0, "Response time in milliseconds (the work happens within "
+                                   "it).")
+    jitter_ms: float = _knob(0.0, "Up to this many more milliseconds, at random.")
+    throttle_rate: float = _knob(0.0, "Share of requests answered HTTP 429 unprocessed (0-1).")
+    retry_after_s: float = _knob(1.0, "Seconds those 429 answers ask clients to wait (whole "
+                                      "seconds, rounded up).")
+    error_rate: float = _knob(0.0, "Share of requests answered HTTP 500 unprocessed (0-1).")
+    reset_rate: float = _knob(0.0, "Share of connections reset unprocessed (0-1).")
+    drop_rate: float = _knob(0.0, "Share of updates/cancels committed, then reset (0-1).")
+    wrong_key_rate: float = _knob(0.0, "Share of answers signed with a wrong key (0-1).")
+    malformed_rate: float = _knob(0.0, "Share of answers with broken XML (0-1).")
+    late_commit_rate: float = _knob(0.0, "Share of updates/cancels left unanswered (reset) "
+                                         "and committed later (0-1).")
+    late_commit_ms: float = _knob(1000.0, "How long after the request such a late write "
+                                          "commits.")
+    replay_rate: float = _knob(0.0, "Share of answers replaced by the first answer sent for "
+                                    "the same plan and request type (0-1).")
+    seed: int = 0  # --fault-seed: makes the faults reproducible
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Faults:

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from plansync.engine.diff import Action, Change, fingerprint
+from plansync.engine.diff import fingerprint
 from plansync.engine.fanout import bounded_map
 from plansync.engine.journal import fold
+from plansync.engine.plan import Action, Change
 from plansync.engine.ports import Gateway, JournalSink
 from plansync.engine.state import Audit, Entry, Intent, Outcome, State, now
 from plansync.errors import (

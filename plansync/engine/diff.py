@@ -1,78 +1,20 @@
 """The difference between what the spec wants and what the gateway has. Pure.
 
-``diff(desired, live, ...)`` decides one plan's Action: ``no-op``, ``update``, ``cancel``
-or ``error``; a Plan is those Changes plus where they were computed.
+``diff(desired, live, ...)`` decides one plan's Change (engine/plan.py): ``no-op``,
+``update``, ``cancel`` or ``error``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
-from enum import StrEnum
-from typing import Any
 
 from plansync import formats
+from plansync.engine.plan import Action, Change
 from plansync.fields import NAMES, to_json
 from plansync.gateway.messages import LivePlan
 from plansync.spec.model import DesiredPlan
-
-
-class Action(StrEnum):
-    NO_OP = "no-op"
-    UPDATE = "update"
-    CANCEL = "cancel"
-    ERROR = "error"
-
-
-@dataclass(frozen=True)
-class Change:
-    """One plan's part of a Plan. ``before``/``after`` hold the managed fields, by the
-    spec's names, as live has them and as the spec wants them."""
-
-    id: str
-    name: str | None
-    action: Action
-    before: Mapping[str, Any] = field(default_factory=dict)
-    after: Mapping[str, Any] = field(default_factory=dict)
-    changed_fields: tuple[str, ...] = ()
-    error: str | None = None
-    currency: str | None = None  # the live plan's, which decides the wire format
-    live_fingerprint: str | None = None
-
-    @property
-    def unchanged(self) -> int:
-        return len(self.after) - len(self.changed_fields)
-
-
-@dataclass(frozen=True)
-class Plan:
-    created_at: datetime
-    merchant_id: str
-    endpoint: str
-    spec_digest: str
-    key_fingerprint: str
-    tool_version: str
-    changes: tuple[Change, ...]
-    spec_paths: tuple[str, ...] = ()  # what `apply --plan` re-reads to see the spec is unchanged
-    unmanaged: tuple[str, ...] = ()  # in the state, no longer in the spec: to be forgotten
-    format_version: int = 1
-
-    @property
-    def summary(self) -> dict[str, int]:
-        counts = Counter(change.action for change in self.changes)
-        return {"update": counts[Action.UPDATE], "cancel": counts[Action.CANCEL],
-                "no_op": counts[Action.NO_OP], "error": counts[Action.ERROR]}
-
-    @property
-    def has_changes(self) -> bool:
-        """Anything for apply to do: a write, or a plan to stop managing."""
-        return bool(self.unmanaged) or any(
-            c.action in (Action.UPDATE, Action.CANCEL) for c in self.changes)
 
 
 def diff(desired: DesiredPlan, live: LivePlan | None, *, inquiry_error: str | None = None,
@@ -125,7 +67,7 @@ def _impossible(desired: DesiredPlan, live: LivePlan,
     exponent = formats.currency_exponent(live.currency, exponents)
     for name in ("amount", "max_accumulate_amount"):
         value = getattr(desired.fields, name)
-        if value is not None and value != value.quantize(Decimal(1).scaleb(-exponent)):
+        if value is not None and not formats.fits_minor_unit(value, exponent):
             return (f"{name} {value} has more decimals than the live plan's currency "
                     f"{live.currency} allows ({exponent})")
     return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from plansync.engine.diff import Action, Plan
+from plansync.engine.plan import Action, Plan
 from plansync.engine.state import State
 from plansync.fields import from_json
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from plansync.engine.diff import Action, Plan
+from plansync.engine.plan import Action, Plan
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from collections.abc import Callable, Sequence, Set
 from datetime import UTC, datetime
 from importlib.metadata import version
 
-from plansync.engine.diff import Change, Plan, diff
+from plansync.engine.diff import diff
 from plansync.engine.fanout import bounded_map
+from plansync.engine.plan import Change, Plan
 from plansync.engine.ports import Gateway
 from plansync.errors import GatewayError
 from plansync.gateway.messages import LivePlan

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from plansync.engine.diff import Action, Change, Plan
+from plansync.engine.plan import Action, Change, Plan
 from plansync.printable import printable
 from plansync.render.text import counts, header, summary_line
 from plansync.render.values import cell, html, show

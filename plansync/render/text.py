@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from plansync.engine.diff import Action, Change, Plan
+from plansync.engine.plan import Action, Change, Plan
 from plansync.render.values import label, show
 
 _SYMBOL = {Action.UPDATE: ("~", "yellow"), Action.CANCEL: ("-", "red"),

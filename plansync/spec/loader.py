@@ -329,7 +329,7 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
             problem(name, f"{value} is more than the gateway's 12-digit amounts can carry")
             continue
         amounts[name] = value
-        if exponent is not None and value != value.quantize(Decimal(1).scaleb(-exponent)):
+        if exponent is not None and not formats.fits_minor_unit(value, exponent):
             problem(name, f"{value} has more decimals than {currency} allows ({exponent})")
 
     charge_next_date = None

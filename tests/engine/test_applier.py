@@ -13,7 +13,7 @@ from plansync.config import Settings
 from plansync.emulator import workspace
 from plansync.engine import journal
 from plansync.engine.applier import Applier, Options
-from plansync.engine.diff import Change
+from plansync.engine.plan import Change
 from plansync.engine.planner import make_plan
 from plansync.engine.state import Audit, Intent, Outcome, State
 from plansync.gateway.client import GatewayClient, RetryPolicy

@@ -4,7 +4,8 @@ import dataclasses
 from datetime import date
 from decimal import Decimal
 
-from plansync.engine.diff import Action, diff, fingerprint
+from plansync.engine.diff import diff, fingerprint
+from plansync.engine.plan import Action
 from plansync.gateway.messages import LivePlan, PlanFields
 from plansync.spec.model import DesiredPlan, Location
 

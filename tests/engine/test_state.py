@@ -12,8 +12,8 @@ import pytest
 
 from plansync.engine import lock, state
 from plansync.engine.backends.local import LocalBackend
-from plansync.engine.diff import Action, Change, Plan
 from plansync.engine.guardrails import Guardrails, violations
+from plansync.engine.plan import Action, Change, Plan
 from plansync.errors import LockError, PlansyncError
 
 URL = "http://127.0.0.1:1/action"

@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 
 from plansync import schema_files
-from plansync.engine import planfile
-from plansync.engine.diff import Action, Change, Plan
+from plansync.engine import plan as plan_model
+from plansync.engine.plan import Action, Change, Plan
 from plansync.render import markdown, text
 
 GOLDEN = Path(__file__).parents[1] / "golden"
@@ -74,13 +74,13 @@ def test_markdown() -> None:
 
 
 def test_json() -> None:
-    document = planfile.dump(PLAN)
+    document = plan_model.dump(PLAN)
     jsonschema.validate(document, schema_files.load("plan.schema.json"))
     golden("plan.json", json.dumps(document, indent=2) + "\n")
 
 
 def test_json_round_trips_exactly() -> None:
-    assert planfile.parse(json.loads(json.dumps(planfile.dump(PLAN))), "test") == PLAN
+    assert plan_model.parse(json.loads(json.dumps(plan_model.dump(PLAN))), "test") == PLAN
 
 
 def test_no_changes() -> None:
