@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import sys
 import threading
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -18,9 +16,8 @@ from typing import Any
 import click
 
 from plansync.commands import options as shared
+from plansync.commands.output import SIGNAL_EXIT, ApplyReport, Output
 from plansync.errors import GuardrailError, PlansyncError
-
-_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 @click.command()
@@ -65,7 +62,6 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     """
     from plansync.engine import backends, guardrails, journal, state
     from plansync.engine.applier import Applier, Options
-    from plansync.render import text
 
     if not paths and plan_file is None:
         raise click.UsageError("name the spec PATHs to apply, or a saved --plan FILE")
@@ -75,7 +71,8 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     if not (auto_approve or dry_run or sys.stdin.isatty()):
         raise PlansyncError("apply needs a 'yes' to go on, and there is no terminal to ask",
                             "pass --auto-approve (as CI does), or run it in a terminal")
-    say = _Say(as_json)
+    out = Output("json" if as_json else None, no_color)
+    say = out.apply_report()
     specs = shared.Specs(paths, target, exclude) if plan_file is None else None
     store = shared.open_state(options)
     settings = shared.settings_from(options)
@@ -96,7 +93,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
         if records and not dry_run:
             known = backends.checkpoint(store, known)
         applier = Applier(client, store, known, Options(
-            dry_run=dry_run, stop=stop.event,
+            dry_run=dry_run, stop=stop.event, parallelism=parallelism,
             charge_window_hours=float(limits.get("charge_window_hours", 24)),
             allow_near_charge=allow_near_charge, settle_window=timedelta(seconds=window),
             actor={k: lock_note[k] for k in ("user", "host", "ci_url")}))
@@ -106,12 +103,12 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
             made, plan_digest = _saved_plan(plan_file, paths, client, known)
         else:
             assert specs is not None  # loaded above whenever there is no --plan
-            made = specs.plan(client, applier.state)
+            made = specs.plan(client, applier.state, parallelism)
         if expect_spec_digest and made.spec_digest != expect_spec_digest:
             raise PlansyncError(
                 f"the spec is {made.spec_digest}, not the reviewed {expect_spec_digest}; "
                 "nothing was sent", "review a plan of this spec before applying it")
-        say.line(text.render(made, color=shared.use_color(no_color)) + "\n")
+        say.line(out.plan(made, as_text=True) + "\n")
         refused = guardrails.violations(made, guardrails.Guardrails(
             max_changes=_int(limits.get("max_changes")),
             max_cancels=_int(limits.get("max_cancels")),
@@ -145,7 +142,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     return say.finish(results, dry_run, stop.signum)
 
 
-def _settle_earlier_writes(applier: Any, dry_run: bool, say: _Say) -> None:
+def _settle_earlier_writes(applier: Any, dry_run: bool, say: ApplyReport) -> None:
     pending = list(applier.state.pending.values())
     if not pending:
         return
@@ -211,72 +208,12 @@ class _Stop:
                 click.echo("Stopping: no new writes; waiting for those in flight...",
                            err=True)
 
-        previous = {s: signal.signal(s, handler) for s in _SIGNAL_EXIT}
+        previous = {s: signal.signal(s, handler) for s in SIGNAL_EXIT}
         try:
             yield
         finally:
             for signum, old in previous.items():
                 signal.signal(signum, old)
-
-
-class _Say:
-    """What apply tells the user: text on stdout, or (with --json) text on stderr and one
-    JSON document on stdout at the end."""
-
-    def __init__(self, as_json: bool) -> None:
-        self.as_json = as_json
-
-    def line(self, message: str) -> None:
-        click.echo(message, err=self.as_json)
-
-    def warning(self, message: str) -> None:
-        click.echo(f"warning: {message}", err=True)
-
-    def result(self, result: Any) -> None:
-        if result.result == "unchanged" and not result.detail:
-            return  # planned as unchanged: the plan above already said so
-        from plansync.render.values import label
-
-        named = label(result.id, result.name)
-        outcome = result.result.replace("-", " ")
-        if result.result == "would-update":
-            outcome += ": " + " ".join(f"{tag}={value}" for tag, value in result.sent[1:])
-        elif result.result == "updated":
-            outcome += f" ({result.detail})" if result.detail else ""
-        elif result.detail:
-            outcome += f": {result.detail}"
-        self.line(f"plan {named}: {outcome}")
-        if result.warning:
-            self.warning(f"plan {result.id}: {result.warning}")
-
-    def finish(self, results: list[Any], dry_run: bool, signum: int | None) -> int:
-        counts = Counter(r.result for r in results)
-        failed = counts["failed"] + counts["skipped"]
-        if dry_run:
-            summary = (f"Dry run complete: {counts['would-update']} to update, "
-                       f"{counts['would-cancel']} to cancel, {counts['unchanged']} unchanged, "
-                       f"{failed} would fail or be skipped. Nothing was sent.")
-        else:
-            summary = (f"Apply complete: {counts['updated']} updated, {counts['cancelled']} "
-                       f"cancelled, {counts['unchanged']} unchanged, {failed} failed"
-                       + (f", {counts['pending']} pending." if counts["pending"] else "."))
-        if signum is not None:
-            summary = f"Stopped by {signal.Signals(signum).name}; writes not started are left. " \
-                      + summary
-        self.line(summary)
-        if self.as_json:
-            click.echo(json.dumps({
-                "dry_run": dry_run,
-                "results": [{"id": r.id, "name": r.name, "action": str(r.action),
-                             "result": r.result, "detail": r.detail,
-                             "sent": dict(r.sent[1:]), "warning": r.warning} for r in results],
-                "summary": {"updated": counts["updated"], "cancelled": counts["cancelled"],
-                            "unchanged": counts["unchanged"], "failed": failed,
-                            "pending": counts["pending"]},
-            }, indent=2))
-        if signum is not None:
-            return _SIGNAL_EXIT[signal.Signals(signum)]
-        return 1 if failed or counts["pending"] else 0
 
 
 def _seconds(duration: str, flag: str) -> float:

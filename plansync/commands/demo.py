@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from plansync.commands import options as shared
+from plansync.commands.output import use_color
 from plansync.errors import PlansyncError
 
 
@@ -64,7 +64,7 @@ def demo(keep: bool) -> int:
 
 
 def _say(text: str) -> None:
-    click.echo(click.style(text, bold=True) if shared.use_color(no_color=False) else text)
+    click.echo(click.style(text, bold=True) if use_color(no_color=False) else text)
     click.echo()
 
 

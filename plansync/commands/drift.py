@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from plansync.commands import options as shared
+from plansync.commands.output import Output
 
 
 @click.command()
@@ -27,18 +28,12 @@ def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequen
     Exit codes: 0 no drift; 2 drift found; 1 an error (a plan could not be checked).
     """
     from plansync.engine.drift import detect
-    from plansync.render import drift as report
 
     with shared.errors_in_markdown(fmt):
         made, known = shared.plan_live(paths, target, exclude, parallelism, rate_limit,
                                        options)
     found = detect(made, known)
-    if fmt == "json":
-        click.echo(report.as_json(found))
-    elif fmt == "markdown":
-        click.echo(report.markdown(found))
-    else:
-        click.echo(report.text(found))
+    click.echo(Output(fmt, no_color).drift(found))
     if found.errors:
         return 1
     return 2 if found.found else 0

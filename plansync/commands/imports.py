@@ -19,18 +19,17 @@ from plansync.errors import GatewayError, PlansyncError
               help="Read plan ids from this file, one per line (# starts a comment).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the spec here (default: stdout). An existing file is left alone.")
-@click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Inquiries in flight at once.")
+@shared.fanning_out
 @shared.state_options
 @shared.gateway_options
 def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
-            parallelism: int, **options: Any) -> int:
+            parallelism: int, rate_limit: float | None, **options: Any) -> int:
     """Inquire live plans and write a spec that declares all their updatable fields.
 
     The spec validates, and `plansync plan` on it reports no changes. A plan that cannot
     be inquired is reported on stderr and left out; the exit code is then 1.
     """
-    from plansync.engine.fanout import bounded_map
+    from plansync.engine.planner import inquire_all
     from plansync.spec.writer import spec_text
 
     ids = list(dict.fromkeys([*plan_ids, *(_read_ids(ids_from) if ids_from else [])]))
@@ -47,16 +46,9 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
         cancelled = backends.current(store, settings.merchant_id, settings.endpoint).cancelled
     found: dict[str, Any] = {}
     failed = 0
-    with shared.gateway_client(settings, parallelism) as client, \
+    with shared.gateway_client(settings, parallelism, rate_limit) as client, \
             shared.progress(len(ids)) as advance:
-
-        def inquire(plan_id: str) -> Any:
-            try:
-                return client.inquire(plan_id)
-            except GatewayError as exc:
-                return exc
-
-        for plan_id, result in bounded_map(inquire, ids, client.workers):
+        for plan_id, result in inquire_all(client, ids, parallelism):
             advance()
             if isinstance(result, GatewayError):
                 failed += 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import click
@@ -15,28 +14,22 @@ from plansync.errors import GatewayError
 @click.command()
 @click.argument("plan_ids", metavar="ID...", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-@click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Inquiries in flight at once.")
+@shared.fanning_out
 @shared.gateway_options
-def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int, **options: Any) -> int:
+def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int,
+            rate_limit: float | None, **options: Any) -> int:
     """Show the live state of plans, as the gateway reports it.
 
     A plan that cannot be inquired prints one line on stderr (plan id, code, reason); the
     others are still shown, and the exit code is then 1.
     """
+    from plansync.engine.planner import inquire_all
     from plansync.render import live
 
     settings = shared.settings_from(options)
-    with shared.gateway_client(settings, parallelism) as client:
-
-        def one(plan_id: str) -> Any:
-            try:
-                return client.inquire(plan_id)
-            except GatewayError as exc:
-                return exc
-
-        with ThreadPoolExecutor(max_workers=client.workers) as pool:
-            results = list(pool.map(one, plan_ids))
+    with shared.gateway_client(settings, parallelism, rate_limit) as client:
+        found = dict(inquire_all(client, dict.fromkeys(plan_ids), parallelism))
+    results = [found[plan_id] for plan_id in plan_ids]  # as asked, in order
     plans = [r for r in results if not isinstance(r, GatewayError)]
     for plan_id, result in zip(plan_ids, results, strict=True):
         if isinstance(result, GatewayError):
@@ -44,4 +37,3 @@ def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int, **options:
     if plans or as_json:
         click.echo(live.as_json(plans) if as_json else live.as_table(plans))
     return 1 if len(plans) < len(results) else 0
-

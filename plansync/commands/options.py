@@ -138,19 +138,30 @@ def open_state(options: dict[str, Any], config_file: Path | None = None) -> Any:
 REQUIRE_REMOTE_STATE = "PLANSYNC_REQUIRE_REMOTE_STATE"  # set by the GitHub Action
 
 
-selection = [
-    click.option("--target", multiple=True, metavar="ID", help="Only these plans (repeatable)."),
-    click.option("--exclude", multiple=True, metavar="ID",
-                 help="Leave these plans out (repeatable)."),
+fanout = [
     click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
                  help="Requests in flight at once."),
     click.option("--rate-limit", type=click.FloatRange(0, min_open=True), metavar="R",
                  help="At most R requests per second (default: no limit)."),
 ]
+selection = [
+    click.option("--target", multiple=True, metavar="ID", help="Only these plans (repeatable)."),
+    click.option("--exclude", multiple=True, metavar="ID",
+                 help="Leave these plans out (repeatable)."),
+    *fanout,
+]
 
 
 def selecting(command: F) -> F:
+    """--target, --exclude, --parallelism, --rate-limit: plan, apply, drift."""
     for option in reversed(selection):
+        command = option(command)
+    return command
+
+
+def fanning_out(command: F) -> F:
+    """--parallelism, --rate-limit: every command that sends many requests."""
+    for option in reversed(fanout):
         command = option(command)
     return command
 
@@ -165,12 +176,13 @@ class Specs:
         self.everything = not target and not exclude
         self.desired = select(desired, target, exclude)
 
-    def plan(self, client: Any, state: Any) -> Any:
+    def plan(self, client: Any, state: Any, parallelism: int) -> Any:
         """Plan them against live, remembering what the state knows."""
         from plansync.engine.planner import make_plan
 
         with progress(len(self.desired)) as advance:
             made = make_plan(self.desired, client, spec_digest=self.digest,
+                             parallelism=parallelism,
                              known_cancelled=state.cancelled,
                              managed_before=set(state.plans) if self.everything else set(),
                              spec_paths=self.paths, on_progress=advance)
@@ -215,11 +227,7 @@ def plan_live(paths: Sequence[Path], target: Sequence[str], exclude: Sequence[st
     with contextlib.closing(store):
         known = backends.current(store, settings.merchant_id, settings.endpoint)
     with gateway_client(settings, parallelism, rate_limit) as client:
-        return specs.plan(client, known), known
-
-
-def use_color(no_color: bool) -> bool:
-    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+        return specs.plan(client, known, parallelism), known
 
 
 spec_paths = click.argument("paths", metavar="PATH...", nargs=-1, required=True,
@@ -243,17 +251,6 @@ def formats_for(json_help: str) -> Callable[[F], F]:
 
 
 formats = formats_for("One JSON document (schemas/plan.schema.json).")
-
-
-def render(made: Any, fmt: str | None, no_color: bool) -> str:
-    from plansync.engine.plan import dump
-    from plansync.render import markdown, text
-
-    if fmt == "json":
-        return json.dumps(dump(made), indent=2)
-    if fmt == "markdown":
-        return markdown.render(made)
-    return text.render(made, color=use_color(no_color))
 
 
 def select(desired: list[Any], target: Sequence[str], exclude: Sequence[str]) -> list[Any]:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from plansync.commands import options as shared
+from plansync.commands.output import Output
 
 
 @click.command()
@@ -62,7 +63,7 @@ def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | Non
         planfile.save(made, out)
         click.echo(f"Saved the plan to {out}; apply exactly it with: "
                    f"plansync apply --plan {out}", err=True)
-    click.echo(shared.render(made, fmt, no_color))
+    click.echo(Output(fmt, no_color).plan(made))
     if made.summary["error"]:
         return 1
     return 2 if detailed_exitcode and made.has_changes else 0
@@ -75,6 +76,6 @@ def show(file: Path, fmt: str | None, no_color: bool) -> int:
     """Show a plan saved by `plansync plan --out FILE`."""
     from plansync.engine import planfile
 
-    click.echo(shared.render(planfile.read(file), fmt, no_color))
+    click.echo(Output(fmt, no_color).plan(planfile.read(file)))
     return 0
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from plansync.engine.diff import fingerprint
-from plansync.engine.fanout import bounded_map
+from plansync.engine.fanout import bounded_map, workers_for
 from plansync.engine.journal import fold
 from plansync.engine.plan import Action, Change
 from plansync.engine.ports import Gateway, JournalSink
@@ -53,6 +53,7 @@ class Result:
 @dataclass
 class Options:
     dry_run: bool = False
+    parallelism: int = 8  # writes in flight at once
     charge_window_hours: float = 24.0
     allow_near_charge: bool = False
     settle_window: timedelta = timedelta(seconds=90)
@@ -127,7 +128,8 @@ class Applier:
                     return
                 yield change
 
-        for _change, result in bounded_map(self._one, until_stopped(), self.client.workers):
+        for _change, result in bounded_map(self._one, until_stopped(),
+                                                workers_for(self.options.parallelism)):
             yield result
 
     # --- one write, compare-and-set ----------------------------------------------------

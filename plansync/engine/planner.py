@@ -5,12 +5,12 @@ The only I/O here goes through the gateway client; the decisions are diff's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, Sequence, Set
 from datetime import UTC, datetime
 from importlib.metadata import version
 
 from plansync.engine.diff import diff
-from plansync.engine.fanout import bounded_map
+from plansync.engine.fanout import bounded_map, workers_for
 from plansync.engine.plan import Change, Plan
 from plansync.engine.ports import Gateway
 from plansync.errors import GatewayError
@@ -19,22 +19,19 @@ from plansync.spec.model import DesiredPlan
 
 
 def make_plan(desired: Sequence[DesiredPlan], client: Gateway, *, spec_digest: str,
+              parallelism: int = 8,
               known_cancelled: Set[str] = frozenset(),
               managed_before: Set[str] = frozenset(), spec_paths: Sequence[str] = (),
               on_progress: Callable[[], None] = lambda: None) -> Plan:
-    """One inquiry per plan, as many at once as the client's pool; changes in spec order.
+    """One inquiry per plan, ``parallelism`` at once; changes in spec order.
     A plan whose inquiry fails becomes an ``error`` change; the others go on.
     ``managed_before``: the plans in the state; those the spec no longer declares are
     listed as unmanaged."""
 
-    def inquire(plan: DesiredPlan) -> LivePlan | GatewayError:
-        try:
-            return client.inquire(plan.id)
-        except GatewayError as exc:
-            return exc
-
+    by_id = {plan.id: plan for plan in desired}
     changes: dict[str, Change] = {}
-    for plan, result in bounded_map(inquire, desired, client.workers):
+    for plan_id, result in inquire_all(client, list(by_id), parallelism):
+        plan = by_id[plan_id]
         if isinstance(result, GatewayError):
             reason = result.message + (f"; {result.hint}" if result.hint else "")
             changes[plan.id] = diff(plan, None, inquiry_error=f"inquiry failed: {reason}")
@@ -53,3 +50,18 @@ def make_plan(desired: Sequence[DesiredPlan], client: Gateway, *, spec_digest: s
         spec_paths=tuple(spec_paths),
         unmanaged=tuple(sorted(set(managed_before) - {plan.id for plan in desired})),
     )
+
+
+def inquire_all(client: Gateway, plan_ids: Iterable[str], parallelism: int
+                ) -> Iterator[tuple[str, LivePlan | GatewayError]]:
+    """(plan id, live plan or the error that stopped its inquiry), as each finishes,
+    ``parallelism`` inquiries at once: plan, inquire and import all fan out here."""
+
+    def inquire(plan_id: str) -> LivePlan | GatewayError:
+        try:
+            return client.inquire(plan_id)
+        except GatewayError as exc:
+            return exc
+
+    return bounded_map(inquire, plan_ids, workers_for(parallelism))
+

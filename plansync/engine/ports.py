@@ -23,10 +23,6 @@ class Gateway(Protocol):
     def exponents(self) -> Mapping[str, int]:
         """Minor-unit exponents that override ISO 4217's, by currency code."""
 
-    @property
-    def workers(self) -> int:
-        """How many threads keep the gateway's connections busy."""
-
     def inquire(self, plan_id: str) -> LivePlan: ...
 
     def update_write(self, plan_id: str, fields: PlanFields, currency: str) -> Write:

@@ -60,7 +60,7 @@ class GatewayClient:
     """Talks to the gateway through ``transport`` (over_http: the real one)."""
 
     def __init__(self, endpoint: str, merchant_id: str, envelope: Envelope,
-                 transport: Transport, *, pool_size: int = 8,
+                 transport: Transport, *,
                  retry: RetryPolicy | None = None,
                  exponent_overrides: Mapping[str, int] | None = None,
                  rate_limiter: RateLimiter | None = None,
@@ -70,7 +70,6 @@ class GatewayClient:
         self.merchant_id = merchant_id
         self._envelope = envelope
         self._transport = transport
-        self._pool_size = pool_size
         self._retry = retry or RetryPolicy()
         self._exponents = dict(exponent_overrides or {})
         self._limiter = rate_limiter or RateLimiter(None)
@@ -89,7 +88,7 @@ class GatewayClient:
             endpoint, pool_size, connect_timeout, read_timeout,
             user_agent=f"plansync/{version('plansync')}", max_body=assumptions.MAX_TOKEN_BYTES,
             deadline=request_deadline)
-        return cls(endpoint, merchant_id, envelope, http, pool_size=pool_size, **options)
+        return cls(endpoint, merchant_id, envelope, http, **options)
 
     @property
     def key_fingerprint(self) -> str:
@@ -98,17 +97,6 @@ class GatewayClient:
     @property
     def exponents(self) -> Mapping[str, int]:
         return self._exponents
-
-    @property
-    def workers(self) -> int:
-        """How many threads keep this client's ``pool_size`` requests in flight.
-
-        A quarter more threads than connections: while every connection carries a
-        request, the extra threads seal the next requests and open the last answers
-        (about 2 ms of CPU each), so no connection waits for that work. The blocking
-        pool still caps requests in flight at ``pool_size``.
-        """
-        return self._pool_size + (self._pool_size + 3) // 4
 
     def __enter__(self) -> GatewayClient:
         return self

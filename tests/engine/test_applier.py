@@ -3,6 +3,8 @@ the emulator's gateway (tests/inprocess.py), faults scripted per request, time m
 by hand. What each write journals, when it counts, when it is pending, when it is sent
 again — and that nothing is written twice."""
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +15,7 @@ from plansync.config import Settings
 from plansync.emulator import workspace
 from plansync.engine import journal
 from plansync.engine.applier import Applier, Options
+from plansync.engine.fanout import workers_for
 from plansync.engine.plan import Change
 from plansync.engine.planner import make_plan
 from plansync.engine.state import Audit, Intent, Outcome, State
@@ -246,3 +249,40 @@ def test_a_write_known_not_to_have_left_fails_and_is_not_pending(
     assert worker.state.pending == {} and worker.state.history == ()  # nothing was sent
     assert [type(r).__name__ for r in log] == ["Intent", "Outcome"]
     assert gateway.writes("156142") == []
+
+
+# --- concurrency: --parallelism decides it in the engine -------------------------------
+
+class _Counting:
+    """Wraps a client: how many inquiries ran at once, at most."""
+
+    def __init__(self, client: GatewayClient) -> None:
+        self.client, self.most, self._now = client, 0, 0
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.client, name)
+
+    def inquire(self, plan_id: str) -> object:
+        with self._lock:
+            self._now += 1
+            self.most = max(self.most, self._now)
+        try:
+            time.sleep(0.02)
+            return self.client.inquire(plan_id)
+        finally:
+            with self._lock:
+                self._now -= 1
+
+
+@pytest.mark.parametrize("parallelism", [1, 4])
+def test_the_engine_runs_as_many_inquiries_at_once_as_parallelism_says(
+        client: GatewayClient, tmp_path: Path, parallelism: int) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("apiVersion: plansync/v1\nkind: RecurringPlans\nplans:\n" + "".join(
+        f"  - {{id: '{plan_id}', amount: '1.00'}}\n" for plan_id in range(1, 41)))
+    desired, _ = loader.load([spec])
+    counting = _Counting(client)
+    make_plan(desired, counting, spec_digest="sha256:x",  # type: ignore[arg-type]
+              parallelism=parallelism)
+    assert counting.most == workers_for(parallelism)

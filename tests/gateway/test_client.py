@@ -366,7 +366,7 @@ def test_an_oversized_answer_is_refused_and_its_connection_dropped(
 
 def test_requests_in_flight_never_exceed_the_pool(settings: Settings, emulator: Emulator,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from plansync.engine.fanout import bounded_map
+    from plansync.engine.fanout import bounded_map, workers_for
 
     in_flight, most = 0, 0
     lock = threading.Lock()
@@ -387,7 +387,7 @@ def test_requests_in_flight_never_exceed_the_pool(settings: Settings, emulator: 
     faults(emulator, latency_ms=20)
     with GatewayClient.over_http(settings.endpoint, "JT01", settings.envelope(),
                                  pool_size=3) as client:
-        assert client.workers > 3
+        assert workers_for(3) > 3  # more threads than connections: the pool caps them
         ids = ["156142", "156143", "156144"] * 10
-        results = list(bounded_map(client.inquire, ids, client.workers))
+        results = list(bounded_map(client.inquire, ids, workers_for(3)))
     assert len(results) == 30 and most == 3

@@ -1,0 +1,109 @@
+"""Output formats, chosen in one place for plan, show, drift and apply: text (the
+default, colored on a terminal unless --no-color or NO_COLOR), JSON, or Markdown (a
+pull-request comment). The renderers in plansync/render/ are pure; this picks one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+def use_color(no_color: bool) -> bool:
+    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+@dataclass(frozen=True)
+class Output:
+    fmt: str | None  # None (text) | "json" | "markdown"
+    no_color: bool = False
+
+    def plan(self, made: Any, as_text: bool = False) -> str:
+        from plansync.engine.plan import dump
+        from plansync.render import markdown, text
+
+        if self.fmt == "json" and not as_text:
+            return json.dumps(dump(made), indent=2)
+        if self.fmt == "markdown" and not as_text:
+            return markdown.render(made)
+        return text.render(made, color=use_color(self.no_color))
+
+    def drift(self, found: Any) -> str:
+        from plansync.render import drift as report
+
+        if self.fmt == "json":
+            return report.as_json(found)
+        if self.fmt == "markdown":
+            return report.markdown(found)
+        return report.text(found)
+
+    def apply_report(self) -> ApplyReport:
+        return ApplyReport(self.fmt == "json")
+
+
+class ApplyReport:
+    """What apply tells the user: text on stdout, or (with --json) text on stderr and one
+    JSON document on stdout at the end."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def line(self, message: str) -> None:
+        click.echo(message, err=self.as_json)
+
+    def warning(self, message: str) -> None:
+        click.echo(f"warning: {message}", err=True)
+
+    def result(self, result: Any) -> None:
+        if result.result == "unchanged" and not result.detail:
+            return  # planned as unchanged: the plan above already said so
+        from plansync.render.values import label
+
+        named = label(result.id, result.name)
+        outcome = result.result.replace("-", " ")
+        if result.result == "would-update":
+            outcome += ": " + " ".join(f"{tag}={value}" for tag, value in result.sent[1:])
+        elif result.result == "updated":
+            outcome += f" ({result.detail})" if result.detail else ""
+        elif result.detail:
+            outcome += f": {result.detail}"
+        self.line(f"plan {named}: {outcome}")
+        if result.warning:
+            self.warning(f"plan {result.id}: {result.warning}")
+
+    def finish(self, results: list[Any], dry_run: bool, signum: int | None) -> int:
+        counts = Counter(r.result for r in results)
+        failed = counts["failed"] + counts["skipped"]
+        if dry_run:
+            summary = (f"Dry run complete: {counts['would-update']} to update, "
+                       f"{counts['would-cancel']} to cancel, {counts['unchanged']} unchanged, "
+                       f"{failed} would fail or be skipped. Nothing was sent.")
+        else:
+            summary = (f"Apply complete: {counts['updated']} updated, {counts['cancelled']} "
+                       f"cancelled, {counts['unchanged']} unchanged, {failed} failed"
+                       + (f", {counts['pending']} pending." if counts["pending"] else "."))
+        if signum is not None:
+            summary = f"Stopped by {signal.Signals(signum).name}; writes not started are left. " \
+                      + summary
+        self.line(summary)
+        if self.as_json:
+            click.echo(json.dumps({
+                "dry_run": dry_run,
+                "results": [{"id": r.id, "name": r.name, "action": str(r.action),
+                             "result": r.result, "detail": r.detail,
+                             "sent": dict(r.sent[1:]), "warning": r.warning} for r in results],
+                "summary": {"updated": counts["updated"], "cancelled": counts["cancelled"],
+                            "unchanged": counts["unchanged"], "failed": failed,
+                            "pending": counts["pending"]},
+            }, indent=2))
+        if signum is not None:
+            return SIGNAL_EXIT[signal.Signals(signum)]
+        return 1 if failed or counts["pending"] else 0
