@@ -136,6 +136,7 @@ def test_a_plan_about_to_charge_is_not_written(env: dict[str, str], emulator: Em
     result = apply(env, str(spec), "--auto-approve", "--charge-window", str(15 * 24))
     assert result.returncode == 1
     assert "plan 156143: skipped: the plan charges on" in result.stdout.replace('"', "")
+    assert "wrong amount (--allow-near-charge overrides)" in result.stdout  # said by apply
     assert writes(emulator) == {("156142", "U"): 1}
     allowed = apply(env, str(spec), "--auto-approve", "--charge-window", str(15 * 24),
                     "--allow-near-charge")

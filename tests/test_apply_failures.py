@@ -154,6 +154,7 @@ def test_a_second_apply_fails_at_once_naming_the_first_or_waits(
     assert (f"the state is locked: lock {note['id']} held by {note['user']}@{note['host']} "
             f"pid {first.pid} for apply since {note['since']}") in second.stderr
     assert f"plansync force-unlock {note['id']}" in second.stderr
+    assert "retry with --lock-timeout" in second.stderr  # apply's flag, worded by apply
     third = run("apply", str(spec), "--auto-approve", "--lock-timeout", "60s", env=env)
     first.communicate(timeout=60)
     assert first.returncode == 0

@@ -17,7 +17,7 @@ import click
 
 from plansync.commands import options as shared
 from plansync.commands.output import SIGNAL_EXIT, ApplyReport, Output
-from plansync.errors import GuardrailError, PlansyncError
+from plansync.errors import GuardrailError, LockError, PlansyncError
 
 
 @click.command()
@@ -82,6 +82,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     }.items() if v is not None}}
     window = settings.settle_window if window_flag is None else window_flag
     with contextlib.closing(store), \
+            _hint_how_to_wait(), \
             store.lock("apply", lock_wait, say.warning) as lock_note, \
             shared.gateway_client(settings, parallelism, rate_limit) as client:
         stop = _Stop()
@@ -238,3 +239,14 @@ def _limit_source(limit: str, from_flag: bool) -> str:
     return "--" + limit.replace("_", "-") if from_flag else \
         f"guardrails.{limit} in the settings"
 
+
+@contextlib.contextmanager
+def _hint_how_to_wait() -> Iterator[None]:
+    """A lock held by another run: say how apply can wait for it."""
+    try:
+        yield
+    except LockError as exc:
+        if exc.hint and exc.hint.startswith("wait for that run, or"):
+            exc.hint = exc.hint.replace("wait for that run, or",
+                                        "wait for that run, retry with --lock-timeout, or", 1)
+        raise

@@ -75,6 +75,8 @@ class ApplyReport:
             outcome += f" ({result.detail})" if result.detail else ""
         elif result.detail:
             outcome += f": {result.detail}"
+        if result.cause == "near-charge":
+            outcome += " (--allow-near-charge overrides)"
         self.line(f"plan {named}: {outcome}")
         if result.warning:
             self.warning(f"plan {result.id}: {result.warning}")

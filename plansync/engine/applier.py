@@ -48,6 +48,8 @@ class Result:
     detail: str = ""
     sent: tuple[tuple[str, str], ...] = ()  # the wire fields written (or, dry-run, to write)
     warning: str | None = None
+    cause: str | None = None  # why skipped, for the command to say how to override:
+    #                           "near-charge"
 
 
 @dataclass
@@ -149,7 +151,7 @@ class Applier:
             return result("skipped", "the plan changed since the plan was made; run plan again")
         near = self._near_charge(live)
         if near:
-            return result("skipped", near)
+            return result("skipped", near, cause="near-charge")
         try:
             write = (self.client.update_write(change.id, _target(change, live), live.currency)
                      if change.action is Action.UPDATE else
@@ -337,7 +339,7 @@ class Applier:
         if charge - self.options.clock() < window:
             return (f"the plan charges on {live.charge_next_date} (UTC), within the "
                     f"{self.options.charge_window_hours:g}-hour window; a change racing the "
-                    "charge run can charge the wrong amount (--allow-near-charge overrides)")
+                    "charge run can charge the wrong amount")
         return None
 
 @dataclass(frozen=True)

@@ -55,8 +55,10 @@ def clean(note: Any) -> dict[str, Any]:
 
 
 def locked(note: Mapping[str, Any]) -> LockError:
+    """The error for a lock held by ``note``'s run; its hint names the lock id (the
+    command that waits for locks adds how to wait)."""
     return LockError(f"the state is locked: {describe(note)}",
-                     "wait for that run, retry with --lock-timeout, or if it is gone: "
+                     "wait for that run, or if it is gone: "
                      f"plansync force-unlock {note.get('id') or 'LOCK_ID'}")
 
 

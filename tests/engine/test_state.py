@@ -61,6 +61,7 @@ def test_lock_names_its_holder_and_can_be_waited_for(tmp_path: Path) -> None:
             pass
         assert f"lock {note['id']} held by {note['user']}@{note['host']} pid " in str(info.value)
         assert f"plansync force-unlock {note['id']}" in str(info.value)
+        assert "--lock-timeout" not in str(info.value)  # the engine names no flag
     started = time.monotonic()
     holder_done = threading.Event()
 
