@@ -161,10 +161,9 @@ def _saved_plan(plan_file: Path, paths: Sequence[Path], client: Any, known: Any
                 ) -> tuple[Any, str]:
     """The saved plan and its digest, if it was made for this gateway, keys and spec and
     was not applied before."""
-    from plansync.engine import planfile
     from plansync.spec import loader
 
-    made, digest = planfile.read_with_digest(plan_file)
+    made, digest = shared.read_plan_file(plan_file)
     if digest in known.applied_plans:
         raise PlansyncError(f"plan file {plan_file} was already applied, at "
                             f"{known.applied_plans[digest]}; nothing was sent",

@@ -200,6 +200,17 @@ def stop_if_systemic(client: Any, total: int, not_tried: int) -> None:
             f"so plansync stopped: {not_tried} of {total} plan(s) not tried", cause.hint)
 
 
+def read_plan_file(path: Path) -> tuple[Any, str]:
+    """A saved plan and its digest; a file that is no plan says how to make one."""
+    from plansync.engine import planfile
+
+    try:
+        return planfile.read_with_digest(path)
+    except PlansyncError as exc:
+        exc.hint = exc.hint or "make one with: plansync plan --out FILE"
+        raise
+
+
 def gateway_client(settings: Any, parallelism: int = 8, rate_limit: float | None = None
                    ) -> Any:
     """The gateway client every command uses, from the settings."""

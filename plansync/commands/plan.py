@@ -74,8 +74,6 @@ def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | Non
 @shared.formats
 def show(file: Path, fmt: str | None, no_color: bool) -> int:
     """Show a plan saved by `plansync plan --out FILE`."""
-    from plansync.engine import planfile
-
-    click.echo(Output(fmt, no_color).plan(planfile.read(file)))
+    click.echo(Output(fmt, no_color).plan(shared.read_plan_file(file)[0]))
     return 0
 

@@ -112,8 +112,7 @@ def parse(data: Any, source: str) -> Plan:
     """A Plan from its JSON form, refusing anything the schema does not describe."""
     problem = schema_files.first_problem(SCHEMA_NAME, data)
     if problem is not None:
-        raise PlansyncError(f"{source} is not a plansync plan: {problem}",
-                            "make one with: plansync plan --out FILE")
+        raise PlansyncError(f"{source} is not a plansync plan: {problem}")
     return Plan(
         format_version=data["format_version"],
         created_at=datetime.fromisoformat(data["created_at"].replace("Z", "+00:00")),

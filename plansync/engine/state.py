@@ -185,7 +185,8 @@ def bound(found: State | None, merchant_id: str, endpoint: str, where: str) -> S
         raise PlansyncError(
             f"the state in {where} belongs to merchant {found.merchant_id} at "
             f"{found.endpoint}, not {merchant_id} at {endpoint}",
-            "use a state (or a workspace: --workspace) per merchant and endpoint")
+            "use one state, or one workspace of a state, per merchant and endpoint "
+            "(README: Workspaces)")
     return found
 
 

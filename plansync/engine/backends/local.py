@@ -65,7 +65,7 @@ class LocalBackend:
                                 "state", hint) from None
         except IsADirectoryError:
             raise PlansyncError(f"state path {path} is a directory",
-                                "point --state (or PLANSYNC_STATE) at a file") from None
+                                "point the state setting at a file, not a folder") from None
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise PlansyncError(f"state file {path} cannot be read: {exc}", hint) from None
         return from_document(data, f"state file {path}", f"restore it from {backup}")
