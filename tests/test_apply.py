@@ -69,7 +69,9 @@ def test_dry_run_sends_nothing_and_says_what_it_would_send(
     result = apply(env, str(EXAMPLE), "--dry-run")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert 'plan "churned-customer" (156145): would cancel' in lines
+    # The cancel shows what it would carry, as the guide's cancel sample does.
+    assert 'plan "churned-customer" (156145): would cancel: recurringStatus=N ' \
+        "amount=000000002500 allowAccumulate=N" in lines
     gold = next(line for line in lines if line.startswith('plan "gold-member-42"'))
     assert gold.startswith('plan "gold-member-42" (156142): would update: recurringStatus=Y '
                            "amount=000000012000 allowAccumulate=N maxAccumulateAmount="

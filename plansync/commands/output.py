@@ -69,7 +69,8 @@ class ApplyReport:
 
         named = label(result.id, result.name)
         outcome = result.result.replace("-", " ")
-        if result.result == "would-update":
+        if result.result in ("would-update", "would-cancel") and result.sent[1:]:
+            # The very items the write would carry (the cancel's: as the guide's sample).
             outcome += ": " + " ".join(f"{tag}={value}" for tag, value in result.sent[1:])
         elif result.result == "updated":
             outcome += f" ({result.detail})" if result.detail else ""
