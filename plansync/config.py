@@ -36,6 +36,7 @@ _FILE_ONLY = {"currency_exponents", "connect_timeout", "read_timeout", "request_
               "retry_after_max", "settle_window", "guardrails", "state", "workspace"}
 DEFAULT_STATE = ".plansync/state.json"
 GUARDRAILS = {"max_changes": int, "max_cancels": int, "max_amount_increase": float,
+              "max_mrr_decrease": float, "max_charged_within": int,
               "charge_window_hours": float}
 _MERCHANT_ID_RE = re.compile(r"[A-Za-z0-9]{1,15}")
 

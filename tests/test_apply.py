@@ -114,6 +114,32 @@ def test_each_guardrail_refuses_with_exit_3_and_sends_nothing(
     assert writes(emulator) == {}
 
 
+def test_a_plan_that_cuts_monthly_revenue_too_far_is_refused_with_nothing_sent(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "plans:\n  - {id: '156142', status: cancelled}\n"
+                           "  - {id: '156144', amount: '1600'}\n")
+    result = apply(env, str(spec), "--auto-approve", "--max-mrr-decrease", "50")
+    assert result.returncode == 3, result.stdout + result.stderr
+    # SGD: 156142 (99.90 every 30 days) is the book's only charging SGD plan.
+    assert "SGD monthly recurring revenue would fall 100.0% (99.90 -> 0.00), more than 50% " \
+        "(--max-mrr-decrease)" in result.stderr
+    assert "JPY" not in result.stderr.split("error:", 1)[1]  # JPY rises: within the limit
+    assert writes(emulator) == {}
+
+
+def test_a_plan_changing_plans_about_to_charge_can_be_limited(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "plans:\n  - {id: '156143', amount: '450.00'}\n")  # charges in 14 d
+    result = apply(env, str(spec), "--auto-approve", "--charge-window", str(15 * 24),
+                   "--allow-near-charge", "--max-charged-within", "0")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "1 changed plans charge within 360 hours of the plan (156143), more than 0 " \
+        "(--max-charged-within)" in result.stderr
+    assert writes(emulator) == {}
+
+
 def test_guardrails_from_the_config_file(env: dict[str, str], emulator: Emulator,
                                          tmp_path: Path, emulator_dir: Path) -> None:
     config = tmp_path / "plansync.yaml"

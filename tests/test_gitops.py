@@ -105,6 +105,9 @@ def test_drift_none_after_apply_then_both_kinds(applied: dict[str, str], emulato
         f'  ~ plan "gold-member-42" (156142) (applied {_applied_at(tmp_path, "156142")}): '
         "amount: applied 120.00, live 130.00",
         "",
+        "Monthly recurring revenue, live and per the spec:",
+        "  SGD: live 130.00 SGD, spec 120.00 SGD (-10.00 SGD if applied)",
+        "",
         "Drift in 4 plan(s) checked: 1 differ from the spec, 1 changed outside plansync "
         "since its last apply.",
     ]
@@ -125,6 +128,7 @@ def test_drift_outside_only_when_the_spec_already_agrees(
     assert document["spec_drift"] == []
     assert document["outside_changes"][0]["fields"] == [
         {"field": "amount", "applied": "499.00", "live": "450.00"}]
+    assert document["mrr"] == []  # live agrees with the spec: no revenue differs
     markdown = run("drift", str(spec), "--markdown", env=applied).stdout
     assert markdown.startswith("#### plansync drift: Drift in 4 plan(s) checked")
     assert "| 156143 weekly-box-thailand | amount | 499.00 | 450.00 |" in markdown

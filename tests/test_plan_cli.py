@@ -8,7 +8,7 @@ import pytest
 
 from plansync import schema_files
 from plansync.emulator.server import Emulator
-from tests.conftest import admin, run
+from tests.conftest import admin, run, seeded_date
 
 EXAMPLE = Path(__file__).parents[1] / "specs.example"
 HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
@@ -46,6 +46,7 @@ def test_validate(tmp_path: Path) -> None:
 
 
 def test_plan_shows_the_changes(served: dict[str, str]) -> None:
+    gold, tokyo = seeded_date(42), seeded_date(21)
     result = run("plan", str(EXAMPLE), env=served)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
@@ -55,15 +56,31 @@ def test_plan_shows_the_changes(served: dict[str, str]) -> None:
         "  ~ amount          = 99.90 -> 120.00",
         "  ~ recurring_count = 12 -> 24",
         "    (3 unchanged attributes hidden)",
+        f"    next charge: {gold}, 99.90 SGD -> {gold}, 120.00 SGD",
+        "    remaining:   9 charges, 899.10 SGD -> 21 charges, 2520.00 SGD",
+        "    MRR:         99.90 SGD -> 120.00 SGD (+20.10 SGD)",
         "",
         '  # plan "tokyo-lite" (156144) will be updated in-place',
         '  ~ status = "active" -> "inactive"',
         "    (3 unchanged attributes hidden)",
+        f"    next charge: {tokyo}, 1500 JPY -> no further charges",
+        "    remaining:   24 charges, 36000 JPY -> none",
+        "    MRR:         1500 JPY -> 0 JPY (-1500 JPY)",
         "",
         '  # plan "churned-customer" (156145) will be CANCELLED — this cannot be undone',
         '  - status = "inactive" -> "cancelled"',
+        "    next charge: no further charges -> no further charges",  # it was paused
+        "    remaining:   none -> none",
+        "    MRR:         0.00 SGD -> 0.00 SGD",
         "",
         "Plan: 2 to update, 1 to cancel, 1 unchanged.",
+        "",
+        "Impact, per currency (MRR: amount x 30 / interval in days):",
+        "  JPY: MRR 1500 JPY -> 0 JPY (-1500 JPY, -100.0%); pauses suspend 1500 JPY; "
+        "remaining contract +0 JPY / -36000 JPY; 1 customer; 0 charged within 24 h, "
+        "0 within 7 days",
+        "  SGD: MRR 99.90 SGD -> 120.00 SGD (+20.10 SGD, +20.1%); remaining contract "
+        "+1620.90 SGD / -0.00 SGD; 2 customers; 0 charged within 24 h, 0 within 7 days",
     ]
     assert result.stderr == ""  # no progress bar when stderr is not a terminal
 

@@ -35,6 +35,11 @@ from plansync.errors import GuardrailError, LockError, PlansyncError
 @click.option("--max-cancels", type=click.IntRange(0), help="Refuse plans cancelling more plans.")
 @click.option("--max-amount-increase", type=click.FloatRange(0), metavar="PERCENT",
               help="Refuse plans raising any amount by more than this.")
+@click.option("--max-mrr-decrease", type=click.FloatRange(0), metavar="PERCENT",
+              help="Refuse plans lowering any currency's monthly recurring revenue by more.")
+@click.option("--max-charged-within", type=click.IntRange(0), metavar="N",
+              help="Refuse plans changing more than N plans that charge within the charge "
+                   "window.")
 @click.option("--charge-window", type=click.FloatRange(0), metavar="HOURS",
               help="Plans charging sooner than this are not written (default 24).")
 @click.option("--allow-near-charge", is_flag=True, help="Write plans about to charge anyway.")
@@ -51,6 +56,7 @@ from plansync.errors import GuardrailError, LockError, PlansyncError
 def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry_run: bool,
           as_json: bool, no_color: bool, lock_timeout: str, max_changes: int | None,
           max_cancels: int | None, max_amount_increase: float | None,
+          max_mrr_decrease: float | None, max_charged_within: int | None,
           charge_window: float | None, allow_near_charge: bool, settle_window: str | None,
           expect_spec_digest: str | None, target: Sequence[str],
           exclude: Sequence[str], parallelism: int, rate_limit: float | None,
@@ -78,7 +84,8 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     settings = shared.settings_from(options)
     limits = {**settings.guardrails, **{k: v for k, v in {
         "max_changes": max_changes, "max_cancels": max_cancels,
-        "max_amount_increase": max_amount_increase, "charge_window_hours": charge_window,
+        "max_amount_increase": max_amount_increase, "max_mrr_decrease": max_mrr_decrease,
+        "max_charged_within": max_charged_within, "charge_window_hours": charge_window,
     }.items() if v is not None}}
     window = settings.settle_window if window_flag is None else window_flag
     with contextlib.closing(store), \
@@ -113,11 +120,15 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
         refused = guardrails.violations(made, guardrails.Guardrails(
             max_changes=_int(limits.get("max_changes")),
             max_cancels=_int(limits.get("max_cancels")),
-            max_amount_increase=(Decimal(str(limits["max_amount_increase"]))
-                                 if "max_amount_increase" in limits else None)))
+            max_amount_increase=_decimal(limits.get("max_amount_increase")),
+            max_mrr_decrease=_decimal(limits.get("max_mrr_decrease")),
+            max_charged_within=_int(limits.get("max_charged_within")),
+            charge_window_hours=float(limits.get("charge_window_hours", 24))))
         if refused:
             flags = {"max_changes": max_changes, "max_cancels": max_cancels,
-                     "max_amount_increase": max_amount_increase}
+                     "max_amount_increase": max_amount_increase,
+                     "max_mrr_decrease": max_mrr_decrease,
+                     "max_charged_within": max_charged_within}
             said = [f"{v.message} ({_limit_source(v.limit, flags[v.limit] is not None)})"
                     for v in refused]
             raise GuardrailError("the plan exceeds a guardrail; nothing was sent: "
@@ -231,6 +242,10 @@ def _seconds(duration: str, flag: str) -> float:
 
 def _int(value: float | None) -> int | None:
     return None if value is None else int(value)
+
+
+def _decimal(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
 
 
 def _limit_source(limit: str, from_flag: bool) -> str:

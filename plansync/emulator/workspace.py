@@ -180,4 +180,27 @@ plans:
     recurringCount: 3
     currentCount: 2
     cancelled: true
+  - recurringUniqueID: "156147"
+    merchantID: {merchant}
+    recurringStatus: "Y"
+    invoicePrefix: "030321135210"
+    currency: "048"
+    amount: "000000012345"
+    maskedCardNo: "XXXXXXXXXXXX0019"
+    allowAccumulate: "N"
+    recurringInterval: 365
+    recurringCount: 3
+    currentCount: 1
+    chargeNextDate: "{in_3_weeks}"
+  - recurringUniqueID: "156148"
+    merchantID: {merchant}
+    recurringStatus: "Y"
+    invoicePrefix: "030321135211"
+    currency: "702"
+    amount: "000000001990"
+    maskedCardNo: "XXXXXXXXXXXX0027"
+    allowAccumulate: "N"
+    recurringInterval: 30
+    recurringCount: 6
+    currentCount: 6
 """

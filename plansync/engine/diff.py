@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
 
 from plansync import formats
+from plansync.engine import impact
 from plansync.engine.plan import Action, Change
 from plansync.fields import NAMES, to_json
 from plansync.gateway.messages import LivePlan
@@ -20,8 +22,19 @@ from plansync.spec.model import DesiredPlan
 def diff(desired: DesiredPlan, live: LivePlan | None, *, inquiry_error: str | None = None,
          known_cancelled: bool = False, exponents: Mapping[str, int] | None = None
          ) -> Change:
-    """One plan's change. ``known_cancelled``: plansync's state recorded that it cancelled
-    this plan (the gateway may not say so on inquiry)."""
+    """One plan's change, with its impact on charges and revenue. ``known_cancelled``:
+    plansync's state recorded that it cancelled this plan (the gateway may not say so on
+    inquiry)."""
+    change = _decide(desired, live, inquiry_error, known_cancelled, exponents)
+    if live is None or change.action is Action.ERROR:
+        return change
+    values = {name: getattr(live, name) for name in (*NAMES, "current_count")}
+    return dataclasses.replace(change, impact=impact.of_change(
+        values, live.currency, str(change.action), change.after))
+
+
+def _decide(desired: DesiredPlan, live: LivePlan | None, inquiry_error: str | None,
+            known_cancelled: bool, exponents: Mapping[str, int] | None) -> Change:
 
     def error(message: str) -> Change:
         return Change(desired.id, desired.name, Action.ERROR, error=message,

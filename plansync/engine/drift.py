@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from plansync.engine.impact import CurrencyImpact
 from plansync.engine.plan import Action, Plan
 from plansync.engine.state import State
 from plansync.fields import from_json
@@ -38,6 +39,8 @@ class Drift:
     outside: tuple[PlanDrift, ...]
     errors: tuple[tuple[str, str], ...]  # (plan id, why it could not be checked)
     checked: int
+    # Per currency where live's MRR differs from the spec's: before = live, after = spec.
+    mrr: tuple[CurrencyImpact, ...] = ()
 
     @property
     def found(self) -> bool:
@@ -63,4 +66,5 @@ def detect(plan: Plan, state: State) -> Drift:
             if name in change.before and from_json(name, value) != change.before[name])
         if moved:
             outside.append(PlanDrift(change.id, change.name, moved, entry.applied_at))
-    return Drift(tuple(spec), tuple(outside), tuple(errors), len(plan.changes))
+    mrr = tuple(each for each in plan.impact if each.mrr_change)
+    return Drift(tuple(spec), tuple(outside), tuple(errors), len(plan.changes), mrr)

@@ -7,8 +7,10 @@ raises an amount too far is refused as a whole, with the numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
+from plansync.engine.impact import for_display
 from plansync.engine.plan import Action, Plan
 
 
@@ -17,6 +19,9 @@ class Guardrails:
     max_changes: int | None = None
     max_cancels: int | None = None
     max_amount_increase: Decimal | None = None  # percent
+    max_mrr_decrease: Decimal | None = None  # percent of a currency's MRR
+    max_charged_within: int | None = None  # changed plans charging within the window
+    charge_window_hours: float = 24.0
 
 
 @dataclass(frozen=True)
@@ -49,4 +54,30 @@ def violations(plan: Plan, limits: Guardrails) -> list[Violation]:
                 limit = format(limits.max_amount_increase.normalize(), "f")
                 found.append(Violation("max_amount_increase", f"plan {change.id}: amount "
                                        f"{before} -> {after} is {shown}, more than {limit}%"))
+    return found + _money(plan, limits)
+
+
+def _money(plan: Plan, limits: Guardrails) -> list[Violation]:
+    """The limits on what the plan does to revenue and to customers about to be charged."""
+    found = []
+    if limits.max_mrr_decrease is not None:
+        for each in plan.impact:
+            drop = -each.percent if each.percent is not None else Decimal(0)
+            if drop > limits.max_mrr_decrease:
+                limit = format(limits.max_mrr_decrease.normalize(), "f")
+                found.append(Violation("max_mrr_decrease", (
+                    f"{each.currency} monthly recurring revenue would fall "
+                    f"{for_display(drop, 1)}% ({for_display(each.mrr_before, 2)} -> "
+                    f"{for_display(each.mrr_after, 2)}), more than {limit}%")))
+    if limits.max_charged_within is not None:
+        window = timedelta(hours=limits.charge_window_hours)
+        soon = [c.id for c in plan.changes if c.impact and c.impact.kind != "unchanged"
+                and c.action in (Action.UPDATE, Action.CANCEL) and c.impact.after.next_date
+                and datetime.combine(c.impact.after.next_date, time(0), tzinfo=UTC)
+                - plan.created_at < window]
+        if len(soon) > limits.max_charged_within:
+            found.append(Violation("max_charged_within", (
+                f"{len(soon)} changed plans charge within {limits.charge_window_hours:g} hours "
+                f"of the plan ({', '.join(soon[:5])}{', …' if len(soon) > 5 else ''}), more "
+                f"than {limits.max_charged_within}")))
     return found

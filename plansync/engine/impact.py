@@ -100,7 +100,7 @@ class PlanImpact:
 
     @property
     def mrr_change(self) -> Decimal:
-        return self.after.mrr - self.before.mrr
+        return _EXACT.subtract(self.after.mrr, self.before.mrr)
 
     @property
     def stops(self) -> bool:
@@ -110,6 +110,23 @@ class PlanImpact:
 
 def plan_impact(before: Terms, after: Terms, kind: str = "update") -> PlanImpact:
     return PlanImpact(before.currency, outlook(before), outlook(after), kind)
+
+
+def of_change(live: Mapping[str, Any], currency: str, action: str,
+              after: Mapping[str, Any]) -> PlanImpact:
+    """A planned change's impact: ``live`` field values by spec name (current_count
+    included), ``action`` no-op | update | cancel, ``after`` the values it sets."""
+    before = terms_of(live, currency)
+    target = terms_of({**live, **after}, currency)
+    if action == "cancel":
+        kind = "cancel"
+    elif action == "no-op":
+        kind = "unchanged"
+    elif before.active != target.active:
+        kind = "pause" if before.active else "resume"
+    else:
+        kind = "update"
+    return plan_impact(before, target, kind)
 
 
 @dataclass(frozen=True)
@@ -127,7 +144,7 @@ class CurrencyImpact:
 
     @property
     def mrr_change(self) -> Decimal:
-        return self.mrr_after - self.mrr_before
+        return _EXACT.subtract(self.mrr_after, self.mrr_before)
 
     @property
     def percent(self) -> Decimal | None:
@@ -146,15 +163,14 @@ def summarize(impacts: Iterable[PlanImpact], made_at: datetime) -> list[Currency
             "stopped_by_cancels": Decimal(0), "paused_by_pauses": Decimal(0),
             "contract_added": Decimal(0), "contract_removed": Decimal(0),
             "customers": 0, "charging_within_day": 0, "charging_within_week": 0})
-        into["mrr_before"] += impact.before.mrr
-        into["mrr_after"] += impact.after.mrr
+        into["mrr_before"] = _EXACT.add(into["mrr_before"], impact.before.mrr)
+        into["mrr_after"] = _EXACT.add(into["mrr_after"], impact.after.mrr)
         if impact.kind == "unchanged":
             continue
         into["customers"] += 1
-        if impact.kind == "cancel":
-            into["stopped_by_cancels"] += impact.before.mrr
-        elif impact.kind == "pause":
-            into["paused_by_pauses"] += impact.before.mrr
+        if impact.kind in ("cancel", "pause"):
+            key = "stopped_by_cancels" if impact.kind == "cancel" else "paused_by_pauses"
+            into[key] = _EXACT.add(into[key], impact.before.mrr)
         before, after = impact.before.remaining_total, impact.after.remaining_total
         if before is not None and after is not None:
             into["contract_added" if after > before else "contract_removed"] += abs(after - before)
@@ -173,3 +189,11 @@ def _until(next_date: date | None, made_at: datetime) -> timedelta | None:
 def for_display(amount: Decimal, exponent: int) -> Decimal:
     """Rounded to the currency's minor unit (half even, as money is), only to show."""
     return amount.quantize(Decimal(1).scaleb(-exponent), rounding=decimal.ROUND_HALF_EVEN)
+
+
+def exact_text(amount: Decimal, exponent: int) -> str:
+    """An exact amount as JSON text: at the currency's minor unit when that is exact
+    (``120.00``, ``0.00``), else every digit kept (``8.333333333333333333333333333333333``)."""
+    shown = amount.quantize(Decimal(1).scaleb(-exponent), context=_EXACT)
+    return f"{shown:f}" if shown == amount else f"{amount:f}"
+

@@ -10,11 +10,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from plansync import schema_files
+from plansync import formats, schema_files
+from plansync.engine.impact import (
+    CurrencyImpact,
+    Outlook,
+    PlanImpact,
+    exact_text,
+    summarize,
+)
 from plansync.errors import PlansyncError
 from plansync.fields import from_json, to_json
 
@@ -42,6 +50,7 @@ class Change:
     error: str | None = None
     currency: str | None = None  # the live plan's, which decides the wire format
     live_fingerprint: str | None = None
+    impact: PlanImpact | None = None  # what it does to charges and revenue
 
     @property
     def unchanged(self) -> int:
@@ -59,13 +68,18 @@ class Plan:
     changes: tuple[Change, ...]
     spec_paths: tuple[str, ...] = ()  # what `apply --plan` re-reads to see the spec is unchanged
     unmanaged: tuple[str, ...] = ()  # in the state, no longer in the spec: to be forgotten
-    format_version: int = 1
+    format_version: int = 2  # 2 adds the impact; version 1 files are still read
 
     @property
     def summary(self) -> dict[str, int]:
         counts = Counter(change.action for change in self.changes)
         return {"update": counts[Action.UPDATE], "cancel": counts[Action.CANCEL],
                 "no_op": counts[Action.NO_OP], "error": counts[Action.ERROR]}
+
+    @property
+    def impact(self) -> list[CurrencyImpact]:
+        """Per currency, what the plan does to revenue and customers."""
+        return summarize((c.impact for c in self.changes if c.impact), self.created_at)
 
     @property
     def has_changes(self) -> bool:
@@ -89,6 +103,7 @@ def dump(plan: Plan) -> dict[str, Any]:
         "changes": [_dump_change(change) for change in plan.changes],
         "unmanaged": list(plan.unmanaged),
         "summary": plan.summary,
+        "impact": [_dump_summary(impact) for impact in plan.impact],
     }
 
 
@@ -105,7 +120,67 @@ def _dump_change(change: Change) -> dict[str, Any]:
     }
     if change.error is not None:
         data["error"] = change.error
+    if change.impact is not None:
+        data["impact"] = _dump_impact(change.impact)
     return data
+
+
+def _exponent(currency: str) -> int:
+    try:
+        return formats.currency_exponent(currency)
+    except (ValueError, KeyError):
+        return 2
+
+
+def _dump_impact(impact: PlanImpact) -> dict[str, Any]:
+    exponent = _exponent(impact.currency)
+    return {"kind": impact.kind, "before": _dump_outlook(impact.before, exponent),
+            "after": _dump_outlook(impact.after, exponent),
+            "mrr_change": exact_text(impact.mrr_change, exponent)}
+
+
+def _dump_outlook(seen: Outlook, exponent: int) -> dict[str, Any]:
+    total = seen.remaining_total
+    return {"charges": seen.charges,
+            "next_charge": {"date": to_json(seen.next_date),
+                            "amount": exact_text(seen.next_amount, exponent)}
+            if seen.next_amount is not None else None,
+            "remaining": seen.remaining,
+            "remaining_total": None if total is None else exact_text(total, exponent),
+            "mrr": exact_text(seen.mrr, exponent)}
+
+
+def _dump_summary(impact: CurrencyImpact) -> dict[str, Any]:
+    e = _exponent(impact.currency)
+    percent = impact.percent
+    return {"currency": impact.currency, "mrr_before": exact_text(impact.mrr_before, e),
+            "mrr_after": exact_text(impact.mrr_after, e),
+            "mrr_change": exact_text(impact.mrr_change, e),
+            "mrr_change_percent": None if percent is None else exact_text(percent, 2),
+            "stopped_by_cancels": exact_text(impact.stopped_by_cancels, e),
+            "paused_by_pauses": exact_text(impact.paused_by_pauses, e),
+            "contract_added": exact_text(impact.contract_added, e),
+            "contract_removed": exact_text(impact.contract_removed, e),
+            "customers": impact.customers,
+            "charging_within_24h": impact.charging_within_day,
+            "charging_within_7d": impact.charging_within_week}
+
+
+def _parse_impact(data: dict[str, Any], currency: str) -> PlanImpact:
+    return PlanImpact(currency, _parse_outlook(data["before"]), _parse_outlook(data["after"]),
+                      data["kind"])
+
+
+def _parse_outlook(data: dict[str, Any]) -> Outlook:
+    charge = data["next_charge"]
+    return Outlook(
+        charges=data["charges"],
+        next_date=date.fromisoformat(charge["date"]) if charge and charge["date"] else None,
+        next_amount=Decimal(charge["amount"]) if charge else None,
+        remaining=data["remaining"],
+        remaining_total=None if data["remaining_total"] is None
+        else Decimal(data["remaining_total"]),
+        mrr=Decimal(data["mrr"]))
 
 
 def parse(data: Any, source: str) -> Plan:
@@ -126,7 +201,9 @@ def parse(data: Any, source: str) -> Plan:
                    before={k: from_json(k, v) for k, v in c["before"].items()},
                    after={k: from_json(k, v) for k, v in c["after"].items()},
                    changed_fields=tuple(c["changed_fields"]), error=c.get("error"),
-                   currency=c["currency"], live_fingerprint=c["live_fingerprint"])
+                   currency=c["currency"], live_fingerprint=c["live_fingerprint"],
+                   impact=_parse_impact(c["impact"], c["currency"]) if c.get("impact")
+                   else None)
             for c in data["changes"]),
         spec_paths=tuple(data["spec_paths"]),
         unmanaged=tuple(data["unmanaged"]),

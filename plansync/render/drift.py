@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 from plansync.engine.drift import Drift, PlanDrift
+from plansync.engine.impact import CurrencyImpact, exact_text
 from plansync.fields import to_json
+from plansync.render import money
 from plansync.render.values import cell, label, show
 
 
@@ -28,10 +30,19 @@ def text(drift: Drift) -> str:
     if drift.outside:
         lines.append("Changed outside plansync since its last apply:")
         lines += [_line(p, "applied") for p in drift.outside] + [""]
+    if drift.mrr:
+        lines.append("Monthly recurring revenue, live and per the spec:")
+        lines += [f"  {_mrr(each)}" for each in drift.mrr] + [""]
     if drift.errors:
         lines.append("Could not be checked:")
         lines += [f"  ! plan {plan_id}: {why}" for plan_id, why in drift.errors] + [""]
     return "\n".join([*lines, summary(drift)])
+
+
+def _mrr(each: CurrencyImpact) -> str:
+    c = each.currency
+    return (f"{c}: live {money.money(each.mrr_before, c)}, spec {money.money(each.mrr_after, c)}"
+            f" ({money.money(each.mrr_change, c, sign=True)} if applied)")
 
 
 def _line(plan: PlanDrift, expected: str) -> str:
@@ -56,6 +67,13 @@ def markdown(drift: Drift) -> str:
                 lines.append(f"| {plan.id}{cell(name)} | {f.field} | {cell(show(f.expected))} "
                              f"| {cell(show(f.live))} |")
         lines.append("")
+    if drift.mrr:
+        lines += ["**Monthly recurring revenue**", "", "| Currency | Live | Spec | Difference |",
+                  "|---|--:|--:|--:|"]
+        lines += [f"| {cell(e.currency)} | {money.money(e.mrr_before, e.currency)} | "
+                  f"{money.money(e.mrr_after, e.currency)} | "
+                  f"{money.money(e.mrr_change, e.currency, sign=True)} |" for e in drift.mrr]
+        lines.append("")
     if drift.errors:
         lines += ["**Could not be checked**", ""]
         lines += [f"- {plan_id}: {cell(why)}" for plan_id, why in drift.errors] + [""]
@@ -73,6 +91,10 @@ def as_json(drift: Drift) -> str:
         "spec_drift": plans(drift.spec, "spec"),
         "outside_changes": plans(drift.outside, "applied"),
         "errors": [{"id": i, "error": e} for i, e in drift.errors],
+        "mrr": [{"currency": e.currency, "live": exact_text(e.mrr_before, money.exponent(
+                    e.currency)), "spec": exact_text(e.mrr_after, money.exponent(e.currency)),
+                 "difference": exact_text(e.mrr_change, money.exponent(e.currency))}
+                for e in drift.mrr],
         "summary": {"checked": drift.checked, "spec_drift": len(drift.spec),
                     "outside_changes": len(drift.outside), "errors": len(drift.errors)},
     }, indent=2)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
+from plansync.engine.impact import CurrencyImpact
 from plansync.engine.plan import Action, Change, Plan
 from plansync.printable import printable
+from plansync.render import money
 from plansync.render.text import counts, header, summary_line
 from plansync.render.values import cell, html, show
 from plansync.spec.model import Problem
@@ -28,7 +31,49 @@ def render(plan: Plan, budget: int = BUDGET) -> str:
               f"{cell(', '.join(c.changed_fields) or (c.error or ''))} |" for c in shown]
     table += [f"| | {plan_id} | | no longer managed | |" for plan_id in plan.unmanaged]
     details = [_details(c) for c in shown]
-    return _fit(head, table, details, budget)
+    impacts = [impact for impact in plan.impact if impact.customers]
+    if not impacts:
+        return _fit(head, table, details, budget)
+    head += [*_impact_table(impacts), ""]
+    text = _fit(head, table, details, budget)
+    chart = _chart(impacts)
+    if len(text) + len(chart) <= budget:  # the chart goes first when room runs out
+        at = text.index("\n".join(_impact_table(impacts))) + len("\n".join(
+            _impact_table(impacts)))
+        text = text[:at] + "\n\n" + chart.rstrip("\n") + text[at:]
+    return text
+
+
+def _impact_table(impacts: Sequence[CurrencyImpact]) -> list[str]:
+    """Money first: what the plan does to revenue and customers, per currency."""
+    rows = ["**Impact** (MRR: amount x 30 / interval in days; per currency, never summed)", "",
+            "| Currency | MRR before | MRR after | Change | Cancels stop | Pauses suspend "
+            "| Contract added | Contract removed | Customers | Charged ≤ 24 h | ≤ 7 days |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for i in impacts:
+        c = i.currency
+        rows.append(
+            f"| {cell(c)} | {_num(i.mrr_before, c)} | {_num(i.mrr_after, c)} | "
+            f"**{_num(i.mrr_change, c, sign=True)}** ({money.percent(i)}) | "
+            f"{_num(i.stopped_by_cancels, c)} | {_num(i.paused_by_pauses, c)} | "
+            f"{_num(i.contract_added, c)} | {_num(i.contract_removed, c)} | {i.customers} | "
+            f"{i.charging_within_day} | {i.charging_within_week} |")
+    return rows
+
+
+def _chart(impacts: Sequence[CurrencyImpact]) -> str:
+    """MRR before and after, one Mermaid bar chart per currency (GitHub renders them)."""
+    blocks = []
+    for i in impacts:
+        c = i.currency
+        blocks += ["```mermaid", "xychart-beta", f'    title "MRR {cell(c)}: before, after"',
+                   '    x-axis ["before", "after"]', f'    y-axis "{cell(c)}"',
+                   f"    bar [{_num(i.mrr_before, c)}, {_num(i.mrr_after, c)}]", "```", ""]
+    return "\n".join(blocks).rstrip() + "\n"
+
+
+def _num(amount: Decimal, currency: str, sign: bool = False) -> str:
+    return money.money(amount, currency, sign).rsplit(" ", 1)[0]
 
 
 def _fit(head: list[str], table: list[str], details: list[str], budget: int) -> str:
@@ -70,6 +115,9 @@ def _details(change: Change) -> str:
                   f"**{cell(show(change.after.get(name)))}** |" for name in change.changed_fields]
         if change.unchanged:
             lines += ["", f"{change.unchanged} unchanged managed field(s) not shown."]
+        if change.impact is not None:
+            lines += ["", *(f"- {cell(' '.join(line.split()).replace(' -> ', ' → '))}"
+                            for line in money.plan_lines(change.impact))]
     return "\n".join([*lines, "", "</details>"])
 
 

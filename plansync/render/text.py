@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from plansync.engine.plan import Action, Change, Plan
+from plansync.render import money
 from plansync.render.values import label, show
 
 _SYMBOL = {Action.UPDATE: ("~", "yellow"), Action.CANCEL: ("-", "red"),
@@ -31,6 +32,10 @@ def render(plan: Plan, color: bool = False) -> str:
         lines += [f"  # plan {plan_id} will no longer be managed (it is left as it is live)",
                   ""]
     lines.append(summary_line(plan))
+    if plan.has_changes and plan.impact:
+        lines += ["", "Impact, per currency (MRR: amount x 30 / interval in days):"]
+        lines += [f"  {impact.currency}: {money.summary_line(impact)}"
+                  for impact in plan.impact if impact.customers]
     return "\n".join(lines)
 
 
@@ -70,4 +75,6 @@ def _change(change: Change, paint: _Paint) -> list[str]:
     if change.unchanged:
         plural = "attribute" if change.unchanged == 1 else "attributes"
         lines.append(f"    ({change.unchanged} unchanged {plural} hidden)")
+    if change.impact is not None:
+        lines += [f"    {line}" for line in money.plan_lines(change.impact)]
     return lines

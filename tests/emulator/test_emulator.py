@@ -118,7 +118,7 @@ def test_admin_endpoints(call: Any, emulator: Emulator) -> None:
     assert [(e["processType"], e["recurringUniqueID"], e["respCode"], e["fault"])
             for e in log] == [("U", "156142", "00", None)]
     assert log[0]["time"].endswith("+00:00")
-    assert admin(emulator, "POST", "/_emulator/reset") == {"plans": 5}
+    assert admin(emulator, "POST", "/_emulator/reset") == {"plans": 7}
     assert live_fields(emulator, "156142")["amount"] == "000000009990"
     assert admin(emulator, "GET", "/_emulator/log") == []
     assert admin(emulator, "PUT", "/_emulator/faults", {"latency_ms": 5})["latency_ms"] == 5

@@ -13,12 +13,19 @@ import jsonschema
 import pytest
 
 from plansync import schema_files
+from plansync.engine import impact
 from plansync.engine import plan as plan_model
 from plansync.engine.plan import Action, Change, Plan
 from plansync.render import markdown, text
 
 GOLDEN = Path(__file__).parents[1] / "golden"
 
+def _impact(live: dict, currency: str, action: str, after: dict) -> impact.PlanImpact:  # type: ignore[type-arg]
+    return impact.of_change(live, currency, action, after)
+
+
+GOLD_LIVE = {"status": "active", "amount": Decimal("99.90"), "recurring_interval": 30,
+             "recurring_count": 12, "current_count": 3, "charge_next_date": date(2026, 11, 27)}
 PLAN = Plan(
     created_at=datetime(2026, 11, 26, 9, 30, tzinfo=UTC),
     merchant_id="JT01",
@@ -32,12 +39,22 @@ PLAN = Plan(
                 "charge_next_date": date(2027, 1, 7)},
                {"status": "active", "amount": Decimal("120.00"), "recurring_count": 24,
                 "charge_next_date": date(2027, 1, 7)},
-               ("amount", "recurring_count"), currency="SGD", live_fingerprint="sha256:1"),
+               ("amount", "recurring_count"), currency="SGD", live_fingerprint="sha256:1",
+               impact=_impact(GOLD_LIVE, "SGD", "update", {
+                   "amount": Decimal("120.00"), "recurring_count": 24})),
         Change("156143", None, Action.NO_OP, {"amount": Decimal("499.00")},
-               {"amount": Decimal("499.00")}, currency="THB", live_fingerprint="sha256:2"),
-        Change("156145", "churned | <b>customer</b>", Action.CANCEL, {"status": "inactive"},
+               {"amount": Decimal("499.00")}, currency="THB", live_fingerprint="sha256:2",
+               impact=_impact({"status": "active", "amount": Decimal("499.00"),
+                               "recurring_interval": 7, "recurring_count": 0,
+                               "current_count": 10, "charge_next_date": date(2026, 12, 1)},
+                              "THB", "no-op", {})),
+        Change("156145", "churned | <b>customer</b>", Action.CANCEL, {"status": "active"},
                {"status": "cancelled"}, ("status",), currency="SGD",
-               live_fingerprint="sha256:3"),
+               live_fingerprint="sha256:3",
+               impact=_impact({"status": "active", "amount": Decimal("25.00"),
+                               "recurring_interval": 90, "recurring_count": 4,
+                               "current_count": 1, "charge_next_date": date(2027, 2, 1)},
+                              "SGD", "cancel", {"status": "cancelled"})),
         Change("156144", "tokyo-lite", Action.ERROR,
                error="the live plan is in JPY, not SGD as declared; a plan's currency cannot "
                      "be changed", currency="JPY", live_fingerprint="sha256:4"),
@@ -103,3 +120,25 @@ def test_markdown_stays_under_its_budget_and_says_what_it_left_out(plans: int) -
     assert len(rendered) <= 20_000
     assert "left out to keep this comment under 20,000 characters" in rendered
     assert rendered.count("<details>") == rendered.count("</details>")
+
+
+def test_a_format_1_plan_file_without_impact_is_still_read() -> None:
+    document = plan_model.dump(PLAN)
+    document["format_version"] = 1
+    del document["impact"]
+    for change in document["changes"]:
+        change.pop("impact", None)
+    old = plan_model.parse(json.loads(json.dumps(document)), "an older plan file")
+    assert old.format_version == 1 and all(c.impact is None for c in old.changes)
+    assert old.impact == [] and "Impact" not in text.render(old)
+    assert [c.id for c in old.changes] == [c.id for c in PLAN.changes]
+
+
+def test_the_impact_in_json_is_exact_and_per_currency() -> None:
+    document = plan_model.dump(PLAN)
+    sgd = next(i for i in document["impact"] if i["currency"] == "SGD")
+    assert sgd["mrr_after"] == "120.00" and sgd["customers"] == 2
+    assert sgd["stopped_by_cancels"].startswith("8.3333333333")  # 25.00 x 30 / 90, exact
+    cancel = next(c for c in document["changes"] if c["action"] == "cancel")["impact"]
+    assert cancel["after"] == {"charges": False, "next_charge": None, "remaining": 0,
+                               "remaining_total": "0.00", "mrr": "0.00"}
