@@ -286,6 +286,9 @@ def main() -> int:
                 runs.append(measure(f"validate {count}", ["validate", str(spec)], count, env))
                 runs.append(measure(f"plan {count}", ["plan", str(spec), "--parallelism", str(p)],
                                     count, env, emulator))
+                if before and count == max(sizes["scale"]):  # the largest plan, both clients
+                    compared.append(measure(f"plan {count}", ["plan", str(spec),
+                                            "--parallelism", str(p)], count, before, emulator))
             # The machine's speed drifts (shared VM): the floor again, after the big phases.
             notes["crypto_floor_ms_at_end"] = crypto_floor_ms(emulator.folder)
         finally:

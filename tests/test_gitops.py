@@ -22,6 +22,10 @@ def test_demo_runs_in_one_command_and_reads_well(tmp_path: Path) -> None:
         assert step in out
     assert "will be CANCELLED — this cannot be undone" in out
     assert "Apply complete: 2 updated, 1 cancelled, 1 unchanged, 0 failed." in out
+    # The money: tokyo-lite's pause and gold-member-42's new price, per currency.
+    assert "Impact, per currency" in out
+    assert "JPY: MRR 1500 JPY -> 0 JPY (-1500 JPY, -100.0%); pauses suspend 1500 JPY" in out
+    assert "SGD: MRR 99.90 SGD -> 120.00 SGD (+20.10 SGD, +20.1%)" in out
     assert out.count("No changes. Live plans match the specification.") == 1
     assert "Traceback" not in result.stderr and "eyJ" not in out
     assert list(tmp_path.iterdir()) == []  # it cleans up after itself

@@ -35,7 +35,7 @@ DAYS_PER_MONTH = 30
 _EXACT = decimal.Context(prec=34)  # divisions like 30/7 carry 34 digits until shown
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Terms:
     """What a plan is set to charge, at one moment."""
 
@@ -48,7 +48,7 @@ class Terms:
     next_date: date | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one or two per plan: 100,000 in a big plan
 class Outlook:
     """What the plan will charge from here on, under one set of terms."""
 
@@ -60,12 +60,15 @@ class Outlook:
     mrr: Decimal  # monthly recurring revenue; 0 when it no longer charges
 
 
+NO_CHARGES = Outlook(False, None, None, 0, Decimal(0), Decimal(0))
+
+
 def outlook(terms: Terms) -> Outlook:
     made = terms.current or 0
     left = None if not terms.count else max(terms.count - made, 0)
     charges = terms.active and (left is None or left > 0)
     if not charges:
-        return Outlook(False, None, None, 0, Decimal(0), Decimal(0))
+        return NO_CHARGES
     total = None if left is None else terms.amount * left
     return Outlook(True, terms.next_date, terms.amount, left, total,
                    monthly(terms.amount, terms.interval))
@@ -89,7 +92,7 @@ def terms_of(values: Mapping[str, Any], currency: str) -> Terms:
                  next_date=values.get("charge_next_date"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlanImpact:
     """One plan's outlook before and after its change."""
 
@@ -117,11 +120,12 @@ def of_change(live: Mapping[str, Any], currency: str, action: str,
     """A planned change's impact: ``live`` field values by spec name (current_count
     included), ``action`` no-op | update | cancel, ``after`` the values it sets."""
     before = terms_of(live, currency)
+    if action == "no-op":  # the same terms: one outlook serves both sides
+        seen = outlook(before)
+        return PlanImpact(currency, seen, seen, "unchanged")
     target = terms_of({**live, **after}, currency)
     if action == "cancel":
         kind = "cancel"
-    elif action == "no-op":
-        kind = "unchanged"
     elif before.active != target.active:
         kind = "pause" if before.active else "resume"
     else:

@@ -32,16 +32,12 @@ def render(plan: Plan, budget: int = BUDGET) -> str:
     table += [f"| | {plan_id} | | no longer managed | |" for plan_id in plan.unmanaged]
     details = [_details(c) for c in shown]
     impacts = [impact for impact in plan.impact if impact.customers]
-    if not impacts:
-        return _fit(head, table, details, budget)
-    head += [*_impact_table(impacts), ""]
-    text = _fit(head, table, details, budget)
-    chart = _chart(impacts)
-    if len(text) + len(chart) <= budget:  # the chart goes first when room runs out
-        at = text.index("\n".join(_impact_table(impacts))) + len("\n".join(
-            _impact_table(impacts)))
-        text = text[:at] + "\n\n" + chart.rstrip("\n") + text[at:]
-    return text
+    if impacts:
+        head += [*_impact_table(impacts), ""]
+        with_chart, complete = _fit([*head, _chart(impacts)], table, details, budget)
+        if complete:
+            return with_chart
+    return _fit(head, table, details, budget)[0]  # the chart goes first when room runs out
 
 
 def _impact_table(impacts: Sequence[CurrencyImpact]) -> list[str]:
@@ -69,16 +65,17 @@ def _chart(impacts: Sequence[CurrencyImpact]) -> str:
         blocks += ["```mermaid", "xychart-beta", f'    title "MRR {cell(c)}: before, after"',
                    '    x-axis ["before", "after"]', f'    y-axis "{cell(c)}"',
                    f"    bar [{_num(i.mrr_before, c)}, {_num(i.mrr_after, c)}]", "```", ""]
-    return "\n".join(blocks).rstrip() + "\n"
+    return "\n".join(blocks).rstrip() + "\n"  # one line of head: a blank one follows
 
 
 def _num(amount: Decimal, currency: str, sign: bool = False) -> str:
     return money.money(amount, currency, sign).rsplit(" ", 1)[0]
 
 
-def _fit(head: list[str], table: list[str], details: list[str], budget: int) -> str:
+def _fit(head: list[str], table: list[str], details: list[str], budget: int
+         ) -> tuple[str, bool]:
     """Everything that fits: the table first, then as many plans' details as the budget
-    allows, with a note saying what was left out."""
+    allows, with a note saying what was left out; and whether nothing was."""
     note_room = 200
     text = "\n".join(head) + "\n"
     rows_kept = 0
@@ -101,7 +98,8 @@ def _fit(head: list[str], table: list[str], details: list[str], budget: int) -> 
         what = "table rows" if left_rows else "plans' details"
         text += (f"\n_{left} {what} left out to keep this comment under {budget:,} characters;"
                  " run `plansync plan` to see everything._\n")
-    return text
+        return text, False
+    return text, True
 
 
 def _details(change: Change) -> str:

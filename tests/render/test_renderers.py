@@ -122,6 +122,18 @@ def test_markdown_stays_under_its_budget_and_says_what_it_left_out(plans: int) -
     assert rendered.count("<details>") == rendered.count("</details>")
 
 
+def test_the_mrr_chart_is_dropped_before_any_plan_detail_and_the_impact_table_kept() -> None:
+    roomy = markdown.render(PLAN)
+    assert "```mermaid" in roomy and roomy.index("**Impact**") < roomy.index("| | Plan |")
+    # Room for everything but the chart (the renderer keeps 200 characters for a note
+    # of what it left out): the details stay, the chart goes.
+    chart = roomy[roomy.index("```mermaid"):roomy.index("```\n", roomy.index("```mermaid")) + 4]
+    tight = markdown.render(PLAN, budget=len(roomy) + 200 - 10)
+    assert "```mermaid" not in tight and "left out" not in tight
+    assert tight.count("<details>") == roomy.count("<details>") and "**Impact**" in tight
+    assert len(tight) <= len(roomy) - len(chart)
+
+
 def test_a_format_1_plan_file_without_impact_is_still_read() -> None:
     document = plan_model.dump(PLAN)
     document["format_version"] = 1
