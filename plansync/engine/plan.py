@@ -7,6 +7,7 @@ files read them.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -76,7 +77,7 @@ class Plan:
         return {"update": counts[Action.UPDATE], "cancel": counts[Action.CANCEL],
                 "no_op": counts[Action.NO_OP], "error": counts[Action.ERROR]}
 
-    @property
+    @functools.cached_property  # read by the renderers and the guardrails alike
     def impact(self) -> list[CurrencyImpact]:
         """Per currency, what the plan does to revenue and customers."""
         return summarize((c.impact for c in self.changes if c.impact), self.created_at)
