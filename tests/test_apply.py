@@ -125,6 +125,11 @@ def test_a_plan_that_cuts_monthly_revenue_too_far_is_refused_with_nothing_sent(
     assert "SGD monthly recurring revenue would fall 100.0% (99.90 -> 0.00), more than 50% " \
         "(--max-mrr-decrease)" in result.stderr
     assert "JPY" not in result.stderr.split("error:", 1)[1]  # JPY rises: within the limit
+    paused = tmp_path / "pause.yaml"
+    paused.write_text(HEAD + "plans:\n  - {id: '156144', status: inactive}\n")
+    result = apply(env, str(paused), "--auto-approve", "--max-mrr-decrease", "50")
+    assert "JPY monthly recurring revenue would fall 100.0% (1500 -> 0), more than 50%" \
+        in result.stderr  # whole yen: JPY has no minor unit
     assert writes(emulator) == {}
 
 

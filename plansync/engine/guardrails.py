@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
-from plansync.engine.impact import for_display
+from plansync.engine.impact import for_display, places
 from plansync.engine.plan import Action, Plan
 
 
@@ -65,10 +65,11 @@ def _money(plan: Plan, limits: Guardrails) -> list[Violation]:
             drop = -each.percent if each.percent is not None else Decimal(0)
             if drop > limits.max_mrr_decrease:
                 limit = format(limits.max_mrr_decrease.normalize(), "f")
+                shown = places(each.currency)
                 found.append(Violation("max_mrr_decrease", (
                     f"{each.currency} monthly recurring revenue would fall "
-                    f"{for_display(drop, 1)}% ({for_display(each.mrr_before, 2)} -> "
-                    f"{for_display(each.mrr_after, 2)}), more than {limit}%")))
+                    f"{for_display(drop, 1)}% ({for_display(each.mrr_before, shown)} -> "
+                    f"{for_display(each.mrr_after, shown)}), more than {limit}%")))
     if limits.max_charged_within is not None:
         window = timedelta(hours=limits.charge_window_hours)
         soon = [c.id for c in plan.changes if c.impact and c.impact.kind != "unchanged"

@@ -31,6 +31,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from plansync import formats
+
 DAYS_PER_MONTH = 30
 _EXACT = decimal.Context(prec=34)  # divisions like 30/7 carry 34 digits until shown
 
@@ -188,6 +190,15 @@ def _until(next_date: date | None, made_at: datetime) -> timedelta | None:
     if next_date is None:
         return None
     return datetime.combine(next_date, time(0), tzinfo=UTC) - made_at
+
+
+def places(currency: str) -> int:
+    """Decimal places to show amounts of ``currency`` with: its ISO 4217 minor unit (2
+    for a currency ISO gives none, such as a precious metal)."""
+    try:
+        return formats.currency_exponent(currency)
+    except (ValueError, KeyError):
+        return 2
 
 
 def for_display(amount: Decimal, exponent: int) -> Decimal:

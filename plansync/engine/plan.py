@@ -16,12 +16,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from plansync import formats, schema_files
+from plansync import schema_files
 from plansync.engine.impact import (
     CurrencyImpact,
     Outlook,
     PlanImpact,
     exact_text,
+    places,
     summarize,
 )
 from plansync.errors import PlansyncError
@@ -126,15 +127,8 @@ def _dump_change(change: Change) -> dict[str, Any]:
     return data
 
 
-def _exponent(currency: str) -> int:
-    try:
-        return formats.currency_exponent(currency)
-    except (ValueError, KeyError):
-        return 2
-
-
 def _dump_impact(impact: PlanImpact) -> dict[str, Any]:
-    exponent = _exponent(impact.currency)
+    exponent = places(impact.currency)
     return {"kind": impact.kind, "before": _dump_outlook(impact.before, exponent),
             "after": _dump_outlook(impact.after, exponent),
             "mrr_change": exact_text(impact.mrr_change, exponent)}
@@ -152,7 +146,7 @@ def _dump_outlook(seen: Outlook, exponent: int) -> dict[str, Any]:
 
 
 def _dump_summary(impact: CurrencyImpact) -> dict[str, Any]:
-    e = _exponent(impact.currency)
+    e = places(impact.currency)
     percent = impact.percent
     return {"currency": impact.currency, "mrr_before": exact_text(impact.mrr_before, e),
             "mrr_after": exact_text(impact.mrr_after, e),

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from plansync.engine.drift import Drift, PlanDrift
-from plansync.engine.impact import CurrencyImpact, exact_text
+from plansync.engine.impact import CurrencyImpact, exact_text, places
 from plansync.fields import to_json
 from plansync.render import money
 from plansync.render.values import cell, label, show
@@ -91,9 +91,9 @@ def as_json(drift: Drift) -> str:
         "spec_drift": plans(drift.spec, "spec"),
         "outside_changes": plans(drift.outside, "applied"),
         "errors": [{"id": i, "error": e} for i, e in drift.errors],
-        "mrr": [{"currency": e.currency, "live": exact_text(e.mrr_before, money.exponent(
-                    e.currency)), "spec": exact_text(e.mrr_after, money.exponent(e.currency)),
-                 "difference": exact_text(e.mrr_change, money.exponent(e.currency))}
+        "mrr": [{"currency": e.currency, "live": exact_text(e.mrr_before, places(
+                    e.currency)), "spec": exact_text(e.mrr_after, places(e.currency)),
+                 "difference": exact_text(e.mrr_change, places(e.currency))}
                 for e in drift.mrr],
         "summary": {"checked": drift.checked, "spec_drift": len(drift.spec),
                     "outside_changes": len(drift.outside), "errors": len(drift.errors)},

@@ -5,19 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from plansync import formats
-from plansync.engine.impact import CurrencyImpact, Outlook, PlanImpact, for_display
-
-
-def exponent(currency: str) -> int:
-    try:
-        return formats.currency_exponent(currency)
-    except (ValueError, KeyError):
-        return 2
+from plansync.engine.impact import CurrencyImpact, Outlook, PlanImpact, for_display, places
 
 
 def money(amount: Decimal, currency: str, sign: bool = False) -> str:
-    shown = for_display(amount, exponent(currency))
+    shown = for_display(amount, places(currency))
     text = f"{shown:+f}" if sign else f"{shown:f}"
     return f"{text} {currency}"
 
