@@ -103,7 +103,9 @@ def test_one_plans_error_does_not_stop_the_others(served: dict[str, str],
     assert result.returncode == 1
     document = json.loads(result.stdout)
     jsonschema.validate(document, schema_files.load("plan.schema.json"))
+    impact = document["summary"].pop("impact")  # format_version 2: money per currency
     assert document["summary"] == {"update": 0, "cancel": 0, "no_op": 2, "error": 2}
+    assert [i["currency"] for i in impact] == ["SGD", "THB"] and impact[0]["customers"] == 0
     errors = {c["id"]: c["error"] for c in document["changes"] if c["action"] == "error"}
     assert errors == {
         "156144": "the live plan is in JPY, not SGD as declared; a plan's currency cannot be "

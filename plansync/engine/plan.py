@@ -104,8 +104,8 @@ def dump(plan: Plan) -> dict[str, Any]:
         "spec_paths": list(plan.spec_paths),
         "changes": [_dump_change(change) for change in plan.changes],
         "unmanaged": list(plan.unmanaged),
-        "summary": plan.summary,
-        "impact": [_dump_summary(impact) for impact in plan.impact],
+        "summary": {**plan.summary,
+                    "impact": [_dump_summary(impact) for impact in plan.impact]},
     }
 
 

@@ -137,7 +137,7 @@ def test_the_mrr_chart_is_dropped_before_any_plan_detail_and_the_impact_table_ke
 def test_a_format_1_plan_file_without_impact_is_still_read() -> None:
     document = plan_model.dump(PLAN)
     document["format_version"] = 1
-    del document["impact"]
+    del document["summary"]["impact"]
     for change in document["changes"]:
         change.pop("impact", None)
     old = plan_model.parse(json.loads(json.dumps(document)), "an older plan file")
@@ -148,7 +148,7 @@ def test_a_format_1_plan_file_without_impact_is_still_read() -> None:
 
 def test_the_impact_in_json_is_exact_and_per_currency() -> None:
     document = plan_model.dump(PLAN)
-    sgd = next(i for i in document["impact"] if i["currency"] == "SGD")
+    sgd = next(i for i in document["summary"]["impact"] if i["currency"] == "SGD")
     assert sgd["mrr_after"] == "120.00" and sgd["customers"] == 2
     assert sgd["stopped_by_cancels"].startswith("8.3333333333")  # 25.00 x 30 / 90, exact
     cancel = next(c for c in document["changes"] if c["action"] == "cancel")["impact"]
