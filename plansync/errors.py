@@ -45,7 +45,10 @@ class GuardrailError(PlansyncError):
 
 
 class LockError(PlansyncError):
-    pass
+    def __init__(self, message: str, hint: str | None = None,
+                 held_by: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.held_by = held_by  # the lock id of the run that holds it, when known
 
 
 class ConfigError(PlansyncError):

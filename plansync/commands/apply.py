@@ -260,7 +260,7 @@ def _hint_how_to_wait() -> Iterator[None]:
     try:
         yield
     except LockError as exc:
-        if exc.hint and exc.hint.startswith("wait for that run, or"):
-            exc.hint = exc.hint.replace("wait for that run, or",
-                                        "wait for that run, retry with --lock-timeout, or", 1)
+        if exc.held_by is not None:
+            exc.hint = ("wait for that run, retry with --lock-timeout, or if it is gone: "
+                        f"plansync force-unlock {exc.held_by}")
         raise

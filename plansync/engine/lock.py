@@ -57,9 +57,10 @@ def clean(note: Any) -> dict[str, Any]:
 def locked(note: Mapping[str, Any]) -> LockError:
     """The error for a lock held by ``note``'s run; its hint names the lock id (the
     command that waits for locks adds how to wait)."""
+    lock_id = str(note.get("id") or "LOCK_ID")
     return LockError(f"the state is locked: {describe(note)}",
-                     "wait for that run, or if it is gone: "
-                     f"plansync force-unlock {note.get('id') or 'LOCK_ID'}")
+                     f"wait for that run, or if it is gone: plansync force-unlock {lock_id}",
+                     held_by=lock_id)
 
 
 def check_id(note: Mapping[str, Any], lock_id: str, where: str) -> None:
