@@ -7,10 +7,10 @@ raises an amount too far is refused as a whole, with the numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
-from plansync.engine.impact import for_display, places
+from plansync.engine.impact import for_display, places, until
 from plansync.engine.plan import Action, Plan
 
 
@@ -73,9 +73,9 @@ def _money(plan: Plan, limits: Guardrails) -> list[Violation]:
     if limits.max_charged_within is not None:
         window = timedelta(hours=limits.charge_window_hours)
         soon = [c.id for c in plan.changes if c.impact and c.impact.kind != "unchanged"
-                and c.action in (Action.UPDATE, Action.CANCEL) and c.impact.after.next_date
-                and datetime.combine(c.impact.after.next_date, time(0), tzinfo=UTC)
-                - plan.created_at < window]
+                and c.action in (Action.UPDATE, Action.CANCEL)
+                and (due := until(c.impact.after.next_date, plan.created_at)) is not None
+                and due < window]
         if len(soon) > limits.max_charged_within:
             found.append(Violation("max_charged_within", (
                 f"{len(soon)} changed plans charge within {limits.charge_window_hours:g} hours "

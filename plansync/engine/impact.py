@@ -180,13 +180,14 @@ def summarize(impacts: Iterable[PlanImpact], made_at: datetime) -> list[Currency
         before, after = impact.before.remaining_total, impact.after.remaining_total
         if before is not None and after is not None:
             into["contract_added" if after > before else "contract_removed"] += abs(after - before)
-        until = _until(impact.after.next_date, made_at)
-        into["charging_within_day"] += until is not None and until < timedelta(hours=24)
-        into["charging_within_week"] += until is not None and until < timedelta(days=7)
+        due = until(impact.after.next_date, made_at)
+        into["charging_within_day"] += due is not None and due < timedelta(hours=24)
+        into["charging_within_week"] += due is not None and due < timedelta(days=7)
     return [CurrencyImpact(currency, **values) for currency, values in sorted(totals.items())]
 
 
-def _until(next_date: date | None, made_at: datetime) -> timedelta | None:
+def until(next_date: date | None, made_at: datetime) -> timedelta | None:
+    """How long after ``made_at`` a charge on ``next_date`` falls (from 00:00 UTC)."""
     if next_date is None:
         return None
     return datetime.combine(next_date, time(0), tzinfo=UTC) - made_at

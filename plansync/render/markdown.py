@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 
 from plansync.engine.impact import CurrencyImpact
 from plansync.engine.plan import Action, Change, Plan
@@ -49,10 +48,11 @@ def _impact_table(impacts: Sequence[CurrencyImpact]) -> list[str]:
     for i in impacts:
         c = i.currency
         rows.append(
-            f"| {cell(c)} | {_num(i.mrr_before, c)} | {_num(i.mrr_after, c)} | "
-            f"**{_num(i.mrr_change, c, sign=True)}** ({money.percent(i)}) | "
-            f"{_num(i.stopped_by_cancels, c)} | {_num(i.paused_by_pauses, c)} | "
-            f"{_num(i.contract_added, c)} | {_num(i.contract_removed, c)} | {i.customers} | "
+            f"| {cell(c)} | {money.number(i.mrr_before, c)} | {money.number(i.mrr_after, c)} | "
+            f"**{money.number(i.mrr_change, c, sign=True)}** ({money.percent(i)}) | "
+            f"{money.number(i.stopped_by_cancels, c)} | {money.number(i.paused_by_pauses, c)} | "
+            f"{money.number(i.contract_added, c)} | {money.number(i.contract_removed, c)} | "
+            f"{i.customers} | "
             f"{i.charging_within_day} | {i.charging_within_week} |")
     return rows
 
@@ -64,12 +64,11 @@ def _chart(impacts: Sequence[CurrencyImpact]) -> str:
         c = i.currency
         blocks += ["```mermaid", "xychart-beta", f'    title "MRR {cell(c)}: before, after"',
                    '    x-axis ["before", "after"]', f'    y-axis "{cell(c)}"',
-                   f"    bar [{_num(i.mrr_before, c)}, {_num(i.mrr_after, c)}]", "```", ""]
+                   f"    bar [{money.number(i.mrr_before, c)}, "
+                   f"{money.number(i.mrr_after, c)}]", "```", ""]
     return "\n".join(blocks).rstrip() + "\n"  # one line of head: a blank one follows
 
 
-def _num(amount: Decimal, currency: str, sign: bool = False) -> str:
-    return money.money(amount, currency, sign).rsplit(" ", 1)[0]
 
 
 def _fit(head: list[str], table: list[str], details: list[str], budget: int

@@ -8,10 +8,14 @@ from decimal import Decimal
 from plansync.engine.impact import CurrencyImpact, Outlook, PlanImpact, for_display, places
 
 
-def money(amount: Decimal, currency: str, sign: bool = False) -> str:
+def number(amount: Decimal, currency: str, sign: bool = False) -> str:
+    """The amount at the currency's decimal places, without its code."""
     shown = for_display(amount, places(currency))
-    text = f"{shown:+f}" if sign else f"{shown:f}"
-    return f"{text} {currency}"
+    return f"{shown:+f}" if sign else f"{shown:f}"
+
+
+def money(amount: Decimal, currency: str, sign: bool = False) -> str:
+    return f"{number(amount, currency, sign)} {currency}"
 
 
 def next_charge(seen: Outlook, currency: str) -> str:
