@@ -90,7 +90,8 @@ class Applier:
 
     def mark_plan_applied(self, digest: str) -> None:
         with self._state_lock:
-            self._state = self._state.with_applied_plan(digest, now())
+            self._state = self._state.with_applied_plan(digest, now(),
+                                                        self.options.actor.get("ci_url"))
 
     def rebase(self, saved: State) -> None:
         """The state was saved as ``saved``: continue from its serial."""

@@ -125,6 +125,19 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class AppliedPlan:
+    """A saved plan file applied: when, and by which run (its CI URL, when there is one)."""
+
+    at: str
+    by: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> AppliedPlan:
+        # States written before the run was recorded hold the time alone.
+        return cls(data) if isinstance(data, str) else cls(data["at"], data.get("by"))
+
+
+@dataclass(frozen=True)
 class State:
     merchant_id: str
     endpoint: str
@@ -132,7 +145,7 @@ class State:
     serial: int = 0
     plans: Mapping[str, Entry] = field(default_factory=dict)
     pending: Mapping[str, Intent] = field(default_factory=dict)  # by intent key
-    applied_plans: Mapping[str, str] = field(default_factory=dict)  # plan digest -> when
+    applied_plans: Mapping[str, AppliedPlan] = field(default_factory=dict)  # by digest
     history: tuple[Audit, ...] = ()  # every write sent, oldest first
 
     @property
@@ -163,8 +176,9 @@ class State:
     def with_audit(self, audit: Audit) -> State:
         return dataclasses.replace(self, history=(*self.history, audit))
 
-    def with_applied_plan(self, digest: str, at: str) -> State:
-        return dataclasses.replace(self, applied_plans={**self.applied_plans, digest: at})
+    def with_applied_plan(self, digest: str, at: str, by: str | None = None) -> State:
+        return dataclasses.replace(self, applied_plans={**self.applied_plans,
+                                                        digest: AppliedPlan(at, by)})
 
 
 def now() -> str:
@@ -209,7 +223,8 @@ def from_document(data: Any, where: str, hint: str) -> State:
         merchant_id=data["merchant_id"], endpoint=data["endpoint"], lineage=data["lineage"],
         serial=data["serial"],
         plans={plan_id: Entry(**entry) for plan_id, entry in data["plans"].items()},
-        pending=pending, applied_plans=dict(data.get("applied_plans", {})),
+        pending=pending, applied_plans={digest: AppliedPlan.from_json(done) for digest, done
+                                        in data.get("applied_plans", {}).items()},
         history=history,
     )
 
@@ -225,7 +240,8 @@ def document(state: State) -> dict[str, Any]:
     if state.pending:
         data["pending"] = [dataclasses.asdict(intent) for intent in state.pending.values()]
     if state.applied_plans:
-        data["applied_plans"] = dict(sorted(state.applied_plans.items()))
+        data["applied_plans"] = {digest: dataclasses.asdict(done)
+                                 for digest, done in sorted(state.applied_plans.items())}
     if state.history:
         data["history"] = [dataclasses.asdict(audit) for audit in state.history]
     return data
