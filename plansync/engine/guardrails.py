@@ -26,8 +26,12 @@ class Guardrails:
 
 @dataclass(frozen=True)
 class Violation:
-    limit: str  # which: max_changes | max_cancels | max_amount_increase
-    message: str  # what, with the numbers (where the limit was set is the caller's word)
+    limit: str  # which: a field of Guardrails
+    message: str  # what, with the numbers
+    source: str = ""  # where the limit was set, as the user set it: the caller's word
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.source})" if self.source else self.message
 
 
 def violations(plan: Plan, limits: Guardrails) -> list[Violation]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from plansync.engine.guardrails import Violation
 from plansync.engine.impact import CurrencyImpact
 from plansync.engine.plan import Action, Change, Plan
 from plansync.printable import printable
 from plansync.render import money
-from plansync.render.text import counts, header, summary_line
+from plansync.render.text import GUARDRAILS, counts, header, summary_line
 from plansync.render.values import cell, html, show
 from plansync.spec.model import Problem
 
@@ -17,12 +18,13 @@ BUDGET = 60_000
 _SYMBOL = {Action.UPDATE: "~", Action.CANCEL: "-", Action.ERROR: "!", Action.NO_OP: ""}
 
 
-def render(plan: Plan, budget: int = BUDGET) -> str:
+def render(plan: Plan, budget: int = BUDGET, breaches: Sequence[Violation] = ()) -> str:
     shown = [c for c in plan.changes if c.action is not Action.NO_OP]
     title = counts(plan) if plan.has_changes or plan.summary["error"] else "no changes"
     head = [f"#### plansync plan: {title}", "",
             f"Merchant `{cell(plan.merchant_id)}` · endpoint `{cell(plan.endpoint)}` · "
-            f"made {plan.created_at:%Y-%m-%d %H:%M} UTC · spec `{plan.spec_digest}`", ""]
+            f"made {plan.created_at:%Y-%m-%d %H:%M} UTC · spec `{plan.spec_digest}`", "",
+            *_guardrails(breaches, budget // 4)]
     if not shown and not plan.unmanaged:
         return "\n".join([*head, summary_line(plan)]) + "\n"
     table = ["| | Plan | Name | Action | Fields |", "|---|---|---|---|---|"]
@@ -37,6 +39,31 @@ def render(plan: Plan, budget: int = BUDGET) -> str:
         if complete:
             return with_chart
     return _fit(head, table, details, budget)[0]  # the chart goes first when room runs out
+
+
+def _guardrails(breaches: Sequence[Violation], room: int) -> list[str]:
+    """Before anything else a reviewer reads: what apply would refuse. Within ``room``
+    characters (one breach per plan can be thousands), with the rest counted."""
+    if not breaches:
+        return []
+    lines = ["> [!CAUTION]", f"> **{GUARDRAILS}:**"]
+    used = sum(len(line) + 1 for line in lines)
+    for kept, breach in enumerate(breaches):
+        said = cell(breach.message.replace(" -> ", " → "))
+        line = f"> - {said} ({_source(breach.source)})"
+        if used + len(line) + 1 > room:
+            lines.append(f"> - _and {len(breaches) - kept} more; run `plansync plan` to see "
+                         "them all_")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return [*lines, ""]
+
+
+def _source(source: str) -> str:
+    """`--max-cancels` or `guardrails.max_cancels` in the settings: names as code."""
+    name, _, rest = source.partition(" ")
+    return f"`{cell(name)}`" + (f" {cell(rest)}" if rest else "")
 
 
 def _impact_table(impacts: Sequence[CurrencyImpact]) -> list[str]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import click
 
+from plansync.engine.guardrails import Violation
 from plansync.engine.plan import Action, Change, Plan
+from plansync.printable import printable
 from plansync.render import money
 from plansync.render.values import label, show
 
@@ -20,7 +24,8 @@ class _Paint:
         return click.style(text, fg=fg, bold=bold) if self.color else text
 
 
-def render(plan: Plan, color: bool = False) -> str:
+def render(plan: Plan, color: bool = False, breaches: Sequence[Violation] = ()) -> str:
+    """The plan; and last, where a terminal shows it, every guardrail it breaches."""
     paint = _Paint(color)
     shown = [c for c in plan.changes if c.action is not Action.NO_OP]
     lines: list[str] = []
@@ -36,7 +41,13 @@ def render(plan: Plan, color: bool = False) -> str:
         lines += ["", "Impact, per currency (MRR: amount x 30 / interval in days):"]
         lines += [f"  {impact.currency}: {money.summary_line(impact)}"
                   for impact in plan.impact if impact.customers]
+    if breaches:
+        lines += ["", paint(f"{GUARDRAILS}:", "red", bold=True)]
+        lines += [paint(f"  ! {printable(str(breach))}", "red") for breach in breaches]
     return "\n".join(lines)
+
+
+GUARDRAILS = "Guardrails: apply would refuse this plan as a whole and send nothing"
 
 
 def summary_line(plan: Plan) -> str:
