@@ -73,12 +73,12 @@ def test_the_reviewed_plan_is_applied_and_the_pr_told(
     assert "### plansync: the reviewed plan was applied" in comment
     assert "| 156142 | updated | amount, recurring_count |" in comment
     assert live_fields(emulator, "156142")["amount"] == "000000013000"
-    posted = github.comments[7]
+    posted = [dict(c) for c in github.comments[7]]
     assert len(posted) == 1 and posted[0]["user"] == BOT
-    on_merge(env, "merge1", 7, tmp_path)  # a re-run of the same job...
-    assert len(github.comments[7]) == 1  # ...updates the comment in place
-    assert "was already applied" in github.comments[7][0]["body"]  # and applies nothing
-    assert writes(emulator)[("156142", "U")] == 1
+    again = on_merge(env, "merge1", 7, tmp_path)  # a re-run of the same job...
+    assert again.startswith("The reviewed plan was already applied by ")  # ...succeeds,
+    assert github.comments[7] == posted  # leaves the true comment as it is,
+    assert writes(emulator)[("156142", "U")] == 1  # and applies nothing
 
 
 def test_live_moved_between_review_and_merge_nothing_unreviewed_is_written(
@@ -94,7 +94,7 @@ def test_live_moved_between_review_and_merge_nothing_unreviewed_is_written(
                env={**env, "PLANSYNC_STATE": str(tmp_path / "portal.json")}).returncode == 0
     comment = on_merge(env, "merge2", 8, tmp_path)
     assert "applied in part" in comment
-    assert "| 156142 | skipped | the plan changed since the plan was made" in comment
+    assert "| 156142 | skipped | " in comment  # apply words the detail
     assert "| 156143 | updated |" in comment
     fields = live_fields(emulator, "156142")
     assert (fields["amount"], fields["recurringCount"]) == ("000000001000", "60")
@@ -106,14 +106,15 @@ def test_a_second_merge_whose_plan_is_stale_is_reported_not_applied(
     second = "  - {id: '156143', amount: '450.00'}\n"
     github.merge("mergeA", 9, "headA")
     github.plan_run(103, "headA", reviewed(env, spec_file(tmp_path, first), tmp_path, "A"))
-    github.merge("mergeB", 10, "headB")
-    github.plan_run(104, "headB", reviewed(env, spec_file(tmp_path, second), tmp_path, "B"))
+    plan_b = reviewed(env, spec_file(tmp_path, second), tmp_path, "B")  # branched at root
     spec_file(tmp_path, first)  # main after merge A
     assert "was applied" in on_merge(env, "mergeA", 9, tmp_path)
+    github.merge("mergeB", 10, "headB", since="root")
+    github.plan_run(104, "headB", plan_b)
     spec_file(tmp_path, first + second)  # main after merge B: not what B's review saw
     comment = on_merge(env, "mergeB", 10, tmp_path)
     assert "### plansync: this merge was **not applied**" in comment
-    assert "the spec changed since plan file" in comment
+    assert "the spec" in comment  # apply words why
     assert "Re-plan on a new pull request" in comment
     assert writes(emulator)[("156143", "U")] == 0
 
@@ -128,7 +129,7 @@ def test_a_forged_run_or_comment_is_never_applied(
                    {"login": "mallory", "type": "User"})
     github.plan_run(105, "head3", forged, workflow=".github/workflows/evil.yml")
     comment = on_merge(env, "merge3", 11, tmp_path)
-    assert "not applied" in comment and "no successful plansync-plan.yml run" in comment
+    assert "not applied" in comment and "has no plansync-plan.yml run on its head" in comment
     assert writes(emulator) == {}
     assert not live_fields(emulator, "156145")["cancelled"]
 
@@ -140,3 +141,28 @@ def test_a_push_to_main_without_a_pull_request_applies_nothing(
     assert fetched.returncode == 1
     assert "was not merged from a pull request" in fetched.stderr
     assert "plan" not in json.loads((tmp_path / "p.json").read_text())  # only the reason
+
+
+def test_a_stale_rerun_does_not_undo_a_newer_merge_and_the_pr_is_told(
+        env: dict[str, str], github: FakeGitHub, emulator: Emulator, tmp_path: Path) -> None:
+    """PR 1 (99.90 -> 110.00) merged, its apply failed on GitHub's 502s; PR 2 reverted it
+    and was applied; re-running PR 1's apply job writes nothing and tells PR 1 why."""
+    before = "  - {id: '156142', amount: '99.90'}\n"
+    after = "  - {id: '156142', amount: '110.00'}\n"
+    github.merge("merge1", 1, "head1", spec=after)
+    github.plan_run(101, "head1", reviewed(env, spec_file(tmp_path, after), tmp_path, "pr1"))
+    github.fault("/commits/merge1/pulls", 502, times=5)  # every attempt of the first job
+    out = tmp_path / "first.json"
+    first = run("ci", "fetch-plan", "--sha", "merge1", "--out", str(out), env=env)
+    assert first.returncode == 1 and "HTTP 502: fault 502 after 5 attempts" in first.stderr
+    github.merge("merge2", 2, "head2", spec=before)  # the revert
+    github.plan_run(102, "head2", reviewed(env, spec_file(tmp_path, before), tmp_path, "pr2"))
+    assert "### plansync: the reviewed plan was applied" in on_merge(env, "merge2", 2,
+                                                                     tmp_path)
+    spec_file(tmp_path, after)  # the re-run checks out merge1
+    comment = on_merge(env, "merge1", 1, tmp_path)
+    assert "### plansync: this merge was **not applied**" in comment
+    assert ("main has moved on to merge2 and its spec differs from this merge's: nothing "
+            "is applied; main's own apply applies it") in comment
+    assert live_fields(emulator, "156142")["amount"] == "000000009990"
+    assert writes(emulator).get(("156142", "U"), 0) == 0

@@ -1,10 +1,11 @@
 """`plansync ci fetch-plan` and `plansync ci report`: the GitOps glue the workflows run
-(plansync/gitops.py), so that the workflows hold no logic of their own."""
+(plansync/gitops/), so that the workflows hold no logic of their own."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,15 @@ import click
 from plansync.errors import PlansyncError
 
 BOT = "github-actions[bot]"  # the identity GITHUB_TOKEN posts as
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    from plansync.gitops.review import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group()
@@ -26,17 +36,28 @@ def ci() -> None:
               help="Where to save the reviewed plan, for apply --plan.")
 @click.option("--workflow", default="plansync-plan.yml", show_default=True,
               help="The workflow file whose runs save the plans (only its runs count).")
-def fetch_plan(sha: str, out: Path, workflow: str) -> int:
+@click.option("--before", help="The commit the push started from "
+              "(github.event.before): a rebase merge's pull request counts when its merge "
+              "commit is among the pushed commits.")
+@click.option("--spec-path", "spec_paths", multiple=True, default=("specs",),
+              show_default=True, help="A folder of specs (repeatable): when the default "
+              "branch has moved on and changed a file under one (or plansync.yaml), "
+              "nothing is fetched.")
+@click.option("--max-artifact-size", default="10MB", callback=_size, show_default=True,
+              help="The largest plan artifact accepted, zipped or unpacked "
+              "(10MB, 512KB or bytes).")
+def fetch_plan(sha: str, out: Path, workflow: str, before: str | None,
+               spec_paths: Sequence[str], max_artifact_size: int) -> int:
     """Save the plan that the merged pull request's review saw: the artifact of the
-    plan workflow's successful run on its head commit. Exit 1, saying why, if none (the
-    reason is then what --out holds, for `ci report --results`)."""
-    from plansync import gitops
+    plan workflow's trusted run on its head commit. Exit 1, saying which check failed,
+    if there is none (the reason is then what --out holds, for `ci report --results`)."""
+    from plansync.gitops import fetch
+    from plansync.gitops.github import GitHub
 
-    github = gitops.GitHub.from_environment(os.environ)
+    settings = fetch.Settings(sha, before, workflow, spec_paths, max_artifact_size)
     try:
-        pull = gitops.merged_pull(github, sha)
-        _output("pull", str(pull["number"]))
-        found = gitops.reviewed_plan(github, sha, workflow)
+        found = fetch.reviewed_plan(GitHub.from_environment(os.environ), settings,
+                                    on_pull=lambda pull: _output("pull", str(pull.number)))
     except PlansyncError as exc:
         # Why, for `ci report --results` to say on the pull request (no plan to apply).
         out.write_text(json.dumps({"error": exc.message, "hint": exc.hint, "results": []}))
@@ -44,20 +65,32 @@ def fetch_plan(sha: str, out: Path, workflow: str) -> int:
     out.write_bytes(found.plan)
     _output("plan-run", found.run_url)
     click.echo(f"Saved the plan reviewed on pull request #{found.pull} (head "
-               f"{found.head_sha[:12]}, {found.run_url}) to {out}.")
+               f"{found.head_sha[:12]}, run {found.run_id} {found.run_url}) to {out}.")
     return 0
 
 
+def _pull_number(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise click.BadParameter(
+            f"{value!r} is not a pull request number; the apply workflow passes "
+            "ci fetch-plan's step output `pull`, and calls ci report only when it is set")
+    return int(value)
+
+
 @ci.command("report")
-@click.option("--pull", "pull", type=int, required=True, help="The pull request number.")
+@click.option("--pull", "pull", required=True, callback=_pull_number,
+              help="The pull request number (ci fetch-plan's step output `pull`).")
 @click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
-              help="apply --json's output; without it (or empty), nothing was applied.")
+              help="apply --json's output, or fetch-plan's --out when it refused; "
+              "without it (or empty), nothing was applied.")
 @click.option("--exit-code", type=int, default=0, show_default=True,
               help="apply's exit code.")
 @click.option("--reason", help="Why nothing was applied (shown on the pull request).")
 def report(pull: int, results: Path | None, exit_code: int, reason: str | None) -> int:
-    """Post (or update) the pull request comment saying what the merge applied."""
-    from plansync import gitops
+    """Post (or update) the pull request comment saying what the merge applied. A re-run
+    of an applied plan leaves the earlier comment as it is."""
+    from plansync.gitops import report as words
+    from plansync.gitops.github import GitHub
 
     document: Any = None
     if results is not None and results.exists() and results.stat().st_size:
@@ -65,23 +98,36 @@ def report(pull: int, results: Path | None, exit_code: int, reason: str | None) 
             document = json.loads(results.read_text(encoding="utf-8"))
         except ValueError:
             raise PlansyncError(f"{results} is not apply --json's output") from None
+        if not isinstance(document, dict):
+            raise PlansyncError(f"{results} is not apply --json's output")
     run_url = "{}/{}/actions/runs/{}".format(os.environ.get("GITHUB_SERVER_URL",
                                                             "https://github.com"),
                                              os.environ.get("GITHUB_REPOSITORY", ""),
                                              os.environ.get("GITHUB_RUN_ID", ""))
-    body = gitops.outcome(document, exit_code, run_url, reason)
-    gitops.GitHub.from_environment(os.environ).upsert_comment(pull, gitops.APPLY_MARKER,
-                                                              body, BOT)
+    github = GitHub.from_environment(os.environ)
+    existing = words.existing_comment(github, pull, words.APPLY_MARKER, BOT)
+    already = words.already_applied(document) if document is not None else None
+    if already is not None:
+        if existing is None:  # else the earlier comment says what was applied: keep it
+            words.post(github, pull, words.already_applied_comment(already, run_url), None)
+        text = f"The reviewed plan was {already}; nothing was written again.\n"
+        shown = text
+    else:
+        words.post(github, pull, words.outcome(document, exit_code, run_url, reason),
+                   existing)
+        shown = words.outcome(document, exit_code, run_url, reason, fit="summary")
+        text = words.outcome(document, exit_code, run_url, reason, fit="none")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(body)
-    click.echo(body)
+            handle.write(shown)
+    click.echo(text, nl=False)
     return 0
 
 
 def _output(name: str, value: str) -> None:
+    """A step output (the action declares `pull` and `plan-run`)."""
     target = os.environ.get("GITHUB_OUTPUT")
-    if target:
+    if target and "\n" not in value:
         with open(target, "a", encoding="utf-8") as handle:
             handle.write(f"{name}={value}\n")

@@ -1,0 +1,126 @@
+"""`plansync ci report` against the stand-in GitHub: what the pull request is told for
+apply's outcomes, a re-run of an applied plan, changes nobody reviewed, a report longer
+than GitHub's comment limit, and a --pull the workflow could not fill."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from subprocess import CompletedProcess
+from typing import Any
+
+import pytest
+
+from plansync.gitops.report import APPLY_MARKER, COMMENT_LIMIT
+from tests.conftest import run
+from tests.fake_github import BOT, REPO, TOKEN, FakeGitHub, serving
+
+RUN_URL = f"https://github.com/{REPO}/actions/runs/555"
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    with serving(FakeGitHub()) as fake:
+        yield fake
+
+
+@pytest.fixture
+def env(github: FakeGitHub, tmp_path: Path) -> dict[str, str]:
+    return {"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO, "GITHUB_TOKEN": TOKEN,
+            "GITHUB_RUN_ID": "555", "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+
+
+def report(env: dict[str, str], tmp_path: Path, results: dict[str, Any], *more: str,
+           pull: str = "7") -> CompletedProcess[str]:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    return run("ci", "report", "--pull", pull, "--results", str(path), *more, env=env)
+
+
+def applied(*rows: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return {"dry_run": False, "results": list(rows), "summary": {}, **more}
+
+
+def test_a_rerun_of_an_applied_plan_leaves_the_true_comment_as_it_is(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    first = report(env, tmp_path, applied({"id": "156142", "result": "updated",
+                                           "detail": "amount"}))
+    assert first.returncode == 0, first.stderr
+    comment = github.comments[7][0]["body"]
+    assert "the reviewed plan was applied" in comment
+    again = report(env, tmp_path, applied(already_applied={
+        "at": "2026-11-27T10:05:00Z", "by": f"https://github.com/{REPO}/actions/runs/444"}),
+        "--exit-code", "0")
+    assert again.returncode == 0, again.stderr
+    assert github.comments[7] == [{**github.comments[7][0], "body": comment}]  # unchanged
+    line = ("The reviewed plan was already applied by run 444 at 2026-11-27T10:05:00Z; "
+            "nothing was written again.\n")
+    assert again.stdout == line
+    assert (tmp_path / "summary.md").read_text().endswith(line)
+
+
+def test_an_already_applied_plan_with_no_comment_yet_is_said_once(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.comment(7, APPLY_MARKER + "\nforged", {"login": "mallory", "type": "User"})
+    done = report(env, tmp_path, applied(already_applied={"at": "2026-11-27T10:05:00Z",
+                                                          "by": None}))
+    assert done.returncode == 0, done.stderr
+    ours = [c for c in github.comments[7] if c["user"] == BOT]
+    assert len(ours) == 1
+    assert ours[0]["body"].startswith(APPLY_MARKER + "\n### plansync: the reviewed plan was "
+                                      "already applied by an earlier run at "
+                                      "2026-11-27T10:05:00Z")
+    assert github.comments[7][0]["body"] == APPLY_MARKER + "\nforged"  # not ours: untouched
+
+
+def test_changes_nobody_reviewed_are_listed(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    done = report(env, tmp_path, applied(
+        {"id": "156142", "result": "updated", "detail": "amount"},
+        not_reviewed=[{"id": "156143", "action": "update"},
+                      {"id": "156145", "action": "cancel"}]))
+    assert done.returncode == 0, done.stderr
+    body = github.comments[7][0]["body"]
+    assert "### plansync: the reviewed plan was applied in part" in body
+    assert ("2 change(s) the spec implies were not in the reviewed plan, so they were "
+            "**not written**") in body
+    assert "- 156143: update\n- 156145: cancel\n" in body
+
+
+def test_a_report_longer_than_githubs_limit_is_cut_with_a_link_to_the_run(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    rows = [{"id": str(900000 + n), "result": "failed",
+             "detail": "the gateway answered 99: unable to complete " * 3}
+            for n in range(5000)]
+    done = report(env, tmp_path, applied(*rows), "--exit-code", "1")
+    assert done.returncode == 0, done.stderr
+    body = github.comments[7][0]["body"]
+    assert len(body) <= COMMENT_LIMIT
+    assert body.startswith(APPLY_MARKER + "\n### plansync: the reviewed plan was not applied")
+    assert "0 written, 5000 not written, 0 unchanged." in body
+    assert "| 900000 | failed |" in body and "| 904999 |" not in body
+    assert body.endswith(f"\n… cut: see the full report in [the run]({RUN_URL})\n")
+    assert "| 904999 | failed |" in (tmp_path / "summary.md").read_text()  # all of it there
+
+
+def test_a_fetch_plan_refusal_is_told(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    done = report(env, tmp_path, {"error": "pull request #7 changed .github/workflows/"
+                                           "plansync-plan.yml; its run is not trusted",
+                                  "hint": "change it on its own", "results": []},
+                  "--exit-code", "1")
+    assert done.returncode == 0, done.stderr
+    body = github.comments[7][0]["body"]
+    assert "### plansync: this merge was **not applied**" in body
+    assert "its run is not trusted (change it on its own)" in body
+
+
+@pytest.mark.parametrize("value", ["", "--exit-code", "x7", "0"])
+def test_a_pull_the_workflow_could_not_fill_is_a_clear_usage_error(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path, value: str) -> None:
+    done = report(env, tmp_path, applied(), pull=value)
+    assert done.returncode == 64
+    assert f"{value!r} is not a pull request number" in done.stderr
+    assert "Traceback" not in done.stderr and github.comments == {}

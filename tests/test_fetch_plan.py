@@ -1,0 +1,223 @@
+"""`plansync ci fetch-plan` as the apply workflow runs it, against the stand-in GitHub on
+loopback (tests/fake_github.py): which run's plan is trusted, which is refused and how
+the refusal is worded, GitHub misbehaving, and the step outputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from subprocess import CompletedProcess
+
+import pytest
+
+from tests.conftest import run
+from tests.fake_github import PLAN_WORKFLOW, REPO, TOKEN, FakeGitHub, serving, workflow_text
+
+PLAN = b'{"plan": "reviewed"}'
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    with serving(FakeGitHub()) as fake:
+        yield fake
+
+
+@pytest.fixture
+def env(github: FakeGitHub, tmp_path: Path) -> dict[str, str]:
+    return {"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO, "GITHUB_TOKEN": TOKEN,
+            "GITHUB_OUTPUT": str(tmp_path / "output")}
+
+
+def fetch(env: dict[str, str], tmp_path: Path, sha: str, *more: str) -> CompletedProcess[str]:
+    out = tmp_path / "reviewed.json"
+    fetched = run("ci", "fetch-plan", "--sha", sha, "--out", str(out), *more, env=env)
+    assert "Traceback" not in fetched.stderr and TOKEN not in fetched.stderr + fetched.stdout
+    if fetched.returncode == 1:  # the reason, for ci report, and nothing else
+        assert set(json.loads(out.read_text())) == {"error", "hint", "results"}
+    return fetched
+
+
+def refused(env: dict[str, str], tmp_path: Path, sha: str, *more: str) -> str:
+    fetched = fetch(env, tmp_path, sha, *more)
+    assert fetched.returncode == 1, fetched.stderr
+    assert fetched.stderr.startswith("error: ") and fetched.stderr.count("error: ") == 1
+    return fetched.stderr
+
+
+def outputs(tmp_path: Path) -> dict[str, str]:
+    path = tmp_path / "output"
+    return dict(line.split("=", 1) for line in path.read_text().splitlines()) \
+        if path.exists() else {}
+
+
+def test_the_reviewed_plan_is_fetched_through_pages_of_foreign_entries(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.page_size = 1  # every list is many pages
+    # The commit is also in an open pull request to release, listed first.
+    github.pulls["merge1"] = [{"number": 3, "merged_at": None, "merge_commit_sha": None,
+                               "head": {"sha": "merge1"}, "base": {"ref": "release"}}]
+    github.merge("merge1", 7, "head1")
+    github.plan_run(90, "head1", None, workflow=".github/workflows/evil.yml")
+    github.plan_run(101, "head1", PLAN)
+    github.artifacts[101].insert(0, {"id": 5, "name": "logs", "size_in_bytes": 9,
+                                     "expired": False, "archive_download_url": "x"})
+    fetched = fetch(env, tmp_path, "merge1")
+    assert fetched.returncode == 0, fetched.stderr
+    assert (tmp_path / "reviewed.json").read_bytes() == PLAN
+    assert "pull request #7 (head head1, run 101" in fetched.stdout
+    assert outputs(tmp_path) == {"pull": "7",
+                                 "plan-run": f"https://github.com/{REPO}/actions/runs/101"}
+    assert github.token_leaked == []  # the blob host never saw the token
+    assert any(path.startswith("/blobs/1010.zip") for _, path in github.seen)
+
+
+def test_a_pr_merged_into_release_then_fast_forwarded_to_main_is_refused(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.branches["release"] = "root"
+    github.merge("merge1", 7, "head1", base="release")
+    github.branches["main"] = "merge1"  # fast-forwarded
+    github.plan_run(101, "head1", PLAN)
+    assert "was merged by pull request #7 into release, not into main" in refused(
+        env, tmp_path, "merge1")
+    assert "pull" not in outputs(tmp_path)
+
+
+def test_a_rebase_merge_counts_when_the_push_brought_its_merge_commit(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.merge("rebased1", 7, "head1", merge_commit_sha="rebased1")
+    github.commit("rebased2", {"README.md": "docs\n"}, "rebased1")  # the push's last commit
+    github.pulls["rebased2"] = github.pulls.pop("rebased1")
+    github.branches["main"] = "rebased2"
+    github.plan_run(101, "head1", PLAN)
+    error = refused(env, tmp_path, "rebased2")
+    assert "(merge commit rebased1) did not make commit rebased2" in error
+    assert "--before" in error
+    assert outputs(tmp_path) == {}
+    fetched = fetch(env, tmp_path, "rebased2", "--before", "root")
+    assert fetched.returncode == 0, fetched.stderr
+
+
+@pytest.mark.parametrize(("setup", "expected"), [
+    (lambda g: g.plan_run(102, "head1", None, conclusion="failure"),
+     "the newest plansync-plan.yml run on head head1 (run 102, attempt 1) concluded "
+     "failure: an older successful run does not count"),
+    (lambda g: g.plan_run(102, "head1", b'{"plan": "other"}', pull=9),
+     "(run 102, attempt 1) is for pull request #9, not #7: a newer run of another pull "
+     "request on the same commit is not this review"),
+    (lambda g: g.plan_run(102, "head1", b'{"plan": "fork"}', head_repository="mallory/plans"),
+     "ran on mallory/plans, not acme/plans: runs from forks are not trusted"),
+    (lambda g: g.plan_run(101, "head1", PLAN, run_attempt=2, conclusion="cancelled"),
+     "(run 101, attempt 2) concluded cancelled"),
+])
+def test_only_the_newest_run_of_this_pull_request_counts(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path,
+        setup: object, expected: str) -> None:
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", PLAN)
+    setup(github)  # type: ignore[operator]
+    assert expected in refused(env, tmp_path, "merge1")
+    assert outputs(tmp_path) == {"pull": "7"}  # the pull request is told all the same
+
+
+def test_a_pull_request_that_changed_the_plan_workflow_is_refused(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.merge("merge1", 7, "head1", files={PLAN_WORKFLOW: workflow_text() + "# mine\n"})
+    github.plan_run(101, "head1", PLAN)
+    assert ("error: pull request #7 changed .github/workflows/plansync-plan.yml; its run "
+            "is not trusted\n") in refused(env, tmp_path, "merge1")
+
+
+def test_only_a_run_started_by_mains_trigger_counts(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.commit("moved", {PLAN_WORKFLOW: workflow_text("pull_request_target")}, "root")
+    github.branches["main"] = "moved"
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", PLAN, event="pull_request")
+    assert ("was started by pull_request, not by the plan workflow's trigger on the "
+            "default branch (pull_request_target)") in refused(env, tmp_path, "merge1")
+    github.plan_run(102, "head1", PLAN, event="pull_request_target")
+    assert fetch(env, tmp_path, "merge1").returncode == 0
+
+
+@pytest.mark.parametrize("how", ["flag", "410"])
+def test_an_expired_artifact_says_re_run_the_plan_workflow(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path, how: str) -> None:
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", PLAN, expired=how == "flag")
+    github.gone = {1010} if how == "410" else set()
+    assert ("error: the plan artifact of run 101 expired: re-run the plan workflow on the "
+            "pull request\n") in refused(env, tmp_path, "merge1")
+
+
+def test_the_artifact_size_is_checked_before_downloading(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", PLAN, size=600_000)
+    error = refused(env, tmp_path, "merge1", "--max-artifact-size", "512KB")
+    assert "is 600000 bytes, more than --max-artifact-size (512000 bytes)" in error
+    assert not any("/zip" in path or "/blobs/" in path for _, path in github.seen)
+    assert fetch(env, tmp_path, "merge1", "--max-artifact-size", "1MB").returncode == 0
+    usage = run("ci", "fetch-plan", "--sha", "merge1", "--out", str(tmp_path / "x"),
+                "--max-artifact-size", "big", env=env)
+    assert usage.returncode == 64 and "'big' is not a size" in usage.stderr
+
+
+def test_an_artifact_with_more_than_plan_json_is_refused(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", None, entries={"plan.json": PLAN, "run.sh": b"curl x"})
+    assert "holds plan.json, run.sh, not exactly one plan.json" in refused(
+        env, tmp_path, "merge1")
+
+
+def test_main_moved_on_to_another_spec_refuses_but_other_changes_do_not(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", PLAN)
+    github.commit("docs", {"README.md": "more docs\n"}, "merge1")
+    github.branches["main"] = "docs"
+    assert fetch(env, tmp_path, "merge1").returncode == 0
+    github.merge("merge2", 8, "head2")  # main moves on: a spec change
+    error = refused(env, tmp_path, "merge1")
+    assert ("error: main has moved on to merge2 and its spec differs from this merge's: "
+            "nothing is applied; main's own apply applies it (changed: specs/plans.yaml)"
+            in error)
+    github.commit("config", {"plansync.yaml": "lock_timeout: 5m\n"}, "docs")
+    github.branches["main"] = "config"
+    assert "(changed: plansync.yaml)" in refused(env, tmp_path, "merge1")
+    assert "(changed: plansync.yaml)" in refused(
+        env, tmp_path, "merge1", "--spec-path", "plans")  # other folders; config counts
+
+
+def test_github_answering_html_with_200_is_exit_1_naming_the_endpoint(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.merge("merge1", 7, "head1")
+    github.fault("/commits/merge1/pulls", 200, headers={"Content-Type": "text/html"},
+                 body=b"<!DOCTYPE html><html>Proxy login</html>")
+    error = refused(env, tmp_path, "merge1")
+    assert error.startswith("error: GitHub API GET /repos/acme/plans/commits/merge1/pulls "
+                            "answered HTTP 200 with text/html that is not JSON")
+
+
+def test_5xx_and_rate_limits_are_retried(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", PLAN)
+    github.fault("/commits/merge1/pulls", 502)
+    github.fault("/actions/workflows/plansync-plan.yml/runs", 403,
+                 headers={"X-RateLimit-Remaining": "0", "Retry-After": "0"})
+    github.fault("/actions/artifacts/1010/zip", 429)
+    fetched = fetch(env, tmp_path, "merge1")
+    assert fetched.returncode == 0, fetched.stderr
+    assert all(f.times == 0 for f in github.faults)
+
+
+def test_a_permission_error_hints_at_the_jobs_permissions(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.merge("merge1", 7, "head1")
+    github.fault("/actions/workflows/plansync-plan.yml$", 403, headers={},
+                 body=b'{"message": "Resource not accessible by integration"}')
+    error = refused(env, tmp_path, "merge1")
+    assert ("hint: check the job's permissions: actions: read, pull-requests: write, "
+            "contents: read") in error

@@ -1,0 +1,173 @@
+"""The GitHub client against the stand-in GitHub on loopback (real HTTP), with the sleep
+injected: retries and their waits, pagination, answers that are not GitHub's, and the
+words of each failure (plansync/gitops/github.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from plansync.gitops.github import PERMISSIONS_HINT, GitHub, GitHubError
+from tests.fake_github import BOT, REPO, TOKEN, FakeGitHub, serving
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGitHub]:
+    with serving(FakeGitHub()) as github:
+        yield github
+
+
+@pytest.fixture
+def waits() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def client(fake: FakeGitHub, waits: list[float]) -> GitHub:
+    return GitHub(fake.url, REPO, TOKEN, sleep=waits.append, clock=lambda: 1_000_000.0)
+
+
+API = "GitHub API GET /repos/acme/plans"
+
+
+def pulls_path(sha: str = "merge1") -> str:
+    return f"/commits/{sha}/pulls"
+
+
+def test_5xx_is_retried_with_growing_waits_then_succeeds(
+        fake: FakeGitHub, client: GitHub, waits: list[float]) -> None:
+    fake.merge("merge1", 7, "head1")
+    fake.fault("/pulls", 502, times=3, headers={})
+    assert [p["number"] for p in client.items(pulls_path(), "commit merge1")] == [7]
+    assert waits == [1.0, 2.0, 4.0]
+
+
+def test_5xx_that_persists_gives_up_after_a_bounded_number_of_attempts(
+        fake: FakeGitHub, client: GitHub, waits: list[float]) -> None:
+    fake.fault("/pulls", 503, times=99)
+    with pytest.raises(GitHubError) as caught:
+        client.items(pulls_path(), "commit merge1")
+    assert caught.value.message == (f"{API}{pulls_path()} failed: HTTP 503: "
+                                    "fault 503 after 5 attempts")
+    assert "githubstatus" in (caught.value.hint or "")
+    assert len(waits) == 4 and len(fake.seen) == 5
+
+
+def test_429_and_the_secondary_rate_limit_wait_as_retry_after_says(
+        fake: FakeGitHub, client: GitHub, waits: list[float]) -> None:
+    fake.fault("/pulls", 429, headers={"Retry-After": "3"})
+    fake.fault("/pulls", 403, headers={"Retry-After": "7"})
+    assert client.items(pulls_path(), "commit merge1") == []
+    assert waits == [3.0, 7.0]
+
+
+def test_a_spent_rate_limit_waits_until_its_reset_when_that_is_soon(
+        fake: FakeGitHub, client: GitHub, waits: list[float]) -> None:
+    fake.fault("/pulls", 403, headers={"X-RateLimit-Remaining": "0",
+                                       "X-RateLimit-Reset": "1000020"})
+    assert client.items(pulls_path(), "commit merge1") == []
+    assert waits == [20.0]
+
+
+def test_a_rate_limit_that_resets_in_an_hour_is_reported_at_once_without_a_permission_hint(
+        fake: FakeGitHub, client: GitHub, waits: list[float]) -> None:
+    reset = 1_000_000 + 3600
+    fake.fault("/pulls", 403, headers={"X-RateLimit-Remaining": "0",
+                                       "X-RateLimit-Reset": str(reset)})
+    with pytest.raises(GitHubError) as caught:
+        client.items(pulls_path(), "commit merge1")
+    until = time.strftime("%H:%M:%S", time.gmtime(reset))
+    assert caught.value.message == (f"{API}{pulls_path()}: the token's rate limit "
+                                    f"is used up until {until} UTC (HTTP 403: fault 403)")
+    assert caught.value.hint == "re-run the job once the limit resets"
+    assert waits == []
+
+
+def test_a_permission_403_is_not_retried_and_hints_at_permissions(
+        fake: FakeGitHub, client: GitHub, waits: list[float]) -> None:
+    fake.fault("/actions/workflows", 403, headers={},
+               body=b'{"message": "Resource not accessible by integration"}')
+    with pytest.raises(GitHubError) as caught:
+        client.get("/actions/workflows/plansync-plan.yml", "workflow plansync-plan.yml")
+    assert caught.value.message == (f"{API}/actions/workflows/plansync-plan.yml "
+                                    "was refused (HTTP 403: Resource not accessible by "
+                                    "integration)")
+    assert caught.value.hint == PERMISSIONS_HINT
+    assert waits == [] and len(fake.seen) == 1
+
+
+def test_a_404_says_what_was_not_found_without_the_permission_hint(client: GitHub) -> None:
+    with pytest.raises(GitHubError) as caught:
+        client.get("/actions/workflows/nope.yml", "workflow nope.yml")
+    assert caught.value.message == ("GitHub has no workflow nope.yml (HTTP 404 for "
+                                    "GET /repos/acme/plans/actions/workflows/nope.yml)")
+    assert "permissions" not in (caught.value.hint or "")
+
+
+def test_a_post_that_failed_with_5xx_is_not_sent_again(
+        fake: FakeGitHub, client: GitHub, waits: list[float]) -> None:
+    fake.fault("POST /repos/acme/plans/issues/7/comments", 502, headers={})
+    with pytest.raises(GitHubError, match="HTTP 502"):
+        client.post("/issues/7/comments", "pull request #7", {"body": "hello"})
+    assert waits == [] and fake.comments == {}
+    fake.fault("POST /repos/acme/plans/issues/7/comments", 429)  # not done: sent again
+    client.post("/issues/7/comments", "pull request #7", {"body": "hello"})
+    assert [c["body"] for c in fake.comments[7]] == ["hello"]
+
+
+def test_lists_follow_the_link_header_to_the_last_page(
+        fake: FakeGitHub, client: GitHub) -> None:
+    fake.page_size = 2
+    for number in range(7):
+        fake.comment(3, f"comment {number}", BOT)
+    found = client.items("/issues/3/comments", "pull request #3")
+    assert [c["body"] for c in found] == [f"comment {n}" for n in range(7)]
+    assert sum("/issues/3/comments" in path for _, path in fake.seen) == 4
+
+
+def test_a_200_with_an_html_body_is_a_clear_error_naming_the_endpoint(
+        fake: FakeGitHub, client: GitHub) -> None:
+    fake.fault("/pulls", 200, headers={"Content-Type": "text/html"},
+               body=b"<html><body>Sign in to the proxy</body></html>")
+    with pytest.raises(GitHubError) as caught:
+        client.items(pulls_path(), "commit merge1")
+    assert caught.value.message == (f"{API}{pulls_path()} answered HTTP 200 with "
+                                    "text/html that is not JSON: something other than "
+                                    "GitHub's API answered (a proxy or a captive portal?)")
+
+
+def test_json_of_the_wrong_shape_is_a_clear_error(fake: FakeGitHub, client: GitHub) -> None:
+    fake.fault("/pulls", 200, headers={}, body=b'{"message": "not a list"}')
+    with pytest.raises(GitHubError, match=r"answered something other than a list of "
+                                          "objects, not what the endpoint documents"):
+        client.items(pulls_path(), "commit merge1")
+
+
+def test_the_token_goes_to_the_api_only_never_to_the_blob_host(
+        fake: FakeGitHub, client: GitHub) -> None:
+    fake.plan_run(101, "head1", b'{"plan": 1}', pull=7)
+    url = fake.artifacts[101][0]["archive_download_url"]
+    archive = client.download(url, "the plan artifact of run 101", 10_000)
+    assert archive == fake.archives[1010]
+    assert fake.token_leaked == []
+    assert any(path.startswith("/blobs/1010.zip") for _, path in fake.seen)
+
+
+def test_a_download_larger_than_the_limit_is_not_read_to_the_end(
+        fake: FakeGitHub, client: GitHub) -> None:
+    fake.plan_run(101, "head1", b"x" * 100_000, pull=7)
+    url = fake.artifacts[101][0]["archive_download_url"]
+    with pytest.raises(GitHubError, match="the plan artifact of run 101 is larger than 100 "
+                                          "bytes; not read"):
+        client.download(url, "the plan artifact of run 101", 100)
+
+
+def test_no_answer_at_all_says_where_and_never_shows_the_token(waits: list[float]) -> None:
+    client = GitHub("http://127.0.0.1:9", REPO, TOKEN, sleep=waits.append)
+    with pytest.raises(GitHubError) as caught:
+        client.get("", "repository acme/plans")
+    assert caught.value.message == ("GitHub API GET /repos/acme/plans: no answer from 127.0.0.1 "
+                                    "(ConnectionError)")
+    assert TOKEN not in str(caught.value) and len(waits) == 4
