@@ -236,7 +236,7 @@ def test_a_saved_plan_is_refused_when_the_spec_changed(env: dict[str, str], emul
     spec.write_text(HEAD + "plans:\n  - {id: '156142', amount: '101.00'}\n")
     result = apply(env, "--plan", str(saved), "--auto-approve")
     assert result.returncode == 1
-    assert f"the spec changed since plan file {saved} was made" in result.stderr
+    assert f"is not the one plan file {saved} was made from" in result.stderr
     assert writes(emulator) == {}
 
 
@@ -251,8 +251,9 @@ def test_a_saved_plan_skips_only_the_plans_that_moved(env: dict[str, str], emula
                         *foreign_client.keys_in(Path(env["PLANSYNC_CONFIG"]).parent))
     result = apply(env, "--plan", str(saved), "--auto-approve")
     assert result.returncode == 1
-    assert ('plan "tokyo-lite" (156144): skipped: the plan changed since the plan was made'
-            in result.stdout)
+    assert ('plan "tokyo-lite" (156144): skipped: the live plan changed since review (the '
+            'spec now means update of status, recurring_interval); not written: review a new '
+            'plan' in result.stdout)
     assert writes(emulator) == {("156142", "U"): 1, ("156145", "C"): 1, ("156144", "U"): 1}
     # (the one U on 156144 is the portal's own change above, not plansync's)
 

@@ -9,13 +9,13 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import click
 
 from plansync.commands import options as shared
+from plansync.commands.limits import resolve as guardrail_limits
 from plansync.commands.output import SIGNAL_EXIT, ApplyReport, Output
 from plansync.errors import GuardrailError, LockError, PlansyncError
 
@@ -66,7 +66,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     Exit codes: 0 every plan converged; 1 a plan failed, was skipped or is pending; 3 a
     guardrail refused the plan (nothing sent); 130/143 stopped by SIGINT/SIGTERM.
     """
-    from plansync.engine import backends, guardrails, journal, state
+    from plansync.engine import backends, journal, state
     from plansync.engine.applier import Applier, Options
 
     if not paths and plan_file is None:
@@ -82,11 +82,10 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     specs = shared.Specs(paths, target, exclude) if plan_file is None else None
     store = shared.open_state(options)
     settings = shared.settings_from(options)
-    limits = {**settings.guardrails, **{k: v for k, v in {
-        "max_changes": max_changes, "max_cancels": max_cancels,
-        "max_amount_increase": max_amount_increase, "max_mrr_decrease": max_mrr_decrease,
-        "max_charged_within": max_charged_within, "charge_window_hours": charge_window,
-    }.items() if v is not None}}
+    limits = guardrail_limits(
+        settings.guardrails, max_changes=max_changes, max_cancels=max_cancels,
+        max_amount_increase=max_amount_increase, max_mrr_decrease=max_mrr_decrease,
+        max_charged_within=max_charged_within, charge_window=charge_window)
     window = settings.settle_window if window_flag is None else window_flag
     with contextlib.closing(store), \
             _hint_how_to_wait(), \
@@ -102,13 +101,19 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
             known = backends.checkpoint(store, known)
         applier = Applier(client, store, known, Options(
             dry_run=dry_run, stop=stop.event, parallelism=parallelism,
-            charge_window_hours=float(limits.get("charge_window_hours", 24)),
+            charge_window_hours=limits.guardrails.charge_window_hours,
             allow_near_charge=allow_near_charge, settle_window=timedelta(seconds=window),
             actor={k: lock_note[k] for k in ("user", "host", "ci_url")}))
         _settle_earlier_writes(applier, dry_run, say)
         plan_digest = None
+        ceiling = None
         if plan_file is not None:
-            made, plan_digest = _saved_plan(plan_file, paths, client, known)
+            reviewed, plan_digest = shared.read_plan_file(plan_file)
+            if plan_digest in applier.state.applied_plans:
+                return say.already_applied(plan_file,
+                                           applier.state.applied_plans[plan_digest])
+            made, ceiling = _within_reviewed(plan_file, reviewed, paths, client,
+                                             applier.state, parallelism)
         else:
             assert specs is not None  # loaded above whenever there is no --plan
             made = specs.plan(client, applier.state, parallelism)
@@ -117,22 +122,10 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
                 f"the spec is {made.spec_digest}, not the reviewed {expect_spec_digest}; "
                 "nothing was sent", "review a plan of this spec before applying it")
         say.line(out.plan(made, as_text=True) + "\n")
-        refused = guardrails.violations(made, guardrails.Guardrails(
-            max_changes=_int(limits.get("max_changes")),
-            max_cancels=_int(limits.get("max_cancels")),
-            max_amount_increase=_decimal(limits.get("max_amount_increase")),
-            max_mrr_decrease=_decimal(limits.get("max_mrr_decrease")),
-            max_charged_within=_int(limits.get("max_charged_within")),
-            charge_window_hours=float(limits.get("charge_window_hours", 24))))
+        refused = limits.breaches(made)
         if refused:
-            flags = {"max_changes": max_changes, "max_cancels": max_cancels,
-                     "max_amount_increase": max_amount_increase,
-                     "max_mrr_decrease": max_mrr_decrease,
-                     "max_charged_within": max_charged_within}
-            said = [f"{v.message} ({_limit_source(v.limit, flags[v.limit] is not None)})"
-                    for v in refused]
             raise GuardrailError("the plan exceeds a guardrail; nothing was sent: "
-                                 + "; ".join(said),
+                                 + "; ".join(map(str, refused)),
                                  "review the plan; raise the limit only if it is right")
         if made.has_changes and not (auto_approve or dry_run) and not _confirmed():
             say.line("Apply cancelled; nothing was sent.")
@@ -141,7 +134,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
             # Recorded before the first write: a plan file applies at most once.
             applier.mark_plan_applied(plan_digest)
             applier.rebase(backends.checkpoint(store, applier.state))
-        results = []
+        results = [] if ceiling is None else _not_written(ceiling, say)
         with stop.catching():
             for result in applier.apply(made.changes):
                 results.append(result)
@@ -151,7 +144,8 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
                 backends.checkpoint(store, applier.state)
         if applier.journal_error is not None:
             raise applier.journal_error
-    return say.finish(results, dry_run, stop.signum)
+    return say.finish(results, dry_run, stop.signum,
+                      not_reviewed=() if ceiling is None else ceiling.not_reviewed)
 
 
 def _settle_earlier_writes(applier: Any, dry_run: bool, say: ApplyReport) -> None:
@@ -168,31 +162,79 @@ def _settle_earlier_writes(applier: Any, dry_run: bool, say: ApplyReport) -> Non
     say.line("")
 
 
-def _saved_plan(plan_file: Path, paths: Sequence[Path], client: Any, known: Any
-                ) -> tuple[Any, str]:
-    """The saved plan and its digest, if it was made for this gateway, keys and spec and
-    was not applied before."""
+def _within_reviewed(plan_file: Path, reviewed: Any, paths: Sequence[Path], client: Any,
+                     known: Any, parallelism: int) -> tuple[Any, Any]:
+    """What of a saved plan may be written: the plan to apply (only the changes that the
+    file and a plan recomputed now from the spec and live agree on exactly) and the
+    ceiling it came from. Refuses a file made elsewhere, for another spec, or edited."""
+    import dataclasses
+
+    from plansync.engine import ceiling
+    from plansync.engine.planner import make_plan
+    from plansync.gateway.breaker import NOT_TRIED
     from plansync.spec import loader
 
-    made, digest = shared.read_plan_file(plan_file)
-    if digest in known.applied_plans:
-        raise PlansyncError(f"plan file {plan_file} was already applied, at "
-                            f"{known.applied_plans[digest]}; nothing was sent",
-                            "a saved plan applies once: make a new plan "
-                            "(plansync plan --out FILE) and review it")
     mismatches = [f"{what} {theirs}, not {ours}" for what, theirs, ours in (
-        ("merchant", made.merchant_id, client.merchant_id),
-        ("endpoint", made.endpoint, client.endpoint),
-        ("key fingerprint", made.key_fingerprint, client.key_fingerprint),
+        ("merchant", reviewed.merchant_id, client.merchant_id),
+        ("endpoint", reviewed.endpoint, client.endpoint),
+        ("key fingerprint", reviewed.key_fingerprint, client.key_fingerprint),
     ) if theirs != ours]
     if mismatches:
         raise PlansyncError(f"plan file {plan_file} was made for {'; '.join(mismatches)}",
                             "make a new plan with these settings")
-    desired, problems = loader.load(list(paths) or [Path(p) for p in made.spec_paths])
-    if problems or loader.digest(desired) != made.spec_digest:
-        raise PlansyncError(f"the spec changed since plan file {plan_file} was made",
-                            "review a new plan: plansync plan --out FILE")
-    return made, digest
+    spec_paths = list(paths) or [Path(p) for p in reviewed.spec_paths]
+    desired, problems = loader.load(spec_paths)
+    if problems or loader.digest(desired) != reviewed.spec_digest:
+        raise PlansyncError(
+            f"the spec in {', '.join(map(str, spec_paths))} is not the one plan file "
+            f"{plan_file} was made from (the spec changed since, for example by a later "
+            "merge, or the file was made from another spec); nothing was sent",
+            "review a new plan of this spec: plansync plan --out FILE")
+    forged = ceiling.forgeries(reviewed, desired)
+    if forged:
+        raise PlansyncError(
+            f"plan file {plan_file} asks for what its spec does not: " + "; ".join(forged)
+            + "; the file was edited or made from another spec, so nothing was sent",
+            "apply only a plan file that plansync plan --out wrote, unedited")
+    now = make_plan(desired, client, spec_digest=reviewed.spec_digest,
+                    parallelism=parallelism, known_cancelled=known.cancelled,
+                    managed_before=set(known.plans), spec_paths=reviewed.spec_paths)
+    shared.stop_if_systemic(client, len(desired), sum(
+        1 for change in now.changes if change.error and NOT_TRIED in change.error))
+    within = ceiling.intersect(reviewed, now)
+    return dataclasses.replace(reviewed, changes=within.agreed,
+                               unmanaged=within.unmanaged), within
+
+
+def _not_written(within: Any, say: ApplyReport) -> list[Any]:
+    """Results for the reviewed changes that live moved away from since review, and a
+    warning for the changes nobody reviewed: neither is written."""
+    from plansync.engine.applier import Result
+    from plansync.engine.plan import Action
+
+    results = []
+    for reviewed, now in within.moved:
+        if now.action is Action.NO_OP:
+            result = Result(reviewed.id, reviewed.name, reviewed.action, "unchanged",
+                            "already as reviewed; nothing sent")
+        elif now.action is Action.ERROR:
+            result = Result(reviewed.id, reviewed.name, reviewed.action, "failed",
+                            f"could not be planned again: {now.error}")
+        else:
+            result = Result(reviewed.id, reviewed.name, reviewed.action, "skipped",
+                            "the live plan changed since review (the spec now means "
+                            f"{now.action}{_fields(now)}); not written: review a new plan")
+        results.append(result)
+        say.result(result)
+    for change in within.not_reviewed:
+        say.warning(f"plan {change.id}: the spec now means {change.action}{_fields(change)},"
+                    " which the reviewed plan does not hold; not written: review a new plan")
+    return results
+
+
+def _fields(change: Any) -> str:
+    return f" of {', '.join(change.changed_fields)}" if change.changed_fields and \
+        str(change.action) == "update" else ""
 
 
 def _confirmed() -> bool:
@@ -238,20 +280,6 @@ def _seconds(duration: str, flag: str) -> float:
     except ValueError:
         raise click.BadParameter(f"{duration!r} is not a duration such as 30s or 5m",
                                  param_hint=flag) from None
-
-
-def _int(value: float | None) -> int | None:
-    return None if value is None else int(value)
-
-
-def _decimal(value: float | None) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
-def _limit_source(limit: str, from_flag: bool) -> str:
-    """Where a guardrail was set, as the user set it."""
-    return "--" + limit.replace("_", "-") if from_flag else \
-        f"guardrails.{limit} in the settings"
 
 
 @contextlib.contextmanager

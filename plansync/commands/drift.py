@@ -30,8 +30,8 @@ def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequen
     from plansync.engine.drift import detect
 
     with shared.errors_in_markdown(fmt):
-        made, known = shared.plan_live(paths, target, exclude, parallelism, rate_limit,
-                                       options)
+        made, known, _settings = shared.plan_live(paths, target, exclude, parallelism,
+                                                  rate_limit, options)
     found = detect(made, known)
     click.echo(Output(fmt, no_color).drift(found))
     if found.errors:

@@ -227,9 +227,9 @@ def gateway_client(settings: Any, parallelism: int = 8, rate_limit: float | None
 
 def plan_live(paths: Sequence[Path], target: Sequence[str], exclude: Sequence[str],
               parallelism: int, rate_limit: float | None, options: dict[str, Any]
-              ) -> tuple[Any, Any]:
-    """The specs planned against live, and the state they were planned with (read only,
-    no lock; its journal folded in, as the next apply will fold it)."""
+              ) -> tuple[Any, Any, config.Settings]:
+    """The specs planned against live, the state they were planned with (read only, no
+    lock; its journal folded in, as the next apply will fold it), and the settings."""
     from plansync.engine import backends
 
     specs = Specs(paths, target, exclude)
@@ -238,7 +238,7 @@ def plan_live(paths: Sequence[Path], target: Sequence[str], exclude: Sequence[st
     with contextlib.closing(store):
         known = backends.current(store, settings.merchant_id, settings.endpoint)
     with gateway_client(settings, parallelism, rate_limit) as client:
-        return specs.plan(client, known, parallelism), known
+        return specs.plan(client, known, parallelism), known, settings
 
 
 spec_paths = click.argument("paths", metavar="PATH...", nargs=-1, required=True,

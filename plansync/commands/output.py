@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,15 +27,20 @@ class Output:
     fmt: str | None  # None (text) | "json" | "markdown"
     no_color: bool = False
 
-    def plan(self, made: Any, as_text: bool = False) -> str:
+    def plan(self, made: Any, as_text: bool = False, breaches: Sequence[Any] = ()) -> str:
+        """The plan, and the guardrails it breaches (JSON: ``guardrails``, only if any)."""
         from plansync.engine.plan import dump
         from plansync.render import markdown, text
 
         if self.fmt == "json" and not as_text:
-            return json.dumps(dump(made), indent=2)
+            document = dump(made)
+            if breaches:
+                document["guardrails"] = [{"limit": b.limit, "message": b.message,
+                                           "source": b.source} for b in breaches]
+            return json.dumps(document, indent=2)
         if self.fmt == "markdown" and not as_text:
-            return markdown.render(made)
-        return text.render(made, color=use_color(self.no_color))
+            return markdown.render(made, breaches=breaches)
+        return text.render(made, color=use_color(self.no_color), breaches=breaches)
 
     def drift(self, found: Any) -> str:
         from plansync.render import drift as report
@@ -82,7 +88,21 @@ class ApplyReport:
         if result.warning:
             self.warning(f"plan {result.id}: {result.warning}")
 
-    def finish(self, results: list[Any], dry_run: bool, signum: int | None) -> int:
+    def already_applied(self, plan_file: Any, done: Any) -> int:
+        """A saved plan applies once: a second run (a re-run CI job) is a success that
+        sends nothing and says who applied it, when."""
+        by = f" by {done.by}" if done.by else ""
+        self.line(f"Plan file {plan_file} was already applied{by} at {done.at}; nothing "
+                  "was sent.")
+        if self.as_json:
+            click.echo(json.dumps({"dry_run": False, "already_applied": {"at": done.at,
+                                                                         "by": done.by},
+                                   "results": [], "not_reviewed": [],
+                                   "summary": _summary(Counter(), 0)}, indent=2))
+        return 0
+
+    def finish(self, results: list[Any], dry_run: bool, signum: int | None,
+               not_reviewed: Sequence[Any] = ()) -> int:
         counts = Counter(r.result for r in results)
         failed = counts["failed"] + counts["skipped"]
         if dry_run:
@@ -103,10 +123,16 @@ class ApplyReport:
                 "results": [{"id": r.id, "name": r.name, "action": str(r.action),
                              "result": r.result, "detail": r.detail,
                              "sent": dict(r.sent[1:]), "warning": r.warning} for r in results],
-                "summary": {"updated": counts["updated"], "cancelled": counts["cancelled"],
-                            "unchanged": counts["unchanged"], "failed": failed,
-                            "pending": counts["pending"]},
+                "not_reviewed": [{"id": c.id, "name": c.name, "action": str(c.action),
+                                  "changed_fields": list(c.changed_fields)}
+                                 for c in not_reviewed],
+                "summary": _summary(counts, failed),
             }, indent=2))
         if signum is not None:
             return SIGNAL_EXIT[signal.Signals(signum)]
         return 1 if failed or counts["pending"] else 0
+
+
+def _summary(counts: Counter[str], failed: int) -> dict[str, int]:
+    return {"updated": counts["updated"], "cancelled": counts["cancelled"],
+            "unchanged": counts["unchanged"], "failed": failed, "pending": counts["pending"]}

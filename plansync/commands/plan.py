@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from plansync.commands import limits
 from plansync.commands import options as shared
 from plansync.commands.output import Output
 
@@ -42,31 +43,44 @@ def validate(paths: Sequence[Path], as_json: bool) -> int:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also save the plan, for `plansync show` and `plansync apply --plan`.")
 @click.option("--detailed-exitcode", is_flag=True,
-              help="Exit 0 with no changes, 2 with changes, 1 on error.")
+              help="Exit 0 with no changes, 2 with changes, 3 when the plan breaches a "
+                   "guardrail, 1 on error.")
+@limits.checking
 @shared.selecting
 @shared.state_options
 @shared.gateway_options
 def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | None,
-         detailed_exitcode: bool, target: Sequence[str], exclude: Sequence[str],
-         parallelism: int, rate_limit: float | None, **options: Any) -> int:
-    """Show what would change: inquire every declared plan and diff it against the spec.
+         detailed_exitcode: bool, max_changes: int | None, max_cancels: int | None,
+         max_amount_increase: float | None, max_mrr_decrease: float | None,
+         max_charged_within: int | None, charge_window: float | None,
+         target: Sequence[str], exclude: Sequence[str], parallelism: int,
+         rate_limit: float | None, **options: Any) -> int:
+    """Show what would change: inquire every declared plan and diff it against the spec;
+    and every guardrail (plansync.yaml's, or a flag's) the plan breaches, which apply
+    would refuse.
 
     Exit codes: 0 success; 1 a spec problem or a plan that cannot be planned; with
-    --detailed-exitcode, 2 when there are changes.
+    --detailed-exitcode, 2 when there are changes, 3 when a guardrail is breached.
     """
     with shared.errors_in_markdown(fmt):
-        made, _known = shared.plan_live(paths, target, exclude, parallelism, rate_limit,
-                                        options)
+        made, _known, settings = shared.plan_live(paths, target, exclude, parallelism,
+                                                  rate_limit, options)
+    breaches = limits.resolve(
+        settings.guardrails, max_changes=max_changes, max_cancels=max_cancels,
+        max_amount_increase=max_amount_increase, max_mrr_decrease=max_mrr_decrease,
+        max_charged_within=max_charged_within, charge_window=charge_window).breaches(made)
     if out is not None:
         from plansync.engine import planfile
 
         planfile.save(made, out)
         click.echo(f"Saved the plan to {out}; apply exactly it with: "
                    f"plansync apply --plan {out}", err=True)
-    click.echo(Output(fmt, no_color).plan(made))
+    click.echo(Output(fmt, no_color).plan(made, breaches=breaches))
     if made.summary["error"]:
         return 1
-    return 2 if detailed_exitcode and made.has_changes else 0
+    if not detailed_exitcode:
+        return 0  # a breach is shown, as a change is: the exit code says so on request
+    return 3 if breaches else 2 if made.has_changes else 0
 
 
 @click.command()

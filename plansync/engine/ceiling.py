@@ -8,9 +8,10 @@ says what is allowed; only their intersection is written.
 - ``forgeries`` finds what the file asks for that the spec does not imply (an edited
   amount, a cancel the spec forbids, a plan written twice): any of them refuses the
   whole apply, before anything is sent.
-- ``intersect`` splits the rest: the writes (in both), the reviewed changes that live has
-  moved away from since review (not written: re-plan), and the changes the spec implies
-  now that nobody reviewed (not written, listed).
+- ``intersect`` splits the rest: the changes in both (writes, and no-ops the state
+  records as managed), the reviewed writes that live has moved away from since review
+  (not written: re-plan), and the writes the spec implies now that nobody reviewed (not
+  written, listed).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ WRITES = (Action.UPDATE, Action.CANCEL)
 
 @dataclass(frozen=True)
 class Ceiling:
-    writes: tuple[Change, ...]  # reviewed and implied now, exactly: the file's own change
+    agreed: tuple[Change, ...]  # identical in the file and now: the writes and the no-ops
     moved: tuple[tuple[Change, Change], ...]  # (reviewed, now): live moved since review
     not_reviewed: tuple[Change, ...]  # the spec implies them now; the file lacks them
     unmanaged: tuple[str, ...]  # to stop managing: in the file and in the recomputation
@@ -77,19 +78,19 @@ def _not_implied(change: Change, spec: DesiredPlan | None) -> str | None:
 def intersect(reviewed: Plan, now: Plan) -> Ceiling:
     """Split a reviewed plan (already checked by ``forgeries``) against ``now``."""
     current: Mapping[str, Change] = {c.id: c for c in now.changes}
-    writes: list[Change] = []
+    agreed: list[Change] = []
     moved: list[tuple[Change, Change]] = []
     for change in reviewed.changes:
-        if change.action not in WRITES:
-            continue
-        again = current[change.id]  # the spec declares it: forgeries checked
-        if same(change, again):
-            writes.append(change)
-        else:
+        again = current.get(change.id)  # a write's plan is declared: forgeries checked
+        if again is not None and same(change, again):
+            agreed.append(change)
+        elif again is not None and change.action in WRITES:
             moved.append((change, again))
+        # else a no-op or error that no longer holds: nothing to write; what the spec
+        # implies now instead was not reviewed, and is listed below.
     asked = {c.id for c in reviewed.changes if c.action in WRITES}
     return Ceiling(
-        writes=tuple(writes), moved=tuple(moved),
+        agreed=tuple(agreed), moved=tuple(moved),
         not_reviewed=tuple(c for c in now.changes
                            if c.action in WRITES and c.id not in asked),
         unmanaged=tuple(sorted(set(reviewed.unmanaged) & set(now.unmanaged))))

@@ -39,13 +39,13 @@ REVIEWED = diff(SPEC, LIVE)
 
 def test_the_reviewed_change_is_written_when_nothing_moved() -> None:
     within = intersect(plan_of(REVIEWED), plan_of(diff(SPEC, LIVE)))
-    assert within.writes == (REVIEWED,) and within.moved == () and within.not_reviewed == ()
+    assert within.agreed == (REVIEWED,) and within.moved == () and within.not_reviewed == ()
 
 
 def test_a_moved_live_plan_is_not_written() -> None:
     moved = dataclasses.replace(LIVE, recurring_interval=14)
     within = intersect(plan_of(REVIEWED), plan_of(diff(SPEC, moved)))
-    assert within.writes == () and [r.id for r, _ in within.moved] == ["156142"]
+    assert within.agreed == () and [r.id for r, _ in within.moved] == ["156142"]
 
 
 def test_what_the_file_lacks_is_listed_and_unmanaged_is_intersected() -> None:
