@@ -132,7 +132,8 @@ def test_pending_writes_and_applied_plans_survive_a_state_round_trip(tmp_path: P
     LocalBackend(path).write(mine)
     again = LocalBackend(path).read()
     assert again is not None
-    assert again.pending == {"r:1": FIRST} and again.applied_plans == {digest: state.AppliedPlan(AT)}
+    assert again.pending == {"r:1": FIRST}
+    assert again.applied_plans == {digest: state.AppliedPlan(AT)}
     data = json.loads(path.read_text())
     data["pending"][0]["at"] = "2026-02-31T00:00:00Z"  # the pattern fits, the date does not
     path.write_text(json.dumps(data))
