@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from plansync.emulator.server import Emulator
+from tests.gha import action_outputs, github_output, interpolate, runs_if
 
 ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "specs.example"
@@ -27,12 +28,16 @@ Ran = tuple[subprocess.CompletedProcess[str], dict[str, str]]
 
 def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: str,
                args: str, ok: str = "0 2", state: Path | str | None = None,
-               paths: str | None = None) -> Ran:
-    runner_temp = tmp_path / "runner"
-    runner_temp.mkdir()
+               paths: str | None = None, runner_temp: Path | None = None,
+               env: dict[str, str] | None = None) -> Ran:
+    """The action's `run` step, with ``tmp_path`` as the workspace. Returns the process
+    and what the step wrote to $GITHUB_OUTPUT (as the runner reads it)."""
+    if runner_temp is None:
+        runner_temp = tmp_path / "runner"
+        runner_temp.mkdir()
     outputs = tmp_path / "github_output"
-    outputs.touch()
-    env = {
+    outputs.write_text("")
+    environ = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
         "RUNNER_TEMP": str(runner_temp), "GITHUB_OUTPUT": str(outputs),
@@ -50,13 +55,13 @@ def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: 
         "PLANSYNC_STATE": str(state or tmp_path / "state.json"),
         "PLANSYNC_REQUIRE_REMOTE_STATE": "false" if state is None or "://" not in str(state)
         else "true",
+        **(env or {}),
     }
-    result = subprocess.run(["bash", "-c", action_script()], env=env, text=True,
+    result = subprocess.run(["bash", "-c", action_script()], env=environ, text=True,
                             capture_output=True, timeout=120, cwd=tmp_path,
                             stdin=subprocess.DEVNULL)
-    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
     assert list(runner_temp.glob("plansync-keys.*")) == []  # keys removed afterwards
-    return result, values
+    return result, github_output(str(outputs))
 
 
 def test_plan_step_posts_markdown_and_passes_on_changes(
@@ -103,38 +108,193 @@ def test_workflows_and_action_are_valid_github_actions_yaml() -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_example_workflows_commands_against_the_emulator(
-        tmp_path: Path, emulator_dir: Path, emulator: Emulator) -> None:
-    """Each example workflow's plansync step, as written, in the order a merge runs them."""
+HEAD_SHA, MERGE_SHA, BEFORE_SHA = "1a" * 20, "2b" * 20, "3c" * 20
+ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
+
+
+class Runner:
+    """The example workflows' jobs, step by step, as a runner runs them: ``if:`` evaluated,
+    ``with:`` resolved, plansync's steps run by the action's own script (against the
+    emulator and a stand-in GitHub), and each step's outputs passed on as the runner
+    passes them: only those action.yml declares. Checkouts are the folders the test lays
+    out; a saved artifact is kept by name; github-script steps only count as run."""
+
+    def __init__(self, tmp_path: Path, emulator_dir: Path, emulator: Emulator,
+                 github_env: dict[str, str]) -> None:
+        self.tmp_path, self.emulator_dir, self.emulator = tmp_path, emulator_dir, emulator
+        self.github_env = github_env
+        self.artifacts: dict[str, Path] = {}
+        self.log: list[str] = []  # what each plansync step printed, for a failing assert
+        self.written: dict[str, dict[str, str]] = {}  # $GITHUB_OUTPUT, by step id
+        self.contexts: dict[str, Any] = {
+            "github": {"sha": MERGE_SHA, "run_id": "555", "token": "test-token",
+                       "event": {"before": BEFORE_SHA,
+                                 "pull_request": {"head": {"sha": HEAD_SHA}},
+                                 "repository": {"default_branch": "main"}}},
+            "vars": {"PLANSYNC_STATE": "postgres://not-s3"}, "secrets": {}}
+
+    def job(self, workflow: str, job_id: str, workspace: Path) -> tuple[str, list[str]]:
+        """Run one job in ``workspace``: (its conclusion, the names of the steps that ran)."""
+        steps = yaml.safe_load((ROOT / "examples" / "github-actions" / workflow)
+                               .read_text())["jobs"][job_id]["steps"]
+        runner_temp = workspace / "runner-temp"
+        runner_temp.mkdir(exist_ok=True)
+        contexts = {**self.contexts, "runner": {"temp": str(runner_temp)}, "steps": {}}
+        status, ran = "success", []
+        for number, step in enumerate(steps):
+            name = step.get("name") or step.get("id") or step.get("uses", "")
+            if not runs_if(step.get("if"), contexts, status):
+                continue
+            ran.append(name)
+            uses = str(step.get("uses", ""))
+            with_ = {k: interpolate(str(v), contexts) for k, v in step.get("with", {}).items()}
+            if uses == "./.github/actions/plansync":
+                (workspace / str(number)).mkdir()
+                result, raw = run_action(
+                    workspace / str(number), self.emulator_dir, self.emulator,
+                    with_["command"], with_.get("args", ""),
+                    ok=with_.get("ok-exit-codes", "0 2"),
+                    state=self.tmp_path / "shared" / "state.json",
+                    paths=str(workspace / p) if (p := with_.get("paths", "specs")) else "",
+                    runner_temp=runner_temp, env=self.github_env)
+                outputs = action_outputs(ACTION, {"run": raw})
+                self.written[step.get("id", name)] = raw
+                failed = result.returncode != 0
+                self.log.append(f"--- {name}: exit {result.returncode}, outputs {raw}\n"
+                                f"{result.stdout}{result.stderr}")
+            elif uses.startswith("actions/upload-artifact@"):
+                self.artifacts[with_["name"]] = Path(with_["path"])
+                outputs, failed = {}, False
+            elif "run" in step:  # no ${{ }} in a run: (tests/test_workflows.py)
+                script = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=workspace,
+                                        capture_output=True, text=True, timeout=60)
+                outputs, failed = {}, script.returncode != 0
+                self.log.append(f"--- {name}: exit {script.returncode}\n"
+                                f"{script.stdout}{script.stderr}")
+            else:
+                outputs, failed = {}, False
+            if "id" in step:
+                contexts["steps"][step["id"]] = {"outputs": outputs}
+            if failed:
+                status = "failure"
+        return status, ran
+
+
+def default_branch(github: Any) -> None:
+    """The stand-in GitHub's default branch holds the shipped plan workflow; its tip is
+    the push's ``before``."""
+    from tests.fake_github import PLAN_WORKFLOW
+
+    workflow = (ROOT / "examples" / "github-actions" / "plansync-plan.yml").read_text()
+    github.commit(BEFORE_SHA, {PLAN_WORKFLOW: workflow}, github.branches["main"])
+    github.branches["main"] = BEFORE_SHA
+
+
+def workspace(tmp_path: Path, name: str, pull_request: bool = False) -> Path:
+    """A job's checkout: the default branch's specs, and the PR's as data if it has one."""
     import shutil
 
-    def step(name: str, command: str) -> dict[str, str]:
-        workflow = yaml.safe_load((ROOT / "examples" / "github-actions" / name).read_text())
-        steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
-        found: dict[str, str] = next(
-            s["with"] for s in steps if s.get("uses") == "./.github/actions/plansync"
-            and s["with"]["command"] == command)
-        return found
+    folder = tmp_path / name
+    shutil.copytree(EXAMPLE, folder / "specs")
+    if pull_request:
+        shutil.copytree(EXAMPLE, folder / ".plansync-pr" / "specs")
+    return folder
 
-    runner_temp = tmp_path / "runner-temp"
-    runner_temp.mkdir()
-    expected = [("plansync-plan.yml", "plan", "2"), ("plansync-apply.yml", "apply", "0"),
-                ("plansync-drift.yml", "drift", "0")]
-    for number, (name, command, code) in enumerate(expected):
-        with_ = step(name, command)
-        args = with_["args"].replace("${{ runner.temp }}", str(runner_temp))
-        assert "${{" not in args
-        folder = tmp_path / str(number)
-        folder.mkdir()
-        result, outputs = run_action(folder, emulator_dir, emulator, with_["command"], args,
-                                     ok=with_.get("ok-exit-codes", "0 2"),
-                                     state=tmp_path / "shared" / "state.json",
-                                     paths=with_.get("paths"))
-        assert outputs["exit-code"] == code, (name, result.stdout, result.stderr)
-        assert result.returncode == 0, name
-        if command == "plan":  # what `ci fetch-plan` brings back from the artifact
-            # (tests/test_gitops_flow.py drives that step against a stand-in GitHub)
-            shutil.copy(runner_temp / "plan.json", runner_temp / "reviewed-plan.json")
+
+def test_a_merge_through_the_example_workflows_as_a_runner_runs_them(
+        tmp_path: Path, emulator_dir: Path, emulator: Emulator) -> None:
+    """Plan on the pull request, then on merge fetch the reviewed plan, apply it and tell
+    the pull request; a re-run of that apply stays green and keeps the comment true; the
+    nightly drift finds nothing."""
+    from tests.fake_github import REPO, FakeGitHub, serving
+
+    with serving(FakeGitHub()) as github:
+        default_branch(github)
+        env = {"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO,
+               "GITHUB_TOKEN": "test-token", "GITHUB_RUN_ID": "555",
+               "GITHUB_SERVER_URL": "https://github.com"}
+        runner = Runner(tmp_path, emulator_dir, emulator, env)
+        status, ran = runner.job("plansync-plan.yml", "plan",
+                                 workspace(tmp_path, "pr", pull_request=True))
+        assert status == "success", "\n".join(runner.log)
+        assert ran[-2:] == ["Save the reviewed plan for the apply on merge (tied to this "
+                            "head commit)", "Post or update the plan comment"]
+        artifact = runner.artifacts[f"plansync-plan-{HEAD_SHA}"]
+        # The PR is merged; its plan run (pull_request_target, as the default branch's
+        # plan workflow says) saved that artifact.
+        github.merge(MERGE_SHA, 7, HEAD_SHA, spec=(EXAMPLE / "plans.yaml").read_text())
+        github.plan_run(900, HEAD_SHA, artifact.read_bytes(), event="pull_request_target")
+
+        for attempt in (1, 2):  # the second: a re-run of the same apply job
+            status, ran = runner.job("plansync-apply.yml", "apply-reviewed",
+                                     workspace(tmp_path, f"merge-{attempt}"))
+            assert status == "success", "\n".join(runner.log)
+            assert "Tell the pull request what was applied, or why nothing was" in ran
+            comment = github.comments[7][-1]["body"]
+            # The re-run leaves the comment as the first run wrote it: still true.
+            assert "### plansync: the reviewed plan was applied\n\n3 written, 0 not " \
+                   "written, 1 unchanged." in comment, comment
+            assert "| 156142 | updated | amount, recurring_count |" in comment, comment
+        assert len(github.comments[7]) == 1  # one comment, updated in place
+
+        status, _ = runner.job("plansync-drift.yml", "drift", workspace(tmp_path, "night"))
+        assert status == "success", "\n".join(runner.log)
+        assert runner.written["drift"]["exit-code"] == "0"  # live is what was applied
+
+
+def test_a_merge_without_a_reviewed_plan_is_reported_on_the_pull_request(
+        tmp_path: Path, emulator_dir: Path, emulator: Emulator) -> None:
+    """The merged PR is found but no plan run is: the reason reaches the PR (through the
+    action's declared `pull` output) and the job fails. Before action.yml declared
+    `pull`, the report step never ran."""
+    from tests.fake_github import REPO, FakeGitHub, serving
+
+    with serving(FakeGitHub()) as github:
+        default_branch(github)
+        github.merge(MERGE_SHA, 7, HEAD_SHA)
+        env = {"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO,
+               "GITHUB_TOKEN": "test-token", "GITHUB_RUN_ID": "555"}
+        runner = Runner(tmp_path, emulator_dir, emulator, env)
+        status, ran = runner.job("plansync-apply.yml", "apply-reviewed",
+                                 workspace(tmp_path, "merge"))
+        assert runner.written["reviewed"]["pull"] == "7"  # by the real `ci fetch-plan`
+        assert ran == ["The default branch as it is now (what the plan is compared with)",
+                       "Fetch the plan the merged pull request's review saw",
+                       "Tell the pull request what was applied, or why nothing was",
+                       "Fail unless every reviewed change was applied"], ran
+        assert status == "failure"  # the check fails, after the PR was told
+        assert [c["user"]["login"] for c in github.comments[7]] == ["github-actions[bot]"]
+        body = github.comments[7][0]["body"]
+        assert "**not applied**" in body and "Nothing was written" in body, body
+
+
+def test_the_report_steps_command_line_parses_once_resolved() -> None:
+    """`--pull ${{ steps.reviewed.outputs.pull }} --exit-code ...` resolved with the outputs
+    the action declares, split as the action splits it, parsed as click parses it."""
+    from plansync.commands.ci import ci
+
+    workflow = yaml.safe_load((ROOT / "examples" / "github-actions" / "plansync-apply.yml")
+                              .read_text())
+    report = next(s for s in workflow["jobs"]["apply-reviewed"]["steps"]
+                  if s.get("with", {}).get("command") == "ci report")
+    written = {"exit-code": "1", "output-file": "/t/out.txt", "pull": "7",
+               "plan-run": "https://github.com/acme/plans/actions/runs/900"}
+    for apply in ({}, {"outputs": action_outputs(ACTION, {"run": {
+            "exit-code": "0", "output-file": "/t/apply.json"}})}):
+        contexts = {"runner": {"temp": "/t"}, "steps": {
+            "reviewed": {"outputs": action_outputs(ACTION, {"run": written})},
+            **({"apply": apply} if apply else {})}}
+        assert runs_if(report["if"], contexts)
+        args = interpolate(report["with"]["args"], contexts).split()
+        context = ci.commands["report"].make_context("report", args)
+        expected = ("/t/apply.json", 0) if apply else ("/t/reviewed-plan.json", 1)
+        assert (str(context.params["results"]), context.params["exit_code"]) == expected
+        assert context.params["pull"] == 7
+    undeclared = {**ACTION, "outputs": {k: v for k, v in ACTION["outputs"].items()
+                                        if k != "pull"}}
+    contexts = {"steps": {"reviewed": {"outputs": action_outputs(undeclared,
+                                                                 {"run": written})}}}
+    assert not runs_if(report["if"], contexts)  # the bug: the step never ran
 
 
 def test_the_action_refuses_runner_local_state_and_runs_on_postgres(

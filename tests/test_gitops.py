@@ -239,3 +239,82 @@ def test_init_pins_the_workflows_action_by_commit(tmp_path: Path) -> None:
     assert "is not pinned by a full commit SHA" in tagged.stderr
     bad = run("init", str(tmp_path / "third"), "--action", "plansync")
     assert bad.returncode == 64
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".git/" not in f"{p.relative_to(root)}/"}
+
+
+def test_init_upgrade_rewrites_only_plansyncs_workflows_showing_the_diff(
+        tmp_path: Path) -> None:
+    """As a new user would: git init, init --action ...@SHA1, make the repository one's
+    own, then a newer plansync pinned at SHA2: init --upgrade. zizmor clean throughout."""
+    import subprocess
+
+    from tests.gha import zizmor
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, timeout=30)
+    first, second = "a1" * 20, "b2" * 20
+    assert run("init", str(repo), "--action", f"acme/plansync@{first}").returncode == 0
+    assert zizmor(str(repo)).returncode == 0
+    (repo / "specs" / "plans.yaml").write_text("apiVersion: plansync/v1\n"
+                                               "kind: RecurringPlans\nplans: []\n")
+    (repo / "plansync.yaml").write_text("endpoint: production\n")
+    (repo / ".gitignore").write_text("mine/\n")
+    (repo / ".github" / "workflows" / "other.yml").write_text("name: not plansync's\n")
+    workflow = repo / ".github" / "workflows" / "plansync-drift.yml"
+    workflow.write_text(workflow.read_text().replace('"17 2 * * *"', '"0 5 * * *"'))
+    before = _files(repo)
+
+    kept = run("init", str(repo), "--action", f"acme/plansync@{second}")
+    assert kept.returncode == 0
+    assert "run plansync init --upgrade to update plansync's workflows" in kept.stdout
+    assert {k: v for k, v in _files(repo).items() if k != ".gitignore"} == \
+        {k: v for k, v in before.items() if k != ".gitignore"}  # .gitignore: entries added
+
+    before = _files(repo)
+    upgraded = run("init", str(repo), "--upgrade", "--action", f"acme/plansync@{second}")
+    assert upgraded.returncode == 0, upgraded.stderr
+    after = _files(repo)
+    changed = {name for name in after if after[name] != before.get(name)}
+    assert changed == {f".github/workflows/plansync-{n}.yml" for n in ("plan", "apply",
+                                                                         "drift")}
+    out = upgraded.stdout
+    for name in ("plan", "apply", "drift"):
+        assert f"upgraded {repo}/.github/workflows/plansync-{name}.yml:\n" \
+               f"--- a/.github/workflows/plansync-{name}.yml\n" \
+               f"+++ b/.github/workflows/plansync-{name}.yml\n" in out
+    assert f"-        uses: acme/plansync@{first}\n+        uses: acme/plansync@{second}\n" \
+        in out
+    assert '-    - cron: "0 5 * * *"\n+    - cron: "17 2 * * *"\n' in out  # an edit undone
+    for name in ("plansync.yaml", "specs/plans.yaml", ".gitignore"):
+        assert f"left    {repo}/{name}" in out
+    assert "created" not in out
+    assert zizmor(str(repo)).returncode == 0
+
+    again = run("init", str(repo), "--upgrade")  # no --action: keeps the pinned one
+    assert again.stdout.count("unchanged ") == 3, again.stdout
+    assert f"Kept the workflows' action acme/plansync@{second}" in again.stdout
+    assert _files(repo) == after
+
+
+def test_init_upgrade_from_the_vendored_action_to_a_pinned_one(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    assert run("init", str(repo)).returncode == 0
+    vendored = repo / ".github" / "actions" / "plansync" / "action.yml"
+    vendored.write_text(vendored.read_text().replace("3.12", "3.11"))  # an older copy
+    refreshed = run("init", str(repo), "--upgrade")
+    assert f"upgraded {vendored}:" in refreshed.stdout
+    assert '-    default: "3.11"\n+    default: "3.12"\n' in refreshed.stdout
+    assert refreshed.stdout.count("unchanged ") == 3
+    sha = "c3" * 20
+    pinned = run("init", str(repo), "--upgrade", "--action", f"acme/plansync@{sha}")
+    assert pinned.returncode == 0
+    assert "-        uses: ./.github/actions/plansync # zizmor: ignore[self-repository]" \
+        in pinned.stdout
+    assert f"+        uses: acme/plansync@{sha}\n" in pinned.stdout
+    assert f"The workflows no longer use {vendored}: remove" in pinned.stdout
+    assert vendored.exists()  # init never deletes

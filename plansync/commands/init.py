@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
@@ -44,7 +45,11 @@ guardrails:
 
 
 _ACTION_REF = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+@[A-Za-z0-9_./-]+")
-_LOCAL_ACTION = "uses: ./.github/actions/plansync"
+# The vendored action's step, with the reason its zizmor suppression gives; the pinned
+# form replaces the whole line (the reason is about ./ only).
+_LOCAL_ACTION = re.compile(r"uses: \./\.github/actions/plansync(?: # zizmor: [^\n]*)?")
+VENDORED = ".github/actions/plansync/action.yml"
+UPGRADE_HINT = "run plansync init --upgrade to update plansync's workflows"
 
 
 @click.command()
@@ -53,18 +58,24 @@ _LOCAL_ACTION = "uses: ./.github/actions/plansync"
 @click.option("--action", "action_ref", metavar="OWNER/REPO@SHA",
               help="The repository that holds plansync, pinned by commit SHA: the "
                    "workflows use it as their action (and it installs plansync from there).")
-def init(folder: Path, action_ref: str | None) -> int:
+@click.option("--upgrade", is_flag=True,
+              help="Rewrite plansync's own workflow files (and the vendored action) to "
+                   "this version's, showing the diff; nothing else is touched.")
+def init(folder: Path, action_ref: str | None, upgrade: bool) -> int:
     """Scaffold DIR: plansync.yaml, specs/, the schema, .gitignore entries and GitHub
-    Actions workflows. Existing files are never overwritten."""
+    Actions workflows. Existing files are never overwritten, except plansync's own
+    workflows with --upgrade."""
     from plansync.schema_files import shipped
 
     if action_ref is not None and not _ACTION_REF.fullmatch(action_ref):
         raise click.BadParameter(f"{action_ref!r} is not OWNER/REPO@REF",
                                  param_hint="--action")
-    uses = _LOCAL_ACTION if action_ref is None else f"uses: {action_ref}"
+    kept = None
+    if upgrade and action_ref is None:  # keep the pinned form a repository already has
+        action_ref = kept = _pinned_action(folder)
 
     example = shipped("specs.example", "plans.yaml").read_text(encoding="utf-8")
-    files: dict[str, str] = {
+    scaffold: dict[str, str] = {
         "plansync.yaml": CONFIG,
         "specs/plans.yaml": example.replace(
             "# Try it against the built-in emulator (its sample plans have these ids):\n"
@@ -73,20 +84,37 @@ def init(folder: Path, action_ref: str | None) -> int:
             "# (plansync import ID... writes a spec of your live plans).\n"),
         "schemas/plansync-spec.schema.json":
             shipped("schemas", "plansync-spec.schema.json").read_text(encoding="utf-8"),
-        **({} if action_ref else {".github/actions/plansync/action.yml":
-                                   shipped("action", "action.yml").read_text(encoding="utf-8")}),
-        **{f".github/workflows/{name}": shipped("github-actions", name).read_text(
-            encoding="utf-8").replace(_LOCAL_ACTION, uses) for name in WORKFLOWS},
     }
+    files = {**scaffold, **workflows(action_ref)}
+    stale = []
     for name, text in files.items():
         path = folder / name
-        if path.exists():
-            click.echo(f"left    {path} (it exists)")
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            click.echo(f"created {path}")
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        click.echo(f"created {path}")
+        old = path.read_text(encoding="utf-8")
+        if name in scaffold or not upgrade:
+            click.echo(f"left    {path} (it exists)")
+            if name not in scaffold and old != text:
+                stale.append(name)
+        elif old == text:
+            click.echo(f"unchanged {path}")
+        else:
+            path.write_text(text, encoding="utf-8")
+            click.echo(f"upgraded {path}:")
+            click.echo(_diff(old, text, name), nl=False)
     click.echo(_gitignore(folder / ".gitignore"))
+    if stale:
+        click.echo(f"\nplansync's workflows differ from this version's: {UPGRADE_HINT} "
+                   "(it shows what changes).")
+    if kept is not None:
+        click.echo(f"\nKept the workflows' action {kept}: give --action OWNER/REPO@SHA to "
+                   "pin another commit.")
+    if upgrade and action_ref is not None and (folder / VENDORED).exists():
+        click.echo(f"\nThe workflows no longer use {folder / VENDORED}: remove "
+                   f"{(folder / VENDORED).parent} when you commit this.")
     if action_ref is None:
         click.echo("\nThe workflows use .github/actions/plansync, which needs plansync's "
                    "source: run init again with --action OWNER/REPO@COMMIT-SHA (the "
@@ -94,11 +122,58 @@ def init(folder: Path, action_ref: str | None) -> int:
     elif not re.fullmatch(r".*@[0-9a-f]{40}", action_ref):
         click.echo(f"\nwarning: {action_ref} is not pinned by a full commit SHA; a tag or "
                    "branch can be moved to other code", err=True)
+    if upgrade:
+        click.echo("\nNext: review the change (git diff), commit it and merge it: the "
+                   "workflows run as the default branch defines them.")
+        return 0
     enter = "" if folder.resolve() == Path.cwd().resolve() else f"  cd {folder}\n"
     click.echo("\nNext: put your keys where plansync.yaml says, set merchant_id, then\n"
                f"{enter}  plansync import YOUR-PLAN-IDS --out specs/imported.yaml\n"
                "  plansync plan specs/")
     return 0
+
+
+def workflows(action_ref: str | None) -> dict[str, str]:
+    """plansync's own files in a repository, by path: the three workflows using the action
+    pinned as ``action_ref`` (OWNER/REPO@SHA), or, without one, the vendored action and
+    the workflows using it."""
+    from plansync.schema_files import shipped
+
+    files = {} if action_ref else {VENDORED: shipped("action", "action.yml").read_text(
+        encoding="utf-8")}
+    for name in WORKFLOWS:
+        text = shipped("github-actions", name).read_text(encoding="utf-8")
+        if action_ref:
+            text = _LOCAL_ACTION.sub(f"uses: {action_ref}", text)
+        files[f".github/workflows/{name}"] = text
+    return files
+
+
+def _pinned_action(folder: Path) -> str | None:
+    """The OWNER/REPO@REF the existing workflows run plansync from (the action whose steps
+    take a ``command``), or None for the vendored action or no workflows."""
+    import yaml
+
+    found = set()
+    for name in WORKFLOWS:
+        path = folder / ".github" / "workflows" / name
+        if not path.exists():
+            continue
+        try:
+            workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+            steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+        except (yaml.YAMLError, TypeError, KeyError, AttributeError):
+            continue  # not a workflow we can read: it is rewritten like the others
+        found |= {str(step["uses"]) for step in steps if isinstance(step, dict)
+                  and "command" in (step.get("with") or {}) and "uses" in step}
+    pinned = {ref for ref in found if _ACTION_REF.fullmatch(ref)}
+    return next(iter(pinned)) if len(pinned) == 1 else None
+
+
+def _diff(old: str, new: str, name: str) -> str:
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                 fromfile=f"a/{name}", tofile=f"b/{name}")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 def _gitignore(path: Path) -> str:
