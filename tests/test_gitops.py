@@ -290,9 +290,12 @@ def test_init_upgrade_rewrites_only_plansyncs_workflows_showing_the_diff(
     assert f"-        uses: acme/plansync@{first}\n+        uses: acme/plansync@{second}\n" \
         in out
     assert '-    - cron: "0 5 * * *"\n+    - cron: "17 2 * * *"\n' in out  # an edit undone
-    for name in ("plansync.yaml", "specs/plans.yaml", ".gitignore"):
-        assert f"left    {repo}/{name}" in out
-    assert "created" not in out
+    for name in ("plansync.yaml", "specs/plans.yaml", ".gitignore", "schemas/"):
+        assert name not in out  # not even looked at
+    (repo / "specs" / "plans.yaml").unlink()  # the user's choice: upgrade keeps it
+    assert run("init", str(repo), "--upgrade").returncode == 0
+    assert not (repo / "specs" / "plans.yaml").exists()
+    (repo / "specs" / "plans.yaml").write_bytes(after["specs/plans.yaml"])
     assert zizmor(str(repo)).returncode == 0
 
     again = run("init", str(repo), "--upgrade")  # no --action: keeps the pinned one

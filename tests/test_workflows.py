@@ -21,8 +21,8 @@ EXAMPLES = ROOT / "examples" / "github-actions"
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
 PINNED = "acme/plansync@" + "3f2c9a1b" * 5
 LOCAL = "./.github/actions/plansync"
-# What the other actions the workflows use declare as outputs (their action.yml, at the
-# pinned commits).
+# Outputs the other actions the workflows use declare (from their documentation; the
+# workflows read none today, so a read of any other name fails the check).
 KNOWN_OUTPUTS = {
     "actions/checkout": {"ref", "commit"},
     "actions/setup-python": {"python-version", "python-path", "cache-hit"},
@@ -284,5 +284,10 @@ def test_the_plan_job_refuses_links_in_the_pull_requests_files(tmp_path: Path) -
     linked = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path,
                             capture_output=True, text=True, timeout=30)
     assert linked.returncode == 1
-    assert "::error::the pull request adds symbolic links" in linked.stdout
+    assert "::error::the pull request's specs hold symbolic links" in linked.stdout
     assert ".plansync-pr/specs/keys.yaml" in linked.stdout
+    (specs / "keys.yaml").unlink()
+    (tmp_path / ".plansync-pr" / "README.md").symlink_to("specs/plans.yaml")
+    outside = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=30)
+    assert outside.returncode == 0  # a link elsewhere in the PR's tree is never read

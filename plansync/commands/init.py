@@ -65,8 +65,6 @@ def init(folder: Path, action_ref: str | None, upgrade: bool) -> int:
     """Scaffold DIR: plansync.yaml, specs/, the schema, .gitignore entries and GitHub
     Actions workflows. Existing files are never overwritten, except plansync's own
     workflows with --upgrade."""
-    from plansync.schema_files import shipped
-
     if action_ref is not None and not _ACTION_REF.fullmatch(action_ref):
         raise click.BadParameter(f"{action_ref!r} is not OWNER/REPO@REF",
                                  param_hint="--action")
@@ -74,38 +72,12 @@ def init(folder: Path, action_ref: str | None, upgrade: bool) -> int:
     if upgrade and action_ref is None:  # keep the pinned form a repository already has
         action_ref = kept = _pinned_action(folder)
 
-    example = shipped("specs.example", "plans.yaml").read_text(encoding="utf-8")
-    scaffold: dict[str, str] = {
-        "plansync.yaml": CONFIG,
-        "specs/plans.yaml": example.replace(
-            "# Try it against the built-in emulator (its sample plans have these ids):\n"
-            "#   plansync emulator exec -- plansync plan specs.example/\n",
-            "# These ids are the built-in emulator's sample plans: replace them with yours\n"
-            "# (plansync import ID... writes a spec of your live plans).\n"),
-        "schemas/plansync-spec.schema.json":
-            shipped("schemas", "plansync-spec.schema.json").read_text(encoding="utf-8"),
-    }
-    files = {**scaffold, **workflows(action_ref)}
-    stale = []
-    for name, text in files.items():
-        path = folder / name
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            click.echo(f"created {path}")
-            continue
-        old = path.read_text(encoding="utf-8")
-        if name in scaffold or not upgrade:
-            click.echo(f"left    {path} (it exists)")
-            if name not in scaffold and old != text:
-                stale.append(name)
-        elif old == text:
-            click.echo(f"unchanged {path}")
-        else:
-            path.write_text(text, encoding="utf-8")
-            click.echo(f"upgraded {path}:")
-            click.echo(_diff(old, text, name), nl=False)
-    click.echo(_gitignore(folder / ".gitignore"))
+    # An upgrade touches plansync's own files only: a spec or setting the user removed
+    # stays removed.
+    stale = _place(folder, {**({} if upgrade else _scaffold()), **workflows(action_ref)},
+                   upgrade)
+    if not upgrade:
+        click.echo(_gitignore(folder / ".gitignore"))
     if stale:
         click.echo(f"\nplansync's workflows differ from this version's: {UPGRADE_HINT} "
                    "(it shows what changes).")
@@ -131,6 +103,48 @@ def init(folder: Path, action_ref: str | None, upgrade: bool) -> int:
                f"{enter}  plansync import YOUR-PLAN-IDS --out specs/imported.yaml\n"
                "  plansync plan specs/")
     return 0
+
+
+def _scaffold() -> dict[str, str]:
+    from plansync.schema_files import shipped
+
+    example = shipped("specs.example", "plans.yaml").read_text(encoding="utf-8")
+    return {
+        "plansync.yaml": CONFIG,
+        "specs/plans.yaml": example.replace(
+            "# Try it against the built-in emulator (its sample plans have these ids):\n"
+            "#   plansync emulator exec -- plansync plan specs.example/\n",
+            "# These ids are the built-in emulator's sample plans: replace them with yours\n"
+            "# (plansync import ID... writes a spec of your live plans).\n"),
+        "schemas/plansync-spec.schema.json":
+            shipped("schemas", "plansync-spec.schema.json").read_text(encoding="utf-8"),
+    }
+
+
+def _place(folder: Path, files: dict[str, str], upgrade: bool) -> list[str]:
+    """Write each missing file; with ``upgrade`` rewrite those that differ, showing the
+    diff. Returns plansync's own files left as they are although they differ."""
+    own = {VENDORED, *(f".github/workflows/{name}" for name in WORKFLOWS)}
+    stale = []
+    for name, text in files.items():
+        path = folder / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            click.echo(f"created {path}")
+            continue
+        old = path.read_text(encoding="utf-8")
+        if not upgrade:
+            click.echo(f"left    {path} (it exists)")
+            if name in own and old != text:
+                stale.append(name)
+        elif old == text:
+            click.echo(f"unchanged {path}")
+        else:
+            path.write_text(text, encoding="utf-8")
+            click.echo(f"upgraded {path}:")
+            click.echo(_diff(old, text, name), nl=False)
+    return stale
 
 
 def workflows(action_ref: str | None) -> dict[str, str]:
