@@ -96,6 +96,14 @@ def apply(env: dict[str, str], spec: Path) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _journal_bytes(log: Path) -> bytes:
+    """The journal as it is now; the run under test may clear it at any moment."""
+    try:
+        return log.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
 def test_sigkill_anywhere_then_reruns_converge_with_no_double_write(
         hundred: tuple[Emulator, dict[str, str]], tmp_path: Path) -> None:
     emulator, env = hundred
@@ -106,7 +114,7 @@ def test_sigkill_anywhere_then_reruns_converge_with_no_double_write(
     log = state.with_name(state.name + ".journal")  # the local backend's journal file
     points: Counter[str] = Counter()
     for kill in range(KILLS):
-        before = log.read_bytes() if log.exists() else b""
+        before = _journal_bytes(log)
         done = sum(accepted_writes(emulator).values())
         victim = apply(env, spec)
         point = ("planning", "after an outcome", "mid-writes", "mid-writes")[kill % 4]
@@ -116,7 +124,7 @@ def test_sigkill_anywhere_then_reruns_converge_with_no_double_write(
                 time.sleep(rng.uniform(0.2, 0.8))
                 break
             if point == "after an outcome":  # between it and the state write
-                now = log.read_bytes() if log.exists() else b""
+                now = _journal_bytes(log)
                 if now != before and b'"kind":"outcome"' in now:
                     break
             elif sum(accepted_writes(emulator).values()) >= done + rng.randint(1, 3):
