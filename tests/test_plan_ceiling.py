@@ -198,3 +198,61 @@ def test_the_ceiling_refuses_a_cancel_that_prevent_cancel_forbids() -> None:
     assert forgeries(reviewed, [spec]) == [
         "plan 156142: the plan file says cancel, the spec forbids it "
         "(lifecycle.prevent_cancel)"]
+
+
+def test_target_or_exclude_with_a_saved_plan_is_a_usage_error(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    path, _ = saved_plan(env, EXAMPLE, tmp_path)
+    for flag in ("--exclude", "--target"):
+        result = apply_plan(env, path, flag, "156145")
+        assert result.returncode == 64, result.stderr
+        assert "--target and --exclude choose plans when a plan is made" in result.stderr
+    assert writes(emulator) == {}  # the excluded cancel above all
+
+
+def test_whole_numbers_written_as_floats_are_sent_as_the_spec_says(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    _, document = saved_plan(env, EXAMPLE, tmp_path)
+    change(document, "156142")["after"]["recurring_count"] = 24.0
+    result = apply_plan(env, edited(tmp_path, document), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    sent = next(r["sent"] for r in json.loads(result.stdout)["results"] if r["id"] == "156142")
+    assert sent["recurringCount"] == "24"
+    assert live_fields(emulator, "156142")["recurringCount"] == "24"
+
+
+def test_a_re_run_of_a_partial_apply_fails_and_sends_nothing(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    path, _ = saved_plan(env, EXAMPLE, tmp_path)
+    moved = tmp_path / "moved.yaml"  # live moves away from the review for one plan
+    moved.write_text(HEAD + "plans:\n  - {id: '156144', recurring_interval: 14}\n")
+    assert run("apply", str(moved), "--auto-approve",
+               env=env | {"PLANSYNC_STATE": str(tmp_path / "other.json")}).returncode == 0
+    first = apply_plan(env, path)
+    assert first.returncode == 1  # 156144 skipped: changed since review
+    before = writes(emulator)
+    again = apply_plan(env, path, "--json")
+    assert again.returncode == 1, again.stdout
+    assert json.loads(again.stdout)["already_applied"]["complete"] is False
+    assert "only in part" in again.stderr and "Traceback" not in again.stderr
+    assert writes(emulator) == before
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda d: d.update(created_at="not-a-date"), "created_at"),
+    (lambda d: change(d, "156142")["after"].update(charge_next_date="2026-02-30"),
+     "plan 156142"),
+    (lambda d: change(d, "156142")["impact"]["after"]["next_charge"].update(date="2026-13-01"),
+     "plan 156142"),
+    (lambda d: change(d, "156142").update(currency=None), "plan 156142"),
+])
+def test_values_the_schema_lets_through_but_mean_nothing_are_refused(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path, edit: Any, says: str) -> None:
+    _, document = saved_plan(env, EXAMPLE, tmp_path)
+    edit(document)
+    path = edited(tmp_path, document)
+    for command in (("apply", "--plan", str(path), "--auto-approve"), ("show", str(path))):
+        result = run(*command, env=env)
+        assert result.returncode == 1, result.stderr
+        assert f"is not a plansync plan: {says}" in result.stderr, result.stderr
+    assert writes(emulator) == {}

@@ -19,6 +19,8 @@ from plansync.commands.limits import resolve as guardrail_limits
 from plansync.commands.output import SIGNAL_EXIT, ApplyReport, Output
 from plansync.errors import GuardrailError, LockError, PlansyncError
 
+CONVERGED = ("updated", "cancelled", "unchanged")  # a saved plan's change that is done
+
 
 @click.command()
 @click.argument("paths", metavar="[PATH...]", nargs=-1, type=click.Path(path_type=Path))
@@ -71,6 +73,10 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
 
     if not paths and plan_file is None:
         raise click.UsageError("name the spec PATHs to apply, or a saved --plan FILE")
+    if plan_file is not None and (target or exclude):
+        raise click.UsageError("--target and --exclude choose plans when a plan is made; a "
+                               "saved plan holds what was chosen then: make it with them "
+                               "(plansync plan --target ID --out FILE)")
     lock_wait = _seconds(lock_timeout, "--lock-timeout")  # usage errors before any work
     window_flag = None if settle_window is None else _seconds(settle_window,
                                                               "--settle-window")
@@ -141,6 +147,9 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
                 say.result(result)
             if not dry_run:
                 applier.forget(set(made.unmanaged))
+                if plan_digest is not None and stop.signum is None and all(
+                        r.result in CONVERGED for r in results):
+                    applier.mark_plan_complete(plan_digest)
                 backends.checkpoint(store, applier.state)
         if applier.journal_error is not None:
             raise applier.journal_error

@@ -89,17 +89,27 @@ class ApplyReport:
             self.warning(f"plan {result.id}: {result.warning}")
 
     def already_applied(self, plan_file: Any, done: Any) -> int:
-        """A saved plan applies once: a second run (a re-run CI job) is a success that
-        sends nothing and says who applied it, when."""
+        """A saved plan applies once. A second run (a re-run CI job) sends nothing: it
+        succeeds when the first run wrote every reviewed change, and otherwise fails,
+        saying so, rather than turn a partial apply green."""
         by = f" by {done.by}" if done.by else ""
-        self.line(f"Plan file {plan_file} was already applied{by} at {done.at}; nothing "
-                  "was sent.")
+        if done.complete:
+            self.line(f"Plan file {plan_file} was already applied{by} at {done.at}; "
+                      "nothing was sent.")
+        else:
+            how = ("only in part (some reviewed changes were not written)"
+                   if done.complete is False else "(whether in full was not recorded)")
+            click.echo(f"error: plan file {plan_file} was already applied{by} at "
+                       f"{done.at}, {how}; it is not applied again, and nothing was sent\n"
+                       "  hint: review a new plan for what is left: plansync plan --out FILE",
+                       err=True)
         if self.as_json:
-            click.echo(json.dumps({"dry_run": False, "already_applied": {"at": done.at,
-                                                                         "by": done.by},
+            click.echo(json.dumps({"dry_run": False,
+                                   "already_applied": {"at": done.at, "by": done.by,
+                                                       "complete": done.complete},
                                    "results": [], "not_reviewed": [],
                                    "summary": _summary(Counter(), 0)}, indent=2))
-        return 0
+        return 0 if done.complete else 1
 
     def finish(self, results: list[Any], dry_run: bool, signum: int | None,
                not_reviewed: Sequence[Any] = ()) -> int:

@@ -93,6 +93,11 @@ class Applier:
             self._state = self._state.with_applied_plan(digest, now(),
                                                         self.options.actor.get("ci_url"))
 
+    def mark_plan_complete(self, digest: str) -> None:
+        """Every reviewed change of the saved plan ``digest`` was written or found done."""
+        with self._state_lock:
+            self._state = self._state.with_plan_complete(digest)
+
     def rebase(self, saved: State) -> None:
         """The state was saved as ``saved``: continue from its serial."""
         with self._state_lock:

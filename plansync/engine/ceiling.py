@@ -29,7 +29,9 @@ WRITES = (Action.UPDATE, Action.CANCEL)
 
 @dataclass(frozen=True)
 class Ceiling:
-    agreed: tuple[Change, ...]  # identical in the file and now: the writes and the no-ops
+    # Identical in the file and now (writes and no-ops), as recomputed now: what is sent
+    # and recorded comes from the spec and live, never from the file's text (24.0 == 24).
+    agreed: tuple[Change, ...]
     moved: tuple[tuple[Change, Change], ...]  # (reviewed, now): live moved since review
     not_reviewed: tuple[Change, ...]  # the spec implies them now; the file lacks them
     unmanaged: tuple[str, ...]  # to stop managing: in the file and in the recomputation
@@ -83,7 +85,7 @@ def intersect(reviewed: Plan, now: Plan) -> Ceiling:
     for change in reviewed.changes:
         again = current.get(change.id)  # a write's plan is declared: forgeries checked
         if again is not None and same(change, again):
-            agreed.append(change)
+            agreed.append(again)  # the values as the spec and live give them, not as read
         elif again is not None and change.action in WRITES:
             moved.append((change, again))
         # else a no-op or error that no longer holds: nothing to write; what the spec

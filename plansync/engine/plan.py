@@ -183,23 +183,38 @@ def parse(data: Any, source: str) -> Plan:
     problem = schema_files.first_problem(SCHEMA_NAME, data)
     if problem is not None:
         raise PlansyncError(f"{source} is not a plansync plan: {problem}")
+    # The schema cannot say that a date exists or that an impact's currency is known:
+    # a value the schema lets through but that means nothing is refused here, by name.
+    where = "created_at"
+    try:
+        created_at = datetime.fromisoformat(data["created_at"].replace("Z", "+00:00"))
+        changes = []
+        for change in data["changes"]:
+            where = f"plan {change['id']}"
+            changes.append(_parse_change(change))
+    except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+        raise PlansyncError(f"{source} is not a plansync plan: {where}: {exc}") from None
     return Plan(
         format_version=data["format_version"],
-        created_at=datetime.fromisoformat(data["created_at"].replace("Z", "+00:00")),
+        created_at=created_at,
         tool_version=data["tool_version"],
         merchant_id=data["merchant_id"],
         endpoint=data["endpoint"],
         spec_digest=data["spec_digest"],
         key_fingerprint=data["key_fingerprint"],
-        changes=tuple(
-            Change(id=c["id"], name=c["name"], action=Action(c["action"]),
-                   before={k: from_json(k, v) for k, v in c["before"].items()},
-                   after={k: from_json(k, v) for k, v in c["after"].items()},
-                   changed_fields=tuple(c["changed_fields"]), error=c.get("error"),
-                   currency=c["currency"], live_fingerprint=c["live_fingerprint"],
-                   impact=_parse_impact(c["impact"], c["currency"]) if c.get("impact")
-                   else None)
-            for c in data["changes"]),
+        changes=tuple(changes),
         spec_paths=tuple(data["spec_paths"]),
         unmanaged=tuple(data["unmanaged"]),
     )
+
+
+def _parse_change(c: dict[str, Any]) -> Change:
+    impact = c.get("impact")
+    if impact and not c["currency"]:
+        raise ValueError("an impact needs the plan's currency")
+    return Change(id=c["id"], name=c["name"], action=Action(c["action"]),
+                  before={k: from_json(k, v) for k, v in c["before"].items()},
+                  after={k: from_json(k, v) for k, v in c["after"].items()},
+                  changed_fields=tuple(c["changed_fields"]), error=c.get("error"),
+                  currency=c["currency"], live_fingerprint=c["live_fingerprint"],
+                  impact=_parse_impact(impact, c["currency"]) if impact else None)

@@ -126,15 +126,20 @@ class Outcome:
 
 @dataclass(frozen=True)
 class AppliedPlan:
-    """A saved plan file applied: when, and by which run (its CI URL, when there is one)."""
+    """A saved plan file applied: when, by which run (its CI URL, when there is one), and
+    whether that run wrote every reviewed change (False until it has; None: not recorded,
+    by a plansync before this was kept)."""
 
     at: str
     by: str | None = None
+    complete: bool | None = False
 
     @classmethod
     def from_json(cls, data: Any) -> AppliedPlan:
         # States written before the run was recorded hold the time alone.
-        return cls(data) if isinstance(data, str) else cls(data["at"], data.get("by"))
+        if isinstance(data, str):
+            return cls(data, None, None)
+        return cls(data["at"], data.get("by"), data.get("complete"))
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,10 @@ class State:
     def with_applied_plan(self, digest: str, at: str, by: str | None = None) -> State:
         return dataclasses.replace(self, applied_plans={**self.applied_plans,
                                                         digest: AppliedPlan(at, by)})
+
+    def with_plan_complete(self, digest: str) -> State:
+        done = dataclasses.replace(self.applied_plans[digest], complete=True)
+        return dataclasses.replace(self, applied_plans={**self.applied_plans, digest: done})
 
 
 def now() -> str:
