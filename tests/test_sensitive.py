@@ -76,6 +76,16 @@ def test_credentials_in_the_endpoint_are_refused_by_every_command(
     assert "s3cret" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("url", ["s3://AKIAEXAMPLE:s3cret@bucket/plans",
+                                 "s3://:s3cret@bucket/plans"])
+def test_credentials_in_an_s3_state_url_are_refused_without_echoing_them(url: str) -> None:
+    result = run("state", "list", "--state", url)
+    assert result.returncode == 1
+    assert "the s3:// state URL holds credentials" in result.stderr
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "AKIAEXAMPLE" not in result.stdout + result.stderr
+
+
 def test_control_characters_from_a_spec_are_shown_escaped(
         served: dict[str, str], tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"

@@ -47,6 +47,11 @@ class S3Backend:
     def __init__(self, url: str, workspace: str, environ: Mapping[str, str]) -> None:
         parts = urlsplit(url)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if parts.username is not None or parts.password is not None:
+            # Said without the URL: what stands before the @ is a secret.
+            raise ConfigError("the s3:// state URL holds credentials; they were not used",
+                              "AWS credentials come from the environment (AWS_* variables, "
+                              "a profile, or OIDC in CI), never from the URL")
         if not parts.hostname:
             raise ConfigError(f"state URL {url!r} names no bucket", "use s3://BUCKET/PREFIX")
         self.bucket = parts.netloc
