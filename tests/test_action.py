@@ -1,9 +1,10 @@
 """The GitHub Action's script, run by bash here exactly as a runner would run it."""
 
 import os
+import re
+import shutil
 import subprocess
 import sys
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +43,12 @@ def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: 
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
         "RUNNER_TEMP": str(runner_temp), "GITHUB_OUTPUT": str(outputs),
         "GITHUB_STEP_SUMMARY": str(tmp_path / "step_summary.md"),
-        "PLANSYNC_ACTION_PATH": str(tmp_path / "no-checkout-here"),
         "INPUT_COMMAND": command, "INPUT_ARGS": args,
         "INPUT_PATHS": str(EXAMPLE) if paths is None else paths,
         "INPUT_MERCHANT_KEY": (emulator_dir / "merchant-private.pem").read_text(),
         "INPUT_MERCHANT_KEY_PASSWORD": "",
         "INPUT_GATEWAY_KEY": (emulator_dir / "gateway-public.pem").read_text(),
         "INPUT_OK_EXIT_CODES": ok,
-        # Pinned and already installed: the step's pip install is a no-op.
-        "INPUT_PACKAGE": f"click=={version('click')}",
         "PLANSYNC_MERCHANT_ID": "JT01", "PLANSYNC_ENDPOINT": emulator.url,
         "PLANSYNC_STATE": str(state or tmp_path / "state.json"),
         "PLANSYNC_REQUIRE_REMOTE_STATE": "false" if state is None or "://" not in str(state)
@@ -316,13 +314,22 @@ def test_the_action_refuses_runner_local_state_and_runs_on_postgres(
     assert outputs["exit-code"] == "0"
 
 
-def run_install_only(tmp_path: Path, package: str, action_path: Path) -> Any:
-    """The action's script up to and including the install, as a runner runs it."""
-    script = action_script().split("keys=", 1)[0]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "PLANSYNC_ACTION_PATH": str(action_path), "INPUT_PACKAGE": package}
-    return subprocess.run(["bash", "-c", script], env=env, text=True, capture_output=True,
-                          timeout=120, cwd=tmp_path, stdin=subprocess.DEVNULL)
+def install_script() -> str:
+    """The script of the action's step that installs plansync (the one that runs pip)."""
+    steps = yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]
+    step = next(s for s in steps if "pip install" in s.get("run", ""))
+    return str(step["run"]).split("keys=", 1)[0]  # the part before the keys are written
+
+
+def run_install_only(tmp_path: Path, package: str, action_path: Path,
+                     env: dict[str, str] | None = None) -> Any:
+    """The action's install, as a runner runs it."""
+    environ = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+               "PLANSYNC_ACTION_PATH": str(action_path), "INPUT_PACKAGE": package,
+               **(env or {})}
+    return subprocess.run(["bash", "-c", install_script()], env=environ, text=True,
+                          capture_output=True, timeout=600, cwd=tmp_path,
+                          stdin=subprocess.DEVNULL)
 
 
 def test_the_action_never_installs_an_unpinned_name(tmp_path: Path) -> None:
@@ -332,21 +339,28 @@ def test_the_action_never_installs_an_unpinned_name(tmp_path: Path) -> None:
     no_source = run_install_only(tmp_path, "", tmp_path)
     assert no_source.returncode == 1
     assert "::error::no plansync source at" in no_source.stderr
-    assert "pip install --quiet plansync" not in action_script()
+    assert "pip install --quiet plansync" not in install_script()
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def constraints() -> dict[str, str]:
+    """action-constraints.txt: the exact version of each name."""
+    lines = [line for line in (ROOT / "action-constraints.txt").read_text().splitlines()
+             if line and not line.startswith("#")]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[A-Za-z0-9_.+!-]+", line) for line in lines)
+    return {canonical(name): version
+            for name, version in (line.split("==") for line in lines)}
 
 
 def test_the_constraints_file_pins_every_runtime_dependency() -> None:
-    import re
     import tomllib
 
-    pinned = {re.split(r"==", line)[0].lower().replace("_", "-")
-              for line in (ROOT / "action-constraints.txt").read_text().splitlines()
-              if line and not line.startswith("#")}
-    assert all("==" in line for line in (ROOT / "action-constraints.txt").read_text()
-               .splitlines() if line and not line.startswith("#"))
+    pinned = set(constraints())
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {re.split(r"[\[<>=!~ ]", d)[0].lower().replace("_", "-")
-              for d in project["dependencies"]}
+    wanted = {canonical(re.split(r"[\[<>=!~ ;]", d)[0]) for d in project["dependencies"]}
     assert wanted <= pinned, wanted - pinned
 
 
@@ -363,3 +377,93 @@ def test_plan_and_apply_write_the_job_summary(tmp_path: Path, emulator_dir: Path
     applied = (tmp_path / "apply" / "step_summary.md").read_text()
     assert applied.startswith("### plansync apply (exit code 0)\n\n```text\n")
     assert "Apply complete: 2 updated, 1 cancelled, 1 unchanged, 0 failed." in applied
+
+
+SECRET_INPUTS = {"merchant-key", "merchant-key-password", "gateway-key"}
+
+
+def test_no_step_that_runs_pip_has_a_secret_in_its_env() -> None:
+    """pip runs code from the package index (a build backend, a package's build): the step
+    that runs it holds only the action's path and `package`; the keys come in a later
+    step, which installs nothing."""
+    steps = yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]
+    installs = [s for s in steps if re.search(r"\bpip\b", s.get("run", ""))]
+    assert installs
+    for step in installs:
+        env = step.get("env") or {}
+        read = set(re.findall(r"inputs\.([A-Za-z0-9_-]+)", " ".join(map(str, env.values()))))
+        assert not read & SECRET_INPUTS, (step.get("id"), read & SECRET_INPUTS)
+        assert "secrets." not in str(env)
+        assert set(env) <= {"PLANSYNC_ACTION_PATH", "INPUT_PACKAGE"}, sorted(env)
+    keyed = [s for s in steps if set(re.findall(r"inputs\.([A-Za-z0-9_-]+)",
+                                                str(s.get("env")))) & SECRET_INPUTS]
+    assert [s.get("id") for s in keyed] == ["run"]
+    code = "\n".join(line for line in keyed[0]["run"].splitlines()
+                     if not line.strip().startswith("#"))
+    assert not re.search(r"\bpip\b", code)  # nothing is installed beside the keys
+    assert steps.index(installs[-1]) < steps.index(keyed[0])
+
+
+def test_the_build_backend_is_pinned_like_the_dependencies() -> None:
+    import tomllib
+
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+    pinned = constraints()
+    for requirement in build["requires"]:
+        name = canonical(re.split(r"[\[<>=!~ ;]", requirement)[0])
+        assert name in pinned, f"the build backend {name} is not in action-constraints.txt"
+        # ... and it is what the install step puts in place before the build
+        backend = re.search(r"pip install [^\n]*--only-binary[^\n]*\\\n\s*([^\n]+)",
+                            install_script())
+        assert backend is not None and name in backend.group(1).split()
+    assert "--no-build-isolation" in install_script()
+
+
+def _action_source(where: Path) -> Path:
+    """The action's checkout: what building plansync from source reads."""
+    where.mkdir()
+    for name in ("pyproject.toml", "README.md", "action.yml", "action-constraints.txt"):
+        shutil.copy2(ROOT / name, where / name)
+    for name in ("plansync", "schemas", "specs.example", "examples/github-actions"):
+        shutil.copytree(ROOT / name, where / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return where
+
+
+def test_the_install_runs_only_pinned_versions_even_in_the_build(tmp_path: Path) -> None:
+    """The install step for real, into a new Python environment (as setup-python gives
+    one): every package pip installs, the build backend and its dependencies too (pip's
+    build isolation ignores --constraint), is in action-constraints.txt at that version.
+    Uses the package index pip is configured with (the network, or a local mirror)."""
+    venv = tmp_path / "python"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    source = _action_source(tmp_path / "action")
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PIP_CONSTRAINT", "PIP_BUILD_CONSTRAINT", "PIP_NO_BUILD_ISOLATION",
+                          "VIRTUAL_ENV", "PYTHONPATH")}
+    # -vv against the step's --quiet: pip shows what each install, the build's too, did.
+    env.update(PATH=f"{venv / 'bin'}:{env['PATH']}", PIP_VERBOSE="2")
+    (tmp_path / "work").mkdir()
+    result = subprocess.run(["bash", "-c", install_script()], text=True, timeout=900,
+                            capture_output=True, cwd=tmp_path / "work",
+                            stdin=subprocess.DEVNULL,
+                            env={**env, "PLANSYNC_ACTION_PATH": str(source),
+                                 "INPUT_PACKAGE": ""})
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    pinned = constraints()
+    installed = [item.rsplit("-", 1) for line in re.findall(
+        r"Successfully installed (.+)", output) for item in line.split()]
+    seen = {canonical(name): version for name, version in installed}
+    assert "hatchling" in seen, output[-5000:]  # the check saw the build backend
+    unpinned = {f"{name} {version}" for name, version in seen.items()
+                if name != "plansync" and pinned.get(name) != version}
+    assert not unpinned, f"installed at versions action-constraints.txt does not pin: " \
+                         f"{sorted(unpinned)}"
+    frozen = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list",
+                             "--format=freeze"], capture_output=True, text=True,
+                            timeout=120, check=True).stdout.split()
+    left = {canonical(n): v for n, v in (line.split("==") for line in frozen)}
+    assert {n: v for n, v in left.items() if n not in ("pip", "setuptools", "plansync")
+            and pinned.get(n) != v} == {}
+    assert "plansync" in left

@@ -2,6 +2,7 @@
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -321,3 +322,99 @@ def test_init_upgrade_from_the_vendored_action_to_a_pinned_one(tmp_path: Path) -
     assert f"+        uses: acme/plansync@{sha}\n" in pinned.stdout
     assert f"The workflows no longer use {vendored}: remove" in pinned.stdout
     assert vendored.exists()  # init never deletes
+
+
+def _snapshot(root: Path) -> dict[str, bytes | str]:
+    """Every entry under ``root``: a file's bytes, a link's target (never followed)."""
+    return {str(p.relative_to(root)): (f"-> {p.readlink()}" if p.is_symlink()
+                                       else p.read_bytes())
+            for p in sorted(root.rglob("*")) if p.is_symlink() or p.is_file()}
+
+
+LINKED = "is a symbolic link: plansync writes only plain files; remove it and run again"
+
+
+def test_init_never_writes_through_a_link(tmp_path: Path) -> None:
+    """A link in place of a file init would write (dangling or not), or a folder inside
+    DIR that is a link: refused before anything is written, whatever the link points at."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.txt"
+    victim.write_text("not plansync's\n")
+    cases = {  # the link's path inside DIR -> what it points at
+        ".github/workflows/plansync-drift.yml": victim,
+        "plansync.yaml": outside / "dangling.yaml",            # does not exist yet
+        ".gitignore": victim,
+        "specs": outside,                                      # a folder inside DIR
+    }
+    for number, (name, target) in enumerate(cases.items()):
+        repo = tmp_path / f"repo{number}"
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).symlink_to(target)
+        before, around = _snapshot(repo), _snapshot(outside)
+        result = run("init", str(repo))
+        assert result.returncode == 1, (name, result.stdout, result.stderr)
+        assert result.stderr == f"error: {repo / name} {LINKED}\n", name
+        assert "Traceback" not in result.stdout + result.stderr
+        assert "created" not in result.stdout, name  # nothing written in this run
+        assert _snapshot(repo) == before and _snapshot(outside) == around, name
+        assert not (outside / "dangling.yaml").exists()
+
+
+def test_init_upgrade_never_writes_through_a_link(tmp_path: Path) -> None:
+    """The reported case: `ln -s /tmp/victim.txt .github/workflows/plansync-drift.yml;
+    plansync init . --upgrade` overwrote the victim. Now: refused, and the other stale
+    workflows are not upgraded either (every target is checked before any is written)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.txt"
+    victim.write_text("not plansync's\n")
+    for name, target in ((".github/workflows/plansync-drift.yml", victim),
+                         (".github/workflows/plansync-drift.yml", outside / "gone.yml"),
+                         (".github/actions/plansync/action.yml", victim),
+                         (".github/workflows", outside)):
+        repo = tmp_path / "repo"
+        if repo.exists():
+            shutil.rmtree(repo)
+        assert run("init", str(repo)).returncode == 0
+        plan = repo / ".github" / "workflows" / "plansync-plan.yml"
+        plan.write_text(plan.read_text().replace("contents: read", "contents: write"))
+        link = repo / name
+        if link.is_dir():
+            shutil.copytree(link, outside, dirs_exist_ok=True)
+            shutil.rmtree(link)
+        else:
+            link.unlink()
+        link.symlink_to(target)
+        before, around = _snapshot(repo), _snapshot(outside)
+        result = run("init", str(repo), "--upgrade")
+        assert result.returncode == 1, (name, result.stdout, result.stderr)
+        assert result.stderr == f"error: {link} {LINKED}\n", (name, result.stderr)
+        assert "Traceback" not in result.stdout + result.stderr
+        assert "upgraded" not in result.stdout, name
+        assert _snapshot(repo) == before and _snapshot(outside) == around, name
+        assert victim.read_text() == "not plansync's\n"
+        assert not (outside / "gone.yml").exists()
+
+
+def test_init_writes_files_whole_and_keeps_their_mode(tmp_path: Path) -> None:
+    """Each file is written to a temporary file beside it, then renamed over it: no
+    half-written workflow, no temporary file left, and an upgraded file keeps its mode."""
+    import os
+    import stat
+
+    repo = tmp_path / "repo"
+    assert run("init", str(repo)).returncode == 0
+    plan = repo / ".github" / "workflows" / "plansync-plan.yml"
+    created_mode = stat.S_IMODE(plan.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert created_mode == 0o666 & ~umask
+    plan.write_text("name: edited\n")
+    plan.chmod(0o640)
+    inode = plan.stat().st_ino
+    assert run("init", str(repo), "--upgrade").returncode == 0
+    assert plan.read_text() != "name: edited\n"  # upgraded
+    assert stat.S_IMODE(plan.stat().st_mode) == 0o640
+    assert plan.stat().st_ino != inode  # replaced, not rewritten in place
+    assert [p.name for p in repo.rglob("*") if p.name.endswith(".tmp")] == []

@@ -18,6 +18,7 @@ from tests.gha import runs_if, zizmor
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "examples" / "github-actions"
+CI = ROOT / ".github" / "workflows" / "ci.yml"  # plansync's own CI
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
 PINNED = "acme/plansync@" + "3f2c9a1b" * 5
 LOCAL = "./.github/actions/plansync"
@@ -230,7 +231,7 @@ def test_least_permissions_environments_and_no_persisted_credentials() -> None:
 
 
 def test_every_third_party_action_is_pinned_by_commit_with_its_tag() -> None:
-    files = [*sorted(EXAMPLES.glob("*.yml")), ROOT / "action.yml"]
+    files = [*sorted(EXAMPLES.glob("*.yml")), ROOT / "action.yml", CI]
     pins: dict[str, set[str]] = {}
     for path in files:
         for line in path.read_text().splitlines():
@@ -246,7 +247,7 @@ def test_every_third_party_action_is_pinned_by_commit_with_its_tag() -> None:
 
 
 def test_every_zizmor_suppression_says_why() -> None:
-    for path in [*sorted(EXAMPLES.glob("*.yml")), ROOT / "action.yml"]:
+    for path in [*sorted(EXAMPLES.glob("*.yml")), ROOT / "action.yml", CI]:
         lines = path.read_text().splitlines()
         for number, line in enumerate(lines):
             if "zizmor: ignore[" in line:
@@ -258,7 +259,7 @@ def test_zizmor_finds_nothing_in_the_action_and_the_workflows_init_writes(
         initialised: dict[str, Path]) -> None:
     """The default persona, offline (no network here or in CI's test job)."""
     inputs = [[str(ROOT / "action.yml"), *map(str, sorted(EXAMPLES.glob("*.yml")))],
-              [str(initialised["vendored"])], [str(initialised["pinned"])]]
+              [str(initialised["vendored"])], [str(initialised["pinned"])], [str(CI)]]
     for names in inputs:
         result = zizmor(*names)
         output = result.stdout + result.stderr
@@ -268,6 +269,25 @@ def test_zizmor_finds_nothing_in_the_action_and_the_workflows_init_writes(
     for name in ("plansync-plan.yml", "plansync-apply.yml", "plansync-drift.yml",
                  "actions/plansync/action.yml"):
         assert f"{name}" in collected, collected  # every file init writes was audited
+
+
+def test_plansyncs_own_ci_reads_only_and_persists_no_credentials() -> None:
+    """The repository's own CI: no token beyond reading, none left in .git, and the same
+    steps as before (the tests as .ci/run runs them; ruff and mypy)."""
+    workflow = yaml.safe_load(CI.read_text())
+    assert workflow["permissions"] == {}
+    for job_id, body in workflow["jobs"].items():
+        assert body["permissions"] == {"contents": "read"}, job_id
+        checkouts = [s for s in body["steps"]
+                     if s.get("uses", "").startswith("actions/checkout@")]
+        assert checkouts, job_id
+        for step in checkouts:
+            assert step["with"]["persist-credentials"] is False, job_id
+    runs = [s["run"] for body in workflow["jobs"].values() for s in body["steps"]
+            if "run" in s]
+    assert runs == ["bash .ci/run",
+                    "python -m venv .venv && .venv/bin/pip install -e '.[dev]'",
+                    ".venv/bin/ruff check . && .venv/bin/mypy"]
 
 
 def test_the_plan_job_refuses_links_in_the_pull_requests_files(tmp_path: Path) -> None:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import secrets
+import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
+
+from plansync.errors import PlansyncError
 
 GITIGNORE = [".plansync/", "*.pem", "*.key", "*.p12", "*.pfx", "keys/", "*.db"]
 WORKFLOWS = ("plansync-plan.yml", "plansync-apply.yml", "plansync-drift.yml")
@@ -68,14 +74,19 @@ def init(folder: Path, action_ref: str | None, upgrade: bool) -> int:
     if action_ref is not None and not _ACTION_REF.fullmatch(action_ref):
         raise click.BadParameter(f"{action_ref!r} is not OWNER/REPO@REF",
                                  param_hint="--action")
+    own = [f".github/workflows/{name}" for name in WORKFLOWS]
+    _refuse_links(folder, own)  # before they are even read
     kept = None
     if upgrade and action_ref is None:  # keep the pinned form a repository already has
         action_ref = kept = _pinned_action(folder)
 
     # An upgrade touches plansync's own files only: a spec or setting the user removed
     # stays removed.
-    stale = _place(folder, {**({} if upgrade else _scaffold()), **workflows(action_ref)},
-                   upgrade)
+    files = {**({} if upgrade else _scaffold()), **workflows(action_ref)}
+    # Every target is checked before any is written: a refusal leaves the run's files
+    # as they were.
+    _refuse_links(folder, [*files, *([] if upgrade else [".gitignore"])])
+    stale = _place(folder, files, upgrade)
     if not upgrade:
         click.echo(_gitignore(folder / ".gitignore"))
     if stale:
@@ -130,7 +141,7 @@ def _place(folder: Path, files: dict[str, str], upgrade: bool) -> list[str]:
         path = folder / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            _write(path, text)
             click.echo(f"created {path}")
             continue
         old = path.read_text(encoding="utf-8")
@@ -141,10 +152,44 @@ def _place(folder: Path, files: dict[str, str], upgrade: bool) -> list[str]:
         elif old == text:
             click.echo(f"unchanged {path}")
         else:
-            path.write_text(text, encoding="utf-8")
+            _write(path, text)
             click.echo(f"upgraded {path}:")
             click.echo(_diff(old, text, name), nl=False)
     return stale
+
+
+def _refuse_links(folder: Path, names: Iterable[str]) -> None:
+    """Refuse, before anything is written, when a file init would write, or a folder
+    inside ``folder`` on its way, is a symbolic link (dangling or not): writing through
+    it would write wherever it points, outside the repository too. ``folder`` itself may
+    be a link: the user named it."""
+    for name in names:
+        path = folder
+        for part in Path(name).parts:
+            path = path / part
+            if path.is_symlink():
+                raise PlansyncError(f"{path} is a symbolic link: plansync writes only "
+                                    "plain files; remove it and run again")
+            if not path.exists():
+                break  # nothing below a missing folder exists yet
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``path`` whole: a temporary file beside it, then renamed over it (a rename
+    replaces a link that appeared since the check, never writes through it). A
+    replaced file keeps its mode; a new one gets the umask's."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                         0o666)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        if path.exists() and not path.is_symlink():
+            os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def workflows(action_ref: str | None) -> dict[str, str]:
@@ -196,9 +241,9 @@ def _gitignore(path: Path) -> str:
     missing = [entry for entry in GITIGNORE if entry not in existing]
     if not missing:
         return f"left    {path} (it has every entry)"
+    old = path.read_bytes().decode("utf-8") if path.exists() else ""  # kept byte for byte
     prefix = "\n" if existing and existing[-1] != "" else ""
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(prefix + "# plansync: state, and keys that must never be committed\n"
-                     + "\n".join(missing) + "\n")
+    _write(path, old + prefix + "# plansync: state, and keys that must never be committed\n"
+           + "\n".join(missing) + "\n")
     verb = "updated" if existing else "created"
     return f"{verb} {path} ({', '.join(missing)})"
