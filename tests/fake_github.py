@@ -5,7 +5,9 @@ makes pages small), lists hold entries that are not the caller's (runs of other
 workflows and pull requests on the same commit, pull requests of other branches),
 artifact downloads redirect (302) to a blob host that must not see the token, expired
 artifacts answer 410, and ``fault`` makes any endpoint answer 5xx, 429, a rate-limit
-403 or a proxy's HTML page. A tiny git history (commits with trees, branches) answers
+403 or a proxy's HTML page, or drip its body a byte at a time (``drip``). ``link_url``
+sends ``Link`` headers to another origin; ``authorized`` records which host was sent a
+token. A tiny git history (commits with trees, branches) answers
 ``contents``, ``compare`` and ``branches``. It keeps the comments posted to it."""
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import io
 import json
 import re
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,12 +60,14 @@ class Fault:
     headers: dict[str, str]
     body: bytes
     times: int
+    drip: float = 0.0  # seconds between the body's bytes
 
 
 @dataclass
 class FakeGitHub:
     url: str = ""
     blob_url: str = ""  # the same server under another host name: the token must not go
+    link_url: str = ""  # where Link headers point ("" = url): another origin is refused
     page_size: int = 100
     default_branch: str = "main"
     commits: dict[str, tuple[tuple[str, ...], dict[str, str]]] = field(default_factory=dict)
@@ -77,6 +82,7 @@ class FakeGitHub:
     faults: list[Fault] = field(default_factory=list)
     seen: list[tuple[str, str]] = field(default_factory=list)  # method, path (+query)
     token_leaked: list[str] = field(default_factory=list)  # blob paths sent the token
+    authorized: list[tuple[str, str]] = field(default_factory=list)  # Host, path: token sent
 
     def __post_init__(self) -> None:
         self.commit("root", {PLAN_WORKFLOW: workflow_text(), "plansync.yaml": "{}\n",
@@ -131,10 +137,14 @@ class FakeGitHub:
                  conclusion: str | None = "success", status: str = "completed",
                  head_repository: str = REPO, run_number: int | None = None,
                  run_attempt: int = 1, entries: dict[str, bytes] | None = None,
-                 expired: bool = False, size: int | None = None) -> None:
+                 expired: bool = False, size: int | None = None,
+                 pull_base: str | None = None) -> None:
         """A run of ``workflow`` on ``head_sha`` for pull request ``pull`` (by default
-        the one whose head it is) that saved ``plan`` as its artifact."""
+        the one whose head it is) that saved ``plan`` as its artifact; ``pull_base``: the
+        base branch GitHub lists for that pull request on the run (default: its base)."""
         number = pull if pull is not None else self.pull_of(head_sha)
+        base = pull_base or next((p["base"]["ref"] for ps in self.pulls.values()
+                                  for p in ps if p["number"] == number), "main")
         file = workflow.rsplit("/", 1)[-1].split("@")[0]
         self.runs.append({
             "id": run_id, "name": "plansync plan", "workflow_id": WORKFLOW_IDS.get(file, 999),
@@ -146,7 +156,9 @@ class FakeGitHub:
             "head_repository": {"full_name": head_repository},
             "repository": {"full_name": REPO},
             "pull_requests": ([] if number is None or head_repository != REPO
-                              else [{"number": number, "head": {"sha": head_sha}}]),
+                              else [{"number": number, "head": {"sha": head_sha},
+                                     "base": {"ref": base, "sha": "0" * 40,
+                                              "repo": {"name": "plans"}}}]),
             "html_url": f"https://github.com/{REPO}/actions/runs/{run_id}"})
         if plan is not None or entries is not None:
             archive = zipped(entries if entries is not None else {"plan.json": plan or b""})
@@ -165,14 +177,17 @@ class FakeGitHub:
                        "user": user})
 
     def fault(self, pattern: str, status: int, *, times: int = 1,
-              headers: dict[str, str] | None = None, body: bytes | None = None) -> None:
+              headers: dict[str, str] | None = None, body: bytes | None = None,
+              drip: float = 0.0) -> None:
         """The next ``times`` requests matching ``pattern`` ("GET /repos/.../pulls")
         answer ``status``; 5xx, 429 and 403 say Retry-After: 0 unless ``headers`` say
-        otherwise, so that tests do not wait."""
+        otherwise, so that tests do not wait; ``drip``: the body is sent a byte every
+        ``drip`` seconds."""
         default = {"Retry-After": "0"} if status >= 500 or status in (403, 429) else {}
         self.faults.append(Fault(pattern, status, headers if headers is not None else default,
                                  body if body is not None else
-                                 json.dumps({"message": f"fault {status}"}).encode(), times))
+                                 json.dumps({"message": f"fault {status}"}).encode(), times,
+                                 drip))
 
     # --- the git history -----------------------------------------------------------------
 
@@ -215,8 +230,9 @@ class FakeGitHub:
         if page * size < len(items):
             following = {k: v[0] for k, v in query.items()} | {"page": str(page + 1)}
             last = {**following, "page": str(-(-len(items) // size))}
-            headers["Link"] = (f'<{self.url}{path}?{urlencode(following)}>; rel="next", '
-                               f'<{self.url}{path}?{urlencode(last)}>; rel="last"')
+            origin = self.link_url or self.url
+            headers["Link"] = (f'<{origin}{path}?{urlencode(following)}>; rel="next", '
+                               f'<{origin}{path}?{urlencode(last)}>; rel="last"')
         return chunk, headers
 
     def answer(self, method: str, path: str, query: dict[str, list[str]],
@@ -316,7 +332,10 @@ def serving(fake: FakeGitHub) -> Iterator[FakeGitHub]:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length)) if length else None
             fake.seen.append((self.command, self.path))
+            if self.headers.get("Authorization") is not None:
+                fake.authorized.append((self.headers.get("Host", ""), self.path))
             headers: dict[str, str]
+            drip = 0.0
             fault = fake.take_fault(f"{self.command} {self.path}")
             if parts.path.startswith("/blobs/"):
                 status, payload, headers = fake.blob(parts.path,
@@ -325,6 +344,7 @@ def serving(fake: FakeGitHub) -> Iterator[FakeGitHub]:
                 status, payload, headers = 401, {"message": "Bad credentials"}, {}
             elif fault is not None:
                 status, payload, headers = fault.status, fault.body, fault.headers
+                drip = fault.drip
             else:
                 status, payload, headers = fake.answer(self.command, parts.path,
                                                        parse_qs(parts.query), body)
@@ -335,7 +355,16 @@ def serving(fake: FakeGitHub) -> Iterator[FakeGitHub]:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            if not drip:
+                self.wfile.write(data)
+                return
+            for byte in data:  # a byte at a time, until the client gives up
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(drip)
 
         do_GET = do_POST = do_PATCH = _serve
 

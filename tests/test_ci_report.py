@@ -51,8 +51,8 @@ def test_a_rerun_of_an_applied_plan_leaves_the_true_comment_as_it_is(
     comment = github.comments[7][0]["body"]
     assert "the reviewed plan was applied" in comment
     again = report(env, tmp_path, applied(already_applied={
-        "at": "2026-11-27T10:05:00Z", "by": f"https://github.com/{REPO}/actions/runs/444"}),
-        "--exit-code", "0")
+        "at": "2026-11-27T10:05:00Z", "by": f"https://github.com/{REPO}/actions/runs/444",
+        "complete": True}), "--exit-code", "0")
     assert again.returncode == 0, again.stderr
     assert github.comments[7] == [{**github.comments[7][0], "body": comment}]  # unchanged
     line = ("The reviewed plan was already applied by run 444 at 2026-11-27T10:05:00Z; "
@@ -65,7 +65,7 @@ def test_an_already_applied_plan_with_no_comment_yet_is_said_once(
         github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
     github.comment(7, APPLY_MARKER + "\nforged", {"login": "mallory", "type": "User"})
     done = report(env, tmp_path, applied(already_applied={"at": "2026-11-27T10:05:00Z",
-                                                          "by": None}))
+                                                          "by": None, "complete": True}))
     assert done.returncode == 0, done.stderr
     ours = [c for c in github.comments[7] if c["user"] == BOT]
     assert len(ours) == 1
@@ -124,3 +124,84 @@ def test_a_pull_the_workflow_could_not_fill_is_a_clear_usage_error(
     assert done.returncode == 64
     assert f"{value!r} is not a pull request number" in done.stderr
     assert "Traceback" not in done.stderr and github.comments == {}
+
+
+PARTLY = ("The reviewed plan was applied by run 444 at 2026-11-27T10:05:00Z only in part; "
+          "it is not applied again: re-plan the rest on a new pull request.\n")
+UNKNOWN = ("The reviewed plan was applied by run 444 at 2026-11-27T10:05:00Z, not known to "
+           "be complete; it is not applied again: re-plan the rest on a new pull request.\n")
+
+
+@pytest.mark.parametrize(("complete", "line"), [(False, PARTLY), (None, UNKNOWN)])
+def test_a_rerun_of_a_plan_applied_only_in_part_is_not_called_applied(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path, complete: bool | None,
+        line: str) -> None:
+    first = report(env, tmp_path, applied(
+        {"id": "156142", "result": "updated", "detail": "amount"},
+        {"id": "156143", "result": "failed", "detail": "the gateway answered 99"}),
+        "--exit-code", "1")
+    assert first.returncode == 0, first.stderr
+    comment = github.comments[7][0]["body"]
+    assert "applied in part" in comment
+    again = report(env, tmp_path, applied(already_applied={
+        "at": "2026-11-27T10:05:00Z", "by": f"https://github.com/{REPO}/actions/runs/444",
+        "complete": complete}), "--exit-code", "1")
+    assert again.returncode == 0, again.stderr  # apply's exit 1 already fails the job
+    assert [c["body"] for c in github.comments[7]] == [comment]  # still true: left as is
+    assert again.stdout == line
+    assert (tmp_path / "summary.md").read_text().endswith(line)
+    assert "already applied" not in again.stdout
+
+
+@pytest.mark.parametrize(("complete", "title"), [
+    (False, "applied by run 444 at 2026-11-27T10:05:00Z only in part"),
+    (None, "applied by run 444 at 2026-11-27T10:05:00Z, not known to be complete"),
+])
+def test_a_plan_applied_only_in_part_with_no_comment_yet_is_told_so(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path, complete: bool | None,
+        title: str) -> None:
+    earlier = {"at": "2026-11-27T10:05:00Z",
+               "by": f"https://github.com/{REPO}/actions/runs/444"}
+    if complete is not None:
+        earlier["complete"] = complete  # type: ignore[assignment]
+    done = report(env, tmp_path, applied(already_applied=earlier), "--exit-code", "1")
+    assert done.returncode == 0, done.stderr
+    [posted] = github.comments[7]
+    assert posted["body"] == (f"{APPLY_MARKER}\n### plansync: the reviewed plan was {title}"
+                              "\n\nIt is not applied again: re-plan the rest on a new pull "
+                              f"request. [This run]({RUN_URL})\n")
+
+
+@pytest.mark.parametrize(("document", "problem"), [
+    ({"results": [{"id": 1}]}, "results[0].id is not a string"),
+    ({"results": [{"id": "1"}]}, "results[0].result is not a string"),
+    ({"results": "x"}, "results is not a list"),
+    ({"results": ["x"]}, "results[0] is not an object"),
+    ({"dry_run": False}, "results is not a list"),
+    ({"results": [{"id": "1", "result": "updated", "detail": 3}]},
+     "results[0].detail is not a string"),
+    ({"results": [], "not_reviewed": "x"}, "not_reviewed is not a list"),
+    ({"results": [], "not_reviewed": [3]}, "not_reviewed[0] is not an object"),
+    ({"results": [], "already_applied": "yes"}, "already_applied is not an object"),
+    ({"results": [], "already_applied": {"at": 1, "by": None}},
+     "already_applied.at is not a string"),
+    ({"results": [], "already_applied": {"at": "t", "by": 4}},
+     "already_applied.by is not a string or null"),
+    ({"results": [], "already_applied": {"at": "t", "by": None, "complete": "yes"}},
+     "already_applied.complete is not true, false or null"),
+    ({"results": [], "error": 5}, "error is not a string"),
+    ({"results": [], "error": "x", "hint": 5}, "hint is not a string or null"),
+    ([], "not a JSON object"),
+    ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply to read"),
+    ("{", "not JSON"),
+])
+def test_a_malformed_results_file_is_exit_1_naming_it_and_nothing_is_posted(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path, document: Any,
+        problem: str) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+    done = run("ci", "report", "--pull", "7", "--results", str(path), env=env)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(f"error: {path} is not apply --json's output: {problem}")
+    assert "Traceback" not in done.stderr
+    assert github.seen == [] and github.comments == {}

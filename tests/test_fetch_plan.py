@@ -221,3 +221,74 @@ def test_a_permission_error_hints_at_the_jobs_permissions(
     error = refused(env, tmp_path, "merge1")
     assert ("hint: check the job's permissions: actions: read, pull-requests: write, "
             "contents: read") in error
+
+
+def test_github_answering_json_nested_too_deeply_is_exit_1_naming_the_endpoint(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.merge("merge1", 7, "head1")
+    github.fault("/commits/merge1/pulls", 200, headers={},
+                 body=b"[" * 100_000 + b"]" * 100_000)
+    error = refused(env, tmp_path, "merge1")
+    assert error.startswith("error: GitHub API GET /repos/acme/plans/commits/merge1/pulls "
+                            "answered JSON nested too deeply to read, not what the "
+                            "endpoint documents\n")
+
+
+def test_a_next_page_on_another_origin_is_refused_and_never_sent_the_token(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.page_size = 1
+    github.pulls["merge1"] = [{"number": 3, "merged_at": None, "merge_commit_sha": None,
+                               "head": {"sha": "merge1"}, "base": {"ref": "release"}}]
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", PLAN)
+    github.link_url = github.blob_url  # http://localhost:PORT: another origin
+    port = github.url.rsplit(":", 1)[1]
+    error = refused(env, tmp_path, "merge1")
+    assert (f"error: GitHub API GET /repos/acme/plans/commits/merge1/pulls: its next page is "
+            f"on localhost:{port}, not on GitHub's API (127.0.0.1:{port}): not followed; "
+            "the token goes to the API only\n") in error
+    assert all(host == f"127.0.0.1:{port}" for host, _ in github.authorized)
+    assert not any("page=2" in path for _, path in github.seen)
+
+
+def test_an_archive_url_on_another_origin_is_refused_and_never_sent_the_token(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", PLAN)
+    artifact = github.artifacts[101][0]
+    artifact["archive_download_url"] = (artifact["archive_download_url"].replace(
+        github.url, github.blob_url) + "?sig=s3cr3t")
+    port = github.url.rsplit(":", 1)[1]
+    error = refused(env, tmp_path, "merge1")
+    assert (f"error: the plan artifact of run 101: its download URL is on localhost:{port}, "
+            f"not on GitHub's API (127.0.0.1:{port}): not downloaded; the token goes to "
+            "the API only\n") in error
+    assert "s3cr3t" not in error
+    assert all(host == f"127.0.0.1:{port}" for host, _ in github.authorized)
+    assert not any("/zip" in path for _, path in github.seen)
+
+
+def test_a_run_for_the_pull_request_when_it_targeted_another_branch_is_refused(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", PLAN, pull_base="release")  # retargeted to main after it
+    assert ("the newest plansync-plan.yml run on head head1 (run 101, attempt 1) planned "
+            "pull request #7 into release, not into main: it was retargeted after its "
+            "plan") in refused(env, tmp_path, "merge1")
+
+
+def test_choose_run_requires_the_runs_pull_request_to_target_the_merged_base() -> None:
+    from plansync.gitops.records import Pull, Run, Workflow
+    from plansync.gitops.review import NotReviewed, choose_run
+
+    pull = Pull(7, True, "main", "head7", "merge7")
+    workflow = Workflow(161, PLAN_WORKFLOW)
+    run_ = Run(101, 161, PLAN_WORKFLOW, "pull_request", "head7", REPO, (7,), 101, 1,
+               "2026-11-27T09:41:00Z", "completed", "success",
+               f"https://github.com/{REPO}/actions/runs/101", ((7, "main"),))
+    assert choose_run([run_], pull, workflow, {"pull_request"}, REPO) == run_
+    with pytest.raises(NotReviewed, match=r"\(run 101, attempt 1\) planned pull request #7 "
+                                          r"into release, not into main: it was retargeted "
+                                          r"after its plan"):
+        choose_run([run_._replace(pull_bases=((7, "release"),))], pull, workflow,
+                   {"pull_request"}, REPO)

@@ -171,3 +171,103 @@ def test_no_answer_at_all_says_where_and_never_shows_the_token(waits: list[float
     assert caught.value.message == ("GitHub API GET /repos/acme/plans: no answer from 127.0.0.1 "
                                     "(ConnectionError)")
     assert TOKEN not in str(caught.value) and len(waits) == 4
+
+
+def test_json_nested_deeper_than_python_reads_is_a_clear_error_naming_the_endpoint(
+        fake: FakeGitHub, client: GitHub) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    fake.fault("/pulls", 200, headers={}, body=deep)
+    with pytest.raises(GitHubError) as caught:
+        client.items(pulls_path(), "commit merge1")
+    assert caught.value.message == (f"{API}{pulls_path()} answered JSON nested too deeply "
+                                    "to read, not what the endpoint documents")
+    fake.fault("/pulls", 404, headers={}, body=deep)  # an error's body is only read for words
+    with pytest.raises(GitHubError, match=r"^GitHub has no commit merge1 \(HTTP 404"):
+        client.items(pulls_path(), "commit merge1")
+
+
+DRIPPED = b'{"message": "' + b"x" * 212 + b'"}'  # 227 bytes, a byte every few tenths
+
+
+def test_an_answer_that_drips_is_given_up_at_the_deadline_not_a_read_timeout_later(
+        fake: FakeGitHub, waits: list[float]) -> None:
+    assert len(DRIPPED) == 227
+    client = GitHub(fake.url, REPO, TOKEN, sleep=waits.append, deadline=1.0)
+    fake.fault("GET /repos/acme/plans$", 200, body=DRIPPED, drip=0.2)
+    started = time.monotonic()
+    with pytest.raises(GitHubError) as caught:
+        client.get("", "repository acme/plans")
+    assert time.monotonic() - started < 3.0
+    assert caught.value.message == (f"{API}: GitHub did not answer in time (not done "
+                                    "after 1 s)")
+    assert "re-run the job" in (caught.value.hint or "")
+    assert len(fake.seen) == 1 and waits == []  # not asked again: the wait stays bounded
+
+
+def test_the_artifact_download_has_its_own_longer_deadline(
+        fake: FakeGitHub, waits: list[float]) -> None:
+    client = GitHub(fake.url, REPO, TOKEN, sleep=waits.append, deadline=0.5,
+                    download_deadline=1.5)
+    fake.plan_run(101, "head1", b'{"plan": 1}', pull=7)
+    url = fake.artifacts[101][0]["archive_download_url"]
+    fake.fault("/actions/artifacts/1010/zip", 200, body=b"x" * 10, drip=0.4)  # 4 s > 1.5
+    started = time.monotonic()
+    with pytest.raises(GitHubError, match=r"^GitHub API GET the plan artifact of run 101: "
+                                          r"GitHub did not answer in time \(not done after "
+                                          r"1.5 s\)\n"):
+        client.download(url, "the plan artifact of run 101", 10_000)
+    assert 1.0 < time.monotonic() - started < 3.5
+    fake.fault("/actions/artifacts/1010/zip", 200, body=b"x" * 3, drip=0.4)  # 1.2 s: in time
+    assert client.download(url, "the plan artifact of run 101", 10_000) == b"xxx"
+
+
+def test_a_redirect_whose_body_drips_is_not_read(fake: FakeGitHub, waits: list[float]) -> None:
+    client = GitHub(fake.url, REPO, TOKEN, sleep=waits.append, download_deadline=1.0)
+    fake.plan_run(101, "head1", b'{"plan": 1}', pull=7)
+    url = fake.artifacts[101][0]["archive_download_url"]
+    fake.fault("/actions/artifacts/1010/zip", 302, body=b"r" * 50, drip=0.2,
+               headers={"Location": f"{fake.blob_url}/blobs/1010.zip?sig=s3cr3t"})
+    started = time.monotonic()
+    assert client.download(url, "the plan artifact of run 101", 10_000) == fake.archives[1010]
+    assert time.monotonic() - started < 1.0
+    assert fake.token_leaked == []
+
+
+def test_a_next_page_on_another_origin_is_refused_and_never_sent_the_token(
+        fake: FakeGitHub, client: GitHub) -> None:
+    fake.page_size = 1
+    for number in range(3):
+        fake.comment(3, f"comment {number}", BOT)
+    fake.link_url = fake.blob_url  # localhost:PORT, not 127.0.0.1:PORT
+    with pytest.raises(GitHubError) as caught:
+        client.items("/issues/3/comments", "pull request #3")
+    port = fake.url.rsplit(":", 1)[1]
+    assert caught.value.message == (f"{API}/issues/3/comments: its next page is on "
+                                    f"localhost:{port}, not on GitHub's API "
+                                    f"(127.0.0.1:{port}): not followed; the token goes to "
+                                    "the API only")
+    assert "page=" not in str(caught.value)  # never the URL itself
+    assert [host for host, _ in fake.authorized] == [f"127.0.0.1:{port}"]
+    assert not any(path.startswith("/repos/") and "page=2" in path for _, path in fake.seen)
+
+
+def test_an_archive_url_on_another_origin_is_refused_and_never_sent_the_token(
+        fake: FakeGitHub, client: GitHub) -> None:
+    fake.plan_run(101, "head1", b'{"plan": 1}', pull=7)
+    url = fake.artifacts[101][0]["archive_download_url"].replace(fake.url, fake.blob_url)
+    with pytest.raises(GitHubError) as caught:
+        client.download(url + "?sig=s3cr3t", "the plan artifact of run 101", 10_000)
+    port = fake.url.rsplit(":", 1)[1]
+    assert caught.value.message == (f"the plan artifact of run 101: its download URL is on "
+                                    f"localhost:{port}, not on GitHub's API "
+                                    f"(127.0.0.1:{port}): not downloaded; the token goes to "
+                                    "the API only")
+    assert "s3cr3t" not in str(caught.value) and fake.seen == [] and fake.authorized == []
+
+
+def test_a_redirect_within_the_api_keeps_the_token(fake: FakeGitHub, client: GitHub) -> None:
+    fake.fault("GET /repos/acme/plans$", 301,
+               headers={"Location": f"{fake.url}/repos/acme/plans?moved=1"})
+    assert client.get("", "repository acme/plans")["default_branch"] == "main"
+    assert [path for _, path in fake.authorized] == ["/repos/acme/plans",
+                                                     "/repos/acme/plans?moved=1"]

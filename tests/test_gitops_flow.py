@@ -166,3 +166,24 @@ def test_a_stale_rerun_does_not_undo_a_newer_merge_and_the_pr_is_told(
             "is applied; main's own apply applies it") in comment
     assert live_fields(emulator, "156142")["amount"] == "000000009990"
     assert writes(emulator).get(("156142", "U"), 0) == 0
+
+
+def test_a_rerun_of_a_merge_applied_in_part_is_told_so_not_called_applied(
+        env: dict[str, str], github: FakeGitHub, emulator: Emulator, tmp_path: Path) -> None:
+    spec = spec_file(tmp_path, "  - {id: '156142', amount: '130.00', recurring_count: 24}\n"
+                               "  - {id: '156143', amount: '450.00'}\n")
+    github.merge("merge2", 8, "head2")
+    github.plan_run(102, "head2", reviewed(env, spec, tmp_path, "pr8"))
+    other = tmp_path / "portal.yaml"  # 156142 moves in the portal after the review
+    other.write_text(HEAD + "plans:\n  - {id: '156142', amount: '10.00', recurring_count: 60}\n")
+    assert run("apply", str(other), "--auto-approve",
+               env={**env, "PLANSYNC_STATE": str(tmp_path / "portal.json")}).returncode == 0
+    assert "applied in part" in on_merge(env, "merge2", 8, tmp_path)
+    posted = [dict(c) for c in github.comments[8]]
+    again = on_merge(env, "merge2", 8, tmp_path)  # the failed job, re-run
+    assert again.startswith("The reviewed plan was applied by ")
+    assert (" only in part; it is not applied again: re-plan the rest on a new pull "
+            "request.\n") in again
+    assert "already applied" not in again
+    assert github.comments[8] == posted  # the earlier comment is still true
+    assert writes(emulator)[("156143", "U")] == 1

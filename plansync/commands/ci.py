@@ -88,30 +88,38 @@ def _pull_number(ctx: click.Context, param: click.Parameter, value: str) -> int:
 @click.option("--reason", help="Why nothing was applied (shown on the pull request).")
 def report(pull: int, results: Path | None, exit_code: int, reason: str | None) -> int:
     """Post (or update) the pull request comment saying what the merge applied. A re-run
-    of an applied plan leaves the earlier comment as it is."""
+    of an applied plan leaves the earlier comment as it is, and says whether that apply
+    was complete. A malformed --results file is exit 1, and nothing is posted."""
     from plansync.gitops import report as words
     from plansync.gitops.github import GitHub
 
     document: Any = None
     if results is not None and results.exists() and results.stat().st_size:
+        wrong = f"{results} is not apply --json's output"
+        hint = "pass apply --json's stdout, or fetch-plan's --out when it refused"
         try:
             document = json.loads(results.read_text(encoding="utf-8"))
+        except RecursionError:
+            raise PlansyncError(f"{wrong}: JSON nested too deeply to read", hint) from None
         except ValueError:
-            raise PlansyncError(f"{results} is not apply --json's output") from None
-        if not isinstance(document, dict):
-            raise PlansyncError(f"{results} is not apply --json's output")
+            raise PlansyncError(f"{wrong}: not JSON", hint) from None
+        problem = words.problem(document)
+        if problem is not None:  # before anything is asked of GitHub or posted
+            raise PlansyncError(f"{wrong}: {problem}", hint)
     run_url = "{}/{}/actions/runs/{}".format(os.environ.get("GITHUB_SERVER_URL",
                                                             "https://github.com"),
                                              os.environ.get("GITHUB_REPOSITORY", ""),
                                              os.environ.get("GITHUB_RUN_ID", ""))
     github = GitHub.from_environment(os.environ)
     existing = words.existing_comment(github, pull, words.APPLY_MARKER, BOT)
-    already = words.already_applied(document) if document is not None else None
-    if already is not None:
-        if existing is None:  # else the earlier comment says what was applied: keep it
-            words.post(github, pull, words.already_applied_comment(already, run_url), None)
-        text = f"The reviewed plan was {already}; nothing was written again.\n"
-        shown = text
+    earlier = words.already_applied(document) if document is not None else None
+    if earlier is not None:
+        # A re-run: the earlier comment says what was written and what was not, and is
+        # still true; keep it. In part (or not known to be complete): it is not applied
+        # again, and apply's own exit code fails the job, so this step succeeds.
+        if existing is None:
+            words.post(github, pull, earlier.comment(run_url), None)
+        text = shown = earlier.said()
     else:
         words.post(github, pull, words.outcome(document, exit_code, run_url, reason),
                    existing)

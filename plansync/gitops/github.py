@@ -8,7 +8,22 @@
   A POST is retried only when GitHub says it did not process it (429, rate limit).
 - Lists follow the ``Link: <...>; rel="next"`` header to the end.
 - An answer that is not the JSON the endpoint documents (a proxy's HTML page with 200,
-  say) is a ``GitHubError`` naming the endpoint, never a traceback.
+  JSON nested too deeply to parse, say) is a ``GitHubError`` naming the endpoint, never a
+  traceback.
+- Time: every call has a total deadline, ``API_DEADLINE`` (60 s) for an API call and
+  ``DOWNLOAD_DEADLINE`` (300 s) for the artifact download, on top of the per-read
+  ``READ_TIMEOUT`` (30 s). The body is read in chunks as they arrive, the deadline
+  checked before each; one blocked read is still bounded only by the read timeout, so a
+  call takes at most its deadline plus the read timeout (the status line and headers
+  are read by http.client, where only the per-read timeout applies). An answer not done
+  by the deadline is a ``GitHubError`` ("did not answer in time") and is not asked
+  again: the wait stays bounded. Redirects are followed here (GET only, at most
+  ``MAX_REDIRECTS``) and a redirect's body is never read.
+- The token goes only to the API's own origin (scheme, host and port of
+  ``GITHUB_API_URL``). A ``Link`` next page or an artifact's ``archive_download_url`` on
+  another origin is refused, naming the host (never the URL: it may be signed); a
+  redirect to another origin (GitHub's 302 from the archive URL to its blob store) is
+  followed without the token.
 - Errors say what was asked and why it failed; the permission hint only for a 401/403
   that is not a rate limit. The token is never printed, nor an artifact's signed URL.
 """
@@ -16,12 +31,14 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from plansync.errors import PlansyncError
 
@@ -30,6 +47,13 @@ PERMISSIONS_HINT = ("check the job's permissions: actions: read, pull-requests: 
 RETRIES = 4  # after the first attempt
 MAX_WAIT = 60.0  # seconds, for one wait
 MAX_PAGES = 1000  # a Link header that never ends is GitHub misbehaving, not data
+API_DEADLINE = 60.0  # seconds for one API call, its body read to the end
+DOWNLOAD_DEADLINE = 300.0  # seconds for the artifact download
+READ_TIMEOUT = 30.0  # seconds for the connection, and for any one read
+MAX_REDIRECTS = 5
+CHUNK = 64 * 1024
+REDIRECTS = (301, 302, 303, 307, 308)
+SLOW_HINT = "GitHub or the network may be slow (www.githubstatus.com); re-run the job"
 
 
 class GitHubError(PlansyncError):
@@ -41,22 +65,48 @@ class GitHubError(PlansyncError):
         self.status = status
 
 
+class Answer(NamedTuple):
+    """A response, its body read in full (within the deadline)."""
+    status: int
+    headers: requests.structures.CaseInsensitiveDict[str]
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def next_page(self) -> str | None:
+        links = requests.utils.parse_header_links(self.headers.get("Link", ""))
+        return next((link.get("url") or None for link in links
+                     if link.get("rel") == "next"), None)
+
+
+class _Session(requests.Session):
+    """A session that leaves redirects to ``GitHub._attempt``: requests reads a
+    redirect's whole body, with no deadline, even when told not to follow it."""
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        return None
+
+
 class GitHub:
     def __init__(self, api_url: str, repository: str, token: str, *,
-                 session: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 deadline: float = API_DEADLINE,
+                 download_deadline: float = DOWNLOAD_DEADLINE) -> None:
         self.repository = repository
         self._api = api_url.rstrip("/")
+        self._origin = _origin(self._api)
         self._base = f"{self._api}/repos/{repository}"
-        self._session = session or requests.Session()
-        # requests drops this header when a redirect leads to another host (the
-        # artifact blob store), so the token goes to GitHub's API only.
-        self._session.headers.update({"Authorization": f"Bearer {token}",
-                                      "Accept": "application/vnd.github+json",
+        self._session = _Session()
+        self._session.headers.update({"Accept": "application/vnd.github+json",
                                       "X-GitHub-Api-Version": "2022-11-28"})
+        self._token = {"Authorization": f"Bearer {token}"}  # for the API's origin only
         self._sleep = sleep
-        self._clock = clock
+        self._clock = clock  # GitHub's wall clock, for X-RateLimit-Reset
+        self._deadline = deadline
+        self._download_deadline = download_deadline
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> GitHub:
@@ -75,7 +125,7 @@ class GitHub:
         thing for a 404 ("the workflow plansync-plan.yml")."""
         where = self.where(path)
         answer = self._call("GET", self._base + path, where, what, params=params)
-        data = _json(answer, where)
+        data = _json(answer, "GET", where)
         if not isinstance(data, dict):
             raise _shape(where, f"a JSON {type(data).__name__}, not an object")
         return data
@@ -91,8 +141,15 @@ class GitHub:
                 raise _shape(path, "a Link header that leads back or never ends")
             seen.add(url)
             answer = self._call("GET", url, path, what, params=query)
-            yield _json(answer, path)
-            url = answer.links.get("next", {}).get("url") or None
+            yield _json(answer, "GET", path)
+            following = answer.next_page()
+            url = urljoin(url, following) if following else None
+            if url is not None and _origin(url) != self._origin:
+                raise GitHubError(f"GitHub API GET {path}: its next page is on "
+                                  f"{_host(url)}, not on GitHub's API ({_host(self._api)})"
+                                  ": not followed; the token goes to the API only",
+                                  "check GITHUB_API_URL (is it GitHub's REST API?); "
+                                  "re-run the job")
             query = None  # the next link carries the query itself
 
     def items(self, path: str, what: str, key: str | None = None,
@@ -112,15 +169,14 @@ class GitHub:
     def download(self, url: str, what: str, limit: int) -> bytes:
         """The body at ``url`` (an artifact's ``archive_download_url``; GitHub answers
         with a redirect to its blob store), refusing more than ``limit`` bytes."""
-        answer = self._call("GET", url, what, what, stream=True)
-        with answer:
-            body = bytearray()
-            for chunk in answer.iter_content(64 * 1024):
-                body += chunk
-                if len(body) > limit:
-                    raise GitHubError(f"{what} is larger than {limit} bytes; not read",
-                                      "raise --max-artifact-size if the plan is that big")
-        return bytes(body)
+        if _origin(url) != self._origin:
+            raise GitHubError(f"{what}: its download URL is on {_host(url)}, not on "
+                              f"GitHub's API ({_host(self._api)}): not downloaded; the "
+                              "token goes to the API only",
+                              "check GITHUB_API_URL (is it GitHub's REST API?); "
+                              "re-run the job")
+        return self._call("GET", url, what, what, limit=limit,
+                          deadline=self._download_deadline).body
 
     # --- writing ------------------------------------------------------------------------
 
@@ -136,17 +192,19 @@ class GitHub:
 
     # --- the one place requests are sent --------------------------------------------------
 
-    def _call(self, method: str, url: str, path: str, what: str,
-              **kwargs: Any) -> requests.Response:
-        """Send, retrying what GitHub says is worth retrying; the answer is a 2xx."""
+    def _call(self, method: str, url: str, path: str, what: str, *,
+              limit: int | None = None, deadline: float | None = None,
+              **kwargs: Any) -> Answer:
+        """Send, retrying what GitHub says is worth retrying; the answer is a 2xx, its
+        body read within ``deadline`` (and, given ``limit``, at most that many bytes)."""
+        allowed = self._deadline if deadline is None else deadline
         for attempt in range(RETRIES + 1):
             try:
-                answer = self._session.request(method, url, timeout=30, **kwargs)
-            except requests.RequestException as exc:
+                answer = self._attempt(method, url, path, limit, allowed, **kwargs)
+            except _NoAnswer as exc:
                 if method != "GET" or attempt == RETRIES:
-                    host = urlsplit(url).hostname
-                    raise GitHubError(f"GitHub API {method} {path}: no answer from {host} "
-                                      f"({type(exc).__name__})",
+                    raise GitHubError(f"GitHub API {method} {path}: no answer from "
+                                      f"{exc.host} ({exc.kind})",
                                       "check GITHUB_API_URL and the runner's network; "
                                       "re-run the job") from None
                 self._sleep(min(2.0 ** attempt, MAX_WAIT))
@@ -156,15 +214,43 @@ class GitHub:
             wait = self._retry_wait(method, answer, attempt)
             if wait is None:
                 raise self._failure(method, path, what, answer, attempt)
-            answer.close()
             self._sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _retry_wait(self, method: str, answer: requests.Response,
+    def _attempt(self, method: str, url: str, path: str, limit: int | None,
+                 allowed: float, **kwargs: Any) -> Answer:
+        """One request, its GET redirects followed (the token only to the API's origin),
+        and its body read by the deadline."""
+        ends = time.monotonic() + allowed
+        for _ in range(MAX_REDIRECTS + 1):
+            headers = self._token if _origin(url) == self._origin else {}
+            try:
+                response = self._session.request(method, url, headers=headers,
+                                                  timeout=READ_TIMEOUT, stream=True,
+                                                  allow_redirects=False, **kwargs)
+            except requests.RequestException as exc:
+                raise _NoAnswer(urlsplit(url).hostname, type(exc).__name__) from None
+            with response:
+                location = response.headers.get("Location")
+                if method == "GET" and response.status_code in REDIRECTS and location:
+                    url = urljoin(url, location)  # its body is never read
+                    kwargs.pop("params", None)  # the new URL carries its query
+                    continue
+                ok = response.ok
+                body = _read(response, url, path, method, ends, allowed,
+                             limit if ok else CHUNK, truncate=not ok)
+                if ok and limit is not None and len(body) > limit:
+                    raise GitHubError(f"{path} is larger than {limit} bytes; not read",
+                                      "raise --max-artifact-size if the plan is that big")
+                return Answer(response.status_code, response.headers, body)
+        raise GitHubError(f"GitHub API {method} {path}: more than {MAX_REDIRECTS} "
+                          "redirects", "check GITHUB_API_URL; re-run the job")
+
+    def _retry_wait(self, method: str, answer: Answer,
                     attempt: int) -> float | None:
         """How long to wait before sending again, or None not to."""
         limited = _rate_limited(answer)
-        if not (limited or answer.status_code >= 500) or attempt == RETRIES:
+        if not (limited or answer.status >= 500) or attempt == RETRIES:
             return None
         if method != "GET" and not limited:
             return None  # a POST that failed with 5xx may have been done: not again
@@ -176,9 +262,9 @@ class GitHub:
             wait = min(2.0 ** attempt, MAX_WAIT)
         return wait if wait <= MAX_WAIT else None
 
-    def _failure(self, method: str, path: str, what: str, answer: requests.Response,
+    def _failure(self, method: str, path: str, what: str, answer: Answer,
                  attempt: int) -> GitHubError:
-        status = answer.status_code
+        status = answer.status
         said = _message(answer)
         tries = f" after {attempt + 1} attempts" if attempt else ""
         if _rate_limited(answer):
@@ -206,10 +292,60 @@ class GitHub:
                            None, status)
 
 
-def _rate_limited(answer: requests.Response) -> bool:
-    if answer.status_code == 429:
+class _NoAnswer(Exception):
+    def __init__(self, host: str | None, kind: str) -> None:
+        super().__init__(host, kind)
+        self.host, self.kind = host, kind
+
+
+def _read(response: requests.Response, url: str, path: str, method: str, ends: float,
+          allowed: float, limit: int | None, truncate: bool) -> bytes:
+    """The body as it arrives, a chunk at a time (``read1`` returns what one read
+    brings, not a full chunk), until ``ends``; past ``limit`` bytes it stops (the caller
+    refuses, or, ``truncate``, keeps the start: an error's words)."""
+    raw = response.raw
+    read = getattr(raw, "read1", None) or raw.read  # urllib3 < 2.3 has no read1
+    body = bytearray()
+    try:
+        while True:
+            if time.monotonic() > ends:
+                raise GitHubError(f"GitHub API {method} {path}: GitHub did not answer in "
+                                  f"time (not done after {allowed:g} s)", SLOW_HINT)
+            chunk = read(CHUNK, decode_content=True)
+            if not chunk:
+                return bytes(body)
+            body += chunk
+            if limit is not None and len(body) > limit:
+                return bytes(body[:limit]) if truncate else bytes(body)
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+        raise _NoAnswer(urlsplit(url).hostname, type(exc).__name__) from None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # not a port: no origin of the API's
+    return scheme, (parts.hostname or ""), port or {"https": 443, "http": 80}.get(scheme)
+
+
+def _host(url: str) -> str:
+    """Where ``url`` points, host and port, without the rest (it may be signed)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "an unnamed host"
+    return f"{host}:{port}" if port else host
+
+
+def _rate_limited(answer: Answer) -> bool:
+    if answer.status == 429:
         return True
-    return answer.status_code == 403 and (
+    return answer.status == 403 and (
         answer.headers.get("X-RateLimit-Remaining") == "0"
         or "Retry-After" in answer.headers)  # GitHub's secondary rate limit
 
@@ -227,20 +363,22 @@ def _seconds(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def _message(answer: requests.Response) -> str:
+def _message(answer: Answer) -> str:
     try:
-        said = answer.json().get("message")
-    except (ValueError, AttributeError):
+        said = json.loads(answer.body).get("message")
+    except (ValueError, AttributeError, RecursionError):
         return ""
     return f": {str(said)[:200]}" if said else ""
 
 
-def _json(answer: requests.Response, path: str) -> Any:
+def _json(answer: Answer, method: str, path: str) -> Any:
     kind = answer.headers.get("Content-Type", "").split(";")[0].strip() or "untyped"
     try:
-        return answer.json()
+        return json.loads(answer.body)
+    except RecursionError:
+        raise _shape(path, "JSON nested too deeply to read") from None
     except ValueError:
-        raise GitHubError(f"GitHub API GET {path} answered HTTP {answer.status_code} with "
+        raise GitHubError(f"GitHub API {method} {path} answered HTTP {answer.status} with "
                           f"{kind} that is not JSON: something other than GitHub's API "
                           "answered (a proxy or a captive portal?)",
                           "check GITHUB_API_URL and the runner's proxy settings; "

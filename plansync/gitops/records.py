@@ -33,6 +33,9 @@ class Run(NamedTuple):
     status: str
     conclusion: str | None
     url: str
+    # Each pull request's base branch as the run lists it (GitHub's pull-request-minimal
+    # ``base.ref``); () when not known (records built by hand).
+    pull_bases: tuple[tuple[int, str], ...] = ()
 
 
 class Artifact(NamedTuple):
@@ -85,6 +88,8 @@ def pull(data: Any, endpoint: str) -> Pull:
 
 def run(data: Any, endpoint: str) -> Run:
     pulls = member(data, "pull_requests", list, endpoint, optional=True) or []
+    bases = tuple((member(p, "number", int, endpoint), member(p, "base.ref", str, endpoint))
+                  for p in pulls)
     return Run(member(data, "id", int, endpoint), member(data, "workflow_id", int, endpoint),
                member(data, "path", str, endpoint), member(data, "event", str, endpoint),
                member(data, "head_sha", str, endpoint),
@@ -95,7 +100,7 @@ def run(data: Any, endpoint: str) -> Run:
                member(data, "created_at", str, endpoint, optional=True) or "",
                member(data, "status", str, endpoint),
                member(data, "conclusion", str, endpoint, optional=True),
-               member(data, "html_url", str, endpoint, optional=True) or "")
+               member(data, "html_url", str, endpoint, optional=True) or "", bases)
 
 
 def artifact(data: Any, endpoint: str) -> Artifact:

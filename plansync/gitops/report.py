@@ -1,16 +1,20 @@
 """What the pull request is told on merge: applied, skipped and failed plans; or why
-nothing was applied and what to do; or, for a re-run of an applied plan, that it was
-already applied (the earlier comment stays, it is still true).
+nothing was applied and what to do; or, for a re-run of a plan applied before, that it
+was already applied — or, when that earlier apply was not complete (it failed or was
+stopped part way, or apply did not record it), that it was applied only in part and is
+not applied again. Either way the earlier comment stays: it is still true.
 
-``outcome`` is pure: apply's JSON (or fetch-plan's reason) in, the comment out, cut to
-GitHub's comment limit. ``existing_comment`` and ``post`` do the I/O.
+``problem`` checks the shape of the document read (apply --json's output, or
+fetch-plan's reason) before anything is posted. ``outcome`` is pure: that document in,
+the comment out, cut to GitHub's comment limit. ``existing_comment`` and ``post`` do the
+I/O.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from plansync.gitops.github import GitHub
 from plansync.render.values import cell
@@ -95,20 +99,89 @@ def _within_limit(head: str, table: list[str], tail: list[str], limit: int,
     return "\n".join([head, *kept]) + note
 
 
-def already_applied(results: Mapping[str, Any]) -> str | None:
-    """``already applied by run N at T`` when apply said the plan was applied before."""
+def problem(document: Any) -> str | None:
+    """What is wrong with the shape of ``document`` as ``ci report`` reads it (apply
+    --json's output, or fetch-plan's ``{"error", "hint", "results": []}``), or None."""
+    if not isinstance(document, dict):
+        return "not a JSON object"
+    rows = document.get("results")
+    if not isinstance(rows, list):
+        return "results is not a list"
+    for n, row in enumerate(rows):
+        if not isinstance(row, dict):
+            return f"results[{n}] is not an object"
+        for key in ("id", "result"):
+            if not isinstance(row.get(key), str):
+                return f"results[{n}].{key} is not a string"
+        if not isinstance(row.get("detail"), (str, type(None))):
+            return f"results[{n}].detail is not a string or null"
+    missing = document.get("not_reviewed")
+    if missing is not None:
+        if not isinstance(missing, list):
+            return "not_reviewed is not a list"
+        for n, change in enumerate(missing):
+            if not isinstance(change, dict):
+                return f"not_reviewed[{n}] is not an object"
+    earlier = document.get("already_applied")
+    if earlier is not None:
+        if not isinstance(earlier, dict):
+            return "already_applied is not an object"
+        if not isinstance(earlier.get("at"), str):
+            return "already_applied.at is not a string"
+        if not isinstance(earlier.get("by"), (str, type(None))):
+            return "already_applied.by is not a string or null"
+        if not isinstance(earlier.get("complete"), (bool, type(None))):
+            return "already_applied.complete is not true, false or null"
+    if not isinstance(document.get("error"), (str, type(None))):
+        return "error is not a string"
+    if not isinstance(document.get("hint"), (str, type(None))):
+        return "hint is not a string or null"
+    return None
+
+
+class Earlier(NamedTuple):
+    """apply's ``already_applied``: the plan file was applied before, by ``who`` at
+    ``at``; ``complete``: every reviewed change was written (None: not recorded)."""
+    who: str
+    at: str
+    complete: bool | None
+
+    def said(self) -> str:
+        """For the job's summary and log."""
+        if self.complete:
+            return (f"The reviewed plan was already applied by {self.who} at {self.at}; "
+                    "nothing was written again.\n")
+        return f"The reviewed plan was {self._partly()}; {AGAIN}.\n"
+
+    def comment(self, run_url: str) -> str:
+        """For a pull request with no comment of ours yet."""
+        if self.complete:
+            return (f"{APPLY_MARKER}\n### plansync: the reviewed plan was already applied "
+                    f"by {self.who} at {self.at}\n\nNothing was written again. "
+                    f"[This run]({run_url})\n")
+        return (f"{APPLY_MARKER}\n### plansync: the reviewed plan was {self._partly()}\n\n"
+                f"{AGAIN[0].upper()}{AGAIN[1:]}. [This run]({run_url})\n")
+
+    def _partly(self) -> str:
+        how = " only in part" if self.complete is False else ", not known to be complete"
+        return f"applied by {self.who} at {self.at}{how}"
+
+
+AGAIN = "it is not applied again: re-plan the rest on a new pull request"
+
+
+def already_applied(results: Mapping[str, Any]) -> Earlier | None:
+    """When apply said the plan file was applied before: by whom, when, and whether in
+    full (``complete``; older apply output lacks it: not known)."""
     earlier = results.get("already_applied")
     if not isinstance(earlier, Mapping):
         return None
     by = earlier.get("by")
     number = re.search(r"/runs/(\d+)", by) if isinstance(by, str) else None
     who = f"run {number[1]}" if number else f"{by}" if by else "an earlier run"
-    return f"already applied by {who} at {earlier.get('at') or 'an unknown time'}"
-
-
-def already_applied_comment(line: str, run_url: str) -> str:
-    return (f"{APPLY_MARKER}\n### plansync: the reviewed plan was {line}\n\n"
-            f"Nothing was written again. [This run]({run_url})\n")
+    complete = earlier.get("complete")
+    return Earlier(who, earlier.get("at") or "an unknown time",
+                   complete if isinstance(complete, bool) else None)
 
 
 def existing_comment(github: GitHub, number: int, marker: str,

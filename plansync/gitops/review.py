@@ -10,8 +10,10 @@ rule below refuses with ``NotReviewed``, naming the check that failed:
   and the run's event one of its pull-request triggers as defined on the default branch
   (``check_unchanged``, ``pull_request_triggers``);
 - the run: of that workflow (id and path), on the pull request's head commit, for this
-  pull request, from this repository, the newest of all runs and attempts of that
-  workflow on that head, and successful (``choose_run``);
+  pull request (and, as the run lists it, into the branch it was merged into: not a
+  plan made before the pull request was retargeted), from this repository, the newest
+  of all runs and attempts of that workflow on that head, and successful
+  (``choose_run``);
 - the artifact: exactly one named ``plansync-plan-<head>``, not expired, within the size
   limit, holding exactly one ``plan.json`` within the limit (``choose_artifact``,
   ``unpack_plan``);
@@ -119,7 +121,8 @@ def _workflow_path(run: Run) -> str:
 def choose_run(runs: Sequence[Run], pull: Pull, workflow: Workflow,
                triggers: Collection[str], repository: str) -> Run:
     """The run whose plan was the review of ``pull``: the newest run (all attempts) of the
-    plan workflow on the pull request's head, if it is this pull request's, started by
+    plan workflow on the pull request's head, if it is this pull request's (into the
+    base it was merged into: ``choose_pull`` made that the default branch), started by
     the default branch's trigger, from this repository, and successful."""
     file = workflow.path.rsplit("/", 1)[-1]
     ours = [r for r in runs if r.workflow_id == workflow.id
@@ -141,6 +144,10 @@ def choose_run(runs: Sequence[Run], pull: Pull, workflow: Workflow,
         raise NotReviewed(f"{named} is for {whose}, not #{pull.number}: a newer run of "
                           "another pull request on the same commit is not this review",
                           RERUN)
+    base = dict(run.pull_bases).get(pull.number)
+    if base is not None and base != pull.base_ref:
+        raise NotReviewed(f"{named} planned pull request #{pull.number} into {base}, not "
+                          f"into {pull.base_ref}: it was retargeted after its plan", RERUN)
     if run.event not in triggers:
         raise NotReviewed(f"{named} was started by {run.event}, not by the plan "
                           f"workflow's trigger on the default branch "
