@@ -15,6 +15,7 @@ from plansync.config import Settings
 from plansync.emulator import workspace
 from plansync.emulator.server import Emulator
 from plansync.gateway.client import GatewayClient, RetryPolicy
+from tests.fake_github import FakeGitHub, serving
 
 
 @pytest.fixture(autouse=True)
@@ -141,3 +142,10 @@ def state_location(kind: str, request: pytest.FixtureRequest, tmp_path: Path) ->
         return request.getfixturevalue("postgres_url") + f"?workspace=t{uuid.uuid4().hex[:12]}"
     endpoint = request.getfixturevalue("s3_endpoint")
     return f"s3://plansync-state/t{uuid.uuid4().hex[:12]}?endpoint_url={endpoint}&lease=2"
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    """A stand-in GitHub REST API on 127.0.0.1 (tests/fake_github.py)."""
+    with serving(FakeGitHub()) as fake:
+        yield fake

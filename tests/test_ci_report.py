@@ -5,7 +5,6 @@ than GitHub's comment limit, and a --pull the workflow could not fill."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
@@ -14,15 +13,9 @@ import pytest
 
 from plansync.gitops.report import APPLY_MARKER, COMMENT_LIMIT
 from tests.conftest import run
-from tests.fake_github import BOT, REPO, TOKEN, FakeGitHub, serving
+from tests.fake_github import BOT, REPO, TOKEN, FakeGitHub
 
 RUN_URL = f"https://github.com/{REPO}/actions/runs/555"
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    with serving(FakeGitHub()) as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -5,22 +5,15 @@ the refusal is worded, GitHub misbehaving, and the step outputs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from subprocess import CompletedProcess
 
 import pytest
 
 from tests.conftest import run
-from tests.fake_github import PLAN_WORKFLOW, REPO, TOKEN, FakeGitHub, serving, workflow_text
+from tests.fake_github import PLAN_WORKFLOW, REPO, TOKEN, FakeGitHub, workflow_text
 
 PLAN = b'{"plan": "reviewed"}'
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    with serving(FakeGitHub()) as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -5,23 +5,16 @@ the applied plan; whatever happens, the pull request is told."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from plansync.emulator.server import Emulator
 from tests.conftest import live_fields, run
-from tests.fake_github import BOT, REPO, FakeGitHub, serving
+from tests.fake_github import BOT, REPO, FakeGitHub
 from tests.test_apply import writes
 
 HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    with serving(FakeGitHub()) as fake:
-        yield fake
 
 
 @pytest.fixture
