@@ -302,6 +302,8 @@ def test_init_upgrade_rewrites_only_plansyncs_workflows_showing_the_diff(
     again = run("init", str(repo), "--upgrade")  # no --action: keeps the pinned one
     assert again.stdout.count("unchanged ") == 3, again.stdout
     assert f"Kept the workflows' action acme/plansync@{second}" in again.stdout
+    assert "already this version's: nothing to do" in again.stdout
+    assert "Next: review the change" not in again.stdout
     assert _files(repo) == after
 
 

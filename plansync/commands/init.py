@@ -86,7 +86,7 @@ def init(folder: Path, action_ref: str | None, upgrade: bool) -> int:
     # Every target is checked before any is written: a refusal leaves the run's files
     # as they were.
     _refuse_links(folder, [*files, *([] if upgrade else [".gitignore"])])
-    stale = _place(folder, files, upgrade)
+    stale, wrote = _place(folder, files, upgrade)
     if not upgrade:
         click.echo(_gitignore(folder / ".gitignore"))
     if stale:
@@ -107,7 +107,8 @@ def init(folder: Path, action_ref: str | None, upgrade: bool) -> int:
                    "branch can be moved to other code", err=True)
     if upgrade:
         click.echo("\nNext: review the change (git diff), commit it and merge it: the "
-                   "workflows run as the default branch defines them.")
+                   "workflows run as the default branch defines them." if wrote else
+                   "\nplansync's workflows are already this version's: nothing to do.")
         return 0
     enter = "" if folder.resolve() == Path.cwd().resolve() else f"  cd {folder}\n"
     click.echo("\nNext: put your keys where plansync.yaml says, set merchant_id, then\n"
@@ -132,16 +133,19 @@ def _scaffold() -> dict[str, str]:
     }
 
 
-def _place(folder: Path, files: dict[str, str], upgrade: bool) -> list[str]:
+def _place(folder: Path, files: dict[str, str], upgrade: bool) -> tuple[list[str], bool]:
     """Write each missing file; with ``upgrade`` rewrite those that differ, showing the
-    diff. Returns plansync's own files left as they are although they differ."""
+    diff. Returns plansync's own files left as they are although they differ, and
+    whether anything was written."""
     own = {VENDORED, *(f".github/workflows/{name}" for name in WORKFLOWS)}
     stale = []
+    wrote = False
     for name, text in files.items():
         path = folder / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             _write(path, text)
+            wrote = True
             click.echo(f"created {path}")
             continue
         old = path.read_text(encoding="utf-8")
@@ -153,9 +157,10 @@ def _place(folder: Path, files: dict[str, str], upgrade: bool) -> list[str]:
             click.echo(f"unchanged {path}")
         else:
             _write(path, text)
+            wrote = True
             click.echo(f"upgraded {path}:")
             click.echo(_diff(old, text, name), nl=False)
-    return stale
+    return stale, wrote
 
 
 def _refuse_links(folder: Path, names: Iterable[str]) -> None:
