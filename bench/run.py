@@ -265,6 +265,22 @@ def main() -> int:
                                 ["apply", str(spec), "--auto-approve", "--parallelism", str(p),
                                  "--allow-near-charge"], sizes["apply"], env, emulator))
             notes["apply_round_trips"] = sizes["apply"] * 4  # the plan's inquiry, then three
+            # 3a. a saved plan, as the GitOps flow applies it: the ceiling plans again from
+            # the spec and live (one inquiry per plan) before each compare-and-set, so
+            # `apply --plan` now costs the four round trips of `apply` (it was three).
+            name = f"apply --plan {sizes['apply']} updates, {latency} ms, parallelism {p}"
+            clients = [(env, runs, "18.00")] + ([(before, compared, "19.00")] if before
+                                                else [])
+            for client, into, amount in clients:
+                spec = write_spec(root / f"saved-{amount}.yaml", sizes["apply"], 1.0,
+                                  new_amount=amount)
+                saved = root / f"saved-{amount}.plan.json"
+                subprocess.run([*PLANSYNC, "plan", str(spec), "--out", str(saved),
+                                "--parallelism", str(p)], env=client, check=True,
+                               capture_output=True, cwd=client.get("PLANSYNC_CODE"))
+                into.append(measure(name, ["apply", "--plan", str(saved), "--auto-approve",
+                                           "--parallelism", str(p), "--allow-near-charge"],
+                                    sizes["apply"], client, emulator))
             # 3b. the same apply with the state, journal and lock in PostgreSQL and in S3
             # (real servers on this machine, as the tests start them): two journal
             # records per write, each durable before the write is sent.
