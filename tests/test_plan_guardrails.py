@@ -168,3 +168,21 @@ def test_without_breaches_the_renderers_are_unchanged() -> None:
 def test_a_violation_reads_with_its_source(source: str) -> None:
     assert str(Violation("max_cancels", CANCELS, source)) == f"{CANCELS} ({source})"
     assert str(Violation("max_cancels", CANCELS)) == CANCELS
+
+
+@pytest.mark.parametrize("where, setting, flags, says", [
+    ("settings", "  max_amount_increase: .nan\n", (),
+     "guardrails.max_amount_increase in the settings is nan, not a number"),
+    ("settings", "  max_changes: .inf\n", (),
+     "guardrails.max_changes in the settings is inf, not a number"),
+    ("flag", "  max_cancels: 5\n", ("--max-mrr-decrease", "nan"),
+     "--max-mrr-decrease is nan, not a number"),
+])
+def test_a_limit_that_is_no_number_is_one_clear_error(
+        served: dict[str, str], emulator_dir: Path, tmp_path: Path, where: str,
+        setting: str, flags: tuple[str, ...], says: str) -> None:
+    env = with_guardrails(served, emulator_dir, tmp_path, setting)
+    for command in (("plan", str(EXAMPLE)), ("apply", str(EXAMPLE), "--dry-run")):
+        result = run(*command, *flags, env=env)
+        assert result.returncode == 1, result.stderr
+        assert says in result.stderr and "Traceback" not in result.stderr

@@ -7,12 +7,15 @@ on the words for where it was set.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from plansync.errors import ConfigError
 
 if TYPE_CHECKING:  # the engine is imported when a command runs, not when the CLI starts
     from plansync.engine.guardrails import Guardrails, Violation
@@ -28,8 +31,7 @@ class Limits:
 
     def source(self, limit: str) -> str:
         """Where a limit was set, as the user set it."""
-        return "--" + limit.replace("_", "-") if limit in self.flagged else \
-            f"guardrails.{limit} in the settings"
+        return _source(limit, self.flagged)
 
     def breaches(self, plan: Plan) -> list[Violation]:
         """Every limit the plan exceeds, each with where that limit was set."""
@@ -51,14 +53,23 @@ def resolve(settings: Mapping[str, float], *, max_changes: int | None = None,
         "max_amount_increase": max_amount_increase, "max_mrr_decrease": max_mrr_decrease,
         "max_charged_within": max_charged_within, "charge_window_hours": charge_window}
     merged = {**settings, **{k: v for k, v in flags.items() if v is not None}}
+    flagged = frozenset(k for k, v in flags.items() if v is not None)
+    for limit, value in merged.items():
+        if isinstance(value, float) and not math.isfinite(value):  # nan, .inf: no limit
+            raise ConfigError(f"{_source(limit, flagged)} is {value}, not a number",
+                              "give a number >= 0, or leave the limit out for none")
     return Limits(Guardrails(
         max_changes=_int(merged.get("max_changes")),
         max_cancels=_int(merged.get("max_cancels")),
         max_amount_increase=_decimal(merged.get("max_amount_increase")),
         max_mrr_decrease=_decimal(merged.get("max_mrr_decrease")),
         max_charged_within=_int(merged.get("max_charged_within")),
-        charge_window_hours=float(merged.get("charge_window_hours", 24))),
-        frozenset(k for k, v in flags.items() if v is not None))
+        charge_window_hours=float(merged.get("charge_window_hours", 24))), flagged)
+
+
+def _source(limit: str, flagged: frozenset[str]) -> str:
+    return "--" + limit.replace("_", "-") if limit in flagged else \
+        f"guardrails.{limit} in the settings"
 
 
 def _int(value: float | None) -> int | None:

@@ -94,13 +94,15 @@ class ApplyReport:
         saying so, rather than turn a partial apply green."""
         by = f" by {done.by}" if done.by else ""
         if done.complete:
-            self.line(f"Plan file {plan_file} was already applied{by} at {done.at}; "
-                      "nothing was sent.")
+            # (Writes an earlier run left open were settled above; this plan's own
+            # changes are not sent again.)
+            self.line(f"Plan file {plan_file} was already applied{by} at {done.at}; it is "
+                      "not applied again.")
         else:
             how = ("only in part (some reviewed changes were not written)"
                    if done.complete is False else "(whether in full was not recorded)")
             click.echo(f"error: plan file {plan_file} was already applied{by} at "
-                       f"{done.at}, {how}; it is not applied again, and nothing was sent\n"
+                       f"{done.at}, {how}; it is not applied again\n"
                        "  hint: review a new plan for what is left: plansync plan --out FILE",
                        err=True)
         if self.as_json:
