@@ -4,7 +4,9 @@ ignore), and GitHub's habits: every list is paginated with ``Link`` headers (``p
 makes pages small), lists hold entries that are not the caller's (runs of other
 workflows and pull requests on the same commit, pull requests of other branches),
 artifact downloads redirect (302) to a blob host that must not see the token, expired
-artifacts answer 410, and ``fault`` makes any endpoint answer 5xx, 429, a rate-limit
+artifacts answer 410, a run's ``pull_requests`` come back empty once its pull
+request is merged or closed, as GitHub's do (``lists_closed_pulls`` keeps them, as while
+it was open), and ``fault`` makes any endpoint answer 5xx, 429, a rate-limit
 403 or a proxy's HTML page, or drip its body a byte at a time (``drip``). ``link_url``
 sends ``Link`` headers to another origin; ``authorized`` records which host was sent a
 token. A tiny git history (commits with trees, branches) answers
@@ -70,6 +72,9 @@ class FakeGitHub:
     link_url: str = ""  # where Link headers point ("" = url): another origin is refused
     page_size: int = 100
     default_branch: str = "main"
+    # GitHub empties a workflow run's pull_requests once the pull request is merged or
+    # closed; True lists them anyway (a run read while its pull request was open).
+    lists_closed_pulls: bool = False
     commits: dict[str, tuple[tuple[str, ...], dict[str, str]]] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     pulls: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # commit -> pulls
@@ -115,7 +120,8 @@ class FakeGitHub:
         tip = self.branches[base]
         self.commit(merge_sha, {path: self.commits[head_sha][1].get(path)
                                 for path in changes}, tip, head_sha)
-        pull = {"number": number, "state": "closed", "merged_at": "2026-11-27T10:00:00Z",
+        pull = {"id": 50_000 + number, "number": number, "state": "closed",
+                "merged_at": "2026-11-27T10:00:00Z",
                 "merge_commit_sha": merge_commit_sha or merge_sha,
                 "head": {"sha": head_sha, "ref": f"change-{number}",
                          "repo": {"full_name": REPO}},
@@ -126,6 +132,17 @@ class FakeGitHub:
         if push:
             self.branches[base] = merge_sha
         return pull
+
+    def _closed(self, number: int) -> bool:
+        return any(p["number"] == number and p.get("state") == "closed"
+                   for ps in self.pulls.values() for p in ps)
+
+    def _listed(self, run: dict[str, Any]) -> dict[str, Any]:
+        """The run as GitHub lists it now: without its closed pull requests."""
+        if self.lists_closed_pulls:
+            return run
+        return run | {"pull_requests": [p for p in run["pull_requests"]
+                                        if not self._closed(p["number"])]}
 
     def pull_of(self, head_sha: str) -> int | None:
         return next((p["number"] for ps in self.pulls.values() for p in ps
@@ -279,7 +296,8 @@ class FakeGitHub:
             # Filtered by head_sha only: a list that also holds other workflows' runs
             # is what a careless filter (or a moved workflow file) gives; newest first.
             head = query.get("head_sha", [None])[0]
-            runs = [r for r in self.runs if head is None or r["head_sha"] == head]
+            runs = [self._listed(r) for r in self.runs
+                    if head is None or r["head_sha"] == head]
             runs.sort(key=lambda r: -r["id"])
             chunk, links = self._page(runs, path, query)
             return 200, {"total_count": len(runs), "workflow_runs": chunk}, links

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from plansync.gitops.report import APPLY_MARKER, COMMENT_LIMIT
+from plansync.gitops.report import APPLY_MARKER, COMMENT_LIMIT, SUMMARY_LIMIT
 from tests.conftest import run
 from tests.fake_github import BOT, REPO, TOKEN, FakeGitHub
 
@@ -102,15 +102,135 @@ def test_a_fetch_plan_refusal_is_told(
         github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
     done = report(env, tmp_path, {"error": "pull request #7 changed .github/workflows/"
                                            "plansync-plan.yml; its run is not trusted",
-                                  "hint": "change it on its own", "results": []},
+                                  "hint": "change it on its own", "results": [],
+                                  "from": "ci fetch-plan"},
                   "--exit-code", "1")
     assert done.returncode == 0, done.stderr
     body = github.comments[7][0]["body"]
     assert "### plansync: this merge was **not applied**" in body
     assert "its run is not trusted (change it on its own)" in body
+    assert "Nothing was written to the gateway" in body  # true: nothing was fetched
 
 
-@pytest.mark.parametrize("value", ["", "--exit-code", "x7", "0"])
+NOT_KNOWN = "whether any reviewed change was written is not known"
+
+
+def test_an_apply_error_is_told_without_claiming_nothing_was_written(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    # apply --json's own error: it may have stopped after writing (a journal it could
+    # not write, a state it could not save).
+    done = report(env, tmp_path, {"error": "the journal could not be written",
+                                  "hint": None, "results": []}, "--exit-code", "1")
+    assert done.returncode == 0, done.stderr
+    body = github.comments[7][0]["body"]
+    assert body.startswith(f"{APPLY_MARKER}\n### plansync: apply stopped with an error\n")
+    assert "the journal could not be written" in body
+    assert "Nothing was written" not in body
+    assert "says whether anything was written before it stopped" in body
+
+
+def test_the_reviewed_plan_given_as_results_says_the_apply_step_did_not_report(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    """The workflow passes fetch-plan's --out when apply left no output: the install
+    failed, or the job was cancelled or timed out mid-apply."""
+    plan = json.loads((Path(__file__).parent / "golden" / "plan.json").read_text())
+    done = report(env, tmp_path, plan, "--exit-code", "1")
+    assert done.returncode == 0, done.stderr
+    body = github.comments[7][0]["body"]
+    assert body == (f"{APPLY_MARKER}\n### plansync: the apply step did not report\n\n"
+                    "The apply step did not report (it did not start, failed, or the job "
+                    f"was cancelled or timed out): {NOT_KNOWN}.\n\nRe-run this job: it "
+                    "applies the plan if it was never applied (and the default branch's "
+                    "spec is still the one reviewed), and otherwise says what was. "
+                    f"[The run]({RUN_URL})\n")
+    assert (tmp_path / "summary.md").read_text() == body
+
+
+def test_no_results_and_a_failed_apply_do_not_claim_nothing_was_written(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    done = run("ci", "report", "--pull", "7", "--exit-code", "143", "--results",
+               str(tmp_path / "missing.json"), env=env)
+    assert done.returncode == 0, done.stderr
+    body = github.comments[7][0]["body"]
+    assert "### plansync: the apply step did not report" in body
+    assert f"apply exited 143 and wrote no report: {NOT_KNOWN}" in body
+    assert "Nothing was written" not in body
+
+
+def test_no_results_and_exit_0_says_there_was_nothing_to_report(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    done = run("ci", "report", "--pull", "7", "--exit-code", "0", env=env)
+    assert done.returncode == 0, done.stderr
+    body = github.comments[7][0]["body"]
+    assert body == (f"{APPLY_MARKER}\n### plansync: nothing to report\n\napply exited 0 "
+                    f"and wrote no report: there was nothing to report. [The run]({RUN_URL})"
+                    "\n")
+    assert "before writing anything" not in body
+
+
+def guardrail_error(plans: int) -> str:
+    return ("the plan exceeds a guardrail; nothing was sent: "
+            + "; ".join(f"plan {100000 + n}: amount rises 120% (limit 50%)"
+                        for n in range(plans)))
+
+
+def test_a_long_apply_error_is_cut_to_githubs_limit_with_a_link_to_the_run(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    error = guardrail_error(5_860)
+    assert 255_000 < len(error) < 260_000
+    done = report(env, tmp_path, {"error": error, "hint": "review the plan",
+                                  "results": []}, "--exit-code", "3")
+    assert done.returncode == 0, done.stderr
+    body = github.comments[7][0]["body"]
+    assert len(body) <= COMMENT_LIMIT
+    assert body.startswith(f"{APPLY_MARKER}\n### plansync: apply stopped with an error\n")
+    assert error[:60_000] in body
+    assert f"… (cut: the whole text is in [the run]({RUN_URL}))" in body
+    assert body.endswith(f"[the run]({RUN_URL}) says whether anything was written before "
+                         "it stopped. Re-plan on a new pull request, or run the manual "
+                         "plansync apply workflow (it plans `main` and waits for "
+                         "approval).\n")
+    assert error in (tmp_path / "summary.md").read_text()  # within the summary's limit
+    assert error in done.stdout  # and the log has all of it
+
+
+def test_a_long_reason_is_cut_to_githubs_limit_with_a_link_to_the_run(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    reason = "the state backend refused the lock: " + "x" * 70_000
+    done = run("ci", "report", "--pull", "7", "--exit-code", "1", "--reason", reason,
+               env=env)
+    assert done.returncode == 0, done.stderr
+    body = github.comments[7][0]["body"]
+    assert len(body) <= COMMENT_LIMIT
+    assert body.startswith(f"{APPLY_MARKER}\n### plansync: this merge was **not applied**")
+    assert f"… (cut: the whole text is in [the run]({RUN_URL}))" in body
+    assert "Nothing was written" not in body  # --reason says why, not what was written
+
+
+def test_a_summary_longer_than_its_limit_is_cut(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    error = "é" * 600_000  # 1.2 MB in UTF-8, in 600,000 characters
+    done = report(env, tmp_path, {"error": error, "results": []}, "--exit-code", "1")
+    assert done.returncode == 0, done.stderr
+    summary = (tmp_path / "summary.md").read_bytes()
+    assert len(summary) <= SUMMARY_LIMIT
+    assert "(cut: the job's log has the whole text)" in summary.decode("utf-8")
+    assert len(github.comments[7][0]["body"]) <= COMMENT_LIMIT
+
+
+def test_an_already_applied_record_with_long_words_is_cut(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    done = report(env, tmp_path, applied(already_applied={
+        "at": "t" * 70_000, "by": "someone " * 10_000, "complete": True}))
+    assert done.returncode == 0, done.stderr
+    [posted] = github.comments[7]
+    assert len(posted["body"]) <= COMMENT_LIMIT
+    assert posted["body"].startswith(f"{APPLY_MARKER}\n### plansync: the reviewed plan was "
+                                     "already applied by ")
+
+
+@pytest.mark.parametrize("value", ["", "--exit-code", "x7", "0", "\u0663", "7\u0663",
+                                   "07", "+7"])
 def test_a_pull_the_workflow_could_not_fill_is_a_clear_usage_error(
         github: FakeGitHub, env: dict[str, str], tmp_path: Path, value: str) -> None:
     done = report(env, tmp_path, applied(), pull=value)

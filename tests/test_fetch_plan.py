@@ -5,6 +5,7 @@ the refusal is worded, GitHub misbehaving, and the step outputs."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from subprocess import CompletedProcess
 
@@ -27,7 +28,9 @@ def fetch(env: dict[str, str], tmp_path: Path, sha: str, *more: str) -> Complete
     fetched = run("ci", "fetch-plan", "--sha", sha, "--out", str(out), *more, env=env)
     assert "Traceback" not in fetched.stderr and TOKEN not in fetched.stderr + fetched.stdout
     if fetched.returncode == 1:  # the reason, for ci report, and nothing else
-        assert set(json.loads(out.read_text())) == {"error", "hint", "results"}
+        saved = json.loads(out.read_text())
+        assert set(saved) == {"error", "hint", "results", "from"}
+        assert saved["results"] == [] and saved["from"] == "ci fetch-plan"
     return fetched
 
 
@@ -63,6 +66,26 @@ def test_the_reviewed_plan_is_fetched_through_pages_of_foreign_entries(
                                  "plan-run": f"https://github.com/{REPO}/actions/runs/101"}
     assert github.token_leaked == []  # the blob host never saw the token
     assert any(path.startswith("/blobs/1010.zip") for _, path in github.seen)
+
+
+def test_a_merged_pull_requests_run_listing_no_pull_request_is_its_review(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    """GitHub empties a run's pull_requests once its pull request is merged: fetch-plan,
+    which runs after the merge, finds the run by its workflow, head and repository."""
+    from plansync.gitops.github import GitHub
+
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", PLAN)
+    listed = GitHub(github.url, REPO, TOKEN).items(
+        "/actions/workflows/plansync-plan.yml/runs", "runs", "workflow_runs",
+        head_sha="head1")
+    assert [r["pull_requests"] for r in listed] == [[]]
+    fetched = fetch(env, tmp_path, "merge1")
+    assert fetched.returncode == 0, fetched.stderr
+    assert (tmp_path / "reviewed.json").read_bytes() == PLAN
+    github.plan_run(102, "head1", b'{"plan": "other"}', pull=9)  # open, on the same head
+    assert "(run 102, attempt 1) is for pull request #9, not #7" in refused(
+        env, tmp_path, "merge1")
 
 
 def test_a_pr_merged_into_release_then_fast_forwarded_to_main_is_refused(
@@ -263,6 +286,7 @@ def test_an_archive_url_on_another_origin_is_refused_and_never_sent_the_token(
 
 def test_a_run_for_the_pull_request_when_it_targeted_another_branch_is_refused(
         github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.lists_closed_pulls = True  # when GitHub does list the merged pull request
     github.merge("merge1", 7, "head1")
     github.plan_run(101, "head1", PLAN, pull_base="release")  # retargeted to main after it
     assert ("the newest plansync-plan.yml run on head head1 (run 101, attempt 1) planned "
@@ -285,3 +309,73 @@ def test_choose_run_requires_the_runs_pull_request_to_target_the_merged_base() -
                                           r"after its plan"):
         choose_run([run_._replace(pull_bases=((7, "release"),))], pull, workflow,
                    {"pull_request"}, REPO)
+
+
+def test_items_listed_twice_as_pages_shift_count_once(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.page_size = 1
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", PLAN)
+    github.pulls["merge1"].append(dict(github.pulls["merge1"][0]))  # the same, twice
+    github.runs.append(dict(github.runs[0]))
+    github.artifacts[101].append(dict(github.artifacts[101][0]))
+    fetched = fetch(env, tmp_path, "merge1")
+    assert fetched.returncode == 0, fetched.stderr
+    assert (tmp_path / "reviewed.json").read_bytes() == PLAN
+    other = dict(github.artifacts[101][0], id=1011)  # another artifact, the same name
+    github.artifacts[101].append(other)
+    assert ("run 101 saved 2 artifacts named plansync-plan-head1, not exactly one"
+            in refused(env, tmp_path, "merge1"))
+
+
+@pytest.mark.parametrize("api_url", ["http://[::1", "api.github.com"])
+def test_an_api_url_that_is_not_a_url_is_refused_at_once_and_the_reason_saved(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path, api_url: str) -> None:
+    started = time.monotonic()
+    error = refused({**env, "GITHUB_API_URL": api_url}, tmp_path, "merge1")
+    assert time.monotonic() - started < 10  # not after 15 s of retries
+    assert error.startswith(f"error: GITHUB_API_URL {api_url!r} is not a URL")
+    assert "Traceback" not in error and github.seen == []
+
+
+@pytest.mark.parametrize("where", ["link", "archive", "redirect"])
+def test_a_malformed_url_from_github_is_exit_1_and_the_reason_saved(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path, where: str) -> None:
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", PLAN)
+    if where == "link":
+        github.page_size = 1
+        github.artifacts[101].insert(0, {"id": 5, "name": "logs", "size_in_bytes": 9,
+                                         "expired": False, "archive_download_url": "x"})
+        github.link_url = "http://[::1"
+    elif where == "archive":
+        github.artifacts[101][0]["archive_download_url"] = "http://[::1/zip?sig=s3cr3t"
+    else:
+        github.fault("/actions/artifacts/1010/zip", 302,
+                     headers={"Location": "http://[::1/zip?sig=s3cr3t"})
+    error = refused(env, tmp_path, "merge1")
+    assert "malformed URL: not " in error and "s3cr3t" not in error
+    saved = json.loads((tmp_path / "reviewed.json").read_text())
+    assert "malformed URL" in saved["error"]
+
+
+def test_an_unexpected_failure_still_saves_a_reason_without_its_words(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever stops fetch-plan, --out says why for ci report (nothing was applied); a
+    failure that is not plansync's names only its kind (its words may hold a URL)."""
+    from plansync import cli
+    from plansync.gitops import fetch as fetching
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("http://blob.example/x?sig=s3cr3t")
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(fetching, "reviewed_plan", broken)
+    out = tmp_path / "reviewed.json"
+    assert cli.main(["ci", "fetch-plan", "--sha", "merge1", "--out", str(out)]) == 70
+    saved = json.loads(out.read_text())
+    assert saved["error"] == ("ci fetch-plan stopped on an unexpected RuntimeError: "
+                              "nothing was fetched, so nothing is applied")
+    assert "s3cr3t" not in out.read_text()

@@ -271,3 +271,57 @@ def test_a_redirect_within_the_api_keeps_the_token(fake: FakeGitHub, client: Git
     assert client.get("", "repository acme/plans")["default_branch"] == "main"
     assert [path for _, path in fake.authorized] == ["/repos/acme/plans",
                                                      "/repos/acme/plans?moved=1"]
+
+
+def test_an_item_listed_twice_as_pages_shift_is_one_item(
+        fake: FakeGitHub, client: GitHub) -> None:
+    fake.page_size = 1
+    for number in range(2):
+        fake.comment(3, f"comment {number}", BOT)
+    fake.comments[3].insert(1, dict(fake.comments[3][0]))  # pushed down onto page 2
+    found = client.items("/issues/3/comments", "pull request #3")
+    assert [c["body"] for c in found] == ["comment 0", "comment 1"]
+
+
+def test_a_next_page_link_that_is_not_a_url_is_a_clear_error(
+        fake: FakeGitHub, client: GitHub) -> None:
+    fake.page_size = 1
+    for number in range(2):
+        fake.comment(3, f"comment {number}", BOT)
+    fake.link_url = "http://[::1"  # the Link: <http://[::1/repos/...?page=2>
+    with pytest.raises(GitHubError) as caught:
+        client.items("/issues/3/comments", "pull request #3")
+    assert caught.value.message == (f"{API}/issues/3/comments: its next page is a "
+                                    "malformed URL: not followed")
+
+
+def test_an_archive_url_that_is_not_a_url_is_a_clear_error_without_the_url(
+        fake: FakeGitHub, client: GitHub) -> None:
+    with pytest.raises(GitHubError) as caught:
+        client.download("http://[::1/zip?sig=s3cr3t", "the plan artifact of run 101", 10)
+    assert caught.value.message == ("the plan artifact of run 101: its download URL is a "
+                                    "malformed URL: not downloaded")
+    assert "s3cr3t" not in str(caught.value) and fake.seen == []
+
+
+def test_a_redirect_to_a_malformed_url_is_a_clear_error_without_the_url(
+        fake: FakeGitHub, client: GitHub) -> None:
+    fake.plan_run(101, "head1", b'{"plan": 1}', pull=7)
+    url = fake.artifacts[101][0]["archive_download_url"]
+    fake.fault("/actions/artifacts/1010/zip", 302,
+               headers={"Location": "http://[::1/zip?sig=s3cr3t"})
+    with pytest.raises(GitHubError) as caught:
+        client.download(url, "the plan artifact of run 101", 10_000)
+    assert caught.value.message == ("GitHub API GET the plan artifact of run 101: GitHub "
+                                    "redirected to a malformed URL: not followed")
+    assert "s3cr3t" not in str(caught.value) and fake.token_leaked == []
+
+
+@pytest.mark.parametrize("api_url", ["http://[::1", "api.github.com", "ftp://example.com",
+                                     "https://", "http://example.com:99999"])
+def test_an_api_url_that_is_not_an_http_url_is_refused_at_once(
+        api_url: str, waits: list[float]) -> None:
+    with pytest.raises(GitHubError) as caught:
+        GitHub(api_url, REPO, TOKEN, sleep=waits.append)
+    assert caught.value.message.startswith(f"GITHUB_API_URL {api_url!r} is not a URL")
+    assert waits == []

@@ -106,8 +106,8 @@ def test_a_second_merge_whose_plan_is_stale_is_reported_not_applied(
     github.plan_run(104, "headB", plan_b)
     spec_file(tmp_path, first + second)  # main after merge B: not what B's review saw
     comment = on_merge(env, "mergeB", 10, tmp_path)
-    assert "### plansync: this merge was **not applied**" in comment
-    assert "the spec" in comment  # apply words why
+    assert "### plansync: apply stopped with an error" in comment
+    assert "the spec" in comment and "nothing was sent" in comment  # apply words why
     assert "Re-plan on a new pull request" in comment
     assert writes(emulator)[("156143", "U")] == 0
 
@@ -180,3 +180,26 @@ def test_a_rerun_of_a_merge_applied_in_part_is_told_so_not_called_applied(
     assert "already applied" not in again
     assert github.comments[8] == posted  # the earlier comment is still true
     assert writes(emulator)[("156143", "U")] == 1
+
+
+def test_an_apply_step_that_never_reported_is_told_and_a_rerun_applies(
+        env: dict[str, str], github: FakeGitHub, emulator: Emulator, tmp_path: Path) -> None:
+    """fetch-plan saved the plan, then the apply step left no output (its install failed,
+    the job was cancelled): the workflow passes the reviewed plan as --results."""
+    spec = spec_file(tmp_path, "  - {id: '156142', amount: '130.00'}\n")
+    github.merge("merge1", 7, "head1")
+    github.plan_run(101, "head1", reviewed(env, spec, tmp_path, "pr7"))
+    plan = tmp_path / "reviewed-plan.json"
+    assert run("ci", "fetch-plan", "--sha", "merge1", "--out", str(plan),
+               env=env).returncode == 0
+    told = run("ci", "report", "--pull", "7", "--exit-code", "1", "--results", str(plan),
+               env=env)
+    assert told.returncode == 0, told.stderr
+    [comment] = github.comments[7]
+    assert "### plansync: the apply step did not report" in comment["body"]
+    assert "whether any reviewed change was written is not known" in comment["body"]
+    assert writes(emulator) == {}
+    again = on_merge(env, "merge1", 7, tmp_path)  # re-run this job, as the comment says
+    assert "### plansync: the reviewed plan was applied" in again
+    assert "the reviewed plan was applied" in github.comments[7][0]["body"]  # in place
+    assert live_fields(emulator, "156142")["amount"] == "000000013000"

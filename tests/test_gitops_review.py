@@ -126,6 +126,26 @@ def test_a_newer_run_of_another_pull_request_on_the_same_head_is_refused() -> No
         choose(a_run(101), a_run(102, pulls=(9,)))
 
 
+def test_a_run_listing_no_pull_request_counts_github_empties_the_list_on_merge() -> None:
+    # GitHub empties a run's pull_requests once its pull request is merged or closed (and
+    # for a fork's); fetch-plan runs after the merge, so the list is usually empty.
+    emptied = a_run(102, pulls=())
+    assert choose(a_run(101), emptied) == emptied
+    with pytest.raises(NotReviewed, match=r"run 102.*concluded failure"):
+        choose(a_run(101), a_run(102, pulls=(), conclusion="failure"))
+    with pytest.raises(NotReviewed, match=r"run 102.*ran on mallory/plans"):
+        choose(a_run(101), a_run(102, pulls=(), head_repository="mallory/plans"))
+
+
+def test_the_base_is_checked_on_this_pull_requests_entry_only_when_listed() -> None:
+    listed = a_run(101, pulls=(9, 7), pull_bases=((9, "release"), (7, "main")))
+    assert choose(listed) == listed
+    with pytest.raises(NotReviewed, match=r"planned pull request #7 into release"):
+        choose(a_run(101, pulls=(9, 7), pull_bases=((9, "main"), (7, "release"))))
+    with pytest.raises(NotReviewed, match=r"is for pull request #9, not #7"):
+        choose(a_run(101, pulls=(9,), pull_bases=((9, "main"),)))
+
+
 def test_a_run_from_a_fork_is_refused() -> None:
     with pytest.raises(NotReviewed, match="ran on mallory/plans, not acme/plans: runs from "
                                           "forks are not trusted"):

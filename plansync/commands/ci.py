@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import click
 from plansync.errors import PlansyncError
 
 BOT = "github-actions[bot]"  # the identity GITHUB_TOKEN posts as
+PULL_NUMBER = re.compile(r"[1-9][0-9]*", re.ASCII)
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
@@ -53,16 +56,27 @@ def fetch_plan(sha: str, out: Path, workflow: str, before: str | None,
     if there is none (the reason is then what --out holds, for `ci report --results`)."""
     from plansync.gitops import fetch
     from plansync.gitops.github import GitHub
+    from plansync.gitops.report import FETCH_PLAN
 
     settings = fetch.Settings(sha, before, workflow, spec_paths, max_artifact_size)
     try:
         found = fetch.reviewed_plan(GitHub.from_environment(os.environ), settings,
                                     on_pull=lambda pull: _output("pull", str(pull.number)))
-    except PlansyncError as exc:
-        # Why, for `ci report --results` to say on the pull request (no plan to apply).
-        out.write_text(json.dumps({"error": exc.message, "hint": exc.hint, "results": []}))
+        out.write_bytes(found.plan)
+    except Exception as exc:
+        # Why, for `ci report --results` to say on the pull request: nothing was fetched,
+        # so nothing is applied. Any failure, not only a refusal; one that is not
+        # plansync's own is named by its kind only (its words may hold a signed URL).
+        if isinstance(exc, PlansyncError):
+            why, hint = exc.message, exc.hint
+        else:
+            why = (f"ci fetch-plan stopped on an unexpected {type(exc).__name__}: nothing "
+                   "was fetched, so nothing is applied")
+            hint = "re-run the job; the job's log says more"
+        with contextlib.suppress(OSError):  # the failure itself is what the step says
+            out.write_text(json.dumps({"error": why, "hint": hint, "results": [],
+                                       "from": FETCH_PLAN}))
         raise
-    out.write_bytes(found.plan)
     _output("plan-run", found.run_url)
     click.echo(f"Saved the plan reviewed on pull request #{found.pull} (head "
                f"{found.head_sha[:12]}, run {found.run_id} {found.run_url}) to {out}.")
@@ -70,7 +84,7 @@ def fetch_plan(sha: str, out: Path, workflow: str, before: str | None,
 
 
 def _pull_number(ctx: click.Context, param: click.Parameter, value: str) -> int:
-    if not value.strip().isdigit() or int(value) < 1:
+    if not PULL_NUMBER.fullmatch(value):  # ASCII only: int() reads any script's digits
         raise click.BadParameter(
             f"{value!r} is not a pull request number; the apply workflow passes "
             "ci fetch-plan's step output `pull`, and calls ci report only when it is set")
@@ -81,15 +95,17 @@ def _pull_number(ctx: click.Context, param: click.Parameter, value: str) -> int:
 @click.option("--pull", "pull", required=True, callback=_pull_number,
               help="The pull request number (ci fetch-plan's step output `pull`).")
 @click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
-              help="apply --json's output, or fetch-plan's --out when it refused; "
-              "without it (or empty), nothing was applied.")
+              help="apply --json's output; fetch-plan's --out when it refused, or "
+              "(the reviewed plan) when the apply step did not report; without it (or "
+              "empty), apply wrote no report.")
 @click.option("--exit-code", type=int, default=0, show_default=True,
               help="apply's exit code.")
 @click.option("--reason", help="Why nothing was applied (shown on the pull request).")
 def report(pull: int, results: Path | None, exit_code: int, reason: str | None) -> int:
     """Post (or update) the pull request comment saying what the merge applied. A re-run
     of an applied plan leaves the earlier comment as it is, and says whether that apply
-    was complete. A malformed --results file is exit 1, and nothing is posted."""
+    was complete. A malformed --results file is exit 1, and nothing is posted. Every
+    text is cut to GitHub's limits (65,536 characters a comment, 1 MiB a job summary)."""
     from plansync.gitops import report as words
     from plansync.gitops.github import GitHub
 
@@ -118,13 +134,15 @@ def report(pull: int, results: Path | None, exit_code: int, reason: str | None) 
         # still true; keep it. In part (or not known to be complete): it is not applied
         # again, and apply's own exit code fails the job, so this step succeeds.
         if existing is None:
-            words.post(github, pull, earlier.comment(run_url), None)
+            words.post(github, pull, words.fit_comment(earlier.comment(run_url), run_url),
+                       None)
         text = shown = earlier.said()
     else:
-        words.post(github, pull, words.outcome(document, exit_code, run_url, reason),
-                   existing)
+        body = words.outcome(document, exit_code, run_url, reason)
+        words.post(github, pull, words.fit_comment(body, run_url), existing)
         shown = words.outcome(document, exit_code, run_url, reason, fit="summary")
         text = words.outcome(document, exit_code, run_url, reason, fit="none")
+    shown = words.fit_summary(shown)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:

@@ -6,7 +6,9 @@
   waited for but reported. Hand-written because urllib3's ``Retry`` cannot tell a
   rate-limit 403 from a permission 403 and does not read ``X-RateLimit-Reset``.
   A POST is retried only when GitHub says it did not process it (429, rate limit).
-- Lists follow the ``Link: <...>; rel="next"`` header to the end.
+- Lists follow the ``Link: <...>; rel="next"`` header to the end. An object GitHub
+  lists with an ``id`` (artifacts, runs, pull requests, comments) is taken once: a list
+  that shifts while it is read page by page shows an item on two pages.
 - An answer that is not the JSON the endpoint documents (a proxy's HTML page with 200,
   JSON nested too deeply to parse, say) is a ``GitHubError`` naming the endpoint, never a
   traceback.
@@ -24,6 +26,10 @@
   another origin is refused, naming the host (never the URL: it may be signed); a
   redirect to another origin (GitHub's 302 from the archive URL to its blob store) is
   followed without the token.
+- A URL that is not one (``GITHUB_API_URL``, a next-page link, an artifact's download
+  URL or a redirect's ``Location``) is a ``GitHubError``: ``GITHUB_API_URL`` must be an
+  http(s) URL with a host, refused at once otherwise; the others are named only as "a
+  malformed URL" (they may be signed).
 - Errors say what was asked and why it failed; the permission hint only for a 401/403
   that is not a rate limit. The token is never printed, nor an artifact's signed URL.
 """
@@ -97,7 +103,15 @@ class GitHub:
                  download_deadline: float = DOWNLOAD_DEADLINE) -> None:
         self.repository = repository
         self._api = api_url.rstrip("/")
-        self._origin = _origin(self._api)
+        origin = _origin(self._api)
+        if origin is None or origin[0] not in ("http", "https") or not origin[1]:
+            shown = api_url if len(api_url) <= 200 else api_url[:200] + "…"
+            raise GitHubError(f"GITHUB_API_URL {shown!r} is not a URL of GitHub's REST API "
+                              "(http or https, with a host)",
+                              "unset it (GitHub Actions sets it: https://api.github.com), or "
+                              "set it to your GitHub Enterprise Server's "
+                              "https://HOST/api/v3")
+        self._origin = origin
         self._base = f"{self._api}/repos/{repository}"
         self._session = _Session()
         self._session.headers.update({"Accept": "application/vnd.github+json",
@@ -143,7 +157,12 @@ class GitHub:
             answer = self._call("GET", url, path, what, params=query)
             yield _json(answer, "GET", path)
             following = answer.next_page()
-            url = urljoin(url, following) if following else None
+            url = _join(url, following) if following else None
+            if following and url is None:
+                raise GitHubError(f"GitHub API GET {path}: its next page is a malformed "
+                                  "URL: not followed",
+                                  "check GITHUB_API_URL (is it GitHub's REST API?); "
+                                  "re-run the job")
             if url is not None and _origin(url) != self._origin:
                 raise GitHubError(f"GitHub API GET {path}: its next page is on "
                                   f"{_host(url)}, not on GitHub's API ({_host(self._api)})"
@@ -155,20 +174,31 @@ class GitHub:
     def items(self, path: str, what: str, key: str | None = None,
               **params: Any) -> list[dict[str, Any]]:
         """Every item of a list endpoint: each page is a list of objects, or (``key``) an
-        object holding one under ``key``."""
-        found: list[dict[str, Any]] = []
+        object holding one under ``key``. An item with an integer ``id`` seen on an
+        earlier page too (the list shifted between pages) is one item: in its first
+        place, as the later page says it is."""
+        found: dict[object, dict[str, Any]] = {}
         where = self.where(path)
         for page in self.pages(path, what, **params):
             batch = page.get(key) if key is not None and isinstance(page, dict) else page
             if not isinstance(batch, list) or not all(isinstance(i, dict) for i in batch):
                 wanted = f"an object with a list {key!r}" if key else "a list"
                 raise _shape(where, f"something other than {wanted} of objects")
-            found += batch
-        return found
+            for item in batch:
+                ident = item.get("id")
+                if isinstance(ident, int) and not isinstance(ident, bool):
+                    found[("id", ident)] = item
+                else:
+                    found[("at", len(found))] = item
+        return list(found.values())
 
     def download(self, url: str, what: str, limit: int) -> bytes:
         """The body at ``url`` (an artifact's ``archive_download_url``; GitHub answers
         with a redirect to its blob store), refusing more than ``limit`` bytes."""
+        if _origin(url) is None:
+            raise GitHubError(f"{what}: its download URL is a malformed URL: not downloaded",
+                              "check GITHUB_API_URL (is it GitHub's REST API?); "
+                              "re-run the job")
         if _origin(url) != self._origin:
             raise GitHubError(f"{what}: its download URL is on {_host(url)}, not on "
                               f"GitHub's API ({_host(self._api)}): not downloaded; the "
@@ -229,11 +259,17 @@ class GitHub:
                                                   timeout=READ_TIMEOUT, stream=True,
                                                   allow_redirects=False, **kwargs)
             except requests.RequestException as exc:
-                raise _NoAnswer(urlsplit(url).hostname, type(exc).__name__) from None
+                raise _NoAnswer(_hostname(url), type(exc).__name__) from None
             with response:
                 location = response.headers.get("Location")
                 if method == "GET" and response.status_code in REDIRECTS and location:
-                    url = urljoin(url, location)  # its body is never read
+                    joined = _join(url, location)  # its body is never read
+                    if joined is None or _origin(joined) is None:
+                        raise GitHubError(f"GitHub API {method} {path}: GitHub redirected "
+                                          "to a malformed URL: not followed",
+                                          "re-run the job; if it persists, GitHub or a "
+                                          "proxy is answering wrongly")
+                    url = joined
                     kwargs.pop("params", None)  # the new URL carries its query
                     continue
                 ok = response.ok
@@ -318,22 +354,42 @@ def _read(response: requests.Response, url: str, path: str, method: str, ends: f
             if limit is not None and len(body) > limit:
                 return bytes(body[:limit]) if truncate else bytes(body)
     except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
-        raise _NoAnswer(urlsplit(url).hostname, type(exc).__name__) from None
+        raise _NoAnswer(_hostname(url), type(exc).__name__) from None
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+def _join(base: str, link: str) -> str | None:
+    """``link`` read against ``base``, or None when either is not a URL."""
     try:
+        return urljoin(base, link)
+    except ValueError:
+        return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """Scheme, host and port; None when ``url`` is not a URL (``http://[::1``, a port
+    that is not one)."""
+    try:
+        parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        port = -1  # not a port: no origin of the API's
+        return None
+    scheme = parts.scheme.lower()
     return scheme, (parts.hostname or ""), port or {"https": 443, "http": 80}.get(scheme)
+
+
+def _hostname(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
 
 
 def _host(url: str) -> str:
     """Where ``url`` points, host and port, without the rest (it may be signed)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "a malformed URL"
     try:
         port = parts.port
     except ValueError:

@@ -4,10 +4,20 @@ was already applied — or, when that earlier apply was not complete (it failed 
 stopped part way, or apply did not record it), that it was applied only in part and is
 not applied again. Either way the earlier comment stays: it is still true.
 
-``problem`` checks the shape of the document read (apply --json's output, or
-fetch-plan's reason) before anything is posted. ``outcome`` is pure: that document in,
-the comment out, cut to GitHub's comment limit. ``existing_comment`` and ``post`` do the
-I/O.
+Only what is known is said. "Nothing was written" only after a fetch-plan refusal
+(its ``{"error", "hint", "results": [], "from": "ci fetch-plan"}``: no plan was
+fetched, so none was applied). apply's own error (the same record without ``from``) may
+come after writes, so the comment points at the run's log. The reviewed plan itself
+given as the results (the workflow passes it when the apply step left no output: it did
+not start, failed, or the job was cancelled or timed out) and no results with a failing
+exit code: whether anything was written is not known; re-running the job finds out.
+
+Every text is cut to fit where it goes: GitHub's 65,536 characters for a comment (with a
+link to the run, whose log has it all), 1 MiB for the job summary.
+
+``problem`` checks the shape of the document read (apply --json's output, fetch-plan's
+reason, or a plansync plan) before anything is posted. ``outcome`` is pure: that
+document in, the comment out. ``existing_comment`` and ``post`` do the I/O.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from plansync import schema_files
 from plansync.gitops.github import GitHub
 from plansync.render.values import cell
 
@@ -23,6 +34,21 @@ PLAN_MARKER = "<!-- plansync-plan -->"
 APPLY_MARKER = "<!-- plansync-apply -->"
 COMMENT_LIMIT = 65_536  # characters, GitHub's limit for an issue comment body
 SUMMARY_LIMIT = 1_000_000  # bytes; GitHub takes up to 1 MiB of a step's job summary
+FETCH_PLAN = "ci fetch-plan"  # the "from" of fetch-plan's reason: nothing was fetched
+PLAN_SCHEMA = "plan.schema.json"
+WHAT_TO_DO = ("Re-plan on a new pull request, or run the manual plansync apply workflow "
+              "(it plans `main` and waits for approval).")
+NOT_KNOWN = "whether any reviewed change was written is not known"
+RERUN_JOB = ("Re-run this job: it applies the plan if it was never applied (and the "
+             "default branch's spec is still the one reviewed), and otherwise says what "
+             "was.")
+
+
+def is_plan(document: Any) -> bool:
+    """A plansync plan (``plan --out``): what the workflow passes as the results when the
+    apply step never wrote its output."""
+    return (isinstance(document, dict) and "results" not in document
+            and schema_files.first_problem(PLAN_SCHEMA, document) is None)
 
 
 def outcome(results: Mapping[str, Any] | None, exit_code: int, run_url: str,
@@ -31,17 +57,8 @@ def outcome(results: Mapping[str, Any] | None, exit_code: int, run_url: str,
     limit; ``fit="summary"``: the job summary's copy (a larger limit); ``"none"``: all
     of it, for the job's log."""
     lines = [APPLY_MARKER]
-    if results is not None and results.get("error"):
-        reason = reason or f"{results['error']}" + (f" ({results['hint']})"
-                                                    if results.get("hint") else "")
-        results = None
-    if results is None:
-        lines += ["### plansync: this merge was **not applied**", "",
-                  reason or f"apply exited {exit_code} before writing anything.", "",
-                  "Nothing was written to the gateway. Re-plan on a new pull request, or "
-                  "run the manual plansync apply workflow (it plans `main` and waits for "
-                  f"approval). [The run]({run_url})"]
-        return "\n".join(lines) + "\n"
+    if results is None or is_plan(results) or results.get("error"):
+        return _nothing_to_show(results, exit_code, run_url, reason, fit)
     rows: Sequence[Mapping[str, Any]] = results.get("results", [])
     done = [r for r in rows if r["result"] in ("updated", "cancelled")]
     held = [r for r in rows if r["result"] in ("skipped", "failed", "pending")]
@@ -78,6 +95,78 @@ def outcome(results: Mapping[str, Any] | None, exit_code: int, run_url: str,
                          f"\n… cut: see the full report in [the run]({run_url})\n")
 
 
+def _nothing_to_show(document: Mapping[str, Any] | None, exit_code: int, run_url: str,
+                     reason: str | None, fit: str) -> str:
+    """No results to list: fetch-plan refused, apply stopped with an error, the apply
+    step did not report, or apply wrote nothing. Each says only what is known."""
+    link = f"[The run]({run_url})"
+    error = document.get("error") if document is not None else None
+    if error:
+        hint = document.get("hint") if document is not None else None
+        said = reason or f"{error}" + (f" ({hint})" if hint else "")
+        if document is not None and document.get("from") == FETCH_PLAN:
+            title, tail = ("this merge was **not applied**",
+                           f"Nothing was written to the gateway: no reviewed plan was "
+                           f"fetched. {WHAT_TO_DO} {link}")
+        else:
+            title, tail = ("apply stopped with an error",
+                           f"The log of [the run]({run_url}) says whether anything was "
+                           f"written before it stopped. {WHAT_TO_DO}")
+    elif document is not None and is_plan(document):
+        title = "the apply step did not report"
+        said = reason or ("The apply step did not report (it did not start, failed, or "
+                          f"the job was cancelled or timed out): {NOT_KNOWN}.")
+        tail = f"{RERUN_JOB} {link}"
+    elif reason:
+        title, said, tail = "this merge was **not applied**", reason, f"{WHAT_TO_DO} {link}"
+    elif exit_code:
+        title = "the apply step did not report"
+        said = f"apply exited {exit_code} and wrote no report: {NOT_KNOWN}."
+        tail = f"{RERUN_JOB} {link}"
+    else:
+        title = "nothing to report"
+        said = f"apply exited 0 and wrote no report: there was nothing to report. {link}"
+        tail = ""
+    head = f"{APPLY_MARKER}\n### plansync: {title}\n\n"
+    end = f"\n\n{tail}\n" if tail else "\n"
+    if fit == "none":
+        return head + said + end
+    limit, size, note = ((SUMMARY_LIMIT, _bytes, " … (cut: the job's log has the whole "
+                                                  "text)")
+                         if fit == "summary" else
+                         (COMMENT_LIMIT, len, f" … (cut: the whole text is in [the run]"
+                                              f"({run_url}))"))
+    if size(head + said + end) > limit:
+        said = _prefix(said, limit - size(head) - size(end) - size(note), size) + note
+    return cap(head + said + end, limit, size, note)
+
+
+def cap(text: str, limit: int, size: Callable[[str], int], note: str) -> str:
+    """``text``, or as much of it as fits ``limit`` with ``note`` after it."""
+    if size(text) <= limit:
+        return text
+    return _prefix(text, limit - size(note) - 1, size).rstrip("\n") + note + "\n"
+
+
+def fit_comment(text: str, run_url: str) -> str:
+    """Any comment body, within GitHub's comment limit."""
+    return cap(text, COMMENT_LIMIT, len, f"\n… cut: see the full report in [the run]"
+                                         f"({run_url})")
+
+
+def fit_summary(text: str) -> str:
+    """Any job summary text, within the step summary's limit."""
+    return cap(text, SUMMARY_LIMIT, _bytes, "\n… cut: the job's log has the full report")
+
+
+def _prefix(text: str, budget: int, size: Callable[[str], int]) -> str:
+    """The longest start of ``text`` whose ``size`` is at most ``budget``."""
+    budget = max(budget, 0)
+    if size is len:
+        return text[:budget]
+    return text.encode("utf-8")[:budget].decode("utf-8", "ignore")
+
+
 def _bytes(text: str) -> int:
     return len(text.encode("utf-8"))
 
@@ -101,9 +190,12 @@ def _within_limit(head: str, table: list[str], tail: list[str], limit: int,
 
 def problem(document: Any) -> str | None:
     """What is wrong with the shape of ``document`` as ``ci report`` reads it (apply
-    --json's output, or fetch-plan's ``{"error", "hint", "results": []}``), or None."""
+    --json's output, fetch-plan's ``{"error", "hint", "results": [], "from"}``, or a
+    plansync plan: the reviewed plan, when the apply step did not report), or None."""
     if not isinstance(document, dict):
         return "not a JSON object"
+    if is_plan(document):
+        return None
     rows = document.get("results")
     if not isinstance(rows, list):
         return "results is not a list"
@@ -136,6 +228,8 @@ def problem(document: Any) -> str | None:
         return "error is not a string"
     if not isinstance(document.get("hint"), (str, type(None))):
         return "hint is not a string or null"
+    if not isinstance(document.get("from"), (str, type(None))):
+        return "from is not a string or null"
     return None
 
 
@@ -180,8 +274,12 @@ def already_applied(results: Mapping[str, Any]) -> Earlier | None:
     number = re.search(r"/runs/(\d+)", by) if isinstance(by, str) else None
     who = f"run {number[1]}" if number else f"{by}" if by else "an earlier run"
     complete = earlier.get("complete")
-    return Earlier(who, earlier.get("at") or "an unknown time",
+    return Earlier(_short(who), _short(earlier.get("at") or "an unknown time"),
                    complete if isinstance(complete, bool) else None)
+
+
+def _short(text: str, most: int = 200) -> str:
+    return text if len(text) <= most else text[:most] + "…"
 
 
 def existing_comment(github: GitHub, number: int, marker: str,

@@ -9,11 +9,16 @@ rule below refuses with ``NotReviewed``, naming the check that failed:
   the file's blob now: after the merge the default branch holds the pull request's copy),
   and the run's event one of its pull-request triggers as defined on the default branch
   (``check_unchanged``, ``pull_request_triggers``);
-- the run: of that workflow (id and path), on the pull request's head commit, for this
-  pull request (and, as the run lists it, into the branch it was merged into: not a
-  plan made before the pull request was retargeted), from this repository, the newest
-  of all runs and attempts of that workflow on that head, and successful
-  (``choose_run``);
+- the run: of that workflow (id and path), on the pull request's head commit, from this
+  repository, the newest of all runs and attempts of that workflow on that head, and
+  successful (``choose_run``). Its ``pull_requests`` list may be empty: GitHub empties
+  a run's list once the pull request is merged or closed (and never fills it for a
+  pull request from a fork), and fetch-plan runs after the merge. So an empty list is
+  accepted on the other bindings (workflow, trigger, head commit, repository, newest,
+  success, artifact named for the head); a list that names other pull requests and not
+  this one is another pull request's run, refused; and when it names this one, the base
+  it lists must be the branch it was merged into (not a plan made before the pull
+  request was retargeted);
 - the artifact: exactly one named ``plansync-plan-<head>``, not expired, within the size
   limit, holding exactly one ``plan.json`` within the limit (``choose_artifact``,
   ``unpack_plan``);
@@ -121,9 +126,10 @@ def _workflow_path(run: Run) -> str:
 def choose_run(runs: Sequence[Run], pull: Pull, workflow: Workflow,
                triggers: Collection[str], repository: str) -> Run:
     """The run whose plan was the review of ``pull``: the newest run (all attempts) of the
-    plan workflow on the pull request's head, if it is this pull request's (into the
-    base it was merged into: ``choose_pull`` made that the default branch), started by
-    the default branch's trigger, from this repository, and successful."""
+    plan workflow on the pull request's head, if it is not another pull request's (its
+    list empty, as GitHub leaves it after the merge, or naming this one into the base it
+    was merged into: ``choose_pull`` made that the default branch), started by the
+    default branch's trigger, from this repository, and successful."""
     file = workflow.path.rsplit("/", 1)[-1]
     ours = [r for r in runs if r.workflow_id == workflow.id
             and _workflow_path(r) == workflow.path and r.head_sha == pull.head_sha]
@@ -138,12 +144,12 @@ def choose_run(runs: Sequence[Run], pull: Pull, workflow: Workflow,
                           f", not {repository}: runs from forks are not trusted",
                           "push the branch to this repository and open the pull request "
                           "from there")
-    if pull.number not in run.pulls:
-        whose = (f"pull request {', '.join(f'#{n}' for n in run.pulls)}" if run.pulls
-                 else "no pull request of this repository")
-        raise NotReviewed(f"{named} is for {whose}, not #{pull.number}: a newer run of "
-                          "another pull request on the same commit is not this review",
-                          RERUN)
+    if run.pulls and pull.number not in run.pulls:
+        # (An empty list is GitHub's for a merged or closed pull request: see above.)
+        raise NotReviewed(f"{named} is for pull request "
+                          f"{', '.join(f'#{n}' for n in run.pulls)}, not #{pull.number}: a "
+                          "newer run of another pull request on the same commit is not this "
+                          "review", RERUN)
     base = dict(run.pull_bases).get(pull.number)
     if base is not None and base != pull.base_ref:
         raise NotReviewed(f"{named} planned pull request #{pull.number} into {base}, not "
