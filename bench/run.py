@@ -271,7 +271,9 @@ def main() -> int:
             name = f"apply --plan {sizes['apply']} updates, {latency} ms, parallelism {p}"
             clients = [(env, runs, "18.00")] + ([(before, compared, "19.00")] if before
                                                 else [])
-            for client, into, amount in clients:
+            for shared_state, into, amount in clients:
+                # A state of its own: an earlier client may not read a newer one's.
+                client = {**shared_state, "PLANSYNC_STATE": str(root / f"saved-{amount}.json")}
                 spec = write_spec(root / f"saved-{amount}.yaml", sizes["apply"], 1.0,
                                   new_amount=amount)
                 saved = root / f"saved-{amount}.plan.json"
