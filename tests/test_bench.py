@@ -27,7 +27,9 @@ def test_the_benchmark_runs_and_reports_every_measure(tmp_path: Path) -> None:
     assert document["notes"]["crypto_floor_ms_per_plan"] > 0
     assert len(document["targets"]) == 13
     assert [run["name"] for run in document["compared"]] == [
-        "plan, no latency", "plan, 5 ms, parallelism 16", "plan 50"]
+        "plan, no latency", "plan, 5 ms, parallelism 16",
+        "apply --plan 30 updates, 5 ms, parallelism 16", "plan 50"]
+    assert any(name.startswith("apply --plan") for name in names)
     for run in document["runs"]:
         assert run["wall_s"] > 0 and run["peak_rss_mb"] > 0 and run["exit_code"] in (0, 2)
     assert "crypto floor" in result.stdout
