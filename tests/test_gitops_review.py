@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 import pytest
 
 from plansync.gitops.records import Artifact, Pull, Run, Workflow
@@ -20,6 +17,7 @@ from plansync.gitops.review import (
     spec_changes,
     unpack_plan,
 )
+from tests.fake_github import zipped
 
 REPO = "acme/plans"
 WORKFLOW = Workflow(161, ".github/workflows/plansync-plan.yml")
@@ -188,14 +186,6 @@ def test_exactly_one_artifact_with_the_name_within_the_limit() -> None:
     with pytest.raises(NotReviewed, match="^the plan artifact of run 101 expired: re-run "
                                           "the plan workflow on the pull request\n"):
         choose_artifact([an_artifact(expired=True)], run, "head7", 1000)
-
-
-def zipped(entries: dict[str, bytes]) -> bytes:
-    bundle = io.BytesIO()
-    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return bundle.getvalue()
 
 
 def test_the_zip_holds_exactly_one_plan_json_within_the_limit() -> None:

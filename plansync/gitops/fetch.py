@@ -53,7 +53,7 @@ def reviewed_plan(github: GitHub, settings: Settings,
     if on_default is None:
         raise review.NotReviewed(f"{expected} is not on {default}",
                                  "install the plan workflow (plansync init)")
-    triggers = review.pull_request_triggers(on_default.text, expected)
+    triggers = review.pull_request_triggers(on_default, expected)
     endpoint = f"/pulls/{pull.number}/files"
     changed = records.changed_files(github.items(endpoint, f"pull request #{pull.number}"),
                                     github.where(endpoint))
@@ -132,7 +132,7 @@ def _compare(github: GitHub, base: str, head: str) -> records.Comparison:
                               github.where(endpoint))
 
 
-def _file_at(github: GitHub, path: str, ref: str) -> records.FileAt | None:
+def _file_at(github: GitHub, path: str, ref: str) -> str | None:
     endpoint = f"/contents/{path}"
     try:
         data = github.get(endpoint, f"{path} at {ref}", ref=ref)
@@ -140,4 +140,4 @@ def _file_at(github: GitHub, path: str, ref: str) -> records.FileAt | None:
         if exc.status == 404:
             return None
         raise
-    return records.file_at(data, github.where(endpoint))
+    return records.file_text(data, github.where(endpoint))

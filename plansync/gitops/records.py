@@ -51,12 +51,6 @@ class Workflow(NamedTuple):
     path: str
 
 
-class FileAt(NamedTuple):
-    """A file at one ref: its blob sha and its text."""
-    sha: str
-    text: str
-
-
 class Comparison(NamedTuple):
     status: str  # ahead, behind, diverged, identical
     commits: tuple[str, ...]
@@ -114,7 +108,8 @@ def workflow(data: Any, endpoint: str) -> Workflow:
     return Workflow(member(data, "id", int, endpoint), member(data, "path", str, endpoint))
 
 
-def file_at(data: Any, endpoint: str) -> FileAt:
+def file_text(data: Any, endpoint: str) -> str:
+    """The text of a file at one ref, from the contents endpoint's answer."""
     import base64
     import binascii
 
@@ -127,7 +122,7 @@ def file_at(data: Any, endpoint: str) -> FileAt:
     except (binascii.Error, UnicodeDecodeError):
         raise GitHubError(f"GitHub API GET {endpoint} answered content that is not "
                           "base64 of UTF-8 text") from None
-    return FileAt(member(data, "sha", str, endpoint), text)
+    return text
 
 
 def changed_files(items: list[Any], endpoint: str) -> tuple[str, ...]:
