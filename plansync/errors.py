@@ -7,6 +7,7 @@ and exits 1; anything else is a bug.
     PlansyncError                 exit code 1 unless the class says otherwise
     ├── GuardrailError            a plan exceeds a limit; nothing was sent (exit code 3)
     ├── LockError                 the state is locked by another run, or the lock cannot be had
+    │   └── LockLostError         this run's lock was taken over: it writes nothing more
     ├── ConfigError               a setting is missing or wrong
     │   └── KeyFileError          a key file cannot be used (names the file)
     └── GatewayError              talking to the gateway failed for one request
@@ -49,6 +50,11 @@ class LockError(PlansyncError):
                  held_by: str | None = None) -> None:
         super().__init__(message, hint)
         self.held_by = held_by  # the lock id of the run that holds it, when known
+
+
+class LockLostError(LockError):
+    """This run can no longer prove it holds the state's lock (it was taken over, broken
+    with force-unlock, or not renewed in time): it sends no write and stores nothing more."""
 
 
 class ConfigError(PlansyncError):

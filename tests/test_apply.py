@@ -86,7 +86,7 @@ def test_json_outcome(env: dict[str, str]) -> None:
     result = apply(env, str(EXAMPLE), "--auto-approve", "--json")
     document = json.loads(result.stdout)
     assert document["summary"] == {"updated": 2, "cancelled": 1, "unchanged": 1, "failed": 0,
-                                   "pending": 0}
+                                   "pending": 0, "not_started": 0}
     gold = next(r for r in document["results"] if r["id"] == "156142")
     assert gold["result"] == "updated" and gold["sent"]["amount"] == "000000012000"
     assert "Apply complete" in result.stderr  # people read stderr; programs read stdout

@@ -6,7 +6,7 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -109,7 +109,9 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
             dry_run=dry_run, stop=stop.event, parallelism=parallelism,
             charge_window_hours=limits.guardrails.charge_window_hours,
             allow_near_charge=allow_near_charge, settle_window=timedelta(seconds=window),
-            actor={k: lock_note[k] for k in ("user", "host", "ci_url")}))
+            actor={k: lock_note[k] for k in ("user", "host", "ci_url")},
+            fence=store.check_lease))
+        stop.waiting_for = applier.in_flight
         _settle_earlier_writes(applier, dry_run, say)
         plan_digest = None
         ceiling = None
@@ -145,6 +147,9 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
             for result in applier.apply(made.changes):
                 results.append(result)
                 say.result(result)
+            if applier.lock_lost is not None:  # fenced: store nothing, say so
+                say.finish(results, dry_run, stop.signum)
+                raise applier.lock_lost
             if not dry_run:
                 applier.forget(set(made.unmanaged))
                 if plan_digest is not None and stop.signum is None and all(
@@ -254,12 +259,15 @@ def _confirmed() -> bool:
 
 
 class _Stop:
-    """SIGINT/SIGTERM while writing: start no new write; let those in flight finish and be
-    journalled, and the state be saved. (Before the writes, Ctrl-C simply aborts.)"""
+    """SIGINT/SIGTERM while writing: send no new write (the applier checks just before
+    each send); let those in flight finish and be journalled, and the state be saved.
+    A further signal says what the run waits for. (Before the writes, Ctrl-C simply
+    aborts.)"""
 
     def __init__(self) -> None:
         self.event = threading.Event()
         self.signum: int | None = None
+        self.waiting_for: Callable[[], dict[str, str]] = dict
 
     @contextmanager
     def catching(self) -> Iterator[None]:
@@ -267,8 +275,18 @@ class _Stop:
             if not self.event.is_set():
                 self.signum = signum
                 self.event.set()
-                click.echo("Stopping: no new writes; waiting for those in flight...",
-                           err=True)
+                click.echo("Stopping: no new writes are sent; waiting for those in "
+                           "flight...", err=True)
+                return
+            flying = self.waiting_for()
+            named = ", ".join(f"plan {plan} ({action})" for plan, action in
+                              sorted(flying.items())[:10]) + (", ..." if len(flying) > 10
+                                                              else "")
+            click.echo(f"Still stopping ({signal.Signals(signum).name}): waiting for "
+                       + (f"{len(flying)} write(s) in flight to be answered and checked: "
+                          f"{named}. Each is journalled: if this process is killed now, "
+                          "the next apply settles them by inquiry."
+                          if flying else "the state to be saved."), err=True)
 
         previous = {s: signal.signal(s, handler) for s in SIGNAL_EXIT}
         try:

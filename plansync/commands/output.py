@@ -124,9 +124,11 @@ class ApplyReport:
         else:
             summary = (f"Apply complete: {counts['updated']} updated, {counts['cancelled']} "
                        f"cancelled, {counts['unchanged']} unchanged, {failed} failed"
-                       + (f", {counts['pending']} pending." if counts["pending"] else "."))
+                       + (f", {counts['pending']} pending" if counts["pending"] else "")
+                       + (f", {counts['not-started']} not started" if counts["not-started"]
+                          else "") + ".")
         if signum is not None:
-            summary = f"Stopped by {signal.Signals(signum).name}; writes not started are left. " \
+            summary = f"Stopped by {signal.Signals(signum).name}; no write was sent after it. " \
                       + summary
         self.line(summary)
         if self.as_json:
@@ -142,9 +144,10 @@ class ApplyReport:
             }, indent=2))
         if signum is not None:
             return SIGNAL_EXIT[signal.Signals(signum)]
-        return 1 if failed or counts["pending"] else 0
+        return 1 if failed or counts["pending"] or counts["not-started"] else 0
 
 
 def _summary(counts: Counter[str], failed: int) -> dict[str, int]:
     return {"updated": counts["updated"], "cancelled": counts["cancelled"],
-            "unchanged": counts["unchanged"], "failed": failed, "pending": counts["pending"]}
+            "unchanged": counts["unchanged"], "failed": failed, "pending": counts["pending"],
+            "not_started": counts["not-started"]}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -206,16 +207,30 @@ def workspace_list(**options: Any) -> int:
 
 @click.command("force-unlock")
 @click.argument("lock_id", metavar="LOCK_ID")
+@click.option("--force", is_flag=True,
+              help="Break it even though its holder shows signs of life (a frozen or hung "
+                   "process); that run is fenced: it stores nothing and sends no new write.")
 @shared.state_options
 @config_option
-def force_unlock(lock_id: str, **options: Any) -> int:
-    """Remove the state lock of a run that cannot release it, after checking its id."""
+def force_unlock(lock_id: str, force: bool, **options: Any) -> int:
+    """Remove the state lock of a run that cannot release it, after checking its id.
+
+    Refused while the holder shows signs of life (its process runs on this host, it
+    holds the file lock or its database session, or it renewed its S3 lease within the
+    lease) unless --force. Breaking a lock fences its holder: should it resume, it stores
+    nothing more and sends no write it has not already sent."""
     from plansync.engine import lock
 
+    alive = " even if its run is alive? That run stops writing when it next checks" \
+        if force else "?"
+    if sys.stdin.isatty() and not click.confirm(f"Break lock {lock_id}{alive}",
+                                                default=False):
+        click.echo("Nothing was changed.")
+        return 1
     store = shared.open_state(options)
     with contextlib.closing(store):
-        note = store.force_unlock(lock_id)
-    click.echo(f"Removed {lock.describe(note)}.")
+        note = store.force_unlock(lock_id, force=force)
+    click.echo(f"Removed {lock.describe(note)}; a run still holding it is fenced.")
     return 0
 
 

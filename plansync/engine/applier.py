@@ -29,6 +29,7 @@ from plansync.engine.state import Audit, Entry, Intent, Outcome, State, now
 from plansync.errors import (
     GatewayError,
     GatewayRejectedError,
+    LockLostError,
     OutcomeUnknownError,
     PlansyncError,
     StatusNotValidError,
@@ -61,6 +62,9 @@ class Options:
     settle_window: timedelta = timedelta(seconds=90)
     actor: Mapping[str, Any] = field(default_factory=dict)  # who runs it, for the audit
     stop: threading.Event = field(default_factory=threading.Event)
+    # Raises LockLostError when this run no longer provably holds the state's lock: the
+    # state backend's check_lease. Asked immediately before every write is sent.
+    fence: Callable[[], None] = lambda: None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -74,7 +78,9 @@ class Applier:
         self._state = state
         self._state_lock = threading.Lock()
         self.journal_error: PlansyncError | None = None  # the first journal write that failed
+        self.lock_lost: LockLostError | None = None  # why this run stopped writing, if fenced
         self._unkept: dict[str, list[Audit]] = {}  # audits by intent key, until kept
+        self._in_flight: dict[str, str] = {}  # plan id -> action, for writes sent, unsettled
 
     @property
     def state(self) -> State:
@@ -103,6 +109,11 @@ class Applier:
         with self._state_lock:
             self._state = dataclasses.replace(self._state, serial=saved.serial)
 
+    def in_flight(self) -> dict[str, str]:
+        """The writes sent and not settled yet (plan id -> action): what a stop waits for."""
+        with self._state_lock:
+            return dict(self._in_flight)
+
     def pending_until(self, intent: Intent) -> datetime:
         """Before this, the write ``intent`` announced may still land at the gateway."""
         return intent.sent_at + self.options.settle_window
@@ -130,15 +141,22 @@ class Applier:
             else:
                 writes.append(change)
 
+        handed = 0
+
         def until_stopped() -> Iterator[Change]:
+            nonlocal handed
             for change in writes:
                 if self.options.stop.is_set():
                     return
+                handed += 1
                 yield change
 
         for _change, result in bounded_map(self._one, until_stopped(),
-                                                workers_for(self.options.parallelism)):
+                                           workers_for(self.options.parallelism)):
             yield result
+        for change in writes[handed:]:  # never tried: stopped first
+            yield Result(change.id, change.name, change.action, "not-started",
+                         self._why_stopped())
 
     # --- one write, compare-and-set ----------------------------------------------------
 
@@ -146,6 +164,8 @@ class Applier:
         def result(kind: str, detail: str = "", **extra: Any) -> Result:
             return Result(change.id, change.name, change.action, kind, detail, **extra)
 
+        if not self.options.dry_run and not self._may_send():
+            return result("not-started", self._why_stopped())
         try:
             live = self.client.inquire(change.id)
         except GatewayError as exc:
@@ -179,6 +199,22 @@ class Applier:
             return result("failed", f"not sent: {exc.message}")
         with self._state_lock:
             self._state = self._state.with_intent(intent)
+        # The last moment to hold back: a stop (SIGINT, SIGTERM) or a lost lock since the
+        # inquiry above means this write is not sent. The gateway cannot be fenced, so
+        # this check, immediately before sending, is the only guard there.
+        if not self._may_send():
+            self._settle(intent, "not-applied", None)  # journalled: known never sent
+            return result("not-started", self._why_stopped())
+        with self._state_lock:
+            self._in_flight[change.id] = str(change.action)
+        try:
+            return self._send(change, write, intent, sent, result)
+        finally:
+            with self._state_lock:
+                self._in_flight.pop(change.id, None)
+
+    def _send(self, change: Change, write: Any, intent: Intent,
+              sent: tuple[tuple[str, str], ...], result: Callable[..., Result]) -> Result:
         warning = None
         answered = True
         try:
@@ -315,8 +351,34 @@ class Applier:
 
     def _journal_failed(self, error: PlansyncError) -> None:
         self.options.stop.set()
-        if self.journal_error is None:
+        if isinstance(error, LockLostError):
+            self._lost(error)
+        elif self.journal_error is None:
             self.journal_error = error
+
+    def _may_send(self) -> bool:
+        """Whether a write may be sent now: no stop asked for, and the lock provably ours."""
+        if self.options.stop.is_set():
+            return False
+        try:
+            self.options.fence()
+        except LockLostError as exc:
+            self._lost(exc)
+            return False
+        return True
+
+    def _lost(self, error: LockLostError) -> None:
+        self.options.stop.set()
+        with self._state_lock:
+            if self.lock_lost is None:
+                self.lock_lost = error
+
+    def _why_stopped(self) -> str:
+        if self.lock_lost is not None:
+            return "not sent: this run lost the state's lock"
+        if self.journal_error is not None:
+            return "not sent: the journal could not be written"
+        return "not sent: the run was stopped first"
 
     # --- helpers -----------------------------------------------------------------------
 

@@ -2,7 +2,14 @@
 
 Each backend keeps its own lock (a kernel flock, a PostgreSQL advisory lock, an S3 object
 created only if absent) and stores this note beside it: lock id, user, host, pid,
-operation, since when, and the CI run when there is one.
+operation, since when, the CI run when there is one, and the lock's generation.
+
+Fencing: every time the lock changes hands its generation goes up by one, and the
+backend refuses journal appends and state writes from an older generation. A holder
+that was frozen (SIGSTOP, a paused VM) or cut off while another run took the lock over
+therefore cannot store anything; and because the gateway cannot be fenced, the applier
+asks the backend, immediately before each write it sends, whether the lock is still
+provably held (``StateBackend.check_lease``).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from plansync.engine.state import now
-from plansync.errors import LockError
+from plansync.errors import LockError, LockLostError
 from plansync.printable import printable
 
 POLL_SECONDS = 0.2
@@ -38,6 +45,37 @@ def ci_run_url(environ: Mapping[str, str]) -> str | None:
     return None
 
 
+def lost(where: str, why: str) -> LockLostError:
+    """The error a fenced holder stops with."""
+    return LockLostError(
+        f"this run no longer holds the lock on the state in {where}: {why}; it sent no "
+        "write after that and stores nothing more",
+        "another run may be applying now: let it finish, then run plansync plan again "
+        "(writes this run sent are in the journal; the next apply settles them)")
+
+
+def alive_here(note: Mapping[str, Any]) -> bool:
+    """Whether the note's process runs on this host (its pid exists here)."""
+    if note.get("host") != socket.gethostname() or not isinstance(note.get("pid"), int):
+        return False
+    try:
+        os.kill(note["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True
+
+
+def refuse_live(note: Mapping[str, Any], sign: str, lock_id: str) -> LockError:
+    """force-unlock of a holder that shows signs of life: refused unless --force."""
+    return LockError(
+        f"the lock's holder shows signs of life ({sign}): {describe(note)}",
+        "wait for it; if it is frozen or hung, stop it first, or break the lock anyway "
+        f"with plansync force-unlock --force {lock_id} (that run is then fenced: it can "
+        "store nothing more, and sends no write it has not already sent)")
+
+
 def describe(note: Mapping[str, Any]) -> str:
     if not all(note.get(k) for k in ("id", "user", "host", "pid", "operation", "since")):
         return "a lock held by an unknown process (its note cannot be read)"
@@ -50,7 +88,7 @@ def clean(note: Any) -> dict[str, Any]:
     """A note as read back from storage, safe to show (or empty if it is no note)."""
     if not isinstance(note, dict):
         return {}
-    return {str(k): v if v is None or isinstance(v, int) else printable(str(v))
+    return {str(k): v if v is None or isinstance(v, int | float) else printable(str(v))
             for k, v in note.items()}
 
 

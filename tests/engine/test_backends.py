@@ -205,13 +205,69 @@ def test_a_killed_holders_lock_is_taken_over_naming_it(
     assert f"pid {holder.pid}" in warnings[0]
 
 
-def test_force_unlock_checks_the_id(make: Callable[..., StateBackend], location: str,
-                                    tmp_path: Path) -> None:
+def test_force_unlock_checks_the_id_and_refuses_a_live_holder_unless_forced(
+        make: Callable[..., StateBackend], location: str, tmp_path: Path) -> None:
     with pytest.raises(LockError, match="is not locked"):
         make().force_unlock("anything")
-    with hold_elsewhere(location, tmp_path / "elsewhere") as (_holder, lock_id):
+    with hold_elsewhere(location, tmp_path / "elsewhere") as (holder, lock_id):
         with pytest.raises(LockError, match=f"the lock's id is {lock_id}, not wrong"):
             make().force_unlock("wrong")
-        assert make().force_unlock(lock_id)["id"] == lock_id
+        # Alive (its pid runs here; it holds the flock / its session / a fresh lease).
+        with pytest.raises(LockError, match="shows signs of life") as refused:
+            make().force_unlock(lock_id)
+        assert f"force-unlock --force {lock_id}" in str(refused.value)
+        assert make().force_unlock(lock_id, force=True)["id"] == lock_id
         with make().lock("apply", 5, None):
             pass
+        holder.kill()
+
+
+FROZEN_HOLDER = """
+import os, sys
+from plansync.engine.backends import open_backend
+from plansync.engine.state import Intent, State
+backend = open_backend(sys.argv[1], None, os.environ)
+with backend.lock("apply", 0, None) as note:
+    print(note["id"], note["generation"], flush=True)
+    sys.stdin.readline()  # frozen here (SIGSTOP) while another run takes the lock
+    for name, act in (("check", backend.check_lease),
+                      ("append", lambda: backend.append(
+                          Intent("old:1", "1", "cancel", {}, "f", "active",
+                                 "2026-11-27T10:00:00.000Z"))),
+                      ("write", lambda: backend.write(State("JT01", "u"))),
+                      ("clear", backend.clear_journal)):
+        try:
+            act()
+            print(name, "done", flush=True)
+        except Exception as exc:
+            print(name, type(exc).__name__, str(exc).splitlines()[0], flush=True)
+"""
+
+
+def test_a_fenced_holder_can_store_nothing(make: Callable[..., StateBackend], location: str,
+                                           tmp_path: Path) -> None:
+    """A holder frozen (SIGSTOP) while its lock is broken and taken: on resuming, every
+    check, journal append, state write and journal clear is refused."""
+    folder = tmp_path / "frozen"
+    folder.mkdir()
+    with subprocess.Popen([sys.executable, "-c", FROZEN_HOLDER, location], cwd=folder,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+                          ) as holder:
+        try:
+            assert holder.stdin is not None and holder.stdout is not None
+            lock_id, generation = holder.stdout.readline().split()
+            holder.send_signal(signal.SIGSTOP)
+            make().force_unlock(lock_id, force=True)
+            with make().lock("apply", 15, None) as note:
+                assert note["generation"] > int(generation)
+                holder.send_signal(signal.SIGCONT)
+                holder.stdin.write("go\n")
+                holder.stdin.flush()
+                said = [holder.stdout.readline().strip() for _ in range(4)]
+            for line, name in zip(said, ("check", "append", "write", "clear"), strict=True):
+                assert line.startswith(f"{name} LockLostError this run no longer holds the "
+                                       "lock"), said
+            assert make().records() == [] and make().read() is None  # nothing stored
+        finally:
+            holder.kill()

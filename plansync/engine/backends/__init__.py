@@ -51,10 +51,18 @@ class StateBackend(Protocol):
     def lock(self, operation: str, timeout: float, warn: Warn | None
              ) -> AbstractContextManager[dict[str, Any]]:
         """Hold the workspace's lock for the block, waiting up to ``timeout`` seconds;
-        raise LockError naming the holder if it cannot be had."""
+        raise LockError naming the holder if it cannot be had. Taking it raises its
+        generation (the note's "generation"); while it is held, append, write and
+        clear_journal raise LockLostError once a later generation exists."""
 
-    def force_unlock(self, lock_id: str) -> dict[str, Any]:
-        """Break a lock whose holder cannot release it, after checking its id."""
+    def check_lease(self) -> None:
+        """While the lock is held: raise LockLostError unless this run provably still
+        holds it. Called immediately before every write sent to the gateway."""
+
+    def force_unlock(self, lock_id: str, force: bool = False) -> dict[str, Any]:
+        """Break a lock whose holder cannot release it, after checking its id; refused
+        (LockError) while the holder shows signs of life, unless ``force``. Breaking it
+        raises the generation: the old holder is fenced."""
 
     def workspaces(self) -> list[str]:
         """The workspaces that have a state here."""

@@ -4,16 +4,21 @@
     state.json.backup   the version before it
     state.json.journal  JSON lines, each fsynced before the write it announces is sent
     state.json.lock     the holder's note, under a kernel flock
+    state.json.fence    the lock's generation: raised by every holder that takes the
+                        lock and by force-unlock; appends and writes check it under a
+                        shared flock, so a fenced holder cannot store anything
     workspaces/NAME/state.json (and its companions)   a workspace other than "default"
 
 A kernel flock is released when its holder dies, even by SIGKILL, so the next run reports
-the note as stale and takes over. Every file is readable by its owner only.
+the note as stale and takes over; a frozen holder keeps it, so only force-unlock --force
+takes its lock away (and fences it). Every file is readable by its owner only.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import json
 import os
@@ -43,8 +48,10 @@ class LocalBackend:
         self._journal = self.path.with_name(self.path.name + ".journal")
         self._lock = self.path.with_name(self.path.name + ".lock")
         self._backup = self.path.with_name(self.path.name + ".backup")
+        self._fence = self.path.with_name(self.path.name + ".fence")
         self._append_lock = threading.Lock()
         self._fd: int | None = None
+        self._generation: int | None = None  # while this backend holds the lock
 
     # --- state -------------------------------------------------------------------------
 
@@ -71,6 +78,10 @@ class LocalBackend:
         return from_document(data, f"state file {path}", f"restore it from {backup}")
 
     def write(self, state: State) -> State:
+        with self._fenced():
+            return self._write(state)
+
+    def _write(self, state: State) -> State:
         stored = self.read()
         if (stored.serial if stored else 0) != state.serial:
             raise stale(self.where, stored.serial if stored else 0, state.serial)
@@ -86,7 +97,7 @@ class LocalBackend:
 
     def append(self, record: Record) -> None:
         line = (json.dumps(encode(record), separators=(",", ":")) + "\n").encode("utf-8")
-        with self._append_lock, writing(self._journal, "journal"):
+        with self._append_lock, self._fenced(), writing(self._journal, "journal"):
             if self._fd is None:
                 self._fd = self._open_journal()
             os.write(self._fd, line)
@@ -113,7 +124,7 @@ class LocalBackend:
             "or inquire the plans it names and move it away once you know their state")
 
     def clear_journal(self) -> None:
-        with self._append_lock, writing(self._journal, "journal"):
+        with self._append_lock, self._fenced(), writing(self._journal, "journal"):
             self._close_journal()
             self._journal.unlink(missing_ok=True)
 
@@ -147,11 +158,66 @@ class LocalBackend:
         with writing(self._lock, "lock file"):
             fd = self._take(note, time.monotonic() + timeout, warn)
         try:
+            with writing(self._fence, "lock's fence file"):
+                self._generation = note["generation"] = self._raise_generation()
             yield note
         finally:
+            self._generation = None
             if _same_file(fd, self._lock):
                 self._lock.unlink(missing_ok=True)  # released cleanly: no note left behind
             os.close(fd)
+
+    # --- fencing -----------------------------------------------------------------------
+
+    def _raise_generation(self) -> int:
+        """One more than the fence file's generation, stored: every holder before is
+        fenced."""
+        fd = os.open(self._fence, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # waits for appends and writes in progress
+            generation = _generation_in(fd) + 1
+            data = f"{generation}\n".encode()
+            # Over the old number, never shorter: no moment shows an empty file.
+            if os.pwrite(fd, data, 0) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            os.ftruncate(fd, len(data))
+            os.fsync(fd)
+            return generation
+        finally:
+            os.close(fd)  # releases the flock
+
+    @contextlib.contextmanager
+    def _fenced(self) -> Iterator[None]:
+        """While the lock is held, run the block only if no later holder exists, and keep
+        any from taking the lock over until it is done (a shared flock on the fence)."""
+        if self._generation is None:  # commands that store without the lock
+            yield
+            return
+        try:
+            fd = os.open(self._fence, os.O_RDONLY)
+        except FileNotFoundError:
+            raise lock.lost(self.where, f"its fence file {self._fence} is gone") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            self._check(_generation_in(fd))
+            yield
+        finally:
+            os.close(fd)
+
+    def check_lease(self) -> None:
+        if self._generation is None:
+            return
+        try:
+            found = int(self._fence.read_text(encoding="ascii") or 0)
+        except (OSError, ValueError):
+            raise lock.lost(self.where, f"its fence file {self._fence} cannot be read"
+                            ) from None
+        self._check(found)
+
+    def _check(self, found: int) -> None:
+        if found != self._generation:
+            raise lock.lost(self.where, f"the lock was broken or taken over (generation "
+                                        f"{found}; this run held {self._generation})")
 
     def _take(self, note: dict[str, Any], deadline: float, warn: Warn | None) -> int:
         """The lock file's descriptor, flocked, once the lock path names our note.
@@ -210,11 +276,20 @@ class LocalBackend:
         finally:
             os.close(old)
 
-    def force_unlock(self, lock_id: str) -> dict[str, Any]:
+    def force_unlock(self, lock_id: str, force: bool = False) -> dict[str, Any]:
         note = _read_note(self._lock)
         if not self._lock.exists():
             raise LockError(f"the state in {self.where} is not locked")
         lock.check_id(note or {"id": "unreadable"}, lock_id, self.where)
+        if not force:
+            if _flocked(self._lock):
+                raise lock.refuse_live(note, "its process still holds the file lock",
+                                       lock_id)
+            if lock.alive_here(note):
+                raise lock.refuse_live(note, f"pid {note['pid']} is running on this host",
+                                       lock_id)
+        with writing(self._fence, "lock's fence file"):
+            self._raise_generation()  # fences the holder before its lock disappears
         self._lock.unlink(missing_ok=True)
         return note
 
@@ -266,6 +341,26 @@ def writing(path: Path, what: str) -> Iterator[None]:
             "free disk space or make the folder writable (a directory in the way must be "
             "moved); nothing done is lost: the next apply settles it from the journal"
         ) from None
+
+
+def _generation_in(fd: int) -> int:
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return int(text) if text.isdigit() else 0
+
+
+def _flocked(path: Path) -> bool:
+    """Whether some process holds the kernel flock of ``path``."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def _read_note(path: Path) -> dict[str, Any]:

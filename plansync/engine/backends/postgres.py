@@ -4,10 +4,14 @@
     plansync_state    (workspace, serial, lineage, document jsonb)
     plansync_journal  (seq, workspace, record jsonb)       one row per record
     plansync_lock     (workspace, note jsonb, backend_pid)  the holder's note
+    plansync_fence    (workspace, generation)              raised by every holder
 
 The lock is a session-level advisory lock on the workspace, so the server releases it
 when the holder's connection ends — even when the holder was SIGKILLed — and the next
-run reports the note as stale and takes over. Every statement commits on its own
+run reports the note as stale and takes over. Taking the lock raises the workspace's
+generation; journal appends and state writes carry the generation they were made under
+and change nothing once a later one exists (fencing: a holder whose session was ended by
+force-unlock --force, or that lost it, stores nothing more). Every statement commits on its own
 (autocommit): a journal record is committed before the request it announces is sent.
 The password comes from PLANSYNC_STATE_PASSWORD, PGPASSWORD or ~/.pgpass, never the URL.
 """
@@ -45,7 +49,14 @@ CREATE TABLE IF NOT EXISTS plansync_journal (
 CREATE INDEX IF NOT EXISTS plansync_journal_workspace ON plansync_journal (workspace, seq);
 CREATE TABLE IF NOT EXISTS plansync_lock (
     workspace text PRIMARY KEY, note jsonb NOT NULL, backend_pid integer NOT NULL);
+CREATE TABLE IF NOT EXISTS plansync_fence (
+    workspace text PRIMARY KEY, generation bigint NOT NULL);
 """
+_RAISE = ("INSERT INTO plansync_fence (workspace, generation) VALUES (%s, 1) "
+          "ON CONFLICT (workspace) DO UPDATE SET generation = plansync_fence.generation + 1 "
+          "RETURNING generation")
+# True while no holder later than the given generation exists (a statement's condition).
+_HELD = ("EXISTS (SELECT 1 FROM plansync_fence WHERE workspace = %s AND generation = %s)")
 _KEY = "hashtextextended('plansync:' || %s, 0)"  # the workspace's advisory lock key
 
 
@@ -64,6 +75,7 @@ class PostgresBackend:
                       f"workspace {workspace}")
         self._connection: psycopg.Connection[Any] | None = None
         self._connecting = threading.Lock()
+        self._generation: int | None = None  # while this backend holds the lock
 
     def _db(self) -> psycopg.Connection[Any]:
         with self._connecting:  # apply's workers may be the first to need it, all at once
@@ -104,6 +116,11 @@ class PostgresBackend:
         try:
             yield
         except psycopg.Error as exc:
+            if self._generation is not None and (self._connection is None
+                                                 or self._connection.closed):
+                # The session that held the advisory lock is gone, and the lock with it.
+                raise lock.lost(self.where, f"its database session ended "
+                                            f"({_first_line(exc)})") from None
             raise PlansyncError(f"cannot {doing} the state in {self.where}: "
                                 f"{_first_line(exc)}",
                                 "check the server; nothing done is lost: the next apply "
@@ -122,18 +139,21 @@ class PostgresBackend:
     def write(self, state: State) -> State:
         saved = dataclasses.replace(state, serial=state.serial + 1)
         values = (saved.serial, saved.lineage, Jsonb(document(saved)), self.workspace)
+        held, fence = self._fence_condition()
         with self._errors("write"):
             db = self._db()
             if state.serial == 0:
                 done = db.execute(
                     "INSERT INTO plansync_state (serial, lineage, document, workspace) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (workspace) DO NOTHING", values)
+                    f"SELECT %s, %s, %s, %s WHERE {held} "
+                    "ON CONFLICT (workspace) DO NOTHING", (*values, *fence))
             else:
                 done = db.execute(
                     "UPDATE plansync_state SET serial = %s, lineage = %s, document = %s, "
-                    "written_at = now() WHERE workspace = %s AND serial = %s",
-                    (*values, state.serial))
+                    f"written_at = now() WHERE workspace = %s AND serial = %s AND {held}",
+                    (*values, state.serial, *fence))
             if done.rowcount != 1:
+                self.check_lease()
                 row = db.execute("SELECT serial FROM plansync_state WHERE workspace = %s",
                                  (self.workspace,)).fetchone()
                 raise stale(self.where, row[0] if row else 0, state.serial)
@@ -142,9 +162,13 @@ class PostgresBackend:
     # --- journal -----------------------------------------------------------------------
 
     def append(self, record: Record) -> None:
+        held, fence = self._fence_condition()
         with self._errors("journal a write in"):
-            self._db().execute("INSERT INTO plansync_journal (workspace, record) "
-                               "VALUES (%s, %s)", (self.workspace, Jsonb(encode(record))))
+            done = self._db().execute(
+                f"INSERT INTO plansync_journal (workspace, record) SELECT %s, %s WHERE {held}",
+                (self.workspace, Jsonb(encode(record)), *fence))
+        if done.rowcount != 1:
+            self.check_lease()
 
     def records(self) -> list[Record]:
         with self._errors("read the journal of"):
@@ -157,9 +181,30 @@ class PostgresBackend:
                           "then delete it")
 
     def clear_journal(self) -> None:
+        held, fence = self._fence_condition()
         with self._errors("clear the journal of"):
-            self._db().execute("DELETE FROM plansync_journal WHERE workspace = %s",
-                               (self.workspace,))
+            self._db().execute(f"DELETE FROM plansync_journal WHERE workspace = %s AND {held}",
+                               (self.workspace, *fence))
+        self.check_lease()  # a fenced clear deleted nothing: say why
+
+    # --- fencing -----------------------------------------------------------------------
+
+    def _fence_condition(self) -> tuple[str, tuple[Any, ...]]:
+        """The SQL condition (and its parameters) under which this run may store."""
+        if self._generation is None:  # commands that store without the lock
+            return "TRUE", ()
+        return _HELD, (self.workspace, self._generation)
+
+    def check_lease(self) -> None:
+        if self._generation is None:
+            return
+        with self._errors("check the lock of"):
+            row = self._db().execute("SELECT generation FROM plansync_fence "
+                                     "WHERE workspace = %s", (self.workspace,)).fetchone()
+        if row is None or row[0] != self._generation:
+            raise lock.lost(self.where, f"the lock was broken or taken over (generation "
+                                        f"{row[0] if row else 0}; this run held "
+                                        f"{self._generation})")
 
     # --- lock --------------------------------------------------------------------------
 
@@ -179,6 +224,9 @@ class PostgresBackend:
             if previous and warn is not None:  # its holder's session ended without it
                 warn(f"taking over a stale lock: {lock.describe(previous)}; "
                      "that process is gone")
+            row = db.execute(_RAISE, (self.workspace,)).fetchone()
+            assert row is not None
+            self._generation = note["generation"] = row[0]
             db.execute("INSERT INTO plansync_lock (workspace, note, backend_pid) "
                        "VALUES (%s, %s, pg_backend_pid()) ON CONFLICT (workspace) DO UPDATE "
                        "SET note = excluded.note, backend_pid = excluded.backend_pid",
@@ -186,6 +234,7 @@ class PostgresBackend:
         try:
             yield note
         finally:
+            self._generation = None
             with self._errors("unlock"):
                 db.execute("DELETE FROM plansync_lock WHERE workspace = %s AND note->>'id' = %s",
                            (self.workspace, note["id"]))
@@ -196,9 +245,10 @@ class PostgresBackend:
                                  (self.workspace,)).fetchone()
         return lock.clean(row[0]) if row else {}
 
-    def force_unlock(self, lock_id: str) -> dict[str, Any]:
-        """Ends the holder's database session (which releases its advisory lock), then
-        removes the note."""
+    def force_unlock(self, lock_id: str, force: bool = False) -> dict[str, Any]:
+        """Raises the generation (fencing the holder), ends the holder's database session
+        (which releases its advisory lock), then removes the note. Refused while that
+        session is open, unless ``force``: its process may be alive, only slow."""
         with self._errors("force-unlock"):
             db = self._db()
             row = db.execute("SELECT note, backend_pid FROM plansync_lock WHERE workspace = %s",
@@ -207,8 +257,16 @@ class PostgresBackend:
             lock.check_id(note, lock_id, self.where)
             assert row is not None
             # Only a plansync session with that pid: a pid can be reused once its holder died.
-            db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                       "WHERE pid = %s AND application_name = 'plansync'", (row[1],))
+            session = "pid = %s AND application_name = 'plansync'"
+            if not force and db.execute(f"SELECT 1 FROM pg_stat_activity WHERE {session}",
+                                        (row[1],)).fetchone():
+                raise lock.refuse_live(note, "its database session is still open", lock_id)
+            if not force and lock.alive_here(note):
+                raise lock.refuse_live(note, f"pid {note['pid']} is running on this host",
+                                       lock_id)
+            db.execute(_RAISE, (self.workspace,))
+            db.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {session}",
+                       (row[1],))
             db.execute("DELETE FROM plansync_lock WHERE workspace = %s", (self.workspace,))
         return note
 

@@ -9,9 +9,15 @@
                                         writes, as Terraform's use_lockfile; no DynamoDB
 
 S3 cannot tell a dead holder from a live one, so the lock is a lease: its holder renews
-the note every quarter of the lease (``?lease=SECONDS``, default 60); a note not renewed
-for a whole lease (by the server's clock) is stale and is taken over with If-Match on it,
-so two runs cannot both take it. Credentials come from the standard AWS chain (OIDC in
+the note every quarter of the lease (``?lease=SECONDS``, 2-3600, default 60, kept in the
+note so that every taker uses the holder's); a note not renewed for a whole lease (by the
+server's clock) is stale and is taken over with If-Match on it, so two runs cannot both
+take it. Fencing: the holder writes, journals or sends a write only while a renewal that
+started less than three quarters of a lease ago succeeded (else it renews first, and a
+renewal refused means the lock is lost); every taker raises the note's generation, and
+one that took the lock from a holder that did not release it rewrites the state, so
+the old holder's If-Match on the state fails. A released note stays, marked released,
+keeping the generation. Credentials come from the standard AWS chain (OIDC in
 GitHub Actions); ``?endpoint_url=`` or AWS_ENDPOINT_URL for S3-compatible stores.
 """
 
@@ -21,6 +27,7 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import math
 import threading
 import time
 import uuid
@@ -40,6 +47,7 @@ from plansync.engine.state import State, document, from_document
 from plansync.errors import ConfigError, PlansyncError
 
 DEFAULT_LEASE = 60.0
+MIN_LEASE, MAX_LEASE = 2.0, 3600.0
 _AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 
@@ -63,7 +71,10 @@ class S3Backend:
         try:
             self.lease = float(query.get("lease", DEFAULT_LEASE))
         except ValueError:
-            raise ConfigError("the state URL's lease must be a number of seconds") from None
+            self.lease = math.nan
+        if not MIN_LEASE <= self.lease <= MAX_LEASE:
+            raise ConfigError(f"the state URL's lease must be {MIN_LEASE:g} to {MAX_LEASE:g} "
+                              "seconds", "for example s3://bucket/prefix?lease=60")
         self._s3 = boto3.client(
             "s3", region_name=query.get("region") or environ.get("AWS_REGION") or None,
             endpoint_url=query.get("endpoint_url") or None,
@@ -75,6 +86,7 @@ class S3Backend:
                                           request_checksum_calculation="when_required",
                                           response_checksum_validation="when_required"))
         self._etag: str | None = None  # of the state as last read or written
+        self._lease: _Lease | None = None  # while this backend holds the lock
         self._batches = GroupCommit(self._put_journal)
         self._sequence = itertools.count()
         self._run = uuid.uuid4().hex[:8]
@@ -110,6 +122,8 @@ class S3Backend:
         return from_document(data, self.where, "restore it with plansync state push")
 
     def write(self, state: State) -> State:
+        self.check_lease()  # S3 cannot refuse it for us: a takeover rewrote the state, so
+        #                     its ETag refuses an old holder frozen after this check
         if state.serial and self._etag is None:  # not read by this backend yet
             found = self.read()
             if found is None or found.serial != state.serial:
@@ -134,7 +148,9 @@ class S3Backend:
     # --- journal -----------------------------------------------------------------------
 
     def append(self, record: Record) -> None:
-        """Durable when it returns: the object holding ``record`` has been written."""
+        """Durable when it returns: the object holding ``record`` has been written.
+        S3 has no condition across objects, so the fence is the holder's lease check."""
+        self.check_lease()
         with self._errors("journal a write in"):
             self._batches.submit(json.dumps(encode(record)).encode())
 
@@ -165,6 +181,7 @@ class S3Backend:
                           "then delete it")
 
     def clear_journal(self) -> None:
+        self.check_lease()
         with self._errors("clear the journal of"):
             keys = self._journal_keys()
             for start in range(0, len(keys), 1000):
@@ -177,49 +194,62 @@ class S3Backend:
     @contextlib.contextmanager
     def lock(self, operation: str, timeout: float = 0.0,
              warn: Warn | None = None) -> Iterator[dict[str, Any]]:
-        note = lock.new_note(operation)
+        note = {**lock.new_note(operation), "lease": self.lease}
         deadline = time.monotonic() + timeout
+        key = self._root + "lock.json"
         with self._errors("lock"):
-            etag = self._take(note, deadline, warn)
+            started = time.monotonic()
+            etag, took_over = self._take(note, deadline, warn)
         body = json.dumps(note).encode()
-        holding = _Lease(lambda current: str(self._s3.put_object(
-            Bucket=self.bucket, Key=self._root + "lock.json", Body=body,
-            IfMatch=current)["ETag"]), etag, self.lease / 4)
+        self._lease = _Lease(lambda current: str(self._s3.put_object(
+            Bucket=self.bucket, Key=key, Body=body, IfMatch=current)["ETag"]),
+            etag, self.lease, started)
         try:
+            if took_over:  # the old holder's etag of the state goes stale: it cannot write
+                with self._errors("fence"):
+                    found = self.read()
+                    if found is not None:
+                        self.write(found)
             yield note
         finally:
+            holding, self._lease = self._lease, None
             holding.stop()
+            released = json.dumps({"released": True, "generation": note["generation"]})
             with self._errors("unlock"), contextlib.suppress(botocore.exceptions.ClientError):
-                self._s3.delete_object(Bucket=self.bucket, Key=self._root + "lock.json",
-                                       IfMatch=holding.etag)
+                self._s3.put_object(Bucket=self.bucket, Key=key, Body=released.encode(),
+                                    IfMatch=holding.etag)
 
-    def _take(self, note: dict[str, Any], deadline: float, warn: Warn | None) -> str:
-        body = json.dumps(note).encode()
+    def _take(self, note: dict[str, Any], deadline: float, warn: Warn | None
+              ) -> tuple[str, bool]:
+        """The lock note's ETag once ``note`` is the lock, and whether it was taken from
+        a holder that did not release it. The note object stays when released (marked
+        so), keeping the generation, which every taker raises by one."""
         key = self._root + "lock.json"
         while True:
-            try:
-                return str(self._s3.put_object(Bucket=self.bucket, Key=key, Body=body,
-                                               IfNoneMatch="*")["ETag"])
-            except botocore.exceptions.ClientError as exc:
-                if _code(exc) not in ("PreconditionFailed", "412",
-                                      "ConditionalRequestConflict"):
-                    raise
             held, etag, age = self._held()
-            if etag is not None and age is not None and age > self.lease:
-                try:  # stale: take it over, but only if nobody else did meanwhile
-                    taken = self._s3.put_object(Bucket=self.bucket, Key=key, Body=body,
-                                                IfMatch=etag)["ETag"]
+            lease = _number(held.get("lease"), self.lease)  # the holder's, not ours
+            # S3's clocks are read to the second: a note is stale only when a whole lease
+            # has passed even if both times were cut down by a second.
+            stale = age is not None and age > lease + 1
+            # A lock broken by force-unlock: its holder may write until its lease, renewed
+            # at the latest when it was broken, runs out.
+            free = held.get("released") and (not held.get("broken") or stale)
+            if etag is None or free or stale:
+                note["generation"] = int(_number(held.get("generation"), 0)) + 1
+                condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+                try:
+                    taken = self._s3.put_object(Bucket=self.bucket, Key=key,
+                                                Body=json.dumps(note).encode(), **condition)
                 except botocore.exceptions.ClientError as exc:
                     if _code(exc) not in ("PreconditionFailed", "412", "NoSuchKey", "404",
                                           "ConditionalRequestConflict"):
                         raise
-                    continue
-                if warn is not None:
+                    continue  # someone else took it meanwhile: look again
+                took_over = bool(held.get("broken")) or (stale and not held.get("released"))
+                if stale and not held.get("released") and warn is not None:
                     warn(f"taking over a stale lock: {lock.describe(held)}; not renewed for "
-                         f"{age:.0f}s (lease {self.lease:g}s)")
-                return str(taken)
-            if etag is None:
-                continue  # released meanwhile
+                         f"{age:.0f}s (lease {lease:g}s)")
+                return str(taken["ETag"]), took_over
             if time.monotonic() >= deadline:
                 raise lock.locked(held)
             time.sleep(lock.POLL_SECONDS)
@@ -242,12 +272,30 @@ class S3Backend:
         age = (now - answer["LastModified"]).total_seconds() if now else None
         return note, answer["ETag"], age
 
-    def force_unlock(self, lock_id: str) -> dict[str, Any]:
+    def check_lease(self) -> None:
+        if self._lease is not None:
+            why = self._lease.check()
+            if why is not None:
+                raise lock.lost(self.where, why)
+
+    def force_unlock(self, lock_id: str, force: bool = False) -> dict[str, Any]:
         with self._errors("force-unlock"):
-            note, etag, _age = self._held()
-            lock.check_id(note if etag else {}, lock_id, self.where)
-            self._s3.delete_object(Bucket=self.bucket, Key=self._root + "lock.json",
-                                   IfMatch=etag)
+            note, etag, age = self._held()
+            lock.check_id(note if etag and not note.get("released") else {}, lock_id,
+                          self.where)
+            lease = _number(note.get("lease"), self.lease)
+            if not force and age is not None and age <= lease + 1:
+                raise lock.refuse_live(note, f"it renewed its lease {age:.0f}s ago, within "
+                                             f"its {lease:g}s lease", lock_id)
+            if not force and lock.alive_here(note):
+                raise lock.refuse_live(note, f"pid {note['pid']} is running on this host",
+                                       lock_id)
+            # Marked broken, not deleted: the generation stays, the holder's renewals fail
+            # (the ETag changed), and the next holder fences the state.
+            broken = {"released": True, "broken": True, "generation": note.get("generation"),
+                      "lease": lease}
+            self._s3.put_object(Bucket=self.bucket, Key=self._root + "lock.json",
+                                Body=json.dumps(broken).encode(), IfMatch=etag)
         return note
 
     def workspaces(self) -> list[str]:
@@ -269,25 +317,65 @@ class S3Backend:
 
 
 class _Lease:
-    """Renews the lock's note every ``period`` seconds while the lock is held."""
+    """Renews the lock's note every quarter lease while the lock is held, and says
+    whether the holder can prove it still holds it: a renewal (a write conditional on
+    the note's ETag) that started less than three quarters of a lease ago succeeded, or
+    one made now does. A renewal refused because the note changed means the lock was
+    broken or taken over: lost for good."""
 
-    def __init__(self, renew: Callable[[str], str], etag: str, period: float) -> None:
+    def __init__(self, renew: Callable[[str], str], etag: str, lease: float,
+                 taken_at: float) -> None:
         self.etag = etag
         self._renew_once = renew
-        self._period = period
+        self._valid_for = lease * 3 / 4  # a quarter for latency and clock rates
+        self._valid_until = taken_at + self._valid_for
+        self._lost: str | None = None
+        self._renewing = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name="plansync-lease",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._renew, args=(lease / 4,),
+                                        name="plansync-lease", daemon=True)
         self._thread.start()
 
-    def _renew(self) -> None:
-        while not self._stop.wait(self._period):
-            with contextlib.suppress(*_AWS_ERRORS):
+    def _renew(self, period: float) -> None:
+        while not self._stop.wait(period) and self._lost is None:
+            self.renew()
+
+    def renew(self) -> None:
+        with self._renewing:
+            if self._lost is not None:
+                return
+            started = time.monotonic()
+            try:
                 self.etag = self._renew_once(self.etag)
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) in ("PreconditionFailed", "412", "NoSuchKey", "404",
+                                  "ConditionalRequestConflict"):
+                    self._lost = "the lock was broken or taken over by another run"
+                return
+            except botocore.exceptions.BotoCoreError:
+                return  # not renewed: the lease runs out unless a later renewal works
+            self._valid_until = max(self._valid_until, started + self._valid_for)
+
+    def check(self) -> str | None:
+        """None while the lock is provably held; else why not."""
+        if self._lost is None and time.monotonic() >= self._valid_until:
+            self.renew()  # after a freeze or an outage: still ours if the note is
+        if self._lost is not None:
+            return self._lost
+        if time.monotonic() >= self._valid_until:
+            return "its lease could not be renewed in time"
+        return None
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _number(value: Any, default: float) -> float:
+    """A number from a lock note (which another program may have written)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return float(value) if math.isfinite(value) else default
 
 
 def _code(exc: botocore.exceptions.ClientError) -> str:
