@@ -8,6 +8,7 @@ and exits 1; anything else is a bug.
     ├── GuardrailError            a plan exceeds a limit; nothing was sent (exit code 3)
     ├── LockError                 the state is locked by another run, or the lock cannot be had
     │   └── LockLostError         this run's lock was taken over: it writes nothing more
+    ├── HeldBack                  a write kept from leaving at the last moment (stop, lost lock)
     ├── ConfigError               a setting is missing or wrong
     │   └── KeyFileError          a key file cannot be used (names the file)
     └── GatewayError              talking to the gateway failed for one request
@@ -55,6 +56,11 @@ class LockError(PlansyncError):
 class LockLostError(LockError):
     """This run can no longer prove it holds the state's lock (it was taken over, broken
     with force-unlock, or not renewed in time): it sends no write and stores nothing more."""
+
+
+class HeldBack(PlansyncError):
+    """A write kept from leaving at the last moment before it would have: the run was
+    stopped, lost its lock, or the write waited too long to leave. Known never sent."""
 
 
 class ConfigError(PlansyncError):

@@ -5,6 +5,7 @@ network only; for what the wire does, the tests use the emulator over HTTP."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from plansync.emulator import workspace
@@ -34,7 +35,9 @@ class InProcessGateway:
         """The next requests of this kind meet these faults, one each, in order."""
         self.faults[(plan_id, process_type)].extend(faults)
 
-    def post(self, body: bytes) -> Answer:
+    def post(self, body: bytes, before: Callable[[], None] | None = None) -> Answer:
+        if before is not None:
+            before()
         request = messages.parse_flat(self.envelope.open(body), messages.REQUEST_ROOT)
         asked = (request["recurringUniqueID"], request["processType"])
         fault = self.faults[asked].pop(0) if self.faults[asked] else None

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 from plansync.engine.diff import fingerprint
@@ -29,6 +30,7 @@ from plansync.engine.state import Audit, Entry, Intent, Outcome, State, now
 from plansync.errors import (
     GatewayError,
     GatewayRejectedError,
+    HeldBack,
     LockLostError,
     OutcomeUnknownError,
     PlansyncError,
@@ -196,29 +198,43 @@ class Applier:
             self.journal.append(intent)
         except PlansyncError as exc:
             self._journal_failed(exc)
-            return result("failed", f"not sent: {exc.message}")
+            return result("not-started" if isinstance(exc, LockLostError) else "failed",
+                          f"not sent: {exc.message}")
         with self._state_lock:
             self._state = self._state.with_intent(intent)
-        # The last moment to hold back: a stop (SIGINT, SIGTERM) or a lost lock since the
-        # inquiry above means this write is not sent. The gateway cannot be fenced, so
-        # this check, immediately before sending, is the only guard there.
-        if not self._may_send():
-            self._settle(intent, "not-applied", None)  # journalled: known never sent
-            return result("not-started", self._why_stopped())
         with self._state_lock:
             self._in_flight[change.id] = str(change.action)
         try:
             return self._send(change, write, intent, sent, result)
+        except HeldBack as exc:
+            self._settle(intent, "not-applied", None)  # journalled: known never sent
+            return result("not-started", exc.message)
         finally:
             with self._state_lock:
                 self._in_flight.pop(change.id, None)
+
+    def _last_moment(self, intent: Intent) -> Callable[[], None]:
+        """The check made as each attempt of ``intent``'s write is about to leave (the
+        transport calls it once a connection is free). A stop (SIGINT, SIGTERM) or a lost
+        lock since the inquiry means the write is not sent: the gateway cannot be fenced,
+        so this is the only guard there. A write that could not leave within half the
+        settle window of its intent is not sent either: another run may decide after the
+        window that it never landed, and must be right."""
+        latest = monotonic() + self.options.settle_window.total_seconds() / 2
+
+        def check() -> None:
+            if not self._may_send():
+                raise HeldBack(self._why_stopped())
+            if monotonic() >= latest:  # a freeze, or a long wait for a connection
+                raise HeldBack("not sent: it could not leave within half the settle window")
+        return check
 
     def _send(self, change: Change, write: Any, intent: Intent,
               sent: tuple[tuple[str, str], ...], result: Callable[..., Result]) -> Result:
         warning = None
         answered = True
         try:
-            answer = self.client.send(write)
+            answer = self.client.send(write, self._last_moment(intent))
             self._audit(intent, sent, answer.code)
         except StatusNotValidError as exc:
             self._audit(intent, sent, exc.code)

@@ -4,7 +4,7 @@ for write records (a state backend). Tests give the engine other implementations
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -31,7 +31,9 @@ class Gateway(Protocol):
     def cancel_write(self, plan_id: str, live: LivePlan) -> Write:
         """The cancel, encoded, carrying what the gateway assumptions say from ``live``."""
 
-    def send(self, write: Write) -> Response: ...
+    def send(self, write: Write, before: Callable[[], None] | None = None) -> Response:
+        """``before`` is called at the last moment before each attempt leaves; what it
+        raises keeps the write from leaving and is raised here."""
 
 
 class JournalSink(Protocol):

@@ -131,8 +131,10 @@ class GatewayClient:
         except ValueError as exc:
             raise MessageError(f"plan {plan_id} cannot be sent: {exc}") from None
 
-    def send(self, write: Write) -> Response:
-        return self._exchange(write.plan_id, write.process_type, write.carried)
+    def send(self, write: Write, before: Callable[[], None] | None = None) -> Response:
+        """Send the write, calling ``before`` at the last moment before each attempt
+        leaves: it raises (HeldBack) to keep the write from leaving."""
+        return self._exchange(write.plan_id, write.process_type, write.carried, before)
 
     def update(self, plan_id: str, fields: PlanFields, currency: str) -> Response:
         return self.send(self.update_write(plan_id, fields, currency))
@@ -143,13 +145,14 @@ class GatewayClient:
     # --- one exchange, with retries -------------------------------------------------
 
     def _exchange(self, plan_id: str, process_type: str,
-                  carried: tuple[tuple[str, str], ...]) -> Response:
+                  carried: tuple[tuple[str, str], ...],
+                  before: Callable[[], None] | None = None) -> Response:
         items = messages.request_items(self.merchant_id, plan_id, process_type, self._clock(),
                                        carried)
         token = self._envelope.seal(messages.build_xml(messages.REQUEST_ROOT, items))
         request = dict(items)
         try:
-            response = self._attempts(token, request, plan_id, process_type)
+            response = self._attempts(token, request, plan_id, process_type, before)
         except GatewayError as exc:
             self.breaker.failed(exc)
             raise
@@ -157,7 +160,7 @@ class GatewayClient:
         return response
 
     def _attempts(self, token: str, request: Mapping[str, str], plan_id: str,
-                  process_type: str) -> Response:
+                  process_type: str, before: Callable[[], None] | None) -> Response:
         for attempt in range(self._retry.attempts):
             self.breaker.check()  # nothing more is sent once every request fails alike
             self._limiter.acquire()
@@ -165,7 +168,7 @@ class GatewayClient:
                                     "attempt": attempt + 1}
             started = time.monotonic()
             try:
-                response = self._send_once(token, request, seen)
+                response = self._send_once(token, request, seen, before)
                 _log_request(seen, started, "ok")
                 return response
             except GatewayError as exc:
@@ -201,13 +204,13 @@ class GatewayClient:
                     extra={"plansync": {**fields, "retry_in_s": round(wait, 3)}})
         return wait
 
-    def _send_once(self, token: str, request: Mapping[str, str],
-                   seen: dict[str, Any]) -> Response:
+    def _send_once(self, token: str, request: Mapping[str, str], seen: dict[str, Any],
+                   before: Callable[[], None] | None = None) -> Response:
         """One attempt; ``seen`` collects what the log line tells (status, respCode)."""
         plan_id = request["recurringUniqueID"]
         is_write = request["processType"] != messages.INQUIRY
         try:
-            http = self._transport.post(token.encode("ascii"))
+            http = self._transport.post(token.encode("ascii"), before)
         except transport.TlsFailed as exc:
             raise TransportError(f"TLS with {self._host} failed: {exc}",
                                  "check the endpoint URL and the machine's CA certificates "

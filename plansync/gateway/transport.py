@@ -24,7 +24,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,7 +59,9 @@ class Answer:
 
 
 class Transport(Protocol):
-    def post(self, body: bytes) -> Answer: ...
+    def post(self, body: bytes, before: Callable[[], None] | None = None) -> Answer:
+        """Send ``body``; ``before`` is called at the last moment before it leaves (once a
+        connection is free) and may raise to keep it from leaving."""
 
     def close(self) -> None: ...
 
@@ -103,8 +105,10 @@ class HttpTransport:
         return cls(endpoint, size, connect_timeout, read_timeout, proxies=proxies,
                    verify=verify, **options)
 
-    def post(self, body: bytes) -> Answer:
+    def post(self, body: bytes, before: Callable[[], None] | None = None) -> Answer:
         with self._slots:  # waiting for a connection is not part of the request's time
+            if before is not None:
+                before()
             request = _InFlight(time.monotonic() + self._deadline, self._watchdog)
             self._watchdog.watch(request)
             _current.request = request

@@ -35,6 +35,7 @@ from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.state import State, document, from_document
 from plansync.errors import LockError, PlansyncError
 
+FENCE_WAIT = 10.0  # seconds a takeover waits for an append or state write to finish
 FILE_MODE = 0o600  # state, backup, journal, lock note and plans can name customers' plans
 
 
@@ -97,10 +98,11 @@ class LocalBackend:
 
     def append(self, record: Record) -> None:
         line = (json.dumps(encode(record), separators=(",", ":")) + "\n").encode("utf-8")
-        with self._append_lock, self._fenced(), writing(self._journal, "journal"):
+        with self._append_lock, writing(self._journal, "journal"):
             if self._fd is None:
                 self._fd = self._open_journal()
-            os.write(self._fd, line)
+            with self._fenced():  # only the write: a holder frozen here delays a takeover
+                os.write(self._fd, line)
             os.fsync(self._fd)
 
     def records(self) -> list[Record]:
@@ -169,12 +171,20 @@ class LocalBackend:
 
     # --- fencing -----------------------------------------------------------------------
 
-    def _raise_generation(self) -> int:
+    def _raise_generation(self, holder: dict[str, Any] | None = None) -> int:
         """One more than the fence file's generation, stored: every holder before is
-        fenced."""
+        fenced. Waits (a little) for an append or state write in progress to end."""
         fd = os.open(self._fence, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # waits for appends and writes in progress
+            deadline = time.monotonic() + FENCE_WAIT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise _storing(holder or {}) from None
+                    time.sleep(lock.POLL_SECONDS)
             generation = _generation_in(fd) + 1
             data = f"{generation}\n".encode()
             # Over the old number, never shorter: no moment shows an empty file.
@@ -289,7 +299,7 @@ class LocalBackend:
                 raise lock.refuse_live(note, f"pid {note['pid']} is running on this host",
                                        lock_id)
         with writing(self._fence, "lock's fence file"):
-            self._raise_generation()  # fences the holder before its lock disappears
+            self._raise_generation(note)  # fences the holder before its lock disappears
         self._lock.unlink(missing_ok=True)
         return note
 
@@ -341,6 +351,13 @@ def writing(path: Path, what: str) -> Iterator[None]:
             "free disk space or make the folder writable (a directory in the way must be "
             "moved); nothing done is lost: the next apply settles it from the journal"
         ) from None
+
+
+def _storing(note: dict[str, Any]) -> LockError:
+    pid = note.get("pid", "PID")
+    return LockError(
+        f"the lock's holder is stopped in the middle of storing a record: {lock.describe(note)}",
+        f"resume it (kill -CONT {pid}) or end it (kill {pid}), then run this again")
 
 
 def _generation_in(fd: int) -> int:

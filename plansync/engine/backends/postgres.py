@@ -235,10 +235,12 @@ class PostgresBackend:
             yield note
         finally:
             self._generation = None
-            with self._errors("unlock"):
-                db.execute("DELETE FROM plansync_lock WHERE workspace = %s AND note->>'id' = %s",
-                           (self.workspace, note["id"]))
-                db.execute(f"SELECT pg_advisory_unlock({_KEY})", (self.workspace,))
+            # A session that ended took its advisory lock with it: nothing to release.
+            if not db.closed:
+                with self._errors("unlock"):
+                    db.execute("DELETE FROM plansync_lock WHERE workspace = %s "
+                               "AND note->>'id' = %s", (self.workspace, note["id"]))
+                    db.execute(f"SELECT pg_advisory_unlock({_KEY})", (self.workspace,))
 
     def _note(self) -> dict[str, Any]:
         row = self._db().execute("SELECT note FROM plansync_lock WHERE workspace = %s",
