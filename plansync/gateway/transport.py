@@ -107,14 +107,17 @@ class HttpTransport:
 
     def post(self, body: bytes, before: Callable[[], None] | None = None) -> Answer:
         with self._slots:  # waiting for a connection is not part of the request's time
+            # Prepared first, so that as little as possible runs between the caller's
+            # last-moment check and the bytes leaving.
+            prepared = self._session.prepare_request(requests.Request("POST", self._url,
+                                                                      data=body))
             if before is not None:
                 before()
             request = _InFlight(time.monotonic() + self._deadline, self._watchdog)
             self._watchdog.watch(request)
             _current.request = request
             try:
-                response = self._session.post(self._url, data=body, stream=True,
-                                              timeout=self._timeouts)
+                response = self._session.send(prepared, stream=True, timeout=self._timeouts)
                 with response:  # a connection left with unread bytes is closed
                     # Never more than max_body + 1 bytes: enough for the caller to see the
                     # answer is too large, without holding whatever a broken peer sends.
