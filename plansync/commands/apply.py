@@ -93,57 +93,60 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
         max_amount_increase=max_amount_increase, max_mrr_decrease=max_mrr_decrease,
         max_charged_within=max_charged_within, charge_window=charge_window)
     window = settings.settle_window if window_flag is None else window_flag
-    with contextlib.closing(store), \
-            _hint_how_to_wait(), \
-            store.lock("apply", lock_wait, say.warning) as lock_note, \
-            shared.gateway_client(settings, parallelism, rate_limit) as client:
-        stop = _Stop()
-        # Every run first folds the whole journal into the state and saves it: a crash
-        # between a run's last outcome and its state write must not be forgotten.
-        records = store.records()
-        known = journal.fold(state.bound(store.read(), settings.merchant_id,
-                                         settings.endpoint, store.where), records)
-        if records and not dry_run:
-            known = backends.checkpoint(store, known)
-        applier = Applier(client, store, known, Options(
-            dry_run=dry_run, stop=stop.event, parallelism=parallelism,
-            charge_window_hours=limits.guardrails.charge_window_hours,
-            allow_near_charge=allow_near_charge, settle_window=timedelta(seconds=window),
-            actor={k: lock_note[k] for k in ("user", "host", "ci_url")},
-            fence=store.check_lease))
-        stop.waiting_for = applier.in_flight
-        _settle_earlier_writes(applier, dry_run, say)
-        plan_digest = None
-        ceiling = None
-        if plan_file is not None:
-            reviewed, plan_digest = shared.read_plan_file(plan_file)
-            if plan_digest in applier.state.applied_plans:
-                return say.already_applied(plan_file,
-                                           applier.state.applied_plans[plan_digest])
-            made, ceiling = _within_reviewed(plan_file, reviewed, paths, client,
-                                             applier.state, parallelism)
-        else:
-            assert specs is not None  # loaded above whenever there is no --plan
-            made = specs.plan(client, applier.state, parallelism)
-        if expect_spec_digest and made.spec_digest != expect_spec_digest:
-            raise PlansyncError(
-                f"the spec is {made.spec_digest}, not the reviewed {expect_spec_digest}; "
-                "nothing was sent", "review a plan of this spec before applying it")
-        say.line(out.plan(made, as_text=True) + "\n")
-        refused = limits.breaches(made)
-        if refused:
-            raise GuardrailError("the plan exceeds a guardrail; nothing was sent: "
-                                 + "; ".join(map(str, refused)),
-                                 "review the plan; raise the limit only if it is right")
-        if made.has_changes and not (auto_approve or dry_run) and not _confirmed():
-            say.line("Apply cancelled; nothing was sent.")
-            return 1
-        if plan_digest is not None and not dry_run:
-            # Recorded before the first write: a plan file applies at most once.
-            applier.mark_plan_applied(plan_digest)
-            applier.rebase(backends.checkpoint(store, applier.state))
-        results = [] if ceiling is None else _not_written(ceiling, say)
-        with stop.catching():
+    stop = _Stop()
+    with contextlib.ExitStack() as until_released:
+        with contextlib.closing(store), \
+                _hint_how_to_wait(), \
+                store.lock("apply", lock_wait, say.warning) as lock_note, \
+                shared.gateway_client(settings, parallelism, rate_limit) as client:
+            # Every run first folds the whole journal into the state and saves it: a crash
+            # between a run's last outcome and its state write must not be forgotten.
+            records = store.records()
+            known = journal.fold(state.bound(store.read(), settings.merchant_id,
+                                             settings.endpoint, store.where), records)
+            if records and not dry_run:
+                known = backends.checkpoint(store, known)
+            applier = Applier(client, store, known, Options(
+                dry_run=dry_run, stop=stop.event, parallelism=parallelism,
+                charge_window_hours=limits.guardrails.charge_window_hours,
+                allow_near_charge=allow_near_charge, settle_window=timedelta(seconds=window),
+                actor={k: lock_note[k] for k in ("user", "host", "ci_url")},
+                fence=store.check_lease))
+            stop.waiting_for = applier.in_flight
+            _settle_earlier_writes(applier, dry_run, say)
+            plan_digest = None
+            ceiling = None
+            if plan_file is not None:
+                reviewed, plan_digest = shared.read_plan_file(plan_file)
+                if plan_digest in applier.state.applied_plans:
+                    return say.already_applied(plan_file,
+                                               applier.state.applied_plans[plan_digest])
+                made, ceiling = _within_reviewed(plan_file, reviewed, paths, client,
+                                                 applier.state, parallelism)
+            else:
+                assert specs is not None  # loaded above whenever there is no --plan
+                made = specs.plan(client, applier.state, parallelism)
+            if expect_spec_digest and made.spec_digest != expect_spec_digest:
+                raise PlansyncError(
+                    f"the spec is {made.spec_digest}, not the reviewed {expect_spec_digest}; "
+                    "nothing was sent", "review a plan of this spec before applying it")
+            say.line(out.plan(made, as_text=True) + "\n")
+            refused = limits.breaches(made)
+            if refused:
+                raise GuardrailError("the plan exceeds a guardrail; nothing was sent: "
+                                     + "; ".join(map(str, refused)),
+                                     "review the plan; raise the limit only if it is right")
+            if made.has_changes and not (auto_approve or dry_run) and not _confirmed():
+                say.line("Apply cancelled; nothing was sent.")
+                return 1
+            if plan_digest is not None and not dry_run:
+                # Recorded before the first write: a plan file applies at most once.
+                applier.mark_plan_applied(plan_digest)
+                applier.rebase(backends.checkpoint(store, applier.state))
+            results = [] if ceiling is None else _not_written(ceiling, say)
+            # From the first write until the lock is released, a signal stops new writes
+            # rather than interrupting the state's save.
+            until_released.enter_context(stop.catching())
             for result in applier.apply(made.changes):
                 results.append(result)
                 say.result(result)
@@ -156,10 +159,10 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
                         r.result in CONVERGED for r in results):
                     applier.mark_plan_complete(plan_digest)
                 backends.checkpoint(store, applier.state)
-        if applier.journal_error is not None:
-            raise applier.journal_error
-    return say.finish(results, dry_run, stop.signum,
-                      not_reviewed=() if ceiling is None else ceiling.not_reviewed)
+            if applier.journal_error is not None:
+                raise applier.journal_error
+        return say.finish(results, dry_run, stop.signum,
+                          not_reviewed=() if ceiling is None else ceiling.not_reviewed)
 
 
 def _settle_earlier_writes(applier: Any, dry_run: bool, say: ApplyReport) -> None:
