@@ -1,13 +1,15 @@
 """The settle window and the durations apply takes, end to end: real processes, the
 emulator, real state files."""
 
+import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from plansync.emulator.server import Emulator
 from tests.conftest import quick_reads, run
-from tests.test_apply import EXAMPLE, writes
+from tests.test_apply import EXAMPLE, HEAD, faults, writes
 
 
 @pytest.fixture
@@ -63,3 +65,31 @@ def test_the_read_timeout_and_a_day_bound_the_settle_window(
     assert refused.returncode == 1
     assert (f"error: config file {config}: settle_window 0.5 is shorter than the read "
             "timeout (1 second)") in refused.stderr
+
+
+def test_plan_and_apply_say_when_a_write_is_still_pending(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "plans:\n  - id: '156142'\n    amount: '50.00'\n")
+    faults(emulator, late_commit_rate=1.0, late_commit_ms=60_000)  # lands after the test
+    first = run("apply", str(spec), "--auto-approve", env=env)
+    assert first.returncode == 1 and "pending" in first.stdout, first.stdout + first.stderr
+    faults(emulator)
+
+    as_json = run("plan", str(spec), "--json", env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    [write] = json.loads(as_json.stdout)["pending"]
+    assert (write["id"], write["action"]) == ("156142", "update")
+    sent, until = (datetime.fromisoformat(write[k]) for k in ("sent_at", "until"))
+    assert until - sent == timedelta(seconds=90)  # the default: three read timeouts
+    moment = f"{until:%Y-%m-%d %H:%M:%S} UTC"
+    said = (f"plan 156142: an update sent at {sent:%Y-%m-%d %H:%M:%S} UTC may still land; "
+            f"apply will not write this plan again before {moment}")
+    as_text = run("plan", str(spec), env=env)
+    assert f"  # {said}\n" in as_text.stdout
+    assert f"> - {said}\n" in run("plan", str(spec), "--markdown", env=env).stdout
+
+    again = run("apply", str(spec), "--auto-approve", env=env)  # the preview says it too
+    assert f"  # {said}\n" in again.stdout
+    assert "plan 156142: pending: it may still land" in again.stdout
+    assert writes(emulator)[("156142", "U")] == 0

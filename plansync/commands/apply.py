@@ -71,6 +71,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     """
     from plansync.engine import backends, journal, state
     from plansync.engine.applier import Applier, Options
+    from plansync.engine.plan import with_pending
 
     if not paths and plan_file is None:
         raise click.UsageError("name the spec PATHs to apply, or a saved --plan FILE")
@@ -129,6 +130,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
             raise PlansyncError(
                 f"the spec is {made.spec_digest}, not the reviewed {expect_spec_digest}; "
                 "nothing was sent", "review a plan of this spec before applying it")
+        made = with_pending(made, applier.state.pending.values(), timedelta(seconds=window))
         say.line(out.plan(made, as_text=True) + "\n")
         refused = limits.breaches(made)
         if refused:
