@@ -8,6 +8,7 @@ the environment, never from a file or a flag.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,11 @@ GUARDRAILS = {"max_changes": int, "max_cancels": int, "max_amount_increase": flo
               "max_mrr_decrease": float, "max_charged_within": int,
               "charge_window_hours": float}
 _MERCHANT_ID_RE = re.compile(r"[A-Za-z0-9]{1,15}")
+# The settle window's bounds. At least the read timeout: a write's answer may arrive that
+# late, so a shorter window would call a write not applied while it can still land. At
+# most a day: a plan is not written again within the window, and a gateway that commits
+# a day late is down, not slow.
+MAX_SETTLE_WINDOW = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
         read_timeout=read_timeout,
         request_deadline=_positive(from_file, "request_deadline", 40.0, path),
         retry_after_max=_positive(from_file, "retry_after_max", 300.0, path),
-        settle_window=_positive(from_file, "settle_window", 3 * read_timeout, path),
+        settle_window=_settle_window(from_file, read_timeout, path),
         guardrails=_guardrails(from_file.get("guardrails") or {}, path),
     )
 
@@ -220,7 +226,46 @@ def _guardrails(raw: Any, path: Path | None) -> dict[str, float]:
 
 def _positive(data: Mapping[str, Any], name: str, default: float, path: Path | None) -> float:
     value = data.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not \
+            math.isfinite(value) or value <= 0:  # YAML reads .inf and .nan as floats
         raise ConfigError(f"config file {path}: {name} must be a positive number of seconds")
     return float(value)
+
+
+def _settle_window(data: Mapping[str, Any], read_timeout: float, path: Path | None) -> float:
+    """The file's settle_window, else three read timeouts (at most a day)."""
+    if read_timeout > MAX_SETTLE_WINDOW:
+        raise ConfigError(f"config file {path}: read_timeout {read_timeout:g} is longer than "
+                          "a day", "the settle window is at least the read timeout and at "
+                                   f"most {_seconds(MAX_SETTLE_WINDOW)}: lower read_timeout")
+    if "settle_window" not in data:
+        return min(3 * read_timeout, MAX_SETTLE_WINDOW)
+    window = _positive(data, "settle_window", 0, path)
+    wrong = settle_window_problem(window, read_timeout)
+    if wrong:
+        raise ConfigError(f"config file {path}: settle_window {window:g} {wrong}",
+                          settle_window_hint(read_timeout, "settle_window"))
+    return window
+
+
+def settle_window_problem(seconds: float, read_timeout: float) -> str | None:
+    """What is wrong with a settle window of ``seconds``, or None if it is allowed."""
+    if seconds < read_timeout:
+        return (f"is shorter than the read timeout ({_seconds(read_timeout)}): a write's "
+                "answer may arrive that late, so the write could still land after the "
+                "window has called it not applied")
+    if seconds > MAX_SETTLE_WINDOW:
+        return f"is longer than a day ({_seconds(MAX_SETTLE_WINDOW)})"
+    return None
+
+
+def settle_window_hint(read_timeout: float, setting: str) -> str:
+    """The allowed range, and how to allow a shorter window."""
+    return (f"{setting} must be from {_seconds(read_timeout)} (the read timeout) to "
+            f"{_seconds(MAX_SETTLE_WINDOW)} (24h); for a shorter window, lower read_timeout "
+            "in the settings file first")
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} second{'' if value == 1 else 's'}"
 

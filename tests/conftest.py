@@ -81,6 +81,19 @@ def served(emulator: Emulator, emulator_dir: Path) -> Iterator[dict[str, str]]:
            "PLANSYNC_ENDPOINT": emulator.url}
 
 
+def quick_reads(env: dict[str, str], folder: Path) -> dict[str, str]:
+    """``env`` with its settings file copied to ``folder`` with ``read_timeout: 1``: a
+    settle window may be no shorter than the read timeout, and tests wait out windows of
+    one second (--settle-window 1s). The emulator answers in milliseconds."""
+    source = Path(env["PLANSYNC_CONFIG"])
+    text = (source.read_text().replace("merchant_key: ", f"merchant_key: {source.parent}/")
+            .replace("gateway_key: ", f"gateway_key: {source.parent}/"))
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "quick-reads.yaml"
+    config.write_text(text + "read_timeout: 1\n")
+    return env | {"PLANSYNC_CONFIG": str(config)}
+
+
 def seeded_date(days: int) -> date:
     """The sample plans' next charges are this many days after the day they were made."""
     return datetime.now(UTC).date() + timedelta(days=days)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
-from tests.conftest import PLANSYNC, admin, run
+from tests.conftest import PLANSYNC, admin, quick_reads, run
 
 HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
 N = 24
@@ -99,8 +99,9 @@ def test_sigkill_mid_apply_then_a_rerun_converges_without_double_writes(
 
 
 def test_with_faults_on_reruns_converge_and_nothing_is_written_twice(
-        many: tuple[Emulator, dict[str, str], Path]) -> None:
+        many: tuple[Emulator, dict[str, str], Path], tmp_path: Path) -> None:
     emulator, env, spec = many
+    env = quick_reads(env, tmp_path)  # for --settle-window 1s
     admin(emulator, "PUT", "/_emulator/faults", {
         "error_rate": 0.15, "reset_rate": 0.1, "drop_rate": 0.3, "latency_ms": 5,
         "jitter_ms": 10, "seed": 11})

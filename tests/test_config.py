@@ -57,12 +57,41 @@ def test_password_only_from_the_environment(tmp_path: Path) -> None:
     ("endpiont: sandbox\n", "unknown setting"),
     ("currency_exponents: {SGD: two}\n", "currency_exponents must map"),
     ("read_timeout: -1\n", "read_timeout must be a positive number"),
+    ("read_timeout: .inf\n", "read_timeout must be a positive number"),
+    ("read_timeout: .nan\n", "read_timeout must be a positive number"),
+    ("read_timeout: 86401\n", "read_timeout 86401 is longer than a day"),
+    ("settle_window: 0\n", "settle_window must be a positive number"),
+    ("settle_window: -5\n", "settle_window must be a positive number"),
+    ("settle_window: .inf\n", "settle_window must be a positive number"),
+    ("settle_window: .nan\n", "settle_window must be a positive number"),
+    ("settle_window: 10\n", r"settle_window 10 is shorter than the read timeout \(30 seconds"),
+    ("read_timeout: 5\nsettle_window: 4.5\n", "settle_window 4.5 is shorter than the read"),
+    ("settle_window: 86401\n", "settle_window 86401 is longer than a day"),
 ])
 def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
     path = write_config(tmp_path, text)
     with pytest.raises(ConfigError, match=message) as info:
         config.resolve(FULL, {}, path)
     assert str(path) in str(info.value)
+
+
+def test_a_settle_window_too_short_says_the_range_and_how_to_allow_it(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "settle_window: 1\n")
+    with pytest.raises(ConfigError) as info:
+        config.resolve(FULL, {}, path)
+    assert info.value.hint == ("settle_window must be from 30 seconds (the read timeout) to "
+                               "86400 seconds (24h); for a shorter window, lower read_timeout "
+                               "in the settings file first")
+
+
+@pytest.mark.parametrize(("text", "window"), [
+    ("", 90.0),  # three read timeouts
+    ("read_timeout: 1\nsettle_window: 1\n", 1.0),  # as short as the read timeout
+    ("settle_window: 86400\n", 86400.0),
+    ("read_timeout: 40000\n", 86400.0),  # three read timeouts, but at most a day
+])
+def test_settle_windows_allowed(tmp_path: Path, text: str, window: float) -> None:
+    assert config.resolve(FULL, {}, write_config(tmp_path, text)).settle_window == window
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

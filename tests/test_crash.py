@@ -19,14 +19,14 @@ import pytest
 from plansync.emulator.server import Emulator
 from plansync.engine.backends.local import LocalBackend
 from plansync.engine.state import Intent, Outcome
-from tests.conftest import PLANSYNC, admin, run
+from tests.conftest import PLANSYNC, admin, quick_reads, run
 
 N = 150
 KILLS = 40
 HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
 FAULTS = {"drop_rate": 0.08, "reset_rate": 0.05, "error_rate": 0.05, "malformed_rate": 0.04,
           "late_commit_rate": 0.05, "late_commit_ms": 300, "latency_ms": 15, "jitter_ms": 25}
-WINDOW = "1s"  # longer than the emulator's late commits, short enough for a test
+WINDOW = "1s"  # longer than the late commits; the read timeout is no longer (quick_reads)
 
 
 def cancelled(i: int) -> bool:
@@ -41,9 +41,11 @@ def hundred(emulator_dir: Path, tmp_path: Path) -> Iterator[tuple[Emulator, dict
         f" currency: '702', amount: '000000001000', recurringInterval: 30,"
         f" recurringCount: 12, currentCount: 1}}\n" for i in range(N)))
     with Emulator.start(emulator_dir, seed=seed) as running:
-        yield running, {"PLANSYNC_CONFIG": str(emulator_dir / "plansync.yaml"),
-                        "PLANSYNC_ENDPOINT": running.url,
-                        "PLANSYNC_STATE": str(tmp_path / ".plansync" / "state.json")}
+        # A one-second read timeout, so that WINDOW is not shorter than it.
+        yield running, quick_reads({"PLANSYNC_CONFIG": str(emulator_dir / "plansync.yaml"),
+                                    "PLANSYNC_ENDPOINT": running.url,
+                                    "PLANSYNC_STATE": str(tmp_path / ".plansync" /
+                                                          "state.json")}, tmp_path)
 
 
 def spec_file(tmp_path: Path, reactivate: bool = False) -> Path:

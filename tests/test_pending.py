@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
-from tests.conftest import admin, live_fields, run
+from tests.conftest import admin, live_fields, quick_reads, run
 from tests.test_apply import HEAD, faults, writes
 
 LATE_MS = 1500
@@ -61,6 +61,7 @@ def test_a_write_that_lands_late_is_pending_never_resent(
 
 def test_after_the_window_a_write_that_never_landed_is_settled_and_sent_again(
         env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    env = quick_reads(env, tmp_path)  # for --settle-window 1s
     faults(emulator, late_commit_rate=1.0, late_commit_ms=60_000)  # lands after we stop
     first = run("apply", spec(tmp_path, "50.00"), "--auto-approve", "--settle-window",
                 "1s", env=env)

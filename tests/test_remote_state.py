@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
-from tests.conftest import PLANSYNC, admin, state_location
+from tests.conftest import PLANSYNC, admin, quick_reads, state_location
 from tests.test_apply_failures import (
     N,
     assert_converged_once,
@@ -92,8 +92,9 @@ def test_sigkill_mid_apply_then_a_third_directory_converges_and_remembers(
     assert 0 < sum(processed_writes(emulator).values()) < N
     admin(emulator, "PUT", "/_emulator/faults", {})
     said = ""
+    quick = quick_reads(env, tmp_path)  # for --settle-window 1s
     for _ in range(4):  # writes in flight at the kill stay pending for the settle window
-        rerun = run_in(env, tmp_path / "runner-c", "apply", str(spec), "--auto-approve",
+        rerun = run_in(quick, tmp_path / "runner-c", "apply", str(spec), "--auto-approve",
                        "--settle-window", "1s", "--lock-timeout", "30s")
         said += rerun.stderr
         if rerun.returncode != 1 or "pending" not in rerun.stdout:

@@ -3,18 +3,21 @@ server and a real S3-compatible server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
 
 from plansync.engine.backends import open_backend
-from plansync.engine.state import Intent
+from plansync.engine.state import Entry, Intent, State, document
 from tests.conftest import run, state_location
 from tests.test_apply import EXAMPLE
 
 AT = "2026-11-27T10:00:00.000Z"
+URL = "http://127.0.0.1:1/action"
 
 
 @pytest.fixture
@@ -48,6 +51,80 @@ def test_migrate_copies_state_and_journal_and_verifies(
     refused = run("state", "migrate", "--to", target, env={**env, "PLANSYNC_STATE": str(other)})
     assert refused.returncode == 1
     assert "holds a state of another lineage" in refused.stderr
+
+
+def serial_three(location: str, workspace: str | None = None) -> State:
+    """A state written three times (serial 3), with a plan, a pending write and a journal
+    record, in a fresh workspace of ``location``."""
+    store = open_backend(location, workspace, os.environ)
+    state = State("JT01", URL).with_entry("156145", Entry(applied={"status": "cancelled"},
+                                                          cancelled=True, cancelled_at=AT))
+    state = store.write(store.write(store.write(state)))
+    store.append(Intent("r:1", "156143", "update", {"amount": "1.00"}, "f", "active", AT))
+    store.close()
+    return state
+
+
+@pytest.mark.parametrize(("source_kind", "target_kind"), [
+    ("local", "postgres"), ("local", "s3"), ("postgres", "s3"), ("s3", "postgres"),
+    ("postgres", "local"), ("s3", "local")])
+def test_migrate_keeps_serial_and_lineage_in_every_direction(
+        tmp_path: Path, request: pytest.FixtureRequest, source_kind: str,
+        target_kind: str) -> None:
+    source = state_location(source_kind, request, tmp_path / "source")
+    target = state_location(target_kind, request, tmp_path / "target")
+    workspace = f"w{uuid.uuid4().hex[:12]}"
+    original = serial_three(source)
+    assert original.serial == 3
+    moved = run("state", "migrate", "--to", target, "--to-workspace", workspace,
+                env={"PLANSYNC_STATE": source})
+    assert moved.returncode == 0, moved.stderr
+    assert "1 plan(s), 1 journal record(s), verified" in moved.stdout
+    copy = open_backend(target, workspace, os.environ)
+    try:
+        copied = copy.read()
+        assert copied is not None
+        assert (copied.serial, copied.lineage) == (3, original.lineage)
+        assert document(copied) == document(original)
+        assert copy.write(copied).serial == 4  # runs go on from the copy's serial
+    finally:
+        copy.close()
+    # The target now holds a later state than the source: migrating again would lose it.
+    refused = run("state", "migrate", "--to", target, "--to-workspace", workspace,
+                  env={"PLANSYNC_STATE": source})
+    assert refused.returncode == 1
+    assert "holds a later state of this lineage (serial 4, the source's is 3)" in \
+        refused.stderr
+
+
+def test_the_verification_names_every_difference_of_the_copy() -> None:
+    from plansync.commands.state import copy_differences
+
+    source = State("JT01", URL, lineage="L1", serial=3).with_entry("1", Entry(cancelled=True))
+    records = [Intent("r:1", "1", "update", {"amount": "1.00"}, "f", "active", AT)]
+    assert copy_differences(source, records, source, records) == []
+    reset = dataclasses.replace(source, serial=1)  # what migrate used to write
+    assert copy_differences(source, records, reset, records) == ["serial 1, not 3"]
+    other = dataclasses.replace(source, lineage="L2", plans={})
+    assert copy_differences(source, records, other, []) == [
+        "lineage L2, not L1", "its plans, pending writes or history differ",
+        "its journal holds 0 record(s), the source's 1"]
+    assert copy_differences(source, records, None, records) == ["no state was found there"]
+
+
+def test_push_keeps_the_files_serial(env: dict[str, str], tmp_path: Path) -> None:
+    copy = tmp_path / "copy.json"
+    copy.write_text(json.dumps(document(dataclasses.replace(
+        State("JT01", URL).with_entry("1", Entry(cancelled=True)), serial=3))))
+    pushed = run("state", "push", str(copy), env=env)  # into an empty state
+    assert pushed.returncode == 0, pushed.stderr
+    assert "as serial 3" in pushed.stdout
+    again = run("state", "push", str(copy), env=env)  # the same serial: one more
+    assert again.returncode == 0 and "as serial 4" in again.stdout
+    copy.write_text(json.dumps(document(dataclasses.replace(
+        State("JT01", URL, lineage=json.loads(copy.read_text())["lineage"]), serial=9))))
+    later = run("state", "push", str(copy), env=env)
+    assert later.returncode == 0 and "as serial 9" in later.stdout
 
 
 def test_pull_and_push_guard_serial_and_lineage(env: dict[str, str], tmp_path: Path) -> None:

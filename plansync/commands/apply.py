@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import sys
 import threading
@@ -47,8 +48,8 @@ CONVERGED = ("updated", "cancelled", "unchanged")  # a saved plan's change that 
 @click.option("--allow-near-charge", is_flag=True, help="Write plans about to charge anyway.")
 @click.option("--settle-window", metavar="DURATION",
               help="How long a write whose outcome is unknown may still land; the plan is "
-                   "not written again before then (default: settle_window, else 3x the "
-                   "read timeout).")
+                   "not written again before then: from the read timeout to 24h (default: "
+                   "settle_window, else 3x the read timeout).")
 @click.option("--expect-spec-digest", metavar="SHA256",
               help="Refuse unless the spec is this one (the digest a reviewed plan showed).")
 @shared.selecting
@@ -70,6 +71,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     """
     from plansync.engine import backends, journal, state
     from plansync.engine.applier import Applier, Options
+    from plansync.engine.plan import with_pending
 
     if not paths and plan_file is None:
         raise click.UsageError("name the spec PATHs to apply, or a saved --plan FILE")
@@ -92,7 +94,8 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
         settings.guardrails, max_changes=max_changes, max_cancels=max_cancels,
         max_amount_increase=max_amount_increase, max_mrr_decrease=max_mrr_decrease,
         max_charged_within=max_charged_within, charge_window=charge_window)
-    window = settings.settle_window if window_flag is None else window_flag
+    window = settings.settle_window if window_flag is None else \
+        _settle_window(window_flag, settle_window or "", settings.read_timeout)
     stop = _Stop()
     with contextlib.ExitStack() as until_released:
         with contextlib.closing(store), \
@@ -130,6 +133,8 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
                 raise PlansyncError(
                     f"the spec is {made.spec_digest}, not the reviewed {expect_spec_digest}; "
                     "nothing was sent", "review a plan of this spec before applying it")
+            made = with_pending(made, applier.state.pending.values(),
+                                timedelta(seconds=window))
             say.line(out.plan(made, as_text=True) + "\n")
             refused = limits.breaches(made)
             if refused:
@@ -299,17 +304,35 @@ class _Stop:
                 signal.signal(signum, old)
 
 
+_DURATION = re.compile(r"([0-9]+)([smh]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+_LONGEST = 24 * 3600  # no wait, for a lock or for a write to land, is longer than a day
+
+
 def _seconds(duration: str, flag: str) -> float:
-    """'0', '30s', '5m', '1h' → seconds."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    text = duration.strip().lower()
-    try:
-        if text and text[-1] in units:
-            return float(text[:-1]) * units[text[-1]]
-        return float(text)
-    except ValueError:
-        raise click.BadParameter(f"{duration!r} is not a duration such as 30s or 5m",
-                                 param_hint=flag) from None
+    """'0', '30s', '5m', '1h' → seconds: digits and an optional unit, nothing else (no
+    sign, fraction, exponent, inf or nan); at most a day."""
+    match = _DURATION.fullmatch(duration)
+    if not match:
+        raise click.BadParameter(f"{duration!r} is not a duration: whole seconds, minutes or "
+                                 "hours, such as 30s, 5m or 1h", param_hint=flag)
+    # Digits only, so that the product is exact however many; a day at most.
+    seconds = int(match[1]) * _UNITS[match[2]]
+    if seconds > _LONGEST:
+        raise click.BadParameter(f"{duration} is longer than a day (24h)", param_hint=flag)
+    return float(seconds)
+
+
+def _settle_window(seconds: float, given: str, read_timeout: float) -> float:
+    """--settle-window, if the read timeout allows it (config.settle_window_problem)."""
+    from plansync.config import settle_window_hint, settle_window_problem
+
+    wrong = settle_window_problem(seconds, read_timeout)
+    if wrong:
+        raise click.BadParameter(f"{given} {wrong}; "
+                                 + settle_window_hint(read_timeout, "it"),
+                                 param_hint="--settle-window")
+    return seconds
 
 
 @contextlib.contextmanager

@@ -62,9 +62,16 @@ def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | Non
     Exit codes: 0 success; 1 a spec problem or a plan that cannot be planned; with
     --detailed-exitcode, 2 when there are changes, 3 when a guardrail is breached.
     """
+    from datetime import timedelta
+
+    from plansync.engine.plan import with_pending
+
     with shared.errors_in_markdown(fmt):
-        made, _known, settings = shared.plan_live(paths, target, exclude, parallelism,
-                                                  rate_limit, options)
+        made, known, settings = shared.plan_live(paths, target, exclude, parallelism,
+                                                 rate_limit, options)
+    # Writes an earlier run left open: the plan says until when apply holds them back.
+    made = with_pending(made, known.pending.values(),
+                        timedelta(seconds=settings.settle_window))
     breaches = limits.resolve(
         settings.guardrails, max_changes=max_changes, max_cancels=max_cancels,
         max_amount_increase=max_amount_increase, max_mrr_decrease=max_mrr_decrease,

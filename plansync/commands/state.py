@@ -132,7 +132,11 @@ def state_push(file: Path, force: bool, **options: Any) -> int:
             if pushed.serial < stored.serial:
                 raise PlansyncError(f"file {file} has serial {pushed.serial}, lower than the "
                                     f"state's {stored.serial}", "use --force to overwrite")
-        saved = store.write(dataclasses.replace(pushed, serial=stored.serial if stored else 0))
+        # The file's serial is kept (into an empty state too), unless the state's is as
+        # high: then one more, so that every reader sees the push as newer.
+        base = stored.serial if stored else 0
+        saved = store.write(dataclasses.replace(pushed, serial=base),
+                            as_serial=max(pushed.serial, base + 1))
     click.echo(f"Pushed {file} to {store.where} as serial {saved.serial}.")
     return 0
 
@@ -146,13 +150,13 @@ def state_push(file: Path, force: bool, **options: Any) -> int:
 @shared.state_options
 @config_option
 def state_migrate(target: str, to_workspace: str | None, **options: Any) -> int:
-    """Copy the state and its journal to another backend, under both locks, and verify
-    the copy. Refused if the target holds a state of another lineage."""
+    """Copy the state (its serial and lineage kept) and its journal to another backend,
+    under both locks, and verify the copy. Refused if the target holds a state of another
+    lineage, or a later state of this one."""
     import os
     from urllib.parse import parse_qs, urlsplit
 
     from plansync.engine.backends import open_backend
-    from plansync.engine.state import document
 
     source = shared.open_state(options)
     # The target's workspace: --to-workspace, else the URL's ?workspace=, else the source's.
@@ -166,23 +170,65 @@ def state_migrate(target: str, to_workspace: str | None, **options: Any) -> int:
         if stored is None:
             raise PlansyncError(f"there is no state in {source.where} to migrate")
         there = destination.read()
-        if there is not None and there.lineage != stored.lineage:
-            raise PlansyncError(f"{destination.where} holds a state of another lineage "
-                                f"({there.lineage})", "choose another target or workspace")
-        destination.write(dataclasses.replace(stored, serial=there.serial if there else 0))
+        if _needs_copy(stored, there, destination.where):
+            # The copy keeps the source's serial and lineage: it is the same state.
+            destination.write(dataclasses.replace(stored, serial=there.serial if there else 0),
+                              as_serial=stored.serial)
         if destination.records():
             destination.clear_journal()
         for record in records:
             destination.append(record)
-        copied, copied_records = destination.read(), destination.records()
-        same = copied is not None and \
-            {**document(copied), "serial": 0} == {**document(stored), "serial": 0}
-        if not same or copied_records != records:
-            raise PlansyncError(f"the copy in {destination.where} differs from the source",
+        differences = copy_differences(stored, records, destination.read(),
+                                       destination.records())
+        if differences:
+            raise PlansyncError(f"the copy in {destination.where} differs from the source: "
+                                + "; ".join(differences),
                                 "nothing was removed from the source; run migrate again")
     click.echo(f"Migrated {source.where} to {destination.where}: {len(stored.plans)} "
                f"plan(s), {len(records)} journal record(s), verified.")
     return 0
+
+
+def _needs_copy(stored: State, there: State | None, where: str) -> bool:
+    """Whether the target's state must be written: not when it already is this one.
+    Refuses a target holding another state, or a later one of this state."""
+    from plansync.engine.state import document
+
+    if there is None:
+        return True
+    if there.lineage != stored.lineage:
+        raise PlansyncError(f"{where} holds a state of another lineage ({there.lineage})",
+                            "choose another target or workspace")
+    if there.serial > stored.serial:
+        raise PlansyncError(f"{where} holds a later state of this lineage (serial "
+                            f"{there.serial}, the source's is {stored.serial}): it was "
+                            "written after an earlier migration, and copying over it would "
+                            "lose that", "point state: at it instead, or pull both and "
+                                         "push the right one with --force")
+    if there.serial == stored.serial and document(there) != document(stored):
+        raise PlansyncError(f"{where} holds another state of serial {there.serial} of this "
+                            "lineage", "pull both, then push the right one with --force")
+    return there.serial < stored.serial
+
+
+def copy_differences(source: State, records: list[Any], copy: State | None,
+                     copied_records: list[Any]) -> list[str]:
+    """How a migrated copy differs from its source, read back: serial, lineage, the
+    rest of the document, the journal. Empty when it is the same state."""
+    from plansync.engine.state import document
+
+    if copy is None:
+        return ["no state was found there"]
+    found = [f"{name} {getattr(copy, name)}, not {getattr(source, name)}"
+             for name in ("serial", "lineage") if getattr(copy, name) != getattr(source, name)]
+    rest = {**document(copy), "serial": None, "lineage": None}
+    if rest != {**document(source), "serial": None, "lineage": None}:
+        found.append("its plans, pending writes or history differ")
+    if copied_records != records:
+        found.append(f"its journal holds {len(copied_records)} record(s), the source's "
+                     f"{len(records)}" if len(copied_records) != len(records) else
+                     "its journal records differ")
+    return found
 
 
 @click.group("workspace")

@@ -7,11 +7,12 @@ files read them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -60,6 +61,18 @@ class Change:
 
 
 @dataclass(frozen=True)
+class PendingWrite:
+    """A write an earlier run sent whose outcome is not known yet (its answer was lost,
+    or the run was killed): it may still land until ``until``, the sending time plus the
+    settle window, and apply does not write that plan again before then."""
+
+    id: str
+    action: str  # "update" | "cancel"
+    sent_at: datetime
+    until: datetime
+
+
+@dataclass(frozen=True)
 class Plan:
     created_at: datetime
     merchant_id: str
@@ -71,6 +84,7 @@ class Plan:
     spec_paths: tuple[str, ...] = ()  # what `apply --plan` re-reads to see the spec is unchanged
     unmanaged: tuple[str, ...] = ()  # in the state, no longer in the spec: to be forgotten
     format_version: int = 2  # 2 adds the impact; version 1 files are still read
+    pending: tuple[PendingWrite, ...] = ()  # earlier writes to these plans not settled yet
 
     @property
     def summary(self) -> dict[str, int]:
@@ -90,12 +104,27 @@ class Plan:
             c.action in (Action.UPDATE, Action.CANCEL) for c in self.changes)
 
 
+def with_pending(plan: Plan, intents: Iterable[Any], window: timedelta) -> Plan:
+    """``plan`` saying which of its plans have a write still pending (``intents``: the
+    state's, engine/state.py Intent), each until ``window`` after it was sent."""
+    ids = {change.id for change in plan.changes}
+    pending = sorted((PendingWrite(intent.plan, intent.action, intent.sent_at,
+                                   intent.sent_at + window)
+                      for intent in intents if intent.plan in ids),
+                     key=lambda write: (write.id, write.sent_at))
+    return dataclasses.replace(plan, pending=tuple(pending))
+
+
 # --- the JSON form ------------------------------------------------------------------
+
+def _time(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
 
 def dump(plan: Plan) -> dict[str, Any]:
     return {
         "format_version": plan.format_version,
-        "created_at": plan.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": _time(plan.created_at),
         "tool_version": plan.tool_version,
         "merchant_id": plan.merchant_id,
         "endpoint": plan.endpoint,
@@ -104,6 +133,8 @@ def dump(plan: Plan) -> dict[str, Any]:
         "spec_paths": list(plan.spec_paths),
         "changes": [_dump_change(change) for change in plan.changes],
         "unmanaged": list(plan.unmanaged),
+        "pending": [{"id": write.id, "action": write.action, "sent_at": _time(write.sent_at),
+                     "until": _time(write.until)} for write in plan.pending],
         "summary": {**plan.summary,
                     "impact": [_dump_summary(impact) for impact in plan.impact]},
     }
@@ -187,11 +218,17 @@ def parse(data: Any, source: str) -> Plan:
     # a value the schema lets through but that means nothing is refused here, by name.
     where = "created_at"
     try:
-        created_at = datetime.fromisoformat(data["created_at"].replace("Z", "+00:00"))
+        created_at = _parse_time(data["created_at"])
         changes = []
         for change in data["changes"]:
             where = f"plan {change['id']}"
             changes.append(_parse_change(change))
+        pending = []
+        for write in data.get("pending", []):  # plans made before it was kept have none
+            where = f"plan {write['id']}'s pending write"
+            pending.append(PendingWrite(write["id"], write["action"],
+                                        _parse_time(write["sent_at"]),
+                                        _parse_time(write["until"])))
     except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
         raise PlansyncError(f"{source} is not a plansync plan: {where}: {exc}") from None
     return Plan(
@@ -205,7 +242,12 @@ def parse(data: Any, source: str) -> Plan:
         changes=tuple(changes),
         spec_paths=tuple(data["spec_paths"]),
         unmanaged=tuple(data["unmanaged"]),
+        pending=tuple(pending),
     )
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _parse_change(c: dict[str, Any]) -> Change:

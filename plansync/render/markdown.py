@@ -9,7 +9,7 @@ from plansync.engine.impact import CurrencyImpact
 from plansync.engine.plan import Action, Change, Plan
 from plansync.printable import printable
 from plansync.render import money
-from plansync.render.text import GUARDRAILS, counts, header, summary_line
+from plansync.render.text import GUARDRAILS, counts, header, pending_line, summary_line
 from plansync.render.values import cell, html, show
 from plansync.spec.model import Problem
 
@@ -24,7 +24,7 @@ def render(plan: Plan, budget: int = BUDGET, breaches: Sequence[Violation] = ())
     head = [f"#### plansync plan: {title}", "",
             f"Merchant `{cell(plan.merchant_id)}` · endpoint `{cell(plan.endpoint)}` · "
             f"made {plan.created_at:%Y-%m-%d %H:%M} UTC · spec `{plan.spec_digest}`", "",
-            *_guardrails(breaches, budget // 4)]
+            *_guardrails(breaches, budget // 4), *_pending(plan, budget // 4)]
     if not shown and not plan.unmanaged:
         return "\n".join([*head, summary_line(plan)]) + "\n"
     table = ["| | Plan | Name | Action | Fields |", "|---|---|---|---|---|"]
@@ -54,6 +54,25 @@ def _guardrails(breaches: Sequence[Violation], room: int) -> list[str]:
         if used + len(line) + 1 > room:
             lines.append(f"> - _and {len(breaches) - kept} more; run `plansync plan` to see "
                          "them all_")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return [*lines, ""]
+
+
+def _pending(plan: Plan, room: int) -> list[str]:
+    """Writes an earlier run sent whose outcome is unknown (after a crash, thousands:
+    within ``room`` characters, with the rest counted)."""
+    if not plan.pending:
+        return []
+    lines = ["> [!NOTE]", "> **Writes still pending** (an earlier run sent them; their "
+                          "outcome is not known yet):"]
+    used = sum(len(line) + 1 for line in lines)
+    for kept, write in enumerate(plan.pending):
+        line = f"> - {cell(pending_line(write, plan))}"
+        if used + len(line) + 1 > room:
+            lines.append(f"> - _and {len(plan.pending) - kept} more; run `plansync plan` to "
+                         "see them all_")
             break
         lines.append(line)
         used += len(line) + 1

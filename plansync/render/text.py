@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import click
 
 from plansync.engine.guardrails import Violation
-from plansync.engine.plan import Action, Change, Plan
+from plansync.engine.plan import Action, Change, PendingWrite, Plan
 from plansync.printable import printable
 from plansync.render import money
 from plansync.render.values import label, show
@@ -36,6 +37,8 @@ def render(plan: Plan, color: bool = False, breaches: Sequence[Violation] = ()) 
     for plan_id in plan.unmanaged:
         lines += [f"  # plan {plan_id} will no longer be managed (it is left as it is live)",
                   ""]
+    for write in plan.pending:
+        lines += [paint(f"  # {pending_line(write, plan)}", "yellow"), ""]
     lines.append(summary_line(plan))
     if plan.has_changes and plan.impact:
         lines += ["", "Impact, per currency (MRR: amount x 30 / interval in days):"]
@@ -62,6 +65,21 @@ def counts(plan: Plan) -> str:
     if plan.unmanaged:
         text += f", {len(plan.unmanaged)} no longer managed"
     return text + (f", {s['error']} cannot be planned" if s["error"] else "")
+
+
+def pending_line(write: PendingWrite, plan: Plan) -> str:
+    """A write an earlier run sent whose outcome is unknown: until when it may land."""
+    sent = f"plan {write.id}: {'an' if write.action == 'update' else 'a'} {write.action} " \
+           f"sent at {_moment(write.sent_at)}"
+    if plan.created_at < write.until:
+        return f"{sent} may still land; apply will not write this plan again before " \
+               f"{_moment(write.until)}"
+    return f"{sent} is not settled (its settle window ended at {_moment(write.until)}); " \
+           "apply settles it by inquiry before writing this plan"
+
+
+def _moment(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def header(change: Change) -> str:

@@ -5,6 +5,7 @@ Terraform's backend.TestBackendStates / TestBackendStateLocks: one suite, every 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -100,6 +101,22 @@ def test_a_stale_write_is_refused(make: Callable[..., StateBackend]) -> None:
     with pytest.raises(StaleStateError, match="changed since it was read"):
         second.write(seen_by_second.with_entry("1", Entry()))
     assert make().read().plans["1"].cancelled  # type: ignore[union-attr]
+
+
+def test_a_copy_is_written_as_its_own_serial_still_compare_and_set(
+        make: Callable[..., StateBackend]) -> None:
+    backend = make()
+    copy = backend.write(State("JT01", URL, serial=0), as_serial=3)  # into an empty state
+    assert copy.serial == 3 and make().read() == copy
+    with pytest.raises(StaleStateError):  # the stored serial is still checked
+        make().write(State("JT01", URL, serial=2), as_serial=7)
+    assert make().read() == copy
+    later = make().read()
+    assert later is not None and make().write(later, as_serial=7).serial == 7
+    after = make().read()
+    assert after is not None and make().write(after).serial == 8  # and on from there
+    with pytest.raises(ValueError, match="not after"):  # never back, never the same
+        make().write(dataclasses.replace(after, serial=8), as_serial=8)
 
 
 def test_the_journal_survives_a_crash_between_intent_and_outcome(

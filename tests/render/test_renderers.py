@@ -15,7 +15,8 @@ import pytest
 from plansync import schema_files
 from plansync.engine import impact
 from plansync.engine import plan as plan_model
-from plansync.engine.plan import Action, Change, Plan
+from plansync.engine.plan import Action, Change, PendingWrite, Plan
+from plansync.errors import PlansyncError
 from plansync.render import markdown, text
 
 GOLDEN = Path(__file__).parents[1] / "golden"
@@ -63,6 +64,11 @@ PLAN = Plan(
     ),
     spec_paths=("specs/",),
     unmanaged=("156146",),
+    pending=(  # one still within its settle window, one past it
+        PendingWrite("156142", "update", datetime(2026, 11, 26, 9, 29, tzinfo=UTC),
+                     datetime(2026, 11, 26, 9, 30, 30, tzinfo=UTC)),
+        PendingWrite("156145", "cancel", datetime(2026, 11, 26, 9, 20, tzinfo=UTC),
+                     datetime(2026, 11, 26, 9, 21, 30, tzinfo=UTC))),
 )
 
 
@@ -98,6 +104,58 @@ def test_json() -> None:
 
 def test_json_round_trips_exactly() -> None:
     assert plan_model.parse(json.loads(json.dumps(plan_model.dump(PLAN))), "test") == PLAN
+
+
+def test_pending_writes_say_until_when_apply_holds_the_plan_back() -> None:
+    said = text.render(PLAN)
+    assert ("  # plan 156142: an update sent at 2026-11-26 09:29:00 UTC may still land; "
+            "apply will not write this plan again before 2026-11-26 09:30:30 UTC") in said
+    assert ("  # plan 156145: a cancel sent at 2026-11-26 09:20:00 UTC is not settled (its "
+            "settle window ended at 2026-11-26 09:21:30 UTC); apply settles it by inquiry "
+            "before writing this plan") in said
+    comment = markdown.render(PLAN)
+    assert comment.index("**Writes still pending**") < comment.index("| | Plan |")
+    assert "> - plan 156142: an update sent at 2026-11-26 09:29:00 UTC may still land" in \
+        comment
+    assert [w["until"] for w in plan_model.dump(PLAN)["pending"]] == [
+        "2026-11-26T09:30:30Z", "2026-11-26T09:21:30Z"]
+    quiet = Plan(PLAN.created_at, "JT01", PLAN.endpoint, PLAN.spec_digest, "k", "0.1.0",
+                 (PLAN.changes[1],), pending=(PendingWrite(
+                     "156143", "update", PLAN.created_at, PLAN.created_at),))
+    assert text.render(quiet).endswith("is not settled (its settle window ended at "
+                                       "2026-11-26 09:30:00 UTC); apply settles it by "
+                                       "inquiry before writing this plan\n\nNo changes. "
+                                       "Live plans match the specification.")
+    assert "**Writes still pending**" in markdown.render(quiet)
+
+
+def test_only_the_plans_writes_are_shown_each_until_its_window_ends() -> None:
+    from datetime import timedelta
+
+    from plansync.engine.state import Intent
+
+    intents = [Intent("r:2", "156145", "cancel", {}, "f", "active", "2026-11-26T09:29:00Z"),
+               Intent("r:1", "156142", "update", {}, "f", "active", "2026-11-26T09:28:00.5Z"),
+               Intent("r:3", "777", "update", {}, "f", "active", "2026-11-26T09:29:00Z")]
+    shown = plan_model.with_pending(PLAN, intents, timedelta(seconds=90)).pending
+    assert shown == (
+        PendingWrite("156142", "update", datetime(2026, 11, 26, 9, 28, 0, 500000, tzinfo=UTC),
+                     datetime(2026, 11, 26, 9, 29, 30, 500000, tzinfo=UTC)),
+        PendingWrite("156145", "cancel", datetime(2026, 11, 26, 9, 29, tzinfo=UTC),
+                     datetime(2026, 11, 26, 9, 30, 30, tzinfo=UTC)))  # not 777: not planned
+
+
+def test_a_pending_write_without_its_offset_is_refused() -> None:
+    document = plan_model.dump(PLAN)
+    document["pending"][0]["sent_at"] = "2026-11-26T09:29:00"
+    with pytest.raises(PlansyncError, match="is not a plansync plan"):
+        plan_model.parse(document, "test")
+
+
+def test_a_plan_from_before_pending_writes_were_kept_is_still_read() -> None:
+    document = plan_model.dump(PLAN)
+    del document["pending"]
+    assert plan_model.parse(document, "test").pending == ()
 
 
 def test_no_changes() -> None:

@@ -35,9 +35,11 @@ class StateBackend(Protocol):
     def read(self) -> State | None:
         """The state as last written, or None when there is none yet."""
 
-    def write(self, state: State) -> State:
+    def write(self, state: State, as_serial: int | None = None) -> State:
         """Save ``state`` as serial + 1, if the stored serial is still ``state.serial``
-        (0: none stored); else raise StaleStateError. Returns the saved state."""
+        (0: none stored); else raise StaleStateError. Returns the saved state.
+        ``as_serial`` (passed only by state push and migrate) saves it as that serial,
+        which must be higher than ``state.serial``: a copy keeps its source's serial."""
 
     def append(self, record: Record) -> None:
         """Add a journal record; durable when this returns."""
@@ -112,6 +114,16 @@ def checkpoint(backend: StateBackend, state: State) -> State:
     saved = backend.write(state)
     backend.clear_journal()
     return saved
+
+
+def next_serial(state: State, as_serial: int | None) -> int:
+    """The serial ``write`` saves ``state`` as: one more, or the copy's own (never lower:
+    a reader of the stored serial must see every write as newer)."""
+    if as_serial is None:
+        return state.serial + 1
+    if as_serial <= state.serial:
+        raise ValueError(f"serial {as_serial} is not after {state.serial}")
+    return as_serial
 
 
 def stale(where: str, stored: int, expected: int) -> StaleStateError:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from plansync.engine import lock
-from plansync.engine.backends import DEFAULT_WORKSPACE, Warn, stale
+from plansync.engine.backends import DEFAULT_WORKSPACE, Warn, next_serial, stale
 from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.state import State, document, from_document
 from plansync.errors import LockError, PlansyncError
@@ -78,15 +78,15 @@ class LocalBackend:
             raise PlansyncError(f"state file {path} cannot be read: {exc}", hint) from None
         return from_document(data, f"state file {path}", f"restore it from {backup}")
 
-    def write(self, state: State) -> State:
+    def write(self, state: State, as_serial: int | None = None) -> State:
         with self._fenced():
-            return self._write(state)
+            return self._write(state, as_serial)
 
-    def _write(self, state: State) -> State:
+    def _write(self, state: State, as_serial: int | None) -> State:
         stored = self.read()
         if (stored.serial if stored else 0) != state.serial:
             raise stale(self.where, stored.serial if stored else 0, state.serial)
-        saved = dataclasses.replace(state, serial=state.serial + 1)
+        saved = dataclasses.replace(state, serial=next_serial(state, as_serial))
         text = json.dumps(document(saved), indent=2) + "\n"
         with writing(self.path, "state file"):
             if self.path.exists():  # a copy, so that a state file exists at every instant

@@ -31,7 +31,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
 from plansync.engine import lock
-from plansync.engine.backends import Warn, stale
+from plansync.engine.backends import Warn, next_serial, stale
 from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.state import State, document, from_document
 from plansync.errors import ConfigError, PlansyncError
@@ -136,8 +136,8 @@ class PostgresBackend:
             return None
         return from_document(row[0], self.where, "restore it with plansync state push")
 
-    def write(self, state: State) -> State:
-        saved = dataclasses.replace(state, serial=state.serial + 1)
+    def write(self, state: State, as_serial: int | None = None) -> State:
+        saved = dataclasses.replace(state, serial=next_serial(state, as_serial))
         values = (saved.serial, saved.lineage, Jsonb(document(saved)), self.workspace)
         held, fence = self._fence_condition()
         with self._errors("write"):

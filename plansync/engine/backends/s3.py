@@ -41,7 +41,7 @@ import botocore.config
 import botocore.exceptions
 
 from plansync.engine import lock
-from plansync.engine.backends import Warn, stale
+from plansync.engine.backends import Warn, next_serial, stale
 from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.state import State, document, from_document
 from plansync.errors import ConfigError, PlansyncError
@@ -121,14 +121,14 @@ class S3Backend:
                                 "restore it with plansync state push") from None
         return from_document(data, self.where, "restore it with plansync state push")
 
-    def write(self, state: State) -> State:
+    def write(self, state: State, as_serial: int | None = None) -> State:
         self.check_lease()  # S3 cannot refuse it for us: a takeover rewrote the state, so
         #                     its ETag refuses an old holder frozen after this check
         if state.serial and self._etag is None:  # not read by this backend yet
             found = self.read()
             if found is None or found.serial != state.serial:
                 raise stale(self.where, found.serial if found else 0, state.serial)
-        saved = dataclasses.replace(state, serial=state.serial + 1)
+        saved = dataclasses.replace(state, serial=next_serial(state, as_serial))
         condition = {"IfMatch": self._etag} if state.serial else {"IfNoneMatch": "*"}
         with self._errors("write"):
             try:
