@@ -15,6 +15,7 @@ LivePlan gain the attribute of the same name (a test checks that they match the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -191,3 +192,9 @@ def from_json(name: str, value: Any) -> Any:
     """The reverse of to_json, by field name (other names' values pass as they are)."""
     field = BY_NAME.get(name)
     return field.from_json(value) if field else value
+
+
+def values_from_json(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Field values by name, each read by from_json: a saved plan's before and after, a
+    state entry's applied and seen. Raises ValueError naming the first bad field."""
+    return {name: from_json(name, value) for name, value in values.items()}
