@@ -57,12 +57,29 @@ def test_password_only_from_the_environment(tmp_path: Path) -> None:
     ("endpiont: sandbox\n", "unknown setting"),
     ("currency_exponents: {SGD: two}\n", "currency_exponents must map"),
     ("read_timeout: -1\n", "read_timeout must be a positive number"),
+    # numbers by the one rule (issue 20): True is an int in Python, 7.5 is not a count
+    ("currency_exponents: {SGD: true}\n", "currency_exponents must map"),
+    ("currency_exponents: {SGD: 2.0}\n", "currency_exponents must map"),
+    ("guardrails: {max_changes: 7.5}\n", "guardrails.max_changes must be a whole number"),
+    ("guardrails: {max_cancels: 1.0e+2}\n", "guardrails.max_cancels must be a whole number"),
+    ("guardrails: {max_charged_within: '5'}\n", "guardrails.max_charged_within must be"),
+    ("read_timeout: .inf\n", "read_timeout must be a positive number"),
+    ("settle_window: .nan\n", "settle_window must be a positive number"),
 ])
 def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
     path = write_config(tmp_path, text)
     with pytest.raises(ConfigError, match=message) as info:
         config.resolve(FULL, {}, path)
     assert str(path) in str(info.value)
+
+
+def test_number_settings_keep_their_values(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "guardrails: {max_changes: 10, max_amount_increase: 12.5}\n"
+                                  "currency_exponents: {BHD: 3}\nrequest_deadline: 20\n")
+    settings = config.resolve(FULL, {}, path)
+    assert settings.guardrails == {"max_changes": 10, "max_amount_increase": 12.5}
+    assert type(settings.guardrails["max_changes"]) is int
+    assert settings.currency_exponents == {"BHD": 3} and settings.request_deadline == 20.0
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
