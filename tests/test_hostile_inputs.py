@@ -185,6 +185,26 @@ def test_a_state_with_an_amount_in_exponent_form_is_refused(
     assert writes_sent(emulator) == []
 
 
+@pytest.mark.xfail(strict=True, reason="needs engine/state.py (not this branch's) to read "
+                   "entries with fields.values_from_json at load; until then drift exits 70")
+def test_a_state_entry_with_a_fractional_interval_is_refused(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    # JSON Schema takes 7.0 for an integer: only the one rule can refuse it.
+    state = Path(env["PLANSYNC_STATE"])
+    state.parent.mkdir(parents=True)
+    entry = {"applied": {"recurring_interval": 7.0}, "applied_at": "2026-01-01T00:00:00Z",
+             "seen": {}, "seen_at": None, "cancelled": False, "cancelled_at": None}
+    state.write_text(json.dumps({**GOOD_STATE, "endpoint": env["PLANSYNC_ENDPOINT"],
+                                 "plans": {"156142": entry}}))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "  - id: '156142'\n    recurring_interval: 30\n")
+    for argv in (["drift", str(spec)], ["plan", str(spec)]):
+        result = run(*argv, env=env)
+        assert result.returncode == 1, (argv, result.stdout, result.stderr)
+        assert "plan 156142: applied.recurring_interval: 7.0 is not a whole number from 1 " \
+            "to 365" in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize(("field", "value", "says"), [
     # the schema sees the text...
     ("amount", "1.e-999999999", "is not a plansync state: pending/0/after/amount: "
