@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -139,23 +140,27 @@ def test_the_reported_numbers_are_refused_and_nothing_is_sent(
     assert writes_sent(emulator) == []
 
 
-@pytest.mark.parametrize(("field", "value", "says"), [
-    ("recurring_interval", 7.0, "after.recurring_interval: 7.0 is not a whole number from 1 "
-                                "to 365"),
-    ("recurring_interval", True, "after/recurring_interval"),  # the schema: not an integer
-    ("amount", "1E+2", "after/amount"),
-    ("amount", "1.e-999999999", "after/amount"),
+def _after(field: str, value: object) -> Any:
+    return lambda change: change["after"].update({field: value})
+
+
+@pytest.mark.parametrize(("edit", "says"), [
+    (_after("recurring_interval", 7.0),
+     "plan 156142: after.recurring_interval: 7.0 is not a whole number from 1 to 365"),
+    (_after("recurring_interval", True), "after/recurring_interval"),  # the schema: no integer
+    (_after("amount", "1E+2"), "after/amount"),
+    (_after("amount", "1.e-999999999"), "after/amount"),
+    (lambda change: change["impact"]["after"].update(mrr="1E+2"), "impact/after/mrr"),
 ])
 def test_a_hand_edited_number_in_a_saved_plan_is_refused(
-        env: dict[str, str], emulator: Emulator, tmp_path: Path, field: str, value: object,
-        says: str) -> None:
+        env: dict[str, str], emulator: Emulator, tmp_path: Path, edit: Any, says: str) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(HEAD + "  - {id: '156142', amount: '100.00', recurring_interval: 7}\n")
     saved = tmp_path / "plan.json"
     assert run("plan", str(spec), "--out", str(saved), env=env).returncode == 0
     document = json.loads(saved.read_text())
     [change] = document["changes"]
-    change["after"][field] = value
+    edit(change)
     saved.write_text(json.dumps(document))
     for argv in (["apply", "--plan", str(saved), "--dry-run"],
                  ["apply", "--plan", str(saved), "--auto-approve"], ["show", str(saved)]):
