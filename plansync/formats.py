@@ -18,7 +18,6 @@ from functools import cache
 from iso4217 import Currency
 
 AMOUNT_DIGITS = 12
-AMOUNT_LIMIT = Decimal(10) ** AMOUNT_DIGITS  # in major units, even with no minor unit
 _AMOUNT_RE = re.compile(r"[0-9]{12}")
 _DATE_RE = re.compile(r"[0-9]{8}")
 _PLAUSIBLE_YEARS = (1970, 2199)
@@ -88,7 +87,8 @@ def parse_amount(value: object, exponent: int | None = None,
                          'fraction, such as "99.90"')
     power = amount.as_tuple().exponent
     if isinstance(power, int) and power > 0:  # only an exponent writes 1E+2
-        raise ValueError(f"{amount} is not an amount: write it out, with no exponent")
+        raise ValueError(f"{str(amount)[:40]} is not an amount: write it out, with no "
+                         "exponent")
     minor_units(amount, exponent, currency)
     return amount
 
@@ -98,30 +98,31 @@ def minor_units(amount: Decimal, exponent: int | None, currency: str | None = No
     no context, no rounding. ``exponent`` None: the amount's own decimals, up to
     MAX_DECIMALS. Raises ValueError for what cannot be sent exactly."""
     sign, digits, power = amount.as_tuple()
+    shown = _quoted(amount)
     if not isinstance(power, int):  # NaN, sNaN, Infinity
-        raise ValueError(f"amount {amount} is not a number")
+        raise ValueError(f"amount {shown} is not a number")
     if sign:
-        raise ValueError(f"{amount} is negative: an amount has no sign")
+        raise ValueError(f"{shown} is negative: an amount has no sign")
     decimals = max(-power, 0)
     if exponent is None:
         if decimals > MAX_DECIMALS:
-            raise ValueError(f"{amount} has more than {MAX_DECIMALS} decimals, more than "
+            raise ValueError(f"{shown} has more than {MAX_DECIMALS} decimals, more than "
                              "any currency allows")
         exponent = decimals
     elif decimals > exponent:
-        raise ValueError(f"{amount} has more decimals than {currency or 'the currency'} "
+        raise ValueError(f"{shown} has more decimals than {currency or 'the currency'} "
                          f"allows ({exponent})")
     significant = "".join(map(str, digits)).lstrip("0")
     if len(significant) + power + exponent > AMOUNT_DIGITS:
-        raise ValueError(f"{amount} is more than the gateway's {AMOUNT_DIGITS}-digit "
+        raise ValueError(f"{shown} is more than the gateway's {AMOUNT_DIGITS}-digit "
                          "amounts can carry")
     return int((significant or "0") + "0" * (power + exponent))
 
 
 def fits_minor_unit(amount: Decimal, exponent: int) -> bool:
     """Whether ``amount`` is written with no more decimal places than the currency's minor
-    unit (99.90 and 99.9 fit SGD; 99.901 and 99.900 do not): the one rule for decimals,
-    used by the spec loader, the diff and the encoder."""
+    unit (99.90 and 99.9 fit SGD; 99.901 and 99.900 do not): minor_units' rule for
+    decimals, alone, for the diff's check against the live plan's currency."""
     power = amount.as_tuple().exponent
     return isinstance(power, int) and max(-power, 0) <= exponent
 
@@ -170,7 +171,11 @@ def _quoted(value: object) -> str:
         return str(value).lower()
     if isinstance(value, int) and abs(value) >= 10**20:
         return "a number of more than 20 digits"
-    shown = f'"{value}"' if isinstance(value, str) else str(value)
+    if isinstance(value, Decimal):  # as written: 0.0000001, not 1E-7 (unless it was)
+        power = value.as_tuple().exponent
+        shown = f"{value:f}" if isinstance(power, int) and abs(power) < 40 else str(value)
+    else:
+        shown = f'"{value}"' if isinstance(value, str) else str(value)
     return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
