@@ -39,6 +39,7 @@ DEFAULT_STATE = ".plansync/state.json"
 GUARDRAILS = {"max_changes": int, "max_cancels": int, "max_amount_increase": float,
               "max_mrr_decrease": float, "max_charged_within": int,
               "charge_window_hours": float}
+MAX_COUNT = 10**9  # a count guardrail: any whole number of plans
 _MERCHANT_ID_RE = re.compile(r"[A-Za-z0-9]{1,15}")
 # The settle window's bounds. At least the read timeout: a write's answer may arrive that
 # late, so a shorter window would call a write not applied while it can still land. At
@@ -204,11 +205,30 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def _exponents(raw: Any, path: Path | None) -> dict[str, int]:
+    from plansync.formats import MAX_DECIMALS
+
     if not isinstance(raw, dict) or not all(
-            isinstance(k, str) and isinstance(v, int) and 0 <= v <= 4 for k, v in raw.items()):
+            isinstance(k, str) and _whole(v, MAX_DECIMALS) for k, v in raw.items()):
         raise ConfigError(f"config file {path}: currency_exponents must map currency codes "
-                          "to a number of decimal places (0-4), e.g. {SGD: 2}")
+                          f"to a number of decimal places (0-{MAX_DECIMALS}), e.g. {{SGD: 2}}")
     return {k.upper(): v for k, v in raw.items()}
+
+
+def _whole(value: Any, high: int) -> bool:
+    """The one rule for whole numbers (formats.parse_whole): an int, never True or 7.5."""
+    from plansync.formats import parse_whole
+
+    try:
+        parse_whole(value, 0, high)
+    except ValueError:
+        return False
+    return True
+
+
+def _finite(value: Any) -> bool:
+    """A number of seconds, hours or percent: int or float, never a bool, NaN or inf."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and \
+        math.isfinite(value)
 
 
 def _guardrails(raw: Any, path: Path | None) -> dict[str, float]:
@@ -221,13 +241,16 @@ def _guardrails(raw: Any, path: Path | None) -> dict[str, float]:
     for name, value in raw.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(f"config file {path}: guardrails.{name} must be a number >= 0")
+        # (NaN and infinity are refused with the flags' values, in commands/limits.py.)
+        if GUARDRAILS[name] is int and math.isfinite(value) and not _whole(value, MAX_COUNT):
+            raise ConfigError(f"config file {path}: guardrails.{name} must be a whole "
+                              f"number >= 0, not {value!r}")
     return dict(raw)
 
 
 def _positive(data: Mapping[str, Any], name: str, default: float, path: Path | None) -> float:
     value = data.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not \
-            math.isfinite(value) or value <= 0:  # YAML reads .inf and .nan as floats
+    if not _finite(value) or value <= 0:
         raise ConfigError(f"config file {path}: {name} must be a positive number of seconds")
     return float(value)
 

@@ -15,6 +15,7 @@ LivePlan gain the attribute of the same name (a test checks that they match the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -59,6 +60,12 @@ class Field:
 
     def to_wire(self, value: Any, exponent: int) -> str:
         """A value as an update carries it. Raises ValueError for what cannot be sent."""
+        try:
+            return self._to_wire(value, exponent)
+        except ValueError as exc:
+            raise ValueError(f"{self.name}: {exc}") from None
+
+    def _to_wire(self, value: Any, exponent: int) -> str:
         if self.kind is Kind.STATUS:
             return {"active": "Y", "inactive": "N"}[value]
         if self.kind is Kind.AMOUNT:
@@ -66,7 +73,7 @@ class Field:
         if self.kind is Kind.FLAG:
             return "Y" if value else "N"
         if self.kind is Kind.WHOLE:
-            return str(self._in_range(value))
+            return str(formats.parse_whole(value, *self.limits))
         if self.kind is Kind.DATE:
             return formats.date_to_wire(value)
         if self.kind is Kind.DAY_MONTH:
@@ -86,9 +93,7 @@ class Field:
                 raise ValueError("expected Y or N")
             return text == "Y"
         if self.kind is Kind.WHOLE:
-            if not text.isascii() or not text.isdigit():
-                raise ValueError(f"expected a whole number from {self.low} to {self.high}")
-            return self._in_range(int(text))
+            return formats.whole_from_wire(text, *self.limits)
         if self.kind is Kind.DATE:
             return formats.date_from_wire(text)
         if self.kind is Kind.DAY_MONTH:
@@ -102,10 +107,22 @@ class Field:
     # --- JSON: the state, plan files, --json output ------------------------------------
 
     def from_json(self, value: Any) -> Any:
+        """A value as the state, the journal or a saved plan holds it. Amounts and whole
+        numbers by the one rule (formats.parse_amount, parse_whole): these files are
+        read back and their values sent, so a hand edit is refused here, by name.
+        Raises ValueError."""
         if value is None:
             return None
-        if self.kind is Kind.AMOUNT:
-            return Decimal(value)
+        try:
+            if self.kind is Kind.AMOUNT:
+                if not isinstance(value, str):  # JSON holds amounts as text, never numbers
+                    raise ValueError(f"{value!r} is not an amount: write it as text, "
+                                     'such as "99.90"')
+                return formats.parse_amount(value)
+            if self.kind is Kind.WHOLE:
+                return formats.parse_whole(value, *self.limits)
+        except ValueError as exc:
+            raise ValueError(f"{self.name}: {exc}") from None
         if self.kind is Kind.DATE:
             return date.fromisoformat(value)
         return value
@@ -123,11 +140,11 @@ class Field:
             return str(value.isoformat())
         return str(value)
 
-    def _in_range(self, value: int) -> int:
+    @property
+    def limits(self) -> tuple[int, int]:
+        """A whole number's documented range."""
         assert self.low is not None and self.high is not None
-        if not self.low <= value <= self.high:
-            raise ValueError(f"{self.name} {value} is not from {self.low} to {self.high}")
-        return value
+        return self.low, self.high
 
 
 # In display order: specs, plans and JSON output list fields this way.
@@ -175,3 +192,9 @@ def from_json(name: str, value: Any) -> Any:
     """The reverse of to_json, by field name (other names' values pass as they are)."""
     field = BY_NAME.get(name)
     return field.from_json(value) if field else value
+
+
+def values_from_json(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Field values by name, each read by from_json: a saved plan's before and after, a
+    state entry's applied and seen. Raises ValueError naming the first bad field."""
+    return {name: from_json(name, value) for name, value in values.items()}

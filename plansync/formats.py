@@ -12,13 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
 
 from iso4217 import Currency
 
 AMOUNT_DIGITS = 12
-AMOUNT_LIMIT = Decimal(10) ** AMOUNT_DIGITS  # in major units, even with no minor unit
 _AMOUNT_RE = re.compile(r"[0-9]{12}")
 _DATE_RE = re.compile(r"[0-9]{8}")
 _PLAUSIBLE_YEARS = (1970, 2199)
@@ -55,24 +54,82 @@ def _iso_exponent(alpha: str) -> int:
     return int(exponent)
 
 
+# --- the one rule for amounts and whole numbers ------------------------------------------
+#
+# Every amount, count and interval that enters plansync (spec, saved plan, state and
+# journal, settings, gateway answers) is read by parse_amount / parse_whole /
+# whole_from_wire below, and every amount leaves through amount_to_wire. Exactness is
+# integer arithmetic on the digits: Decimal.scaleb underflowed to 0 for 1E-999999999,
+# which was then sent as 000000000000.
+
+MAX_DECIMALS = 4  # ISO 4217's largest minor unit (CLF, UYW): the bound with no currency
+_AMOUNT_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
+_WHOLE_TEXT = re.compile(r"[0-9]{1,5}")  # recurringInterval and recurringCount are N 5
+
+
+def parse_amount(value: object, exponent: int | None = None,
+                 currency: str | None = None) -> Decimal:
+    """An amount in major units, as it may be written anywhere: ASCII digits with an
+    optional fraction (``"99.90"``), or a number YAML read from such text (Decimal, int).
+    No exponent (``1e2``), sign, NaN or Infinity, spaces or separators; at most
+    ``exponent`` decimals (``MAX_DECIMALS`` when the currency is not known); within the
+    wire's 12 digits. Raises ValueError saying which rule the value breaks."""
+    if isinstance(value, str):
+        if not _AMOUNT_TEXT.fullmatch(value):
+            raise ValueError(f"{_quoted(value)} is not an amount: write digits with an "
+                             'optional fraction, such as "99.90" (no exponent, sign, '
+                             "spaces or separators)")
+        amount = Decimal(value)
+    elif isinstance(value, int | Decimal) and not isinstance(value, bool):
+        amount = Decimal(value)  # a plain YAML number, read exactly from its text
+    else:
+        raise ValueError(f"{_quoted(value)} is not an amount: write digits with an optional "
+                         'fraction, such as "99.90"')
+    power = amount.as_tuple().exponent
+    if isinstance(power, int) and power > 0:  # only an exponent writes 1E+2
+        raise ValueError(f"{str(amount)[:40]} is not an amount: write it out, with no "
+                         "exponent")
+    minor_units(amount, exponent, currency)
+    return amount
+
+
+def minor_units(amount: Decimal, exponent: int | None, currency: str | None = None) -> int:
+    """``amount`` in minor units, exactly (99.90 with exponent 2 → 9990), from its digits:
+    no context, no rounding. ``exponent`` None: the amount's own decimals, up to
+    MAX_DECIMALS. Raises ValueError for what cannot be sent exactly."""
+    sign, digits, power = amount.as_tuple()
+    shown = _quoted(amount)
+    if not isinstance(power, int):  # NaN, sNaN, Infinity
+        raise ValueError(f"amount {shown} is not a number")
+    if sign:
+        raise ValueError(f"{shown} is negative: an amount has no sign")
+    decimals = max(-power, 0)
+    if exponent is None:
+        if decimals > MAX_DECIMALS:
+            raise ValueError(f"{shown} has more than {MAX_DECIMALS} decimals, more than "
+                             "any currency allows")
+        exponent = decimals
+    elif decimals > exponent:
+        raise ValueError(f"{shown} has more decimals than {currency or 'the currency'} "
+                         f"allows ({exponent})")
+    significant = "".join(map(str, digits)).lstrip("0")
+    if len(significant) + power + exponent > AMOUNT_DIGITS:
+        raise ValueError(f"{shown} is more than the gateway's {AMOUNT_DIGITS}-digit "
+                         "amounts can carry")
+    return int((significant or "0") + "0" * (power + exponent))
+
+
 def fits_minor_unit(amount: Decimal, exponent: int) -> bool:
-    """Whether ``amount`` has no more decimal places than the currency's minor unit:
-    the one rule for decimals, used by the spec loader, the diff and the encoder."""
-    minor = amount.scaleb(exponent)
-    return minor == minor.to_integral_value()
+    """Whether ``amount`` is written with no more decimal places than the currency's minor
+    unit (99.90 and 99.9 fit SGD; 99.901 and 99.900 do not): minor_units' rule for
+    decimals, alone, for the diff's check against the live plan's currency."""
+    power = amount.as_tuple().exponent
+    return isinstance(power, int) and max(-power, 0) <= exponent
 
 
 def amount_to_wire(amount: Decimal, exponent: int) -> str:
     """99.90 with exponent 2 → ``000000009990``. Refuses what cannot be sent exactly."""
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"amount {amount} must be a non-negative number")
-    minor = amount.scaleb(exponent)
-    if not fits_minor_unit(amount, exponent):
-        raise ValueError(f"amount {amount} has more than {exponent} decimal places")
-    text = str(int(minor))
-    if len(text) > AMOUNT_DIGITS:
-        raise ValueError(f"amount {amount} does not fit in {AMOUNT_DIGITS} digits")
-    return text.zfill(AMOUNT_DIGITS)
+    return str(minor_units(amount, exponent)).zfill(AMOUNT_DIGITS)
 
 
 def amount_from_wire(text: str, exponent: int) -> Decimal:
@@ -86,23 +143,40 @@ def amount_from_answer(text: str, exponent: int) -> Decimal:
     """An amount in an answer: 12 digits of minor units, as specified, or a decimal in
     major units (``99.90``). The guide's inquiry *request* sample writes one that way
     (its answer sample uses 12 digits): accepting it in answers too is harmless, and
-    safe should a gateway echo the form."""
+    safe should a gateway echo the form. Either way, by the rules above."""
     if "." not in text:
         return amount_from_wire(text, exponent)
-    value = parse_decimal(text)
-    amount_to_wire(value, exponent)  # refuses more decimals than the currency has
+    value = parse_amount(text, exponent)
     return value.quantize(Decimal(1).scaleb(-exponent))
 
 
-def parse_decimal(text: str) -> Decimal:
-    """Exact decimal from text (never through float)."""
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not a decimal number") from None
-    if not value.is_finite():
-        raise ValueError(f"{text!r} is not a finite number")
+def parse_whole(value: object, low: int, high: int) -> int:
+    """A count or interval as JSON or YAML holds it: an int from ``low`` to ``high``.
+    Not a bool (Python's True is 1), a float or Decimal (7.0), or text ("7")."""
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError(f"{_quoted(value)} is not a whole number from {low} to {high}")
     return value
+
+
+def whole_from_wire(text: str, low: int, high: int) -> int:
+    """A count or interval on the wire (N 5): ASCII digits only."""
+    if not _WHOLE_TEXT.fullmatch(text) or not low <= int(text) <= high:
+        raise ValueError(f"{_quoted(text)} is not a whole number from {low} to {high}")
+    return int(text)
+
+
+def _quoted(value: object) -> str:
+    """A value for a message: text quoted and cut short, never a 5000-digit number."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int) and abs(value) >= 10**20:
+        return "a number of more than 20 digits"
+    if isinstance(value, Decimal):  # as written: 0.0000001, not 1E-7 (unless it was)
+        power = value.as_tuple().exponent
+        shown = f"{value:f}" if isinstance(power, int) and abs(power) < 40 else str(value)
+    else:
+        shown = f'"{value}"' if isinstance(value, str) else str(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def date_to_wire(value: date) -> str:

@@ -67,6 +67,12 @@ def test_password_only_from_the_environment(tmp_path: Path) -> None:
     ("settle_window: 10\n", r"settle_window 10 is shorter than the read timeout \(30 seconds"),
     ("read_timeout: 5\nsettle_window: 4.5\n", "settle_window 4.5 is shorter than the read"),
     ("settle_window: 86401\n", "settle_window 86401 is longer than a day"),
+    # numbers by the one rule (issue 20): True is an int in Python, 7.5 is not a count
+    ("currency_exponents: {SGD: true}\n", "currency_exponents must map"),
+    ("currency_exponents: {SGD: 2.0}\n", "currency_exponents must map"),
+    ("guardrails: {max_changes: 7.5}\n", "guardrails.max_changes must be a whole number"),
+    ("guardrails: {max_cancels: 1.0e+2}\n", "guardrails.max_cancels must be a whole number"),
+    ("guardrails: {max_charged_within: '5'}\n", "guardrails.max_charged_within must be"),
 ])
 def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
     path = write_config(tmp_path, text)
@@ -92,6 +98,15 @@ def test_a_settle_window_too_short_says_the_range_and_how_to_allow_it(tmp_path: 
 ])
 def test_settle_windows_allowed(tmp_path: Path, text: str, window: float) -> None:
     assert config.resolve(FULL, {}, write_config(tmp_path, text)).settle_window == window
+
+
+def test_number_settings_keep_their_values(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "guardrails: {max_changes: 10, max_amount_increase: 12.5}\n"
+                                  "currency_exponents: {BHD: 3}\nrequest_deadline: 20\n")
+    settings = config.resolve(FULL, {}, path)
+    assert settings.guardrails == {"max_changes": 10, "max_amount_increase": 12.5}
+    assert type(settings.guardrails["max_changes"]) is int
+    assert settings.currency_exponents == {"BHD": 3} and settings.request_deadline == 20.0
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

@@ -143,3 +143,42 @@ def test_the_emulator_names_the_same_fields() -> None:
     # Its own checks (as its own JOSE), the table's names.
     assert set(emulated.UPDATABLE) == {f.tag for f in UPDATABLE}
     assert set(emulated._RECORD_ORDER) == {f.tag for f in FIELDS}
+
+
+# --- the state's, the journal's and a saved plan's values: the one rule (issue 20) --------
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("amount", "1E+2", "amount: \"1E\\+2\" is not an amount"),
+    ("amount", "1.e-999999999", "no exponent"),
+    ("amount", "NaN", "no exponent"), ("amount", "-1.00", "sign"),
+    ("amount", "0.000001", "more than 4 decimals"),
+    ("amount", 100, "write it as text"), ("amount", 99.9, "write it as text"),
+    ("max_accumulate_amount", "1e3", "max_accumulate_amount: "),
+    ("recurring_interval", 7.0, "recurring_interval: 7.0 is not a whole number from 1 to 365"),
+    ("recurring_interval", "7", "whole number"), ("recurring_interval", True, "whole number"),
+    ("recurring_interval", 0, "whole number"), ("recurring_interval", 366, "whole number"),
+    ("recurring_count", 7.5, "from 0 to 99999"), ("recurring_count", 100000, "from 0 to"),
+    ("recurring_count", False, "recurring_count: false is not a whole number"),
+])
+def test_json_values_are_read_by_the_one_rule(name: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        fields.from_json(name, value)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("recurring_interval", 7.0), ("recurring_interval", True), ("recurring_count", 7.5),
+    ("recurring_interval", Decimal("7.0")), ("amount", Decimal("1E-999999999")),
+])
+def test_only_whole_ints_and_exact_amounts_are_encoded(name: str, value: object) -> None:
+    # recurring_interval 7.0 was sent as "7.0" (the gateway answered 11).
+    with pytest.raises(ValueError, match=name):
+        fields.BY_NAME[name].to_wire(value, 2)
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("amount", "1.e-999999999"), ("amount", " 99.90"), ("max_accumulate_amount", "1_0.00"),
+    ("recurring_interval", "7.0"), ("recurring_count", "+7"), ("recurring_count", "0000012"),
+])
+def test_answers_are_read_by_the_one_rule(name: str, text: str) -> None:
+    with pytest.raises(ValueError):
+        fields.BY_NAME[name].from_wire(text, 2)

@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -111,6 +112,127 @@ def test_broken_local_files_are_one_clear_error(
     assert result.returncode == 1, what + result.stdout + result.stderr
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+    assert writes_sent(emulator) == []
+
+
+# --- amounts, counts and intervals: one rule wherever they enter (issue 20) -------------
+
+REPORTED = {  # each passed validate; the first was sent as 0.00 on every apply, the last as "7.0"
+    "tiny amount": "  - id: '156142'\n    amount: 1.e-999999999\n",
+    "tiny amount in SGD": "  - id: '156142'\n    currency: SGD\n    amount: 1.e-999999999\n",
+    "interval 7.0": "  - id: '156142'\n    recurring_interval: 7.0\n",
+}
+
+
+@pytest.mark.parametrize("name", REPORTED)
+def test_the_reported_numbers_are_refused_and_nothing_is_sent(
+        name: str, env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + REPORTED[name])
+    field = "recurring_interval" if "interval" in name else "amount"
+    line = HEAD.count("\n") + REPORTED[name].count("\n")  # the last line: the number
+    for argv in (["validate"], ["plan"], ["apply", "--dry-run"], ["apply", "--auto-approve"]):
+        result = run(*argv, str(spec), env=env)
+        assert result.returncode == 1, (argv, result.stdout, result.stderr)
+        assert f"{spec}:{line}:" in result.stderr and f"plan 156142: {field}: must be" in \
+            result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert writes_sent(emulator) == []
+
+
+def _after(field: str, value: object) -> Any:
+    return lambda change: change["after"].update({field: value})
+
+
+@pytest.mark.parametrize(("edit", "says"), [
+    (_after("recurring_interval", 7.0),
+     "plan 156142: after.recurring_interval: 7.0 is not a whole number from 1 to 365"),
+    (_after("recurring_interval", True), "after/recurring_interval"),  # the schema: no integer
+    (_after("amount", "1E+2"), "after/amount"),
+    (_after("amount", "1.e-999999999"), "after/amount"),
+    (lambda change: change["impact"]["after"].update(mrr="1E+2"), "impact/after/mrr"),
+])
+def test_a_hand_edited_number_in_a_saved_plan_is_refused(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path, edit: Any, says: str) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "  - {id: '156142', amount: '100.00', recurring_interval: 7}\n")
+    saved = tmp_path / "plan.json"
+    assert run("plan", str(spec), "--out", str(saved), env=env).returncode == 0
+    document = json.loads(saved.read_text())
+    [change] = document["changes"]
+    edit(change)
+    saved.write_text(json.dumps(document))
+    for argv in (["apply", "--plan", str(saved), "--dry-run"],
+                 ["apply", "--plan", str(saved), "--auto-approve"], ["show", str(saved)]):
+        result = run(*argv, env=env)
+        assert result.returncode == 1, (argv, result.stdout, result.stderr)
+        assert f"plan file {saved} is not a plansync plan" in result.stderr, result.stderr
+        assert says in result.stderr, result.stderr
+    assert writes_sent(emulator) == []
+
+
+def test_a_state_with_an_amount_in_exponent_form_is_refused(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    state = Path(env["PLANSYNC_STATE"])
+    state.parent.mkdir(parents=True)
+    entry = {"applied": {"amount": "1E+2"}, "applied_at": "2026-01-01T00:00:00Z",
+             "seen": {}, "seen_at": None, "cancelled": False, "cancelled_at": None}
+    state.write_text(json.dumps({**GOOD_STATE, "endpoint": env["PLANSYNC_ENDPOINT"],
+                                 "plans": {"156142": entry}}))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "  - id: '156142'\n    amount: '100.00'\n")
+    for argv in (["state", "list"], ["plan", str(spec)], ["drift", str(spec)],
+                 ["apply", str(spec), "--auto-approve"]):
+        result = run(*argv, env=env)
+        assert result.returncode == 1, (argv, result.stdout, result.stderr)
+        assert f"{state} is not a plansync state: plans/156142/applied/amount: '1E+2' " \
+            "does not match" in result.stderr, result.stderr
+    assert writes_sent(emulator) == []
+
+
+@pytest.mark.xfail(strict=True, reason="needs engine/state.py (not this branch's) to read "
+                   "entries with fields.values_from_json at load; until then drift exits 70")
+def test_a_state_entry_with_a_fractional_interval_is_refused(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    # JSON Schema takes 7.0 for an integer: only the one rule can refuse it.
+    state = Path(env["PLANSYNC_STATE"])
+    state.parent.mkdir(parents=True)
+    entry = {"applied": {"recurring_interval": 7.0}, "applied_at": "2026-01-01T00:00:00Z",
+             "seen": {}, "seen_at": None, "cancelled": False, "cancelled_at": None}
+    state.write_text(json.dumps({**GOOD_STATE, "endpoint": env["PLANSYNC_ENDPOINT"],
+                                 "plans": {"156142": entry}}))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "  - id: '156142'\n    recurring_interval: 30\n")
+    for argv in (["drift", str(spec)], ["plan", str(spec)]):
+        result = run(*argv, env=env)
+        assert result.returncode == 1, (argv, result.stdout, result.stderr)
+        assert "plan 156142: applied.recurring_interval: 7.0 is not a whole number from 1 " \
+            "to 365" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    # the schema sees the text...
+    ("amount", "1.e-999999999", "is not a plansync state: pending/0/after/amount: "
+                                "'1.e-999999999' does not match"),
+    # ...the one rule what JSON Schema cannot tell from an integer
+    ("recurring_interval", 7.0, "holds a pending write that cannot be read: "
+                                "recurring_interval: 7.0 is not a whole number from 1 to 365"),
+])
+def test_a_pending_write_with_such_a_number_is_refused(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path, field: str, value: object,
+        says: str) -> None:
+    state = Path(env["PLANSYNC_STATE"])
+    state.parent.mkdir(parents=True)
+    intent = {"key": "run-1:156142", "plan": "156142", "action": "update",
+              "after": {field: value}, "fingerprint": "sha256:0",
+              "before_status": "active", "at": "2026-01-01T00:00:00Z"}
+    state.write_text(json.dumps({**GOOD_STATE, "endpoint": env["PLANSYNC_ENDPOINT"],
+                                 "pending": [intent]}))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "  - id: '156142'\n    amount: '100.00'\n")
+    result = run("apply", str(spec), "--auto-approve", env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{state} {says}" in result.stderr, result.stderr
     assert writes_sent(emulator) == []
 
 

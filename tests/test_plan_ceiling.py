@@ -210,15 +210,17 @@ def test_target_or_exclude_with_a_saved_plan_is_a_usage_error(
     assert writes(emulator) == {}  # the excluded cancel above all
 
 
-def test_whole_numbers_written_as_floats_are_sent_as_the_spec_says(
+def test_whole_numbers_written_as_floats_are_refused(
         env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    # Issue 20: counts and intervals are whole numbers wherever they enter, saved plans
+    # included (24.0 was taken as 24 here; elsewhere 7.0 reached the wire as "7.0").
     _, document = saved_plan(env, EXAMPLE, tmp_path)
     change(document, "156142")["after"]["recurring_count"] = 24.0
     result = apply_plan(env, edited(tmp_path, document), "--json")
-    assert result.returncode == 0, result.stdout + result.stderr
-    sent = next(r["sent"] for r in json.loads(result.stdout)["results"] if r["id"] == "156142")
-    assert sent["recurringCount"] == "24"
-    assert live_fields(emulator, "156142")["recurringCount"] == "24"
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "is not a plansync plan: plan 156142: after.recurring_count: 24.0 is not a whole " \
+        "number from 0 to 99999" in result.stderr
+    assert writes(emulator) == {}
 
 
 def test_a_re_run_of_a_partial_apply_fails_and_sends_nothing(

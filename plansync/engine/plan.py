@@ -27,7 +27,7 @@ from plansync.engine.impact import (
     summarize,
 )
 from plansync.errors import PlansyncError
-from plansync.fields import from_json, to_json
+from plansync.fields import to_json, values_from_json
 
 SCHEMA_NAME = "plan.schema.json"
 
@@ -192,6 +192,15 @@ def _dump_summary(impact: CurrencyImpact) -> dict[str, Any]:
             "charging_within_7d": impact.charging_within_week}
 
 
+def _values(change: dict[str, Any], part: str) -> dict[str, Any]:
+    """A change's before or after, by the one rule for amounts and whole numbers: a
+    hand-edited 1E+2 or 7.0 is refused here, not sent."""
+    try:
+        return values_from_json(change[part])
+    except ValueError as exc:
+        raise ValueError(f"{part}.{exc}") from None
+
+
 def _parse_impact(data: dict[str, Any], currency: str) -> PlanImpact:
     return PlanImpact(currency, _parse_outlook(data["before"]), _parse_outlook(data["after"]),
                       data["kind"])
@@ -255,8 +264,7 @@ def _parse_change(c: dict[str, Any]) -> Change:
     if impact and not c["currency"]:
         raise ValueError("an impact needs the plan's currency")
     return Change(id=c["id"], name=c["name"], action=Action(c["action"]),
-                  before={k: from_json(k, v) for k, v in c["before"].items()},
-                  after={k: from_json(k, v) for k, v in c["after"].items()},
+                  before=_values(c, "before"), after=_values(c, "after"),
                   changed_fields=tuple(c["changed_fields"]), error=c.get("error"),
                   currency=c["currency"], live_fingerprint=c["live_fingerprint"],
                   impact=_parse_impact(impact, c["currency"]) if impact else None)

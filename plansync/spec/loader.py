@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plansync import formats, schema_files
-from plansync.fields import NAMES, to_json
+from plansync.fields import BY_NAME, NAMES, to_json
 from plansync.gateway.messages import PlanFields
 from plansync.spec.model import DesiredPlan, Location, Problem
 from plansync.spec.yamlread import YAML11_BOOLS, Document, Path_, YamlError, read_documents
@@ -320,17 +320,24 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
         except ValueError as exc:
             problem("currency", str(exc))
 
+    # The one rule for amounts and whole numbers (formats.py), whatever the schema
+    # validator let through (jsonschema-rs takes 7.0 for an integer).
     amounts: dict[str, Decimal] = {}
     for name in ("amount", "max_accumulate_amount"):
         if merged.get(name) is None:
             continue
-        value = Decimal(str(merged[name]))
-        if value >= formats.AMOUNT_LIMIT:
-            problem(name, f"{value} is more than the gateway's 12-digit amounts can carry")
-            continue
-        amounts[name] = value
-        if exponent is not None and not formats.fits_minor_unit(value, exponent):
-            problem(name, f"{value} has more decimals than {currency} allows ({exponent})")
+        try:
+            amounts[name] = formats.parse_amount(merged[name], exponent, currency)
+        except ValueError as exc:
+            problem(name, str(exc))
+    for name in ("recurring_interval", "recurring_count"):
+        value = merged.get(name)
+        if value is not None:
+            try:
+                formats.parse_whole(value, *BY_NAME[name].limits)
+            except ValueError as exc:  # said as the schema says it, had it seen it
+                problem(name, str(exc) if type(value) is int else
+                        f"must be a whole number, not {_show(value)}")
 
     charge_next_date = None
     if merged.get("charge_next_date") is not None:

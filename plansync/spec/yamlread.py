@@ -5,6 +5,8 @@ PyYAML's own constructor keeps the last of two equal keys, reads ``99.90`` as a 
 - a duplicate key in one mapping is a problem, naming both lines;
 - a number with a fraction becomes a ``Decimal`` read from its source text, never a float;
 - only plain decimal integers become ints: ``0712``, ``0x1E`` or ``1:30`` stay text;
+- a number with an exponent (``1e2``, ``1.e-999999999``) or a plus sign stays text, so
+  the schema refuses it by name: amounts are written out, digit by digit;
 - dates stay text (the spec checks them itself, and names impossible ones).
 
 Plain scalars are typed here, by the rules above, rather than by PyYAML's resolver: the
@@ -36,8 +38,10 @@ _NULLS = {"", "~", "null", "Null", "NULL"}
 # text "no" (YAML 1.1 made it false); yes/no/on/off in a boolean field are errors.
 _BOOLS = {"true": True, "false": False}
 YAML11_BOOLS = frozenset({"yes", "no", "on", "off", "y", "n"})
-_DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
-_DECIMAL_FRACTION = re.compile(r"[-+]?([0-9][0-9_]*)?\.[0-9_]*([eE][-+]?[0-9]+)?")
+# Numbers as a spec writes them: no exponent (1e2, 1.e-999999999) and no plus sign,
+# which stay text for the schema to refuse by name (formats.parse_amount is the rule).
+_DECIMAL_INT = re.compile(r"-?(0|[1-9][0-9_]*)")
+_DECIMAL_FRACTION = re.compile(r"-?([0-9][0-9_]*)?\.[0-9_]*")
 
 
 class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
@@ -247,18 +251,18 @@ def _scalar(node: yaml.Node) -> Any:
 def _plain(text: str) -> Any:
     """A plain scalar as YAML 1.2's core schema reads it (true/false, null, numbers),
     except that numbers with a fraction become exact Decimals and anything octal, hex,
-    sexagesimal or date-like stays text."""
+    sexagesimal, date-like, with an exponent or a plus sign stays text."""
     if text in _NULLS:
         return None
     lowered = text.lower()
     if lowered in _BOOLS:
         return _BOOLS[lowered]
-    if text[0] in "+-0123456789" and _DECIMAL_INT.fullmatch(text):
+    if text[0] in "-0123456789" and _DECIMAL_INT.fullmatch(text):
         try:
             return int(text.replace("_", ""))
         except ValueError:  # over Python's 4300-digit limit: no field wants such a number
             return text
-    if text[0] in "+-.0123456789" and _DECIMAL_FRACTION.fullmatch(text):
+    if text[0] in "-.0123456789" and _DECIMAL_FRACTION.fullmatch(text):
         try:
             value = Decimal(text.replace("_", ""))
         except InvalidOperation:

@@ -274,3 +274,51 @@ def test_chunked_reading_gives_what_a_plain_read_gives(
     monkeypatch.setattr(yamlread, "_split_plans", lambda _text: None)
     plain = loader.load([spec])
     assert chunked == plain
+
+
+# --- amounts and whole numbers: the one rule (formats.parse_amount, parse_whole) ---------
+
+@pytest.mark.parametrize(("body", "expected"), [
+    # Reported: passed validate, and was sent as 0.00 on every apply.
+    ("plans:\n  - id: '1'\n    amount: 1.e-999999999\n",
+     'spec.yaml:5:13: plan 1: amount: must be an exact decimal in major units, such as '
+     '"99.90", not "1.e-999999999"'),
+    ("plans:\n  - id: '1'\n    currency: SGD\n    amount: 1.e-999999999\n",
+     'spec.yaml:6:13: plan 1: amount: must be an exact decimal in major units, such as '
+     '"99.90", not "1.e-999999999"'),
+    # Reported: validated when alone (jsonschema-rs takes 7.0 for an integer), sent as "7.0".
+    ("plans:\n  - id: '1'\n    recurring_interval: 7.0\n",
+     "spec.yaml:5:25: plan 1: recurring_interval: must be a whole number, not 7.0"),
+    ("defaults:\n  recurring_count: 12.0\nplans:\n  - id: '1'\n",
+     "spec.yaml:4:20: plan 1: recurring_count: must be a whole number, not 12.0"),
+    ("plans:\n  - id: '1'\n    recurring_count: 1e2\n",
+     'spec.yaml:5:22: plan 1: recurring_count: must be a whole number, not "1e2"'),
+    ("plans:\n  - id: '1'\n    recurring_interval: +7\n",
+     'spec.yaml:5:25: plan 1: recurring_interval: must be a whole number, not "+7"'),
+    ("plans:\n  - id: '1'\n    max_accumulate_amount: 1E+2\n",
+     "spec.yaml:5:28: plan 1: max_accumulate_amount: must be an exact decimal in major "
+     'units, such as "10.00", not "1E+2"'),
+    ("plans:\n  - id: '1'\n    amount: -0.0\n",
+     "spec.yaml:5:13: plan 1: amount: -0.0 is negative: an amount has no sign"),
+    ("plans:\n  - id: '1'\n    amount: 0.00001\n",
+     "spec.yaml:5:13: plan 1: amount: 0.00001 has more than 4 decimals, more than any "
+     "currency allows"),
+    ("plans:\n  - id: '1'\n    currency: SGD\n    amount: '99.900'\n",
+     "spec.yaml:6:13: plan 1: amount: 99.900 has more decimals than SGD allows (2)"),
+    ("plans:\n  - id: '1'\n    currency: SGD\n    amount: '10000000000.00'\n",
+     "spec.yaml:6:13: plan 1: amount: 10000000000.00 is more than the gateway's 12-digit "
+     "amounts can carry"),
+])
+def test_amounts_and_whole_numbers_follow_the_one_rule(tmp_path: Path, body: str,
+                                                       expected: str) -> None:
+    assert only_problem(tmp_path, body) == expected
+
+
+def test_the_largest_amounts_each_currency_carries_are_read(tmp_path: Path) -> None:
+    plans, problems = load_text(tmp_path, (
+        "plans:\n  - {id: '1', currency: JPY, amount: '999999999999'}\n"
+        "  - {id: '2', currency: SGD, amount: 9999999999.99}\n"
+        "  - {id: '3', currency: BHD, amount: '999999999.999'}\n"))
+    assert problems == []
+    assert [str(p.fields.amount) for p in plans] == [
+        "999999999999", "9999999999.99", "999999999.999"]
