@@ -84,10 +84,6 @@ class Applier:
         with self._state_lock:
             self._state = self._state.with_entry(plan_id, entry)
 
-    def forget(self, plan_ids: set[str]) -> None:
-        with self._state_lock:
-            self._state = self._state.without(plan_ids)
-
     def mark_plan_applied(self, digest: str) -> None:
         with self._state_lock:
             self._state = self._state.with_applied_plan(digest, now(),
