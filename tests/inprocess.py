@@ -18,6 +18,8 @@ from plansync.gateway.transport import Answer, AnswerLost, NotSent
 REFUSED = "refused"  # the connection is refused: nothing reaches the gateway
 LOST = "lost"  # the gateway does the work; its answer never arrives
 LATE = "late"  # no answer; the gateway does the work only when commit_late() is called
+NOT_FOUND = "not-found"  # answered 16 "transaction does not exist", nothing done
+PASS = "pass"  # handled as usual: lets a script strike a later request of the same kind
 
 
 class InProcessGateway:
@@ -46,7 +48,13 @@ class InProcessGateway:
         if fault == LATE:
             self._late.append(request)
             raise AnswerLost("connection reset")
-        items = self._handle(request)
+        if fault == NOT_FOUND:
+            items = [(tag, request.get(tag, "")) for tag in
+                     ("version", "timeStamp", "merchantID", "recurringUniqueID")]
+            items += [("respCode", "16"), ("respReason", "Transaction does not exist")]
+            self.done.append((*asked, "16"))
+        else:
+            items = self._handle(request)
         if fault == LOST:
             raise AnswerLost("connection reset")
         answer = self.envelope.seal(messages.build_xml(messages.RESPONSE_ROOT, items))

@@ -177,20 +177,43 @@ def test_a_plan_about_to_charge_is_not_written(env: dict[str, str], emulator: Em
     assert writes(emulator) == {("156142", "U"): 1, ("156143", "U"): 1}
 
 
-def test_plans_left_out_of_the_spec_are_forgotten_never_cancelled(
+def test_plans_left_out_of_the_spec_are_remembered_never_cancelled(
         env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(HEAD + "plans:\n  - {id: '156142', amount: '100.00'}\n"
                            "  - {id: '156143', amount: '499.00'}\n")
     assert apply(env, str(spec), "--auto-approve").returncode == 0
     spec.write_text(HEAD + "plans:\n  - {id: '156142', amount: '100.00'}\n")
-    planned = run("plan", str(spec), env=env)
-    assert "# plan 156143 will no longer be managed (it is left as it is live)" in planned.stdout
+    planned = run("plan", str(spec), "--detailed-exitcode", env=env)
+    assert planned.returncode == 0, planned.stdout  # nothing for apply to do
+    assert "no longer managed" not in planned.stdout
+    assert ("1 plan(s) in the state are not in this spec (156143): left as they are live "
+            "and still remembered; plansync state rm ID forgets one") in planned.stdout
     assert apply(env, str(spec), "--auto-approve").returncode == 0
     listed = run("state", "list", env=env)
-    assert "156142" in listed.stdout and "156143" not in listed.stdout
+    assert "156142" in listed.stdout and "156143" in listed.stdout
     assert live_fields(emulator, "156143")["cancelled"] is False
     assert writes(emulator) == {("156142", "U"): 1}
+
+
+def test_a_smaller_spec_does_not_forget_a_cancellation(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    with_cancel = tmp_path / "a.yaml"
+    with_cancel.write_text(HEAD + "plans:\n  - {id: '156142', amount: '100.00'}\n"
+                                  "  - {id: '156145', status: cancelled}\n")
+    without = tmp_path / "b.yaml"
+    without.write_text(HEAD + "plans:\n  - {id: '156142', amount: '100.00'}\n")
+    assert apply(env, str(with_cancel), "--auto-approve").returncode == 0
+    assert apply(env, str(without), "--auto-approve").returncode == 0
+    again = apply(env, str(with_cancel), "--auto-approve")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.splitlines()[-1] == (
+        "Apply complete: 0 updated, 0 cancelled, 2 unchanged, 0 failed.")
+    cancels = [e for e in admin(emulator, "GET", "/_emulator/log")
+               if e["processType"] == "C"]
+    assert [(e["recurringUniqueID"], e["respCode"]) for e in cancels] == [("156145", "00")]
+    shown = json.loads(run("state", "show", "156145", env=env).stdout)
+    assert shown["cancelled"] is True and shown["cancelled_at"]
 
 
 def test_a_cancelled_plan_stays_cancelled(env: dict[str, str], tmp_path: Path) -> None:

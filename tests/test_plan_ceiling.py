@@ -137,7 +137,7 @@ def test_a_change_nobody_reviewed_does_not_count_against_the_guardrails(
     assert writes(emulator) == {("156142", "U"): 1}
 
 
-def test_an_unmanaged_plan_the_spec_still_declares_is_not_forgotten(
+def test_a_saved_plan_forgets_no_plan_whatever_its_unmanaged_list_says(
         env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
     assert run("apply", str(EXAMPLE), "--auto-approve", env=env).returncode == 0
     spec = tmp_path / "spec.yaml"
@@ -147,7 +147,8 @@ def test_an_unmanaged_plan_the_spec_still_declares_is_not_forgotten(
     document["unmanaged"] = ["156142", "156145"]  # 156142 is still declared
     assert apply_plan(env, edited(tmp_path, document)).returncode == 0
     managed = run("state", "list", env=env).stdout
-    assert "156142" in managed and "156145" not in managed
+    assert all(plan_id in managed for plan_id in ("156142", "156143", "156144", "156145"))
+    assert "156145  yes" in managed  # its cancellation is remembered
 
 
 def test_live_moved_to_the_reviewed_value_is_unchanged_not_resent(

@@ -165,3 +165,34 @@ def test_workspaces_and_the_state_setting_in_the_settings_file(
     assert listed.stdout.splitlines() == ["  default", "* merchant-b"]
     bad = run("workspace", "list", "--workspace", "../up", env=mine)
     assert bad.returncode == 1 and "is not 1-64 letters" in bad.stderr
+
+
+def test_state_rm_is_the_only_way_a_plan_is_forgotten(env: dict[str, str],
+                                                      tmp_path: Path) -> None:
+    assert run("apply", str(EXAMPLE), "--auto-approve", env=env).returncode == 0
+    smaller = tmp_path / "smaller.yaml"
+    smaller.write_text("apiVersion: plansync/v1\nkind: RecurringPlans\n"
+                       "plans:\n  - {id: '156143', amount: '499.00'}\n")
+    assert run("apply", str(smaller), "--auto-approve", env=env).returncode == 0
+    listed = run("state", "list", env=env).stdout
+    assert "4 plan(s)" in listed and "156145  yes" in listed  # a smaller spec forgets nothing
+
+    missing = run("state", "rm", "156145", "999", env=env)
+    assert missing.returncode == 1 and "plan(s) 999 not in the state" in missing.stderr
+    local = open_backend(env["PLANSYNC_STATE"], None, os.environ)
+    local.append(Intent("r:1", "156142", "update", {"amount": "1.00"}, "f", "active", AT))
+    local.close()
+    pending = run("state", "rm", "156142", env=env)
+    assert pending.returncode == 1 and "plan(s) 156142 have a write" in pending.stderr
+    assert "156145  yes" in run("state", "list", env=env).stdout  # nothing was removed
+
+    removed = run("state", "rm", "156145", env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert "Removed plan 156145 from" in removed.stdout
+    assert "plansync forgot what it applied to it and saw of it and that it cancelled the " \
+           "plan (at 20" in removed.stdout
+    listed = run("state", "list", env=env).stdout
+    assert "156145" not in listed and "3 plan(s)" in listed
+    assert "1 write(s) pending" in listed  # the journal was folded in, not lost
+    history = run("state", "history", "156145", env=env).stdout
+    assert "plan 156145  cancel  respCode 00" in history  # the audit trail is kept

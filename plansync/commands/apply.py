@@ -159,7 +159,9 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
                 say.finish(results, dry_run, stop.signum)
                 raise applier.lock_lost
             if not dry_run:
-                applier.forget(set(made.unmanaged))
+                # Plans this spec does not declare keep their memory (a cancellation
+                # above all): the state remembers every plan plansync wrote; only
+                # `plansync state rm` forgets.
                 if plan_digest is not None and stop.signum is None and all(
                         r.result in CONVERGED for r in results):
                     applier.mark_plan_complete(plan_digest)

@@ -1,4 +1,4 @@
-"""`plansync state list|show|pull|push|migrate`, `plansync workspace list` and
+"""`plansync state list|show|history|pull|push|rm|migrate`, `plansync workspace list` and
 `plansync force-unlock`."""
 
 from __future__ import annotations
@@ -138,6 +138,47 @@ def state_push(file: Path, force: bool, **options: Any) -> int:
         saved = store.write(dataclasses.replace(pushed, serial=base),
                             as_serial=max(pushed.serial, base + 1))
     click.echo(f"Pushed {file} to {store.where} as serial {saved.serial}.")
+    return 0
+
+
+@state.command("rm")
+@click.argument("plan_ids", metavar="ID...", nargs=-1, required=True)
+@shared.state_options
+@config_option
+def state_rm(plan_ids: tuple[str, ...], **options: Any) -> int:
+    """Forget plans: what plansync applied to them, saw of them, and that it cancelled
+    them. The only way the state forgets a plan; the live plans are left as they are.
+
+    Refused for a plan the state does not hold or whose write is still pending (run apply
+    first). The audit history of the plans' writes is kept."""
+    from plansync.engine import backends
+    from plansync.engine.journal import fold
+
+    store = shared.open_state(options)
+    with contextlib.closing(store), store.lock("state rm", 0, _warn):
+        stored = store.read()
+        if stored is None:
+            raise PlansyncError(f"there is no state in {store.where} yet",
+                                "plansync apply creates it")
+        current = fold(stored, store.records())
+        unknown = [plan_id for plan_id in plan_ids if plan_id not in current.plans]
+        if unknown:
+            raise PlansyncError(f"plan(s) {', '.join(unknown)} not in the state; nothing was "
+                                "removed", "plansync state list shows the plans it holds")
+        pending = [plan_id for plan_id in plan_ids if current.pending_for(plan_id)]
+        if pending:
+            raise PlansyncError(f"plan(s) {', '.join(pending)} have a write whose outcome is "
+                                "not settled yet; nothing was removed",
+                                "run plansync apply to settle it, then remove the plan")
+        backends.checkpoint(store, current.without(set(plan_ids)))
+    for plan_id in plan_ids:
+        entry = current.plans[plan_id]
+        cancelled = (f" and that it cancelled the plan (at {entry.cancelled_at}): a spec "
+                     "that declares it again is planned from what the gateway shows, which may"
+                     " not tell a cancelled plan from a paused one") if entry.cancelled else ""
+        click.echo(f"Removed plan {plan_id} from {store.where}: plansync forgot what it "
+                   f"applied to it and saw of it{cancelled}. The live plan is left as it is; "
+                   "its audit history is kept.")
     return 0
 
 

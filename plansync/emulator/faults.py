@@ -1,7 +1,12 @@
 """Misbehaviour on purpose, deterministic for a given seed.
 
 Each request rolls the dice in a fixed order under one lock, so a sequential client
-sees the same faults on every run with the same --fault-seed.
+sees the same faults on every run with the same --fault-seed. Rates added later
+(``LATER_RATES``) are rolled only when set, so the older faults' sequences stay as they
+were for a given seed.
+
+``cancelled_write_code`` is no fault but a variant of the gateway, set the same way:
+what a write of a cancelled plan answers (gateway/assumptions.py).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Any, NamedTuple
 
 RATES = ("throttle_rate", "error_rate", "reset_rate", "drop_rate", "wrong_key_rate",
          "malformed_rate", "late_commit_rate", "replay_rate")
+LATER_RATES = ("commit_error_rate",)
+CANCELLED_WRITE_CODES = (12, 16)
 
 
 def _knob(default: float, help_text: str) -> Any:
@@ -42,6 +49,11 @@ class Faults:
                                           "commits.")
     replay_rate: float = _knob(0.0, "Share of answers replaced by the first answer sent for "
                                     "the same plan and request type (0-1).")
+    commit_error_rate: float = _knob(0.0, "Share of updates/cancels committed, then answered "
+                                          "HTTP 400 as if refused (0-1).")
+    cancelled_write_code: float = _knob(12.0, "What an update or cancel of a cancelled plan "
+                                              "answers: 12 (status not valid) or 16 "
+                                              "(transaction does not exist).")
     seed: int = 0  # --fault-seed: makes the faults reproducible
 
     @classmethod
@@ -56,12 +68,18 @@ class Faults:
         for name, value in data.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{name} must be a number")
-            if name in RATES and not 0 <= value <= 1:
+            if name in RATES + LATER_RATES and not 0 <= value <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")
+            if name == "cancelled_write_code" and value not in CANCELLED_WRITE_CODES:
+                raise ValueError(f"{name} must be 12 or 16")
             if name != "seed" and value < 0:
                 raise ValueError(f"{name} must not be negative")
             values[name] = int(value) if name == "seed" else float(value)
         return cls(**values)
+
+    @property
+    def cancelled_code(self) -> str:
+        return f"{int(self.cancelled_write_code):02d}"
 
 
 class Roll(NamedTuple):
@@ -76,6 +94,7 @@ class Roll(NamedTuple):
     malformed: bool
     late_commit: bool
     replay: bool
+    commit_error: bool = False
 
 
 class Dice:
@@ -90,4 +109,6 @@ class Dice:
         with self._lock:
             hits = [self._rng.random() < getattr(f, name) for name in RATES]
             delay = (f.latency_ms + self._rng.uniform(0, f.jitter_ms)) / 1000
-        return Roll(delay, *hits)
+            later = [bool(getattr(f, name)) and self._rng.random() < getattr(f, name)
+                     for name in LATER_RATES]
+        return Roll(delay, *hits, *later)

@@ -2,7 +2,8 @@
 without HTTP or cryptography.
 
 Inquiry returns the record; update changes the fields it carries; cancel is final
-(later inquiries say recurringStatus N, later updates and cancels answer 12).
+(later inquiries say recurringStatus N, later updates and cancels answer 12, or 16 where
+the emulator is told to behave as a gateway that no longer finds cancelled plans).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class EmulatedGateway:
     def __init__(self, store: PlanStore, merchants: Collection[str]) -> None:
         self.store = store
         self.merchants = frozenset(merchants)
+        self.cancelled_code = "12"  # what a write of a cancelled plan answers: 12 or 16
 
     def handle(self, request: Mapping[str, str]) -> Items:
         missing = [tag for tag in _COMPULSORY if not request.get(tag)]
@@ -87,6 +89,8 @@ class EmulatedGateway:
         if process_type == "I":
             return _result(request, "00", "Inquiry Successful") + _record(plan)
         if plan.cancelled:
+            if self.cancelled_code == "16":
+                return _result(request, "16", "Transaction does not exist")
             return _result(request, "12", "Recurring payment is cancelled")
         if process_type == "C":
             self.store.cancel(plan.merchant_id, plan.plan_id)

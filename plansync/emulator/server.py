@@ -51,13 +51,17 @@ class EmulatorServer(socketserver.ThreadingTCPServer):
         self.gateway = gateway
         self.envelope = envelope
         self.seed_plans = list(seed_plans)
-        self.dice = Dice(faults)
+        self.set_faults(faults)
         self.wrong_envelope = envelope.signed_by(_stranger_key())
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         # The first answer sent per plan and process type: what the replay fault sends.
         self.answers: dict[tuple[str, str], bytes] = {}
         self.late_writes: list[threading.Timer] = []
+
+    def set_faults(self, faults: Faults) -> None:
+        self.dice = Dice(faults)
+        self.gateway.cancelled_code = faults.cancelled_code  # a variant, set with the faults
 
     def commit_later(self, request: dict[str, str], delay: float) -> None:
         """A write the gateway commits after the client stopped waiting for it."""
@@ -268,7 +272,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except (ValueError, TypeError, AttributeError) as exc:
             self._send_json(400, {"error": str(exc)})
             return
-        self.server.dice = Dice(faults)
+        self.server.set_faults(faults)
         self._send_json(200, vars(faults))
 
     # --- the action endpoint --------------------------------------------------------
@@ -302,6 +306,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return
             items = self.server.gateway.handle(request)
         code = dict(items)["respCode"]
+        if roll.commit_error and request.get("processType") in ("U", "C"):
+            self._record(request, code, "commit-error")
+            self._send(400, b"Bad Request\n")  # the write is done; the answer says refused
+            return
         if roll.drop and request.get("processType") in ("U", "C"):
             self._record(request, code, "drop")
             self._reset_connection()  # the write is done; its answer is lost

@@ -33,6 +33,7 @@ from plansync.errors import (
     HeldBack,
     LockLostError,
     OutcomeUnknownError,
+    PlanNotFoundError,
     PlansyncError,
     StatusNotValidError,
 )
@@ -91,10 +92,6 @@ class Applier:
     def record(self, plan_id: str, entry: Entry) -> None:
         with self._state_lock:
             self._state = self._state.with_entry(plan_id, entry)
-
-    def forget(self, plan_ids: set[str]) -> None:
-        with self._state_lock:
-            self._state = self._state.without(plan_ids)
 
     def mark_plan_applied(self, digest: str) -> None:
         with self._state_lock:
@@ -231,7 +228,6 @@ class Applier:
 
     def _send(self, change: Change, write: Any, intent: Intent,
               sent: tuple[tuple[str, str], ...], result: Callable[..., Result]) -> Result:
-        warning = None
         answered = True
         try:
             answer = self.client.send(write, self._last_moment(intent))
@@ -241,20 +237,23 @@ class Applier:
             if change.action is not Action.CANCEL:
                 self._settle(intent, "failed", None)
                 return result("failed", exc.message, sent=sent)
-            warning = "the gateway says the plan was already cancelled (12); counted as cancelled"
+            return self._cancel_refused(change, intent, sent, exc.code)
         except OutcomeUnknownError:
             self._audit(intent, sent, "")
             answered = False  # the inquiry below tells what happened
         except GatewayError as exc:  # answered with a refusal, or known never to have left
             if isinstance(exc, GatewayRejectedError):
                 self._audit(intent, sent, exc.code)
+                if (change.action is Action.CANCEL
+                        and exc.code in assumptions.CANCELLED_PLAN_WRITE_ANSWERS):
+                    return self._cancel_refused(change, intent, sent, exc.code)
             self._settle(intent, "failed", None)
             return result("failed", str(exc).replace("\n  hint:", ";"), sent=sent)
         # The write counts only once live shows it, whatever the answer said.
         settled = self.settle(intent, answered=answered)
         if settled.result == "applied":
             if change.action is Action.CANCEL:
-                return result("cancelled", sent=sent, warning=warning)
+                return result("cancelled", sent=sent)
             return result("updated", ", ".join(change.changed_fields), sent=sent)
         kind = "pending" if settled.result == "pending" else "failed"
         return result(kind, settled.detail, sent=sent)
@@ -268,7 +267,7 @@ class Applier:
 
     def settle(self, intent: Intent, answered: bool = False) -> Settled:
         """Decide by inquiry whether the write announced by ``intent`` took effect.
-        ``answered``: the gateway accepted it (00, or 12 for a cancel) in this run.
+        ``answered``: the gateway accepted it (00) in this run.
         Until the settle window has passed, only "applied" is final: a write that does
         not show yet may still land, so it stays pending and is not sent again."""
         settled = self._decide(intent, answered)
@@ -283,6 +282,12 @@ class Applier:
         try:
             live = self.client.inquire(intent.plan)
         except GatewayError as exc:
+            if isinstance(exc, PlanNotFoundError) and intent.action == "cancel":
+                # Found just before the cancel was sent, gone after it (16 proves nothing
+                # of an update: that stays unknown).
+                how = f"inquiry no longer finds the plan ({exc.code}) after the cancel"
+                self._settle(intent, "applied", self._cancelled(intent.plan, None, how))
+                return Settled("applied", f"the cancel took effect: {how}")
             return Settled("pending", f"its outcome is unknown ({exc.message}); "
                                       + _pending_detail(until))
         after = {k: from_json(k, v) for k, v in intent.after.items()}
@@ -303,7 +308,9 @@ class Applier:
                                      "run plan again")
         cancelled = live.status == assumptions.CANCELLED_PLAN_INQUIRES_AS
         if cancelled and (answered or intent.before_status == "active"):
-            self._settle(intent, "applied", self._cancelled(intent.plan, live))
+            how = ("answered 00, and inquiry shows the plan inactive" if answered else
+                   "its answer was lost, and inquiry shows the plan inactive (active before)")
+            self._settle(intent, "applied", self._cancelled(intent.plan, live, how))
             return Settled("applied", "the cancel took effect")
         if not window_over:
             return Settled("pending", "the cancel does not show yet; " + _pending_detail(until))
@@ -315,17 +322,82 @@ class Applier:
                 resend = self.client.cancel_write(intent.plan, live)
             except GatewayError as exc:
                 return Settled("pending", f"could not settle the cancel: {exc.message}")
+            # A gateway may answer 16 instead of 12 (assumptions.CANCELLED_PLAN_WRITE_ANSWERS):
+            # either way the plan, just seen, cannot be cancelled because it already is.
             try:
-                self._audit(intent, resend.sent, self.client.send(resend).code)
-            except StatusNotValidError:
-                self._audit(intent, resend.sent, "12")
+                code = self.client.send(resend).code
+            except GatewayRejectedError as exc:
+                code = exc.code
+                if code not in assumptions.CANCELLED_PLAN_WRITE_ANSWERS:
+                    self._audit(intent, resend.sent, code)
+                    return Settled("pending", f"could not settle the cancel: {exc.message}")
             except GatewayError as exc:
                 self._audit(intent, resend.sent, "")
                 return Settled("pending", f"could not settle the cancel: {exc.message}")
-            self._settle(intent, "applied", self._cancelled(intent.plan, live))
-            return Settled("applied", "the cancel took effect")
+            self._audit(intent, resend.sent, code)
+            how = ("its answer was lost and the plan was paused, so it was sent again: "
+                   f"answered {code}, so "
+                   + ("it was only paused" if code == assumptions.SUCCESS_CODE else
+                      "the first had taken effect"))
+            self._settle(intent, "applied", self._cancelled(intent.plan, live, how))
+            return Settled("applied", f"the cancel took effect: {how}")
         self._settle(intent, "not-applied", None)
         return Settled("not-applied", "the gateway did not apply the cancel; run apply again")
+
+    def _cancel_refused(self, change: Change, intent: Intent, sent: tuple[tuple[str, str], ...],
+                        code: str) -> Result:
+        """A cancel answered 12 or 16: the gateway may be saying the plan is cancelled
+        already (by an earlier cancel of ours whose answer was lost or refused, or by
+        someone else) or something else entirely, so the answer alone never counts:
+        inquiry decides. The plan was found and read just before this cancel: not found
+        now, it is cancelled; active, it is not. Inactive, it is cancelled if it was
+        active before, or an earlier cancel of ours may have committed, or the answer is
+        12 (assumed to mean cancelled: a paused plan accepts a cancel); a 16 to the first
+        cancel of a paused plan is no proof, as inquiry cannot tell paused from
+        cancelled. An inquiry that fails decides nothing: failed, the next apply asks
+        again."""
+        def result(kind: str, detail: str, warning: str | None = None) -> Result:
+            return Result(change.id, change.name, change.action, kind, detail, sent=sent,
+                          warning=warning)
+
+        try:
+            live: LivePlan | None = self.client.inquire(intent.plan)
+            seen = "inquiry shows the plan inactive"
+        except PlanNotFoundError:
+            live, seen = None, "inquiry no longer finds the plan"
+        except GatewayError as exc:
+            self._settle(intent, "failed", None)
+            return result("failed", f"the gateway answered {code} to the cancel, and the "
+                                    f"inquiry to tell whether the plan is cancelled failed "
+                                    f"({exc.message}); not counted as cancelled: run apply "
+                                    "again")
+        if live is not None and live.status != assumptions.CANCELLED_PLAN_INQUIRES_AS:
+            self._settle(intent, "failed", None)
+            return result("failed", f"the gateway answered {code} to the cancel, yet inquiry "
+                                    f"shows the plan {live.status}: it is not cancelled; ask "
+                                    "2C2P what the answer means for this plan")
+        earlier = [audit for audit in self._state.history if audit.plan == intent.plan
+                   and audit.process_type == "C" and audit.key != intent.key]
+        if (live is not None and not earlier and code != "12"
+                and intent.before_status == assumptions.CANCELLED_PLAN_INQUIRES_AS):
+            self._settle(intent, "failed", None)
+            return result("failed", f"the gateway answered {code} to the cancel and inquiry "
+                                    "shows the plan inactive, as it was before: paused and "
+                                    "cancelled look alike and plansync never sent it a "
+                                    "cancel before, so it is not counted as cancelled; "
+                                    "check the plan with 2C2P")
+        if earlier:
+            last = earlier[-1]
+            how = (f"the cancel sent at {last.at} (answered "
+                   f"{last.resp_code or 'nothing: its answer was lost'}) took effect: a "
+                   f"second cancel was answered {code} and {seen}")
+            warning = None
+        else:
+            how = f"already cancelled: the gateway answered {code} to the cancel and {seen}"
+            warning = (f"the gateway says the plan was already cancelled ({code}); counted as "
+                       f"cancelled, as {seen}")
+        self._settle(intent, "applied", self._cancelled(intent.plan, live, how))
+        return result("cancelled", how, warning)
 
     def _settle(self, intent: Intent, result: str, entry: Entry | None) -> None:
         self._keep(Outcome(intent.key, intent.plan, result, entry, now(),
@@ -408,11 +480,16 @@ class Applier:
         return Entry(applied={**previous.applied, **{k: to_json(v) for k, v in applied.items()}},
                      applied_at=stamp,
                      seen={k: to_json(v) for k, v in (seen or {}).items()}, seen_at=stamp,
-                     cancelled=previous.cancelled, cancelled_at=previous.cancelled_at)
+                     cancelled=previous.cancelled, cancelled_at=previous.cancelled_at,
+                     cancelled_how=previous.cancelled_how)
 
-    def _cancelled(self, plan_id: str, live: LivePlan) -> Entry:
-        entry = self._entry(plan_id, applied={"status": "cancelled"}, live=live)
-        return Entry(entry.applied, entry.applied_at, entry.seen, entry.seen_at, True, now())
+    def _cancelled(self, plan_id: str, live: LivePlan | None, how: str) -> Entry:
+        """The entry of a plan whose cancel took effect; ``how`` says what showed it. A
+        plan the gateway no longer finds keeps what was last seen of it."""
+        previous = self._state.plans.get(plan_id, Entry())
+        entry = self._entry(plan_id, applied={"status": "cancelled"}, live=live,
+                            seen=None if live else previous.seen)
+        return dataclasses.replace(entry, cancelled=True, cancelled_at=now(), cancelled_how=how)
 
     def _near_charge(self, live: LivePlan) -> str | None:
         """Why this plan must not be written now: its charge run is too close."""

@@ -34,7 +34,9 @@ class Ceiling:
     agreed: tuple[Change, ...]
     moved: tuple[tuple[Change, Change], ...]  # (reviewed, now): live moved since review
     not_reviewed: tuple[Change, ...]  # the spec implies them now; the file lacks them
-    unmanaged: tuple[str, ...]  # to stop managing: in the file and in the recomputation
+    # In the state, not declared by the spec, as recomputed now: shown only. Apply never
+    # forgets a plan (only `state rm` does), so the file's list asks for nothing.
+    unmanaged: tuple[str, ...]
 
 
 def forgeries(reviewed: Plan, desired: Iterable[DesiredPlan]) -> list[str]:
@@ -95,7 +97,7 @@ def intersect(reviewed: Plan, now: Plan) -> Ceiling:
         agreed=tuple(agreed), moved=tuple(moved),
         not_reviewed=tuple(c for c in now.changes
                            if c.action in WRITES and c.id not in asked),
-        unmanaged=tuple(sorted(set(reviewed.unmanaged) & set(now.unmanaged))))
+        unmanaged=now.unmanaged)
 
 
 def same(reviewed: Change, now: Change) -> bool:

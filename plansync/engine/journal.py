@@ -68,6 +68,7 @@ def decode(data: Any) -> Record:
 
 _OUTCOME_TYPES = {"key": str, "plan": str, "result": str, "at": str}
 _ENTRY_FIELDS = {f.name for f in dataclasses.fields(Entry)}
+_ENTRY_LATER = {"cancelled_how"}  # added since: records of an older plansync lack it
 
 
 def _outcome_shape(data: dict[str, Any]) -> bool:
@@ -75,7 +76,8 @@ def _outcome_shape(data: dict[str, Any]) -> bool:
     return (set(data) - {"audits"} == {*_OUTCOME_TYPES, "entry"}
             and isinstance(data.get("audits", []), list)
             and all(isinstance(data[k], t) for k, t in _OUTCOME_TYPES.items())
-            and (entry is None or (isinstance(entry, dict) and set(entry) == _ENTRY_FIELDS
+            and (entry is None or (isinstance(entry, dict)
+                                   and _ENTRY_FIELDS - _ENTRY_LATER <= set(entry) <= _ENTRY_FIELDS
                                    and isinstance(entry["applied"], dict)
                                    and isinstance(entry["seen"], dict)
                                    and isinstance(entry["cancelled"], bool))))

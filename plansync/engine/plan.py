@@ -82,7 +82,9 @@ class Plan:
     tool_version: str
     changes: tuple[Change, ...]
     spec_paths: tuple[str, ...] = ()  # what `apply --plan` re-reads to see the spec is unchanged
-    unmanaged: tuple[str, ...] = ()  # in the state, no longer in the spec: to be forgotten
+    # In the state, not declared by this spec: apply leaves them alone and the state keeps
+    # remembering them (only `state rm` forgets). Shown, never acted on.
+    unmanaged: tuple[str, ...] = ()
     format_version: int = 2  # 2 adds the impact; version 1 files are still read
     pending: tuple[PendingWrite, ...] = ()  # earlier writes to these plans not settled yet
 
@@ -99,9 +101,8 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        """Anything for apply to do: a write, or a plan to stop managing."""
-        return bool(self.unmanaged) or any(
-            c.action in (Action.UPDATE, Action.CANCEL) for c in self.changes)
+        """Anything for apply to write."""
+        return any(c.action in (Action.UPDATE, Action.CANCEL) for c in self.changes)
 
 
 def with_pending(plan: Plan, intents: Iterable[Any], window: timedelta) -> Plan:

@@ -25,8 +25,8 @@ def make_plan(desired: Sequence[DesiredPlan], client: Gateway, *, spec_digest: s
               on_progress: Callable[[], None] = lambda: None) -> Plan:
     """One inquiry per plan, ``parallelism`` at once; changes in spec order.
     A plan whose inquiry fails becomes an ``error`` change; the others go on.
-    ``managed_before``: the plans in the state; those the spec no longer declares are
-    listed as unmanaged."""
+    ``managed_before``: the plans in the state; those the spec does not declare are
+    listed as unmanaged (shown; apply leaves them and their memory alone)."""
 
     by_id = {plan.id: plan for plan in desired}
     changes: dict[str, Change] = {}

@@ -34,6 +34,7 @@ class Entry:
     seen_at: str | None = None
     cancelled: bool = False
     cancelled_at: str | None = None
+    cancelled_how: str | None = None  # what showed the cancel took effect (answer, inquiry)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,16 @@ CANCEL_CARRIES: Final = ("recurringStatus", "amount", "allowAccumulate")
 # cancellations plansync made.
 CANCELLED_PLAN_INQUIRES_AS: Final = "inactive"
 
+# Not documented: what a write of an already cancelled plan answers. Assumed 12 (status not
+# valid for the action), but a gateway may well answer 16 (transaction does not exist) if
+# it looks plans up among the live ones; 2C2P says neither. Seen on a cancel, either
+# answer is only a hint: the applier then inquires, and counts the plan cancelled when
+# it inquires as CANCELLED_PLAN_INQUIRES_AS or is not found (16) — it was found just
+# before the cancel was sent — and never on the answer alone. This is how a cancel whose
+# first answer was lost or refused (though it committed) converges on a re-run. The
+# emulator answers 16 here with `--cancelled-write-code 16`.
+CANCELLED_PLAN_WRITE_ANSWERS: Final = ("12", "16")
+
 # Not documented: how a gateway that cannot verify or decrypt our request answers.
 # Assumed: a non-2xx status with a short plain-text body (or a body that is no token).
 UNREADABLE_REQUEST_HINT: Final = (

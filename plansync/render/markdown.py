@@ -9,7 +9,7 @@ from plansync.engine.impact import CurrencyImpact
 from plansync.engine.plan import Action, Change, Plan
 from plansync.printable import printable
 from plansync.render import money
-from plansync.render.text import GUARDRAILS, counts, header, pending_line, summary_line
+from plansync.render.text import GUARDRAILS, counts, header, not_in_spec, pending_line, summary_line
 from plansync.render.values import cell, html, show
 from plansync.spec.model import Problem
 
@@ -25,12 +25,14 @@ def render(plan: Plan, budget: int = BUDGET, breaches: Sequence[Violation] = ())
             f"Merchant `{cell(plan.merchant_id)}` · endpoint `{cell(plan.endpoint)}` · "
             f"made {plan.created_at:%Y-%m-%d %H:%M} UTC · spec `{plan.spec_digest}`", "",
             *_guardrails(breaches, budget // 4), *_pending(plan, budget // 4)]
-    if not shown and not plan.unmanaged:
+    remembered = not_in_spec(plan)
+    if remembered:
+        head += [f"_{cell(remembered)}_", ""]
+    if not shown:
         return "\n".join([*head, summary_line(plan)]) + "\n"
     table = ["| | Plan | Name | Action | Fields |", "|---|---|---|---|---|"]
     table += [f"| {_SYMBOL[c.action]} | {c.id} | {cell(c.name or '')} | {_action(c)} | "
               f"{cell(', '.join(c.changed_fields) or (c.error or ''))} |" for c in shown]
-    table += [f"| | {plan_id} | | no longer managed | |" for plan_id in plan.unmanaged]
     details = [_details(c) for c in shown]
     impacts = [impact for impact in plan.impact if impact.customers]
     if impacts:

@@ -34,9 +34,6 @@ def render(plan: Plan, color: bool = False, breaches: Sequence[Violation] = ()) 
         lines += ["plansync will perform the following actions:", ""]
     for change in shown:
         lines += [*_change(change, paint), ""]
-    for plan_id in plan.unmanaged:
-        lines += [f"  # plan {plan_id} will no longer be managed (it is left as it is live)",
-                  ""]
     for write in plan.pending:
         lines += [paint(f"  # {pending_line(write, plan)}", "yellow"), ""]
     lines.append(summary_line(plan))
@@ -44,6 +41,9 @@ def render(plan: Plan, color: bool = False, breaches: Sequence[Violation] = ()) 
         lines += ["", "Impact, per currency (MRR: amount x 30 / interval in days):"]
         lines += [f"  {impact.currency}: {money.summary_line(impact)}"
                   for impact in plan.impact if impact.customers]
+    remembered = not_in_spec(plan)
+    if remembered:
+        lines += ["", remembered]
     if breaches:
         lines += ["", paint(f"{GUARDRAILS}:", "red", bold=True)]
         lines += [paint(f"  ! {printable(str(breach))}", "red") for breach in breaches]
@@ -62,8 +62,6 @@ def summary_line(plan: Plan) -> str:
 def counts(plan: Plan) -> str:
     s = plan.summary
     text = f"{s['update']} to update, {s['cancel']} to cancel, {s['no_op']} unchanged"
-    if plan.unmanaged:
-        text += f", {len(plan.unmanaged)} no longer managed"
     return text + (f", {s['error']} cannot be planned" if s["error"] else "")
 
 
@@ -80,6 +78,19 @@ def pending_line(write: PendingWrite, plan: Plan) -> str:
 
 def _moment(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def not_in_spec(plan: Plan, shown: int = 10) -> str | None:
+    """A note on the plans the state holds and this spec does not declare: apply does
+    nothing to them and their memory (a cancellation above all) is kept."""
+    if not plan.unmanaged:
+        return None
+    ids = ", ".join(plan.unmanaged[:shown])
+    more = len(plan.unmanaged) - shown
+    if more > 0:
+        ids += f" and {more} more"
+    return (f"{len(plan.unmanaged)} plan(s) in the state are not in this spec ({ids}): left "
+            "as they are live and still remembered; plansync state rm ID forgets one.")
 
 
 def header(change: Change) -> str:

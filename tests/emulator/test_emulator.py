@@ -73,6 +73,50 @@ def test_cancel_is_final(call: Any, emulator: Emulator) -> None:
     assert live_fields(emulator, "156142")["cancelled"] is True
 
 
+def test_a_gateway_that_no_longer_finds_cancelled_plans_answers_16_to_their_writes(
+        call: Any, emulator: Emulator) -> None:
+    assert admin(emulator, "PUT", "/_emulator/faults",
+                 {"cancelled_write_code": 16})["cancelled_write_code"] == 16
+    assert call("C")["respCode"] == "00"
+    assert call("C")["respCode"] == "16"
+    assert call("U", recurringStatus="Y")["respCode"] == "16"
+    assert call("I")["recurringStatus"] == "N"  # inquiry still shows it, as N
+    bad = requests.put(emulator.server.base_url + "/_emulator/faults",
+                       json={"cancelled_write_code": 13}, timeout=5)
+    assert bad.status_code == 400 and "must be 12 or 16" in bad.json()["error"]
+
+
+def test_a_write_committed_then_answered_400(call: Any, emulator: Emulator) -> None:
+    admin(emulator, "PUT", "/_emulator/faults", {"commit_error_rate": 1.0})
+    with pytest.raises(requests.HTTPError) as refused:
+        call("C")
+    assert refused.value.response.status_code == 400
+    assert call("I")["respCode"] == "00"  # inquiries are not struck
+    assert live_fields(emulator, "156142")["cancelled"] is True  # but the cancel committed
+    assert [(e["processType"], e["respCode"], e["fault"])
+            for e in admin(emulator, "GET", "/_emulator/log")] == [
+        ("C", "00", "commit-error"), ("I", "00", None)]
+
+
+def test_a_later_fault_left_unset_does_not_change_a_seeds_sequence() -> None:
+    # The faults before commit_error_rate drew one number per rate and one for the jitter,
+    # per request; a seed must still give the same faults when the later one is unset.
+    import random
+
+    from plansync.emulator.faults import RATES, Dice, Faults
+
+    faults = Faults(error_rate=0.5, drop_rate=0.3, jitter_ms=10, seed=3)
+    rng = random.Random(3)
+    expected = []
+    for _ in range(20):
+        hits = [rng.random() < getattr(faults, name) for name in RATES]
+        expected.append(((faults.latency_ms + rng.uniform(0, faults.jitter_ms)) / 1000, *hits))
+    dice = Dice(faults)
+    assert [tuple(dice.roll())[:-1] for _ in range(20)] == expected
+    struck = Dice(Faults(commit_error_rate=0.5, seed=3))
+    assert {struck.roll().commit_error for _ in range(20)} == {True, False}
+
+
 @pytest.mark.parametrize(("fields", "code"), [
     ({"merchantID": None}, "10"),
     ({"processType": None}, "10"),

@@ -22,7 +22,7 @@ from plansync.engine.state import Audit, Intent, Outcome, State
 from plansync.gateway.client import GatewayClient, RetryPolicy
 from plansync.spec import loader
 from tests.conftest import Sleeps
-from tests.inprocess import LATE, LOST, REFUSED, InProcessGateway
+from tests.inprocess import LATE, LOST, NOT_FOUND, PASS, REFUSED, InProcessGateway
 
 ACTOR = {"user": "ana", "host": "ci-7", "ci_url": None}
 URL = "https://gateway.example/PaymentAction/2.0/action"
@@ -225,6 +225,78 @@ def test_a_paused_plan_whose_cancel_was_lost_is_cancelled_again_after_the_window
     assert gateway.writes("156145") == [("C", "00"), ("C", "12")]
     assert [a.resp_code for a in again.state.history] == ["", "12"]  # lost, then 12
     assert again.state.plans["156145"].cancelled
+
+
+@pytest.mark.parametrize(("plan_id", "detail"), [
+    ("156142", "the gateway answered 16 to the cancel, yet inquiry shows the plan active: it "
+               "is not cancelled; ask 2C2P what the answer means for this plan"),
+    ("156145", "the gateway answered 16 to the cancel and inquiry shows the plan inactive, as "
+               "it was before: paused and cancelled look alike and plansync never sent it a "
+               "cancel before, so it is not counted as cancelled; check the plan with 2C2P"),
+])
+def test_a_16_to_the_first_cancel_is_not_counted_unless_inquiry_shows_a_cancel(
+        client: GatewayClient, gateway: InProcessGateway, clock: Clock,
+        tmp_path: Path, plan_id: str, detail: str) -> None:
+    planned = changes(client, tmp_path, f"{{id: '{plan_id}', status: cancelled}}")
+    gateway.script(plan_id, "C", NOT_FOUND)  # 156142 is active, 156145 paused
+    worker = applier(client, Journal(), State("JT01", URL), clock)
+    [result] = worker.apply(planned)
+    assert (result.result, result.detail) == ("failed", detail)
+    assert plan_id not in worker.state.plans and worker.state.pending == {}
+    assert [a.resp_code for a in worker.state.history] == ["16"]
+
+
+def test_a_cancel_records_how_it_was_seen_to_take_effect(
+        client: GatewayClient, gateway: InProcessGateway, clock: Clock,
+        tmp_path: Path) -> None:
+    # Active before the cancel, inactive after it: inquiry shows the change.
+    planned = changes(client, tmp_path, "{id: '156142', status: cancelled}")
+    gateway.script("156142", "C", LOST)  # does the work; its answer lost ...
+    worker = applier(client, Journal(), State("JT01", URL), clock)
+    assert results(worker, planned) == {"156142": "cancelled"}
+    assert worker.state.plans["156142"].cancelled_how == (
+        "its answer was lost, and inquiry shows the plan inactive (active before)")
+
+
+def test_a_12_or_16_to_a_cancel_whose_inquiry_then_fails_is_never_counted_as_cancelled(
+        client: GatewayClient, gateway: InProcessGateway, clock: Clock,
+        tmp_path: Path) -> None:
+    gateway.set_live("156145", recurringStatus="N")  # paused: inactive, like cancelled
+    planned = changes(client, tmp_path, "{id: '156145', status: cancelled}")
+    gateway.script("156145", "C", NOT_FOUND)
+    gateway.script("156145", "I", PASS, REFUSED, REFUSED)  # the inquiry after the cancel fails
+    worker = applier(client, Journal(), State("JT01", URL), clock)
+    [result] = worker.apply(planned)
+    assert result.result == "failed"
+    assert result.detail.startswith("the gateway answered 16 to the cancel, and the inquiry "
+                                    "to tell whether the plan is cancelled failed")
+    assert "156145" not in worker.state.plans and worker.state.pending == {}
+
+
+def test_a_cancel_whose_answer_was_lost_counts_when_inquiry_no_longer_finds_the_plan(
+        client: GatewayClient, gateway: InProcessGateway, clock: Clock,
+        tmp_path: Path) -> None:
+    # A gateway that forgets cancelled plans: 16 to the inquiry after our cancel.
+    planned = changes(client, tmp_path, "{id: '156145', status: cancelled}")
+    gateway.script("156145", "C", LOST)
+    gateway.script("156145", "I", PASS, NOT_FOUND)
+    worker = applier(client, Journal(), State("JT01", URL), clock)
+    [result] = worker.apply(planned)
+    assert result.result == "cancelled"
+    entry = worker.state.plans["156145"]
+    assert entry.cancelled and entry.cancelled_how == (
+        "inquiry no longer finds the plan (16) after the cancel")
+    assert gateway.writes("156145") == [("C", "00")]
+
+
+def test_an_update_whose_inquiry_finds_no_plan_stays_pending(
+        client: GatewayClient, gateway: InProcessGateway, clock: Clock,
+        tmp_path: Path) -> None:
+    planned = changes(client, tmp_path, "{id: '156142', amount: '120.00'}")
+    gateway.script("156142", "U", LOST)
+    gateway.script("156142", "I", PASS, NOT_FOUND, NOT_FOUND)
+    worker = applier(client, Journal(), State("JT01", URL), clock)
+    assert results(worker, planned) == {"156142": "pending"}  # 16 proves nothing of an update
 
 
 def test_a_plan_that_moved_since_the_plan_was_made_is_skipped_unsent(

@@ -139,3 +139,14 @@ def test_pending_writes_and_applied_plans_survive_a_state_round_trip(tmp_path: P
     path.write_text(json.dumps(data))
     with pytest.raises(PlansyncError, match="holds a pending write that cannot be read"):
         LocalBackend(path).read()
+
+
+def test_an_outcome_journalled_before_cancelled_how_existed_is_still_read() -> None:
+    # A run of an older plansync killed after journalling this; the upgraded one folds it.
+    older = journal.encode(Outcome(SECOND.key, SECOND.plan, "applied", CANCELLED, AT))
+    del older["entry"]["cancelled_how"]
+    assert journal.decode(json.loads(json.dumps(older))) == \
+        Outcome(SECOND.key, SECOND.plan, "applied", CANCELLED, AT)
+    older["entry"]["surprise"] = 1
+    with pytest.raises(ValueError):
+        journal.decode(older)

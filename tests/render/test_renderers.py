@@ -167,6 +167,19 @@ def test_no_changes() -> None:
         "No changes. Live plans match the specification.")
 
 
+def test_plans_only_in_the_state_are_a_note_not_a_change() -> None:
+    quiet = Plan(PLAN.created_at, "JT01", PLAN.endpoint, PLAN.spec_digest, "k", "0.1.0",
+                 (PLAN.changes[1],), unmanaged=tuple(str(n) for n in range(200, 212)))
+    assert not quiet.has_changes
+    note = ("12 plan(s) in the state are not in this spec (200, 201, 202, 203, 204, 205, 206, "
+            "207, 208, 209 and 2 more): left as they are live and still remembered; "
+            "plansync state rm ID forgets one.")
+    assert text.render(quiet) == f"No changes. Live plans match the specification.\n\n{note}"
+    rendered = markdown.render(quiet)
+    assert rendered.startswith("#### plansync plan: no changes\n")
+    assert f"_{note}_" in rendered
+
+
 @pytest.mark.parametrize("plans", [300, 3000])
 def test_markdown_stays_under_its_budget_and_says_what_it_left_out(plans: int) -> None:
     big = Plan(PLAN.created_at, "JT01", PLAN.endpoint, PLAN.spec_digest, "k", "0.1.0",
