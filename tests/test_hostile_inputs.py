@@ -190,8 +190,6 @@ def test_a_state_with_an_amount_in_exponent_form_is_refused(
     assert writes_sent(emulator) == []
 
 
-@pytest.mark.xfail(strict=True, reason="needs engine/state.py (not this branch's) to read "
-                   "entries with fields.values_from_json at load; until then drift exits 70")
 def test_a_state_entry_with_a_fractional_interval_is_refused(
         env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
     # JSON Schema takes 7.0 for an integer: only the one rule can refuse it.

@@ -325,7 +325,9 @@ class Applier:
             # A gateway may answer 16 instead of 12 (assumptions.CANCELLED_PLAN_WRITE_ANSWERS):
             # either way the plan, just seen, cannot be cancelled because it already is.
             try:
-                code = self.client.send(resend).code
+                code = self.client.send(resend, self._still_may_send).code
+            except HeldBack as exc:  # stopped, or the lock lost: settled by a later run
+                return Settled("pending", f"could not settle the cancel: {exc.message}")
             except GatewayRejectedError as exc:
                 code = exc.code
                 if code not in assumptions.CANCELLED_PLAN_WRITE_ANSWERS:
@@ -454,6 +456,11 @@ class Applier:
             self._lost(exc)
             return False
         return True
+
+    def _still_may_send(self) -> None:
+        """The last-moment check of a write sent again to settle an earlier one."""
+        if not self._may_send():
+            raise HeldBack(self._why_stopped())
 
     def _lost(self, error: LockLostError) -> None:
         self.options.stop.set()

@@ -80,9 +80,12 @@ def _impossible(desired: DesiredPlan, live: LivePlan,
     exponent = formats.currency_exponent(live.currency, exponents)
     for name in ("amount", "max_accumulate_amount"):
         value = getattr(desired.fields, name)
-        if value is not None and not formats.fits_minor_unit(value, exponent):
-            return (f"{name} {value} has more decimals than the live plan's currency "
-                    f"{live.currency} allows ({exponent})")
+        if value is None:
+            continue
+        try:  # the one rule: decimals of the live currency, digits of the wire field
+            formats.minor_units(value, exponent, live.currency)
+        except ValueError as exc:
+            return f"{name} {exc}, in the live plan's currency {live.currency}"
     return None
 
 

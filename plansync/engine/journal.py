@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from plansync.engine.state import Audit, Entry, Intent, Outcome, State
+from plansync.engine.state import Audit, Entry, Intent, Outcome, State, entry_problem
 from plansync.errors import PlansyncError
 
 Record = Intent | Outcome | Audit
@@ -59,6 +59,8 @@ def decode(data: Any) -> Record:
             return Audit.from_dict(data)
         if kind == "outcome" and _outcome_shape(data):
             entry = data.pop("entry")
+            if entry and entry_problem(entry):  # a number the one rule refuses
+                raise ValueError("not a plansync journal record")
             audits = tuple(map(Audit.from_dict, data.pop("audits", [])))
             return Outcome(entry=Entry(**entry) if entry else None, audits=audits, **data)
     except (TypeError, KeyError, RecursionError):

@@ -229,6 +229,11 @@ def from_document(data: Any, where: str, hint: str) -> State:
     except ValueError as exc:
         raise PlansyncError(f"{where} holds a history record that cannot be read: {exc}",
                             hint) from None
+    for plan_id, entry in data["plans"].items():
+        problem = entry_problem(entry)
+        if problem:
+            raise PlansyncError(f"{where} is not a plansync state: plan {plan_id}: {problem}",
+                                hint)
     return State(
         merchant_id=data["merchant_id"], endpoint=data["endpoint"], lineage=data["lineage"],
         serial=data["serial"],
@@ -237,6 +242,19 @@ def from_document(data: Any, where: str, hint: str) -> State:
                                         in data.get("applied_plans", {}).items()},
         history=history,
     )
+
+
+def entry_problem(entry: Mapping[str, Any]) -> str | None:
+    """What is wrong with an entry's values (JSON Schema takes 7.0 for an integer; the
+    one rule for numbers does not), or None."""
+    from plansync.fields import values_from_json
+
+    for part in ("applied", "seen"):
+        try:
+            values_from_json(entry.get(part) or {})
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            return f"{part}.{exc}"
+    return None
 
 
 def document(state: State) -> dict[str, Any]:

@@ -73,8 +73,10 @@ def test_errors() -> None:
             diff(want(currency="THB"), LIVE),
         "recurring_count 2 is below the 3 charges already made; use a larger count, or 0 "
         "for until cancelled": diff(want(recurring_count=2), LIVE),
-        "amount 9.999 has more decimals than the live plan's currency SGD allows (2)":
+        "amount 9.999 has more decimals than SGD allows (2), in the live plan's currency SGD":
             diff(want(amount=Decimal("9.999")), LIVE),
+        "amount 99999999999.99 is more than the gateway's 12-digit amounts can carry, in the "
+        "live plan's currency SGD": diff(want(amount=Decimal("99999999999.99")), LIVE),
         "status is cancelled but lifecycle.prevent_cancel forbids it":
             diff(want(cancel=True, prevent_cancel=True), LIVE),
         "plansync cancelled this plan earlier and cancellation is final; declare status: "
