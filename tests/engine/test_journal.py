@@ -1,5 +1,6 @@
 """The journal and its fold into the state: real files in a temp folder."""
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -139,3 +140,86 @@ def test_pending_writes_and_applied_plans_survive_a_state_round_trip(tmp_path: P
     path.write_text(json.dumps(data))
     with pytest.raises(PlansyncError, match="holds a pending write that cannot be read"):
         LocalBackend(path).read()
+
+
+# --- a journal line is durable whole, or not there at all -------------------------------
+# A real disk cannot be made to return short writes on demand, so these tests replace one
+# edge, os.write (and os.fsync) as the backend calls them, by ones that pass part of the
+# line to the real call, or fail as a full or failing disk does; the file stays real.
+# tests/test_full_disk.py fills a real small filesystem under a real `plansync apply`.
+
+
+def test_short_writes_are_completed_not_torn(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.write
+    calls = []
+
+    def short(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        return real(fd, bytes(data[:max(1, len(data) // 3)]))
+
+    log = LocalBackend(tmp_path / "state.json")
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", short)
+        log.append(FIRST)
+        log.append(SECOND)
+    log.close()
+    assert LocalBackend(tmp_path / "state.json").records() == [FIRST, SECOND]
+    assert len(calls) > 2  # each line took more than one (short) write
+
+
+@pytest.mark.parametrize("error", [errno.ENOSPC, errno.EDQUOT, errno.EIO])
+def test_a_disk_that_refuses_mid_line_leaves_no_part_of_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: int) -> None:
+    path = tmp_path / "state.json.journal"
+    log = LocalBackend(tmp_path / "state.json")
+    log.append(FIRST)
+    before = path.read_bytes()
+    real = os.write
+    calls = []
+
+    def full(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real(fd, bytes(data[:len(data) // 2]))  # part of the line fits
+        raise OSError(error, os.strerror(error))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", full)
+        with pytest.raises(PlansyncError) as info:
+            log.append(SECOND)
+    assert len(calls) == 2
+    assert str(info.value).startswith(f"cannot write the journal {path}: "
+                                      f"{os.strerror(error)}")
+    assert "free disk space" in str(info.value)
+    assert path.read_bytes() == before  # the half line was cut back off
+    log.append(SECOND)  # space again: the next record starts on a line of its own
+    log.close()
+    assert LocalBackend(tmp_path / "state.json").records() == [FIRST, SECOND]
+
+
+def test_an_fsync_that_fails_is_a_write_that_failed(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a failed fsync the data may never reach the disk (and a second fsync may not
+    say so): the record is not reported durable, and its line is taken back."""
+    path = tmp_path / "state.json.journal"
+    log = LocalBackend(tmp_path / "state.json")
+    log.append(FIRST)
+    before = path.read_bytes()
+    real = os.fsync
+    failures = []
+
+    def failing(fd: int) -> None:
+        if not failures:
+            failures.append(fd)
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(fd)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fsync", failing)
+        with pytest.raises(PlansyncError, match=f"cannot write the journal {path}: "
+                                                "Input/output error"):
+            log.append(SECOND)
+    assert failures and path.read_bytes() == before
+    log.close()
+    assert LocalBackend(tmp_path / "state.json").records() == [FIRST]
