@@ -9,7 +9,7 @@ import pytest
 
 from plansync.engine import journal, state
 from plansync.engine.backends.local import LocalBackend
-from plansync.engine.state import Entry, Intent, Outcome
+from plansync.engine.state import Audit, Entry, Intent, Outcome
 from plansync.errors import PlansyncError
 
 URL = "http://127.0.0.1:1/action"
@@ -223,3 +223,76 @@ def test_an_fsync_that_fails_is_a_write_that_failed(tmp_path: Path,
     assert failures and path.read_bytes() == before
     log.close()
     assert LocalBackend(tmp_path / "state.json").records() == [FIRST]
+
+
+# --- folding is idempotent: a journal found again beside the state holding it -----------
+
+AUDIT = Audit(AT, {"user": "ci"}, "2", "C", {"recurringUniqueID": "2"}, "00", SECOND.key)
+LONE = Audit(AT, {"user": "ci"}, "1", "U", {"recurringUniqueID": "1"}, "", FIRST.key)
+BASE = state.State("JT01", URL, serial=1)  # as saved once
+JOURNAL = [FIRST, SECOND, LONE, Outcome(SECOND.key, SECOND.plan, "applied", CANCELLED, AT,
+                                        (AUDIT,))]
+
+
+def stored(folded: state.State) -> state.State:
+    """``folded`` as the next run reads it from storage."""
+    return state.from_document(state.document(folded), "state", "hint")
+
+
+def test_folding_a_journal_twice_is_folding_it_once() -> None:
+    once = journal.fold(BASE, JOURNAL)
+    assert once.history == (LONE, AUDIT) and once.pending == {"r:1": FIRST}
+    assert journal.fold(once, JOURNAL) == once
+    # Killed between the state write and the journal clear: the next run reads the state
+    # that holds the journal, and finds the journal again.
+    again = journal.fold(stored(once), JOURNAL)
+    assert again == once and again.history == (LONE, AUDIT)
+    assert journal.fold(stored(again), JOURNAL) == once  # and once more
+
+
+def test_records_journalled_after_the_state_was_written_are_folded() -> None:
+    """Killed before the state write: the state holds part of the journal."""
+    part = journal.fold(BASE, JOURNAL[:2])
+    whole = journal.fold(stored(part), JOURNAL)
+    assert whole == journal.fold(BASE, JOURNAL)
+    assert whole.history == (LONE, AUDIT)
+
+
+def test_the_state_lists_only_ids_the_journal_may_still_hold() -> None:
+    once = journal.fold(BASE, JOURNAL)
+    assert once.journal_ids == {record.id for record in JOURNAL}
+    # The journal was cleared after the state write: its ids are not kept on and on.
+    later = journal.fold(stored(once), [])
+    assert later.journal_ids == frozenset() and later.history == once.history
+    third = Intent("r:3", "3", "update", {"amount": "3.00"}, "sha256:c", "active", AT)
+    assert journal.fold(stored(once), [third]).journal_ids == {third.id}
+    # Records folded one by one as a run journals them keep every id.
+    assert journal.fold(later, [third]).journal_ids == {third.id}
+    assert journal.fold(once, [third]).journal_ids == once.journal_ids | {third.id}
+
+
+def test_ids_survive_the_journal_and_records_without_one_are_folded_once(
+        tmp_path: Path) -> None:
+    log = LocalBackend(tmp_path / "state.json")
+    for record in JOURNAL:
+        log.append(record)
+    log.close()
+    assert [r.id for r in log.records()] == [r.id for r in JOURNAL]
+    # A journal written by a plansync before records had ids.
+    path = tmp_path / "state.json.journal"
+    lines = [{k: v for k, v in json.loads(line).items() if k != "id"}
+             for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    old = log.records()
+    assert old == JOURNAL and old[0].id == log.records()[0].id != FIRST.id
+    once = journal.fold(BASE, old)
+    assert journal.fold(stored(once), log.records()) == once
+
+
+def test_a_record_with_an_id_that_is_no_id_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.json.journal"
+    line = json.dumps({"kind": "outcome", "key": "k", "plan": "1", "result": "applied",
+                       "at": AT, "entry": None, "id": ""})
+    path.write_text(line + "\n")
+    with pytest.raises(PlansyncError, match=f"{path}:1: not a plansync journal record"):
+        LocalBackend(tmp_path / "state.json").records()
