@@ -145,7 +145,7 @@ class Applier:
         def until_stopped() -> Iterator[Change]:
             nonlocal handed
             for change in writes:
-                if self.options.stop.is_set():
+                if self._halted():
                     return
                 handed += 1
                 yield change
@@ -220,7 +220,7 @@ class Applier:
         latest = monotonic() + self.options.settle_window.total_seconds() / 2
 
         def check() -> None:
-            if not self._may_send():
+            if not self._may_send(journalled=True):
                 raise HeldBack(self._why_stopped())
             if monotonic() >= latest:  # a freeze, or a long wait for a connection
                 raise HeldBack("not sent: it could not leave within half the settle window")
@@ -440,15 +440,24 @@ class Applier:
             self._state = fold(self._state, [record])
 
     def _journal_failed(self, error: PlansyncError) -> None:
-        self.options.stop.set()
         if isinstance(error, LockLostError):
             self._lost(error)
         elif self.journal_error is None:
             self.journal_error = error
 
-    def _may_send(self) -> bool:
-        """Whether a write may be sent now: no stop asked for, and the lock provably ours."""
-        if self.options.stop.is_set():
+    def _halted(self) -> bool:
+        """No new write starts: a stop was asked for, the journal failed, or the lock lost."""
+        return self.options.stop.is_set() or self.journal_error is not None \
+            or self.lock_lost is not None
+
+    def _may_send(self, journalled: bool = False) -> bool:
+        """Whether a write may be sent now: no stop asked for, and the lock provably ours.
+        A journal that failed stops new writes, not one whose intent is already durable
+        (``journalled``): sending it is as safe as before, and holding it back would leave
+        an intent that the next run cannot tell from a write sent."""
+        if self.options.stop.is_set() or self.lock_lost is not None:
+            return False
+        if self.journal_error is not None and not journalled:
             return False
         try:
             self.options.fence()
@@ -459,11 +468,10 @@ class Applier:
 
     def _still_may_send(self) -> None:
         """The last-moment check of a write sent again to settle an earlier one."""
-        if not self._may_send():
+        if not self._may_send(journalled=True):
             raise HeldBack(self._why_stopped())
 
     def _lost(self, error: LockLostError) -> None:
-        self.options.stop.set()
         with self._state_lock:
             if self.lock_lost is None:
                 self.lock_lost = error
@@ -471,9 +479,9 @@ class Applier:
     def _why_stopped(self) -> str:
         if self.lock_lost is not None:
             return "not sent: this run lost the state's lock"
-        if self.journal_error is not None:
-            return "not sent: the journal could not be written"
-        return "not sent: the run was stopped first"
+        if self.options.stop.is_set():
+            return "not sent: the run was stopped first"
+        return "not sent: the journal could not be written"
 
     # --- helpers -----------------------------------------------------------------------
 

@@ -5,7 +5,11 @@ every write: backends compare-and-set on it) and ``lineage`` (fixed at creation)
 one merchant and endpoint. Besides each plan's entry it holds the writes whose outcome is
 not known yet (``pending``: intents folded in from the journal) and the saved plans
 already applied (``applied_plans``), so that the state alone is everything the journal
-ever said. Where it is kept is a state backend's business (engine/backends/).
+ever said. Every journal record has an id; the state lists the ids of the records it
+holds that the journal may still hold (``journal_ids``), so that a journal found again
+beside the state that holds it (a run stopped between the state write and the journal
+clear) is not folded twice. Where it is kept is a state backend's business
+(engine/backends/).
 """
 
 from __future__ import annotations
@@ -22,6 +26,20 @@ from plansync.errors import PlansyncError
 
 VERSION = 1
 SCHEMA_NAME = "state.schema.json"
+
+
+def new_id() -> str:
+    """A journal record's id: unique, so that folding can tell a record seen before."""
+    return uuid.uuid4().hex
+
+
+# A record's id is bookkeeping, not what it says: records compare by what they say.
+def _id_field() -> Any:
+    return field(default_factory=new_id, compare=False)
+
+
+def valid_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 100  # schemas/state.schema.json
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,7 @@ class Intent:
     # For the audit trail, should the run stop before the write's audit is kept:
     by: Mapping[str, Any] = field(default_factory=dict)  # who sends it
     sent: Mapping[str, str] = field(default_factory=dict)  # the wire fields it sends
+    id: str = _id_field()
 
     @property
     def sent_at(self) -> datetime:
@@ -66,6 +85,8 @@ class Intent:
         intent = cls(**data)
         if not all(isinstance(getattr(intent, name), str) for name in _INTENT_MEMBERS - {"after"}):
             raise ValueError("an intent's members are text")
+        if not valid_id(intent.id):
+            raise ValueError("an intent's id is 1-100 characters")
         if intent.action not in ("update", "cancel") or not isinstance(intent.after, dict):
             raise ValueError("not an update or a cancel")
         if not (isinstance(intent.by, dict) and isinstance(intent.sent, dict)
@@ -82,7 +103,7 @@ class Intent:
 
 _INTENT_MEMBERS = frozenset(("key", "plan", "action", "after", "fingerprint", "before_status",
                              "at"))
-_INTENT_ALL = _INTENT_MEMBERS | {"by", "sent"}  # older states lack them
+_INTENT_ALL = _INTENT_MEMBERS | {"by", "sent", "id"}  # older states lack them
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,7 @@ class Audit:
     sent: Mapping[str, str]  # the wire fields sent (no card data: plans carry none)
     resp_code: str  # the answer's respCode; "" when the answer was lost
     key: str = ""  # the intent it was sent under
+    id: str = _id_field()
 
     @classmethod
     def from_dict(cls, data: Any) -> Audit:
@@ -104,13 +126,14 @@ class Audit:
         audit = cls(**data)
         if not (isinstance(audit.by, dict) and isinstance(audit.sent, dict)
                 and all(isinstance(getattr(audit, n), str)
-                        for n in ("at", "plan", "process_type", "resp_code", "key"))):
+                        for n in ("at", "plan", "process_type", "resp_code", "key"))
+                and valid_id(audit.id)):
             raise ValueError("an audit record's members are of the wrong kind")
         return audit
 
 
 _AUDIT_MEMBERS = frozenset(("at", "by", "plan", "process_type", "sent", "resp_code"))
-_AUDIT_ALL = _AUDIT_MEMBERS | {"key"}
+_AUDIT_ALL = _AUDIT_MEMBERS | {"key", "id"}  # older states lack them
 
 
 @dataclass(frozen=True)
@@ -123,6 +146,7 @@ class Outcome:
     # The writes sent under this intent, kept with its outcome: one journal record, not
     # two, per write (a remote journal pays a round trip for each).
     audits: tuple[Audit, ...] = ()
+    id: str = _id_field()
 
 
 @dataclass(frozen=True)
@@ -153,6 +177,12 @@ class State:
     pending: Mapping[str, Intent] = field(default_factory=dict)  # by intent key
     applied_plans: Mapping[str, AppliedPlan] = field(default_factory=dict)  # by digest
     history: tuple[Audit, ...] = ()  # every write sent, oldest first
+    # The ids of the journal records folded into this state that the journal may still
+    # hold: those of the records this run journalled, and of the journal it found.
+    journal_ids: frozenset[str] = frozenset()
+    # True when journal_ids were read from storage: some may name records cleared from
+    # the journal since. The first fold, given the whole journal, forgets those.
+    journal_unchecked: bool = field(default=False, compare=False)
 
     @property
     def cancelled(self) -> frozenset[str]:
@@ -169,7 +199,8 @@ class State:
             self, plans={k: v for k, v in self.plans.items() if k not in plan_ids})
 
     def with_intent(self, intent: Intent) -> State:
-        return dataclasses.replace(self, pending={**self.pending, intent.key: intent})
+        return dataclasses.replace(self, pending={**self.pending, intent.key: intent},
+                                   journal_ids=self.journal_ids | {intent.id})
 
     def with_outcome(self, outcome: Outcome) -> State:
         """The outcome's entry recorded, its audits kept and its write no longer pending."""
@@ -177,10 +208,12 @@ class State:
         plans = self.plans if outcome.entry is None else {**self.plans,
                                                           outcome.plan: outcome.entry}
         return dataclasses.replace(self, plans=plans, pending=pending,
-                                   history=(*self.history, *outcome.audits))
+                                   history=(*self.history, *outcome.audits),
+                                   journal_ids=self.journal_ids | {outcome.id})
 
     def with_audit(self, audit: Audit) -> State:
-        return dataclasses.replace(self, history=(*self.history, audit))
+        return dataclasses.replace(self, history=(*self.history, audit),
+                                   journal_ids=self.journal_ids | {audit.id})
 
     def with_applied_plan(self, digest: str, at: str, by: str | None = None) -> State:
         return dataclasses.replace(self, applied_plans={**self.applied_plans,
@@ -240,7 +273,8 @@ def from_document(data: Any, where: str, hint: str) -> State:
         plans={plan_id: Entry(**entry) for plan_id, entry in data["plans"].items()},
         pending=pending, applied_plans={digest: AppliedPlan.from_json(done) for digest, done
                                         in data.get("applied_plans", {}).items()},
-        history=history,
+        history=history, journal_ids=frozenset(data.get("journal_ids", [])),
+        journal_unchecked=True,
     )
 
 
@@ -272,4 +306,6 @@ def document(state: State) -> dict[str, Any]:
                                  for digest, done in sorted(state.applied_plans.items())}
     if state.history:
         data["history"] = [dataclasses.asdict(audit) for audit in state.history]
+    if state.journal_ids:
+        data["journal_ids"] = sorted(state.journal_ids)
     return data

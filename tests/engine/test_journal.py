@@ -1,5 +1,6 @@
 """The journal and its fold into the state: real files in a temp folder."""
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 
 from plansync.engine import journal, state
 from plansync.engine.backends.local import LocalBackend
-from plansync.engine.state import Entry, Intent, Outcome
+from plansync.engine.state import Audit, Entry, Intent, Outcome
 from plansync.errors import PlansyncError
 
 URL = "http://127.0.0.1:1/action"
@@ -150,3 +151,159 @@ def test_an_outcome_journalled_before_cancelled_how_existed_is_still_read() -> N
     older["entry"]["surprise"] = 1
     with pytest.raises(ValueError):
         journal.decode(older)
+
+
+# --- a journal line is durable whole, or not there at all -------------------------------
+# A real disk cannot be made to return short writes on demand, so these tests replace one
+# edge, os.write (and os.fsync) as the backend calls them, by ones that pass part of the
+# line to the real call, or fail as a full or failing disk does; the file stays real.
+# tests/test_full_disk.py fills a real small filesystem under a real `plansync apply`.
+
+
+def test_short_writes_are_completed_not_torn(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.write
+    calls = []
+
+    def short(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        return real(fd, bytes(data[:max(1, len(data) // 3)]))
+
+    log = LocalBackend(tmp_path / "state.json")
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", short)
+        log.append(FIRST)
+        log.append(SECOND)
+    log.close()
+    assert LocalBackend(tmp_path / "state.json").records() == [FIRST, SECOND]
+    assert len(calls) > 2  # each line took more than one (short) write
+
+
+@pytest.mark.parametrize("error", [errno.ENOSPC, errno.EDQUOT, errno.EIO])
+def test_a_disk_that_refuses_mid_line_leaves_no_part_of_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: int) -> None:
+    path = tmp_path / "state.json.journal"
+    log = LocalBackend(tmp_path / "state.json")
+    log.append(FIRST)
+    before = path.read_bytes()
+    real = os.write
+    calls = []
+
+    def full(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real(fd, bytes(data[:len(data) // 2]))  # part of the line fits
+        raise OSError(error, os.strerror(error))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", full)
+        with pytest.raises(PlansyncError) as info:
+            log.append(SECOND)
+    assert len(calls) == 2
+    assert str(info.value).startswith(f"cannot write the journal {path}: "
+                                      f"{os.strerror(error)}")
+    assert "free disk space" in str(info.value)
+    assert path.read_bytes() == before  # the half line was cut back off
+    log.append(SECOND)  # space again: the next record starts on a line of its own
+    log.close()
+    assert LocalBackend(tmp_path / "state.json").records() == [FIRST, SECOND]
+
+
+def test_an_fsync_that_fails_is_a_write_that_failed(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a failed fsync the data may never reach the disk (and a second fsync may not
+    say so): the record is not reported durable, and its line is taken back."""
+    path = tmp_path / "state.json.journal"
+    log = LocalBackend(tmp_path / "state.json")
+    log.append(FIRST)
+    before = path.read_bytes()
+    real = os.fsync
+    failures = []
+
+    def failing(fd: int) -> None:
+        if not failures:
+            failures.append(fd)
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(fd)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fsync", failing)
+        with pytest.raises(PlansyncError, match=f"cannot write the journal {path}: "
+                                                "Input/output error"):
+            log.append(SECOND)
+    assert failures and path.read_bytes() == before
+    log.close()
+    assert LocalBackend(tmp_path / "state.json").records() == [FIRST]
+
+
+# --- folding is idempotent: a journal found again beside the state holding it -----------
+
+AUDIT = Audit(AT, {"user": "ci"}, "2", "C", {"recurringUniqueID": "2"}, "00", SECOND.key)
+LONE = Audit(AT, {"user": "ci"}, "1", "U", {"recurringUniqueID": "1"}, "", FIRST.key)
+BASE = state.State("JT01", URL, serial=1)  # as saved once
+JOURNAL = [FIRST, SECOND, LONE, Outcome(SECOND.key, SECOND.plan, "applied", CANCELLED, AT,
+                                        (AUDIT,))]
+
+
+def stored(folded: state.State) -> state.State:
+    """``folded`` as the next run reads it from storage."""
+    return state.from_document(state.document(folded), "state", "hint")
+
+
+def test_folding_a_journal_twice_is_folding_it_once() -> None:
+    once = journal.fold(BASE, JOURNAL)
+    assert once.history == (LONE, AUDIT) and once.pending == {"r:1": FIRST}
+    assert journal.fold(once, JOURNAL) == once
+    # Killed between the state write and the journal clear: the next run reads the state
+    # that holds the journal, and finds the journal again.
+    again = journal.fold(stored(once), JOURNAL)
+    assert again == once and again.history == (LONE, AUDIT)
+    assert journal.fold(stored(again), JOURNAL) == once  # and once more
+
+
+def test_records_journalled_after_the_state_was_written_are_folded() -> None:
+    """Killed before the state write: the state holds part of the journal."""
+    part = journal.fold(BASE, JOURNAL[:2])
+    whole = journal.fold(stored(part), JOURNAL)
+    assert whole == journal.fold(BASE, JOURNAL)
+    assert whole.history == (LONE, AUDIT)
+
+
+def test_the_state_lists_only_ids_the_journal_may_still_hold() -> None:
+    once = journal.fold(BASE, JOURNAL)
+    assert once.journal_ids == {record.id for record in JOURNAL}
+    # The journal was cleared after the state write: its ids are not kept on and on.
+    later = journal.fold(stored(once), [])
+    assert later.journal_ids == frozenset() and later.history == once.history
+    third = Intent("r:3", "3", "update", {"amount": "3.00"}, "sha256:c", "active", AT)
+    assert journal.fold(stored(once), [third]).journal_ids == {third.id}
+    # Records folded one by one as a run journals them keep every id.
+    assert journal.fold(later, [third]).journal_ids == {third.id}
+    assert journal.fold(once, [third]).journal_ids == once.journal_ids | {third.id}
+
+
+def test_ids_survive_the_journal_and_records_without_one_are_folded_once(
+        tmp_path: Path) -> None:
+    log = LocalBackend(tmp_path / "state.json")
+    for record in JOURNAL:
+        log.append(record)
+    log.close()
+    assert [r.id for r in log.records()] == [r.id for r in JOURNAL]
+    # A journal written by a plansync before records had ids.
+    path = tmp_path / "state.json.journal"
+    lines = [{k: v for k, v in json.loads(line).items() if k != "id"}
+             for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    old = log.records()
+    assert old == JOURNAL and old[0].id == log.records()[0].id != FIRST.id
+    once = journal.fold(BASE, old)
+    assert journal.fold(stored(once), log.records()) == once
+
+
+def test_a_record_with_an_id_that_is_no_id_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.json.journal"
+    line = json.dumps({"kind": "outcome", "key": "k", "plan": "1", "result": "applied",
+                       "at": AT, "entry": None, "id": ""})
+    path.write_text(line + "\n")
+    with pytest.raises(PlansyncError, match=f"{path}:1: not a plansync journal record"):
+        LocalBackend(tmp_path / "state.json").records()

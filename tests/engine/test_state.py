@@ -190,3 +190,28 @@ def test_the_lock_note_is_private_and_escapes_what_it_shows(tmp_path: Path) -> N
     with LocalBackend(path).lock("apply", 0, warn=(warnings := []).append):
         pass
     assert "\x1b" not in warnings[0] and "\\x1b[2Jmallory@h" in warnings[0]
+
+
+def test_a_state_written_before_records_had_ids_is_read_and_written_back(
+        tmp_path: Path) -> None:
+    at = "2026-11-27T10:00:00.000Z"
+    older = {  # as plansync wrote it before journal records had ids
+        "version": 1, "serial": 3, "lineage": "l", "merchant_id": "JT01", "endpoint": URL,
+        "plans": {},
+        "pending": [{"key": "r:1", "plan": "1", "action": "update",
+                     "after": {"amount": "2.00"}, "fingerprint": "f",
+                     "before_status": "active", "at": at}],
+        "history": [{"at": at, "by": {"user": "ci"}, "plan": "2", "process_type": "C",
+                     "sent": {"recurringUniqueID": "2"}, "resp_code": "00", "key": "r:2"}],
+    }
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(older))
+    read = LocalBackend(path).read()
+    assert read is not None and read.journal_ids == frozenset()
+    assert list(read.pending) == ["r:1"] and read.history[0].key == "r:2"
+    LocalBackend(path).write(read.with_intent(
+        state.Intent("r:3", "3", "cancel", {"status": "cancelled"}, "f", "active", at)))
+    again = LocalBackend(path).read()
+    assert again is not None and set(again.pending) == {"r:1", "r:3"}
+    assert again.journal_ids == {again.pending["r:3"].id}
+    assert json.loads(path.read_text())["journal_ids"] == [again.pending["r:3"].id]

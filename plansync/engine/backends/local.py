@@ -97,13 +97,31 @@ class LocalBackend:
     # --- journal -----------------------------------------------------------------------
 
     def append(self, record: Record) -> None:
+        """Durable when it returns: the whole line written and fsynced. Else the error
+        names the journal, and the file is as it was: no part of the line is left to
+        glue the next record onto, nor a whole line for a write that was never sent."""
         line = (json.dumps(encode(record), separators=(",", ":")) + "\n").encode("utf-8")
         with self._append_lock, writing(self._journal, "journal"):
             if self._fd is None:
                 self._fd = self._open_journal()
-            with self._fenced():  # only the write: a holder frozen here delays a takeover
-                os.write(self._fd, line)
-            os.fsync(self._fd)
+            fd = self._fd
+            size = os.fstat(fd).st_size  # where this line starts: only we append (the lock)
+            try:
+                with self._fenced():  # only the write: a holder frozen here delays a takeover
+                    _write_all(fd, line)
+                os.fsync(fd)
+            except OSError:
+                # A full disk (ENOSPC, EDQUOT) or a failing one (EIO). After a failed
+                # fsync the kernel may drop the pages and a later fsync succeed without
+                # them, so the line is cut off even when all of it was written.
+                # If cutting fails too, the next open cuts a torn line (its descriptor is
+                # closed here for that); a whole line left is a write never sent, which
+                # the next run holds as pending and settles by inquiry.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                    os.fsync(fd)
+                self._close_journal()
+                raise
 
     def records(self) -> list[Record]:
         """Every whole record. A last line without its newline was torn by a crash
@@ -316,6 +334,16 @@ class LocalBackend:
     def close(self) -> None:
         with self._append_lock:
             self._close_journal()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """All of ``data``: a write may take only part of it (a disk nearly full)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:  # no progress and no error: refused all the same
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
 
 
 def write_atomically(path: Path, data: bytes) -> None:
