@@ -7,7 +7,8 @@ and exits 1; anything else is a bug.
     PlansyncError                 exit code 1 unless the class says otherwise
     ├── GuardrailError            a plan exceeds a limit; nothing was sent (exit code 3)
     ├── LockError                 the state is locked by another run, or the lock cannot be had
-    │   └── LockLostError         this run's lock was taken over: it writes nothing more
+    │   ├── LockLostError         this run's lock was taken over: it writes nothing more
+    │   └── HolderAliveError      force-unlock of a holder that shows signs of life
     ├── HeldBack                  a write kept from leaving at the last moment (stop, lost lock)
     ├── ConfigError               a setting is missing or wrong
     │   └── KeyFileError          a key file cannot be used (names the file)
@@ -56,6 +57,10 @@ class LockError(PlansyncError):
 class LockLostError(LockError):
     """This run can no longer prove it holds the state's lock (it was taken over, broken
     with force-unlock, or not renewed in time): it sends no write and stores nothing more."""
+
+
+class HolderAliveError(LockError):
+    """A lock whose holder shows signs of life is not broken without being told to."""
 
 
 class HeldBack(PlansyncError):

@@ -178,7 +178,8 @@ def test_force_unlock_checks_the_id(many: tuple[Emulator, dict[str, str], Path],
     right = run("force-unlock", "abc", env=env)
     assert right.returncode == 0
     assert right.stdout == ("Removed lock abc held by ci@elsewhere pid 1 for apply since "
-                            "2026-11-26T00:00:00Z (CI run https://ci.example/run/7).\n")
+                            "2026-11-26T00:00:00Z (CI run https://ci.example/run/7); a run "
+                            "still holding it is fenced.\n")
     assert not lock.exists()
 
 

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
-from tests.conftest import admin, live_fields, run
+from tests.conftest import admin, live_fields, quick_reads, run
 from tests.test_apply import HEAD, faults, writes
 
 
 @pytest.fixture
 def env(served: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    return served | {"PLANSYNC_STATE": str(tmp_path / "state" / "state.json")}
+    return quick_reads(served | {"PLANSYNC_STATE": str(tmp_path / "state" / "state.json")},
+                       tmp_path / "config")
 
 
 def spec(tmp_path: Path, status: str) -> str:

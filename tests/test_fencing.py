@@ -6,10 +6,8 @@ and that no write leaves after the stop."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
-from tests.conftest import PLANSYNC, admin, state_location
+from tests.conftest import admin, state_location
 from tests.test_apply_failures import N, assert_converged_once, processed_writes, seed_and_spec
+from tests.test_remote_state import run_in, start, wait_for_writes
 
 WINDOW = "2s"  # the settle window: longer than the emulator's answers here take
 
@@ -41,26 +40,6 @@ def many(emulator_dir: Path, tmp_path: Path) -> Iterator[tuple[Emulator, dict[st
     with Emulator.start(emulator_dir, seed=seed) as running:
         yield running, {"PLANSYNC_CONFIG": str(client_config(emulator_dir, tmp_path)),
                         "PLANSYNC_ENDPOINT": running.url}, spec
-
-
-def start(env: dict[str, str], folder: Path, *args: str) -> subprocess.Popen[str]:
-    folder.mkdir(exist_ok=True)
-    return subprocess.Popen([*PLANSYNC, *args], cwd=folder, env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
-
-
-def run_in(env: dict[str, str], folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    process = start(env, folder, *args)
-    out, err = process.communicate(timeout=120)
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
-
-
-def wait_for_writes(emulator: Emulator, count: int) -> None:
-    deadline = time.monotonic() + 30
-    while sum(processed_writes(emulator).values()) < count:
-        assert time.monotonic() < deadline, "apply made no progress"
-        time.sleep(0.01)
 
 
 def converge(env: dict[str, str], folder: Path, spec: Path, window: int = 2) -> None:

@@ -314,9 +314,18 @@ def force_unlock(lock_id: str, force: bool, **options: Any) -> int:
                                                 default=False):
         click.echo("Nothing was changed.")
         return 1
+    from plansync.errors import HolderAliveError
+
     store = shared.open_state(options)
-    with contextlib.closing(store):
-        note = store.force_unlock(lock_id, force=force)
+    try:
+        with contextlib.closing(store):
+            note = store.force_unlock(lock_id, force=force)
+    except HolderAliveError as exc:
+        exc.hint = ("wait for it; if it is frozen or hung, stop it first, or break the lock "
+                    f"anyway with plansync force-unlock --force {lock_id} (that run is then "
+                    "fenced: it stores nothing more and sends no write it has not already "
+                    "sent)")
+        raise
     click.echo(f"Removed {lock.describe(note)}; a run still holding it is fenced.")
     return 0
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from plansync.engine.state import now
-from plansync.errors import LockError, LockLostError
+from plansync.errors import HolderAliveError, LockError, LockLostError
 from plansync.printable import printable
 
 POLL_SECONDS = 0.2
@@ -67,13 +67,11 @@ def alive_here(note: Mapping[str, Any]) -> bool:
     return True
 
 
-def refuse_live(note: Mapping[str, Any], sign: str, lock_id: str) -> LockError:
-    """force-unlock of a holder that shows signs of life: refused unless --force."""
-    return LockError(
-        f"the lock's holder shows signs of life ({sign}): {describe(note)}",
-        "wait for it; if it is frozen or hung, stop it first, or break the lock anyway "
-        f"with plansync force-unlock --force {lock_id} (that run is then fenced: it can "
-        "store nothing more, and sends no write it has not already sent)")
+def refuse_live(note: Mapping[str, Any], sign: str, lock_id: str) -> HolderAliveError:
+    """force-unlock of a holder that shows signs of life: refused unless forced (the
+    command says how)."""
+    return HolderAliveError(f"the lock's holder shows signs of life ({sign}): "
+                            f"{describe(note)}", held_by=lock_id)
 
 
 def describe(note: Mapping[str, Any]) -> str:

@@ -46,35 +46,31 @@ def render(plan: Plan, budget: int = BUDGET, breaches: Sequence[Violation] = ())
 def _guardrails(breaches: Sequence[Violation], room: int) -> list[str]:
     """Before anything else a reviewer reads: what apply would refuse. Within ``room``
     characters (one breach per plan can be thousands), with the rest counted."""
-    if not breaches:
-        return []
-    lines = ["> [!CAUTION]", f"> **{GUARDRAILS}:**"]
-    used = sum(len(line) + 1 for line in lines)
-    for kept, breach in enumerate(breaches):
-        said = cell(breach.message.replace(" -> ", " → "))
-        line = f"> - {said} ({_source(breach.source)})"
-        if used + len(line) + 1 > room:
-            lines.append(f"> - _and {len(breaches) - kept} more; run `plansync plan` to see "
-                         "them all_")
-            break
-        lines.append(line)
-        used += len(line) + 1
-    return [*lines, ""]
+    items = [f"{cell(breach.message.replace(' -> ', ' → '))} ({_source(breach.source)})"
+             for breach in breaches]
+    return _callout(["> [!CAUTION]", f"> **{GUARDRAILS}:**"], items, room)
 
 
 def _pending(plan: Plan, room: int) -> list[str]:
     """Writes an earlier run sent whose outcome is unknown (after a crash, thousands:
     within ``room`` characters, with the rest counted)."""
-    if not plan.pending:
+    items = [cell(pending_line(write, plan)) for write in plan.pending]
+    return _callout(["> [!NOTE]", "> **Writes still pending** (an earlier run sent them; "
+                                  "their outcome is not known yet):"], items, room)
+
+
+def _callout(head: list[str], items: Sequence[str], room: int) -> list[str]:
+    """A callout box of ``items`` within ``room`` characters, the rest counted; nothing
+    when there are no items."""
+    if not items:
         return []
-    lines = ["> [!NOTE]", "> **Writes still pending** (an earlier run sent them; their "
-                          "outcome is not known yet):"]
+    lines = list(head)
     used = sum(len(line) + 1 for line in lines)
-    for kept, write in enumerate(plan.pending):
-        line = f"> - {cell(pending_line(write, plan))}"
+    for kept, item in enumerate(items):
+        line = f"> - {item}"
         if used + len(line) + 1 > room:
-            lines.append(f"> - _and {len(plan.pending) - kept} more; run `plansync plan` to "
-                         "see them all_")
+            lines.append(f"> - _and {len(items) - kept} more; run `plansync plan` to see "
+                         "them all_")
             break
         lines.append(line)
         used += len(line) + 1

@@ -58,8 +58,10 @@ def test_cancel_is_final(client: GatewayClient) -> None:
 
 
 @pytest.mark.parametrize(("fields", "message"), [
-    (PlanFields(recurring_interval=400), "recurring_interval 400 is not from 1 to 365"),
-    (PlanFields(recurring_count=100000), "recurring_count 100000 is not from 0 to 99999"),
+    (PlanFields(recurring_interval=400),
+     "recurring_interval: 400 is not a whole number from 1 to 365"),
+    (PlanFields(recurring_count=100000),
+     "recurring_count: 100000 is not a whole number from 0 to 99999"),
 ])
 def test_values_outside_the_documented_ranges_are_never_sent(
         client: GatewayClient, emulator: Emulator, fields: PlanFields, message: str) -> None:
