@@ -305,8 +305,10 @@ def main() -> int:
                 runs.append(measure(f"plan {count}", ["plan", str(spec), "--parallelism", str(p)],
                                     count, env, emulator))
                 if before and count == max(sizes["scale"]):  # the largest plan, both clients
+                    # A state of its own: an earlier client may not read the newer's records.
+                    own = {**before, "PLANSYNC_STATE": str(root / "scale-before.json")}
                     compared.append(measure(f"plan {count}", ["plan", str(spec),
-                                            "--parallelism", str(p)], count, before, emulator))
+                                            "--parallelism", str(p)], count, own, emulator))
             # The machine's speed drifts (shared VM): the floor again, after the big phases.
             notes["crypto_floor_ms_at_end"] = crypto_floor_ms(emulator.folder)
         finally:
