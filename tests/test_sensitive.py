@@ -111,3 +111,23 @@ def test_text_from_an_answer_is_escaped() -> None:
     answer = messages.read_response(etree.tostring(root))
     assert answer.reason == "ok\\x9b2J"
     assert messages.live_plan(answer).invoice_prefix == "INV\\x9b31m\\u202e"
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("s3://bucket/plans?endpoint_url=http://AKIAEXAMPLE:s3cret@127.0.0.1:9",
+     "the s3:// state URL's endpoint_url holds credentials"),
+    ("postgres://plansync@127.0.0.1:9/db?password=s3cret", "the state URL holds a password"),
+])
+def test_credentials_in_a_state_urls_query_are_refused_without_echoing_them(
+        url: str, says: str) -> None:
+    result = run("state", "list", "--state", url)
+    assert result.returncode == 1 and says in result.stderr, result.stderr
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "AKIAEXAMPLE" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("rate", ["nan", "inf", "1e-300", "0", "-1"])
+def test_a_rate_limit_that_is_no_rate_is_a_usage_error(rate: str) -> None:
+    result = run("plan", "specs", "--rate-limit", rate)
+    assert result.returncode == 64, result.stderr  # was exit 70 (1e-300) or accepted (nan)
+    assert "--rate-limit" in result.stderr and "Traceback" not in result.stderr

@@ -122,7 +122,8 @@ def test_push_keeps_the_files_serial(env: dict[str, str], tmp_path: Path) -> Non
     again = run("state", "push", str(copy), env=env)  # the same serial: one more
     assert again.returncode == 0 and "as serial 4" in again.stdout
     copy.write_text(json.dumps(document(dataclasses.replace(
-        State("JT01", URL, lineage=json.loads(copy.read_text())["lineage"]), serial=9))))
+        State("JT01", URL, lineage=json.loads(copy.read_text())["lineage"]).with_entry(
+            "1", Entry(cancelled=True)), serial=9))))
     later = run("state", "push", str(copy), env=env)
     assert later.returncode == 0 and "as serial 9" in later.stdout
 
@@ -196,3 +197,27 @@ def test_state_rm_is_the_only_way_a_plan_is_forgotten(env: dict[str, str],
     assert "1 write(s) pending" in listed  # the journal was folded in, not lost
     history = run("state", "history", "156145", env=env).stdout
     assert "plan 156145  cancel  respCode 00" in history  # the audit trail is kept
+
+
+def test_push_refuses_a_file_that_forgets_a_plan_or_a_cancellation(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """Only state rm forgets: a pulled file edited to drop a cancelled plan (serial kept)
+    would let a later apply write to it."""
+    assert run("apply", str(EXAMPLE), "--auto-approve", env=env).returncode == 0
+    pulled = json.loads(run("state", "pull", env=env).stdout)
+    assert pulled["plans"]["156145"]["cancelled"] is True
+    copy = tmp_path / "copy.json"
+    dropped = {**pulled, "plans": {k: v for k, v in pulled["plans"].items() if k != "156145"}}
+    copy.write_text(json.dumps(dropped))
+    refused = run("state", "push", str(copy), env=env)
+    assert refused.returncode == 1, refused.stdout
+    assert "forgets what the state remembers: plan(s) 156145 missing" in refused.stderr
+    assert "plansync state rm ID" in refused.stderr
+    uncancelled = json.loads(json.dumps(pulled))
+    uncancelled["plans"]["156145"]["cancelled"] = False
+    copy.write_text(json.dumps(uncancelled))
+    refused = run("state", "push", str(copy), env=env)
+    assert refused.returncode == 1 and "the cancellation of 156145" in refused.stderr
+    shown = json.loads(run("state", "show", "156145", env=env).stdout)
+    assert shown["cancelled"] is True  # nothing was pushed
+    assert run("state", "push", str(copy), "--force", env=env).returncode == 0

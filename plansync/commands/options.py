@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -138,11 +139,22 @@ def open_state(options: dict[str, Any], config_file: Path | None = None) -> Any:
 REQUIRE_REMOTE_STATE = "PLANSYNC_REQUIRE_REMOTE_STATE"  # set by the GitHub Action
 
 
+class FiniteRange(click.FloatRange):
+    """A FloatRange that also refuses nan (which no comparison refuses)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a number", param, ctx)
+        return number
+
+
 fanout = [
     click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
                  help="Requests in flight at once."),
-    click.option("--rate-limit", type=click.FloatRange(0, min_open=True), metavar="R",
-                 help="At most R requests per second (default: no limit)."),
+    click.option("--rate-limit", type=FiniteRange(0.01, 10_000), metavar="R",
+                 help="At most R requests per second, 0.01 to 10000 (default: no limit)."),
 ]
 selection = [
     click.option("--target", multiple=True, metavar="ID", help="Only these plans (repeatable)."),

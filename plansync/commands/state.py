@@ -110,8 +110,9 @@ def state_pull(**options: Any) -> int:
 def state_push(file: Path, force: bool, **options: Any) -> int:
     """Replace the state with FILE (from `state pull`), under the lock.
 
-    Refused if FILE's serial is lower than the state's, or its lineage another, unless
-    --force; refused while the journal holds writes (run apply first)."""
+    Refused if FILE's serial is lower than the state's, its lineage another, or it lacks a
+    plan or a cancellation the state holds (state rm forgets), unless --force; refused
+    while the journal holds writes (run apply first)."""
     from plansync.engine.state import from_document
 
     try:
@@ -132,6 +133,18 @@ def state_push(file: Path, force: bool, **options: Any) -> int:
             if pushed.serial < stored.serial:
                 raise PlansyncError(f"file {file} has serial {pushed.serial}, lower than the "
                                     f"state's {stored.serial}", "use --force to overwrite")
+            # Only state rm forgets: a push that drops a plan, or a cancellation, would
+            # let a later apply write to a plan plansync cancelled.
+            forgotten = sorted(set(stored.plans) - set(pushed.plans))
+            uncancelled = sorted(stored.cancelled - pushed.cancelled - set(forgotten))
+            if forgotten or uncancelled:
+                raise PlansyncError(
+                    f"file {file} forgets what the state remembers: "
+                    + "; ".join(part for part in (
+                        f"plan(s) {', '.join(forgotten[:10])} missing" if forgotten else "",
+                        f"the cancellation of {', '.join(uncancelled[:10])}" if uncancelled
+                        else "") if part) + "; nothing was pushed",
+                    "to forget a plan use plansync state rm ID; --force overwrites anyway")
         # The file's serial is kept (into an empty state too), unless the state's is as
         # high: then one more, so that every reader sees the push as newer.
         base = stored.serial if stored else 0

@@ -199,8 +199,6 @@ class Applier:
                           f"not sent: {exc.message}")
         with self._state_lock:
             self._state = self._state.with_intent(intent)
-        with self._state_lock:
-            self._in_flight[change.id] = str(change.action)
         try:
             return self._send(change, write, intent, sent, result)
         except HeldBack as exc:
@@ -224,6 +222,8 @@ class Applier:
                 raise HeldBack(self._why_stopped())
             if monotonic() >= latest:  # a freeze, or a long wait for a connection
                 raise HeldBack("not sent: it could not leave within half the settle window")
+            with self._state_lock:  # leaving now: what a stop waits for
+                self._in_flight[intent.plan] = intent.action
         return check
 
     def _send(self, change: Change, write: Any, intent: Intent,

@@ -18,7 +18,7 @@ import dataclasses
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from plansync import schema_files
@@ -93,7 +93,8 @@ class Intent:
                 and all(isinstance(v, str) for v in intent.sent.values())):
             raise ValueError("an intent's audit members are of the wrong kind")
         try:
-            intent.sent_at  # noqa: B018 - refused here, not in the middle of an apply
+            if intent.sent_at > datetime.now(UTC) + FUTURE_SKEW:  # it would block the plan
+                raise ValueError(f"it was sent at {intent.at}, in the future")
             for name, value in intent.after.items():
                 from_json(name, value)
         except (TypeError, ArithmeticError, AttributeError) as exc:
@@ -101,6 +102,7 @@ class Intent:
         return intent
 
 
+FUTURE_SKEW = timedelta(hours=1)  # clocks disagree; a write journalled later was edited
 _INTENT_MEMBERS = frozenset(("key", "plan", "action", "after", "fingerprint", "before_status",
                              "at"))
 _INTENT_ALL = _INTENT_MEMBERS | {"by", "sent", "id"}  # older states lack them
@@ -262,6 +264,9 @@ def from_document(data: Any, where: str, hint: str) -> State:
     except ValueError as exc:
         raise PlansyncError(f"{where} holds a history record that cannot be read: {exc}",
                             hint) from None
+    if type(data["serial"]) is not int:  # JSON Schema takes 5.0 for an integer
+        raise PlansyncError(f"{where} is not a plansync state: serial {data['serial']!r} is "
+                            "not a whole number", hint)
     for plan_id, entry in data["plans"].items():
         problem = entry_problem(entry)
         if problem:

@@ -4,7 +4,8 @@ PyYAML's own constructor keeps the last of two equal keys, reads ``99.90`` as a 
 ``0712`` as an octal number. Here values are built from the composed node tree instead:
 - a duplicate key in one mapping is a problem, naming both lines;
 - a number with a fraction becomes a ``Decimal`` read from its source text, never a float;
-- only plain decimal integers become ints: ``0712``, ``0x1E`` or ``1:30`` stay text;
+- only plain decimal integers become ints: ``0712``, ``0x1E``, ``1:30`` or ``7_0`` (YAML
+  1.1's 70) stay text, as does anything tagged (``!!float 7``);
 - a number with an exponent (``1e2``, ``1.e-999999999``) or a plus sign stays text, so
   the schema refuses it by name: amounts are written out, digit by digit;
 - dates stay text (the spec checks them itself, and names impossible ones).
@@ -40,8 +41,10 @@ _BOOLS = {"true": True, "false": False}
 YAML11_BOOLS = frozenset({"yes", "no", "on", "off", "y", "n"})
 # Numbers as a spec writes them: no exponent (1e2, 1.e-999999999) and no plus sign,
 # which stay text for the schema to refuse by name (formats.parse_amount is the rule).
-_DECIMAL_INT = re.compile(r"-?(0|[1-9][0-9_]*)")
-_DECIMAL_FRACTION = re.compile(r"-?([0-9][0-9_]*)?\.[0-9_]*")
+# YAML 1.2's core schema: no underscores (``7_0`` is YAML 1.1's 70; here it is text).
+_DECIMAL_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_DECIMAL_FRACTION = re.compile(r"-?([0-9]+)?\.[0-9]*")
+_PLAIN = "tag:plansync,2026:plain"  # an untagged plain scalar (``!!str 7`` is text)
 
 
 class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
@@ -49,8 +52,9 @@ class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoa
     come through as text and are typed by ``_plain`` below."""
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> str:
-        return str(self.DEFAULT_SCALAR_TAG if kind is yaml.ScalarNode else
-                   self.DEFAULT_SEQUENCE_TAG if kind is yaml.SequenceNode else
+        if kind is yaml.ScalarNode:  # untagged plain scalars are typed; tagged ones text
+            return _PLAIN if implicit[0] else str(self.DEFAULT_SCALAR_TAG)
+        return str(self.DEFAULT_SEQUENCE_TAG if kind is yaml.SequenceNode else
                    self.DEFAULT_MAPPING_TAG)
 
 
@@ -243,7 +247,7 @@ def _collection(node: yaml.Node, path: Path_, document: Document) -> Any:
 
 def _scalar(node: yaml.Node) -> Any:
     text: str = node.value
-    if getattr(node, "style", None):  # quoted or block scalars are text; plain ones typed
+    if getattr(node, "style", None) or node.tag != _PLAIN:  # quoted, block or tagged: text
         return text
     return _plain(text)
 
@@ -259,12 +263,12 @@ def _plain(text: str) -> Any:
         return _BOOLS[lowered]
     if text[0] in "-0123456789" and _DECIMAL_INT.fullmatch(text):
         try:
-            return int(text.replace("_", ""))
+            return int(text)
         except ValueError:  # over Python's 4300-digit limit: no field wants such a number
             return text
     if text[0] in "-.0123456789" and _DECIMAL_FRACTION.fullmatch(text):
         try:
-            value = Decimal(text.replace("_", ""))
+            value = Decimal(text)
         except InvalidOperation:
             return text
         return value if value.is_finite() else text

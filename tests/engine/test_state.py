@@ -215,3 +215,24 @@ def test_a_state_written_before_records_had_ids_is_read_and_written_back(
     assert again is not None and set(again.pending) == {"r:1", "r:3"}
     assert again.journal_ids == {again.pending["r:3"].id}
     assert json.loads(path.read_text())["journal_ids"] == [again.pending["r:3"].id]
+
+
+def _state_document(**changes: object) -> dict[str, object]:
+    return {"version": 1, "serial": 5, "lineage": "l", "merchant_id": "JT01",
+            "endpoint": URL, "plans": {}, **changes}
+
+
+def test_a_fractional_serial_is_refused(tmp_path: Path) -> None:
+    # JSON Schema takes 5.0 for an integer; carried through, it was written back as 2.0.
+    with pytest.raises(PlansyncError, match=r"serial 5\.0 is not a whole number"):
+        state.from_document(_state_document(serial=5.0), "state", "restore it")
+
+
+def test_a_pending_write_sent_in_the_future_is_refused(tmp_path: Path) -> None:
+    # It would keep its plan from ever being written again.
+    future = {"key": "r:1", "plan": "1", "action": "cancel", "after": {},
+              "fingerprint": "f", "before_status": "active", "at": "9999-12-31T23:59:59.999Z"}
+    with pytest.raises(PlansyncError, match="in the future"):
+        state.from_document(_state_document(pending=[future]), "state", "restore it")
+    soon = {**future, "at": datetime.now(UTC).isoformat()}
+    assert state.from_document(_state_document(pending=[soon]), "state", "x").pending

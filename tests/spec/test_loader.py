@@ -305,6 +305,15 @@ def test_chunked_reading_gives_what_a_plain_read_gives(
      "currency allows"),
     ("plans:\n  - id: '1'\n    currency: SGD\n    amount: '99.900'\n",
      "spec.yaml:6:13: plan 1: amount: 99.900 has more decimals than SGD allows (2)"),
+    # YAML 1.1 read underscores as digit separators (7_0 was 70) and tags as types:
+    # YAML 1.2 and the one rule do not.
+    ("plans:\n  - id: '1'\n    recurring_interval: 7_0\n",
+     'spec.yaml:5:25: plan 1: recurring_interval: must be a whole number, not "7_0"'),
+    ("plans:\n  - id: '1'\n    recurring_count: !!float 7\n",
+     'spec.yaml:5:22: plan 1: recurring_count: must be a whole number, not "7"'),
+    ("plans:\n  - id: '1'\n    amount: 1_0.5_0\n",
+     "spec.yaml:5:13: plan 1: amount: must be an exact decimal in major units, such as "
+     '"99.90", not "1_0.5_0"'),
     ("plans:\n  - id: '1'\n    currency: SGD\n    amount: '10000000000.00'\n",
      "spec.yaml:6:13: plan 1: amount: 10000000000.00 is more than the gateway's 12-digit "
      "amounts can carry"),

@@ -63,7 +63,8 @@ _KEY = "hashtextextended('plansync:' || %s, 0)"  # the workspace's advisory lock
 class PostgresBackend:
     def __init__(self, url: str, workspace: str, environ: Mapping[str, str]) -> None:
         parts = urlsplit(url)
-        if parts.password is not None:
+        if parts.password is not None or any(
+                key == "password" for key, _ in parse_qsl(parts.query)):
             raise ConfigError("the state URL holds a password",
                               f"remove it; set {PASSWORD_ENV} or PGPASSWORD, or use ~/.pgpass")
         query = [(k, v) for k, v in parse_qsl(parts.query) if k != "workspace"]

@@ -60,6 +60,11 @@ class S3Backend:
             raise ConfigError("the s3:// state URL holds credentials; they were not used",
                               "AWS credentials come from the environment (AWS_* variables, "
                               "a profile, or OIDC in CI), never from the URL")
+        endpoint = urlsplit(query.get("endpoint_url", ""))
+        if endpoint.username is not None or endpoint.password is not None:
+            raise ConfigError("the s3:// state URL's endpoint_url holds credentials; they "
+                              "were not used", "AWS credentials come from the environment "
+                              "(AWS_* variables, a profile, or OIDC in CI), never from a URL")
         if not parts.hostname:
             raise ConfigError(f"state URL {url!r} names no bucket", "use s3://BUCKET/PREFIX")
         self.bucket = parts.netloc
