@@ -14,8 +14,8 @@ go to the kernel there).
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import http.client
+import multiprocessing
 import statistics
 import tempfile
 import threading
