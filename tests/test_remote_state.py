@@ -61,7 +61,9 @@ def wait_for_writes(emulator: Emulator, count: int) -> None:
 def test_two_applies_from_two_directories_never_both_write(
         shared: tuple[Emulator, dict[str, str], Path], tmp_path: Path) -> None:
     emulator, env, spec = shared
-    admin(emulator, "PUT", "/_emulator/faults", {"latency_ms": 60})
+    # Slow enough (about 6 s of writes) that the second run, however slowly a busy
+    # machine starts it, finds the first still holding the lock.
+    admin(emulator, "PUT", "/_emulator/faults", {"latency_ms": 250})
     first = start(env, tmp_path / "runner-a", "apply", str(spec), "--auto-approve",
                   "--parallelism", "4")
     wait_for_writes(emulator, 1)
