@@ -104,12 +104,15 @@ def test_after_sigint_no_write_is_sent_and_the_summary_counts_what_was_not_start
     apply = start(env, tmp_path, "apply", str(spec), "--auto-approve", "--json",
                   "--parallelism", "3", "--settle-window", WINDOW)
     wait_for_writes(emulator, 2)
+    # Slower answers from now on (within the 1 s read timeout): the writes in flight are
+    # still being checked when the second signal comes.
+    admin(emulator, "PUT", "/_emulator/faults", {"latency_ms": 800})
     apply.send_signal(signal.SIGINT)
     stopped_at = len(admin(emulator, "GET", "/_emulator/log"))
     time.sleep(0.3)
     apply.send_signal(signal.SIGINT)  # a second Ctrl-C: it says what it waits for
     out, err = apply.communicate(timeout=60)
-    assert apply.returncode == 130, err
+    assert apply.returncode == 130, err[-3000:]
     assert "Stopping: no new writes are sent" in err
     assert "Still stopping (SIGINT): waiting for" in err
     # Requests received after the signal: the answers of inquiries and writes already in

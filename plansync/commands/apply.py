@@ -303,7 +303,11 @@ class _Stop:
             yield
         finally:
             for signum, old in previous.items():
-                signal.signal(signum, old)
+                # A stopping run has released its lock and is about to exit 130/143: a
+                # further signal now changes nothing. Ignored, not left to Python, which
+                # restores the default action while it exits (killed by it, the run's
+                # exit code and buffered output would be lost).
+                signal.signal(signum, old if self.signum is None else signal.SIG_IGN)
 
 
 _DURATION = re.compile(r"([0-9]+)([smh]?)")
