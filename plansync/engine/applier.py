@@ -163,7 +163,7 @@ class Applier:
         def result(kind: str, detail: str = "", **extra: Any) -> Result:
             return Result(change.id, change.name, change.action, kind, detail, **extra)
 
-        if not self.options.dry_run and not self._may_send():
+        if not self.options.dry_run and self._halted():  # the lease: checked as it leaves
             return result("not-started", self._why_stopped())
         try:
             live = self.client.inquire(change.id)
