@@ -96,6 +96,11 @@ class OutcomeUnknownError(GatewayError):
     """An update or cancel left this machine and its answer was lost. The gateway may
     or may not have applied it; only an inquiry can tell. Never retry it blindly."""
 
+    def __init__(self, message: str, hint: str | None = None, *,
+                 unanswered: bool = False) -> None:
+        super().__init__(message, hint)
+        self.unanswered = unanswered  # no complete answer came (not an unusable one)
+
 
 class EnvelopeError(GatewayError):
     pass

@@ -37,7 +37,7 @@ class InProcessGateway:
         """The next requests of this kind meet these faults, one each, in order."""
         self.faults[(plan_id, process_type)].extend(faults)
 
-    def post(self, body: bytes, before: Callable[[], None] | None = None) -> Answer:
+    def post(self, body: bytes, before: Callable[[], float | None] | None = None) -> Answer:
         if before is not None:
             before()
         request = messages.parse_flat(self.envelope.open(body), messages.REQUEST_ROOT)
@@ -59,6 +59,9 @@ class InProcessGateway:
             raise AnswerLost("connection reset")
         answer = self.envelope.seal(messages.build_xml(messages.RESPONSE_ROOT, items))
         return Answer(200, answer.encode("ascii"), None)
+
+    def abort(self) -> None:
+        pass  # answers come at once: nothing is ever in flight to cut off
 
     def commit_late(self) -> None:
         for request in self._late:

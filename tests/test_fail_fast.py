@@ -47,7 +47,7 @@ def test_a_wrong_gateway_key_over_500_plans_is_one_error(
         assert len(errors) == 1, result.stderr
         assert "signature does not verify" in errors[0]
         assert "the first 3 requests failed alike, so plansync stopped" in errors[0]
-        assert f"of {N} plan(s) not tried" in errors[0]
+        assert f"of the {N} plans were not tried" in errors[0]
         assert "could not be planned" not in result.stdout  # no line per plan
     # A handful of requests per run (those in flight when it tripped, and their retries),
     # not four attempts for each of 500 plans.

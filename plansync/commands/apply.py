@@ -116,6 +116,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
                 actor={k: lock_note[k] for k in ("user", "host", "ci_url")},
                 fence=store.check_lease))
             stop.waiting_for = applier.in_flight
+            stop.cut_off = client.abort
             _settle_earlier_writes(applier, dry_run, say)
             plan_digest = None
             ceiling = None
@@ -268,16 +269,21 @@ def _confirmed() -> bool:
     return bool(answer == "yes")
 
 
+STOP_GRACE = 3.0  # seconds a stopped run gives the writes in flight to be answered
+
+
 class _Stop:
     """SIGINT/SIGTERM while writing: send no new write (the applier checks just before
-    each send); let those in flight finish and be journalled, and the state be saved.
-    A further signal says what the run waits for. (Before the writes, Ctrl-C simply
-    aborts.)"""
+    each send); give those in flight STOP_GRACE seconds to be answered, then cut them
+    off (``cut_off``: each becomes an unknown outcome, journalled, that the next apply
+    settles by inquiry), and save the state: the run ends within seconds. A further
+    signal says what the run waits for. (Before the writes, a signal simply aborts.)"""
 
     def __init__(self) -> None:
         self.event = threading.Event()
         self.signum: int | None = None
         self.waiting_for: Callable[[], dict[str, str]] = dict
+        self.cut_off: Callable[[], None] = lambda: None
 
     @contextmanager
     def catching(self) -> Iterator[None]:
@@ -285,8 +291,11 @@ class _Stop:
             if not self.event.is_set():
                 self.signum = signum
                 self.event.set()
-                click.echo("Stopping: no new writes are sent; waiting for those in "
-                           "flight...", err=True)
+                click.echo("Stopping: no new writes are sent; waiting up to "
+                           f"{STOP_GRACE:g}s for those in flight...", err=True)
+                cutting = threading.Timer(STOP_GRACE, self.cut_off)
+                cutting.daemon = True
+                cutting.start()
                 return
             flying = self.waiting_for()
             named = ", ".join(f"plan {plan} ({action})" for plan, action in

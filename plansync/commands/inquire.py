@@ -9,6 +9,7 @@ import click
 
 from plansync.commands import options as shared
 from plansync.errors import GatewayError
+from plansync.gateway.breaker import SystemicError
 
 
 @click.command()
@@ -31,9 +32,11 @@ def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int,
         found = dict(inquire_all(client, dict.fromkeys(plan_ids), parallelism))
     results = [found[plan_id] for plan_id in plan_ids]  # as asked, in order
     plans = [r for r in results if not isinstance(r, GatewayError)]
+    not_tried = [r for r in results if isinstance(r, SystemicError)]
     for plan_id, result in zip(plan_ids, results, strict=True):
-        if isinstance(result, GatewayError):
+        if isinstance(result, GatewayError) and not isinstance(result, SystemicError):
             click.echo(f"error: plan {plan_id}: {result}", err=True)
     if plans or as_json:
         click.echo(live.as_json(plans) if as_json else live.as_table(plans))
+    shared.stop_if_systemic(client, len(results), len(not_tried))  # one line, not one each
     return 1 if len(plans) < len(results) else 0

@@ -209,7 +209,14 @@ def stop_if_systemic(client: Any, total: int, not_tried: int) -> None:
     if cause is not None:
         raise PlansyncError(
             f"{cause.message} — the first {client.breaker.threshold} requests failed alike, "
-            f"so plansync stopped: {not_tried} of {total} plan(s) not tried", cause.hint)
+            f"so plansync stopped: {_how_many_not_tried(not_tried, total)}", cause.hint)
+
+
+def _how_many_not_tried(not_tried: int, total: int) -> str:
+    plans = "plan" if total == 1 else "plans"
+    if not_tried == 0:  # every plan was tried, and failed: it stopped only the retries
+        return f"each of the {total} {plans} was tried" if total > 1 else "its plan was tried"
+    return f"{not_tried} of the {total} {plans} {'was' if not_tried == 1 else 'were'} not tried"
 
 
 def read_plan_file(path: Path) -> tuple[Any, str]:

@@ -168,6 +168,8 @@ class Applier:
         try:
             live = self.client.inquire(change.id)
         except GatewayError as exc:
+            if not self.options.dry_run and self._halted():  # cut off by the stop
+                return result("not-started", self._why_stopped())
             return result("failed", f"inquiry before the write failed: {exc.message}")
         if change.action is Action.UPDATE and _matches(live, change.after):
             self.record(change.id, self._entry(change.id, applied=change.after, live=live))

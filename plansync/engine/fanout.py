@@ -20,12 +20,14 @@ def workers_for(parallelism: int) -> int:
     return parallelism + (parallelism + 3) // 4
 
 
-def bounded_map(function: Callable[[T], R], items: Iterable[T], parallelism: int
-                ) -> Iterator[tuple[T, R]]:
+def bounded_map(function: Callable[[T], R], items: Iterable[T], parallelism: int,
+                on_abort: Callable[[], None] | None = None) -> Iterator[tuple[T, R]]:
     """Yield (item, result) as each finishes. At most ``2 * parallelism`` items are
     submitted and not yet yielded, so memory does not grow with the number of items.
     ``function`` should return expected failures rather than raise them; anything it
-    raises is raised here after the work in flight is finished."""
+    raises is raised here after the work in flight is finished. Interrupted (a signal,
+    an error), nothing more starts and ``on_abort`` cuts the work in flight short, so
+    that the wait for it is short too."""
     # Finished futures arrive on a queue: O(1) per item, where concurrent.futures.wait
     # would register a waiter on every pending future for every item collected.
     finished: queue.SimpleQueue[Future[R]] = queue.SimpleQueue()
@@ -45,6 +47,13 @@ def bounded_map(function: Callable[[T], R], items: Iterable[T], parallelism: int
                 future.add_done_callback(finished.put)
             while pending:
                 yield collect()
-        finally:
-            for future in pending:  # a consumer that stops early: start nothing more
+        except GeneratorExit:  # a consumer that stops early: start nothing more
+            for future in pending:
                 future.cancel()
+            raise
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            if on_abort is not None:
+                on_abort()
+            raise

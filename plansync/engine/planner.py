@@ -63,5 +63,5 @@ def inquire_all(client: Gateway, plan_ids: Iterable[str], parallelism: int
         except GatewayError as exc:
             return exc
 
-    return bounded_map(inquire, plan_ids, workers_for(parallelism))
+    return bounded_map(inquire, plan_ids, workers_for(parallelism), on_abort=client.abort)
 

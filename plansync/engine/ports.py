@@ -35,6 +35,9 @@ class Gateway(Protocol):
         """``before`` is called at the last moment before each attempt leaves; what it
         raises keeps the write from leaving and is raised here."""
 
+    def abort(self) -> None:
+        """Cut every request in flight and send nothing more: the run must end now."""
+
 
 class JournalSink(Protocol):
     """Where intents, outcomes and audits go (a state backend): durable when append

@@ -15,6 +15,7 @@ from plansync.errors import (
     GatewayError,
     GatewayRejectedError,
     MerchantRejectedError,
+    OutcomeUnknownError,
     TransportError,
 )
 
@@ -40,7 +41,9 @@ def kind(error: GatewayError) -> str | None:
     if isinstance(error, EnvelopeError):
         return "answer does not open"  # our copy of 2C2P's key, or of ours, is wrong
     if isinstance(error, TransportError) and error.systemic:
-        return "endpoint"  # TLS, connection refused, DNS
+        return "endpoint"  # TLS, connection refused, DNS, a proxy, no answer, a redirect
+    if isinstance(error, OutcomeUnknownError) and error.unanswered:
+        return "endpoint"  # a write that got no answer: the gateway may have stopped
     return None
 
 

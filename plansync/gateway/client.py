@@ -12,6 +12,7 @@ import logging
 import random
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ class RetryPolicy:
     base_delay: float = 0.25
     max_delay: float = 8.0  # backoff of our own choosing
     retry_after_max: float = 300.0  # the longest wait a gateway's Retry-After may ask
+    budget: float = 60.0  # one plan's exchange, all attempts and waits: no retry past it
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Exponential backoff with full jitter."""
@@ -64,7 +66,7 @@ class GatewayClient:
                  retry: RetryPolicy | None = None,
                  exponent_overrides: Mapping[str, int] | None = None,
                  rate_limiter: RateLimiter | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
+                 sleep: Callable[[float], object] | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.endpoint = endpoint
         self.merchant_id = merchant_id
@@ -73,7 +75,9 @@ class GatewayClient:
         self._retry = retry or RetryPolicy()
         self._exponents = dict(exponent_overrides or {})
         self._limiter = rate_limiter or RateLimiter(None)
-        self._sleep = sleep
+        self._stopping = threading.Event()
+        # A stop ends the wait before a retry at once.
+        self._sleep = self._stopping.wait if sleep is None else sleep
         self._clock = clock
         self._rng = random.Random()
         self._host = urlsplit(endpoint).netloc
@@ -106,7 +110,16 @@ class GatewayClient:
         self.close()
 
     def close(self) -> None:
+        self.abort()  # a run unwinding (a signal, an error) leaves nothing in flight
         self._transport.close()
+
+    def abort(self) -> None:
+        """Stop at once: requests in flight are cut off (a write among them becomes an
+        unknown outcome), waits end, and nothing more is sent. For a run that must end
+        now: SIGINT, SIGTERM."""
+        self._stopping.set()
+        self._limiter.cancel()
+        self._transport.abort()
 
     # --- the three operations -------------------------------------------------------
 
@@ -161,34 +174,60 @@ class GatewayClient:
 
     def _attempts(self, token: str, request: Mapping[str, str], plan_id: str,
                   process_type: str, before: Callable[[], None] | None) -> Response:
-        for attempt in range(self._retry.attempts):
+        ends: float | None = None  # the plan's time budget runs from its first attempt on
+
+        def last_moment() -> float:
+            """Once a connection is free: is this attempt still to go, and how long may it
+            take? Checked here, not only before waiting for the connection, so that
+            requests queued behind ones that hang are not sent once the breaker trips."""
+            nonlocal ends
+            self._check_going(plan_id, process_type)
             self.breaker.check()  # nothing more is sent once every request fails alike
+            if before is not None:
+                before()
+            now = time.monotonic()
+            ends = now + self._retry.budget if ends is None else ends
+            return ends - now
+
+        for attempt in range(self._retry.attempts):
+            self._check_going(plan_id, process_type)
+            self.breaker.check()
             self._limiter.acquire()
             seen: dict[str, Any] = {"plan": plan_id, "process_type": process_type,
                                     "attempt": attempt + 1}
             started = time.monotonic()
             try:
-                response = self._send_once(token, request, seen, before)
+                response = self._send_once(token, request, seen, last_moment)
                 _log_request(seen, started, "ok")
                 return response
             except GatewayError as exc:
                 _log_request(seen, started, exc.message)
                 if not isinstance(exc, TransportError):
                     raise
+                final = exc.original if isinstance(exc, _UnusableAnswer) else exc
                 if not exc.retryable or attempt + 1 == self._retry.attempts:
-                    if isinstance(exc, _UnusableAnswer):
-                        raise exc.original from None
-                    raise
-                self._sleep(self._wait(exc, attempt, plan_id, process_type))
+                    raise final from None
+                left = self._retry.budget if ends is None else ends - time.monotonic()
+                self._sleep(self._wait(exc, attempt, plan_id, process_type, final, left))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _wait(self, exc: TransportError, attempt: int, plan_id: str,
-              process_type: str) -> float:
+    def _check_going(self, plan_id: str, process_type: str) -> None:
+        if self._stopping.is_set():
+            raise Stopped(plan_id, process_type)
+
+    def _wait(self, exc: TransportError, attempt: int, plan_id: str, process_type: str,
+              final: GatewayError, left: float) -> float:
         """How long to wait before the next attempt: what the gateway asked for
-        (Retry-After, shown), else backoff; asked for more than retry_after_max, stop."""
+        (Retry-After, shown), else backoff. Raises ``final`` instead when the next attempt
+        would start past the plan's time budget (``left`` seconds from now), and stops
+        when asked to wait more than retry_after_max."""
         fields = {"plan": plan_id, "process_type": process_type, "attempt": attempt + 1}
         if exc.retry_after is None:
             wait = self._retry.delay(attempt, self._rng)
+            if wait >= left:
+                final.message += (f"; gave up on plan {plan_id} after "
+                                  f"{self._retry.budget:g}s, its time budget")
+                raise final from None
             log.debug("plan %s %s: retrying in %.2fs (%s)", plan_id, process_type, wait,
                       exc.message, extra={"plansync": {**fields, "retry_in_s": round(wait, 3)}})
             return wait
@@ -199,24 +238,37 @@ class GatewayClient:
                 f"retry_after_max ({self._retry.retry_after_max:g}s)",
                 "run again later, or raise retry_after_max in plansync.yaml",
                 retryable=False, systemic=True) from None
+        if wait >= left:
+            raise TransportError(
+                f"{exc.message}; it asks to wait {wait:.0f}s (Retry-After), past plan "
+                f"{plan_id}'s time budget ({self._retry.budget:g}s for all its attempts)",
+                "run again later, or raise plan_budget in plansync.yaml",
+                retryable=False, systemic=True) from None
         log.warning("plan %s %s: the gateway asks to wait %.1fs (Retry-After); waiting",
                     plan_id, process_type, wait,
                     extra={"plansync": {**fields, "retry_in_s": round(wait, 3)}})
         return wait
 
     def _send_once(self, token: str, request: Mapping[str, str], seen: dict[str, Any],
-                   before: Callable[[], None] | None = None) -> Response:
+                   last_moment: Callable[[], float]) -> Response:
         """One attempt; ``seen`` collects what the log line tells (status, respCode)."""
         plan_id = request["recurringUniqueID"]
         is_write = request["processType"] != messages.INQUIRY
         try:
-            http = self._transport.post(token.encode("ascii"), before)
+            http = self._transport.post(token.encode("ascii"), last_moment)
         except transport.TlsFailed as exc:
             raise TransportError(f"TLS with {self._host} failed: {exc}",
                                  "check the endpoint URL and the machine's CA certificates "
                                  "(or REQUESTS_CA_BUNDLE)", retryable=False,
                                  systemic=True) from None
+        except transport.ProxyFailed as exc:
+            proxy = getattr(self._transport, "proxy", None) or "the proxy"
+            raise TransportError(f"cannot connect through the proxy {proxy} ({exc})",
+                                 "check HTTPS_PROXY (and NO_PROXY) and that the proxy is up",
+                                 retryable=True, systemic=True) from None
         except transport.NotSent as exc:
+            if self._stopping.is_set():
+                raise Stopped(plan_id, request["processType"]) from None
             raise TransportError(f"cannot connect to {self._host} ({exc})",
                                  "check the endpoint and the network", retryable=True,
                                  systemic=True) from None
@@ -248,16 +300,27 @@ class GatewayClient:
         raise rejection
 
     def _lost(self, exc: transport.AnswerLost, plan_id: str, is_write: bool) -> GatewayError:
-        """A request that was sent, or may have been, and got no complete answer."""
+        """A request that was sent, or may have been, and got no complete answer. Counted
+        by the breaker: a gateway that stops answering stops the run after a few."""
         if is_write:
             return OutcomeUnknownError(
                 f"the write on plan {plan_id} was sent but its answer was lost ({exc})",
-                "it may have been applied; inquire the plan before trying again")
-        return TransportError(f"no answer from {self._host} ({exc})", retryable=True)
+                "it may have been applied; inquire the plan before trying again",
+                unanswered=True)
+        if self._stopping.is_set():
+            return Stopped(plan_id, messages.INQUIRY, cut_off=True)
+        return TransportError(f"no answer from {self._host} ({exc})", retryable=True,
+                              systemic=True)
 
     def _refused(self, http: transport.Answer, plan_id: str, is_write: bool) -> GatewayError:
         status = http.status
         retry_after = _retry_after(http.retry_after)
+        if 300 <= status < 400:  # never followed: a signed request goes to the endpoint only
+            return TransportError(
+                f"{self._host} answered HTTP {status}, pointing to "
+                f"{_host_of(http.location, self._host)}; plansync never follows a redirect",
+                "check the endpoint in plansync.yaml (and any proxy in between); nothing "
+                "was sent elsewhere", retryable=False, systemic=True)
         if status == 429:  # refused before any work is done: safe to resend
             return TransportError(f"{self._host} is rate limiting (HTTP 429)", retryable=True,
                                   retry_after=retry_after)
@@ -281,6 +344,31 @@ def _log_request(seen: dict[str, Any], started: float, outcome: str) -> None:
              seen["process_type"], seen["attempt"], seen.get("http_status", "-"),
              seen.get("resp_code", "-"), seen["duration_ms"], outcome,
              extra={"plansync": dict(seen)})
+
+
+class Stopped(TransportError):
+    """A request not sent, or an inquiry cut off, because the run is stopping
+    (client.abort). A write cut off is an OutcomeUnknownError instead."""
+
+    def __init__(self, plan_id: str, process_type: str, cut_off: bool = False) -> None:
+        request = "inquiry" if process_type == messages.INQUIRY else "write"
+        super().__init__(f"plan {plan_id}: {transport.STOPPED}, so its {request} was "
+                         + ("cut off" if cut_off else "not sent"), retryable=False)
+
+
+def _host_of(location: str | None, own: str) -> str:
+    """The host a redirect points to (never its path, query or credentials)."""
+    if not location:
+        return "no location"
+    try:
+        parts = urlsplit(location.strip())
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return "an unreadable location"
+    if not host:
+        return f"{own} (another path)"
+    return printable(f"{host}:{port}" if port else host)[:80]
 
 
 class _UnusableAnswer(TransportError):

@@ -14,17 +14,18 @@ class RateLimiter:
     that slot, so waiting threads never hold each other up.
     """
 
-    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
         if rate is not None and rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
         self._clock = clock
-        self._sleep = sleep
+        self._cancelled = threading.Event()
         self._next_slot = 0.0
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
+        """Wait for this caller's slot; returns at once, early, once cancelled."""
         if self.rate is None:
             return
         with self._lock:
@@ -32,4 +33,8 @@ class RateLimiter:
             slot = max(self._next_slot, now)
             self._next_slot = slot + 1 / self.rate
         if slot > now:
-            self._sleep(slot - now)
+            self._cancelled.wait(slot - now)
+
+    def cancel(self) -> None:
+        """End every wait, now and later: the run is stopping."""
+        self._cancelled.set()

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
@@ -34,6 +35,7 @@ import requests.utils
 import urllib3
 import urllib3.connection
 import urllib3.exceptions
+import urllib3.util
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from plansync.errors import ConfigError
@@ -47,8 +49,15 @@ class TlsFailed(NotSent):
     """The TLS handshake failed (certificate not trusted, wrong host): nothing was sent."""
 
 
+class ProxyFailed(NotSent):
+    """The proxy refused the connection, or the tunnel through it: nothing was sent."""
+
+
 class AnswerLost(Exception):
     """The request was sent, or may have been; no complete answer came back."""
+
+
+STOPPED = "the run is stopping"  # why requests cut by abort() ended
 
 
 @dataclass(frozen=True)
@@ -56,12 +65,17 @@ class Answer:
     status: int
     body: bytes
     retry_after: str | None
+    location: str | None = None  # where a 3xx pointed (never followed)
 
 
 class Transport(Protocol):
-    def post(self, body: bytes, before: Callable[[], None] | None = None) -> Answer:
+    def post(self, body: bytes, before: Callable[[], float | None] | None = None) -> Answer:
         """Send ``body``; ``before`` is called at the last moment before it leaves (once a
-        connection is free) and may raise to keep it from leaving."""
+        connection is free): it may raise to keep it from leaving, and returns how many
+        seconds the request may take, if fewer than the transport's own deadline."""
+
+    def abort(self) -> None:
+        """Cut every request in flight, and any made from now on: the run is stopping."""
 
     def close(self) -> None: ...
 
@@ -94,6 +108,8 @@ class HttpTransport:
         proxies: Mapping[str, str] = {}
         if endpoint.startswith("https://"):  # plain http is only ever the local emulator
             proxies = requests.utils.get_environ_proxies(endpoint)
+            for proxy in proxies.values():
+                proxy_host(proxy)  # refused here, once, if it cannot be used
         verify: str | bool = True
         for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
             if path := os.environ.get(name):
@@ -105,19 +121,22 @@ class HttpTransport:
         return cls(endpoint, size, connect_timeout, read_timeout, proxies=proxies,
                    verify=verify, **options)
 
-    def post(self, body: bytes, before: Callable[[], None] | None = None) -> Answer:
+    def post(self, body: bytes, before: Callable[[], float | None] | None = None) -> Answer:
         with self._slots:  # waiting for a connection is not part of the request's time
             # Prepared first, so that as little as possible runs between the caller's
             # last-moment check and the bytes leaving.
             prepared = self._session.prepare_request(requests.Request("POST", self._url,
                                                                       data=body))
-            if before is not None:
-                before()
-            request = _InFlight(time.monotonic() + self._deadline, self._watchdog)
+            limit = None if before is None else before()
+            allowed = self._deadline if limit is None else max(0.0, min(limit, self._deadline))
+            request = _InFlight(time.monotonic() + allowed, allowed, self._watchdog)
             self._watchdog.watch(request)
             _current.request = request
             try:
-                response = self._session.send(prepared, stream=True, timeout=self._timeouts)
+                # Never redirected: the signed request goes to the endpoint and nowhere
+                # else (a 3xx comes back as it is, and the client refuses it).
+                response = self._session.send(prepared, stream=True, timeout=self._timeouts,
+                                              allow_redirects=False)
                 with response:  # a connection left with unread bytes is closed
                     # Never more than max_body + 1 bytes: enough for the caller to see the
                     # answer is too large, without holding whatever a broken peer sends.
@@ -128,25 +147,49 @@ class HttpTransport:
             finally:
                 _current.request = None
                 self._watchdog.release(request)
-            if request.overdue:  # cut off just as the answer completed
-                raise AnswerLost(self._overdue())
-            return Answer(response.status_code, data, response.headers.get("Retry-After"))
+            if request.cut is not None:  # cut off just as the answer completed
+                raise AnswerLost(request.cut)
+            return Answer(response.status_code, data, response.headers.get("Retry-After"),
+                          response.headers.get("Location"))
 
     def _failure(self, request: _InFlight, exc: BaseException) -> Exception:
-        if request.overdue:
-            return AnswerLost(self._overdue())
+        if request.cut is not None:
+            return AnswerLost(request.cut) if request.sending else NotSent(request.cut)
         if request.sending:
             return AnswerLost(_describe(exc))
         if isinstance(exc, requests.exceptions.SSLError):
             return TlsFailed(_describe(exc))
+        if isinstance(exc, requests.exceptions.ProxyError):
+            return ProxyFailed(_describe(exc))
         return NotSent(_describe(exc))
 
-    def _overdue(self) -> str:
-        return f"no complete answer within the {self._deadline:g}s request deadline"
+    @property
+    def proxy(self) -> str | None:
+        """host:port of the proxy requests go through, if any (never its credentials)."""
+        proxy = self._session.proxies.get(urlsplit(self._url).scheme)
+        return proxy_host(proxy) if proxy else None
+
+    def abort(self) -> None:
+        self._watchdog.abort()
 
     def close(self) -> None:
         self._watchdog.stop()
         self._session.close()
+
+
+def proxy_host(proxy: str) -> str:
+    """host:port of a proxy URL from the environment; ConfigError, naming neither the URL
+    nor its credentials, if urllib3 cannot use it."""
+    try:
+        parsed = urllib3.util.parse_url(proxy if "://" in proxy else f"http://{proxy}")
+    except urllib3.exceptions.LocationParseError:  # its message quotes the whole URL
+        parsed = None
+    if parsed is None or not parsed.host or parsed.scheme not in ("http", "https"):
+        raise ConfigError("the proxy set by HTTPS_PROXY (or https_proxy, ALL_PROXY) is not "
+                          "a URL plansync can use",
+                          "set it to http://HOST:PORT (with credentials if the proxy needs "
+                          "them), or unset it")
+    return f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
 
 
 # --- the watcher, and urllib3's connections handing it their sockets ----------------
@@ -155,12 +198,18 @@ class _InFlight:
     """One request on its way: its deadline, its socket once it has one, and whether any
     of it may have left this machine."""
 
-    def __init__(self, deadline: float, watchdog: _Watchdog) -> None:
+    def __init__(self, deadline: float, allowed: float, watchdog: _Watchdog) -> None:
         self.deadline = deadline
+        self.allowed = allowed
         self.watchdog = watchdog
         self.sock: socket.socket | None = None
         self.sending = False
-        self.overdue = False
+        self.cut: str | None = None  # why it was cut off: past its deadline, or stopped
+
+    def cut_off(self, why: str) -> None:
+        self.cut = why
+        if self.sock is not None:
+            _shut(self.sock)
 
 
 class _Current(threading.local):
@@ -179,9 +228,13 @@ class _Watchdog:
         self._due: set[_InFlight] = set()
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._aborted = False
 
     def watch(self, request: _InFlight) -> None:
         with self._changed:
+            if self._aborted:
+                request.cut = STOPPED
+                return
             self._due.add(request)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="plansync-deadline",
@@ -192,12 +245,19 @@ class _Watchdog:
     def attach(self, request: _InFlight, sock: socket.socket) -> None:
         with self._changed:
             request.sock = sock
-            if request.overdue:
+            if request.cut is not None:
                 _shut(sock)
 
     def release(self, request: _InFlight) -> None:
         with self._changed:
             self._due.discard(request)
+
+    def abort(self) -> None:
+        with self._changed:
+            self._aborted = True
+            for request in self._due:
+                request.cut_off(STOPPED)
+            self._due.clear()
 
     def stop(self) -> None:
         with self._changed:
@@ -216,9 +276,8 @@ class _Watchdog:
                     self._changed.wait(wait)
                     continue
                 self._due.discard(first)
-                first.overdue = True
-                if first.sock is not None:
-                    _shut(first.sock)
+                first.cut_off(f"no complete answer within the {round(first.allowed, 1):g}s "
+                              "request deadline")
 
 
 def _shut(sock: socket.socket) -> None:

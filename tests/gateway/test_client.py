@@ -144,14 +144,28 @@ def test_a_retry_after_longer_than_retry_after_max_is_one_error_not_an_early_ret
 
 
 def test_the_wait_a_gateway_asks_for_is_shown(
-        client: GatewayClient, emulator: Emulator, sleeps: Sleeps,
+        settings: Settings, emulator: Emulator, sleeps: Sleeps,
         caplog: pytest.LogCaptureFixture) -> None:
     faults(emulator, throttle_rate=0.5, seed=1, retry_after_s=120)
-    with caplog.at_level(logging.WARNING):
+    with GatewayClient.over_http(settings.endpoint, "JT01", settings.envelope(), sleep=sleeps,
+                                 retry=RetryPolicy(budget=600)) as client, \
+            caplog.at_level(logging.WARNING):
         for _ in range(4):
             client.inquire("156142")
     assert 120.0 in sleeps
     assert "plan 156142 I: the gateway asks to wait 120.0s (Retry-After); waiting" in caplog.text
+
+
+def test_a_wait_past_the_plans_time_budget_is_not_waited(
+        settings: Settings, emulator: Emulator, sleeps: Sleeps) -> None:
+    faults(emulator, throttle_rate=1.0, retry_after_s=120)
+    with GatewayClient.over_http(settings.endpoint, "JT01", settings.envelope(), sleep=sleeps,
+                                 retry=RetryPolicy(budget=60)) as client, \
+            pytest.raises(errors.TransportError,
+                          match=r"asks to wait 120s \(Retry-After\), past plan 156142's "
+                                r"time budget \(60s"):
+        client.inquire("156142")
+    assert sleeps == []
 
 
 @pytest.mark.parametrize(("header", "seconds"), [
