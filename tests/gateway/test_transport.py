@@ -13,7 +13,7 @@ import pytest
 from plansync.config import Settings
 from plansync.emulator.server import Emulator
 from plansync.gateway.client import GatewayClient
-from tests.conftest import Sleeps
+from tests.conftest import Sleeps, run
 
 
 class _Tunnel(socketserver.StreamRequestHandler):
@@ -110,3 +110,44 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(
     emulator.server.close_connections()  # as a gateway's idle timeout would
     assert client.inquire("156142").status == "active"
     assert sleeps == []  # not a retry: the closed connection was noticed before sending
+
+
+def test_a_proxy_that_refuses_is_named_not_the_gateway(settings: Settings) -> None:
+    """Before: "cannot connect to <gateway>" for a proxy that was down."""
+    from tests.servers import free_port
+
+    port = free_port()  # nothing listens there
+    env = {"PLANSYNC_CONFIG": str(_https_config(settings)),
+           "HTTPS_PROXY": f"http://someone:pxS3cret@127.0.0.1:{port}"}
+    result = run("inquire", "156142", env=env)
+    assert result.returncode == 1, result.stderr
+    assert f"cannot connect through the proxy 127.0.0.1:{port} (connection refused)" \
+        in result.stderr
+    assert "gateway.invalid" not in result.stderr.split("proxy")[0]
+    assert "pxS3cret" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("proxy", [
+    "http://user:pxS3cret@127.0.0.1:99999",  # a port out of range: urllib3 quotes it all
+    "http://user:pxS3cret@[::1",
+    "ftp://user:pxS3cret@127.0.0.1:3128",
+])
+@pytest.mark.parametrize("verbosity", [[], ["-vv"]])
+def test_an_unusable_proxy_url_is_one_error_that_never_shows_its_password(
+        settings: Settings, proxy: str, verbosity: list[str]) -> None:
+    env = {"PLANSYNC_CONFIG": str(_https_config(settings)), "HTTPS_PROXY": proxy}
+    result = run(*verbosity, "inquire", "156142", env=env)
+    assert result.returncode == 1, result.stderr
+    assert "the proxy set by HTTPS_PROXY" in result.stderr
+    assert "pxS3cret" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _https_config(settings: Settings) -> Path:
+    """Settings for an https gateway (proxies apply to https only) that is never reached."""
+    folder = settings.merchant_key.parent
+    config = folder / "https.yaml"
+    config.write_text("endpoint: https://gateway.invalid/PaymentAction/2.0/action\n"
+                      f"merchant_id: JT01\nmerchant_key: {settings.merchant_key}\n"
+                      f"gateway_key: {settings.gateway_key}\n")
+    return config
