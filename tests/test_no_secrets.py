@@ -175,3 +175,14 @@ def test_a_proxy_password_is_not_printed(env: dict[str, str], tmp_path: Path) ->
                       env=env)
     assert result.returncode == 1
     assert seen.leaks() == []
+
+
+@pytest.mark.parametrize("api_url", [f"ftp://octo:{GH_TOKEN}@ghe.example/api/v3",
+                                     f"https://ghe.example:99999/api?token={GH_TOKEN}"])
+def test_a_github_api_url_refused_is_named_without_its_credentials(api_url: str) -> None:
+    from plansync.gitops.github import GitHub, GitHubError
+
+    with pytest.raises(GitHubError) as caught:
+        GitHub(api_url, REPO, TOKEN)
+    assert "is not a URL of GitHub's REST API" in caught.value.message
+    assert GH_TOKEN not in str(caught.value)
