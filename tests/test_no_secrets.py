@@ -186,3 +186,41 @@ def test_a_github_api_url_refused_is_named_without_its_credentials(api_url: str)
         GitHub(api_url, REPO, TOKEN)
     assert "is not a URL of GitHub's REST API" in caught.value.message
     assert GH_TOKEN not in str(caught.value)
+
+
+# --- folders plansync creates are its owner's only ----------------------------------------
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask, under which a folder made with the default mode is 0755 (the
+    commands run as child processes, which inherit it)."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _modes(top: Path) -> dict[str, int]:
+    return {str(p.relative_to(top.parent)): p.stat().st_mode & 0o777
+            for p in [top, *top.rglob("*")] if p.is_dir()}
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_every_folder_plansync_creates_is_0700(
+        served: dict[str, str], tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)  # the user's: left as it is
+    state = tmp_path / "deep" / ".plansync" / "state.json"
+    env = served | {"PLANSYNC_STATE": str(state)}
+    for command in (["apply", str(EXAMPLE), "--auto-approve"],
+                    ["apply", str(EXAMPLE), "--auto-approve", "--workspace", "staging"],
+                    ["import", "156142", "--out", str(tmp_path / "out" / "specs" / "i.yaml")],
+                    ["init", str(tmp_path / "repo")],
+                    ["emulator", "init", str(tmp_path / "emu" / "one")]):
+        result = run(*command, env=env)
+        assert result.returncode == 0, (command, result.stderr)
+    made = {name: mode for top in ("deep", "out", "repo", "emu")
+            for name, mode in _modes(tmp_path / top).items()}
+    assert {"deep/.plansync/workspaces/staging", "out/specs", "repo/.github/workflows",
+            "emu/one"} <= set(made)
+    assert made == dict.fromkeys(made, 0o700)
+    assert tmp_path.stat().st_mode & 0o777 == 0o755

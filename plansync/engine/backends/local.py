@@ -11,7 +11,8 @@
 
 A kernel flock is released when its holder dies, even by SIGKILL, so the next run reports
 the note as stale and takes over; a frozen holder keeps it, so only force-unlock --force
-takes its lock away (and fences it). Every file is readable by its owner only.
+takes its lock away (and fences it). Every file is readable by its owner only, and every
+folder plansync creates for them (.plansync/, workspaces/NAME/) is 0700.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from plansync.engine.backends import DEFAULT_WORKSPACE, Warn, next_serial, stale
 from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.state import State, document, from_document
 from plansync.errors import LockError, PlansyncError
+from plansync.folders import make_private
 
 FENCE_WAIT = 10.0  # seconds a takeover waits for an append or state write to finish
 FILE_MODE = 0o600  # state, backup, journal, lock note and plans can name customers' plans
@@ -151,7 +153,7 @@ class LocalBackend:
     def _open_journal(self) -> int:
         """Open for appending, first cutting off a torn last line: no record is ever
         glued onto it."""
-        self._journal.parent.mkdir(parents=True, exist_ok=True)
+        make_private(self._journal.parent)
         fd = os.open(self._journal, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE)
         try:
             size = os.fstat(fd).st_size
@@ -254,7 +256,7 @@ class LocalBackend:
         names it (a hard link, or a rename over a stale note): a reader never sees a note
         half written, and whoever opens the path finds it locked."""
         path = self._lock
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
         try:
             os.write(fd, json.dumps(note).encode())
@@ -348,7 +350,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Temp file (0600), fsync, rename, fsync the folder: all of ``data`` or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
