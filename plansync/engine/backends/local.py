@@ -23,6 +23,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -62,7 +63,8 @@ class LocalBackend:
         path, backup = self.path, self._backup
         hint = f"restore it from {backup}, or move it away"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(_read(path, "state", "point the state setting at a file, or "
+                                    "move it away").decode("utf-8"))
         except FileNotFoundError:
             if backup.exists():  # never a silent empty state: it would forget cancellations
                 raise PlansyncError(
@@ -73,9 +75,6 @@ class LocalBackend:
         except RecursionError:
             raise PlansyncError(f"state file {path} is nested too deeply to be a plansync "
                                 "state", hint) from None
-        except IsADirectoryError:
-            raise PlansyncError(f"state path {path} is a directory",
-                                "point the state setting at a file, not a folder") from None
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise PlansyncError(f"state file {path} cannot be read: {exc}", hint) from None
         return from_document(data, f"state file {path}", f"restore it from {backup}")
@@ -92,7 +91,7 @@ class LocalBackend:
         text = json.dumps(document(saved), indent=2) + "\n"
         with writing(self.path, "state file"):
             if self.path.exists():  # a copy, so that a state file exists at every instant
-                write_atomically(self._backup, self.path.read_bytes())
+                write_atomically(self._backup, _read(self.path, "state"))
             write_atomically(self.path, text.encode("utf-8"))
         return saved
 
@@ -130,12 +129,9 @@ class LocalBackend:
         mid-write (its write was never sent): left out. Any other line that is not a
         record is an error naming the file and line."""
         try:
-            data = self._journal.read_bytes()
+            data = _read(self._journal, "journal")
         except FileNotFoundError:
             return []
-        except IsADirectoryError:
-            raise PlansyncError(f"journal path {self._journal} is a directory",
-                                "move it away; plansync keeps a file there") from None
         except OSError as exc:
             raise PlansyncError(f"journal {self._journal} cannot be read: {exc.strerror}",
                                 "make it readable and run again") from None
@@ -154,11 +150,11 @@ class LocalBackend:
         """Open for appending, first cutting off a torn last line: no record is ever
         glued onto it."""
         make_private(self._journal.parent)
-        fd = os.open(self._journal, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        fd = open_regular(self._journal, "journal", os.O_RDWR | os.O_CREAT | os.O_APPEND)
         try:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
-                data = self._journal.read_bytes()
+                data = os.pread(fd, size, 0)
                 os.ftruncate(fd, data.rfind(b"\n") + 1)
                 os.fsync(fd)
         except BaseException:
@@ -194,7 +190,7 @@ class LocalBackend:
     def _raise_generation(self, holder: dict[str, Any] | None = None) -> int:
         """One more than the fence file's generation, stored: every holder before is
         fenced. Waits (a little) for an append or state write in progress to end."""
-        fd = os.open(self._fence, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        fd = open_regular(self._fence, "lock's fence file", os.O_RDWR | os.O_CREAT)
         try:
             deadline = time.monotonic() + FENCE_WAIT
             while True:
@@ -224,7 +220,7 @@ class LocalBackend:
             yield
             return
         try:
-            fd = os.open(self._fence, os.O_RDONLY)
+            fd = open_regular(self._fence, "lock's fence file")
         except FileNotFoundError:
             raise lock.lost(self.where, f"its fence file {self._fence} is gone") from None
         try:
@@ -238,10 +234,12 @@ class LocalBackend:
         if self._generation is None:
             return
         try:
-            found = int(self._fence.read_text(encoding="ascii") or 0)
+            found = int(_read(self._fence, "lock's fence file").decode("ascii") or 0)
         except (OSError, ValueError):
             raise lock.lost(self.where, f"its fence file {self._fence} cannot be read"
                             ) from None
+        except PlansyncError as exc:  # something else was put in its place
+            raise lock.lost(self.where, exc.message) from None
         self._check(found)
 
     def _check(self, found: int) -> None:
@@ -287,7 +285,7 @@ class LocalBackend:
         """If the note at the lock path belongs to a holder that is gone (its flock
         released), replace it with ours; False while someone holds it."""
         try:
-            old = os.open(self._lock, os.O_RDONLY)
+            old = open_regular(self._lock, "lock file")
         except FileNotFoundError:
             return False  # released meanwhile: try the link again
         try:
@@ -336,6 +334,42 @@ class LocalBackend:
     def close(self) -> None:
         with self._append_lock:
             self._close_journal()
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+          (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+
+
+def open_regular(path: Path, what: str, flags: int = os.O_RDONLY,
+                 hint: str = "move it away (plansync keeps a file of its own there) and run "
+                             "again") -> int:
+    """A descriptor of the regular file at ``path``; anything else there is refused,
+    naming it. Opened without blocking (a FIFO's open waits for a writer for ever, its
+    read too), then checked on the descriptor itself, so that nothing can be put in its
+    place between the check and the use."""
+    try:
+        fd = os.open(path, flags | os.O_NONBLOCK, FILE_MODE)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:  # a FIFO opened to write with no reader, a device
+            raise
+        raise _not_regular(path, what, "a named pipe (FIFO) or a device", hint) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise _not_regular(path, what, next(
+            (kind for test, kind in _KINDS if test(mode)), "not a file"), hint)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _not_regular(path: Path, what: str, kind: str, hint: str) -> PlansyncError:
+    return PlansyncError(f"{what} path {path} is {kind}, not a regular file", hint)
+
+
+def _read(path: Path, what: str, hint: str | None = None) -> bytes:
+    fd = open_regular(path, what, hint=hint) if hint else open_regular(path, what)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -398,7 +432,7 @@ def _generation_in(fd: int) -> int:
 def _flocked(path: Path) -> bool:
     """Whether some process holds the kernel flock of ``path``."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = open_regular(path, "lock file")
     except FileNotFoundError:
         return False
     try:
@@ -412,7 +446,7 @@ def _flocked(path: Path) -> bool:
 
 def _read_note(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read(path, "lock file").decode("utf-8")
         return lock.clean(json.loads(text) if text else {})
     except (OSError, ValueError, RecursionError):
         return {}
