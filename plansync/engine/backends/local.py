@@ -340,9 +340,11 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
           (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
 
 
+MOVE_AWAY = "move it away (plansync keeps a file of its own there) and run again"
+
+
 def open_regular(path: Path, what: str, flags: int = os.O_RDONLY,
-                 hint: str = "move it away (plansync keeps a file of its own there) and run "
-                             "again") -> int:
+                 hint: str = MOVE_AWAY) -> int:
     """A descriptor of the regular file at ``path``; anything else there is refused,
     naming it. Opened without blocking (a FIFO's open waits for a writer for ever, its
     read too), then checked on the descriptor itself, so that nothing can be put in its
@@ -366,9 +368,8 @@ def _not_regular(path: Path, what: str, kind: str, hint: str) -> PlansyncError:
     return PlansyncError(f"{what} path {path} is {kind}, not a regular file", hint)
 
 
-def _read(path: Path, what: str, hint: str | None = None) -> bytes:
-    fd = open_regular(path, what, hint=hint) if hint else open_regular(path, what)
-    with os.fdopen(fd, "rb") as handle:
+def _read(path: Path, what: str, hint: str = MOVE_AWAY) -> bytes:
+    with os.fdopen(open_regular(path, what, hint=hint), "rb") as handle:
         return handle.read()
 
 
