@@ -97,7 +97,7 @@ def test_a_utf16_spec_without_bom_says_so(tmp_path: Path) -> None:
     ("journal a directory", lambda p: p.with_name("state.json.journal").mkdir(),
      "journal path"),
     ("lock a directory", lambda p: p.with_name("state.json.lock").mkdir(),
-     "cannot write the lock file"),
+     "state.json.lock is a directory, not a regular file"),
 ])
 def test_broken_local_files_are_one_clear_error(
         env: dict[str, str], emulator: Emulator, tmp_path: Path, what: str, make,

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from plansync.errors import PlansyncError
+from plansync.redact import safe_url
 
 BOT = "github-actions[bot]"  # the identity GITHUB_TOKEN posts as
 PULL_NUMBER = re.compile(r"[1-9][0-9]*", re.ASCII)
@@ -77,9 +78,10 @@ def fetch_plan(sha: str, out: Path, workflow: str, before: str | None,
             out.write_text(json.dumps({"error": why, "hint": hint, "results": [],
                                        "from": FETCH_PLAN}))
         raise
-    _output("plan-run", found.run_url)
+    run_url = safe_url(found.run_url)  # GitHub's html_url: no secret, unless a proxy adds one
+    _output("plan-run", run_url)
     click.echo(f"Saved the plan reviewed on pull request #{found.pull} (head "
-               f"{found.head_sha[:12]}, run {found.run_id} {found.run_url}) to {out}.")
+               f"{found.head_sha[:12]}, run {found.run_id} {run_url}) to {out}.")
     return 0
 
 
@@ -122,10 +124,9 @@ def report(pull: int, results: Path | None, exit_code: int, reason: str | None) 
         problem = words.problem(document)
         if problem is not None:  # before anything is asked of GitHub or posted
             raise PlansyncError(f"{wrong}: {problem}", hint)
-    run_url = "{}/{}/actions/runs/{}".format(os.environ.get("GITHUB_SERVER_URL",
-                                                            "https://github.com"),
-                                             os.environ.get("GITHUB_REPOSITORY", ""),
-                                             os.environ.get("GITHUB_RUN_ID", ""))
+    run_url = safe_url("{}/{}/actions/runs/{}".format(
+        os.environ.get("GITHUB_SERVER_URL", "https://github.com"),
+        os.environ.get("GITHUB_REPOSITORY", ""), os.environ.get("GITHUB_RUN_ID", "")))
     github = GitHub.from_environment(os.environ)
     existing = words.existing_comment(github, pull, words.APPLY_MARKER, BOT)
     earlier = words.already_applied(document) if document is not None else None

@@ -11,6 +11,7 @@ import click
 
 from plansync.commands import options as shared
 from plansync.errors import GatewayError, PlansyncError
+from plansync.folders import make_private
 
 
 @click.command("import")
@@ -59,7 +60,7 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        make_private(out.parent)  # a spec of live plans: the owner's only
         out.write_text(text, encoding="utf-8")
         click.echo(f"Wrote {len(found)} plan(s) to {out}.", err=True)
     return 1 if failed else 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from plansync.errors import PlansyncError
+from plansync.folders import make_private
 
 GITIGNORE = [".plansync/", "*.pem", "*.key", "*.p12", "*.pfx", "keys/", "*.db"]
 WORKFLOWS = ("plansync-plan.yml", "plansync-apply.yml", "plansync-drift.yml")
@@ -143,7 +144,7 @@ def _place(folder: Path, files: dict[str, str], upgrade: bool) -> tuple[list[str
     for name, text in files.items():
         path = folder / name
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(path.parent)
             _write(path, text)
             wrote = True
             click.echo(f"created {path}")

@@ -14,6 +14,7 @@ import click
 
 from plansync.commands import options as shared
 from plansync.errors import PlansyncError
+from plansync.redact import safe_url
 
 if TYPE_CHECKING:
     from plansync.engine.state import State
@@ -43,7 +44,7 @@ def state_list(**options: Any) -> int:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     pending = f"; {len(current.pending)} write(s) pending" if current.pending else ""
     click.echo(f"\n{len(current.plans)} plan(s); merchant {current.merchant_id} at "
-               f"{current.endpoint}; serial {current.serial}, lineage {current.lineage}"
+               f"{safe_url(current.endpoint)}; serial {current.serial}, lineage {current.lineage}"
                f"{pending}")
     return 0
 
@@ -73,7 +74,10 @@ def state_history(plan_id: str | None, as_json: bool, **options: Any) -> int:
     host, CI run), the plan, update or cancel, the fields sent and the answer's respCode."""
     from plansync.printable import printable
 
-    records = [a for a in _load(options).history if plan_id is None or a.plan == plan_id]
+    # safe_url also here: a state an older plansync wrote keeps CI URLs as they were given.
+    records = [dataclasses.replace(a, by={**a.by, "ci_url": safe_url(str(a.by["ci_url"]))})
+               if a.by.get("ci_url") else a
+               for a in _load(options).history if plan_id is None or a.plan == plan_id]
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(a) for a in records], indent=2))
         return 0

@@ -22,6 +22,7 @@ from plansync import keys, schema_files
 from plansync.emulator.jose import GatewayEnvelope
 from plansync.emulator.store import StoredPlan
 from plansync.errors import ConfigError
+from plansync.folders import make_private
 
 ACTION_PATH = "/2C2PFrontend/PaymentAction/2.0/action"
 DEFAULT_PORT = 8700
@@ -42,7 +43,7 @@ def init(folder: Path, merchant_id: str = "JT01", port: int = DEFAULT_PORT) -> l
     if existing:
         raise ConfigError(f"{folder} already holds {', '.join(existing)}",
                           "choose an empty folder, or remove those files first")
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private(folder)  # it holds private keys
     for private_name, public_name in ((GATEWAY_PRIVATE, GATEWAY_PUBLIC),
                                       (MERCHANT_PRIVATE, MERCHANT_PUBLIC)):
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

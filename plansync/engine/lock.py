@@ -24,6 +24,7 @@ from typing import Any
 from plansync.engine.state import now
 from plansync.errors import HolderAliveError, LockError, LockLostError
 from plansync.printable import printable
+from plansync.redact import safe_url
 
 POLL_SECONDS = 0.2
 
@@ -35,13 +36,16 @@ def new_note(operation: str) -> dict[str, Any]:
 
 
 def ci_run_url(environ: Mapping[str, str]) -> str | None:
-    """The CI run this process belongs to, from the usual CI variables."""
+    """The CI run this process belongs to, from the usual CI variables, without the
+    credentials such a URL may hold (Jenkins' BUILD_URL can be ``user:token@``): it is
+    shown in lock errors and kept in the state's history."""
     if environ.get("GITHUB_RUN_ID") and environ.get("GITHUB_REPOSITORY"):
         server = environ.get("GITHUB_SERVER_URL", "https://github.com")
-        return f"{server}/{environ['GITHUB_REPOSITORY']}/actions/runs/{environ['GITHUB_RUN_ID']}"
+        return safe_url(f"{server}/{environ['GITHUB_REPOSITORY']}/actions/runs/"
+                        f"{environ['GITHUB_RUN_ID']}")
     for name in ("CI_JOB_URL", "BUILD_URL", "CIRCLE_BUILD_URL", "BUILDKITE_BUILD_URL"):
         if environ.get(name):
-            return environ[name]
+            return safe_url(environ[name])
     return None
 
 
@@ -79,7 +83,8 @@ def describe(note: Mapping[str, Any]) -> str:
         return "a lock held by an unknown process (its note cannot be read)"
     who = f"{note['user']}@{note['host']} pid {note['pid']}"
     text = f"lock {note['id']} held by {who} for {note['operation']} since {note['since']}"
-    return text + (f" (CI run {note['ci_url']})" if note.get("ci_url") else "")
+    # safe_url again: a note an older plansync wrote keeps the URL as it was given.
+    return text + (f" (CI run {safe_url(note['ci_url'])})" if note.get("ci_url") else "")
 
 
 def clean(note: Any) -> dict[str, Any]:

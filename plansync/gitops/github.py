@@ -47,6 +47,7 @@ import requests
 import urllib3
 
 from plansync.errors import PlansyncError
+from plansync.redact import safe_url
 
 PERMISSIONS_HINT = ("check the job's permissions: actions: read, pull-requests: write, "
                     "contents: read")
@@ -105,7 +106,10 @@ class GitHub:
         self._api = api_url.rstrip("/")
         origin = _origin(self._api)
         if origin is None or origin[0] not in ("http", "https") or not origin[1]:
-            shown = api_url if len(api_url) <= 200 else api_url[:200] + "…"
+            # As given, to show what is wrong with it, unless it may hold a credential
+            # (userinfo, a query or a fragment).
+            shown = safe_url(api_url) if any(c in api_url for c in "@?#") else api_url
+            shown = shown if len(shown) <= 200 else shown[:200] + "…"
             raise GitHubError(f"GITHUB_API_URL {shown!r} is not a URL of GitHub's REST API "
                               "(http or https, with a host)",
                               "unset it (GitHub Actions sets it: https://api.github.com), or "

@@ -84,10 +84,11 @@ def test_a_journal_path_that_is_a_directory_is_a_clear_error(tmp_path: Path) -> 
         LocalBackend(tmp_path / "state.json").append(FIRST)
 
 
-def test_a_full_disk_under_the_journal_is_a_clear_error(tmp_path: Path) -> None:
-    # /dev/full answers every write with ENOSPC: a real full disk, without filling one.
+def test_a_device_at_the_journals_path_is_refused(tmp_path: Path) -> None:
+    # /dev/full would answer every write with ENOSPC, /dev/null take them all and keep
+    # none: a journal is a regular file or nothing. (A real full disk: test_full_disk.py.)
     os.symlink("/dev/full", tmp_path / "state.json.journal")
-    with pytest.raises(PlansyncError, match="cannot write the journal .*: No space left"):
+    with pytest.raises(PlansyncError, match="journal path .* is a device, not a regular"):
         LocalBackend(tmp_path / "state.json").append(FIRST)
 
 

@@ -11,7 +11,8 @@
 
 A kernel flock is released when its holder dies, even by SIGKILL, so the next run reports
 the note as stale and takes over; a frozen holder keeps it, so only force-unlock --force
-takes its lock away (and fences it). Every file is readable by its owner only.
+takes its lock away (and fences it). Every file is readable by its owner only, and every
+folder plansync creates for them (.plansync/, workspaces/NAME/) is 0700.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -34,6 +36,7 @@ from plansync.engine.backends import DEFAULT_WORKSPACE, Warn, next_serial, stale
 from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.state import State, document, from_document
 from plansync.errors import LockError, PlansyncError
+from plansync.folders import make_private
 
 FENCE_WAIT = 10.0  # seconds a takeover waits for an append or state write to finish
 FILE_MODE = 0o600  # state, backup, journal, lock note and plans can name customers' plans
@@ -60,7 +63,8 @@ class LocalBackend:
         path, backup = self.path, self._backup
         hint = f"restore it from {backup}, or move it away"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(_read(path, "state", "point the state setting at a file, or "
+                                    "move it away").decode("utf-8"))
         except FileNotFoundError:
             if backup.exists():  # never a silent empty state: it would forget cancellations
                 raise PlansyncError(
@@ -71,9 +75,6 @@ class LocalBackend:
         except RecursionError:
             raise PlansyncError(f"state file {path} is nested too deeply to be a plansync "
                                 "state", hint) from None
-        except IsADirectoryError:
-            raise PlansyncError(f"state path {path} is a directory",
-                                "point the state setting at a file, not a folder") from None
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise PlansyncError(f"state file {path} cannot be read: {exc}", hint) from None
         return from_document(data, f"state file {path}", f"restore it from {backup}")
@@ -90,7 +91,7 @@ class LocalBackend:
         text = json.dumps(document(saved), indent=2) + "\n"
         with writing(self.path, "state file"):
             if self.path.exists():  # a copy, so that a state file exists at every instant
-                write_atomically(self._backup, self.path.read_bytes())
+                write_atomically(self._backup, _read(self.path, "state"))
             write_atomically(self.path, text.encode("utf-8"))
         return saved
 
@@ -128,12 +129,9 @@ class LocalBackend:
         mid-write (its write was never sent): left out. Any other line that is not a
         record is an error naming the file and line."""
         try:
-            data = self._journal.read_bytes()
+            data = _read(self._journal, "journal")
         except FileNotFoundError:
             return []
-        except IsADirectoryError:
-            raise PlansyncError(f"journal path {self._journal} is a directory",
-                                "move it away; plansync keeps a file there") from None
         except OSError as exc:
             raise PlansyncError(f"journal {self._journal} cannot be read: {exc.strerror}",
                                 "make it readable and run again") from None
@@ -151,12 +149,12 @@ class LocalBackend:
     def _open_journal(self) -> int:
         """Open for appending, first cutting off a torn last line: no record is ever
         glued onto it."""
-        self._journal.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._journal, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        make_private(self._journal.parent)
+        fd = open_regular(self._journal, "journal", os.O_RDWR | os.O_CREAT | os.O_APPEND)
         try:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
-                data = self._journal.read_bytes()
+                data = os.pread(fd, size, 0)
                 os.ftruncate(fd, data.rfind(b"\n") + 1)
                 os.fsync(fd)
         except BaseException:
@@ -192,7 +190,7 @@ class LocalBackend:
     def _raise_generation(self, holder: dict[str, Any] | None = None) -> int:
         """One more than the fence file's generation, stored: every holder before is
         fenced. Waits (a little) for an append or state write in progress to end."""
-        fd = os.open(self._fence, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        fd = open_regular(self._fence, "lock's fence file", os.O_RDWR | os.O_CREAT)
         try:
             deadline = time.monotonic() + FENCE_WAIT
             while True:
@@ -222,7 +220,7 @@ class LocalBackend:
             yield
             return
         try:
-            fd = os.open(self._fence, os.O_RDONLY)
+            fd = open_regular(self._fence, "lock's fence file")
         except FileNotFoundError:
             raise lock.lost(self.where, f"its fence file {self._fence} is gone") from None
         try:
@@ -236,10 +234,12 @@ class LocalBackend:
         if self._generation is None:
             return
         try:
-            found = int(self._fence.read_text(encoding="ascii") or 0)
+            found = int(_read(self._fence, "lock's fence file").decode("ascii") or 0)
         except (OSError, ValueError):
             raise lock.lost(self.where, f"its fence file {self._fence} cannot be read"
                             ) from None
+        except PlansyncError as exc:  # something else was put in its place
+            raise lock.lost(self.where, exc.message) from None
         self._check(found)
 
     def _check(self, found: int) -> None:
@@ -254,7 +254,7 @@ class LocalBackend:
         names it (a hard link, or a rename over a stale note): a reader never sees a note
         half written, and whoever opens the path finds it locked."""
         path = self._lock
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
         try:
             os.write(fd, json.dumps(note).encode())
@@ -285,7 +285,7 @@ class LocalBackend:
         """If the note at the lock path belongs to a holder that is gone (its flock
         released), replace it with ours; False while someone holds it."""
         try:
-            old = os.open(self._lock, os.O_RDONLY)
+            old = open_regular(self._lock, "lock file")
         except FileNotFoundError:
             return False  # released meanwhile: try the link again
         try:
@@ -336,6 +336,43 @@ class LocalBackend:
             self._close_journal()
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+          (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+
+
+MOVE_AWAY = "move it away (plansync keeps a file of its own there) and run again"
+
+
+def open_regular(path: Path, what: str, flags: int = os.O_RDONLY,
+                 hint: str = MOVE_AWAY) -> int:
+    """A descriptor of the regular file at ``path``; anything else there is refused,
+    naming it. Opened without blocking (a FIFO's open waits for a writer for ever, its
+    read too), then checked on the descriptor itself, so that nothing can be put in its
+    place between the check and the use."""
+    try:
+        fd = os.open(path, flags | os.O_NONBLOCK, FILE_MODE)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:  # a FIFO opened to write with no reader, a device
+            raise
+        raise _not_regular(path, what, "a named pipe (FIFO) or a device", hint) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise _not_regular(path, what, next(
+            (kind for test, kind in _KINDS if test(mode)), "not a file"), hint)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _not_regular(path: Path, what: str, kind: str, hint: str) -> PlansyncError:
+    return PlansyncError(f"{what} path {path} is {kind}, not a regular file", hint)
+
+
+def _read(path: Path, what: str, hint: str = MOVE_AWAY) -> bytes:
+    with os.fdopen(open_regular(path, what, hint=hint), "rb") as handle:
+        return handle.read()
+
+
 def _write_all(fd: int, data: bytes) -> None:
     """All of ``data``: a write may take only part of it (a disk nearly full)."""
     view = memoryview(data)
@@ -348,7 +385,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Temp file (0600), fsync, rename, fsync the folder: all of ``data`` or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -396,7 +433,7 @@ def _generation_in(fd: int) -> int:
 def _flocked(path: Path) -> bool:
     """Whether some process holds the kernel flock of ``path``."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = open_regular(path, "lock file")
     except FileNotFoundError:
         return False
     try:
@@ -410,7 +447,7 @@ def _flocked(path: Path) -> bool:
 
 def _read_note(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read(path, "lock file").decode("utf-8")
         return lock.clean(json.loads(text) if text else {})
     except (OSError, ValueError, RecursionError):
         return {}
