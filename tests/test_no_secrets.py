@@ -167,7 +167,6 @@ def test_ci_report_names_the_run_without_the_servers_credentials(
     assert seen.leaks() == []
 
 
-@pytest.mark.xfail(strict=True, reason="lead fixes plansync/gateway/transport.py")
 def test_a_proxy_password_is_not_printed(env: dict[str, str], tmp_path: Path) -> None:
     """HTTPS_PROXY applies to https endpoints only: one on a closed loopback port."""
     seen = Witness(tmp_path, SECRETS)
