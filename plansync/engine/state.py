@@ -231,8 +231,10 @@ def now() -> str:
 
 
 def parse_time(text: str) -> datetime:
+    """A moment in UTC. Raises ValueError, or OverflowError for one that is in the
+    calendar only in its own offset (0001-01-01T00:00:00+14:00 is in year 0 in UTC)."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def bound(found: State | None, merchant_id: str, endpoint: str, where: str) -> State:
