@@ -94,6 +94,13 @@ def test_a_utf16_spec_without_bom_says_so(tmp_path: Path) -> None:
      lambda p: p.with_name("state.json.journal").write_text(
          '{"kind": "outcome", "key": "k", "plan": "1", "result": "applied", "at": "t", '
          '"entry": null, "surprise": true}\n'), "state.json.journal:1: not a plansync"),
+    ("journal outcome with a number for a time",  # state list crashed (issue 21)
+     lambda p: p.with_name("state.json.journal").write_text(json.dumps(
+         {"kind": "outcome", "key": "k", "plan": "156142", "result": "applied",
+          "at": "2026-01-01T00:00:00Z", "entry": {
+              "applied": {}, "applied_at": 1.5, "seen": {}, "seen_at": None,
+              "cancelled": False, "cancelled_at": None}}) + "\n"),
+     "state.json.journal:1: not a plansync journal record"),
     ("journal a directory", lambda p: p.with_name("state.json.journal").mkdir(),
      "journal path"),
     ("lock a directory", lambda p: p.with_name("state.json.lock").mkdir(),

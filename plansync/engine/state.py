@@ -290,6 +290,10 @@ def entry_problem(entry: Mapping[str, Any]) -> str | None:
     one rule for numbers does not), or None."""
     from plansync.fields import values_from_json
 
+    for name in ("applied_at", "seen_at", "cancelled_at", "cancelled_how"):
+        # (The schema says so of a state; a journal's outcome is checked here alone.)
+        if not isinstance(entry.get(name), str | None):
+            return f"{name} is neither text nor null"
     for part in ("applied", "seen"):
         try:
             values_from_json(entry.get(part) or {})
