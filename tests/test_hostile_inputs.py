@@ -284,8 +284,7 @@ def test_hostile_settings_are_one_clear_error(
     ("s3://bucket/prefix?region=%00", {},
      "the S3 state cannot be reached as set: Provided region_name"),
     ("s3://bucket/prefix", {"AWS_ENDPOINT_URL_S3": "not-a-url"},
-     "the S3 state cannot be reached as set: Invalid endpoint: not-a-url\n  hint: check "
-     "AWS_ENDPOINT_URL_S3"),
+     "the S3 state cannot be reached as set: Invalid endpoint: not-a-url\n  hint: check "),
     # part 3: an empty ?password= was dropped, and the URL accepted
     ("postgres://u@127.0.0.1:1/db?password=", {}, "the state URL holds a password"),
 ])
@@ -294,6 +293,7 @@ def test_hostile_state_urls_are_one_clear_error(
     result = run("state", "list", "--state", state, env=environ)
     assert result.returncode == 1, result.stdout + result.stderr
     assert says in result.stderr, result.stderr
+    assert all(name in result.stderr.split("hint:")[-1] for name in environ)  # named
     assert "Traceback" not in result.stderr
 
 
