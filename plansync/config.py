@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -40,6 +41,14 @@ GUARDRAILS = {"max_changes": int, "max_cancels": int, "max_amount_increase": flo
               "max_mrr_decrease": float, "max_charged_within": int,
               "charge_window_hours": float}
 MAX_COUNT = 10**9  # a count guardrail: any whole number of plans
+# The longest timeout, request deadline or Retry-After wait: an hour. A gateway that takes
+# longer to answer one request is down, and a longer wait only holds the state's lock.
+MAX_TIMEOUT = 3600.0
+TIMEOUTS = {"connect_timeout": 5.0, "read_timeout": 30.0, "request_deadline": 40.0,
+            "retry_after_max": 300.0}
+# The charge window of max_charged_within: at most a year (a plan charges at least once
+# a year: the longest interval is 365 days), so dates after it stay within the calendar.
+MAX_CHARGE_WINDOW_HOURS = 366 * 24.0
 _MERCHANT_ID_RE = re.compile(r"[A-Za-z0-9]{1,15}")
 # The settle window's bounds. At least the read timeout: a write's answer may arrive that
 # late, so a shorter window would call a write not applied while it can still land. At
@@ -89,7 +98,15 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
                       f"to {DEFAULT_FILE}" for name in missing))
 
     def pick(name: str) -> str:
-        return str(flags.get(name) or environ.get(SETTINGS[name][1]) or from_file.get(name))
+        given = flags.get(name) or environ.get(SETTINGS[name][1])
+        if given:
+            return given
+        value = from_file[name]
+        # (A merchant id of digits alone is a number in YAML.)
+        if not isinstance(value, str) and not (name == "merchant_id" and _integer(value)):
+            raise ConfigError(f"config file {path}: {name} must be text, not "
+                              f"{_kind(value)}", f"write it as {name}: VALUE")
+        return str(value)
 
     def key_path(name: str) -> Path:
         raw = pick(name)
@@ -97,7 +114,8 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
         from_flag_or_env = flags.get(name) or environ.get(SETTINGS[name][1])
         return Path(raw) if from_flag_or_env else base / raw
 
-    read_timeout = _positive(from_file, "read_timeout", 30.0, path)
+    timeouts = {name: _timeout(from_file, name, default, path)
+                for name, default in TIMEOUTS.items()}
     merchant_id = pick("merchant_id")
     if not _MERCHANT_ID_RE.fullmatch(merchant_id):
         raise ConfigError(f"merchant_id {merchant_id!r} is not 1-15 letters and digits")
@@ -108,11 +126,8 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
         gateway_key=key_path("gateway_key"),
         merchant_key_password=environ.get(PASSWORD_ENV),
         currency_exponents=_exponents(from_file.get("currency_exponents", {}), path),
-        connect_timeout=_positive(from_file, "connect_timeout", 5.0, path),
-        read_timeout=read_timeout,
-        request_deadline=_positive(from_file, "request_deadline", 40.0, path),
-        retry_after_max=_positive(from_file, "retry_after_max", 300.0, path),
-        settle_window=_settle_window(from_file, read_timeout, path),
+        **timeouts,
+        settle_window=_settle_window(from_file, timeouts["read_timeout"], path),
         guardrails=_guardrails(from_file.get("guardrails") or {}, path),
     )
 
@@ -124,7 +139,11 @@ def state_setting(state: str | None, workspace: str | None, environ: Mapping[str
     default. A path in the file is relative to the file."""
     path = config_file or _default_config_file(environ)
     from_file = _read_file(path) if path else {}
-    workspace = workspace or from_file.get("workspace")
+    if not workspace and from_file.get("workspace") is not None:
+        workspace = from_file["workspace"]
+        if not isinstance(workspace, str):  # a name is checked where the state is opened
+            raise ConfigError(f"config file {path}: workspace must be a name, not "
+                              f"{_kind(workspace)}", "write it as workspace: NAME")
     if state:
         return state, workspace
     value = from_file.get("state")
@@ -179,16 +198,31 @@ def _default_config_file(environ: Mapping[str, str]) -> Path | None:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    import yaml
+    """The settings file, read by the same YAML 1.2 rules as specs (spec/yamlread.py):
+    ``5_0`` and ``0712`` are text, not YAML 1.1's 50 and 458; ``no`` is text, not false;
+    a number with a fraction is exact; a key given twice is an error."""
+    from plansync.spec import yamlread
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
         raise ConfigError(f"config file {path} cannot be read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    try:
+        documents = list(yamlread.read_documents(text))
+    except yamlread.YamlError as exc:
+        raise ConfigError(f"config file {path}:{exc.mark.line}:{exc.mark.column}: "
+                          f"{exc.message}") from None
+    if not documents:
+        return {}
+    if len(documents) > 1:
+        raise ConfigError(f"config file {path} holds {len(documents)} YAML documents",
+                          "keep one mapping of settings (remove the '---' lines)")
+    document = documents[0]
+    for mark, _where, problem in document.problems:  # a key given twice
+        raise ConfigError(f"config file {path}:{mark.line}:{mark.column}: {problem}")
+    data = document.data
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -199,7 +233,8 @@ def _read_file(path: Path) -> dict[str, Any]:
     unknown = set(data) - set(SETTINGS) - _FILE_ONLY
     if unknown:
         known = ", ".join(sorted(set(SETTINGS) | _FILE_ONLY))
-        raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))}",
+        raise ConfigError(f"config file {path}: unknown setting(s) "
+                          f"{', '.join(repr(name) for name in sorted(unknown))}",
                           f"known settings: {known}")
     return data
 
@@ -225,10 +260,46 @@ def _whole(value: Any, high: int) -> bool:
     return True
 
 
-def _finite(value: Any) -> bool:
-    """A number of seconds, hours or percent: int or float, never a bool, NaN or inf."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and \
-        math.isfinite(value)
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str:
+    """A value of the wrong kind, said in a few characters (it may be long, or hold a
+    control character: repr escapes it)."""
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None or isinstance(value, bool):
+        return repr(value).lower()
+    if isinstance(value, int) and value.bit_length() > 128:
+        return "a number with too many digits"
+    text = str(value) if isinstance(value, int | Decimal | float) else repr(value)
+    return text if len(text) <= 40 else f"{text[:40]}..."
+
+
+def _number(value: Any, high: float) -> float | None:
+    """A number of seconds, hours or percent from 0 to ``high`` (the YAML reader gives
+    ints and exact Decimals), as a float; None for anything else: a bool, text (``.inf``
+    and ``.nan`` are text to YAML 1.2), a number out of range."""
+    if not (_integer(value) or isinstance(value, Decimal | float)):
+        return None
+    if isinstance(value, Decimal | float) and not math.isfinite(value):
+        return None
+    return float(value) if 0 <= value <= high else None
+
+
+# YAML's infinity and not-a-number, which the YAML 1.2 reader leaves as text.
+_NOT_FINITE = re.compile(r"([-+]?)\.(?:(inf|Inf|INF)|nan|NaN|NAN)")
+
+
+def _not_finite(value: Any) -> str | None:
+    """'inf', '-inf' or 'nan' for YAML's .inf, -.inf and .nan; else None."""
+    found = _NOT_FINITE.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        return None
+    return f"{'-' if found[1] == '-' else ''}inf" if found[2] else "nan"
 
 
 def _guardrails(raw: Any, path: Path | None) -> dict[str, float]:
@@ -236,34 +307,52 @@ def _guardrails(raw: Any, path: Path | None) -> dict[str, float]:
         raise ConfigError(f"config file {path}: guardrails must be a mapping")
     unknown = set(raw) - set(GUARDRAILS)
     if unknown:
-        raise ConfigError(f"config file {path}: unknown guardrail(s) {', '.join(sorted(unknown))}",
+        raise ConfigError(f"config file {path}: unknown guardrail(s) "
+                          f"{', '.join(repr(name) for name in sorted(unknown))}",
                           f"known: {', '.join(GUARDRAILS)}")
+    limits: dict[str, float] = {}
     for name, value in raw.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"config file {path}: guardrails.{name} must be a number >= 0")
-        # (NaN and infinity are refused with the flags' values, in commands/limits.py.)
-        if GUARDRAILS[name] is int and math.isfinite(value) and not _whole(value, MAX_COUNT):
-            raise ConfigError(f"config file {path}: guardrails.{name} must be a whole "
-                              f"number >= 0, not {value!r}")
-    return dict(raw)
+        special = _not_finite(value)
+        if special:
+            raise ConfigError(f"config file {path}: guardrails.{name} in the settings is "
+                              f"{special}, not a number",
+                              "give a number >= 0, or leave the limit out for none")
+        if GUARDRAILS[name] is int:
+            if not _whole(value, MAX_COUNT):
+                raise ConfigError(f"config file {path}: guardrails.{name} must be a whole "
+                                  f"number from 0 to {MAX_COUNT}, not {_kind(value)}")
+            limits[name] = value
+            continue
+        high = MAX_CHARGE_WINDOW_HOURS if name == "charge_window_hours" else 1e9
+        number = _number(value, high)
+        if number is None:
+            raise ConfigError(f"config file {path}: guardrails.{name} must be a number from "
+                              f"0 to {high:g}, not {_kind(value)}")
+        limits[name] = number
+    return limits
 
 
-def _positive(data: Mapping[str, Any], name: str, default: float, path: Path | None) -> float:
+def _timeout(data: Mapping[str, Any], name: str, default: float, path: Path | None) -> float:
+    """A timeout or deadline in seconds: more than 0, at most an hour."""
     value = data.get(name, default)
-    if not _finite(value) or value <= 0:
-        raise ConfigError(f"config file {path}: {name} must be a positive number of seconds")
-    return float(value)
+    seconds = _number(value, MAX_TIMEOUT)
+    if seconds is None or seconds <= 0:
+        raise ConfigError(f"config file {path}: {name} must be a positive number of seconds, "
+                          f"at most {MAX_TIMEOUT:g} (an hour), not {_kind(value)}",
+                          f"for example {name}: {default:g}")
+    return seconds
 
 
 def _settle_window(data: Mapping[str, Any], read_timeout: float, path: Path | None) -> float:
-    """The file's settle_window, else three read timeouts (at most a day)."""
-    if read_timeout > MAX_SETTLE_WINDOW:
-        raise ConfigError(f"config file {path}: read_timeout {read_timeout:g} is longer than "
-                          "a day", "the settle window is at least the read timeout and at "
-                                   f"most {_seconds(MAX_SETTLE_WINDOW)}: lower read_timeout")
+    """The file's settle_window, else three read timeouts."""
     if "settle_window" not in data:
         return min(3 * read_timeout, MAX_SETTLE_WINDOW)
-    window = _positive(data, "settle_window", 0, path)
+    value = data["settle_window"]
+    window = _number(value, math.inf)
+    if window is None or window <= 0:
+        raise ConfigError(f"config file {path}: settle_window must be a positive number of "
+                          f"seconds, not {_kind(value)}",
+                          settle_window_hint(read_timeout, "settle_window"))
     wrong = settle_window_problem(window, read_timeout)
     if wrong:
         raise ConfigError(f"config file {path}: settle_window {window:g} {wrong}",

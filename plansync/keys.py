@@ -84,6 +84,10 @@ def _read(path: Path, what: str) -> bytes:
         raise KeyFileError(f"{what} file {path} does not exist") from None
     except OSError as exc:
         raise KeyFileError(f"{what} file {path} cannot be read: {exc.strerror}") from None
+    except ValueError:  # a NUL character, which no path can hold
+        raise KeyFileError(f"{what} file {str(path)!r} cannot be read: a path cannot hold "
+                           "a NUL character", "check the merchant_key and gateway_key "
+                           "settings") from None
 
 
 def _from_pkcs12(path: Path, data: bytes, secret: bytes | None, what: str) -> Any:

@@ -59,7 +59,8 @@ def test_password_only_from_the_environment(tmp_path: Path) -> None:
     ("read_timeout: -1\n", "read_timeout must be a positive number"),
     ("read_timeout: .inf\n", "read_timeout must be a positive number"),
     ("read_timeout: .nan\n", "read_timeout must be a positive number"),
-    ("read_timeout: 86401\n", "read_timeout 86401 is longer than a day"),
+    ("read_timeout: 86401\n", "read_timeout must be a positive number of seconds, at "
+                               "most 3600 \\(an hour\\), not 86401"),
     ("settle_window: 0\n", "settle_window must be a positive number"),
     ("settle_window: -5\n", "settle_window must be a positive number"),
     ("settle_window: .inf\n", "settle_window must be a positive number"),
@@ -73,6 +74,24 @@ def test_password_only_from_the_environment(tmp_path: Path) -> None:
     ("guardrails: {max_changes: 7.5}\n", "guardrails.max_changes must be a whole number"),
     ("guardrails: {max_cancels: 1.0e+2}\n", "guardrails.max_cancels must be a whole number"),
     ("guardrails: {max_charged_within: '5'}\n", "guardrails.max_charged_within must be"),
+    # issue 21: each crashed (exit 70), or failed in a thread and ran on without a deadline
+    ("connect_timeout: 99999999999999999999\n", "connect_timeout must be a positive number "
+     "of seconds, at most 3600 \\(an hour\\), not 99999999999999999999"),
+    ("request_deadline: 99999999999999999999\n", "request_deadline must be a positive"),
+    ("retry_after_max: 3601\n", "retry_after_max must be a positive number of seconds, at "
+                                "most 3600"),
+    ("read_timeout: 0\n", "read_timeout must be a positive number"),
+    ("connect_timeout: [1]\n", "connect_timeout must be .* not a list"),
+    ("guardrails: {charge_window_hours: 1" + "0" * 300 + "}\n",
+     "guardrails.charge_window_hours must be a number from 0 to 8784"),
+    ("guardrails: {max_amount_increase: {a: 1}}\n",
+     "guardrails.max_amount_increase must be a number from 0 to .*, not a mapping"),
+    # YAML 1.2, as specs are read: 5_0 is text (YAML 1.1 read 50), .inf too
+    ("read_timeout: 5_0\n", "read_timeout must be a positive number of seconds, .* not '5_0'"),
+    ("read_timeout: 1e3\n", "read_timeout must be a positive number"),
+    ("read_timeout: 5\nread_timeout: 6\n", r"plansync.yaml:2:1: duplicate key 'read_timeout'"),
+    ("a: 1\n---\nb: 2\n", "holds 2 YAML documents"),
+    ("read_timeout: \"\\0\"\n", r"read_timeout must be .*, not '\\x00'"),
 ])
 def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
     path = write_config(tmp_path, text)
@@ -94,7 +113,7 @@ def test_a_settle_window_too_short_says_the_range_and_how_to_allow_it(tmp_path: 
     ("", 90.0),  # three read timeouts
     ("read_timeout: 1\nsettle_window: 1\n", 1.0),  # as short as the read timeout
     ("settle_window: 86400\n", 86400.0),
-    ("read_timeout: 40000\n", 86400.0),  # three read timeouts, but at most a day
+    ("read_timeout: 3600\n", 10800.0),  # three read timeouts
 ])
 def test_settle_windows_allowed(tmp_path: Path, text: str, window: float) -> None:
     assert config.resolve(FULL, {}, write_config(tmp_path, text)).settle_window == window
@@ -107,6 +126,37 @@ def test_number_settings_keep_their_values(tmp_path: Path) -> None:
     assert settings.guardrails == {"max_changes": 10, "max_amount_increase": 12.5}
     assert type(settings.guardrails["max_changes"]) is int
     assert settings.currency_exponents == {"BHD": 3} and settings.request_deadline == 20.0
+
+
+def test_the_settings_file_is_read_by_yaml_1_2_rules(tmp_path: Path) -> None:
+    # YAML 1.1 read 0712 as the octal 458 and a merchant id "no" as false.
+    path = write_config(tmp_path, "merchant_id: 0712\nrequest_deadline: 2.5\n"
+                                  "guardrails: {max_amount_increase: 12.5}\n")
+    settings = config.resolve(FULL | {"merchant_id": None}, {}, path)
+    assert settings.merchant_id == "0712"
+    assert settings.request_deadline == 2.5
+    assert settings.guardrails == {"max_amount_increase": 12.5}
+    path = write_config(tmp_path, "merchant_id: 12345\n")
+    assert config.resolve(FULL | {"merchant_id": None}, {}, path).merchant_id == "12345"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("merchant_key: [1]\n", "merchant_key must be text, not a list"),
+    ("endpoint: {a: 1}\n", "endpoint must be text, not a mapping"),
+    ("merchant_id: 1.5\n", "merchant_id must be text, not 1.5"),
+])
+def test_settings_that_are_no_text_are_refused(tmp_path: Path, text: str, message: str
+                                               ) -> None:
+    path = write_config(tmp_path, text)
+    with pytest.raises(ConfigError, match=f"config file {path}: {message}"):
+        config.resolve({k: v for k, v in FULL.items() if not text.startswith(k)}, {}, path)
+
+
+@pytest.mark.parametrize("value", ["[1]", "5", "{a: b}", "true"])
+def test_a_workspace_that_is_no_name_is_refused(tmp_path: Path, value: str) -> None:
+    path = write_config(tmp_path, f"workspace: {value}\n")
+    with pytest.raises(ConfigError, match=f"config file {path}: workspace must be a name"):
+        config.state_setting(None, None, {}, path)
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

@@ -94,6 +94,13 @@ def test_a_utf16_spec_without_bom_says_so(tmp_path: Path) -> None:
      lambda p: p.with_name("state.json.journal").write_text(
          '{"kind": "outcome", "key": "k", "plan": "1", "result": "applied", "at": "t", '
          '"entry": null, "surprise": true}\n'), "state.json.journal:1: not a plansync"),
+    ("journal outcome with a number for a time",  # state list crashed (issue 21)
+     lambda p: p.with_name("state.json.journal").write_text(json.dumps(
+         {"kind": "outcome", "key": "k", "plan": "156142", "result": "applied",
+          "at": "2026-01-01T00:00:00Z", "entry": {
+              "applied": {}, "applied_at": 1.5, "seen": {}, "seen_at": None,
+              "cancelled": False, "cancelled_at": None}}) + "\n"),
+     "state.json.journal:1: not a plansync journal record"),
     ("journal a directory", lambda p: p.with_name("state.json.journal").mkdir(),
      "journal path"),
     ("lock a directory", lambda p: p.with_name("state.json.lock").mkdir(),
@@ -232,6 +239,105 @@ def test_a_pending_write_with_such_a_number_is_refused(
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"{state} {says}" in result.stderr, result.stderr
     assert writes_sent(emulator) == []
+
+
+# --- settings, state URLs and files that crashed plansync (issue 21) --------------------
+
+def settings_with(env: dict[str, str], folder: Path, lines: str) -> dict[str, str]:
+    """``env`` with its settings file copied to ``folder``, ``lines`` added."""
+    source = Path(env["PLANSYNC_CONFIG"])
+    text = (source.read_text().replace("merchant_key: ", f"merchant_key: {source.parent}/")
+            .replace("gateway_key: ", f"gateway_key: {source.parent}/"))
+    if "merchant_key" in lines:
+        text = "\n".join(line for line in text.splitlines() if "merchant_key" not in line)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "plansync.yaml"
+    config.write_text(text + "\n" + lines)
+    return env | {"PLANSYNC_CONFIG": str(config)}
+
+
+@pytest.mark.parametrize(("lines", "says"), [
+    # exit 70; the second failed in the deadline thread, and the run went on without one
+    ("connect_timeout: 99999999999999999999\n",
+     "plansync.yaml: connect_timeout must be a positive number of seconds, at most 3600"),
+    ("request_deadline: 99999999999999999999\n",
+     "plansync.yaml: request_deadline must be a positive number of seconds, at most 3600"),
+    ('merchant_key: "a\\0b"\n', "cannot be read: a path cannot hold a NUL character"),
+    ("workspace: [1]\n", "plansync.yaml: workspace must be a name, not a list"),
+])
+def test_hostile_settings_are_one_clear_error(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path, lines: str, says: str
+        ) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "  - id: '156142'\n    amount: '1.00'\n")
+    changed = settings_with(env, tmp_path / "conf", lines) | {"PLANSYNC_STATE": ""}
+    for argv in (["plan", str(spec)], ["apply", str(spec), "--auto-approve"]):
+        result = run(*argv, env=changed)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert says in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert writes_sent(emulator) == []
+
+
+@pytest.mark.parametrize(("state", "environ", "says"), [
+    ("postgres://u@[::1/db", {}, "state URL postgres://... is not a URL: Invalid IPv6 URL"),
+    ("s3://bucket/prefix?region=%00", {},
+     "the S3 state cannot be reached as set: Provided region_name"),
+    ("s3://bucket/prefix", {"AWS_ENDPOINT_URL_S3": "not-a-url"},
+     "the S3 state cannot be reached as set: Invalid endpoint: not-a-url\n  hint: check "),
+    # part 3: an empty ?password= was dropped, and the URL accepted
+    ("postgres://u@127.0.0.1:1/db?password=", {}, "the state URL holds a password"),
+])
+def test_hostile_state_urls_are_one_clear_error(
+        state: str, environ: dict[str, str], says: str) -> None:
+    result = run("state", "list", "--state", state, env=environ)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert says in result.stderr, result.stderr
+    assert all(name in result.stderr.split("hint:")[-1] for name in environ)  # named
+    assert "Traceback" not in result.stderr
+
+
+def test_a_pending_write_out_of_the_calendar_in_utc_is_refused(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    # 0001-01-01 at +14:00 is in year 0 in UTC: apply --dry-run crashed showing it
+    state = Path(env["PLANSYNC_STATE"])
+    state.parent.mkdir(parents=True)
+    intent = {"key": "run-1:156142", "plan": "156142", "action": "update",
+              "after": {"amount": "1.00"}, "fingerprint": "sha256:0",
+              "before_status": "active", "at": "0001-01-01T00:00:00+14:00"}
+    state.write_text(json.dumps({**GOOD_STATE, "endpoint": env["PLANSYNC_ENDPOINT"],
+                                 "pending": [intent]}))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "  - id: '156142'\n    amount: '1.00'\n")
+    for argv in (["apply", str(spec), "--dry-run"], ["plan", str(spec)]):
+        result = run(*argv, env=env)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"{state} holds a pending write that cannot be read" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_saved_plan_goes_in_private_folders_and_a_bad_one_is_refused(
+        env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + "  - id: '156142'\n    amount: '1.00'\n")
+    saved = tmp_path / "plans" / "pr-1" / "plan.json"
+    assert run("plan", str(spec), "--out", str(saved), env=env).returncode == 0
+    assert (saved.parent.stat().st_mode & 0o777, saved.parent.parent.stat().st_mode & 0o777) \
+        == (0o700, 0o700)
+    inside_a_file = spec / "plan.json"  # crashed with exit 70
+    result = run("plan", str(spec), "--out", str(inside_a_file), env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"cannot save the plan to {inside_a_file}: Not a directory" in result.stderr
+    document = json.loads(saved.read_text())
+    document["pending"] = [{"id": "156142", "action": "update",
+                            "sent_at": "0001-01-01T00:00:00+14:00",
+                            "until": "0001-01-01T00:01:30+14:00"}]
+    saved.write_text(json.dumps(document))
+    for argv in (["show", str(saved)], ["show", "--markdown", str(saved)]):
+        result = run(*argv, env=env)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"plan file {saved} is not a plansync plan: plan 156142's pending write: a " \
+            "time out of the calendar in UTC" in result.stderr, result.stderr
 
 
 # --- hypothesis: whatever the files say -------------------------------------------------

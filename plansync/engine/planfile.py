@@ -3,10 +3,12 @@ the digest that `apply --plan` records."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+from datetime import UTC
 from pathlib import Path
 
 from plansync.engine.plan import Plan, dump, parse
@@ -16,17 +18,39 @@ from plansync.errors import PlansyncError
 def save(plan: Plan, path: Path) -> None:
     """Write atomically: a reader never sees half a plan."""
     text = json.dumps(dump(plan), indent=2) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        _private_folders(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise PlansyncError(f"cannot save the plan to {path}: "
+                            f"{getattr(exc, 'strerror', None) or exc}",
+                            "give --out a file in a folder you can write") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # --out names a folder, a full disk
+        Path(tmp).unlink(missing_ok=True)
+        raise PlansyncError(f"cannot save the plan to {path}: "
+                            f"{exc.strerror or exc}",
+                            "give --out a file in a folder you can write") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _private_folders(folder: Path) -> None:
+    """Make the folder and any missing parents of it, readable by their owner alone (a
+    plan names merchants, plans and amounts; the file itself is 0600)."""
+    missing = []
+    while not folder.is_dir() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile; a file: mkstemp says
+            each.mkdir(mode=0o700)
 
 
 def read(path: Path) -> Plan:
@@ -46,4 +70,11 @@ def read_with_digest(path: Path) -> tuple[Plan, str]:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise PlansyncError(f"plan file {path} cannot be read: {exc}") from None
     digest = "sha256:" + hashlib.sha256(raw).hexdigest()
-    return parse(data, f"plan file {path}"), digest
+    plan = parse(data, f"plan file {path}")
+    for write in plan.pending:
+        try:  # shown in UTC: 0001-01-01T00:00:00+14:00 is in year 0 there
+            write.sent_at.astimezone(UTC), write.until.astimezone(UTC)
+        except OverflowError:
+            raise PlansyncError(f"plan file {path} is not a plansync plan: plan {write.id}'s "
+                                "pending write: a time out of the calendar in UTC") from None
+    return plan, digest

@@ -231,8 +231,10 @@ def now() -> str:
 
 
 def parse_time(text: str) -> datetime:
+    """A moment in UTC. Raises ValueError, or OverflowError for one that is in the
+    calendar only in its own offset (0001-01-01T00:00:00+14:00 is in year 0 in UTC)."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def bound(found: State | None, merchant_id: str, endpoint: str, where: str) -> State:
@@ -288,6 +290,10 @@ def entry_problem(entry: Mapping[str, Any]) -> str | None:
     one rule for numbers does not), or None."""
     from plansync.fields import values_from_json
 
+    for name in ("applied_at", "seen_at", "cancelled_at", "cancelled_how"):
+        # (The schema says so of a state; a journal's outcome is checked here alone.)
+        if not isinstance(entry.get(name), str | None):
+            return f"{name} is neither text nor null"
     for part in ("applied", "seen"):
         try:
             values_from_json(entry.get(part) or {})

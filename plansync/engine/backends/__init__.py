@@ -80,10 +80,22 @@ def open_backend(location: str, workspace: str | None,
                  environ: Mapping[str, str]) -> StateBackend:
     """The backend a ``--state`` value names: a path, or a postgres:// or s3:// URL
     (whose ``?workspace=`` a --workspace flag overrides)."""
-    scheme = urlsplit(location).scheme if "://" in location else ""
-    query = parse_qs(urlsplit(location).query) if scheme else {}
+    if any(ord(c) < 32 or ord(c) == 127 for c in location):  # no path or URL holds one
+        raise ConfigError(f"state {location!r} holds a control character",
+                          "use a path, postgres://user@host/db or s3://bucket/prefix")
+    scheme, query = "", {}
+    if "://" in location:
+        try:
+            parts = urlsplit(location)
+            parts.port  # noqa: B018 - refuses a port that is not a number, here
+        except ValueError as exc:  # postgres://u@[::1/db: "Invalid IPv6 URL"
+            # The URL is not echoed (it may hold a secret); its scheme holds none.
+            raise ConfigError(f"state URL {location.split('://')[0]}://... is not a URL: "
+                              f"{exc}", "use a path, postgres://user@host/db or "
+                              "s3://bucket/prefix") from None
+        scheme, query = parts.scheme, parse_qs(parts.query)
     name = workspace or (query.get("workspace") or [DEFAULT_WORKSPACE])[0]
-    if not _WORKSPACE_RE.fullmatch(name):
+    if not isinstance(name, str) or not _WORKSPACE_RE.fullmatch(name):
         raise ConfigError(f"workspace {name!r} is not 1-64 letters, digits, '.', '_' or '-'")
     if scheme in ("postgres", "postgresql"):
         from plansync.engine.backends.postgres import PostgresBackend

@@ -80,16 +80,7 @@ class S3Backend:
         if not MIN_LEASE <= self.lease <= MAX_LEASE:
             raise ConfigError(f"the state URL's lease must be {MIN_LEASE:g} to {MAX_LEASE:g} "
                               "seconds", "for example s3://bucket/prefix?lease=60")
-        self._s3 = boto3.client(
-            "s3", region_name=query.get("region") or environ.get("AWS_REGION") or None,
-            endpoint_url=query.get("endpoint_url") or None,
-            # Checksums only where S3 requires them (as before botocore 1.36): journal
-            # records are small and many, TLS already protects them in transit, and each
-            # CRC costs CPU that a write's round trip waits on.
-            config=botocore.config.Config(max_pool_connections=64,
-                                          retries={"mode": "standard"},
-                                          request_checksum_calculation="when_required",
-                                          response_checksum_validation="when_required"))
+        self._s3 = _client(query, environ)
         self._etag: str | None = None  # of the state as last read or written
         self._lease: _Lease | None = None  # while this backend holds the lock
         self._batches = GroupCommit(self._put_journal)
@@ -374,6 +365,34 @@ class _Lease:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+_CLIENT_SETTINGS = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",
+                    "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_CONFIG_FILE")
+
+
+def _client(query: Mapping[str, str], environ: Mapping[str, str]) -> Any:
+    """The S3 client the URL's ``?region=``/``?endpoint_url=`` and the AWS settings in
+    the environment describe; a value boto3 refuses (a region or endpoint that is no
+    such thing) is one error naming where such values come from."""
+    try:
+        return boto3.client(
+            "s3", region_name=query.get("region") or environ.get("AWS_REGION") or None,
+            endpoint_url=query.get("endpoint_url") or None,
+            # Checksums only where S3 requires them (as before botocore 1.36): journal
+            # records are small and many, TLS already protects them in transit, and each
+            # CRC costs CPU that a write's round trip waits on.
+            config=botocore.config.Config(max_pool_connections=64,
+                                          retries={"mode": "standard"},
+                                          request_checksum_calculation="when_required",
+                                          response_checksum_validation="when_required"))
+    except (ValueError, botocore.exceptions.BotoCoreError) as exc:  # (InvalidRegionError)
+        given = [f"?{name}=" for name in ("region", "endpoint_url") if query.get(name)]
+        given += [name for name in _CLIENT_SETTINGS if environ.get(name)]
+        raise ConfigError(f"the S3 state cannot be reached as set: {_reason(exc)}",
+                          f"check {', '.join(given) if given else 'the AWS configuration'}"
+                          " (a region such as eu-west-1; an endpoint such as "
+                          "https://s3.example.com)") from None
 
 
 def _number(value: Any, default: float) -> float:
