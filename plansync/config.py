@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from plansync.errors import ConfigError
 from plansync.gateway import assumptions
+from plansync.redact import safe_url
 
 if TYPE_CHECKING:  # the crypto and YAML stacks load only when used: `--help` stays fast
     from plansync.gateway.envelope import Envelope
@@ -35,7 +36,7 @@ SETTINGS = {
     "gateway_key": ("--gateway-key", "PLANSYNC_GATEWAY_KEY"),
 }
 _FILE_ONLY = {"currency_exponents", "connect_timeout", "read_timeout", "request_deadline",
-              "retry_after_max", "settle_window", "guardrails", "state", "workspace"}
+              "retry_after_max", "plan_budget", "settle_window", "guardrails", "state", "workspace"}
 DEFAULT_STATE = ".plansync/state.json"
 GUARDRAILS = {"max_changes": int, "max_cancels": int, "max_amount_increase": float,
               "max_mrr_decrease": float, "max_charged_within": int,
@@ -45,7 +46,7 @@ MAX_COUNT = 10**9  # a count guardrail: any whole number of plans
 # longer to answer one request is down, and a longer wait only holds the state's lock.
 MAX_TIMEOUT = 3600.0
 TIMEOUTS = {"connect_timeout": 5.0, "read_timeout": 30.0, "request_deadline": 40.0,
-            "retry_after_max": 300.0}
+            "retry_after_max": 300.0, "plan_budget": 60.0}
 # The charge window of max_charged_within: at most a year (a plan charges at least once
 # a year: the longest interval is 365 days), so dates after it stay within the calendar.
 MAX_CHARGE_WINDOW_HOURS = 366 * 24.0
@@ -69,6 +70,7 @@ class Settings:
     read_timeout: float = 30.0  # one read from the socket
     request_deadline: float = 40.0  # the whole request: connect, send, the whole answer
     retry_after_max: float = 300.0  # the longest Retry-After wait honoured (then: give up)
+    plan_budget: float = 60.0  # one request's attempts and waits together, per plan
     settle_window: float = 90.0  # how long a write whose answer was lost may still land
     guardrails: Mapping[str, float] = field(default_factory=dict)
 
@@ -166,9 +168,11 @@ def endpoint_url(value: str) -> str:
         parts.port  # noqa: B018 - refuses a port that is not a number, here
     except ValueError as exc:
         raise ConfigError(f"endpoint is not a URL: {exc}") from None
-    if parts.username is not None or parts.password is not None:
+    if parts.username is not None or parts.password is not None or parts.fragment \
+            or "***" in safe_url(value):
         # Never echo the value: it holds a secret.
-        raise ConfigError("the endpoint URL holds credentials (user:password@)",
+        raise ConfigError("the endpoint URL holds credentials (user:password@, a token or "
+                          "key parameter, or a #fragment)",
                           "remove them: the gateway authenticates requests by their "
                           "signature, and a URL is printed, saved in plans and logged")
     if parts.scheme == "https" and parts.hostname:

@@ -80,6 +80,9 @@ def test_password_only_from_the_environment(tmp_path: Path) -> None:
     ("request_deadline: 99999999999999999999\n", "request_deadline must be a positive"),
     ("retry_after_max: 3601\n", "retry_after_max must be a positive number of seconds, at "
                                 "most 3600"),
+    ("plan_budget: 0\n", "plan_budget must be a positive number of seconds"),
+    ("plan_budget: .inf\n", "plan_budget must be a positive number of seconds"),
+    ("plan_budget: 3601\n", "plan_budget must be a positive number of seconds, at most 3600"),
     ("read_timeout: 0\n", "read_timeout must be a positive number"),
     ("connect_timeout: [1]\n", "connect_timeout must be .* not a list"),
     ("guardrails: {charge_window_hours: 1" + "0" * 300 + "}\n",
@@ -121,8 +124,12 @@ def test_settle_windows_allowed(tmp_path: Path, text: str, window: float) -> Non
 
 def test_number_settings_keep_their_values(tmp_path: Path) -> None:
     path = write_config(tmp_path, "guardrails: {max_changes: 10, max_amount_increase: 12.5}\n"
-                                  "currency_exponents: {BHD: 3}\nrequest_deadline: 20\n")
+                                  "currency_exponents: {BHD: 3}\nrequest_deadline: 20\n"
+                                  "plan_budget: 90\n")
     settings = config.resolve(FULL, {}, path)
+    assert settings.plan_budget == 90.0
+    empty = write_config(tmp_path / "empty", "merchant_id: JT01\n")
+    assert config.resolve(FULL, {}, empty).plan_budget == 60.0  # the default
     assert settings.guardrails == {"max_changes": 10, "max_amount_increase": 12.5}
     assert type(settings.guardrails["max_changes"]) is int
     assert settings.currency_exponents == {"BHD": 3} and settings.request_deadline == 20.0

@@ -214,10 +214,6 @@ def test_any_flags_are_used_or_refused_cleanly(
     assert writes_sent(emulator) == []
 
 
-@pytest.mark.xfail(strict=True, reason="reported, in a file this suite's author does not "
-                   "own: --charge-window takes any float (commands/limits.py, apply.py), "
-                   "and timedelta(hours=1e300) overflows; bound it to "
-                   "config.MAX_CHARGE_WINDOW_HOURS as the settings file is")
 def test_a_charge_window_out_of_the_calendar_is_refused(
         env: dict[str, str], thread_errors: list[str]) -> None:
     run_clean(thread_errors, "plan", "spec.yaml", "--max-charged-within", "1",

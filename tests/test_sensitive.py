@@ -58,7 +58,10 @@ def test_an_error_body_is_never_echoed_raw(refusing: str, settings: Settings) ->
 
 @pytest.mark.parametrize("url", ["https://user:s3cret@gateway.example/action",
                                  "https://:s3cret@gateway.example/action",
-                                 "https://user@gateway.example/action"])
+                                 "https://user@gateway.example/action",
+                                 "https://gateway.example/action?token=s3cret",
+                                 "https://gateway.example/action?api_key=s3cret&a=b",
+                                 "https://gateway.example/action#s3cret"])
 def test_credentials_in_the_endpoint_url_are_refused_without_echoing_them(url: str) -> None:
     with pytest.raises(errors.ConfigError, match="holds credentials") as info:
         endpoint_url(url)

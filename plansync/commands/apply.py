@@ -18,6 +18,7 @@ import click
 from plansync.commands import options as shared
 from plansync.commands.limits import resolve as guardrail_limits
 from plansync.commands.output import SIGNAL_EXIT, ApplyReport, Output
+from plansync.config import MAX_CHARGE_WINDOW_HOURS
 from plansync.errors import GuardrailError, LockError, PlansyncError
 
 CONVERGED = ("updated", "cancelled", "unchanged")  # a saved plan's change that is done
@@ -43,7 +44,8 @@ CONVERGED = ("updated", "cancelled", "unchanged")  # a saved plan's change that 
 @click.option("--max-charged-within", type=click.IntRange(0), metavar="N",
               help="Refuse plans changing more than N plans that charge within the charge "
                    "window.")
-@click.option("--charge-window", type=click.FloatRange(0), metavar="HOURS",
+@click.option("--charge-window", type=shared.FiniteRange(0, MAX_CHARGE_WINDOW_HOURS),
+              metavar="HOURS",
               help="Plans charging sooner than this are not written (default 24).")
 @click.option("--allow-near-charge", is_flag=True, help="Write plans about to charge anyway.")
 @click.option("--settle-window", metavar="DURATION",

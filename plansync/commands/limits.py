@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from plansync.commands.options import FiniteRange
+from plansync.config import MAX_CHARGE_WINDOW_HOURS
 from plansync.errors import ConfigError
 
 if TYPE_CHECKING:  # the engine is imported when a command runs, not when the CLI starts
@@ -95,7 +97,8 @@ def checking(command: F) -> F:
         click.option("--max-charged-within", type=click.IntRange(0), metavar="N",
                      help="Show a breach when the plan changes more than N plans that "
                           "charge within the charge window."),
-        click.option("--charge-window", type=click.FloatRange(0), metavar="HOURS",
+        click.option("--charge-window", type=FiniteRange(0, MAX_CHARGE_WINDOW_HOURS),
+                     metavar="HOURS",
                      help="The charge window of --max-charged-within (default 24)."),
     ]):
         command = option(command)

@@ -240,7 +240,8 @@ def gateway_client(settings: Any, parallelism: int = 8, rate_limit: float | None
         settings.endpoint, settings.merchant_id, settings.envelope(), pool_size=parallelism,
         connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
         request_deadline=settings.request_deadline,
-        retry=RetryPolicy(retry_after_max=settings.retry_after_max),
+        retry=RetryPolicy(retry_after_max=settings.retry_after_max,
+                          budget=settings.plan_budget),
         exponent_overrides=settings.currency_exponents, rate_limiter=RateLimiter(rate_limit))
 
 

@@ -273,7 +273,7 @@ class _Watchdog:
                 first = min(self._due, key=lambda r: r.deadline)
                 wait = first.deadline - time.monotonic()
                 if wait > 0:
-                    self._changed.wait(wait)
+                    self._changed.wait(min(wait, threading.TIMEOUT_MAX))
                     continue
                 self._due.discard(first)
                 first.cut_off(f"no complete answer within the {round(first.allowed, 1):g}s "
