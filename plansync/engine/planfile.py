@@ -3,7 +3,6 @@ the digest that `apply --plan` records."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -13,13 +12,14 @@ from pathlib import Path
 
 from plansync.engine.plan import Plan, dump, parse
 from plansync.errors import PlansyncError
+from plansync.folders import make_private
 
 
 def save(plan: Plan, path: Path) -> None:
     """Write atomically: a reader never sees half a plan."""
     text = json.dumps(dump(plan), indent=2) + "\n"
     try:
-        _private_folders(path.parent)
+        make_private(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         raise PlansyncError(f"cannot save the plan to {path}: "
@@ -39,18 +39,6 @@ def save(plan: Plan, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _private_folders(folder: Path) -> None:
-    """Make the folder and any missing parents of it, readable by their owner alone (a
-    plan names merchants, plans and amounts; the file itself is 0600)."""
-    missing = []
-    while not folder.is_dir() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    for each in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # made meanwhile; a file: mkstemp says
-            each.mkdir(mode=0o700)
 
 
 def read(path: Path) -> Plan:
