@@ -8,6 +8,8 @@ it is.
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 MODE = 0o700
@@ -22,6 +24,10 @@ def make_private(folder: Path) -> None:
             break
         missing.append(path)
     for path in reversed(missing):
-        # Made meanwhile by another process: its mode is that one's business. Not a folder
-        # (a file in the way): the caller's next step fails naming its own path.
-        path.mkdir(mode=MODE, exist_ok=True)
+        try:
+            path.mkdir(mode=MODE)
+        except FileExistsError:
+            # Made meanwhile by another process: its mode is that one's business.
+            if not path.is_dir():  # a file in the way: say so, as mkdir -p does
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR),
+                                         str(path)) from None

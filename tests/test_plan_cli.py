@@ -178,4 +178,6 @@ def test_rate_limit_spaces_requests(served: dict[str, str], emulator: Emulator) 
     from datetime import datetime
 
     stamps = [datetime.fromisoformat(t) for t in times]
-    assert (stamps[-1] - stamps[0]).total_seconds() >= 0.14  # 4 requests at 20/s: 3 gaps
+    # 4 requests at 20/s: 3 gaps of 0.05 s, less the first request's longer way in (a
+    # new connection); unlimited, the four arrive within a few milliseconds.
+    assert (stamps[-1] - stamps[0]).total_seconds() >= 0.1
