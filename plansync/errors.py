@@ -85,11 +85,13 @@ class TransportError(GatewayError):
     an inquiry, or a write that is known not to have left this machine."""
 
     def __init__(self, message: str, hint: str | None = None, *, retryable: bool,
-                 retry_after: float | None = None, systemic: bool = False) -> None:
+                 retry_after: float | None = None, systemic: bool = False,
+                 unanswered: bool = False) -> None:
         super().__init__(message, hint)
         self.retryable = retryable
         self.retry_after = retry_after
-        self.systemic = systemic  # would fail alike for every plan (TLS, no connection)
+        self.systemic = systemic or unanswered  # would fail alike for every plan (TLS...)
+        self.unanswered = unanswered  # sent, and no answer came in time
 
 
 class OutcomeUnknownError(GatewayError):

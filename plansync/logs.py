@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from plansync.printable import printable
 
@@ -27,6 +28,9 @@ class Text(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return printable(super().format(record))
 
+    def formatException(self, ei: Any) -> str:
+        return ""  # a log line is a sentence: no traceback, whoever logged it
+
 
 def configure(verbosity: int, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
@@ -38,5 +42,8 @@ def configure(verbosity: int, fmt: str) -> None:
     logging.addLevelName(logging.WARNING, "warning")
     logging.addLevelName(logging.INFO, "info")
     logging.addLevelName(logging.DEBUG, "debug")
-    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):  # their own requests
+    for noisy in ("botocore", "boto3", "s3transfer"):  # their own requests
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # urllib3 warns of what plansync reports itself, better: a cut-off answer's headers
+    # ("Failed to parse headers", with the URL and a traceback), a connection discarded.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)

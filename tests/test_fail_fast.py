@@ -46,7 +46,7 @@ def test_a_wrong_gateway_key_over_500_plans_is_one_error(
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1, result.stderr
         assert "signature does not verify" in errors[0]
-        assert "the first 3 requests failed alike, so plansync stopped" in errors[0]
+        assert "3 requests in a row failed alike, so plansync stopped" in errors[0]
         assert f"of the {N} plans were not tried" in errors[0]
         assert "could not be planned" not in result.stdout  # no line per plan
     # A handful of requests per run (those in flight when it tripped, and their retries),
@@ -60,10 +60,15 @@ def test_an_unreachable_endpoint_is_one_error(
     from tests.servers import free_port
 
     nowhere = f"http://127.0.0.1:{free_port()}/2C2PFrontend/PaymentAction/2.0/action"
-    result = run("plan", str(spec), env={**env, "PLANSYNC_ENDPOINT": nowhere})
-    assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "cannot connect to 127.0.0.1" in errors[0], result.stderr
+    ids = [str(900000 + i) for i in range(20)]
+    # inquire and import printed a line per plan (20 lines, 17 of them "not tried").
+    for command in (["plan", str(spec)], ["inquire", *ids, "--parallelism", "1"],
+                    ["import", *ids]):
+        result = run(*command, env={**env, "PLANSYNC_ENDPOINT": nowhere})
+        assert result.returncode == 1
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "cannot connect to 127.0.0.1" in errors[0], result.stderr
+        assert "so plansync stopped" in errors[0] and "were not tried" in errors[0]
 
 
 def test_plan_specific_errors_still_go_per_plan(

@@ -4,6 +4,8 @@ words of each failure (plansync/gitops/github.py)."""
 
 from __future__ import annotations
 
+import socketserver
+import threading
 import time
 from collections.abc import Iterator
 
@@ -325,3 +327,42 @@ def test_an_api_url_that_is_not_an_http_url_is_refused_at_once(
         GitHub(api_url, REPO, TOKEN, sleep=waits.append)
     assert caught.value.message.startswith(f"GITHUB_API_URL {api_url!r} is not a URL")
     assert waits == []
+
+
+class _Stalls(socketserver.StreamRequestHandler):
+    """Reads the request; then says nothing (``silent``), or drips a status line and a
+    long header a byte every 0.2 s: every read succeeds well within the read timeout."""
+
+    def handle(self) -> None:
+        while self.rfile.readline() not in (b"\r\n", b""):
+            pass
+        if self.server.silent:  # type: ignore[attr-defined]
+            time.sleep(5)
+            return
+        head = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"x" * 150 + b"\r\nContent-Length: 2\r\n\r\n{}"
+        for byte in head:
+            try:
+                self.connection.sendall(bytes([byte]))
+            except OSError:
+                return  # cut off: what the deadline is for
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize("silent", [False, True], ids=["headers drip", "silent"])
+def test_a_call_ends_at_its_deadline_whatever_is_being_read(
+        silent: bool, waits: list[float]) -> None:
+    """Before: the status line and headers were bounded by the read timeout alone (a
+    header dripping at one byte per 29 s would last days), and a silent GitHub was asked
+    five times, 30 s each."""
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Stalls) as server:
+        server.daemon_threads = True
+        server.silent = silent  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        client = GitHub(f"http://127.0.0.1:{server.server_address[1]}", REPO, TOKEN,
+                        sleep=waits.append, deadline=1.0)
+        started = time.monotonic()
+        with pytest.raises(GitHubError, match="did not answer in time"):
+            client.get("", "repository acme/plans")
+        took = time.monotonic() - started
+        server.shutdown()
+    assert took < 4, took

@@ -134,8 +134,20 @@ def test_runs_against_a_gateway_that_drips_or_stays_silent_end_within_their_boun
     # All four at once: each waits on its gateway, not on the CPU.
     drip, silent, drip50, drip16 = (start(hostile), start(hostile, silent=True),
                                     start(hostile), start(hostile))
+    one_at_a_time, limited = start(hostile), start(hostile, silent=True)
     started = time.monotonic()
     runs = {
+        # One connection: a plan's retry waits for it behind the next plan's first
+        # attempt; each unanswered attempt counts, so the third trips the breaker.
+        "plan of 50, dripping, one at a time": (launch(
+            "plan", str(spec_of(tmp_path / "e", 50)), "--parallelism", "1",
+            env=settings_for(one_at_a_time.url, emulator_dir, tmp_path / "e")), 120,
+            one_at_a_time),
+        # The rate limit's wait is within the budget: a retry whose turn comes past it
+        # is not waited for.
+        "inquire, silent, rate limited": (launch(
+            "inquire", "156142", "--rate-limit", "0.01", env=settings_for(
+                limited.url, emulator_dir, tmp_path / "f")), 60, limited),
         "inquire, dripping": (launch("inquire", "156142", env=settings_for(
             drip.url, emulator_dir, tmp_path / "a")), 60, drip),
         "inquire, silent": (launch("inquire", "156142", env=settings_for(
@@ -150,10 +162,19 @@ def test_runs_against_a_gateway_that_drips_or_stays_silent_end_within_their_boun
     }
     ended: dict[str, float] = {}
     outputs: dict[str, str] = {}
-    for name, (process, bound, _gateway) in runs.items():
+
+    def wait_for(name: str, process: subprocess.Popen[str], bound: float) -> None:
         stdout, stderr = process.communicate(timeout=bound + STARTUP + 60)
         ended[name] = time.monotonic() - started
         outputs[name] = stdout + stderr
+
+    waiting = [threading.Thread(target=wait_for, args=(name, process, bound))
+               for name, (process, bound, _gateway) in runs.items()]
+    for thread in waiting:
+        thread.start()
+    for thread in waiting:
+        thread.join()
+    for name, (process, _bound, _gateway) in runs.items():
         assert process.returncode == 1, (name, outputs[name])
         assert "Traceback" not in outputs[name]
     for name, (_process, bound, _gateway) in runs.items():
@@ -164,7 +185,12 @@ def test_runs_against_a_gateway_that_drips_or_stays_silent_end_within_their_boun
     assert "time budget" in outputs["inquire, silent"]
     # Many plans: the breaker counts unanswered requests; after a few, nothing more is
     # sent, and the run says so once, with the count of plans not tried.
-    for name in ("plan of 50, dripping", "apply of 16, dripping"):
+    assert "time budget" in outputs["inquire, silent, rate limited"]
+    # Never sent only to be cut off at once; the cause said once, as it was.
+    assert "within the 0s request deadline" not in "".join(outputs.values())
+    assert "not retried" not in "".join(outputs.values())
+    for name in ("plan of 50, dripping", "apply of 16, dripping",
+                 "plan of 50, dripping, one at a time"):
         errors = [line for line in outputs[name].splitlines() if line.startswith("error:")]
         assert len(errors) == 1, outputs[name]
         assert "so plansync stopped" in errors[0] and "were not tried" in errors[0]
@@ -199,6 +225,20 @@ def test_a_signal_ends_a_run_waiting_on_a_dripping_gateway_within_5s(
     assert process.returncode == code, output
     assert "Traceback" not in output
     assert not (tmp_path / "state.json.lock").exists()
+
+
+def test_a_signal_ends_a_run_stuck_in_a_tls_handshake_within_5s(
+        hostile: list[_Gateway], emulator_dir: Path, tmp_path: Path) -> None:
+    """A server that accepts and never speaks: the TLS handshake hangs until the connect
+    timeout (30 s here). The socket is handed to the watchdog as soon as it is connected,
+    so a stop cuts the handshake (it took 26-29 s after the signal)."""
+    gateway = start(hostile, silent=True)
+    url = gateway.url.replace("http://", "https://")
+    process = launch("inquire", "156142", env=settings_for(url, emulator_dir, tmp_path,
+                                                           "connect_timeout: 30\n"))
+    took, output = _signal_within_five_seconds(process, signal.SIGTERM, after=6.0)
+    assert took <= 5, (took, output)
+    assert process.returncode == 143, output
 
 
 def test_a_signal_ends_a_run_waiting_on_the_rate_limit_within_5s(

@@ -12,6 +12,7 @@ import click
 from plansync.commands import options as shared
 from plansync.errors import GatewayError, PlansyncError
 from plansync.folders import make_private
+from plansync.gateway.breaker import SystemicError
 
 
 @click.command("import")
@@ -46,16 +47,18 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
     with contextlib.closing(store):  # cancelled plans inquire as paused: the state knows
         cancelled = backends.current(store, settings.merchant_id, settings.endpoint).cancelled
     found: dict[str, Any] = {}
-    failed = 0
+    failed: dict[str, GatewayError] = {}
     with shared.gateway_client(settings, parallelism, rate_limit) as client, \
             shared.progress(len(ids)) as advance:
         for plan_id, result in inquire_all(client, ids, parallelism):
             advance()
             if isinstance(result, GatewayError):
-                failed += 1
-                click.echo(f"error: plan {plan_id}: {result}", err=True)
+                failed[plan_id] = result
             else:
                 found[plan_id] = result
+    if client.breaker.tripped is None:  # else one line says it for all, below
+        for plan_id in (i for i in ids if i in failed):
+            click.echo(f"error: plan {plan_id}: {failed[plan_id]}", err=True)
     text = spec_text([found[plan_id] for plan_id in ids if plan_id in found], cancelled)
     if out is None:
         click.echo(text, nl=False)
@@ -63,6 +66,8 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
         make_private(out.parent)  # a spec of live plans: the owner's only
         out.write_text(text, encoding="utf-8")
         click.echo(f"Wrote {len(found)} plan(s) to {out}.", err=True)
+    shared.stop_if_systemic(client, len(ids), sum(
+        1 for error in failed.values() if isinstance(error, SystemicError)))
     return 1 if failed else 0
 
 

@@ -34,7 +34,8 @@ def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int,
     plans = [r for r in results if not isinstance(r, GatewayError)]
     not_tried = [r for r in results if isinstance(r, SystemicError)]
     for plan_id, result in zip(plan_ids, results, strict=True):
-        if isinstance(result, GatewayError) and not isinstance(result, SystemicError):
+        # Once the breaker tripped, one line says it for all (below).
+        if isinstance(result, GatewayError) and client.breaker.tripped is None:
             click.echo(f"error: plan {plan_id}: {result}", err=True)
     if plans or as_json:
         click.echo(live.as_json(plans) if as_json else live.as_table(plans))

@@ -208,7 +208,7 @@ def stop_if_systemic(client: Any, total: int, not_tried: int) -> None:
     cause = client.breaker.tripped
     if cause is not None:
         raise PlansyncError(
-            f"{cause.message} — the first {client.breaker.threshold} requests failed alike, "
+            f"{cause.message} — {client.breaker.threshold} requests in a row failed alike, "
             f"so plansync stopped: {_how_many_not_tried(not_tried, total)}", cause.hint)
 
 

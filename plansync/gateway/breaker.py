@@ -1,9 +1,11 @@
 """Stop sending when requests keep failing the same systemic way.
 
-A wrong key, a wrong merchant id, an endpoint that refuses connections or fails TLS: such
-an error hits every plan alike, and 300 plans made 300 identical lines in 28 s. After
-``threshold`` consecutive failures of one systemic kind (and no success between), the
-breaker trips: no further request is sent, and the error is reported once.
+A wrong key, a wrong merchant id, an endpoint that refuses connections, fails TLS,
+redirects or stops answering: such an error hits every plan alike, and 300 plans made 300
+identical lines in 28 s (a gateway that dripped its answers held 50 plans for 1043 s).
+After ``threshold`` consecutive failed requests of one systemic kind (each attempt counts,
+as it fails; no success between), the breaker trips: no further request is sent, and the
+error is reported once. A plan whose first request was never sent is "not tried".
 """
 
 from __future__ import annotations

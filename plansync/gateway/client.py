@@ -34,7 +34,7 @@ from plansync.errors import (
     TransportError,
 )
 from plansync.gateway import assumptions, codes, messages, transport
-from plansync.gateway.breaker import Breaker
+from plansync.gateway.breaker import Breaker, SystemicError
 from plansync.gateway.envelope import Envelope
 from plansync.gateway.messages import LivePlan, PlanFields, Response, Write
 from plansync.gateway.ratelimit import RateLimiter
@@ -42,6 +42,9 @@ from plansync.gateway.transport import HttpTransport, Transport
 from plansync.printable import printable
 
 log = logging.getLogger(__name__)
+# No attempt starts with less of its plan's time budget left than this: it could not be
+# answered, and would only be cut off (as "within the 0s request deadline").
+_SHORTEST_ATTEMPT = 1.0
 
 
 
@@ -163,53 +166,88 @@ class GatewayClient:
         items = messages.request_items(self.merchant_id, plan_id, process_type, self._clock(),
                                        carried)
         token = self._envelope.seal(messages.build_xml(messages.REQUEST_ROOT, items))
-        request = dict(items)
-        try:
-            response = self._attempts(token, request, plan_id, process_type, before)
-        except GatewayError as exc:
-            self.breaker.failed(exc)
-            raise
+        response = self._attempts(token, dict(items), plan_id, process_type, before)
         self.breaker.succeeded()
         return response
 
     def _attempts(self, token: str, request: Mapping[str, str], plan_id: str,
                   process_type: str, before: Callable[[], None] | None) -> Response:
+        """Up to ``attempts`` tries within the plan's time budget. Every failed attempt
+        tells the breaker as it happens: a gateway that stops answering trips it after a
+        few attempts, not after a few plans' whole budgets."""
         ends: float | None = None  # the plan's time budget runs from its first attempt on
+        previous: GatewayError | None = None  # the error of the last attempt, if one failed
+
+        def give_up(why: str) -> GatewayError:
+            nonlocal previous
+            assert previous is not None
+            previous = _noted(previous, why)
+            return previous
+
+        def out_of_budget() -> GatewayError:
+            return give_up(f"gave up on plan {plan_id} after {self._retry.budget:g}s, its "
+                           "time budget")
+
+        def going() -> None:
+            """Whether to try (again): not once stopped; a plan not tried at all once the
+            breaker tripped, and not retried then, nor past its time budget."""
+            self._check_going(plan_id, process_type)
+            if previous is None:
+                self.breaker.check()  # nothing more is sent once every request fails alike
+            elif self.breaker.tripped is not None:
+                raise give_up("not retried: plansync stopped sending")
+            elif ends is not None and time.monotonic() >= ends - _SHORTEST_ATTEMPT:
+                raise out_of_budget()
 
         def last_moment() -> float:
-            """Once a connection is free: is this attempt still to go, and how long may it
-            take? Checked here, not only before waiting for the connection, so that
-            requests queued behind ones that hang are not sent once the breaker trips."""
+            """Once a connection is free (the wait for one may be long): still to go? And
+            how long may this attempt take?"""
             nonlocal ends
-            self._check_going(plan_id, process_type)
-            self.breaker.check()  # nothing more is sent once every request fails alike
+            going()
             if before is not None:
                 before()
             now = time.monotonic()
             ends = now + self._retry.budget if ends is None else ends
             return ends - now
 
-        for attempt in range(self._retry.attempts):
-            self._check_going(plan_id, process_type)
-            self.breaker.check()
-            self._limiter.acquire()
-            seen: dict[str, Any] = {"plan": plan_id, "process_type": process_type,
-                                    "attempt": attempt + 1}
-            started = time.monotonic()
-            try:
-                response = self._send_once(token, request, seen, last_moment)
-                _log_request(seen, started, "ok")
-                return response
-            except GatewayError as exc:
-                _log_request(seen, started, exc.message)
-                if not isinstance(exc, TransportError):
-                    raise
-                final = exc.original if isinstance(exc, _UnusableAnswer) else exc
-                if not exc.retryable or attempt + 1 == self._retry.attempts:
-                    raise final from None
-                left = self._retry.budget if ends is None else ends - time.monotonic()
-                self._sleep(self._wait(exc, attempt, plan_id, process_type, final, left))
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        try:
+            for attempt in range(self._retry.attempts):
+                going()
+                if not self._limiter.acquire(until=ends):  # its turn: past the budget
+                    raise out_of_budget()
+                seen: dict[str, Any] = {"plan": plan_id, "process_type": process_type,
+                                        "attempt": attempt + 1}
+                started = time.monotonic()
+                try:
+                    response = self._send_once(token, request, seen, last_moment)
+                    _log_request(seen, started, "ok")
+                    return response
+                except (SystemicError, Stopped):
+                    raise  # not sent
+                except GatewayError as exc:
+                    if exc is previous:  # given up at the last moment
+                        raise
+                    _log_request(seen, started, exc.message)
+                    final = exc.original if isinstance(exc, _UnusableAnswer) else exc
+                    if not isinstance(exc, TransportError) or not exc.retryable \
+                            or attempt + 1 == self._retry.attempts:
+                        raise final from None
+                    if exc.unanswered:  # told at once: each such attempt takes long
+                        self.breaker.failed(final)
+                    previous = final
+                    left = self._retry.budget if ends is None else ends - time.monotonic()
+                    self._sleep(self._wait(exc, attempt, plan_id, process_type, final,
+                                           left))
+            raise AssertionError("unreachable: the last attempt returns or raises")
+        except (SystemicError, Stopped):
+            raise
+        except GatewayError as failed:
+            # The plan's request failed: the breaker hears of it once (an unanswered
+            # attempt it heard of already, as it failed).
+            if not (failed is previous and isinstance(failed, TransportError)
+                    and failed.unanswered):
+                self.breaker.failed(failed)
+            raise
 
     def _check_going(self, plan_id: str, process_type: str) -> None:
         if self._stopping.is_set():
@@ -269,6 +307,12 @@ class GatewayClient:
         except transport.NotSent as exc:
             if self._stopping.is_set():
                 raise Stopped(plan_id, request["processType"]) from None
+            proxy = getattr(self._transport, "proxy", None)
+            if proxy:  # the tunnel through it did not open: the proxy's doing, or its peer's
+                raise TransportError(f"cannot connect to {self._host} through the proxy "
+                                     f"{proxy} ({exc})", "check HTTPS_PROXY (and NO_PROXY), "
+                                     "the proxy, and the endpoint", retryable=True,
+                                     systemic=True) from None
             raise TransportError(f"cannot connect to {self._host} ({exc})",
                                  "check the endpoint and the network", retryable=True,
                                  systemic=True) from None
@@ -306,11 +350,11 @@ class GatewayClient:
             return OutcomeUnknownError(
                 f"the write on plan {plan_id} was sent but its answer was lost ({exc})",
                 "it may have been applied; inquire the plan before trying again",
-                unanswered=True)
+                unanswered=exc.timed_out)
         if self._stopping.is_set():
             return Stopped(plan_id, messages.INQUIRY, cut_off=True)
         return TransportError(f"no answer from {self._host} ({exc})", retryable=True,
-                              systemic=True)
+                              unanswered=exc.timed_out)
 
     def _refused(self, http: transport.Answer, plan_id: str, is_write: bool) -> GatewayError:
         status = http.status
@@ -354,6 +398,17 @@ class Stopped(TransportError):
         request = "inquiry" if process_type == messages.INQUIRY else "write"
         super().__init__(f"plan {plan_id}: {transport.STOPPED}, so its {request} was "
                          + ("cut off" if cut_off else "not sent"), retryable=False)
+
+
+def _noted(error: GatewayError, note: str) -> GatewayError:
+    """A copy of ``error`` with ``note`` added to its message; the breaker may hold the
+    error itself, as the cause it tripped on, said as it was. (copy.copy would call the
+    class with its args, and error classes take keyword-only arguments.)"""
+    noted = type(error).__new__(type(error))
+    noted.__dict__.update(error.__dict__)
+    noted.args = error.args
+    noted.message = f"{error.message}; {note}"
+    return noted
 
 
 def _host_of(location: str | None, own: str) -> str:

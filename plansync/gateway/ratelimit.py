@@ -24,16 +24,21 @@ class RateLimiter:
         self._next_slot = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self) -> None:
-        """Wait for this caller's slot; returns at once, early, once cancelled."""
+    def acquire(self, until: float | None = None) -> bool:
+        """Wait for this caller's slot; returns at once, early, once cancelled. False,
+        without waiting or taking a slot, if the slot would come after ``until`` (a
+        ``clock`` time): the caller gives up instead."""
         if self.rate is None:
-            return
+            return True
         with self._lock:
             now = self._clock()
             slot = max(self._next_slot, now)
+            if until is not None and slot > until:
+                return False
             self._next_slot = slot + 1 / self.rate
         if slot > now:
             self._cancelled.wait(slot - now)
+        return True
 
     def cancel(self) -> None:
         """End every wait, now and later: the run is stopping."""

@@ -24,7 +24,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -54,7 +54,13 @@ class ProxyFailed(NotSent):
 
 
 class AnswerLost(Exception):
-    """The request was sent, or may have been; no complete answer came back."""
+    """The request was sent, or may have been; no complete answer came back.
+    ``timed_out``: none came in time (read timeout, deadline), as from a gateway that
+    stopped answering — not a connection reset, which fails at once."""
+
+    def __init__(self, message: str, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 STOPPED = "the run is stopping"  # why requests cut by abort() ended
@@ -94,12 +100,13 @@ class HttpTransport:
         self._session = requests.Session()
         self._session.trust_env = False  # the environment was read once, by from_environment
         self._session.proxies = dict(proxies or {})
-        self._session.verify = verify
+        self._session.verify = self._verify = verify
         self._session.headers.update({"Content-Type": "text/plain", "Accept": "*/*",
                                       "User-Agent": user_agent})
-        adapter = _WatchedAdapter(pool_connections=1, pool_maxsize=size, pool_block=True)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
+        self._adapter = _WatchedAdapter(pool_connections=1, pool_maxsize=size,
+                                        pool_block=True)
+        self._session.mount("https://", self._adapter)
+        self._session.mount("http://", self._adapter)
 
     @classmethod
     def from_environment(cls, endpoint: str, size: int, connect_timeout: float,
@@ -129,14 +136,15 @@ class HttpTransport:
                                                                       data=body))
             limit = None if before is None else before()
             allowed = self._deadline if limit is None else max(0.0, min(limit, self._deadline))
-            request = _InFlight(time.monotonic() + allowed, allowed, self._watchdog)
-            self._watchdog.watch(request)
-            _current.request = request
+            request = self._watchdog.start(allowed)
             try:
-                # Never redirected: the signed request goes to the endpoint and nowhere
-                # else (a 3xx comes back as it is, and the client refuses it).
-                response = self._session.send(prepared, stream=True, timeout=self._timeouts,
-                                              allow_redirects=False)
+                # The adapter's send, not the session's: the signed request goes to the
+                # endpoint and nowhere else (a 3xx comes back as it is, and the client
+                # refuses it). Session.send would also parse a redirect's Location, even
+                # when told not to follow it, and fail on a malformed one.
+                response = self._adapter.send(prepared, stream=True, timeout=self._timeouts,
+                                              verify=self._verify,
+                                              proxies=self._session.proxies)
                 with response:  # a connection left with unread bytes is closed
                     # Never more than max_body + 1 bytes: enough for the caller to see the
                     # answer is too large, without holding whatever a broken peer sends.
@@ -145,18 +153,20 @@ class HttpTransport:
                     http.client.HTTPException) as exc:
                 raise self._failure(request, exc) from exc
             finally:
-                _current.request = None
                 self._watchdog.release(request)
             if request.cut is not None:  # cut off just as the answer completed
-                raise AnswerLost(request.cut)
+                raise AnswerLost(request.cut, timed_out=request.cut != STOPPED)
             return Answer(response.status_code, data, response.headers.get("Retry-After"),
                           response.headers.get("Location"))
 
     def _failure(self, request: _InFlight, exc: BaseException) -> Exception:
         if request.cut is not None:
-            return AnswerLost(request.cut) if request.sending else NotSent(request.cut)
+            if not request.sending:
+                return NotSent(request.cut)
+            return AnswerLost(request.cut, timed_out=request.cut != STOPPED)
         if request.sending:
-            return AnswerLost(_describe(exc))
+            return AnswerLost(_describe(exc), timed_out=isinstance(
+                _root(exc), TimeoutError | urllib3.exceptions.TimeoutError))
         if isinstance(exc, requests.exceptions.SSLError):
             return TlsFailed(_describe(exc))
         if isinstance(exc, requests.exceptions.ProxyError):
@@ -180,19 +190,48 @@ class HttpTransport:
 def proxy_host(proxy: str) -> str:
     """host:port of a proxy URL from the environment; ConfigError, naming neither the URL
     nor its credentials, if urllib3 cannot use it."""
-    try:
-        parsed = urllib3.util.parse_url(proxy if "://" in proxy else f"http://{proxy}")
-    except urllib3.exceptions.LocationParseError:  # its message quotes the whole URL
+    try:  # as requests reads it, so that what passes here is what requests can use
+        parsed = urllib3.util.parse_url(
+            requests.utils.prepend_scheme_if_needed(proxy, "http"))  # type: ignore[no-untyped-call]
+    except (urllib3.exceptions.LocationParseError, ValueError):  # they quote the whole URL
         parsed = None
-    if parsed is None or not parsed.host or parsed.scheme not in ("http", "https"):
+    if parsed is None or not parsed.host or parsed.scheme not in ("http", "https") \
+            or parsed.port == 0:
         raise ConfigError("the proxy set by HTTPS_PROXY (or https_proxy, ALL_PROXY) is not "
                           "a URL plansync can use",
                           "set it to http://HOST:PORT (with credentials if the proxy needs "
                           "them), or unset it")
-    return f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
+    port = parsed.port if parsed.port is not None else (443 if parsed.scheme == "https" else 80)
+    return f"{parsed.host}:{port}"
 
 
 # --- the watcher, and urllib3's connections handing it their sockets ----------------
+
+
+class Deadlines:
+    """A total deadline for each request of another requests Session (the GitHub
+    client's): ``mount`` it, then send each request inside ``within(seconds)``. A request
+    that outlives it, in its headers too, has its socket shut down."""
+
+    def __init__(self) -> None:
+        self._watchdog = _Watchdog()
+
+    def mount(self, session: requests.Session) -> None:
+        adapter = _WatchedAdapter()
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+
+    @contextlib.contextmanager
+    def within(self, seconds: float) -> Iterator[_InFlight]:
+        request = self._watchdog.start(seconds)
+        try:
+            yield request
+        finally:
+            self._watchdog.release(request)
+
+    def close(self) -> None:
+        self._watchdog.stop()
+
 
 class _InFlight:
     """One request on its way: its deadline, its socket once it has one, and whether any
@@ -203,6 +242,7 @@ class _InFlight:
         self.allowed = allowed
         self.watchdog = watchdog
         self.sock: socket.socket | None = None
+        self.copy: socket.socket | None = None  # a duplicate of the socket, ours to close
         self.sending = False
         self.cut: str | None = None  # why it was cut off: past its deadline, or stopped
 
@@ -230,6 +270,14 @@ class _Watchdog:
         self._stopped = False
         self._aborted = False
 
+    def start(self, seconds: float) -> _InFlight:
+        """A request of this thread starts: cut it off after ``seconds`` (or on abort).
+        The connection it gets hands its socket over; ``release`` when it is done."""
+        request = _InFlight(time.monotonic() + seconds, seconds, self)
+        self.watch(request)
+        _current.request = request
+        return request
+
     def watch(self, request: _InFlight) -> None:
         with self._changed:
             if self._aborted:
@@ -242,15 +290,23 @@ class _Watchdog:
                 self._thread.start()
             self._changed.notify()
 
-    def attach(self, request: _InFlight, sock: socket.socket) -> None:
+    def attach(self, request: _InFlight, sock: socket.socket, copy: bool = False) -> None:
+        """``sock`` is the request's socket from now on. ``copy``: keep a duplicate of it
+        (closed on release), for a plain socket that TLS is about to wrap: wrapping
+        detaches the original, and the handshake that follows must be cut too."""
         with self._changed:
-            request.sock = sock
+            _close(request.copy)
+            request.copy = sock.dup() if copy else None
+            request.sock = request.copy or sock
             if request.cut is not None:
-                _shut(sock)
+                _shut(request.sock)
 
     def release(self, request: _InFlight) -> None:
+        _current.request = None
         with self._changed:
             self._due.discard(request)
+            _close(request.copy)
+            request.copy = request.sock = None
 
     def abort(self) -> None:
         with self._changed:
@@ -280,6 +336,12 @@ class _Watchdog:
                               "request deadline")
 
 
+def _close(sock: socket.socket | None) -> None:
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
 def _shut(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
@@ -291,9 +353,18 @@ class _Watched:
 
     sock: socket.socket | None
 
+    def _new_conn(self) -> socket.socket:
+        # The plain socket, as soon as it is connected: a deadline or a stop then also
+        # cuts a TLS handshake or a proxy's CONNECT that hangs.
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        request = _current.request
+        if request is not None:
+            request.watchdog.attach(request, sock, copy=True)
+        return sock
+
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
-        self._hand_over()
+        self._hand_over()  # the TLS socket wraps (and detaches) the plain one
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         if self.sock is None:

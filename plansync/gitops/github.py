@@ -14,13 +14,13 @@
   traceback.
 - Time: every call has a total deadline, ``API_DEADLINE`` (60 s) for an API call and
   ``DOWNLOAD_DEADLINE`` (300 s) for the artifact download, on top of the per-read
-  ``READ_TIMEOUT`` (30 s). The body is read in chunks as they arrive, the deadline
-  checked before each; one blocked read is still bounded only by the read timeout, so a
-  call takes at most its deadline plus the read timeout (the status line and headers
-  are read by http.client, where only the per-read timeout applies). An answer not done
-  by the deadline is a ``GitHubError`` ("did not answer in time") and is not asked
-  again: the wait stays bounded. Redirects are followed here (GET only, at most
-  ``MAX_REDIRECTS``) and a redirect's body is never read.
+  ``READ_TIMEOUT`` (30 s). Past the deadline the connection's socket is shut down (the
+  gateway transport's ``Deadlines``), whatever is being read: the status line, headers
+  dripping in, the body. A read timeout or a dropped connection is asked again only
+  within the same deadline. An answer not done by the deadline is a ``GitHubError``
+  ("did not answer in time") and is not asked again: the wait stays bounded.
+  Redirects are followed here (GET only, at most ``MAX_REDIRECTS``) and a redirect's
+  body is never read.
 - The token goes only to the API's own origin (scheme, host and port of
   ``GITHUB_API_URL``). A ``Link`` next page or an artifact's ``archive_download_url`` on
   another origin is refused, naming the host (never the URL: it may be signed); a
@@ -47,6 +47,7 @@ import requests
 import urllib3
 
 from plansync.errors import PlansyncError
+from plansync.gateway.transport import Deadlines
 from plansync.redact import safe_url
 
 PERMISSIONS_HINT = ("check the job's permissions: actions: read, pull-requests: write, "
@@ -118,6 +119,8 @@ class GitHub:
         self._origin = origin
         self._base = f"{self._api}/repos/{repository}"
         self._session = _Session()
+        self._deadlines = Deadlines()  # a call's deadline covers its status line and headers
+        self._deadlines.mount(self._session)
         self._session.headers.update({"Accept": "application/vnd.github+json",
                                       "X-GitHub-Api-Version": "2022-11-28"})
         self._token = {"Authorization": f"Bearer {token}"}  # for the API's origin only
@@ -232,16 +235,22 @@ class GitHub:
         """Send, retrying what GitHub says is worth retrying; the answer is a 2xx, its
         body read within ``deadline`` (and, given ``limit``, at most that many bytes)."""
         allowed = self._deadline if deadline is None else deadline
+        # An attempt's deadline; one retried for want of an answer keeps the one before
+        # (a silent GitHub took 5 read timeouts, 166 s), one GitHub asked to wait for
+        # gets its own.
+        ends = time.monotonic() + allowed
         for attempt in range(RETRIES + 1):
             try:
-                answer = self._attempt(method, url, path, limit, allowed, **kwargs)
+                answer = self._attempt(method, url, path, limit, ends, allowed, **kwargs)
             except _NoAnswer as exc:
-                if method != "GET" or attempt == RETRIES:
+                backoff = min(2.0 ** attempt, MAX_WAIT)
+                if method != "GET" or attempt == RETRIES or \
+                        time.monotonic() + backoff >= ends:
                     raise GitHubError(f"GitHub API {method} {path}: no answer from "
                                       f"{exc.host} ({exc.kind})",
                                       "check GITHUB_API_URL and the runner's network; "
                                       "re-run the job") from None
-                self._sleep(min(2.0 ** attempt, MAX_WAIT))
+                self._sleep(backoff)
                 continue
             if answer.ok:
                 return answer
@@ -249,42 +258,56 @@ class GitHub:
             if wait is None:
                 raise self._failure(method, path, what, answer, attempt)
             self._sleep(wait)
+            ends = time.monotonic() + allowed
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _attempt(self, method: str, url: str, path: str, limit: int | None,
+    def _attempt(self, method: str, url: str, path: str, limit: int | None, ends: float,
                  allowed: float, **kwargs: Any) -> Answer:
         """One request, its GET redirects followed (the token only to the API's origin),
-        and its body read by the deadline."""
-        ends = time.monotonic() + allowed
+        and its body read by ``ends``: past it, the socket is shut down, even while the
+        status line and headers drip in."""
         for _ in range(MAX_REDIRECTS + 1):
-            headers = self._token if _origin(url) == self._origin else {}
-            try:
-                response = self._session.request(method, url, headers=headers,
-                                                  timeout=READ_TIMEOUT, stream=True,
-                                                  allow_redirects=False, **kwargs)
-            except requests.RequestException as exc:
-                raise _NoAnswer(_hostname(url), type(exc).__name__) from None
-            with response:
-                location = response.headers.get("Location")
-                if method == "GET" and response.status_code in REDIRECTS and location:
-                    joined = _join(url, location)  # its body is never read
-                    if joined is None or _origin(joined) is None:
-                        raise GitHubError(f"GitHub API {method} {path}: GitHub redirected "
-                                          "to a malformed URL: not followed",
-                                          "re-run the job; if it persists, GitHub or a "
-                                          "proxy is answering wrongly")
-                    url = joined
-                    kwargs.pop("params", None)  # the new URL carries its query
-                    continue
-                ok = response.ok
-                body = _read(response, url, path, method, ends, allowed,
-                             limit if ok else CHUNK, truncate=not ok)
-                if ok and limit is not None and len(body) > limit:
-                    raise GitHubError(f"{path} is larger than {limit} bytes; not read",
-                                      "raise --max-artifact-size if the plan is that big")
-                return Answer(response.status_code, response.headers, body)
+            with self._deadlines.within(max(0.0, ends - time.monotonic())) as flight:
+                try:
+                    got = self._once(method, url, path, limit, ends, allowed, **kwargs)
+                except _NoAnswer:
+                    if flight.cut is None:
+                        raise
+                    raise _late(method, path, allowed) from None
+            if isinstance(got, Answer):
+                return got
+            url = got  # a GET redirected: the new URL carries its query
+            kwargs.pop("params", None)
         raise GitHubError(f"GitHub API {method} {path}: more than {MAX_REDIRECTS} "
                           "redirects", "check GITHUB_API_URL; re-run the job")
+
+    def _once(self, method: str, url: str, path: str, limit: int | None, ends: float,
+              allowed: float, **kwargs: Any) -> Answer | str:
+        """One request: its answer, or the URL a GET is redirected to."""
+        headers = self._token if _origin(url) == self._origin else {}
+        try:
+            response = self._session.request(method, url, headers=headers,
+                                              timeout=READ_TIMEOUT, stream=True,
+                                              allow_redirects=False, **kwargs)
+        except requests.RequestException as exc:
+            raise _NoAnswer(_hostname(url), type(exc).__name__) from None
+        with response:
+            location = response.headers.get("Location")
+            if method == "GET" and response.status_code in REDIRECTS and location:
+                joined = _join(url, location)  # its body is never read
+                if joined is None or _origin(joined) is None:
+                    raise GitHubError(f"GitHub API {method} {path}: GitHub redirected "
+                                      "to a malformed URL: not followed",
+                                      "re-run the job; if it persists, GitHub or a "
+                                      "proxy is answering wrongly")
+                return joined
+            ok = response.ok
+            body = _read(response, url, path, method, ends, allowed,
+                         limit if ok else CHUNK, truncate=not ok)
+            if ok and limit is not None and len(body) > limit:
+                raise GitHubError(f"{path} is larger than {limit} bytes; not read",
+                                  "raise --max-artifact-size if the plan is that big")
+            return Answer(response.status_code, response.headers, body)
 
     def _retry_wait(self, method: str, answer: Answer,
                     attempt: int) -> float | None:
@@ -349,8 +372,7 @@ def _read(response: requests.Response, url: str, path: str, method: str, ends: f
     try:
         while True:
             if time.monotonic() > ends:
-                raise GitHubError(f"GitHub API {method} {path}: GitHub did not answer in "
-                                  f"time (not done after {allowed:g} s)", SLOW_HINT)
+                raise _late(method, path, allowed)
             chunk = read(CHUNK, decode_content=True)
             if not chunk:
                 return bytes(body)
@@ -359,6 +381,11 @@ def _read(response: requests.Response, url: str, path: str, method: str, ends: f
                 return bytes(body[:limit]) if truncate else bytes(body)
     except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
         raise _NoAnswer(_hostname(url), type(exc).__name__) from None
+
+
+def _late(method: str, path: str, allowed: float) -> GitHubError:
+    return GitHubError(f"GitHub API {method} {path}: GitHub did not answer in time (not "
+                       f"done after {allowed:g} s)", SLOW_HINT)
 
 
 def _join(base: str, link: str) -> str | None:

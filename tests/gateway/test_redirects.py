@@ -90,6 +90,26 @@ def test_a_redirect_is_one_error_naming_where_it_pointed_and_is_not_followed(
     assert sleeps == []
 
 
+@pytest.mark.parametrize(("location", "named"), [
+    ("http://[::1", "an unreadable location"),  # requests' own redirect code crashed on it
+    ("", "no location"),
+    ("/elsewhere", "(another path)"),
+])
+def test_a_redirect_to_a_malformed_or_missing_location_is_one_error(
+        settings: Settings, sleeps: Sleeps, location: str, named: str) -> None:
+    endpoint = _serve(302, location)
+    url = f"http://127.0.0.1:{endpoint.server_address[1]}/PaymentAction/2.0/action"
+    try:
+        with GatewayClient.over_http(url, "JT01", settings.envelope(), sleep=sleeps) as client, \
+                pytest.raises(errors.TransportError, match="answered HTTP 302, pointing to ") \
+                as raised:
+            client.inquire("156142")
+    finally:
+        endpoint.shutdown()
+        endpoint.server_close()
+    assert named in str(raised.value)
+
+
 def test_redirects_stop_a_run_after_a_few_plans(settings: Settings, sleeps: Sleeps) -> None:
     endpoint = _serve(308, "https://elsewhere.invalid/action")
     url = f"http://127.0.0.1:{endpoint.server_address[1]}/PaymentAction/2.0/action"

@@ -131,6 +131,8 @@ def test_a_proxy_that_refuses_is_named_not_the_gateway(settings: Settings) -> No
     "http://user:pxS3cret@127.0.0.1:99999",  # a port out of range: urllib3 quotes it all
     "http://user:pxS3cret@[::1",
     "ftp://user:pxS3cret@127.0.0.1:3128",
+    "user:pxS3cret@127.0.0.1:3128",  # no scheme: "user" reads as one
+    "http://user:pxS3cret@127.0.0.1:0",
 ])
 @pytest.mark.parametrize("verbosity", [[], ["-vv"]])
 def test_an_unusable_proxy_url_is_one_error_that_never_shows_its_password(
@@ -151,3 +153,24 @@ def _https_config(settings: Settings) -> Path:
                       f"merchant_id: JT01\nmerchant_key: {settings.merchant_key}\n"
                       f"gateway_key: {settings.gateway_key}\n")
     return config
+
+
+class _HangsUp(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        self.rfile.readline()  # the CONNECT line, then nothing: the tunnel never opens
+
+
+def test_a_tunnel_the_proxy_does_not_open_names_the_proxy(settings: Settings) -> None:
+    """Before: "cannot connect to gateway.invalid (connection closed...)", with a hint to
+    check the endpoint, though the gateway was never reached."""
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _HangsUp) as proxy:
+        threading.Thread(target=proxy.serve_forever, args=(0.05,), daemon=True).start()
+        port = proxy.server_address[1]
+        env = {"PLANSYNC_CONFIG": str(_https_config(settings)),
+               "HTTPS_PROXY": f"http://127.0.0.1:{port}"}
+        result = run("inquire", "156142", env=env)
+        proxy.shutdown()
+    assert result.returncode == 1, result.stderr
+    assert f"cannot connect to gateway.invalid through the proxy 127.0.0.1:{port}" \
+        in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
