@@ -63,6 +63,9 @@ class InProcessGateway:
     def abort(self) -> None:
         pass  # answers come at once: nothing is ever in flight to cut off
 
+    def cut(self, why: str) -> None:
+        pass
+
     def commit_late(self) -> None:
         for request in self._late:
             self._handle(request)

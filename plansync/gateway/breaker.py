@@ -11,6 +11,7 @@ error is reported once. A plan whose first request was never sent is "not tried"
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from plansync.errors import (
     EnvelopeError,
@@ -52,6 +53,9 @@ def kind(error: GatewayError) -> str | None:
 class Breaker:
     def __init__(self, threshold: int = 3) -> None:
         self.threshold = threshold
+        # Called once, as it trips: the client cuts the requests still in flight, which
+        # would only fail alike, later (the run then ends at once).
+        self.on_trip: Callable[[], None] = lambda: None
         self.tripped: GatewayError | None = None
         self._lock = threading.Lock()
         self._kind: str | None = None
@@ -68,6 +72,7 @@ class Breaker:
 
     def failed(self, error: GatewayError) -> None:
         failure = kind(error)
+        tripped = False
         with self._lock:
             if failure is None:  # a plan-specific answer: the gateway reads us fine
                 self._count = 0
@@ -76,3 +81,6 @@ class Breaker:
             self._kind = failure
             if self._count >= self.threshold and self.tripped is None:
                 self.tripped = error
+                tripped = True
+        if tripped:
+            self.on_trip()

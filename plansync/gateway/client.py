@@ -38,7 +38,7 @@ from plansync.gateway.breaker import Breaker, SystemicError
 from plansync.gateway.envelope import Envelope
 from plansync.gateway.messages import LivePlan, PlanFields, Response, Write
 from plansync.gateway.ratelimit import RateLimiter
-from plansync.gateway.transport import HttpTransport, Transport
+from plansync.gateway.transport import TRIPPED, HttpTransport, Transport
 from plansync.printable import printable
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class GatewayClient:
         self._rng = random.Random()
         self._host = urlsplit(endpoint).netloc
         self.breaker = Breaker()
+        self.breaker.on_trip = lambda: self._transport.cut(TRIPPED)
 
     @classmethod
     def over_http(cls, endpoint: str, merchant_id: str, envelope: Envelope, *,

@@ -64,6 +64,7 @@ class AnswerLost(Exception):
 
 
 STOPPED = "the run is stopping"  # why requests cut by abort() ended
+TRIPPED = "cut off: plansync stopped sending"  # why requests cut as the breaker tripped
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ class Transport(Protocol):
 
     def abort(self) -> None:
         """Cut every request in flight, and any made from now on: the run is stopping."""
+
+    def cut(self, why: str) -> None:
+        """Cut every request in flight now (``why`` says so in each one's failure)."""
 
     def close(self) -> None: ...
 
@@ -181,6 +185,9 @@ class HttpTransport:
 
     def abort(self) -> None:
         self._watchdog.abort()
+
+    def cut(self, why: str) -> None:
+        self._watchdog.cut(why)
 
     def close(self) -> None:
         self._watchdog.stop()
@@ -311,8 +318,12 @@ class _Watchdog:
     def abort(self) -> None:
         with self._changed:
             self._aborted = True
+        self.cut(STOPPED)
+
+    def cut(self, why: str) -> None:
+        with self._changed:
             for request in self._due:
-                request.cut_off(STOPPED)
+                request.cut_off(why)
             self._due.clear()
 
     def stop(self) -> None:
