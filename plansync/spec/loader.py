@@ -22,7 +22,15 @@ from plansync import formats, schema_files
 from plansync.fields import BY_NAME, NAMES, to_json
 from plansync.gateway.messages import PlanFields
 from plansync.spec.model import DesiredPlan, Location, Problem
-from plansync.spec.yamlread import YAML11_BOOLS, Document, Path_, YamlError, read_documents
+from plansync.spec.yamlread import (
+    MAX_LISTED,
+    YAML11_BOOLS,
+    Document,
+    Path_,
+    YamlError,
+    more_after,
+    read_documents,
+)
 
 if TYPE_CHECKING:
     import jsonschema
@@ -52,6 +60,15 @@ class _Validator:
         self.field_keys = set(defs["fields"]["properties"])
         self.plan_keys = self.field_keys | set(defs["plan"]["properties"])
         self.top_keys = set(schema["properties"])
+        self.lifecycle_keys = set(defs["lifecycle"]["properties"])
+
+    def known(self, path: Path_) -> set[str]:
+        """The keys the schema allows in the mapping at ``path``."""
+        if not path:
+            return self.top_keys
+        if path[-1] == "lifecycle":
+            return self.lifecycle_keys
+        return self.plan_keys if path[0] == "plans" and len(path) == 2 else self.field_keys
 
     def explainer(self) -> jsonschema.Draft202012Validator:
         """python-jsonschema, imported only when something needs explaining (a tenth of a
@@ -175,10 +192,11 @@ def _load_document(document: Document, file: str, validator: _Validator
     # Which top-level fields failed the schema: (plan index or "defaults", field name).
     broken: set[tuple[int | str, str]] = set()
     misshapen = False  # the document itself, not one plan or default, is wrong
-    errors = [] if validator.is_valid(data) else validator.explainer().iter_errors(data)
+    errors = [] if validator.is_valid(data) else \
+        validator.explainer().iter_errors(_trimmed(data, validator))
     for error in errors:
         path = tuple(error.absolute_path)
-        for problem_path, key, message in _explain(error, validator):
+        for problem_path, key, message in _explain(error, validator, data):
             full = (*path, *problem_path)
             if said(full):
                 problems.append(Problem(at(full, key), message, _plan_id(data, full),
@@ -209,21 +227,59 @@ def _load_document(document: Document, file: str, validator: _Validator
     return plans, problems, ids
 
 
-def _explain(error: jsonschema.ValidationError, validator: _Validator
+def _trimmed(data: Any, validator: _Validator) -> Any:
+    """The document as python-jsonschema is asked to explain it: from each mapping, the
+    unknown keys after those said one by one are left out (``_explain`` counts them in
+    the document itself). It makes two exception objects per unknown key: a second for
+    50,000 of them, only to be counted. Copies only what it changes."""
+    def trim(mapping: Any, path: Path_) -> Any:
+        if not isinstance(mapping, dict):
+            return mapping
+        known = validator.known(path)
+        if len(mapping) > len(known) + MAX_LISTED + 1:  # else it cannot have too many
+            unknown = [key for key in mapping if key not in known]
+            dropped = set(unknown[MAX_LISTED + 1:])
+            mapping = {k: v for k, v in mapping.items() if k not in dropped}
+        if isinstance(mapping.get("lifecycle"), dict):
+            lifecycle = trim(mapping["lifecycle"], (*path, "lifecycle"))
+            if lifecycle is not mapping["lifecycle"]:
+                mapping = {**mapping, "lifecycle": lifecycle}
+        return mapping
+
+    top = trim(data, ())
+    if not isinstance(top, dict):
+        return top
+    changed = {"defaults": trim(top["defaults"], ("defaults",))} if "defaults" in top else {}
+    if isinstance(top.get("plans"), list):
+        plans = [trim(plan, ("plans", 0)) for plan in top["plans"]]
+        if any(new is not old for new, old in zip(plans, top["plans"], strict=True)):
+            changed["plans"] = plans
+    return {**top, **changed} if changed else top
+
+
+def _explain(error: jsonschema.ValidationError, validator: _Validator, data: Any
              ) -> list[tuple[Path_, bool, str]]:
-    """One or more (relative path, points at a key, message) for a schema error."""
+    """One or more (relative path, points at a key, message) for a schema error in the
+    document ``data`` (which error.instance may be a trimmed part of)."""
     instance: Any = error.instance
     kind = error.validator
     expected: Any = error.validator_value
     if kind in ("unevaluatedProperties", "additionalProperties"):
         path = tuple(error.absolute_path)
-        known = (validator.top_keys if not path else
-                 validator.plan_keys if path[0] == "plans" and len(path) == 2 else
-                 validator.field_keys)
-        unknown = [key for key in instance if key not in known]
+        known = validator.known(path)
+        for step in path:
+            data = data[step]
+        unknown = [key for key in data if key not in known]
         # Keys that failed their own subschema also show up as "unevaluated": those were
         # reported on their own; only truly unknown keys are reported here.
-        return [((key,), True, f"unknown field{_did_you_mean(key, known)}") for key in unknown]
+        said: list[tuple[Path_, bool, str]] = [
+            ((key,), True, f"unknown field{_did_you_mean(key, known)}")
+            for key in unknown[:MAX_LISTED + 1]]
+        if len(unknown) > MAX_LISTED + 1:
+            key = unknown[MAX_LISTED]
+            more = more_after(len(unknown) - MAX_LISTED - 1)
+            said[-1] = ((key,), True, f"unknown field{_did_you_mean(key, known)}, {more}")
+        return said
     field = _field(tuple(error.absolute_path)) or ""
     last = field.rsplit(".", 1)[-1]
     if kind == "required":
