@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from plansync import formats, schema_files
 from plansync.fields import BY_NAME, NAMES, to_json
 from plansync.gateway.messages import PlanFields
+from plansync.printable import cut, printable
 from plansync.spec.model import DesiredPlan, Location, Problem
 from plansync.spec.yamlread import (
     MAX_LISTED,
@@ -306,12 +307,17 @@ def _explain(error: jsonschema.ValidationError, validator: _Validator, data: Any
     if kind in ("pattern", "anyOf") and last in _EXPECTED:
         return [((), False, f"must be {_EXPECTED[last]}, not {_show(instance)}")]
     if kind == "minimum":
-        return [((), False, f"must be at least {expected}, not {instance}")]
+        return [((), False, f"must be at least {expected}, not {_show(instance)}")]
     if kind == "maximum":
-        return [((), False, f"must be at most {expected}, not {instance}")]
+        return [((), False, f"must be at most {expected}, not {_show(instance)}")]
     if kind == "uniqueItems":
         return [((), False, "names a field more than once")]
-    return [((), False, error.message)]
+    if kind in ("minLength", "maxLength") and isinstance(instance, str):
+        bound = "at least" if kind == "minLength" else "at most"
+        return [((), False, f"must be {bound} {expected} characters, not {len(instance)}")]
+    if kind == "pattern":
+        return [((), False, f"must match {expected}, not {_show(instance)}")]
+    return [((), False, cut(error.message, 160))]  # its message quotes the whole value
 
 
 def _did_you_mean(word: str, options: Iterable[str]) -> str:
@@ -320,11 +326,12 @@ def _did_you_mean(word: str, options: Iterable[str]) -> str:
 
 
 def _show(value: object) -> str:
+    """A value from the spec for a message, as YAML writes it, cut short."""
     if isinstance(value, str):
-        return f'"{value}"'
+        return cut(f'"{value}"')
     if value is None:
         return "empty"
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    return cut(str(value).lower() if isinstance(value, bool) else str(value))
 
 
 def _plan_id(data: Any, path: Path_) -> str | None:
@@ -333,7 +340,7 @@ def _plan_id(data: Any, path: Path_) -> str | None:
             plan_id = data["plans"][path[1]].get("id")
         except (KeyError, IndexError, TypeError, AttributeError):
             return None
-        return None if plan_id is None else str(plan_id)
+        return None if plan_id is None else _short(plan_id)
     return None
 
 
@@ -341,7 +348,13 @@ def _field(path: Path_) -> str | None:
     """The field a path names: ``lifecycle.ignore_changes`` in a plan, ``defaults.amount``."""
     inner = path[2:] if path[:1] == ("plans",) else path
     names = [str(p) for p in inner if isinstance(p, str)]
-    return ".".join(names) if names else None
+    return cut(".".join(names)) if names else None
+
+
+def _short(value: object) -> str:
+    """A plan id for a problem (which may be why it is one): printable, cut short. (YAML
+    numbers of more than 4300 digits, which str() refuses, stay text: yamlread.)"""
+    return cut(printable(str(value)))
 
 
 # --- one plan: merge defaults, then the checks a schema cannot make ------------------------
@@ -400,13 +413,13 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
         try:
             charge_next_date = date.fromisoformat(merged["charge_next_date"])
         except ValueError:
-            problem("charge_next_date", f'"{merged["charge_next_date"]}" is not a real date')
+            problem("charge_next_date", f'{_show(merged["charge_next_date"])} is not a real date')
     if merged.get("charge_on_date") is not None:
         try:
             formats.check_day_month(merged["charge_on_date"])
         except ValueError:
             problem("charge_on_date",
-                    f'"{merged["charge_on_date"]}" is not a real day and month (ddMM)')
+                    f"{_show(merged['charge_on_date'])} is not a real day and month (ddMM)")
 
     if merged.get("allow_accumulate") is True and not amounts.get("max_accumulate_amount"):
         problem("allow_accumulate", "allow_accumulate: true needs a max_accumulate_amount "

@@ -31,6 +31,8 @@ from typing import Any
 
 import yaml
 
+from plansync.printable import quoted
+
 Path_ = tuple[str | int, ...]
 Pair = tuple[yaml.Node, yaml.Node]  # a key's node and its value's
 
@@ -257,7 +259,7 @@ def _collection(node: yaml.Node, path: Path_, document: Document) -> Any:
             more = len(duplicates) - number - 1
             rest = f", {more_after(more)}" if number == MAX_LISTED and more else ""
             document.problems.append((document.mark(key_node), (*path, key),
-                                      f"duplicate key '{key}' (first at line {first})"
+                                      f"duplicate key {quoted(key)} (first at line {first})"
                                       f"{rest}; remove one"))
         return result
     return [_value(item, (*path, index), document) for index, item in enumerate(node.value)]
