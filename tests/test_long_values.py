@@ -92,6 +92,24 @@ def test_a_5000_character_field_name_in_ignore_changes_is_cut_too(tmp_path: Path
                        limit=SHORT_LINE + 60)
 
 
+@pytest.mark.parametrize(("applied", "extra", "says"), [
+    ({"amount": LONG}, {}, "plans/156142/applied/amount: '99"),  # its pattern refuses it
+    ({}, {f"x{i}": 1 for i in range(5000)}, "(top): Additional properties"),  # 5000 of them
+])
+def test_a_state_value_its_schema_refuses_is_a_short_error_line(
+        tmp_path: Path, served: dict[str, str], applied: dict[str, object],
+        extra: dict[str, object], says: str) -> None:
+    state = tmp_path / "state.json"
+    entry = {"applied": applied, "applied_at": "2026-01-01T00:00:00Z", "seen": {},
+             "seen_at": None, "cancelled": False, "cancelled_at": None, "cancelled_how": None}
+    state.write_text(json.dumps({"version": 1, "serial": 1, "lineage": "l",
+                                 "merchant_id": "JT01", "endpoint": "",
+                                 "plans": {"156142": entry}, **extra}))
+    result = run("state", "list", env=served | {"PLANSYNC_STATE": str(state)})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert_short_lines(result.stderr, says, folder=tmp_path)
+
+
 def test_a_5000_character_date_in_the_state_is_a_short_error_line(
         tmp_path: Path, served: dict[str, str]) -> None:
     """The state's schema does not check dates' shape; the field table's reader does."""
