@@ -272,7 +272,7 @@ def _key(node: yaml.Node) -> str:
 
 def more_after(count: int) -> str:
     """What the last problem listed in a mapping adds when ``count`` more are not."""
-    return f"as are the {count} more after it in this mapping (not listed one by one)"
+    return f"and {count:,} more after it in this mapping (not listed one by one)"
 
 
 def _scalar(node: yaml.Node) -> Any:

@@ -79,7 +79,7 @@ def test_a_mapping_of_many_unknown_keys_says_twenty_and_how_many_more(tmp_path: 
     assert plans == []
     shown = [f"{p.location.line}: {p.field}: {p.message}" for p in problems]
     assert shown[:2] == ["5: x0: unknown field", "6: x1: unknown field"]
-    assert shown[20:] == ["25: x20: unknown field, as are the 979 more after it in this "
+    assert shown[20:] == ["25: x20: unknown field, and 979 more after it in this "
                           "mapping (not listed one by one)"]
 
 
@@ -91,6 +91,20 @@ def test_a_mapping_of_many_duplicate_keys_says_twenty_and_how_many_more(
     shown = [f"{p.location.line}: {p.message}" for p in problems
              if p.message.startswith("duplicate")]  # (they are unknown fields too)
     assert shown[0] == "504: duplicate key 'x0' (first at line 4); remove one"
-    assert shown[20:] == ["524: duplicate key 'x20' (first at line 24), as are the 479 "
-                          "more after it in this mapping (not listed one by one); remove one"]
+    assert shown[20:] == ["524: duplicate key 'x20' (first at line 24), and 479 more"
+                          " after it in this mapping (not listed one by one); remove one"]
     assert len(shown) == 21
+
+
+@pytest.mark.parametrize(("unknown", "said"), [(21, 21), (22, 21)])
+def test_twenty_one_unknown_keys_are_all_said_and_twenty_two_are_not(
+        tmp_path: Path, unknown: int, said: int) -> None:
+    path = tmp_path / "wide.yaml"
+    path.write_text("\n".join([*unknown_in_plan(unknown), "    amount: x"]) + "\n")
+    _plans, problems = loader.load([path])
+    fields = [p.field for p in problems if p.message.startswith("unknown field")]
+    assert fields == [f"x{i}" for i in range(said)]
+    assert [p.message for p in problems if p.field == f"x{said - 1}"] == [
+        "unknown field" if unknown == said else
+        "unknown field, and 1 more after it in this mapping (not listed one by one)"]
+    assert [p.field for p in problems if "exact decimal" in p.message] == ["amount"]
