@@ -190,8 +190,9 @@ def _load_document(document: Document, file: str, validator: _Validator
 
     problems = [Problem(Location(file, mark.line, mark.column), message, _plan_id(data, path),
                         _field(path)) for mark, path, message in document.problems if said(path)]
-    # Which top-level fields failed the schema: (plan index or "defaults", field name).
-    broken: set[tuple[int | str, str]] = set()
+    # The top-level fields that failed the schema, by plan index or "defaults" ("*": the
+    # plan itself). By plan: each plan looks up its own, whatever the number of plans.
+    broken: dict[int | str, set[str]] = {}
     misshapen = False  # the document itself, not one plan or default, is wrong
     errors = [] if validator.is_valid(data) else \
         validator.explainer().iter_errors(_trimmed(data, validator))
@@ -203,9 +204,9 @@ def _load_document(document: Document, file: str, validator: _Validator
                 problems.append(Problem(at(full, key), message, _plan_id(data, full),
                                         _field(full)))
         if len(path) >= 2 and path[0] == "plans" and isinstance(path[1], int):
-            broken.add((path[1], str(path[2]) if len(path) > 2 else "*"))
+            broken.setdefault(path[1], set()).add(str(path[2]) if len(path) > 2 else "*")
         elif path[:1] == ("defaults",) and len(path) > 1:
-            broken.add(("defaults", str(path[1])))
+            broken.setdefault("defaults", set()).add(str(path[1]))
         else:
             misshapen = True
     if misshapen:
@@ -214,16 +215,17 @@ def _load_document(document: Document, file: str, validator: _Validator
     ids = []
     plan_marks = document.item_marks(("plans",))
     defaults = {k: v for k, v in (data.get("defaults") or {}).items()
-                if ("defaults", k) not in broken}
+                if k not in broken.get("defaults", ())}
     for index, raw in enumerate(data.get("plans") or []):
-        if not isinstance(raw, dict) or "id" not in raw or (index, "id") in broken:
+        own = broken.get(index, set())
+        if not isinstance(raw, dict) or "id" not in raw or "id" in own:
             continue
         mark = plan_marks[index]
         ids.append((str(raw["id"]), Location(file, mark.line, mark.column)))
-        unsure = {name for where, name in broken if where in (index, "defaults")}
+        unsure = own | broken.get("defaults", set())
         plan, trouble = _desired(raw, defaults, index, at, unsure, ids[-1][1])
         problems += trouble
-        if plan is not None and not unsure and (index, "*") not in broken:
+        if plan is not None and not unsure and "*" not in own:
             plans.append(plan)
     return plans, problems, ids
 
