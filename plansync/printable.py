@@ -25,7 +25,7 @@ def printable(text: str) -> str:
 def quoted(value: object, limit: int = LIMIT) -> str:
     """A value taken from input, for a message: text as ``repr`` writes it (in quotes,
     what a terminal would obey escaped), anything else as ``str``; cut by ``cut``.
-    Replaces ``{value!r}`` in messages, with the same text for short values."""
+    Replaces ``{value!r}`` in messages: the same text for short text."""
     if isinstance(value, int) and not isinstance(value, bool) and \
             value.bit_length() > 4 * limit:  # str() refuses over 4300 digits
         return f"a number of more than {limit} digits"

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
+from plansync.errors import MessageError
+from plansync.gateway import messages
 from plansync.printable import quoted
 from tests.conftest import run
 
@@ -42,6 +44,18 @@ def test_quoted_is_repr_for_short_values_and_cut_for_long_ones(value: object) ->
         assert len(shown) <= 60 and "\x00" not in shown
     if value == LONG:
         assert shown == f"'{'9' * 39}…' (5000 characters)"
+
+
+@pytest.mark.parametrize("tag", ["merchantID", "recurringUniqueID", "timeStamp"])
+def test_an_answer_bound_to_another_request_by_a_long_member_is_a_short_error(
+        tag: str) -> None:
+    request = {"version": "2.4", "timeStamp": "030321155002", "merchantID": "JT01",
+               "recurringUniqueID": "156142", "processType": "I"}
+    answer = messages.Response("00", "", request["recurringUniqueID"],
+                               {**request, "respCode": "00", tag: LONG})
+    with pytest.raises(MessageError) as caught:
+        messages.check_bound(answer, request)
+    assert len(str(caught.value)) < SHORT_LINE and "(5000 characters)" in str(caught.value)
 
 
 @pytest.mark.parametrize(("tag", "says"), [
