@@ -148,16 +148,21 @@ def measure(name: str, args: list[str], plans: int, env: dict[str, str],
     first, so that is how an earlier commit's client is run."""
     before = emulator.cpu_seconds() if emulator else 0.0
     logged = emulator.requests() if emulator else 0
-    started = time.perf_counter()
-    process = subprocess.Popen([*PLANSYNC, *args], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                               cwd=env.get("PLANSYNC_CODE"))
-    _pid, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code not in expect:
-        raise SystemExit(f"{name}: plansync {' '.join(args)} exited {code}: "
-                         f"{process.stderr.read().decode() if process.stderr else ''}")
+    # stderr to a file, not a pipe: nobody reads a pipe during wait4, and a command that
+    # says more than the pipe holds (the wide validate before issue 21: 50,000 lines)
+    # would block on it forever.
+    with tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen([*PLANSYNC, *args], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=stderr, stdin=subprocess.DEVNULL,
+                                   cwd=env.get("PLANSYNC_CODE"))
+        _pid, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        code = os.waitstatus_to_exitcode(status)
+        if code not in expect:
+            stderr.seek(0)
+            raise SystemExit(f"{name}: plansync {' '.join(args)} exited {code}: "
+                             f"{stderr.read().decode(errors='replace')[-4000:]}")
     emulator_ms = None
     if emulator:
         served = requests if requests is not None else emulator.requests() - logged
