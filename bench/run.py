@@ -4,6 +4,7 @@
                                    # and bench/RESULTS.md
     python bench/run.py --quick    # tiny sizes: checks that the harness works (the tests)
     python bench/run.py --compare 4c1f106   # and the client of that commit, side by side
+    python bench/run.py --wide-only         # only validate of one mapping of 50,000 keys
 
 The emulator runs as a separate process, seeded (straight into its SQLite file) with
 generated plans. Each measured command is a separate plansync process; its wall time,
@@ -122,23 +123,46 @@ def write_spec(path: Path, count: int, changed: float, amount: str = "10.00",
     return path
 
 
+def write_wide_spec(path: Path, keys: int) -> Path:
+    """One plan whose mapping holds ``keys`` unknown keys: each is a problem with a line
+    to find, which took time quadratic in the keys (50,000: 288 s)."""
+    lines = ["apiVersion: plansync/v1", "kind: RecurringPlans", "plans:", "  - id: '1'"]
+    lines += [f"    extra_{i}: {i}" for i in range(keys)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def measure_wide(root: Path, keys: int, env: dict[str, str]) -> Run:
+    """`validate` of a spec whose one mapping has ``keys`` keys; it exits 1 (each key
+    is unknown: a valid spec cannot have many keys in one mapping). Run.plans: keys."""
+    spec = write_wide_spec(root / f"wide-{keys}.yaml", keys)
+    return measure(f"validate, one mapping of {keys} keys", ["validate", str(spec)], keys,
+                   env, expect=(1,))
+
+
 def measure(name: str, args: list[str], plans: int, env: dict[str, str],
-            emulator: Emulator | None = None, requests: int | None = None) -> Run:
+            emulator: Emulator | None = None, requests: int | None = None,
+            expect: tuple[int, ...] = (0, 2)) -> Run:
     """Run one plansync command as its own process; the kernel reports its resources.
     In the folder PLANSYNC_CODE names, if any: `python -m` looks in the current folder
     first, so that is how an earlier commit's client is run."""
     before = emulator.cpu_seconds() if emulator else 0.0
     logged = emulator.requests() if emulator else 0
-    started = time.perf_counter()
-    process = subprocess.Popen([*PLANSYNC, *args], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                               cwd=env.get("PLANSYNC_CODE"))
-    _pid, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 2):
-        raise SystemExit(f"{name}: plansync {' '.join(args)} exited {code}: "
-                         f"{process.stderr.read().decode() if process.stderr else ''}")
+    # stderr to a file, not a pipe: nobody reads a pipe during wait4, and a command that
+    # says more than the pipe holds (the wide validate before issue 21: 50,000 lines)
+    # would block on it forever.
+    with tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen([*PLANSYNC, *args], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=stderr, stdin=subprocess.DEVNULL,
+                                   cwd=env.get("PLANSYNC_CODE"))
+        _pid, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        code = os.waitstatus_to_exitcode(status)
+        if code not in expect:
+            stderr.seek(0)
+            raise SystemExit(f"{name}: plansync {' '.join(args)} exited {code}: "
+                             f"{stderr.read().decode(errors='replace')[-4000:]}")
     emulator_ms = None
     if emulator:
         served = requests if requests is not None else emulator.requests() - logged
@@ -206,8 +230,14 @@ def main() -> int:
     parser.add_argument("--parallelism", type=int, default=16)
     parser.add_argument("--compare", metavar="REF",
                         help="also run the client of this git commit, side by side")
+    parser.add_argument("--wide-only", action="store_true",
+                        help="measure only validate of one mapping of 50,000 keys (with "
+                             "--compare, that commit's too); print it, write no results")
     options = parser.parse_args()
     quick = options.quick
+    wide = 50 if quick else 50_000
+    if options.wide_only:
+        return wide_only(wide, options.compare)
     sizes = {"fast": 50 if quick else 5000, "latency": 40 if quick else 2000,
              "sample": 10 if quick else 200, "apply": 30 if quick else 2000,
              "sequential": 10 if quick else 1000,
@@ -309,6 +339,8 @@ def main() -> int:
                     own = {**before, "PLANSYNC_STATE": str(root / "scale-before.json")}
                     compared.append(measure(f"plan {count}", ["plan", str(spec),
                                             "--parallelism", str(p)], count, own, emulator))
+            # 4a. one mapping of many keys (a problem each): linear, as the plans are
+            runs.append(measure_wide(root, wide, env))
             # The machine's speed drifts (shared VM): the floor again, after the big phases.
             notes["crypto_floor_ms_at_end"] = crypto_floor_ms(emulator.folder)
         finally:
@@ -336,6 +368,25 @@ def main() -> int:
     return 0
 
 
+def wide_only(keys: int, compare: str | None) -> int:
+    """The one-mapping validate alone (and that of commit ``compare``): a quick check."""
+    with tempfile.TemporaryDirectory(prefix="plansync-bench-") as scratch:
+        root = Path(scratch)
+        env = python_env(root)
+        clients = [("now", env)]
+        if compare:
+            clients.insert(0, (compare, {**env, **client_at(compare, root, env)}))
+        small = write_spec(root / "small.yaml", 3, 0.0)
+        for label, client in clients:
+            # Not measured: the first process fills the bytecode cache of the libraries.
+            measure("warm-up", ["validate", str(small)], 1, client)
+            run = measure_wide(root, keys, client)
+            print(f"{run.name} ({label}): {run.wall_s:.2f} s wall, "
+                  f"{run.cpu_ms_per_plan * keys / 1000:.2f} s CPU, "
+                  f"peak RSS {run.peak_rss_mb:.1f} MB")
+    return 0
+
+
 def check_targets(runs: list[Run], notes: dict[str, Any], latency: float, p: int,
                   quick: bool) -> list[dict[str, Any]]:
     by = {r.name: r for r in runs}
@@ -359,6 +410,8 @@ def check_targets(runs: list[Run], notes: dict[str, Any], latency: float, p: int
         *((f"apply, {kind} state >= 90% of local's", run.plans_per_s / apply.plans_per_s,
            ">=", 0.9) for kind, run in on.items()),
         ("validate 100k <= 10 s", by.get("validate 100000", fast).wall_s, "<=", 10),
+        ("validate, one mapping of 50k keys <= 2 s",
+         by.get("validate, one mapping of 50000 keys", fast).wall_s, "<=", 2),
         ("plan 100k peak RSS <= 400 MB", by.get("plan 100000", fast).peak_rss_mb, "<=", 400),
         ("plansync --help <= 0.3 s", by["plansync --help"].wall_s, "<=", 0.3),
         ("validate small <= 0.3 s", by["validate, 3 plans"].wall_s, "<=", 0.3),

@@ -23,7 +23,7 @@ from enum import Enum
 from typing import Any
 
 from plansync import formats
-from plansync.printable import printable
+from plansync.printable import printable, quoted
 
 # Documented (parameter reference): recurringInterval and recurringCount are N 5,
 # recurringInterval 1-365 days.
@@ -84,13 +84,13 @@ class Field:
         """A value as an inquiry answer has it. Raises ValueError if malformed."""
         if self.kind is Kind.STATUS:
             if text not in ("Y", "N"):
-                raise ValueError(f"{text!r} is not Y or N")
+                raise ValueError(f"{quoted(text)} is not Y or N")
             return "active" if text == "Y" else "inactive"
         if self.kind is Kind.AMOUNT:
             return formats.amount_from_answer(text, exponent)
         if self.kind is Kind.FLAG:
             if text not in ("Y", "N"):
-                raise ValueError("expected Y or N")
+                raise ValueError(f"{quoted(text)} is not Y or N")
             return text == "Y"
         if self.kind is Kind.WHOLE:
             return formats.whole_from_wire(text, *self.limits)
@@ -116,15 +116,15 @@ class Field:
         try:
             if self.kind is Kind.AMOUNT:
                 if not isinstance(value, str):  # JSON holds amounts as text, never numbers
-                    raise ValueError(f"{value!r} is not an amount: write it as text, "
+                    raise ValueError(f"{quoted(value)} is not an amount: write it as text, "
                                      'such as "99.90"')
                 return formats.parse_amount(value)
             if self.kind is Kind.WHOLE:
                 return formats.parse_whole(value, *self.limits)
+            if self.kind is Kind.DATE:
+                return _iso_date(value)
         except ValueError as exc:
             raise ValueError(f"{self.name}: {exc}") from None
-        if self.kind is Kind.DATE:
-            return date.fromisoformat(value)
         return value
 
     # --- YAML: how `plansync import` writes a value into a spec ------------------------
@@ -177,6 +177,14 @@ BY_NAME = {field.name: field for field in FIELDS}
 # The fields a spec manages and an update carries, in display order.
 UPDATABLE: tuple[Field, ...] = tuple(field for field in FIELDS if field.updatable)
 NAMES: tuple[str, ...] = tuple(field.name for field in UPDATABLE)
+
+
+def _iso_date(value: Any) -> date:
+    """date.fromisoformat, saying the value short (its own message quotes all of it)."""
+    try:
+        return date.fromisoformat(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{quoted(value)} is not an ISO date such as 2026-12-07") from None
 
 
 def to_json(value: Any) -> Any:

@@ -17,6 +17,8 @@ from functools import cache
 
 from iso4217 import Currency
 
+from plansync.printable import cut, quoted
+
 AMOUNT_DIGITS = 12
 _AMOUNT_RE = re.compile(r"[0-9]{12}")
 _DATE_RE = re.compile(r"[0-9]{8}")
@@ -29,14 +31,15 @@ def currency_alpha(code: str) -> str:
     """The alpha code (``SGD``) of an ISO 4217 currency given as alpha or numeric (``702``)."""
     code = code.strip().upper()
     if code.isdigit():
+        number = int(code) if len(code) <= 3 else None  # int() refuses 4300 digits
         for currency in Currency:
-            if currency.number == int(code):
+            if currency.number == number:
                 return currency.code
-        raise ValueError(f"{code!r} is not an ISO 4217 numeric currency code")
+        raise ValueError(f"{quoted(code)} is not an ISO 4217 numeric currency code")
     try:
         return Currency(code).code
     except ValueError:
-        raise ValueError(f"{code!r} is not an ISO 4217 currency code") from None
+        raise ValueError(f"{quoted(code)} is not an ISO 4217 currency code") from None
 
 
 def currency_exponent(alpha: str, overrides: Mapping[str, int] | None = None) -> int:
@@ -87,7 +90,7 @@ def parse_amount(value: object, exponent: int | None = None,
                          'fraction, such as "99.90"')
     power = amount.as_tuple().exponent
     if isinstance(power, int) and power > 0:  # only an exponent writes 1E+2
-        raise ValueError(f"{str(amount)[:40]} is not an amount: write it out, with no "
+        raise ValueError(f"{cut(str(amount))} is not an amount: write it out, with no "
                          "exponent")
     minor_units(amount, exponent, currency)
     return amount
@@ -135,7 +138,7 @@ def amount_to_wire(amount: Decimal, exponent: int) -> str:
 def amount_from_wire(text: str, exponent: int) -> Decimal:
     """``000000009990`` with exponent 2 → Decimal('99.90')."""
     if not _AMOUNT_RE.fullmatch(text):
-        raise ValueError(f"amount {text!r} is not {AMOUNT_DIGITS} digits")
+        raise ValueError(f"amount {quoted(text)} is not {AMOUNT_DIGITS} digits")
     return Decimal(int(text)).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
 
 
@@ -166,7 +169,8 @@ def whole_from_wire(text: str, low: int, high: int) -> int:
 
 
 def _quoted(value: object) -> str:
-    """A value for a message: text quoted and cut short, never a 5000-digit number."""
+    """An amount or count for a message, as the spec or file wrote it (text in double
+    quotes, 0.0000001 not 1E-7, true not True), cut short: never a 5000-digit number."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int) and abs(value) >= 10**20:
@@ -176,7 +180,7 @@ def _quoted(value: object) -> str:
         shown = f"{value:f}" if isinstance(power, int) and abs(power) < 40 else str(value)
     else:
         shown = f'"{value}"' if isinstance(value, str) else str(value)
-    return shown if len(shown) <= 40 else shown[:37] + "..."
+    return cut(shown)
 
 
 def date_to_wire(value: date) -> str:
@@ -192,7 +196,7 @@ def date_from_wire(text: str) -> date:
     for a payment plan counts, and for real dates exactly one reading is.
     """
     if not _DATE_RE.fullmatch(text):
-        raise ValueError(f"date {text!r} is not 8 digits (DDMMYYYY or yyyyMMdd)")
+        raise ValueError(f"date {quoted(text)} is not 8 digits (DDMMYYYY or yyyyMMdd)")
     readings = set()
     for pattern in ("%d%m%Y", "%Y%m%d"):
         try:
@@ -202,7 +206,7 @@ def date_from_wire(text: str) -> date:
         if _PLAUSIBLE_YEARS[0] <= parsed.year <= _PLAUSIBLE_YEARS[1]:
             readings.add(parsed)
     if len(readings) != 1:
-        raise ValueError(f"date {text!r} is neither DDMMYYYY nor yyyyMMdd "
+        raise ValueError(f"date {quoted(text)} is neither DDMMYYYY nor yyyyMMdd "
                          f"with a year from {_PLAUSIBLE_YEARS[0]} to {_PLAUSIBLE_YEARS[1]}")
     return readings.pop()
 
@@ -210,9 +214,12 @@ def date_from_wire(text: str) -> date:
 def check_day_month(text: str) -> str:
     """chargeOnDate is ``ddMM``; 2902 is allowed (it recurs in leap years)."""
     if not _DAY_MONTH_RE.fullmatch(text):
-        raise ValueError(f"{text!r} is not a day and month as ddMM")
+        raise ValueError(f"{quoted(text)} is not a day and month as ddMM")
     day, month = int(text[:2]), int(text[2:])
-    datetime(2000, month, day)  # raises ValueError for 3102, 3004, …
+    try:
+        datetime(2000, month, day)  # a leap year: 2902 recurs
+    except ValueError:  # 3102, 3004, …
+        raise ValueError(f"{quoted(text)} is not a real day and month") from None
     return text
 
 

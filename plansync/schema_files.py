@@ -9,6 +9,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from plansync.printable import cut, quoted
+
 _HERE = Path(__file__).parent
 # A wheel carries copies inside the package (pyproject's force-include); an editable
 # install reads the top of the checkout.
@@ -59,4 +61,9 @@ def first_problem(name: str, data: Any) -> str | None:
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(top)"
-    return f"{where}: {error.message}"
+    # python-jsonschema's messages quote the whole value (repr), or every extra key: cut
+    # the value, then what is still long (a list of the allowed values can stay).
+    message = error.message
+    if len(message) > 200:
+        message = message.replace(repr(error.instance), quoted(error.instance), 1)
+    return f"{where}: {message if len(message) <= 200 else cut(message, 120)}"

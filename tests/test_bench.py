@@ -23,13 +23,21 @@ def test_the_benchmark_runs_and_reports_every_measure(tmp_path: Path) -> None:
     assert any(name.startswith("apply") for name in names)
     assert any(name.endswith("postgres state") for name in names)
     assert any(name.endswith("s3 state") for name in names)
-    assert {"validate 20", "plan 50", "plansync --help"} <= set(names)
+    assert {"validate 20", "plan 50", "plansync --help",
+            "validate, one mapping of 50 keys"} <= set(names)
     assert document["notes"]["crypto_floor_ms_per_plan"] > 0
-    assert len(document["targets"]) == 13
+    assert len(document["targets"]) == 14
     assert [run["name"] for run in document["compared"]] == [
         "plan, no latency", "plan, 5 ms, parallelism 16",
         "apply --plan 30 updates, 5 ms, parallelism 16", "plan 50"]
     assert any(name.startswith("apply --plan") for name in names)
     for run in document["runs"]:
-        assert run["wall_s"] > 0 and run["peak_rss_mb"] > 0 and run["exit_code"] in (0, 2)
+        assert run["wall_s"] > 0 and run["peak_rss_mb"] > 0 and run["exit_code"] in (0, 1, 2)
     assert "crypto floor" in result.stdout
+
+
+def test_the_wide_mapping_measure_runs_alone(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick",
+                             "--wide-only"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("validate, one mapping of 50 keys (now): ")

@@ -22,7 +22,7 @@ from plansync import fields as plan_fields
 from plansync import formats
 from plansync.errors import MessageError
 from plansync.gateway import assumptions
-from plansync.printable import printable
+from plansync.printable import printable, quoted
 
 REQUEST_ROOT = "RecurringMaintenanceRequest"
 RESPONSE_ROOT = "RecurringMaintenanceResponse"
@@ -211,8 +211,8 @@ def check_bound(response: Response, request: Mapping[str, str]) -> None:
                                "to the request")
         if theirs and theirs != request[tag]:
             what = "timeStamp (a replayed or stale answer)" if tag == "timeStamp" else tag
-            raise MessageError(f"the answer's {what} {theirs!r} is not the request's "
-                               f"{request[tag]!r}")
+            raise MessageError(f"the answer's {what} {quoted(theirs)} is not the request's "
+                               f"{quoted(request[tag])}")
 
 
 def live_plan(response: Response, exponent_overrides: Mapping[str, int] | None = None
@@ -225,7 +225,8 @@ def live_plan(response: Response, exponent_overrides: Mapping[str, int] | None =
         return LivePlan(id=response.plan_id, **{
             field.name: _read(field, values, exponent) for field in plan_fields.FIELDS})
     except ValueError as exc:
-        raise MessageError(f"inquiry answer for plan {response.plan_id} is malformed: {exc}"
+        raise MessageError(f"inquiry answer for plan {printable(response.plan_id)} is "
+                           f"malformed: {exc}"
                            ) from None
 
 
@@ -238,4 +239,4 @@ def _read(field: plan_fields.Field, values: Mapping[str, str], exponent: int) ->
     try:
         return field.from_wire(text, exponent)
     except ValueError as exc:
-        raise ValueError(f"<{field.tag}> {text!r}: {exc}") from None
+        raise ValueError(f"<{field.tag}>: {exc}") from None  # exc quotes the value

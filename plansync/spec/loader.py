@@ -21,8 +21,17 @@ from typing import TYPE_CHECKING, Any
 from plansync import formats, schema_files
 from plansync.fields import BY_NAME, NAMES, to_json
 from plansync.gateway.messages import PlanFields
+from plansync.printable import cut, printable
 from plansync.spec.model import DesiredPlan, Location, Problem
-from plansync.spec.yamlread import YAML11_BOOLS, Document, Path_, YamlError, read_documents
+from plansync.spec.yamlread import (
+    MAX_LISTED,
+    YAML11_BOOLS,
+    Document,
+    Path_,
+    YamlError,
+    more_after,
+    read_documents,
+)
 
 if TYPE_CHECKING:
     import jsonschema
@@ -52,6 +61,15 @@ class _Validator:
         self.field_keys = set(defs["fields"]["properties"])
         self.plan_keys = self.field_keys | set(defs["plan"]["properties"])
         self.top_keys = set(schema["properties"])
+        self.lifecycle_keys = set(defs["lifecycle"]["properties"])
+
+    def known(self, path: Path_) -> set[str]:
+        """The keys the schema allows in the mapping at ``path``."""
+        if not path:
+            return self.top_keys
+        if path[-1] == "lifecycle":
+            return self.lifecycle_keys
+        return self.plan_keys if path[0] == "plans" and len(path) == 2 else self.field_keys
 
     def explainer(self) -> jsonschema.Draft202012Validator:
         """python-jsonschema, imported only when something needs explaining (a tenth of a
@@ -172,21 +190,23 @@ def _load_document(document: Document, file: str, validator: _Validator
 
     problems = [Problem(Location(file, mark.line, mark.column), message, _plan_id(data, path),
                         _field(path)) for mark, path, message in document.problems if said(path)]
-    # Which top-level fields failed the schema: (plan index or "defaults", field name).
-    broken: set[tuple[int | str, str]] = set()
+    # The top-level fields that failed the schema, by plan index or "defaults" ("*": the
+    # plan itself). By plan: each plan looks up its own, whatever the number of plans.
+    broken: dict[int | str, set[str]] = {}
     misshapen = False  # the document itself, not one plan or default, is wrong
-    errors = [] if validator.is_valid(data) else validator.explainer().iter_errors(data)
+    errors = [] if validator.is_valid(data) else \
+        validator.explainer().iter_errors(_trimmed(data, validator))
     for error in errors:
         path = tuple(error.absolute_path)
-        for problem_path, key, message in _explain(error, validator):
+        for problem_path, key, message in _explain(error, validator, data):
             full = (*path, *problem_path)
             if said(full):
                 problems.append(Problem(at(full, key), message, _plan_id(data, full),
                                         _field(full)))
         if len(path) >= 2 and path[0] == "plans" and isinstance(path[1], int):
-            broken.add((path[1], str(path[2]) if len(path) > 2 else "*"))
+            broken.setdefault(path[1], set()).add(str(path[2]) if len(path) > 2 else "*")
         elif path[:1] == ("defaults",) and len(path) > 1:
-            broken.add(("defaults", str(path[1])))
+            broken.setdefault("defaults", set()).add(str(path[1]))
         else:
             misshapen = True
     if misshapen:
@@ -195,35 +215,74 @@ def _load_document(document: Document, file: str, validator: _Validator
     ids = []
     plan_marks = document.item_marks(("plans",))
     defaults = {k: v for k, v in (data.get("defaults") or {}).items()
-                if ("defaults", k) not in broken}
+                if k not in broken.get("defaults", ())}
     for index, raw in enumerate(data.get("plans") or []):
-        if not isinstance(raw, dict) or "id" not in raw or (index, "id") in broken:
+        own = broken.get(index, set())
+        if not isinstance(raw, dict) or "id" not in raw or "id" in own:
             continue
         mark = plan_marks[index]
         ids.append((str(raw["id"]), Location(file, mark.line, mark.column)))
-        unsure = {name for where, name in broken if where in (index, "defaults")}
+        unsure = own | broken.get("defaults", set())
         plan, trouble = _desired(raw, defaults, index, at, unsure, ids[-1][1])
         problems += trouble
-        if plan is not None and not unsure and (index, "*") not in broken:
+        if plan is not None and not unsure and "*" not in own:
             plans.append(plan)
     return plans, problems, ids
 
 
-def _explain(error: jsonschema.ValidationError, validator: _Validator
+def _trimmed(data: Any, validator: _Validator) -> Any:
+    """The document as python-jsonschema is asked to explain it: from each mapping, the
+    unknown keys after those said one by one are left out (``_explain`` counts them in
+    the document itself). It makes two exception objects per unknown key: a second for
+    50,000 of them, only to be counted. Copies only what it changes."""
+    def trim(mapping: Any, path: Path_) -> Any:
+        if not isinstance(mapping, dict):
+            return mapping
+        known = validator.known(path)
+        if len(mapping) > len(known) + MAX_LISTED + 1:  # else it cannot have too many
+            unknown = [key for key in mapping if key not in known]
+            dropped = set(unknown[MAX_LISTED + 1:])
+            mapping = {k: v for k, v in mapping.items() if k not in dropped}
+        if isinstance(mapping.get("lifecycle"), dict):
+            lifecycle = trim(mapping["lifecycle"], (*path, "lifecycle"))
+            if lifecycle is not mapping["lifecycle"]:
+                mapping = {**mapping, "lifecycle": lifecycle}
+        return mapping
+
+    top = trim(data, ())
+    if not isinstance(top, dict):
+        return top
+    changed = {"defaults": trim(top["defaults"], ("defaults",))} if "defaults" in top else {}
+    if isinstance(top.get("plans"), list):
+        plans = [trim(plan, ("plans", 0)) for plan in top["plans"]]
+        if any(new is not old for new, old in zip(plans, top["plans"], strict=True)):
+            changed["plans"] = plans
+    return {**top, **changed} if changed else top
+
+
+def _explain(error: jsonschema.ValidationError, validator: _Validator, data: Any
              ) -> list[tuple[Path_, bool, str]]:
-    """One or more (relative path, points at a key, message) for a schema error."""
+    """One or more (relative path, points at a key, message) for a schema error in the
+    document ``data`` (which error.instance may be a trimmed part of)."""
     instance: Any = error.instance
     kind = error.validator
     expected: Any = error.validator_value
     if kind in ("unevaluatedProperties", "additionalProperties"):
         path = tuple(error.absolute_path)
-        known = (validator.top_keys if not path else
-                 validator.plan_keys if path[0] == "plans" and len(path) == 2 else
-                 validator.field_keys)
-        unknown = [key for key in instance if key not in known]
+        known = validator.known(path)
+        for step in path:
+            data = data[step]
+        unknown = [key for key in data if key not in known]
         # Keys that failed their own subschema also show up as "unevaluated": those were
         # reported on their own; only truly unknown keys are reported here.
-        return [((key,), True, f"unknown field{_did_you_mean(key, known)}") for key in unknown]
+        said: list[tuple[Path_, bool, str]] = [
+            ((key,), True, f"unknown field{_did_you_mean(key, known)}")
+            for key in unknown[:MAX_LISTED + 1]]
+        if len(unknown) > MAX_LISTED + 1:
+            key = unknown[MAX_LISTED]
+            more = more_after(len(unknown) - MAX_LISTED - 1)
+            said[-1] = ((key,), True, f"unknown field{_did_you_mean(key, known)}, {more}")
+        return said
     field = _field(tuple(error.absolute_path)) or ""
     last = field.rsplit(".", 1)[-1]
     if kind == "required":
@@ -250,12 +309,17 @@ def _explain(error: jsonschema.ValidationError, validator: _Validator
     if kind in ("pattern", "anyOf") and last in _EXPECTED:
         return [((), False, f"must be {_EXPECTED[last]}, not {_show(instance)}")]
     if kind == "minimum":
-        return [((), False, f"must be at least {expected}, not {instance}")]
+        return [((), False, f"must be at least {expected}, not {_show(instance)}")]
     if kind == "maximum":
-        return [((), False, f"must be at most {expected}, not {instance}")]
+        return [((), False, f"must be at most {expected}, not {_show(instance)}")]
     if kind == "uniqueItems":
         return [((), False, "names a field more than once")]
-    return [((), False, error.message)]
+    if kind in ("minLength", "maxLength") and isinstance(instance, str):
+        bound = "at least" if kind == "minLength" else "at most"
+        return [((), False, f"must be {bound} {expected} characters, not {len(instance)}")]
+    if kind == "pattern":
+        return [((), False, f"must match {expected}, not {_show(instance)}")]
+    return [((), False, cut(error.message, 160))]  # its message quotes the whole value
 
 
 def _did_you_mean(word: str, options: Iterable[str]) -> str:
@@ -264,11 +328,12 @@ def _did_you_mean(word: str, options: Iterable[str]) -> str:
 
 
 def _show(value: object) -> str:
+    """A value from the spec for a message, as YAML writes it, cut short."""
     if isinstance(value, str):
-        return f'"{value}"'
+        return cut(f'"{value}"')
     if value is None:
         return "empty"
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    return cut(str(value).lower() if isinstance(value, bool) else str(value))
 
 
 def _plan_id(data: Any, path: Path_) -> str | None:
@@ -277,7 +342,7 @@ def _plan_id(data: Any, path: Path_) -> str | None:
             plan_id = data["plans"][path[1]].get("id")
         except (KeyError, IndexError, TypeError, AttributeError):
             return None
-        return None if plan_id is None else str(plan_id)
+        return None if plan_id is None else _short(plan_id)
     return None
 
 
@@ -285,7 +350,13 @@ def _field(path: Path_) -> str | None:
     """The field a path names: ``lifecycle.ignore_changes`` in a plan, ``defaults.amount``."""
     inner = path[2:] if path[:1] == ("plans",) else path
     names = [str(p) for p in inner if isinstance(p, str)]
-    return ".".join(names) if names else None
+    return cut(".".join(names)) if names else None
+
+
+def _short(value: object) -> str:
+    """A plan id for a problem (which may be why it is one): printable, cut short. (YAML
+    numbers of more than 4300 digits, which str() refuses, stay text: yamlread.)"""
+    return cut(printable(str(value)))
 
 
 # --- one plan: merge defaults, then the checks a schema cannot make ------------------------
@@ -344,13 +415,13 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
         try:
             charge_next_date = date.fromisoformat(merged["charge_next_date"])
         except ValueError:
-            problem("charge_next_date", f'"{merged["charge_next_date"]}" is not a real date')
+            problem("charge_next_date", f'{_show(merged["charge_next_date"])} is not a real date')
     if merged.get("charge_on_date") is not None:
         try:
             formats.check_day_month(merged["charge_on_date"])
         except ValueError:
             problem("charge_on_date",
-                    f'"{merged["charge_on_date"]}" is not a real day and month (ddMM)')
+                    f"{_show(merged['charge_on_date'])} is not a real day and month (ddMM)")
 
     if merged.get("allow_accumulate") is True and not amounts.get("max_accumulate_amount"):
         problem("allow_accumulate", "allow_accumulate: true needs a max_accumulate_amount "

@@ -13,7 +13,8 @@ PyYAML's own constructor keeps the last of two equal keys, reads ``99.90`` as a 
 Plain scalars are typed here, by the rules above, rather than by PyYAML's resolver: the
 result is the same for every value a spec uses, and a 100,000-plan spec loads in seconds.
 Positions are not recorded while reading; ``Document.where`` finds them in the node tree
-on demand, since only problems need them.
+on demand, since only problems need them (a mapping's keys are indexed the first time a
+position in it is asked for: a problem per key must not rescan its keys each time).
 
 A long ``plans:`` list (the usual layout: the last key, a block sequence) is read a chunk
 of plans at a time, each chunk with the document's head, so that memory stays flat
@@ -30,7 +31,14 @@ from typing import Any
 
 import yaml
 
+from plansync.printable import quoted
+
 Path_ = tuple[str | int, ...]
+Pair = tuple[yaml.Node, yaml.Node]  # a key's node and its value's
+
+# Problems of one kind listed one by one in one mapping; the next says how many more.
+# (A mapping of 50,000 stray keys is one mistake, not 50,000 lines to read.)
+MAX_LISTED = 20
 
 # Anchors and aliases can make a few lines expand into millions of values.
 MAX_VALUES = 1_000_000
@@ -77,6 +85,8 @@ class Document:
     shift: int = 0  # add this to their line numbers
     first_chunk: bool = True  # later chunks repeat the head: its problems are said once
     open_nodes: set[int] = field(default_factory=set)  # collections being read: alias loops
+    # Each mapping's keys (the first of equal ones, as ``data`` holds), built on demand.
+    indexes: dict[int, dict[str, Pair]] = field(default_factory=dict)
 
     def mark(self, node: yaml.Node) -> Mark:
         line = node.start_mark.line + 1
@@ -89,7 +99,7 @@ class Document:
         node = self.root
         found = Mark(1, 1) if node is None else self.mark(node)
         for step in path:
-            child = _child(node, step)
+            child = self.child(node, step)
             if child is None:
                 return found
             key_node, node = child
@@ -101,13 +111,28 @@ class Document:
         """The position of every item of the sequence at ``path``, found in one pass."""
         node = self.root
         for step in path:
-            child = _child(node, step)
+            child = self.child(node, step)
             if child is None:
                 return []
             node = child[1]
         if not isinstance(node, yaml.SequenceNode):
             return []
         return [self.mark(item) for item in node.value]
+
+    def child(self, node: yaml.Node | None, step: str | int
+              ) -> tuple[yaml.Node | None, yaml.Node] | None:
+        """(key node or None, value node) of a mapping's key or a sequence's item."""
+        if isinstance(node, yaml.MappingNode):
+            index = self.indexes.get(id(node))
+            if index is None:
+                index = self.indexes[id(node)] = {}
+                for pair in node.value:
+                    index.setdefault(_key(pair[0]), pair)
+            return index.get(step) if isinstance(step, str) else None
+        if isinstance(node, yaml.SequenceNode) and isinstance(step, int) and \
+                0 <= step < len(node.value):
+            return None, node.value[step]
+        return None
 
 
 class YamlError(Exception):
@@ -200,17 +225,6 @@ def _split_plans(text: str) -> tuple[str, list[tuple[int, str]]] | None:
     return head, chunks
 
 
-def _child(node: yaml.Node | None, step: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and str(_scalar(key_node)) == step:
-                return key_node, value_node
-    elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and \
-            0 <= step < len(node.value):
-        return None, node.value[step]
-    return None
-
-
 def _value(node: yaml.Node, path: Path_, document: Document) -> Any:
     document.count += 1
     if document.count > MAX_VALUES:
@@ -232,17 +246,33 @@ def _value(node: yaml.Node, path: Path_, document: Document) -> Any:
 def _collection(node: yaml.Node, path: Path_, document: Document) -> Any:
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
+        duplicates: list[tuple[str, yaml.Node]] = []
         for key_node, value_node in node.value:
-            key = str(_scalar(key_node)) if isinstance(key_node, yaml.ScalarNode) else "?"
+            key = _key(key_node)
             if key in result:
-                first = next(k for k, _v in node.value if str(_scalar(k)) == key)
-                document.problems.append((document.mark(key_node), (*path, key),
-                                          f"duplicate key '{key}' (first at line "
-                                          f"{document.mark(first).line}); remove one"))
+                duplicates.append((key, key_node))
                 continue
             result[key] = _value(value_node, (*path, key), document)
+        for number, (key, key_node) in enumerate(duplicates[:MAX_LISTED + 1]):
+            pair = document.child(node, key)  # found: the key is in result
+            first = document.mark(pair[0] if pair and pair[0] else node).line
+            more = len(duplicates) - number - 1
+            rest = f", {more_after(more)}" if number == MAX_LISTED and more else ""
+            document.problems.append((document.mark(key_node), (*path, key),
+                                      f"duplicate key {quoted(key)} (first at line {first})"
+                                      f"{rest}; remove one"))
         return result
     return [_value(item, (*path, index), document) for index, item in enumerate(node.value)]
+
+
+def _key(node: yaml.Node) -> str:
+    """A mapping key as ``data`` holds it (a key that is a list or mapping reads "?")."""
+    return str(_scalar(node)) if isinstance(node, yaml.ScalarNode) else "?"
+
+
+def more_after(count: int) -> str:
+    """What the last problem listed in a mapping adds when ``count`` more are not."""
+    return f"and {count:,} more after it in this mapping (not listed one by one)"
 
 
 def _scalar(node: yaml.Node) -> Any:

@@ -30,6 +30,9 @@ def only_problem(tmp_path: Path, body: str) -> str:
      'spec.yaml:5:25: plan 1: recurring_interval: must be a whole number, not "thirty"'),
     ("plans:\n  - id: '1'\n    amout: '1.00'\n",
      "spec.yaml:5:5: plan 1: amout: unknown field (did you mean 'amount'?)"),
+    ("plans:\n  - id: '1'\n    lifecycle: {prevent_cancel: true, prevent: 1}\n",
+     "spec.yaml:5:39: plan 1: lifecycle.prevent: unknown field (did you mean "
+     "'prevent_cancel'?)"),
     ("plans:\n  - name: x\n",
      "spec.yaml:4:5: missing required field 'id'"),
     ("plans:\n  - id: '1'\n    amount: '1.00'\n    amount: '2.00'\n",
