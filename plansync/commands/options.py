@@ -60,10 +60,16 @@ def report_problems(problems: Sequence[Any]) -> None:
     from plansync.render import problems as render
 
     annotate = os.environ.get("GITHUB_ACTIONS") == "true"
-    for problem in problems:
+    for problem in problems[:MAX_PROBLEMS_SHOWN]:
         click.echo(render.text(problem), err=True)
         if annotate:
             click.echo(render.github_annotation(problem), err=True)
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        click.echo(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more problem(s); "
+                   "plansync validate --json lists them all", err=True)
+
+
+MAX_PROBLEMS_SHOWN = 50  # on stderr: a spec of 50,000 bad plans is not 50,000 lines
 
 
 class SpecProblemsError(PlansyncError):

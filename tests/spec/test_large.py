@@ -113,3 +113,24 @@ def test_twenty_one_unknown_keys_are_all_said_and_twenty_two_are_not(
         "unknown field" if unknown == said else
         "unknown field, and 1 more after it in this mapping (not listed one by one)"]
     assert [p.field for p in problems if "exact decimal" in p.message] == ["amount"]
+
+
+def test_a_spec_with_thousands_of_problems_prints_the_first_50_and_a_count(
+        tmp_path: Path) -> None:
+    """Each plan with a bad amount was a line on stderr: 5,000 plans, 5,000 lines.
+    --json still lists every problem."""
+    import json
+    import subprocess
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("apiVersion: plansync/v1\nkind: RecurringPlans\nplans:\n" + "".join(
+        f"  - {{id: '{100000 + i}', amount: 'lots'}}\n" for i in range(5000)))
+    shown = subprocess.run([sys.executable, "-m", "plansync", "validate", str(spec)],
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 1
+    lines = shown.stderr.splitlines()
+    assert sum(1 for line in lines if "amount" in line) == 50, shown.stderr[-2000:]
+    assert "... and 4950 more problem(s); plansync validate --json lists them all" in lines
+    listed = subprocess.run([sys.executable, "-m", "plansync", "validate", "--json",
+                             str(spec)], capture_output=True, text=True, timeout=120)
+    assert len(json.loads(listed.stdout)["problems"]) == 5000
