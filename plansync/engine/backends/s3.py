@@ -382,7 +382,10 @@ def _client(query: Mapping[str, str], environ: Mapping[str, str]) -> Any:
             # Checksums only where S3 requires them (as before botocore 1.36): journal
             # records are small and many, TLS already protects them in transit, and each
             # CRC costs CPU that a write's round trip waits on.
+            # Timeouts shorter than botocore's 60 s: a silent S3 held `state list` for
+            # 3 attempts x 60 s; now at most 3 x 20 s (one read, not the whole object).
             config=botocore.config.Config(max_pool_connections=64,
+                                          connect_timeout=5, read_timeout=20,
                                           retries={"mode": "standard"},
                                           request_checksum_calculation="when_required",
                                           response_checksum_validation="when_required"))
