@@ -24,7 +24,7 @@ def save(plan: Plan, path: Path) -> None:
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         raise PlansyncError(f"cannot save the plan to {path}: "
                             f"{getattr(exc, 'strerror', None) or exc}",
-                            "give --out a file in a folder you can write") from None
+                            "save the plan as a file in a folder you can write") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -35,7 +35,7 @@ def save(plan: Plan, path: Path) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise PlansyncError(f"cannot save the plan to {path}: "
                             f"{exc.strerror or exc}",
-                            "give --out a file in a folder you can write") from None
+                            "save the plan as a file in a folder you can write") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
