@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from plansync.errors import ConfigError
+from plansync.folders import read_regular
 from plansync.gateway import assumptions
+from plansync.printable import quoted
 from plansync.redact import safe_url
 
 if TYPE_CHECKING:  # the crypto and YAML stacks load only when used: `--help` stays fast
@@ -120,7 +122,7 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
                 for name, default in TIMEOUTS.items()}
     merchant_id = pick("merchant_id")
     if not _MERCHANT_ID_RE.fullmatch(merchant_id):
-        raise ConfigError(f"merchant_id {merchant_id!r} is not 1-15 letters and digits")
+        raise ConfigError(f"merchant_id {quoted(merchant_id)} is not 1-15 letters and digits")
     return Settings(
         endpoint=endpoint_url(pick("endpoint")),
         merchant_id=merchant_id,
@@ -166,8 +168,10 @@ def endpoint_url(value: str) -> str:
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - refuses a port that is not a number, here
-    except ValueError as exc:
-        raise ConfigError(f"endpoint is not a URL: {exc}") from None
+    except ValueError:  # its words quote the URL's parts, maybe a password: not echoed
+        raise ConfigError("endpoint is not a URL (a host in brackets that do not close, or "
+                          "a port that is not a number)",
+                          "set it to sandbox, production or https://HOST/PATH") from None
     if parts.username is not None or parts.password is not None or parts.fragment \
             or "***" in safe_url(value):
         # Never echo the value: it holds a secret.
@@ -182,7 +186,7 @@ def endpoint_url(value: str) -> str:
     if parts.scheme == "http":
         raise ConfigError(f"endpoint {value} uses plain http to a host that is not loopback",
                           "use https; plain http is accepted only for a local emulator")
-    raise ConfigError(f"endpoint {value!r} is not 'sandbox', 'production' or an https URL")
+    raise ConfigError(f"endpoint {quoted(value)} is not 'sandbox', 'production' or an https URL")
 
 
 def _is_loopback(host: str) -> bool:
@@ -208,7 +212,7 @@ def _read_file(path: Path) -> dict[str, Any]:
     from plansync.spec import yamlread
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from joserfc.jwk import RSAKey
 
 from plansync.errors import KeyFileError
+from plansync.folders import read_regular
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def load_public_key(path: Path, what: str = "gateway key") -> RSAKey:
 
 def _read(path: Path, what: str) -> bytes:
     try:
-        return path.read_bytes()
+        return read_regular(path)
     except FileNotFoundError:
         raise KeyFileError(f"{what} file {path} does not exist") from None
     except OSError as exc:

@@ -57,4 +57,16 @@ def safe_url(url: str) -> str:
 def _safe_value(name: str, value: str) -> str:
     if _SECRET_NAME.search(re.sub(r"[^a-z0-9]", "", name.lower())):
         return HIDDEN
+    if value.startswith("//"):  # scheme-relative: an authority, maybe with userinfo
+        return safe_url("x:" + value)[2:]
+    if "@" in value and "://" not in value:
+        return HIDDEN  # user:password@host, or an address: not ours to show
     return safe_url(value) if "://" in value else value
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>`]+")
+
+
+def safe_text(text: str) -> str:
+    """``text`` (another library's message) with every URL in it made safe_url."""
+    return _URL_IN_TEXT.sub(lambda found: safe_url(found[0]), text)

@@ -280,7 +280,8 @@ def test_hostile_settings_are_one_clear_error(
 
 
 @pytest.mark.parametrize(("state", "environ", "says"), [
-    ("postgres://u@[::1/db", {}, "state URL postgres://... is not a URL: Invalid IPv6 URL"),
+    ("postgres://u@[::1/db", {},
+     "state URL postgres://... is not a URL (a host in brackets that do not close"),
     ("s3://bucket/prefix?region=%00", {},
      "the S3 state cannot be reached as set: Provided region_name"),
     ("s3://bucket/prefix", {"AWS_ENDPOINT_URL_S3": "not-a-url"},

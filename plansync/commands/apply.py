@@ -20,6 +20,7 @@ from plansync.commands.limits import resolve as guardrail_limits
 from plansync.commands.output import SIGNAL_EXIT, ApplyReport, Output
 from plansync.config import MAX_CHARGE_WINDOW_HOURS
 from plansync.errors import GuardrailError, LockError, PlansyncError
+from plansync.printable import quoted
 
 CONVERGED = ("updated", "cancelled", "unchanged")  # a saved plan's change that is done
 
@@ -331,12 +332,14 @@ def _seconds(duration: str, flag: str) -> float:
     sign, fraction, exponent, inf or nan); at most a day."""
     match = _DURATION.fullmatch(duration)
     if not match:
-        raise click.BadParameter(f"{duration!r} is not a duration: whole seconds, minutes or "
-                                 "hours, such as 30s, 5m or 1h", param_hint=flag)
-    # Digits only, so that the product is exact however many; a day at most.
-    seconds = int(match[1]) * _UNITS[match[2]]
+        raise click.BadParameter(f"{quoted(duration)} is not a duration: whole seconds, "
+                                 "minutes or hours, such as 30s, 5m or 1h", param_hint=flag)
+    # Digits only, so that the product is exact; more than 6 are more than a day (and
+    # Python refuses to read more than 4300).
+    seconds = int(match[1]) * _UNITS[match[2]] if len(match[1]) <= 6 else _LONGEST + 1
     if seconds > _LONGEST:
-        raise click.BadParameter(f"{duration} is longer than a day (24h)", param_hint=flag)
+        raise click.BadParameter(f"{quoted(duration)} is longer than a day (24h)",
+                                 param_hint=flag)
     return float(seconds)
 
 

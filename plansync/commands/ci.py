@@ -14,10 +14,11 @@ from typing import Any
 import click
 
 from plansync.errors import PlansyncError
+from plansync.printable import quoted
 from plansync.redact import safe_url
 
 BOT = "github-actions[bot]"  # the identity GITHUB_TOKEN posts as
-PULL_NUMBER = re.compile(r"[1-9][0-9]*", re.ASCII)
+PULL_NUMBER = re.compile(r"[1-9][0-9]{0,17}", re.ASCII)  # 18 digits: int() reads them
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
@@ -88,7 +89,7 @@ def fetch_plan(sha: str, out: Path, workflow: str, before: str | None,
 def _pull_number(ctx: click.Context, param: click.Parameter, value: str) -> int:
     if not PULL_NUMBER.fullmatch(value):  # ASCII only: int() reads any script's digits
         raise click.BadParameter(
-            f"{value!r} is not a pull request number; the apply workflow passes "
+            f"{quoted(value)} is not a pull request number; the apply workflow passes "
             "ci fetch-plan's step output `pull`, and calls ci report only when it is set")
     return int(value)
 

@@ -11,7 +11,7 @@ import click
 
 from plansync.commands import options as shared
 from plansync.errors import GatewayError, PlansyncError
-from plansync.folders import make_private
+from plansync.folders import make_private, read_regular
 from plansync.gateway.breaker import SystemicError
 
 
@@ -73,9 +73,10 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
 
 def _read_ids(path: Path) -> list[str]:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise PlansyncError(f"cannot read {path}: {exc.strerror}") from None
+        lines = read_regular(path).decode("utf-8").splitlines()
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, a NUL in the path
+        raise PlansyncError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
+                            ) from None
     ids = [line.split("#", 1)[0].strip() for line in lines]
     bad = [(n, i) for n, i in enumerate(ids, 1) if i and not i.isdigit()]
     if bad:

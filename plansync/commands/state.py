@@ -14,6 +14,7 @@ import click
 
 from plansync.commands import options as shared
 from plansync.errors import PlansyncError
+from plansync.folders import read_regular
 from plansync.redact import safe_url
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ def state_push(file: Path, force: bool, **options: Any) -> int:
     from plansync.engine.state import from_document
 
     try:
-        pushed = from_document(json.loads(file.read_text(encoding="utf-8")), f"file {file}",
+        pushed = from_document(json.loads(read_regular(file).decode("utf-8")), f"file {file}",
                                "push a file written by plansync state pull")
     except (OSError, ValueError, RecursionError) as exc:
         raise PlansyncError(f"file {file} cannot be read as a state: {exc}") from None

@@ -22,7 +22,7 @@ from plansync import keys, schema_files
 from plansync.emulator.jose import GatewayEnvelope
 from plansync.emulator.store import StoredPlan
 from plansync.errors import ConfigError
-from plansync.folders import make_private
+from plansync.folders import make_private, read_regular
 
 ACTION_PATH = "/2C2PFrontend/PaymentAction/2.0/action"
 DEFAULT_PORT = 8700
@@ -79,9 +79,11 @@ def gateway_envelope(folder: Path) -> GatewayEnvelope:
 def load_seed(path: Path) -> list[StoredPlan]:
     """Seed plans, validated against schemas/emulator-seed.schema.json."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_regular(path).decode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"seed file {path} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"seed file {path} is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"seed file {path} is not valid YAML: {exc}") from None
     problem = schema_files.first_problem("emulator-seed.schema.json", data)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from plansync.engine.plan import Plan, dump, parse
 from plansync.errors import PlansyncError
-from plansync.folders import make_private
+from plansync.folders import make_private, read_regular
 
 
 def save(plan: Plan, path: Path) -> None:
@@ -49,7 +49,7 @@ def read_with_digest(path: Path) -> tuple[Plan, str]:
     """The plan and the sha256 of the file's bytes: what "this plan file" means to the
     state's record of plans already applied."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)
         data = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise PlansyncError(f"plan file {path} does not exist") from None

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 from plansync.engine.journal import Record, fold
 from plansync.engine.state import State, bound
 from plansync.errors import ConfigError, PlansyncError
+from plansync.printable import quoted
 
 DEFAULT_WORKSPACE = "default"
 _WORKSPACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -81,22 +82,25 @@ def open_backend(location: str, workspace: str | None,
     """The backend a ``--state`` value names: a path, or a postgres:// or s3:// URL
     (whose ``?workspace=`` a --workspace flag overrides)."""
     if any(ord(c) < 32 or ord(c) == 127 for c in location):  # no path or URL holds one
-        raise ConfigError(f"state {location!r} holds a control character",
+        raise ConfigError(f"state {quoted(location)} holds a control character",
                           "use a path, postgres://user@host/db or s3://bucket/prefix")
     scheme, query = "", {}
     if "://" in location:
         try:
             parts = urlsplit(location)
             parts.port  # noqa: B018 - refuses a port that is not a number, here
-        except ValueError as exc:  # postgres://u@[::1/db: "Invalid IPv6 URL"
-            # The URL is not echoed (it may hold a secret); its scheme holds none.
-            raise ConfigError(f"state URL {location.split('://')[0]}://... is not a URL: "
-                              f"{exc}", "use a path, postgres://user@host/db or "
-                              "s3://bucket/prefix") from None
+        except ValueError:  # postgres://u@[::1/db: "Invalid IPv6 URL"
+            # Neither the URL nor the parser's words about it are echoed (a password with
+            # a '/' in it ends the host early: the parser quotes it as the port).
+            raise ConfigError(f"state URL {location.split('://')[0][:20]}://... is not a URL "
+                              "(a host in brackets that do not close, or a port that is "
+                              "not a number)", "use a path, postgres://user@host/db or "
+                              "s3://bucket/prefix; percent-encode a '/', '?' or '#' in a "
+                              "password") from None
         scheme, query = parts.scheme, parse_qs(parts.query)
     name = workspace or (query.get("workspace") or [DEFAULT_WORKSPACE])[0]
     if not isinstance(name, str) or not _WORKSPACE_RE.fullmatch(name):
-        raise ConfigError(f"workspace {name!r} is not 1-64 letters, digits, '.', '_' or '-'")
+        raise ConfigError(f"workspace {quoted(name)} is not 1-64 letters, digits, '.', '_' or '-'")
     if scheme in ("postgres", "postgresql"):
         from plansync.engine.backends.postgres import PostgresBackend
 
@@ -112,7 +116,11 @@ def open_backend(location: str, workspace: str | None,
 
     from plansync.engine.backends.local import LocalBackend
 
-    return LocalBackend(Path(location), name)
+    path = Path(location)
+    if not path.name or location.endswith(("/", "/.", "/..")) or path.name in (".", ".."):
+        raise ConfigError(f"state {quoted(location)} names a folder, not a file",
+                          "name the state file: a path such as .plansync/state.json")
+    return LocalBackend(path, name)
 
 
 def current(backend: StateBackend, merchant_id: str, endpoint: str) -> State:

@@ -90,6 +90,11 @@ class PostgresBackend:
                 self._connection = psycopg.connect(
                     make_conninfo(self._conninfo, connect_timeout=10,
                                   application_name="plansync", **extra), autocommit=True)
+            except UnicodeError:  # psycopg resolving a host name IDNA cannot encode
+                raise PlansyncError(f"cannot connect to the state in {self.where}: its host "
+                                    "name is not a valid DNS name (a label of more than 63 "
+                                    "characters, or an empty one)",
+                                    "check the host in the state URL") from None
             except psycopg.Error as exc:
                 raise PlansyncError(f"cannot connect to the state in {self.where}: "
                                     f"{_first_line(exc)}",

@@ -45,6 +45,8 @@ from plansync.engine.backends import Warn, next_serial, stale
 from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.state import State, document, from_document
 from plansync.errors import ConfigError, PlansyncError
+from plansync.printable import quoted
+from plansync.redact import safe_text
 
 DEFAULT_LEASE = 60.0
 MIN_LEASE, MAX_LEASE = 2.0, 3600.0
@@ -66,7 +68,7 @@ class S3Backend:
                               "were not used", "AWS credentials come from the environment "
                               "(AWS_* variables, a profile, or OIDC in CI), never from a URL")
         if not parts.hostname:
-            raise ConfigError(f"state URL {url!r} names no bucket", "use s3://BUCKET/PREFIX")
+            raise ConfigError(f"state URL {quoted(url)} names no bucket", "use s3://BUCKET/PREFIX")
         self.bucket = parts.netloc
         self.workspace = workspace
         prefix = parts.path.strip("/")
@@ -413,7 +415,8 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, botocore.exceptions.ClientError):
         error = exc.response.get("Error", {})
         return f"{error.get('Code', '')} {error.get('Message', '')}".strip()
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    # botocore's words quote the endpoint URL, credentials and all.
+    return safe_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
 
 
 class GroupCommit:
