@@ -94,3 +94,10 @@ def test_a_scheme_relative_url_in_a_query_value_loses_its_credentials() -> None:
     shown = safe_url("https://jenkins.invalid/job/1/?next=//PU:PLANTB1@x.invalid/")
     assert "PLANTB1" not in shown and "PU" not in shown
     assert "PLANT" not in safe_url("https://ci.invalid/?owner=PU:PLANT@x.invalid")
+
+
+def test_a_spec_path_too_long_for_the_file_system_is_a_problem_not_a_crash(
+        tmp_path: Path) -> None:
+    """A saved plan's spec_paths are read back by apply --plan: one too long crashed."""
+    output = clean(plansync("validate", "x" * 300, cwd=tmp_path))
+    assert "cannot be read: File name too long" in output

@@ -84,16 +84,20 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
     files: list[Path] = []
     problems: list[Problem] = []
     for path in paths:
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if _is_spec_file(p, path))
-            if not found:
-                problems.append(Problem(Location(str(path), 1, 1),
-                                        "folder holds no *.yaml or *.yml file"))
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            problems.append(Problem(Location(str(path), 1, 1), "no such file or folder"))
+        try:
+            if path.is_dir():
+                found = sorted(p for p in path.rglob("*") if _is_spec_file(p, path))
+                if not found:
+                    problems.append(Problem(Location(str(path), 1, 1),
+                                            "folder holds no *.yaml or *.yml file"))
+                files += found
+            elif path.is_file():
+                files.append(path)
+            else:
+                problems.append(Problem(Location(str(path), 1, 1), "no such file or folder"))
+        except OSError as exc:  # a name too long, a folder that changes as it is walked
+            problems.append(Problem(Location(str(path), 1, 1),
+                                    f"cannot be read: {exc.strerror or exc}"))
     return list(dict.fromkeys(files)), problems
 
 
