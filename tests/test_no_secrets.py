@@ -223,3 +223,5 @@ def test_every_folder_plansync_creates_is_0700(
             "emu/one"} <= set(made)
     assert made == dict.fromkeys(made, 0o700)
     assert tmp_path.stat().st_mode & 0o777 == 0o755
+    # The imported spec too: live plans, the owner's only (it was 0644).
+    assert (tmp_path / "out" / "specs" / "i.yaml").stat().st_mode & 0o777 == 0o600

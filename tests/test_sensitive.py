@@ -120,6 +120,7 @@ def test_text_from_an_answer_is_escaped() -> None:
     ("s3://bucket/plans?endpoint_url=http://AKIAEXAMPLE:s3cret@127.0.0.1:9",
      "the s3:// state URL's endpoint_url holds credentials"),
     ("postgres://plansync@127.0.0.1:9/db?password=s3cret", "the state URL holds a password"),
+    ("postgres://plansync@127.0.0.1:9/db?sslpassword=s3cret", "the state URL holds a password"),
 ])
 def test_credentials_in_a_state_urls_query_are_refused_without_echoing_them(
         url: str, says: str) -> None:

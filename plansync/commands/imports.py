@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,11 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
         click.echo(text, nl=False)
     else:
         make_private(out.parent)  # a spec of live plans: the owner's only
-        out.write_text(text, encoding="utf-8")
+        # The owner's only, like its folder: a spec of live plans (O_EXCL: --out was
+        # checked not to exist; a file put there since is not overwritten).
+        with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w",
+                       encoding="utf-8") as handle:
+            handle.write(text)
         click.echo(f"Wrote {len(found)} plan(s) to {out}.", err=True)
     shared.stop_if_systemic(client, len(ids), sum(
         1 for error in failed.values() if isinstance(error, SystemicError)))

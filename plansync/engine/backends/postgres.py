@@ -63,9 +63,11 @@ _KEY = "hashtextextended('plansync:' || %s, 0)"  # the workspace's advisory lock
 class PostgresBackend:
     def __init__(self, url: str, workspace: str, environ: Mapping[str, str]) -> None:
         parts = urlsplit(url)
-        # (An empty ?password= is refused too: it says a password belongs in the URL.)
+        # (An empty ?password= is refused too: it says a password belongs in the URL; and
+        # ?sslpassword=, the client key's.)
         if parts.password is not None or any(
-                key == "password" for key, _ in parse_qsl(parts.query, keep_blank_values=True)):
+                "password" in key.lower()
+                for key, _ in parse_qsl(parts.query, keep_blank_values=True)):
             raise ConfigError("the state URL holds a password",
                               f"remove it; set {PASSWORD_ENV} or PGPASSWORD, or use ~/.pgpass")
         query = [(k, v) for k, v in parse_qsl(parts.query) if k != "workspace"]
