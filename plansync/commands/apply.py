@@ -338,8 +338,8 @@ def _seconds(duration: str, flag: str) -> float:
     # Python refuses to read more than 4300).
     seconds = int(match[1]) * _UNITS[match[2]] if len(match[1]) <= 6 else _LONGEST + 1
     if seconds > _LONGEST:
-        raise click.BadParameter(f"{quoted(duration)} is longer than a day (24h)",
-                                 param_hint=flag)
+        shown = duration if len(duration) <= 20 else quoted(duration)
+        raise click.BadParameter(f"{shown} is longer than a day (24h)", param_hint=flag)
     return float(seconds)
 
 
