@@ -5,7 +5,6 @@ sends a valid-looking answer one byte every 0.2 s: each read succeeds well withi
 read timeout, so only a deadline on the whole request ends it.
 """
 
-import socketserver
 import threading
 import time
 from collections.abc import Iterator
@@ -18,37 +17,17 @@ from plansync.config import Settings
 from plansync.emulator import workspace
 from plansync.gateway.client import GatewayClient, RetryPolicy
 from tests.conftest import Sleeps, run
-
-ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5000\r\n\r\n" + \
-    b"e" * 5000
-
-
-class _Drip(socketserver.StreamRequestHandler):
-    def handle(self) -> None:
-        length = 0
-        while (line := self.rfile.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        self.rfile.read(length)
-        for byte in ANSWER:
-            if self.server.stopping.is_set():  # type: ignore[attr-defined]
-                return
-            try:
-                self.connection.sendall(bytes([byte]))
-            except OSError:
-                return  # the client gave up: what the deadline is for
-            time.sleep(0.2)
+from tests.test_time_bounds import _Gateway
 
 
 @pytest.fixture
 def dripping() -> Iterator[str]:
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Drip)
-    server.daemon_threads = True
-    server.stopping = threading.Event()  # type: ignore[attr-defined]
+    """The dripping gateway of tests/test_time_bounds.py: one byte every 0.2 s."""
+    server = _Gateway(silent=False)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/PaymentAction/2.0/action"
-    server.stopping.set()  # type: ignore[attr-defined]
+    yield server.url
+    server.stopping.set()
     server.shutdown()
     server.server_close()
 
