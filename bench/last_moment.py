@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
-from plansync.config import Settings
+from plansync.config import Gateway
 from plansync.emulator import workspace
 from plansync.emulator.server import Emulator
 from plansync.gateway.client import GatewayClient
@@ -55,7 +55,7 @@ def main() -> None:
         server.start()
         try:
             url = urls.get(timeout=30)
-            settings = Settings(endpoint=url, merchant_id="JT01",
+            settings = Gateway(endpoint=url, merchant_id="JT01",
                                 merchant_key=Path(folder) / workspace.MERCHANT_PRIVATE,
                                 gateway_key=Path(folder) / workspace.GATEWAY_PUBLIC)
             with GatewayClient.over_http(settings.endpoint, settings.merchant_id,

@@ -7,6 +7,7 @@ the environment, never from a file or a flag.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import re
@@ -24,6 +25,7 @@ from plansync.printable import quoted
 from plansync.redact import safe_url
 
 if TYPE_CHECKING:  # the crypto and YAML stacks load only when used: `--help` stays fast
+    from plansync.engine.guardrails import Limits
     from plansync.gateway.envelope import Envelope
 
 DEFAULT_FILE = "plansync.yaml"
@@ -40,9 +42,6 @@ SETTINGS = {
 _FILE_ONLY = {"currency_exponents", "connect_timeout", "read_timeout", "request_deadline",
               "retry_after_max", "plan_budget", "settle_window", "guardrails", "state", "workspace"}
 DEFAULT_STATE = ".plansync/state.json"
-GUARDRAILS = {"max_changes": int, "max_cancels": int, "max_amount_increase": float,
-              "max_mrr_decrease": float, "max_charged_within": int,
-              "charge_window_hours": float}
 MAX_COUNT = 10**9  # a count guardrail: any whole number of plans
 # The longest timeout, request deadline or Retry-After wait: an hour. A gateway that takes
 # longer to answer one request is down, and a longer wait only holds the state's lock.
@@ -61,7 +60,9 @@ MAX_SETTLE_WINDOW = 24 * 3600.0
 
 
 @dataclass(frozen=True)
-class Settings:
+class Gateway:
+    """Who talks to which gateway, and how patiently: what a gateway client needs."""
+
     endpoint: str
     merchant_id: str
     merchant_key: Path
@@ -73,8 +74,6 @@ class Settings:
     request_deadline: float = 40.0  # the whole request: connect, send, the whole answer
     retry_after_max: float = 300.0  # the longest Retry-After wait honoured (then: give up)
     plan_budget: float = 60.0  # one request's attempts and waits together, per plan
-    settle_window: float = 90.0  # how long a write whose answer was lost may still land
-    guardrails: Mapping[str, float] = field(default_factory=dict)
 
     def envelope(self) -> Envelope:
         """Load both keys (once per run) into the envelope that talks to 2C2P."""
@@ -86,15 +85,85 @@ class Settings:
         return Envelope(own, peer)
 
 
-def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
-            config_file: Path | None = None) -> Settings:
-    """Merge the three sources. Raises ConfigError naming flag and variable of a gap."""
-    path = config_file or _default_config_file(environ)
+@dataclass(frozen=True)
+class Flags:
+    """What a command's flags said (None: not given): the first of the sources."""
+
+    config_file: Path | None = None
+    endpoint: str | None = None
+    merchant_id: str | None = None
+    merchant_key: str | None = None
+    gateway_key: str | None = None
+    state: str | None = None
+    workspace: str | None = None
+    settle_window: float | None = None  # seconds
+    guardrails: Mapping[str, float | None] = field(default_factory=dict)
+
+
+class BadFlag(ConfigError):
+    """A flag's value that the settings do not allow (the CLI says it as a usage error,
+    after the value as given)."""
+
+    def __init__(self, flag: str, message: str) -> None:
+        super().__init__(message)
+        self.flag = flag
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of a run, resolved once by `load`. The gateway's (endpoint, merchant,
+    keys) are checked when first used: a command that needs no gateway runs without."""
+
+    config_file: Path | None
+    state: str
+    workspace: str | None
+    limits: Limits
+    settle_window: float
+    read_timeout: float
+    _flags: Flags = field(repr=False)
+    _environ: Mapping[str, str] = field(repr=False)
+    _from_file: Mapping[str, Any] = field(repr=False)
+
+    @functools.cached_property
+    def gateway(self) -> Gateway:
+        return _gateway(self._flags, self._environ, self._from_file, self.config_file)
+
+
+def load(flags: Flags, environ: Mapping[str, str]) -> Settings:
+    """The one precedence rule: a flag, else its PLANSYNC_* variable, else the settings
+    file (``--config``, else ``$PLANSYNC_CONFIG``, else ``./plansync.yaml``; read once),
+    else the default."""
+    from plansync.engine.guardrails import Limits
+
+    path = flags.config_file or _default_config_file(environ)
     from_file = _read_file(path) if path else {}
+    state, workspace = _state(flags, environ, from_file, path)
+    read_timeout = _timeout(from_file, "read_timeout", TIMEOUTS["read_timeout"], path)
+    window = _settle_window(from_file, read_timeout, path)
+    if flags.settle_window is not None:
+        wrong = settle_window_problem(flags.settle_window, read_timeout)
+        if wrong:
+            raise BadFlag("--settle-window", f"{wrong}; "
+                          + settle_window_hint(read_timeout, "it"))
+        window = flags.settle_window
+    return Settings(
+        config_file=path, state=state, workspace=workspace,
+        limits=Limits.merged(_guardrails(from_file.get("guardrails") or {}, path),
+                             flags.guardrails),
+        settle_window=window, read_timeout=read_timeout,
+        _flags=flags, _environ=environ, _from_file=from_file)
+
+
+def _gateway(flags: Flags, environ: Mapping[str, str], from_file: Mapping[str, Any],
+             path: Path | None) -> Gateway:
+    """Raises ConfigError naming flag and variable of a gap."""
     base = path.parent if path else Path.cwd()
 
-    missing = [name for name, (_flag, env) in SETTINGS.items()
-               if not (flags.get(name) or environ.get(env) or from_file.get(name))]
+    def given(name: str) -> str | None:
+        flag: str | None = getattr(flags, name)
+        return flag or environ.get(SETTINGS[name][1])
+
+    missing = [name for name in SETTINGS if not (given(name) or from_file.get(name))]
     if missing:
         raise ConfigError(
             f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set",
@@ -102,28 +171,26 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
                       f"to {DEFAULT_FILE}" for name in missing))
 
     def pick(name: str) -> str:
-        given = flags.get(name) or environ.get(SETTINGS[name][1])
-        if given:
-            return given
-        value = from_file[name]
+        value = given(name)
+        if value:
+            return value
+        found = from_file[name]
         # (A merchant id of digits alone is a number in YAML.)
-        if not isinstance(value, str) and not (name == "merchant_id" and _integer(value)):
+        if not isinstance(found, str) and not (name == "merchant_id" and _integer(found)):
             raise ConfigError(f"config file {path}: {name} must be text, not "
-                              f"{_kind(value)}", f"write it as {name}: VALUE")
-        return str(value)
+                              f"{_kind(found)}", f"write it as {name}: VALUE")
+        return str(found)
 
     def key_path(name: str) -> Path:
-        raw = pick(name)
         # A path from the file is relative to the file; from a flag or variable, to cwd.
-        from_flag_or_env = flags.get(name) or environ.get(SETTINGS[name][1])
-        return Path(raw) if from_flag_or_env else base / raw
+        return Path(pick(name)) if given(name) else base / pick(name)
 
     timeouts = {name: _timeout(from_file, name, default, path)
                 for name, default in TIMEOUTS.items()}
     merchant_id = pick("merchant_id")
     if not _MERCHANT_ID_RE.fullmatch(merchant_id):
         raise ConfigError(f"merchant_id {quoted(merchant_id)} is not 1-15 letters and digits")
-    return Settings(
+    return Gateway(
         endpoint=endpoint_url(pick("endpoint")),
         merchant_id=merchant_id,
         merchant_key=key_path("merchant_key"),
@@ -131,23 +198,20 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str],
         merchant_key_password=environ.get(PASSWORD_ENV),
         currency_exponents=_exponents(from_file.get("currency_exponents", {}), path),
         **timeouts,
-        settle_window=_settle_window(from_file, timeouts["read_timeout"], path),
-        guardrails=_guardrails(from_file.get("guardrails") or {}, path),
     )
 
 
-def state_setting(state: str | None, workspace: str | None, environ: Mapping[str, str],
-                  config_file: Path | None = None) -> tuple[str, str | None]:
-    """Where the state lives and which workspace: flag or variable (PLANSYNC_STATE,
-    PLANSYNC_WORKSPACE) over ``state:``/``workspace:`` in the settings file over the
-    default. A path in the file is relative to the file."""
-    path = config_file or _default_config_file(environ)
-    from_file = _read_file(path) if path else {}
+def _state(flags: Flags, environ: Mapping[str, str], from_file: Mapping[str, Any],
+           path: Path | None) -> tuple[str, str | None]:
+    """Where the state lives and which workspace. A path in the file is relative to the
+    file."""
+    workspace = flags.workspace or environ.get("PLANSYNC_WORKSPACE") or None
     if not workspace and from_file.get("workspace") is not None:
         workspace = from_file["workspace"]
         if not isinstance(workspace, str):  # a name is checked where the state is opened
             raise ConfigError(f"config file {path}: workspace must be a name, not "
                               f"{_kind(workspace)}", "write it as workspace: NAME")
+    state = flags.state or environ.get("PLANSYNC_STATE")
     if state:
         return state, workspace
     value = from_file.get("state")
@@ -311,13 +375,16 @@ def _not_finite(value: Any) -> str | None:
 
 
 def _guardrails(raw: Any, path: Path | None) -> dict[str, float]:
+    from plansync.engine.guardrails import LIMITS
+
+    kinds = {limit.name: limit.metadata["kind"] for limit in LIMITS}
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path}: guardrails must be a mapping")
-    unknown = set(raw) - set(GUARDRAILS)
+    unknown = set(raw) - set(kinds)
     if unknown:
         raise ConfigError(f"config file {path}: unknown guardrail(s) "
                           f"{', '.join(repr(name) for name in sorted(unknown))}",
-                          f"known: {', '.join(GUARDRAILS)}")
+                          f"known: {', '.join(kinds)}")
     limits: dict[str, float] = {}
     for name, value in raw.items():
         special = _not_finite(value)
@@ -325,7 +392,7 @@ def _guardrails(raw: Any, path: Path | None) -> dict[str, float]:
             raise ConfigError(f"config file {path}: guardrails.{name} in the settings is "
                               f"{special}, not a number",
                               "give a number >= 0, or leave the limit out for none")
-        if GUARDRAILS[name] is int:
+        if kinds[name] is int:
             if not _whole(value, MAX_COUNT):
                 raise ConfigError(f"config file {path}: guardrails.{name} must be a whole "
                                   f"number from 0 to {MAX_COUNT}, not {_kind(value)}")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from plansync.config import Settings
+from plansync.config import Gateway
 from plansync.emulator import workspace
 from plansync.emulator.server import Emulator
 from plansync.gateway.client import GatewayClient, RetryPolicy
@@ -41,8 +41,8 @@ def emulator(emulator_dir: Path) -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def settings(emulator: Emulator, emulator_dir: Path) -> Settings:
-    return Settings(endpoint=emulator.url, merchant_id="JT01",
+def settings(emulator: Emulator, emulator_dir: Path) -> Gateway:
+    return Gateway(endpoint=emulator.url, merchant_id="JT01",
                     merchant_key=emulator_dir / workspace.MERCHANT_PRIVATE,
                     gateway_key=emulator_dir / workspace.GATEWAY_PUBLIC)
 
@@ -60,7 +60,7 @@ def sleeps() -> Sleeps:
 
 
 @pytest.fixture
-def client(settings: Settings, sleeps: Sleeps) -> Iterator[GatewayClient]:
+def client(settings: Gateway, sleeps: Sleeps) -> Iterator[GatewayClient]:
     with GatewayClient.over_http(settings.endpoint, settings.merchant_id, settings.envelope(),
                        read_timeout=5, retry=RetryPolicy(attempts=3), sleep=sleeps) as made:
         yield made

@@ -1,3 +1,4 @@
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,18 @@ from plansync.errors import ConfigError
 
 FULL = {"endpoint": "sandbox", "merchant_id": "JT01", "merchant_key": "m.pem",
         "gateway_key": "g.cer"}
+
+
+def load(flags: dict[str, str | None], environ: dict[str, str], path: Path | None = None
+         ) -> config.Settings:
+    """Every setting, as a command gets them (flags by setting name)."""
+    return config.load(config.Flags(config_file=path, **flags), environ)
+
+
+def resolve(flags: dict[str, str | None], environ: dict[str, str], path: Path | None = None
+            ) -> config.Gateway:
+    """The gateway's settings (checked on first use)."""
+    return load(flags, environ, path).gateway
 
 
 def write_config(folder: Path, text: str) -> Path:
@@ -20,7 +33,7 @@ def test_flags_over_environment_over_file(tmp_path: Path) -> None:
     path = write_config(tmp_path / "conf", "endpoint: production\nmerchant_id: FILE01\n"
                         "merchant_key: keys/m.pem\ngateway_key: keys/g.cer\n")
     env = {"PLANSYNC_MERCHANT_ID": "ENV01", "PLANSYNC_GATEWAY_KEY": "env.cer"}
-    settings = config.resolve({"merchant_id": "FLAG01"}, env, path)
+    settings = resolve({"merchant_id": "FLAG01"}, env, path)
     assert settings.merchant_id == "FLAG01"
     assert settings.endpoint == "https://t.2c2p.com/PaymentAction/2.0/action"
     assert settings.gateway_key == Path("env.cer")  # from the environment: relative to cwd
@@ -29,26 +42,26 @@ def test_flags_over_environment_over_file(tmp_path: Path) -> None:
 
 def test_config_file_from_environment_or_cwd(tmp_path: Path) -> None:
     path = write_config(tmp_path / "elsewhere", "merchant_id: ELSE\n")
-    settings = config.resolve(FULL | {"merchant_id": None}, {"PLANSYNC_CONFIG": str(path)})
+    settings = resolve(FULL | {"merchant_id": None}, {"PLANSYNC_CONFIG": str(path)})
     assert settings.merchant_id == "ELSE"
     write_config(tmp_path, "merchant_id: HERE\n")  # tests run in tmp_path
-    assert config.resolve(FULL | {"merchant_id": None}, {}).merchant_id == "HERE"
+    assert resolve(FULL | {"merchant_id": None}, {}).merchant_id == "HERE"
 
 
 def test_missing_setting_names_flag_and_variable() -> None:
     with pytest.raises(ConfigError) as info:
-        config.resolve(FULL | {"gateway_key": None}, {})
+        resolve(FULL | {"gateway_key": None}, {})
     assert str(info.value) == ("gateway_key is not set\n  hint: pass --gateway-key, set "
                                "PLANSYNC_GATEWAY_KEY, or add 'gateway_key:' to plansync.yaml")
 
 
 def test_password_only_from_the_environment(tmp_path: Path) -> None:
-    settings = config.resolve(FULL, {"PLANSYNC_MERCHANT_KEY_PASSWORD": "pw"})
+    settings = resolve(FULL, {"PLANSYNC_MERCHANT_KEY_PASSWORD": "pw"})
     assert settings.merchant_key_password == "pw"
     assert "pw" not in repr(settings)
     path = write_config(tmp_path, "merchant_key_password: pw\n")
     with pytest.raises(ConfigError, match="holds a password"):
-        config.resolve(FULL, {}, path)
+        resolve(FULL, {}, path)
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -99,14 +112,14 @@ def test_password_only_from_the_environment(tmp_path: Path) -> None:
 def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
     path = write_config(tmp_path, text)
     with pytest.raises(ConfigError, match=message) as info:
-        config.resolve(FULL, {}, path)
+        resolve(FULL, {}, path)
     assert str(path) in str(info.value)
 
 
 def test_a_settle_window_too_short_says_the_range_and_how_to_allow_it(tmp_path: Path) -> None:
     path = write_config(tmp_path, "settle_window: 1\n")
     with pytest.raises(ConfigError) as info:
-        config.resolve(FULL, {}, path)
+        resolve(FULL, {}, path)
     assert info.value.hint == ("settle_window must be from 30 seconds (the read timeout) to "
                                "86400 seconds (24h); for a shorter window, lower read_timeout "
                                "in the settings file first")
@@ -119,19 +132,21 @@ def test_a_settle_window_too_short_says_the_range_and_how_to_allow_it(tmp_path: 
     ("read_timeout: 3600\n", 10800.0),  # three read timeouts
 ])
 def test_settle_windows_allowed(tmp_path: Path, text: str, window: float) -> None:
-    assert config.resolve(FULL, {}, write_config(tmp_path, text)).settle_window == window
+    assert load(FULL, {}, write_config(tmp_path, text)).settle_window == window
 
 
 def test_number_settings_keep_their_values(tmp_path: Path) -> None:
     path = write_config(tmp_path, "guardrails: {max_changes: 10, max_amount_increase: 12.5}\n"
                                   "currency_exponents: {BHD: 3}\nrequest_deadline: 20\n"
                                   "plan_budget: 90\n")
-    settings = config.resolve(FULL, {}, path)
+    loaded = load(FULL, {}, path)
+    settings = loaded.gateway
     assert settings.plan_budget == 90.0
     empty = write_config(tmp_path / "empty", "merchant_id: JT01\n")
-    assert config.resolve(FULL, {}, empty).plan_budget == 60.0  # the default
-    assert settings.guardrails == {"max_changes": 10, "max_amount_increase": 12.5}
-    assert type(settings.guardrails["max_changes"]) is int
+    assert resolve(FULL, {}, empty).plan_budget == 60.0  # the default
+    assert loaded.limits.guardrails.max_changes == 10
+    assert type(loaded.limits.guardrails.max_changes) is int
+    assert loaded.limits.guardrails.max_amount_increase == Decimal("12.5")
     assert settings.currency_exponents == {"BHD": 3} and settings.request_deadline == 20.0
 
 
@@ -139,12 +154,12 @@ def test_the_settings_file_is_read_by_yaml_1_2_rules(tmp_path: Path) -> None:
     # YAML 1.1 read 0712 as the octal 458 and a merchant id "no" as false.
     path = write_config(tmp_path, "merchant_id: 0712\nrequest_deadline: 2.5\n"
                                   "guardrails: {max_amount_increase: 12.5}\n")
-    settings = config.resolve(FULL | {"merchant_id": None}, {}, path)
-    assert settings.merchant_id == "0712"
-    assert settings.request_deadline == 2.5
-    assert settings.guardrails == {"max_amount_increase": 12.5}
+    loaded = load(FULL | {"merchant_id": None}, {}, path)
+    assert loaded.gateway.merchant_id == "0712"
+    assert loaded.gateway.request_deadline == 2.5
+    assert loaded.limits.guardrails.max_amount_increase == Decimal("12.5")
     path = write_config(tmp_path, "merchant_id: 12345\n")
-    assert config.resolve(FULL | {"merchant_id": None}, {}, path).merchant_id == "12345"
+    assert resolve(FULL | {"merchant_id": None}, {}, path).merchant_id == "12345"
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -156,24 +171,24 @@ def test_settings_that_are_no_text_are_refused(tmp_path: Path, text: str, messag
                                                ) -> None:
     path = write_config(tmp_path, text)
     with pytest.raises(ConfigError, match=f"config file {path}: {message}"):
-        config.resolve({k: v for k, v in FULL.items() if not text.startswith(k)}, {}, path)
+        resolve({k: v for k, v in FULL.items() if not text.startswith(k)}, {}, path)
 
 
 @pytest.mark.parametrize("value", ["[1]", "5", "{a: b}", "true"])
 def test_a_workspace_that_is_no_name_is_refused(tmp_path: Path, value: str) -> None:
     path = write_config(tmp_path, f"workspace: {value}\n")
     with pytest.raises(ConfigError, match=f"config file {path}: workspace must be a name"):
-        config.state_setting(None, None, {}, path)
+        load({}, {}, path)
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
-        config.resolve(FULL, {}, tmp_path / "nope.yaml")
+        resolve(FULL, {}, tmp_path / "nope.yaml")
 
 
 def test_file_only_settings(tmp_path: Path) -> None:
     path = write_config(tmp_path, "currency_exponents: {jpy: 2}\nread_timeout: 60\n")
-    settings = config.resolve(FULL, {}, path)
+    settings = resolve(FULL, {}, path)
     assert settings.currency_exponents == {"JPY": 2}
     assert settings.read_timeout == 60.0
 
@@ -204,4 +219,4 @@ def test_bad_endpoints(value: str, message: str) -> None:
 
 def test_bad_merchant_id() -> None:
     with pytest.raises(ConfigError, match="not 1-15 letters and digits"):
-        config.resolve(FULL | {"merchant_id": "JT01; DROP"}, {})
+        resolve(FULL | {"merchant_id": "JT01; DROP"}, {})

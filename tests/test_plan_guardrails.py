@@ -13,8 +13,7 @@ import jsonschema
 import pytest
 
 from plansync import schema_files
-from plansync.commands import limits
-from plansync.engine.guardrails import Violation
+from plansync.engine.guardrails import Limits, Violation
 from plansync.engine.plan import Action, Change, Plan
 from plansync.render import markdown, text
 from tests.conftest import run
@@ -119,15 +118,15 @@ def test_an_error_outranks_a_breach(served: dict[str, str], tmp_path: Path) -> N
 # --- the shared evaluation and the renderers, in process --------------------------------
 
 def test_limits_merge_the_settings_under_the_flags() -> None:
-    merged = limits.resolve({"max_cancels": 5, "max_amount_increase": 20.5,
-                             "charge_window_hours": 48}, max_cancels=0, max_changes=7)
+    merged = Limits.merged({"max_cancels": 5, "max_amount_increase": 20.5,
+                            "charge_window_hours": 48}, {"max_cancels": 0, "max_changes": 7})
     assert merged.guardrails.max_cancels == 0 and merged.guardrails.max_changes == 7
     assert merged.guardrails.max_amount_increase == Decimal("20.5")
     assert merged.guardrails.charge_window_hours == 48.0
     assert merged.source("max_cancels") == "--max-cancels"
     assert merged.source("max_amount_increase") == \
         "guardrails.max_amount_increase in the settings"
-    assert limits.resolve({}).guardrails.charge_window_hours == 24.0
+    assert Limits.merged({}, {}).guardrails.charge_window_hours == 24.0
 
 
 def _raises(plans: int) -> Plan:
@@ -140,7 +139,7 @@ def _raises(plans: int) -> Plan:
 
 def test_one_breach_per_plan_stays_within_the_markdown_budget() -> None:
     big = _raises(3000)
-    breaches = limits.resolve({"max_amount_increase": 10}).breaches(big)
+    breaches = Limits.merged({"max_amount_increase": 10}, {}).breaches(big)
     assert len(breaches) == 3000
     rendered = markdown.render(big, budget=20_000, breaches=breaches)
     assert len(rendered) <= 20_000

@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from plansync import errors
-from plansync.config import Settings, endpoint_url
+from plansync.config import Gateway, endpoint_url
 from plansync.gateway import messages
 from plansync.gateway.client import GatewayClient, RetryPolicy
 from tests.conftest import run
@@ -44,7 +44,7 @@ def refusing() -> Iterator[str]:
     server.server_close()
 
 
-def test_an_error_body_is_never_echoed_raw(refusing: str, settings: Settings) -> None:
+def test_an_error_body_is_never_echoed_raw(refusing: str, settings: Gateway) -> None:
     with GatewayClient.over_http(refusing, "JT01", settings.envelope(),
                        retry=RetryPolicy(attempts=1)) as client, \
             pytest.raises(errors.GatewayUnavailableError) as info:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
 from plansync.commands import options as shared
 from plansync.commands.output import Output
+from plansync.commands.settings import settings as settings_of
+from plansync.config import Settings
 
 
 @click.command()
@@ -17,11 +18,10 @@ from plansync.commands.output import Output
 @shared.formats_for("One JSON document: drifted plans field by field (spec, live, last "
                     "applied), outside changes, errors and a summary.")
 @shared.selecting
-@shared.state_options
-@shared.gateway_options
+@settings_of()
 def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequence[str],
           exclude: Sequence[str], parallelism: int, rate_limit: float | None,
-          **options: Any) -> int:
+          settings: Settings) -> int:
     """Report plans whose live state differs from the spec, and plans changed outside
     plansync since its last apply, field by field. Read-only: no lock, no writes.
 
@@ -30,8 +30,8 @@ def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequen
     from plansync.engine.drift import detect
 
     with shared.errors_in_markdown(fmt):
-        made, known, _settings = shared.plan_live(paths, target, exclude, parallelism,
-                                                  rate_limit, options)
+        made, known = shared.plan_live(paths, target, exclude, parallelism, rate_limit,
+                                       settings)
     found = detect(made, known)
     click.echo(Output(fmt, no_color).drift(found))
     if found.errors:

@@ -11,6 +11,9 @@ from typing import Any
 import click
 
 from plansync.commands import options as shared
+from plansync.commands.settings import open_state
+from plansync.commands.settings import settings as settings_of
+from plansync.config import Settings
 from plansync.errors import GatewayError, PlansyncError
 from plansync.folders import make_private, read_regular
 from plansync.gateway.breaker import SystemicError
@@ -23,16 +26,16 @@ from plansync.gateway.breaker import SystemicError
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the spec here (default: stdout). An existing file is left alone.")
 @shared.fanning_out
-@shared.state_options
-@shared.gateway_options
+@settings_of()
 def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
-            parallelism: int, rate_limit: float | None, **options: Any) -> int:
+            parallelism: int, rate_limit: float | None, settings: Settings) -> int:
     """Inquire live plans and write a spec that declares all their updatable fields.
 
     The spec validates, and `plansync plan` on it reports no changes. A plan that cannot
     be inquired is reported on stderr and left out; the exit code is then 1.
     """
     from plansync.engine.planner import inquire_all
+    from plansync.engine.run import stop_if_systemic
     from plansync.spec.writer import spec_text
 
     ids = list(dict.fromkeys([*plan_ids, *(_read_ids(ids_from) if ids_from else [])]))
@@ -43,13 +46,13 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
                             "choose another --out file, or remove this one first")
     from plansync.engine import backends
 
-    store = shared.open_state(options)
-    settings = shared.settings_from(options)
+    store = open_state(settings)
+    gateway = settings.gateway
     with contextlib.closing(store):  # cancelled plans inquire as paused: the state knows
-        cancelled = backends.current(store, settings.merchant_id, settings.endpoint).cancelled
+        cancelled = backends.current(store, gateway.merchant_id, gateway.endpoint).cancelled
     found: dict[str, Any] = {}
     failed: dict[str, GatewayError] = {}
-    with shared.gateway_client(settings, parallelism, rate_limit) as client, \
+    with shared.gateway_client(gateway, parallelism, rate_limit) as client, \
             shared.progress(len(ids)) as advance:
         for plan_id, result in inquire_all(client, ids, parallelism):
             advance()
@@ -71,7 +74,7 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
                        encoding="utf-8") as handle:
             handle.write(text)
         click.echo(f"Wrote {len(found)} plan(s) to {out}.", err=True)
-    shared.stop_if_systemic(client, len(ids), sum(
+    stop_if_systemic(client, len(ids), sum(
         1 for error in failed.values() if isinstance(error, SystemicError)))
     return 1 if failed else 0
 

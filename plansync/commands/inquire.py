@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import click
 
 from plansync.commands import options as shared
+from plansync.commands.settings import settings as settings_of
+from plansync.config import Settings
 from plansync.errors import GatewayError
 from plansync.gateway.breaker import SystemicError
 
@@ -16,19 +17,19 @@ from plansync.gateway.breaker import SystemicError
 @click.argument("plan_ids", metavar="ID...", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @shared.fanning_out
-@shared.gateway_options
+@settings_of(state=False)
 def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int,
-            rate_limit: float | None, **options: Any) -> int:
+            rate_limit: float | None, settings: Settings) -> int:
     """Show the live state of plans, as the gateway reports it.
 
     A plan that cannot be inquired prints one line on stderr (plan id, code, reason); the
     others are still shown, and the exit code is then 1.
     """
     from plansync.engine.planner import inquire_all
+    from plansync.engine.run import stop_if_systemic
     from plansync.render import live
 
-    settings = shared.settings_from(options)
-    with shared.gateway_client(settings, parallelism, rate_limit) as client:
+    with shared.gateway_client(settings.gateway, parallelism, rate_limit) as client:
         found = dict(inquire_all(client, dict.fromkeys(plan_ids), parallelism))
     results = [found[plan_id] for plan_id in plan_ids]  # as asked, in order
     plans = [r for r in results if not isinstance(r, GatewayError)]
@@ -39,5 +40,5 @@ def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int,
             click.echo(f"error: plan {plan_id}: {result}", err=True)
     if plans or as_json:
         click.echo(live.as_json(plans) if as_json else live.as_table(plans))
-    shared.stop_if_systemic(client, len(results), len(not_tried))  # one line, not one each
+    stop_if_systemic(client, len(results), len(not_tried))  # one line, not one each
     return 1 if len(plans) < len(results) else 0

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
-from plansync.commands import limits
 from plansync.commands import options as shared
 from plansync.commands.output import Output
+from plansync.commands.settings import settings as settings_of
+from plansync.config import Settings
 
 
 @click.command()
@@ -45,16 +45,11 @@ def validate(paths: Sequence[Path], as_json: bool) -> int:
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 with no changes, 2 with changes, 3 when the plan breaches a "
                    "guardrail, 1 on error.")
-@limits.checking
 @shared.selecting
-@shared.state_options
-@shared.gateway_options
+@settings_of(guardrails="shows")
 def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | None,
-         detailed_exitcode: bool, max_changes: int | None, max_cancels: int | None,
-         max_amount_increase: float | None, max_mrr_decrease: float | None,
-         max_charged_within: int | None, charge_window: float | None,
-         target: Sequence[str], exclude: Sequence[str], parallelism: int,
-         rate_limit: float | None, **options: Any) -> int:
+         detailed_exitcode: bool, target: Sequence[str], exclude: Sequence[str],
+         parallelism: int, rate_limit: float | None, settings: Settings) -> int:
     """Show what would change: inquire every declared plan and diff it against the spec;
     and every guardrail (plansync.yaml's, or a flag's) the plan breaches, which apply
     would refuse.
@@ -67,15 +62,12 @@ def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | Non
     from plansync.engine.plan import with_pending
 
     with shared.errors_in_markdown(fmt):
-        made, known, settings = shared.plan_live(paths, target, exclude, parallelism,
-                                                 rate_limit, options)
+        made, known = shared.plan_live(paths, target, exclude, parallelism, rate_limit,
+                                       settings)
     # Writes an earlier run left open: the plan says until when apply holds them back.
     made = with_pending(made, known.pending.values(),
                         timedelta(seconds=settings.settle_window))
-    breaches = limits.resolve(
-        settings.guardrails, max_changes=max_changes, max_cancels=max_cancels,
-        max_amount_increase=max_amount_increase, max_mrr_decrease=max_mrr_decrease,
-        max_charged_within=max_charged_within, charge_window=charge_window).breaches(made)
+    breaches = settings.limits.breaches(made)
     if out is not None:
         from plansync.engine import planfile
 

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from plansync.commands import options as shared
+from plansync.commands.settings import open_state
+from plansync.commands.settings import settings as settings_of
+from plansync.config import Settings
 from plansync.errors import PlansyncError
 from plansync.folders import read_regular
 from plansync.redact import safe_url
@@ -20,22 +22,16 @@ from plansync.redact import safe_url
 if TYPE_CHECKING:
     from plansync.engine.state import State
 
-config_option = click.option("--config", "config_file", type=click.Path(path_type=Path),
-                             help="Settings file (default: $PLANSYNC_CONFIG or "
-                                  "./plansync.yaml), for its state: and workspace:.")
-
-
 @click.group()
 def state() -> None:
     """Read, copy and move the state: what plansync applied, saw and cancelled."""
 
 
 @state.command("list")
-@shared.state_options
-@config_option
-def state_list(**options: Any) -> int:
+@settings_of(gateway=False)
+def state_list(settings: Settings) -> int:
     """One line per managed plan."""
-    current = _load(options)
+    current = _load(settings)
     rows = [("PLAN", "CANCELLED", "LAST APPLIED", "LAST SEEN", "MANAGED FIELDS")]
     for plan_id, entry in sorted(current.plans.items()):
         rows.append((plan_id, "yes" if entry.cancelled else "no", entry.applied_at or "-",
@@ -52,11 +48,10 @@ def state_list(**options: Any) -> int:
 
 @state.command("show")
 @click.argument("plan_id", metavar="ID")
-@shared.state_options
-@config_option
-def state_show(plan_id: str, **options: Any) -> int:
+@settings_of(gateway=False)
+def state_show(plan_id: str, settings: Settings) -> int:
     """Everything the state holds about one plan, as JSON."""
-    current = _load(options)
+    current = _load(settings)
     if plan_id not in current.plans:
         raise PlansyncError(f"plan {plan_id} is not in the state",
                             "plansync state list shows the plans it holds")
@@ -68,9 +63,8 @@ def state_show(plan_id: str, **options: Any) -> int:
 @state.command("history")
 @click.argument("plan_id", metavar="[ID]", required=False)
 @click.option("--json", "as_json", is_flag=True, help="The records as one JSON list.")
-@shared.state_options
-@config_option
-def state_history(plan_id: str | None, as_json: bool, **options: Any) -> int:
+@settings_of(gateway=False)
+def state_history(plan_id: str | None, as_json: bool, settings: Settings) -> int:
     """Every write plansync sent (or only those to plan ID), oldest first: when, who (user,
     host, CI run), the plan, update or cancel, the fields sent and the answer's respCode."""
     from plansync.printable import printable
@@ -78,7 +72,7 @@ def state_history(plan_id: str | None, as_json: bool, **options: Any) -> int:
     # safe_url also here: a state an older plansync wrote keeps CI URLs as they were given.
     records = [dataclasses.replace(a, by={**a.by, "ci_url": safe_url(str(a.by["ci_url"]))})
                if a.by.get("ci_url") else a
-               for a in _load(options).history if plan_id is None or a.plan == plan_id]
+               for a in _load(settings).history if plan_id is None or a.plan == plan_id]
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(a) for a in records], indent=2))
         return 0
@@ -96,13 +90,12 @@ def state_history(plan_id: str | None, as_json: bool, **options: Any) -> int:
 
 
 @state.command("pull")
-@shared.state_options
-@config_option
-def state_pull(**options: Any) -> int:
+@settings_of(gateway=False)
+def state_pull(settings: Settings) -> int:
     """Print the state (its journal folded in) as JSON, e.g. to keep a copy."""
     from plansync.engine.state import document
 
-    click.echo(json.dumps(document(_load(options)), indent=2))
+    click.echo(json.dumps(document(_load(settings)), indent=2))
     return 0
 
 
@@ -110,9 +103,8 @@ def state_pull(**options: Any) -> int:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True,
               help="Push even a lower serial or another lineage (overwrites the state).")
-@shared.state_options
-@config_option
-def state_push(file: Path, force: bool, **options: Any) -> int:
+@settings_of(gateway=False)
+def state_push(file: Path, force: bool, settings: Settings) -> int:
     """Replace the state with FILE (from `state pull`), under the lock.
 
     Refused if FILE's serial is lower than the state's, its lineage another, or it lacks a
@@ -125,7 +117,7 @@ def state_push(file: Path, force: bool, **options: Any) -> int:
                                "push a file written by plansync state pull")
     except (OSError, ValueError, RecursionError) as exc:
         raise PlansyncError(f"file {file} cannot be read as a state: {exc}") from None
-    store = shared.open_state(options)
+    store = open_state(settings)
     with contextlib.closing(store), store.lock("state push", 0, _warn):
         if store.records():
             raise PlansyncError(f"the journal of {store.where} holds writes not yet folded "
@@ -161,9 +153,8 @@ def state_push(file: Path, force: bool, **options: Any) -> int:
 
 @state.command("rm")
 @click.argument("plan_ids", metavar="ID...", nargs=-1, required=True)
-@shared.state_options
-@config_option
-def state_rm(plan_ids: tuple[str, ...], **options: Any) -> int:
+@settings_of(gateway=False)
+def state_rm(plan_ids: tuple[str, ...], settings: Settings) -> int:
     """Forget plans: what plansync applied to them, saw of them, and that it cancelled
     them. The only way the state forgets a plan; the live plans are left as they are.
 
@@ -172,7 +163,7 @@ def state_rm(plan_ids: tuple[str, ...], **options: Any) -> int:
     from plansync.engine import backends
     from plansync.engine.journal import fold
 
-    store = shared.open_state(options)
+    store = open_state(settings)
     with contextlib.closing(store), store.lock("state rm", 0, _warn):
         stored = store.read()
         if stored is None:
@@ -206,9 +197,8 @@ def state_rm(plan_ids: tuple[str, ...], **options: Any) -> int:
 @click.option("--to-workspace", metavar="NAME",
               help="The target's workspace (default: the URL's ?workspace=, else the "
                    "source's).")
-@shared.state_options
-@config_option
-def state_migrate(target: str, to_workspace: str | None, **options: Any) -> int:
+@settings_of(gateway=False)
+def state_migrate(target: str, to_workspace: str | None, settings: Settings) -> int:
     """Copy the state (its serial and lineage kept) and its journal to another backend,
     under both locks, and verify the copy. Refused if the target holds a state of another
     lineage, or a later state of this one."""
@@ -217,7 +207,7 @@ def state_migrate(target: str, to_workspace: str | None, **options: Any) -> int:
 
     from plansync.engine.backends import open_backend
 
-    source = shared.open_state(options)
+    source = open_state(settings)
     # The target's workspace: --to-workspace, else the URL's ?workspace=, else the source's.
     in_url = "workspace" in parse_qs(urlsplit(target).query)
     destination = open_backend(target, to_workspace or (None if in_url else source.workspace),
@@ -296,11 +286,10 @@ def workspace() -> None:
 
 
 @workspace.command("list")
-@shared.state_options
-@config_option
-def workspace_list(**options: Any) -> int:
+@settings_of(gateway=False)
+def workspace_list(settings: Settings) -> int:
     """The workspaces that have a state; the selected one is starred."""
-    store = shared.open_state(options)
+    store = open_state(settings)
     with contextlib.closing(store):
         names = store.workspaces()
     for name in names:
@@ -315,9 +304,8 @@ def workspace_list(**options: Any) -> int:
 @click.option("--force", is_flag=True,
               help="Break it even though its holder shows signs of life (a frozen or hung "
                    "process); that run is fenced: it stores nothing and sends no new write.")
-@shared.state_options
-@config_option
-def force_unlock(lock_id: str, force: bool, **options: Any) -> int:
+@settings_of(gateway=False)
+def force_unlock(lock_id: str, force: bool, settings: Settings) -> int:
     """Remove the state lock of a run that cannot release it, after checking its id.
 
     Refused while the holder shows signs of life (its process runs on this host, it
@@ -334,7 +322,7 @@ def force_unlock(lock_id: str, force: bool, **options: Any) -> int:
         return 1
     from plansync.errors import HolderAliveError
 
-    store = shared.open_state(options)
+    store = open_state(settings)
     try:
         with contextlib.closing(store):
             note = store.force_unlock(lock_id, force=force)
@@ -348,11 +336,11 @@ def force_unlock(lock_id: str, force: bool, **options: Any) -> int:
     return 0
 
 
-def _load(options: dict[str, Any]) -> State:
+def _load(settings: Settings) -> State:
     """The state with its journal folded in: what the next apply starts from."""
     from plansync.engine.journal import fold
 
-    store = shared.open_state(options)
+    store = open_state(settings)
     with contextlib.closing(store):
         current, records = store.read(), store.records()
     if current is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from plansync.config import Settings
+from plansync.config import Gateway
 from plansync.emulator import workspace
 from plansync.engine import journal
 from plansync.engine.applier import Applier, Options
@@ -54,7 +54,7 @@ def gateway(emulator_dir: Path) -> Iterator[InProcessGateway]:
 
 @pytest.fixture
 def client(gateway: InProcessGateway, emulator_dir: Path) -> Iterator[GatewayClient]:
-    envelope = Settings(URL, "JT01", emulator_dir / workspace.MERCHANT_PRIVATE,
+    envelope = Gateway(URL, "JT01", emulator_dir / workspace.MERCHANT_PRIVATE,
                         emulator_dir / workspace.GATEWAY_PUBLIC).envelope()
     with GatewayClient(URL, "JT01", envelope, gateway, retry=RetryPolicy(attempts=2),
                        sleep=Sleeps()) as made:

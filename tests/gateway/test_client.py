@@ -14,7 +14,7 @@ import pytest
 
 from plansync import errors
 from plansync.commands.options import gateway_client
-from plansync.config import Settings
+from plansync.config import Gateway
 from plansync.emulator import server
 from plansync.emulator.gateway import EmulatedGateway
 from plansync.emulator.server import Emulator
@@ -84,18 +84,18 @@ def test_rejections_carry_code_and_reason(client: GatewayClient, call, error, co
     assert info.value.code == code and info.value.reason
 
 
-def test_unknown_merchant(settings: Settings) -> None:
+def test_unknown_merchant(settings: Gateway) -> None:
     with GatewayClient.over_http(settings.endpoint, "NOPE01", settings.envelope()) as other, \
             pytest.raises(errors.MerchantRejectedError, match="03 invalid merchant"):
         other.inquire("156142")
 
 
-def test_a_request_the_gateway_cannot_read(settings: Settings, tmp_path: Path) -> None:
+def test_a_request_the_gateway_cannot_read(settings: Gateway, tmp_path: Path) -> None:
     from plansync.emulator import workspace
 
     stranger = tmp_path / "stranger"
     workspace.init(stranger)  # keys the emulator has never seen
-    wrong = Settings(settings.endpoint, "JT01", stranger / "merchant-private.pem",
+    wrong = Gateway(settings.endpoint, "JT01", stranger / "merchant-private.pem",
                      settings.gateway_key)
     with gateway_client(wrong) as other, \
             pytest.raises(errors.GatewayUnavailableError, match="HTTP 400") as info:
@@ -131,7 +131,7 @@ def test_inquiries_are_retried_through_transient_faults(
 
 
 def test_a_retry_after_longer_than_retry_after_max_is_one_error_not_an_early_retry(
-        settings: Settings, emulator: Emulator, sleeps: Sleeps) -> None:
+        settings: Gateway, emulator: Emulator, sleeps: Sleeps) -> None:
     faults(emulator, throttle_rate=1.0, retry_after_s=900)
     with (GatewayClient.over_http(settings.endpoint, "JT01", settings.envelope(), sleep=sleeps,
                                   retry=RetryPolicy(retry_after_max=600)) as client,
@@ -144,7 +144,7 @@ def test_a_retry_after_longer_than_retry_after_max_is_one_error_not_an_early_ret
 
 
 def test_the_wait_a_gateway_asks_for_is_shown(
-        settings: Settings, emulator: Emulator, sleeps: Sleeps,
+        settings: Gateway, emulator: Emulator, sleeps: Sleeps,
         caplog: pytest.LogCaptureFixture) -> None:
     faults(emulator, throttle_rate=0.5, seed=1, retry_after_s=120)
     with GatewayClient.over_http(settings.endpoint, "JT01", settings.envelope(), sleep=sleeps,
@@ -157,7 +157,7 @@ def test_the_wait_a_gateway_asks_for_is_shown(
 
 
 def test_a_wait_past_the_plans_time_budget_is_not_waited(
-        settings: Settings, emulator: Emulator, sleeps: Sleeps) -> None:
+        settings: Gateway, emulator: Emulator, sleeps: Sleeps) -> None:
     faults(emulator, throttle_rate=1.0, retry_after_s=120)
     with GatewayClient.over_http(settings.endpoint, "JT01", settings.envelope(), sleep=sleeps,
                                  retry=RetryPolicy(budget=60)) as client, \
@@ -244,7 +244,7 @@ def test_malformed_answer(client: GatewayClient, emulator: Emulator) -> None:
         client.update("156142", PlanFields(amount=Decimal("5")), "SGD")
 
 
-def test_read_timeout(settings: Settings, emulator: Emulator, sleeps: Sleeps) -> None:
+def test_read_timeout(settings: Gateway, emulator: Emulator, sleeps: Sleeps) -> None:
     faults(emulator, latency_ms=400)
     with GatewayClient.over_http(settings.endpoint, "JT01", settings.envelope(), read_timeout=0.1,
                        retry=RetryPolicy(attempts=2), sleep=sleeps) as slow:
@@ -257,7 +257,7 @@ def test_read_timeout(settings: Settings, emulator: Emulator, sleeps: Sleeps) ->
 
 
 def test_connection_refused_is_safe_to_retry_even_for_writes(
-        settings: Settings, sleeps: Sleeps) -> None:
+        settings: Gateway, sleeps: Sleeps) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # nothing listens here once the socket is closed
@@ -298,7 +298,7 @@ def forced(emulator_dir: Path) -> Iterator[tuple[AnswersWith, str]]:
 
 @pytest.mark.parametrize(("code", "error"), sorted(codes.RESULT_CODES.items()))
 def test_every_result_code_becomes_its_error(
-        forced: tuple[AnswersWith, str], settings: Settings, sleeps: Sleeps, code: str,
+        forced: tuple[AnswersWith, str], settings: Gateway, sleeps: Sleeps, code: str,
         error: codes.ResultCode) -> None:
     gateway, url = forced
     gateway.code = code
@@ -324,7 +324,7 @@ def test_every_documented_result_code_is_known() -> None:
 
 
 def test_an_unknown_code_is_still_an_error(forced: tuple[AnswersWith, str],
-                                           settings: Settings) -> None:
+                                           settings: Gateway) -> None:
     gateway, url = forced
     gateway.code = "42"
     with GatewayClient.over_http(url, "JT01", settings.envelope()) as other, \
@@ -341,7 +341,7 @@ def test_an_unknown_code_is_still_an_error(forced: tuple[AnswersWith, str],
                                     "'010120000000' is not the request's"),
 ])
 def test_an_answer_not_bound_to_its_request_is_refused(
-        forced: tuple[AnswersWith, str], settings: Settings, sleeps: Sleeps,
+        forced: tuple[AnswersWith, str], settings: Gateway, sleeps: Sleeps,
         members: dict[str, str | None], refusal: str) -> None:
     gateway, url = forced
     gateway.members = members
@@ -354,7 +354,7 @@ def test_an_answer_not_bound_to_its_request_is_refused(
 
 
 def test_an_inquiry_answer_must_name_the_merchant_a_write_answer_need_not(
-        forced: tuple[AnswersWith, str], settings: Settings, sleeps: Sleeps) -> None:
+        forced: tuple[AnswersWith, str], settings: Gateway, sleeps: Sleeps) -> None:
     """As the guide's samples: the inquiry answer names merchantID, update and cancel
     answers do not."""
     gateway, url = forced
@@ -367,7 +367,7 @@ def test_an_inquiry_answer_must_name_the_merchant_a_write_answer_need_not(
 
 
 def test_an_oversized_answer_is_refused_and_its_connection_dropped(
-        forced: tuple[AnswersWith, str], settings: Settings) -> None:
+        forced: tuple[AnswersWith, str], settings: Gateway) -> None:
     gateway, url = forced
     gateway.reason = "x" * 80_000  # an answer token far over the 64 KiB limit
     with GatewayClient.over_http(url, "JT01", settings.envelope()) as other:
@@ -380,7 +380,7 @@ def test_an_oversized_answer_is_refused_and_its_connection_dropped(
 # --- concurrency: more threads than connections, never more requests than connections ---
 
 
-def test_requests_in_flight_never_exceed_the_pool(settings: Settings, emulator: Emulator,
+def test_requests_in_flight_never_exceed_the_pool(settings: Gateway, emulator: Emulator,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from plansync.engine.fanout import bounded_map, workers_for
 

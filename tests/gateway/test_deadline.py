@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from plansync import errors
-from plansync.config import Settings
+from plansync.config import Gateway
 from plansync.emulator import workspace
 from plansync.gateway.client import GatewayClient, RetryPolicy
 from tests.conftest import Sleeps, run
@@ -32,7 +32,7 @@ def dripping() -> Iterator[str]:
     server.server_close()
 
 
-def test_a_dripping_answer_ends_at_the_deadline(dripping: str, settings: Settings,
+def test_a_dripping_answer_ends_at_the_deadline(dripping: str, settings: Gateway,
                                                 sleeps: Sleeps) -> None:
     with GatewayClient.over_http(dripping, "JT01", settings.envelope(), read_timeout=5,
                        request_deadline=1.0, retry=RetryPolicy(attempts=2),

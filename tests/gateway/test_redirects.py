@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from plansync import errors
-from plansync.config import Settings
+from plansync.config import Gateway
 from plansync.gateway.client import GatewayClient, RetryPolicy
 from plansync.gateway.messages import PlanFields
 from tests.conftest import Sleeps
@@ -63,7 +63,7 @@ def elsewhere() -> Iterator[_Server]:
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 @pytest.mark.parametrize("operation", ["inquire", "cancel", "update"])
 def test_a_redirect_is_one_error_naming_where_it_pointed_and_is_not_followed(
-        elsewhere: _Server, settings: Settings, sleeps: Sleeps, status: int,
+        elsewhere: _Server, settings: Gateway, sleeps: Sleeps, status: int,
         operation: str) -> None:
     port = elsewhere.server_address[1]
     endpoint = _serve(status, f"http://user:s3cret@127.0.0.1:{port}/steal?token=abc")
@@ -96,7 +96,7 @@ def test_a_redirect_is_one_error_naming_where_it_pointed_and_is_not_followed(
     ("/elsewhere", "(another path)"),
 ])
 def test_a_redirect_to_a_malformed_or_missing_location_is_one_error(
-        settings: Settings, sleeps: Sleeps, location: str, named: str) -> None:
+        settings: Gateway, sleeps: Sleeps, location: str, named: str) -> None:
     endpoint = _serve(302, location)
     url = f"http://127.0.0.1:{endpoint.server_address[1]}/PaymentAction/2.0/action"
     try:
@@ -110,7 +110,7 @@ def test_a_redirect_to_a_malformed_or_missing_location_is_one_error(
     assert named in str(raised.value)
 
 
-def test_redirects_stop_a_run_after_a_few_plans(settings: Settings, sleeps: Sleeps) -> None:
+def test_redirects_stop_a_run_after_a_few_plans(settings: Gateway, sleeps: Sleeps) -> None:
     endpoint = _serve(308, "https://elsewhere.invalid/action")
     url = f"http://127.0.0.1:{endpoint.server_address[1]}/PaymentAction/2.0/action"
     try:

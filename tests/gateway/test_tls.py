@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 
 from plansync import errors
-from plansync.config import Settings
+from plansync.config import Gateway
 from plansync.gateway.client import GatewayClient
 
 
-def test_https_with_the_configured_ca_bundle(tls: tuple[str, Path], settings: Settings,
+def test_https_with_the_configured_ca_bundle(tls: tuple[str, Path], settings: Gateway,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     url, cert_file = tls
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
@@ -18,7 +18,7 @@ def test_https_with_the_configured_ca_bundle(tls: tuple[str, Path], settings: Se
         assert client.inquire("156143").status == "active"  # over the same connection
 
 
-def test_ssl_cert_file_is_honoured_as_well(tls: tuple[str, Path], settings: Settings,
+def test_ssl_cert_file_is_honoured_as_well(tls: tuple[str, Path], settings: Gateway,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """OpenSSL's variable, which requests alone ignores (it trusts certifi's bundle)."""
     url, cert_file = tls
@@ -30,7 +30,7 @@ def test_ssl_cert_file_is_honoured_as_well(tls: tuple[str, Path], settings: Sett
 
 
 def test_a_ca_bundle_that_does_not_exist_is_a_setting_error(
-        tls: tuple[str, Path], settings: Settings, monkeypatch: pytest.MonkeyPatch,
+        tls: tuple[str, Path], settings: Gateway, monkeypatch: pytest.MonkeyPatch,
         tmp_path: Path) -> None:
     url, _ = tls
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "nowhere.pem"))
@@ -40,7 +40,7 @@ def test_a_ca_bundle_that_does_not_exist_is_a_setting_error(
 
 
 def test_an_unknown_certificate_is_refused_and_not_retried(
-        tls: tuple[str, Path], settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+        tls: tuple[str, Path], settings: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
     url, _ = tls
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from plansync.config import Settings
+from plansync.config import Gateway
 from plansync.emulator.server import Emulator
 from plansync.gateway.client import GatewayClient
 from tests.conftest import Sleeps, run
@@ -60,7 +60,7 @@ def proxy() -> Iterator[_Proxy]:
 
 
 def test_https_goes_through_the_proxy_the_environment_sets(
-        tls: tuple[str, Path], proxy: _Proxy, settings: Settings,
+        tls: tuple[str, Path], proxy: _Proxy, settings: Gateway,
         monkeypatch: pytest.MonkeyPatch) -> None:
     url, cert_file = tls
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
@@ -74,7 +74,7 @@ def test_https_goes_through_the_proxy_the_environment_sets(
 
 
 def test_no_proxy_sends_straight_to_the_gateway(
-        tls: tuple[str, Path], proxy: _Proxy, settings: Settings,
+        tls: tuple[str, Path], proxy: _Proxy, settings: Gateway,
         monkeypatch: pytest.MonkeyPatch) -> None:
     url, cert_file = tls
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
@@ -86,7 +86,7 @@ def test_no_proxy_sends_straight_to_the_gateway(
 
 
 def test_an_https_proxy_is_spoken_to_over_tls(
-        tls: tuple[str, Path], certificate: tuple[Path, Path], settings: Settings,
+        tls: tuple[str, Path], certificate: tuple[Path, Path], settings: Gateway,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Once refused ("not supported"); requests + urllib3 speak TLS to the proxy too."""
     url, cert_file = tls
@@ -112,7 +112,7 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(
     assert sleeps == []  # not a retry: the closed connection was noticed before sending
 
 
-def test_a_proxy_that_refuses_is_named_not_the_gateway(settings: Settings) -> None:
+def test_a_proxy_that_refuses_is_named_not_the_gateway(settings: Gateway) -> None:
     """Before: "cannot connect to <gateway>" for a proxy that was down."""
     from tests.servers import free_port
 
@@ -136,7 +136,7 @@ def test_a_proxy_that_refuses_is_named_not_the_gateway(settings: Settings) -> No
 ])
 @pytest.mark.parametrize("verbosity", [[], ["-vv"]])
 def test_an_unusable_proxy_url_is_one_error_that_never_shows_its_password(
-        settings: Settings, proxy: str, verbosity: list[str]) -> None:
+        settings: Gateway, proxy: str, verbosity: list[str]) -> None:
     env = {"PLANSYNC_CONFIG": str(_https_config(settings)), "HTTPS_PROXY": proxy}
     result = run(*verbosity, "inquire", "156142", env=env)
     assert result.returncode == 1, result.stderr
@@ -145,8 +145,8 @@ def test_an_unusable_proxy_url_is_one_error_that_never_shows_its_password(
     assert "Traceback" not in result.stderr
 
 
-def _https_config(settings: Settings) -> Path:
-    """Settings for an https gateway (proxies apply to https only) that is never reached."""
+def _https_config(settings: Gateway) -> Path:
+    """Gateway for an https gateway (proxies apply to https only) that is never reached."""
     folder = settings.merchant_key.parent
     config = folder / "https.yaml"
     config.write_text("endpoint: https://gateway.invalid/PaymentAction/2.0/action\n"
@@ -160,7 +160,7 @@ class _HangsUp(socketserver.StreamRequestHandler):
         self.rfile.readline()  # the CONNECT line, then nothing: the tunnel never opens
 
 
-def test_a_tunnel_the_proxy_does_not_open_names_the_proxy(settings: Settings) -> None:
+def test_a_tunnel_the_proxy_does_not_open_names_the_proxy(settings: Gateway) -> None:
     """Before: "cannot connect to gateway.invalid (connection closed...)", with a hint to
     check the endpoint, though the gateway was never reached."""
     with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _HangsUp) as proxy:
