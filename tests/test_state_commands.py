@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from plansync.engine.backends import open_backend
 from plansync.engine.state import Entry, Intent, State, document
-from tests.conftest import run, state_location
+from tests.conftest import PLANSYNC, run, state_location
 from tests.test_apply import EXAMPLE
 
 AT = "2026-11-27T10:00:00.000Z"
@@ -166,6 +167,39 @@ def test_workspaces_and_the_state_setting_in_the_settings_file(
     assert listed.stdout.splitlines() == ["  default", "* merchant-b"]
     bad = run("workspace", "list", "--workspace", "../up", env=mine)
     assert bad.returncode == 1 and "is not 1-64 letters" in bad.stderr
+
+
+def test_every_command_reads_the_state_its_config_flag_names(
+        env: dict[str, str], emulator_dir: Path, tmp_path: Path) -> None:
+    """--config FILE (not the variable) with state: and workspace: in it: each command
+    that reads the state finds the one the file names, not .plansync/state.json (the
+    settings were once resolved by two helpers whose order decided which file won)."""
+    config = tmp_path / "conf" / "plansync.yaml"
+    config.parent.mkdir()
+    config.write_text((emulator_dir / "plansync.yaml").read_text()
+                      .replace("merchant_key: ", f"merchant_key: {emulator_dir}/")
+                      .replace("gateway_key: ", f"gateway_key: {emulator_dir}/")
+                      + "state: custom/state.json\nworkspace: blue\n")
+    mine = {k: v for k, v in env.items() if k not in ("PLANSYNC_STATE", "PLANSYNC_CONFIG")}
+    flag = ["--config", str(config)]
+
+    def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*PLANSYNC, *args], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, **env}, cwd=cwd, stdin=subprocess.DEVNULL)
+
+    applied = run("apply", str(EXAMPLE), "--auto-approve", *flag, env=mine, cwd=tmp_path)
+    assert applied.returncode == 0, applied.stderr
+    assert (tmp_path / "conf" / "custom" / "workspaces" / "blue" / "state.json").exists()
+    assert not (tmp_path / ".plansync").exists()
+    listed = run("state", "list", *flag, env=mine, cwd=tmp_path)
+    assert listed.returncode == 0 and "4 plan(s)" in listed.stdout, listed.stderr
+    drift = run("drift", str(EXAMPLE), *flag, env=mine, cwd=tmp_path)
+    assert drift.returncode == 0, drift.stdout + drift.stderr  # it knows 156145 is cancelled
+    imported = run("import", "156145", *flag, env=mine, cwd=tmp_path)
+    assert imported.returncode == 0 and "status: cancelled" in imported.stdout, imported.stderr
+    plan = run("plan", str(EXAMPLE), "--detailed-exitcode", *flag, env=mine, cwd=tmp_path)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert not (tmp_path / ".plansync").exists()
 
 
 def test_state_rm_is_the_only_way_a_plan_is_forgotten(env: dict[str, str],
