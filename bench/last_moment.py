@@ -27,8 +27,8 @@ from pathlib import Path
 from plansync.config import Settings
 from plansync.emulator import workspace
 from plansync.emulator.server import Emulator
+from plansync.fields import PlanFields
 from plansync.gateway.client import GatewayClient
-from plansync.gateway.messages import PlanFields
 
 
 def main() -> None:

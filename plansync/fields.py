@@ -1,13 +1,13 @@
-"""Every field of a recurring plan, described once. Pure.
+"""Every field of a recurring plan, described once, and the records that hold them. Pure.
 
 Each Field gives the spec's name, the gateway's XML tag, how a value is read and written
 on the wire and in JSON (state, plan files), whether an update may carry it, and its
 documented limits (2C2P's parameter reference). Everything else that lists plan fields
-derives from FIELDS: PlanFields and LivePlan, the wire encoder and the inquiry reader,
-the spec loader and writer, the live renderer, the diff's JSON codec. The JSON Schemas
-and the README's field table are checked against it by tests. The emulator reads names
-and order here but keeps its own checks, as it keeps its own JOSE, so that one mistake
-cannot pass both sides.
+derives from FIELDS: PlanFields and LivePlan (below), the wire encoder and the inquiry
+reader, the spec loader and writer, the live renderer, the diff's JSON codec. The JSON
+Schemas and the README's field table are checked against it by tests. The emulator reads
+names and order here but keeps its own checks, as it keeps its own JOSE, so that one
+mistake cannot pass both sides.
 
 Adding a field: one Field below (and its codec tests); PlanFields (if updatable) and
 LivePlan gain the attribute of the same name (a test checks that they match the table).
@@ -15,6 +15,8 @@ LivePlan gain the attribute of the same name (a test checks that they match the 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -177,6 +179,51 @@ BY_NAME = {field.name: field for field in FIELDS}
 # The fields a spec manages and an update carries, in display order.
 UPDATABLE: tuple[Field, ...] = tuple(field for field in FIELDS if field.updatable)
 NAMES: tuple[str, ...] = tuple(field.name for field in UPDATABLE)
+
+
+# --- the records: one attribute per field, typed ---------------------------------------
+
+@dataclass(frozen=True)
+class PlanFields:
+    """The updatable fields of a plan (UPDATABLE, by name). ``None`` means "not
+    carried / not managed"."""
+
+    status: str | None = None  # "active" | "inactive"
+    amount: Decimal | None = None
+    allow_accumulate: bool | None = None
+    max_accumulate_amount: Decimal | None = None
+    recurring_interval: int | None = None
+    recurring_count: int | None = None
+    charge_next_date: date | None = None
+    charge_on_date: str | None = None  # ddMM
+
+    def over(self, base: PlanFields) -> PlanFields:
+        """These fields, with ``base`` filling in what these leave out."""
+        mine = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return dataclasses.replace(base, **{k: v for k, v in mine.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class LivePlan:
+    """A plan as the gateway's inquiry reports it: every field of FIELDS."""
+
+    id: str
+    status: str
+    amount: Decimal
+    currency: str  # ISO 4217 alpha
+    allow_accumulate: bool | None
+    max_accumulate_amount: Decimal | None
+    recurring_interval: int | None
+    recurring_count: int | None
+    current_count: int | None
+    charge_next_date: date | None
+    charge_on_date: str | None
+    invoice_prefix: str | None
+    masked_card_no: str | None
+
+    @functools.cached_property  # diff and fingerprint read it field by field
+    def fields(self) -> PlanFields:
+        return PlanFields(**{name: getattr(self, name) for name in NAMES})
 
 
 def _iso_date(value: Any) -> date:

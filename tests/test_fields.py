@@ -12,9 +12,8 @@ import pytest
 
 from plansync import fields
 from plansync.emulator import gateway as emulated
-from plansync.fields import FIELDS, NAMES, UPDATABLE, Kind
+from plansync.fields import FIELDS, NAMES, UPDATABLE, Kind, LivePlan, PlanFields
 from plansync.gateway import messages
-from plansync.gateway.messages import LivePlan, PlanFields
 from plansync.render.live import as_dict
 from plansync.spec import loader, writer
 

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from plansync import formats
 from plansync.engine import impact
 from plansync.engine.plan import Action, Change
-from plansync.fields import NAMES, to_json
-from plansync.gateway.messages import LivePlan
+from plansync.fields import NAMES, LivePlan, to_json
 from plansync.spec.model import DesiredPlan
 
 

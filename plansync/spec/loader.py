@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plansync import formats, schema_files
-from plansync.fields import BY_NAME, NAMES, to_json
-from plansync.gateway.messages import PlanFields
+from plansync.fields import BY_NAME, NAMES, PlanFields, to_json
 from plansync.printable import cut, printable
 from plansync.spec.model import DesiredPlan, Location, Problem
 from plansync.spec.yamlread import (

@@ -18,10 +18,10 @@ from plansync.config import Settings
 from plansync.emulator import server
 from plansync.emulator.gateway import EmulatedGateway
 from plansync.emulator.server import Emulator
+from plansync.fields import PlanFields
 from plansync.gateway import client as client_module
 from plansync.gateway import codes
 from plansync.gateway.client import GatewayClient, RetryPolicy
-from plansync.gateway.messages import PlanFields
 from tests.conftest import Sleeps, admin, live_fields, seeded_date
 
 
