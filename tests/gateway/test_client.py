@@ -91,10 +91,10 @@ def test_unknown_merchant(settings: Settings) -> None:
 
 
 def test_a_request_the_gateway_cannot_read(settings: Settings, tmp_path: Path) -> None:
-    from plansync.emulator import workspace
+    from plansync.emulator import home
 
     stranger = tmp_path / "stranger"
-    workspace.init(stranger)  # keys the emulator has never seen
+    home.init(stranger)  # keys the emulator has never seen
     wrong = Settings(settings.endpoint, "JT01", stranger / "merchant-private.pem",
                      settings.gateway_key)
     with gateway_client(wrong) as other, \
