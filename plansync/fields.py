@@ -281,6 +281,13 @@ class LivePlan:
         return PlanFields(**{name: getattr(self, name) for name in NAMES})
 
 
+@functools.cache  # the loader asks for every plan of a spec
+def of_kind(kind: Kind) -> tuple[str, ...]:
+    """The names of the updatable fields of one kind: code that treats a kind alike (the
+    spec loader's checks, the diff's amounts) goes by kind, so a new field needs none."""
+    return tuple(field.name for field in UPDATABLE if field.kind is kind)
+
+
 def _iso_date(value: Any) -> date:
     """date.fromisoformat, saying the value short (its own message quotes all of it)."""
     try:
