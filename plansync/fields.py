@@ -260,21 +260,22 @@ class PlanFields:
 
 @dataclass(frozen=True)
 class LivePlan:
-    """A plan as the gateway's inquiry reports it: every field of FIELDS."""
+    """A plan as the gateway's inquiry reports it: every field of FIELDS. ``None``: the
+    answer left it out (only the required fields are always there)."""
 
     id: str
     status: str
     amount: Decimal
     currency: str  # ISO 4217 alpha
-    allow_accumulate: bool | None
-    max_accumulate_amount: Decimal | None
-    recurring_interval: int | None
-    recurring_count: int | None
-    current_count: int | None
-    charge_next_date: date | None
-    charge_on_date: str | None
-    invoice_prefix: str | None
-    masked_card_no: str | None
+    allow_accumulate: bool | None = None
+    max_accumulate_amount: Decimal | None = None
+    recurring_interval: int | None = None
+    recurring_count: int | None = None
+    current_count: int | None = None
+    charge_next_date: date | None = None
+    charge_on_date: str | None = None
+    invoice_prefix: str | None = None
+    masked_card_no: str | None = None
 
     @functools.cached_property  # diff and fingerprint read it field by field
     def fields(self) -> PlanFields:

@@ -38,6 +38,9 @@ def schema(name: str) -> dict:  # type: ignore[type-arg]
 def test_the_records_hold_exactly_the_tables_fields() -> None:
     assert tuple(f.name for f in dataclasses.fields(PlanFields)) == NAMES
     assert tuple(f.name for f in dataclasses.fields(LivePlan)) == ("id", *(f.name for f in FIELDS))
+    # What an answer may leave out defaults to None: a new field changes no LivePlan(...).
+    assert {f.name for f in dataclasses.fields(LivePlan) if f.default is dataclasses.MISSING} \
+        == {"id", *(f.name for f in FIELDS if f.required)}
 
 
 # --- codecs, per kind --------------------------------------------------------------------
