@@ -25,10 +25,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from plansync.config import Gateway
-from plansync.emulator import workspace
+from plansync.emulator import home
 from plansync.emulator.server import Emulator
+from plansync.fields import PlanFields
 from plansync.gateway.client import GatewayClient
-from plansync.gateway.messages import PlanFields
 
 
 def main() -> None:
@@ -49,15 +49,15 @@ def main() -> None:
 
     http.client.HTTPConnection.send = timed_send  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as folder:
-        workspace.init(Path(folder))
+        home.init(Path(folder))
         urls: multiprocessing.Queue[str] = multiprocessing.Queue()
         server = multiprocessing.Process(target=_serve, args=(folder, urls), daemon=True)
         server.start()
         try:
             url = urls.get(timeout=30)
             settings = Gateway(endpoint=url, merchant_id="JT01",
-                                merchant_key=Path(folder) / workspace.MERCHANT_PRIVATE,
-                                gateway_key=Path(folder) / workspace.GATEWAY_PUBLIC)
+                                merchant_key=Path(folder) / home.MERCHANT_PRIVATE,
+                                gateway_key=Path(folder) / home.GATEWAY_PUBLIC)
             with GatewayClient.over_http(settings.endpoint, settings.merchant_id,
                                          settings.envelope(),
                                          pool_size=args.parallelism) as client:

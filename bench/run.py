@@ -36,7 +36,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench import baseline  # noqa: E402
-from plansync.emulator import workspace  # noqa: E402
+from plansync.emulator import home  # noqa: E402
 from plansync.emulator.store import PlanStore, StoredPlan  # noqa: E402
 
 PLANSYNC = [sys.executable, "-m", "plansync"]
@@ -70,8 +70,8 @@ class Emulator:
     """The emulator as its own process, seeded with ``count`` generated plans."""
 
     def __init__(self, folder: Path, count: int, python: dict[str, str]) -> None:
-        workspace.init(folder)
-        (folder / workspace.SEED).write_text("plans: []\n")
+        home.init(folder)
+        (folder / home.SEED).write_text("plans: []\n")
         store = PlanStore(str(folder / "plans.db"))
         store.load(StoredPlan("JT01", str(1_000_000 + i), {
             "recurringStatus": "Y", "currency": "702", "amount": "000000001000",
@@ -86,7 +86,7 @@ class Emulator:
         self.python = python
         assert self.process.stdout is not None
         self.base = self.process.stdout.readline().split()[-1]
-        self.url = self.base + workspace.ACTION_PATH
+        self.url = self.base + home.ACTION_PATH
 
     def latency(self, ms: float) -> None:
         request = urllib.request.Request(self.base + "/_emulator/faults", method="PUT",
@@ -107,8 +107,8 @@ class Emulator:
 
     def env(self, state: Path) -> dict[str, str]:
         return {**self.python, "PLANSYNC_ENDPOINT": self.url, "PLANSYNC_MERCHANT_ID": "JT01",
-                "PLANSYNC_MERCHANT_KEY": str(self.folder / workspace.MERCHANT_PRIVATE),
-                "PLANSYNC_GATEWAY_KEY": str(self.folder / workspace.GATEWAY_PUBLIC),
+                "PLANSYNC_MERCHANT_KEY": str(self.folder / home.MERCHANT_PRIVATE),
+                "PLANSYNC_GATEWAY_KEY": str(self.folder / home.GATEWAY_PUBLIC),
                 "PLANSYNC_STATE": str(state)}
 
 
@@ -211,7 +211,7 @@ def crypto_floor_ms(folder: Path, rounds: int = 300) -> float:
     from cryptography.hazmat.primitives.asymmetric import padding
 
     key = serialization.load_pem_private_key(
-        (folder / workspace.MERCHANT_PRIVATE).read_bytes(), None)
+        (folder / home.MERCHANT_PRIVATE).read_bytes(), None)
     pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
     oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
     wrapped = key.public_key().encrypt(os.urandom(32), oaep)  # type: ignore[union-attr]

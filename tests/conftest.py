@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from plansync.config import Gateway
-from plansync.emulator import workspace
+from plansync.emulator import home
 from plansync.emulator.server import Emulator
 from plansync.gateway.client import GatewayClient, RetryPolicy
 from tests.fake_github import FakeGitHub, serving
@@ -30,7 +30,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def emulator_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("emulator")
-    workspace.init(folder)
+    home.init(folder)
     return folder
 
 
@@ -43,8 +43,8 @@ def emulator(emulator_dir: Path) -> Iterator[Emulator]:
 @pytest.fixture
 def settings(emulator: Emulator, emulator_dir: Path) -> Gateway:
     return Gateway(endpoint=emulator.url, merchant_id="JT01",
-                    merchant_key=emulator_dir / workspace.MERCHANT_PRIVATE,
-                    gateway_key=emulator_dir / workspace.GATEWAY_PUBLIC)
+                    merchant_key=emulator_dir / home.MERCHANT_PRIVATE,
+                    gateway_key=emulator_dir / home.GATEWAY_PUBLIC)
 
 
 class Sleeps(list[float]):

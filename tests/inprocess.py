@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from plansync.emulator import workspace
+from plansync.emulator import home
 from plansync.emulator.gateway import EmulatedGateway, Items
 from plansync.emulator.store import PlanStore
 from plansync.gateway import messages
@@ -24,11 +24,11 @@ PASS = "pass"  # handled as usual: lets a script strike a later request of the s
 
 class InProcessGateway:
     def __init__(self, folder: Path) -> None:
-        plans = workspace.load_seed(folder / workspace.SEED)
+        plans = home.load_seed(folder / home.SEED)
         self.store = PlanStore()
         self.store.load(plans)
         self.gateway = EmulatedGateway(self.store, {plan.merchant_id for plan in plans})
-        self.envelope = workspace.gateway_envelope(folder)
+        self.envelope = home.gateway_envelope(folder)
         self.faults: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
         self.done: list[tuple[str, str, str]] = []  # (plan, process type, respCode) handled
         self._late: list[dict[str, str]] = []

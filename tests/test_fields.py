@@ -1,20 +1,23 @@
 """The field table (plansync/fields.py) and every place derived from it or checked
 against it: the records, the wire, the spec loader and writer, the live renderer, the
-JSON Schemas, the README's field table and the emulator's names."""
+JSON Schemas (generated: python -m plansync.schema_gen), the README's field table and the
+emulator's names."""
 
 import dataclasses
 import json
+import shutil
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from plansync import fields
+from plansync import fields, schema_files, schema_gen
 from plansync.emulator import gateway as emulated
-from plansync.fields import FIELDS, NAMES, UPDATABLE, Kind
+from plansync.fields import FIELDS, NAMES, SPEC_FIELDS, UPDATABLE, Kind, LivePlan, PlanFields
 from plansync.gateway import messages
-from plansync.gateway.messages import LivePlan, PlanFields
 from plansync.render.live import as_dict
 from plansync.spec import loader, writer
 
@@ -35,6 +38,9 @@ def schema(name: str) -> dict:  # type: ignore[type-arg]
 def test_the_records_hold_exactly_the_tables_fields() -> None:
     assert tuple(f.name for f in dataclasses.fields(PlanFields)) == NAMES
     assert tuple(f.name for f in dataclasses.fields(LivePlan)) == ("id", *(f.name for f in FIELDS))
+    # What an answer may leave out defaults to None: a new field changes no LivePlan(...).
+    assert {f.name for f in dataclasses.fields(LivePlan) if f.default is dataclasses.MISSING} \
+        == {"id", *(f.name for f in FIELDS if f.required)}
 
 
 # --- codecs, per kind --------------------------------------------------------------------
@@ -110,22 +116,54 @@ def test_the_writer_declares_every_spec_field_and_the_loader_reads_them_back(
     assert desired.currency == "SGD"
 
 
-def test_the_spec_schema_follows_the_table() -> None:
-    defs = schema("plansync-spec.schema.json")["$defs"]
-    assert tuple(defs["field"]["enum"]) == NAMES
-    properties = defs["fields"]["properties"]
-    assert set(NAMES) | {"currency"} <= set(properties)
-    for field in UPDATABLE:
-        if field.kind is Kind.WHOLE:
-            assert (properties[field.name]["minimum"], properties[field.name]["maximum"]) == \
-                (field.low, field.high), field.name
+def test_the_committed_schemas_are_generated_from_the_table() -> None:
+    checked = subprocess.run([sys.executable, "-m", "plansync.schema_gen", "--check"],
+                             capture_output=True, text=True, cwd=ROOT)
+    assert checked.returncode == 0, checked.stderr
 
 
-def test_the_state_and_plan_schemas_name_the_tables_fields() -> None:
-    values = schema("state.schema.json")["$defs"]["values"]["propertyNames"]["enum"]
-    assert set(values) == set(NAMES) | {"currency"}
-    plan = json.dumps(schema("plan.schema.json"))
-    assert all(f'"{name}"' in plan for name in NAMES)
+def test_the_generator_rewrites_a_schema_that_drifted(tmp_path: Path) -> None:
+    for name in schema_gen.fragments():
+        shutil.copy(ROOT / "schemas" / name, tmp_path / name)
+    drifted = schema("plan.schema.json")
+    del drifted["$defs"]["values"]["properties"]["charge_on_date"]
+    (tmp_path / "plan.schema.json").write_text(json.dumps(drifted))
+    assert schema_gen.main(["--check"], tmp_path) == 1
+    assert schema_gen.main([], tmp_path) == 0
+    assert schema_gen.drifted(tmp_path) == {}
+    assert (tmp_path / "plan.schema.json").read_text() == \
+        (ROOT / "schemas" / "plan.schema.json").read_text()
+
+
+def test_a_new_field_reaches_every_schema_that_lists_fields() -> None:
+    new = fields.Field("retry_days", "retryDays", Kind.WHOLE, True, "Days between retries.",
+                       low=1, high=7)
+    shown = fields.Field("card_brand", "cardBrand", Kind.TEXT, False, "The card's brand.")
+    spec, plan, state = (json.loads(schema_gen.generated(name, schema(name), (*FIELDS, new,
+                                                                              shown)))
+                         for name in ("plansync-spec.schema.json", "plan.schema.json",
+                                      "state.schema.json"))
+    assert spec["$defs"]["field"]["enum"][-1] == "retry_days"
+    assert spec["$defs"]["fields"]["properties"]["retry_days"] == {
+        "type": "integer", "minimum": 1, "maximum": 7, "description": "Days between retries."}
+    assert plan["$defs"]["values"]["properties"]["retry_days"] == {
+        "type": ["integer", "null"], "minimum": 1, "maximum": 7}
+    assert state["$defs"]["values"]["properties"]["retry_days"] == \
+        plan["$defs"]["values"]["properties"]["retry_days"]
+    assert "retry_days" in state["$defs"]["values"]["propertyNames"]["enum"]
+    # A field the gateway shows but a spec cannot declare is in none of them.
+    assert "card_brand" not in json.dumps([spec, plan, state])
+
+
+def test_the_schemas_plansync_reads_declare_exactly_the_tables_fields() -> None:
+    # As the spec loader, the state and the plan readers load them (schema_files).
+    spec = schema_files.load("plansync-spec.schema.json")["$defs"]
+    assert tuple(spec["field"]["enum"]) == NAMES
+    assert [*spec["fields"]["properties"]] == [*(f.name for f in SPEC_FIELDS), "lifecycle"]
+    state = schema_files.load("state.schema.json")["$defs"]["values"]
+    assert tuple(state["propertyNames"]["enum"]) == tuple(f.name for f in SPEC_FIELDS)
+    plan = schema_files.load("plan.schema.json")["$defs"]["values"]
+    assert tuple(plan["properties"]) == NAMES
 
 
 def test_the_readme_field_table_follows_the_table() -> None:
@@ -140,9 +178,11 @@ def test_the_readme_field_table_follows_the_table() -> None:
 
 
 def test_the_emulator_names_the_same_fields() -> None:
-    # Its own checks (as its own JOSE), the table's names.
+    # Its own checks (as its own JOSE), the table's names; its seed file holds any of them.
     assert set(emulated.UPDATABLE) == {f.tag for f in UPDATABLE}
     assert set(emulated._RECORD_ORDER) == {f.tag for f in FIELDS}
+    seed = schema("emulator-seed.schema.json")["$defs"]["plan"]["properties"]
+    assert {f.tag for f in FIELDS} <= set(seed)
 
 
 # --- the state's, the journal's and a saved plan's values: the one rule (issue 20) --------

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from plansync.emulator import workspace
+from plansync.emulator import home
 from tests.conftest import run
 from tests.fake_github import REPO, TOKEN, FakeGitHub
 
@@ -64,14 +64,14 @@ class Witness:
 @pytest.fixture
 def key_body(emulator_dir: Path) -> str:
     """A line from the middle of the merchant's private key: never to be seen again."""
-    lines = (emulator_dir / workspace.MERCHANT_PRIVATE).read_text().splitlines()
+    lines = (emulator_dir / home.MERCHANT_PRIVATE).read_text().splitlines()
     return lines[len(lines) // 2]
 
 
 @pytest.fixture
 def env(served: dict[str, str], emulator_dir: Path, tmp_path: Path) -> dict[str, str]:
     """The emulator's settings, with the merchant key encrypted under a password."""
-    source = emulator_dir / workspace.MERCHANT_PRIVATE
+    source = emulator_dir / home.MERCHANT_PRIVATE
     key = serialization.load_pem_private_key(source.read_bytes(), None)
     encrypted = tmp_path / "keys" / "merchant.pem"
     encrypted.parent.mkdir()

@@ -188,7 +188,7 @@ def test_the_ceiling_refuses_a_cancel_that_prevent_cancel_forbids() -> None:
 
     from plansync.engine.ceiling import forgeries
     from plansync.engine.plan import Action, Change, Plan
-    from plansync.gateway.messages import PlanFields
+    from plansync.fields import PlanFields
     from plansync.spec.model import DesiredPlan, Location
 
     spec = DesiredPlan("156142", None, PlanFields(), True, None, True, frozenset(),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from plansync.emulator import workspace
+from plansync.emulator import home
 from plansync.emulator.server import Emulator
 from tests.conftest import PLANSYNC, admin
 
@@ -95,8 +95,8 @@ def settings_for(url: str, emulator_dir: Path, folder: Path, extra: str = "") ->
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "plansync.yaml"
     config.write_text(f"endpoint: {url}\nmerchant_id: JT01\n"
-                      f"merchant_key: {emulator_dir / workspace.MERCHANT_PRIVATE}\n"
-                      f"gateway_key: {emulator_dir / workspace.GATEWAY_PUBLIC}\n" + extra)
+                      f"merchant_key: {emulator_dir / home.MERCHANT_PRIVATE}\n"
+                      f"gateway_key: {emulator_dir / home.GATEWAY_PUBLIC}\n" + extra)
     return {**os.environ, "PLANSYNC_CONFIG": str(config),
             "PLANSYNC_STATE": str(folder / "state.json")}
 

@@ -23,13 +23,13 @@ def demo(keep: bool) -> int:
     Makes new keys in a throwaway folder, starts the built-in 2C2P emulator with sample
     plans that differ from the example spec, then runs plan, apply and plan again.
     """
-    from plansync.emulator import workspace
+    from plansync.emulator import home
     from plansync.emulator.server import Emulator
     from plansync.schema_files import shipped
 
     folder = Path(tempfile.mkdtemp(prefix="plansync-demo-"))
     try:
-        workspace.init(folder)
+        home.init(folder)
         (folder / "specs").mkdir()
         shutil.copy(shipped("specs.example", "plans.yaml"), folder / "specs" / "plans.yaml")
         with Emulator.start(folder) as emulator, _inside(folder, {

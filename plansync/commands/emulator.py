@@ -30,9 +30,9 @@ def emulator() -> None:
               help="Port that DIR/plansync.yaml points at.")
 def emulator_init(folder: Path, merchant: str, port: int) -> int:
     """Write keys, seed plans and a client plansync.yaml into DIR."""
-    from plansync.emulator import workspace
+    from plansync.emulator import home
 
-    for path in workspace.init(folder, merchant, port):
+    for path in home.init(folder, merchant, port):
         click.echo(f"created {path}")
     click.echo(f"\nNext: plansync emulator serve --dir {folder}\n"
                f"then:  plansync inquire --config {folder / 'plansync.yaml'} 156142")
@@ -116,17 +116,17 @@ def emulator_exec(command: Sequence[str], **options: Any) -> int:
 
         plansync emulator exec -- plansync inquire 156142
     """
-    from plansync.emulator import workspace
+    from plansync.emulator import home
 
     if options["folder"] is not None:
         return _exec(command, options["folder"], options)
     with tempfile.TemporaryDirectory(prefix="plansync-emulator-") as scratch:
-        workspace.init(Path(scratch))
+        home.init(Path(scratch))
         return _exec(command, Path(scratch), options | {"folder": Path(scratch)})
 
 
 def _exec(command: Sequence[str], folder: Path, options: dict[str, Any]) -> int:
-    from plansync.emulator import workspace
+    from plansync.emulator import home
     from plansync.emulator.server import Emulator
 
     with Emulator(_build_server("127.0.0.1", 0, options)) as running:
@@ -134,8 +134,8 @@ def _exec(command: Sequence[str], folder: Path, options: dict[str, Any]) -> int:
                if not key.startswith("PLANSYNC_")}
         env |= {
             "PLANSYNC_ENDPOINT": running.url,
-            "PLANSYNC_MERCHANT_KEY": str(folder.resolve() / workspace.MERCHANT_PRIVATE),
-            "PLANSYNC_GATEWAY_KEY": str(folder.resolve() / workspace.GATEWAY_PUBLIC),
+            "PLANSYNC_MERCHANT_KEY": str(folder.resolve() / home.MERCHANT_PRIVATE),
+            "PLANSYNC_GATEWAY_KEY": str(folder.resolve() / home.GATEWAY_PUBLIC),
         }
         merchants = sorted(running.server.gateway.merchants)
         if merchants:

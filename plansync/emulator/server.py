@@ -27,7 +27,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from plansync.emulator import workspace
+from plansync.emulator import home
 from plansync.emulator.faults import Dice, Faults
 from plansync.emulator.gateway import EmulatedGateway
 from plansync.emulator.jose import GatewayEnvelope
@@ -35,7 +35,7 @@ from plansync.emulator.store import PlanStore, StoredPlan
 from plansync.errors import EnvelopeError, MessageError
 from plansync.gateway import assumptions, messages
 
-ACTION_PATHS = (workspace.ACTION_PATH, "/PaymentAction/2.0/action")
+ACTION_PATHS = (home.ACTION_PATH, "/PaymentAction/2.0/action")
 ADMIN_BODY_LIMIT = 64 * 1024
 
 
@@ -110,7 +110,7 @@ class EmulatorServer(socketserver.ThreadingTCPServer):
 
     @property
     def action_url(self) -> str:
-        return self.base_url + workspace.ACTION_PATH
+        return self.base_url + home.ACTION_PATH
 
     def reset(self) -> int:
         self.gateway.store.load(self.seed_plans, clear=True)
@@ -120,14 +120,14 @@ class EmulatorServer(socketserver.ThreadingTCPServer):
 def build(folder: Path, seed: Path | None = None, host: str = "127.0.0.1", port: int = 0,
           db: str | None = None, faults: Faults | None = None) -> EmulatorServer:
     """An emulator for the keys in ``folder``; the seed is loaded into a new database."""
-    seed_path = seed or folder / workspace.SEED
-    plans = workspace.load_seed(seed_path) if seed_path.exists() or seed else []
+    seed_path = seed or folder / home.SEED
+    plans = home.load_seed(seed_path) if seed_path.exists() or seed else []
     store = PlanStore(db or ":memory:")
     if store.is_empty():
         store.load(plans)
     merchants = {plan.merchant_id for plan in plans} | store.merchant_ids()
     return EmulatorServer((host, port), EmulatedGateway(store, merchants),
-                          workspace.gateway_envelope(folder), plans, faults or Faults())
+                          home.gateway_envelope(folder), plans, faults or Faults())
 
 
 @functools.cache

@@ -37,9 +37,8 @@ from plansync.errors import (
     PlansyncError,
     StatusNotValidError,
 )
-from plansync.fields import NAMES, from_json, to_json
+from plansync.fields import NAMES, LivePlan, PlanFields, from_json, to_json
 from plansync.gateway import assumptions
-from plansync.gateway.messages import LivePlan, PlanFields
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from plansync import formats
 from plansync.engine import impact
 from plansync.engine.plan import Action, Change
-from plansync.fields import NAMES, to_json
-from plansync.gateway.messages import LivePlan
+from plansync.fields import NAMES, Kind, LivePlan, of_kind, to_json
 from plansync.spec.model import DesiredPlan
 
 
@@ -78,7 +77,7 @@ def _impossible(desired: DesiredPlan, live: LivePlan,
         return (f"recurring_count {count} is below the {live.current_count} charges already "
                 "made; use a larger count, or 0 for until cancelled")
     exponent = formats.currency_exponent(live.currency, exponents)
-    for name in ("amount", "max_accumulate_amount"):
+    for name in of_kind(Kind.AMOUNT):
         value = getattr(desired.fields, name)
         if value is None:
             continue

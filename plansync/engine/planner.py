@@ -14,7 +14,7 @@ from plansync.engine.fanout import bounded_map, workers_for
 from plansync.engine.plan import Change, Plan
 from plansync.engine.ports import Gateway
 from plansync.errors import GatewayError
-from plansync.gateway.messages import LivePlan
+from plansync.fields import LivePlan
 from plansync.spec.model import DesiredPlan
 
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from plansync.engine.journal import Record
-    from plansync.gateway.messages import LivePlan, PlanFields, Response, Write
+    from plansync.fields import LivePlan, PlanFields
+    from plansync.gateway.messages import Response, Write
 
 
 class Gateway(Protocol):

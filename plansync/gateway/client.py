@@ -33,10 +33,11 @@ from plansync.errors import (
     OutcomeUnknownError,
     TransportError,
 )
+from plansync.fields import LivePlan, PlanFields
 from plansync.gateway import assumptions, codes, messages, transport
 from plansync.gateway.breaker import Breaker, SystemicError
 from plansync.gateway.envelope import Envelope
-from plansync.gateway.messages import LivePlan, PlanFields, Response, Write
+from plansync.gateway.messages import Response, Write
 from plansync.gateway.ratelimit import RateLimiter
 from plansync.gateway.transport import TRIPPED, HttpTransport, Transport
 from plansync.printable import printable

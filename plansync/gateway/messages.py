@@ -7,13 +7,10 @@ beyond a cap, because the bytes come from the network.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from lxml import etree
@@ -21,6 +18,7 @@ from lxml import etree
 from plansync import fields as plan_fields
 from plansync import formats
 from plansync.errors import MessageError
+from plansync.fields import LivePlan, PlanFields
 from plansync.gateway import assumptions
 from plansync.printable import printable, quoted
 
@@ -28,50 +26,6 @@ REQUEST_ROOT = "RecurringMaintenanceRequest"
 RESPONSE_ROOT = "RecurringMaintenanceResponse"
 
 INQUIRY, UPDATE, CANCEL = "I", "U", "C"
-
-
-
-@dataclass(frozen=True)
-class PlanFields:
-    """The updatable fields of a plan (fields.UPDATABLE, by name). ``None`` means "not
-    carried / not managed"."""
-
-    status: str | None = None  # "active" | "inactive"
-    amount: Decimal | None = None
-    allow_accumulate: bool | None = None
-    max_accumulate_amount: Decimal | None = None
-    recurring_interval: int | None = None
-    recurring_count: int | None = None
-    charge_next_date: date | None = None
-    charge_on_date: str | None = None  # ddMM
-
-    def over(self, base: PlanFields) -> PlanFields:
-        """These fields, with ``base`` filling in what these leave out."""
-        mine = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return dataclasses.replace(base, **{k: v for k, v in mine.items() if v is not None})
-
-
-@dataclass(frozen=True)
-class LivePlan:
-    """A plan as the gateway's inquiry reports it: every field of fields.FIELDS."""
-
-    id: str
-    status: str
-    amount: Decimal
-    currency: str  # ISO 4217 alpha
-    allow_accumulate: bool | None
-    max_accumulate_amount: Decimal | None
-    recurring_interval: int | None
-    recurring_count: int | None
-    current_count: int | None
-    charge_next_date: date | None
-    charge_on_date: str | None
-    invoice_prefix: str | None
-    masked_card_no: str | None
-
-    @functools.cached_property  # diff and fingerprint read it field by field
-    def fields(self) -> PlanFields:
-        return PlanFields(**{name: getattr(self, name) for name in plan_fields.NAMES})
 
 
 @dataclass(frozen=True)
@@ -140,13 +94,6 @@ def request_items(merchant_id: str, plan_id: str, process_type: str, now: dateti
         ("processType", process_type),
         *carried,
     ]
-
-
-def build_request(merchant_id: str, plan_id: str, process_type: str, now: datetime,
-                  fields: PlanFields | None = None, exponent: int = 2) -> bytes:
-    carried = fields_to_wire(fields, exponent) if fields is not None else []
-    return build_xml(REQUEST_ROOT, request_items(merchant_id, plan_id, process_type, now,
-                                                 carried))
 
 
 # --- reading ------------------------------------------------------------------------

@@ -6,8 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from plansync.fields import FIELDS, to_json
-from plansync.gateway.messages import LivePlan
+from plansync.fields import FIELDS, LivePlan, to_json
 
 
 def as_dict(plan: LivePlan) -> dict[str, Any]:

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plansync import formats, schema_files
-from plansync.fields import BY_NAME, NAMES, to_json
-from plansync.gateway.messages import PlanFields
+from plansync.fields import BY_NAME, NAMES, Kind, PlanFields, of_kind, to_json
 from plansync.printable import cut, printable
 from plansync.spec.model import DesiredPlan, Location, Problem
 from plansync.spec.yamlread import (
@@ -398,14 +397,14 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
     # The one rule for amounts and whole numbers (formats.py), whatever the schema
     # validator let through (jsonschema-rs takes 7.0 for an integer).
     amounts: dict[str, Decimal] = {}
-    for name in ("amount", "max_accumulate_amount"):
+    for name in of_kind(Kind.AMOUNT):
         if merged.get(name) is None:
             continue
         try:
             amounts[name] = formats.parse_amount(merged[name], exponent, currency)
         except ValueError as exc:
             problem(name, str(exc))
-    for name in ("recurring_interval", "recurring_count"):
+    for name in of_kind(Kind.WHOLE):
         value = merged.get(name)
         if value is not None:
             try:
@@ -414,18 +413,19 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
                 problem(name, str(exc) if type(value) is int else
                         f"must be a whole number, not {_show(value)}")
 
-    charge_next_date = None
-    if merged.get("charge_next_date") is not None:
-        try:
-            charge_next_date = date.fromisoformat(merged["charge_next_date"])
-        except ValueError:
-            problem("charge_next_date", f'{_show(merged["charge_next_date"])} is not a real date')
-    if merged.get("charge_on_date") is not None:
-        try:
-            formats.check_day_month(merged["charge_on_date"])
-        except ValueError:
-            problem("charge_on_date",
-                    f"{_show(merged['charge_on_date'])} is not a real day and month (ddMM)")
+    dates: dict[str, date] = {}
+    for name in of_kind(Kind.DATE):
+        if merged.get(name) is not None:
+            try:
+                dates[name] = date.fromisoformat(merged[name])
+            except ValueError:
+                problem(name, f"{_show(merged[name])} is not a real date")
+    for name in of_kind(Kind.DAY_MONTH):
+        if merged.get(name) is not None:
+            try:
+                formats.check_day_month(merged[name])
+            except ValueError:
+                problem(name, f"{_show(merged[name])} is not a real day and month (ddMM)")
 
     if merged.get("allow_accumulate") is True and not amounts.get("max_accumulate_amount"):
         problem("allow_accumulate", "allow_accumulate: true needs a max_accumulate_amount "
@@ -443,9 +443,8 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
     def managed(name: str, value: Any) -> Any:
         return None if name in ignored else value
 
-    values = {name: merged.get(name) for name in NAMES} | amounts | {
-        "status": status if status in ("active", "inactive") else None,
-        "charge_next_date": charge_next_date}
+    values = {name: merged.get(name) for name in NAMES} | amounts | dates | {
+        "status": status if status in ("active", "inactive") else None}
     fields = PlanFields(**{name: managed(name, values[name]) for name in NAMES})
     return DesiredPlan(
         id=plan_id, name=raw.get("name"), fields=fields,

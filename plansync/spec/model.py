@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from plansync.fields import NAMES
-from plansync.gateway.messages import PlanFields
+from plansync.fields import NAMES, PlanFields
 
 
 @dataclass(frozen=True)

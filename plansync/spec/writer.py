@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from plansync.fields import FIELDS
-from plansync.gateway.messages import LivePlan
+from plansync.fields import FIELDS, LivePlan
 
 HEADER = """\
 # yaml-language-server: $schema=../schemas/plansync-spec.schema.json

@@ -9,7 +9,7 @@ import requests
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from plansync.emulator import workspace
+from plansync.emulator import home
 from plansync.emulator.server import Emulator
 from plansync.errors import ConfigError
 from tests import foreign_client
@@ -23,7 +23,7 @@ def foreign_keys(emulator_dir: Path) -> tuple[rsa.RSAPrivateKey, rsa.RSAPublicKe
 
 @pytest.fixture
 def call(emulator: Emulator, foreign_keys: Any) -> Any:
-    def send(process_type: str, plan_id: str = "156142", path: str = workspace.ACTION_PATH,
+    def send(process_type: str, plan_id: str = "156142", path: str = home.ACTION_PATH,
              **fields: str) -> dict[str, str]:
         request = {"version": "2.4", "timeStamp": "050321091314", "merchantID": "JT01",
                    "recurringUniqueID": plan_id, "processType": process_type} | fields
@@ -225,7 +225,7 @@ def test_bad_seed_files(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "seed.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=message) as info:
-        workspace.load_seed(path)
+        home.load_seed(path)
     assert str(path) in str(info.value)
 
 
@@ -233,6 +233,6 @@ def test_init_never_overwrites(tmp_path: Path) -> None:
     (tmp_path / "emu").mkdir()
     (tmp_path / "emu" / "seed.yaml").write_text("mine")
     with pytest.raises(ConfigError, match="already holds seed.yaml"):
-        workspace.init(tmp_path / "emu")
+        home.init(tmp_path / "emu")
     assert (tmp_path / "emu" / "seed.yaml").read_text() == "mine"
     assert not (tmp_path / "emu" / "gateway-private.pem").exists()

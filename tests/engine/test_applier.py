@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from plansync.config import Gateway
-from plansync.emulator import workspace
+from plansync.emulator import home
 from plansync.engine import journal
 from plansync.engine.applier import Applier, Options
 from plansync.engine.fanout import workers_for
@@ -54,8 +54,8 @@ def gateway(emulator_dir: Path) -> Iterator[InProcessGateway]:
 
 @pytest.fixture
 def client(gateway: InProcessGateway, emulator_dir: Path) -> Iterator[GatewayClient]:
-    envelope = Gateway(URL, "JT01", emulator_dir / workspace.MERCHANT_PRIVATE,
-                        emulator_dir / workspace.GATEWAY_PUBLIC).envelope()
+    envelope = Gateway(URL, "JT01", emulator_dir / home.MERCHANT_PRIVATE,
+                        emulator_dir / home.GATEWAY_PUBLIC).envelope()
     with GatewayClient(URL, "JT01", envelope, gateway, retry=RetryPolicy(attempts=2),
                        sleep=Sleeps()) as made:
         yield made

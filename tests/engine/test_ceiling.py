@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from plansync.engine.ceiling import forgeries, intersect
 from plansync.engine.diff import diff
 from plansync.engine.plan import Action, Change, Plan
-from plansync.gateway.messages import LivePlan, PlanFields
+from plansync.fields import LivePlan, PlanFields
 from plansync.spec.model import DesiredPlan, Location
 
 LIVE = LivePlan(

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from plansync.engine.diff import diff, fingerprint
 from plansync.engine.plan import Action
-from plansync.gateway.messages import LivePlan, PlanFields
+from plansync.fields import LivePlan, PlanFields
 from plansync.spec.model import DesiredPlan, Location
 
 LIVE = LivePlan(

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from plansync.emulator import server, workspace
+from plansync.emulator import home, server
 from plansync.emulator.server import Emulator
 
 
@@ -52,4 +52,4 @@ def tls(emulator_dir: Path, certificate: tuple[Path, Path]) -> Iterator[tuple[st
     built.socket = context.wrap_socket(built.socket, server_side=True)
     with Emulator(built):
         port = built.server_address[1]
-        yield f"https://127.0.0.1:{port}{workspace.ACTION_PATH}", cert_file
+        yield f"https://127.0.0.1:{port}{home.ACTION_PATH}", cert_file

@@ -18,10 +18,10 @@ from plansync.config import Gateway
 from plansync.emulator import server
 from plansync.emulator.gateway import EmulatedGateway
 from plansync.emulator.server import Emulator
+from plansync.fields import PlanFields
 from plansync.gateway import client as client_module
 from plansync.gateway import codes
 from plansync.gateway.client import GatewayClient, RetryPolicy
-from plansync.gateway.messages import PlanFields
 from tests.conftest import Sleeps, admin, live_fields, seeded_date
 
 
@@ -91,10 +91,10 @@ def test_unknown_merchant(settings: Gateway) -> None:
 
 
 def test_a_request_the_gateway_cannot_read(settings: Gateway, tmp_path: Path) -> None:
-    from plansync.emulator import workspace
+    from plansync.emulator import home
 
     stranger = tmp_path / "stranger"
-    workspace.init(stranger)  # keys the emulator has never seen
+    home.init(stranger)  # keys the emulator has never seen
     wrong = Gateway(settings.endpoint, "JT01", stranger / "merchant-private.pem",
                      settings.gateway_key)
     with gateway_client(wrong) as other, \

@@ -14,7 +14,7 @@ import pytest
 
 from plansync import errors
 from plansync.config import Gateway
-from plansync.emulator import workspace
+from plansync.emulator import home
 from plansync.gateway.client import GatewayClient, RetryPolicy
 from tests.conftest import Sleeps, run
 from tests.test_time_bounds import _Gateway
@@ -51,8 +51,8 @@ def test_plan_and_apply_end_at_the_deadline_and_release_the_lock(
         dripping: str, emulator_dir: Path, tmp_path: Path) -> None:
     config = tmp_path / "plansync.yaml"
     config.write_text(f"endpoint: {dripping}\nmerchant_id: JT01\n"
-                      f"merchant_key: {emulator_dir / workspace.MERCHANT_PRIVATE}\n"
-                      f"gateway_key: {emulator_dir / workspace.GATEWAY_PUBLIC}\n"
+                      f"merchant_key: {emulator_dir / home.MERCHANT_PRIVATE}\n"
+                      f"gateway_key: {emulator_dir / home.GATEWAY_PUBLIC}\n"
                       "request_deadline: 0.5\n")
     spec = tmp_path / "spec.yaml"
     spec.write_text("apiVersion: plansync/v1\nkind: RecurringPlans\n"

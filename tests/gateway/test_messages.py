@@ -6,8 +6,8 @@ import pytest
 from lxml import etree
 
 from plansync.errors import MessageError
+from plansync.fields import PlanFields
 from plansync.gateway import messages
-from plansync.gateway.messages import PlanFields
 
 # The inquiry answer from 2C2P's guide (../shared/seeds), verbatim.
 SAMPLE_INQUIRY_ANSWER = b"""<RecurringMaintenanceResponse>
@@ -47,11 +47,18 @@ def test_the_documented_inquiry_answer_reads_as_typed_values() -> None:
     assert plan.masked_card_no == "XXXXXXXXXXXX1111"
 
 
+def sent(write: messages.Write) -> dict[str, str]:
+    """The request a write makes, as the client builds it, read back."""
+    xml = messages.build_xml(messages.REQUEST_ROOT, messages.request_items(
+        "JT01", write.plan_id, write.process_type, WHEN, write.carried))
+    return messages.parse_flat(xml, messages.REQUEST_ROOT)
+
+
 def test_update_request_matches_the_documented_sample() -> None:
-    xml = messages.build_request("JT01", "156142", "U", WHEN, PlanFields(
+    write = messages.update_write("156142", PlanFields(
         status="active", amount=Decimal("99.90"), allow_accumulate=False,
         recurring_interval=30, recurring_count=24), exponent=2)
-    assert messages.parse_flat(xml, messages.REQUEST_ROOT) == {
+    assert sent(write) == {
         "version": "2.4", "timeStamp": "050321091314", "merchantID": "JT01",
         "recurringUniqueID": "156142", "processType": "U", "recurringStatus": "Y",
         "amount": "000000009990", "allowAccumulate": "N", "recurringInterval": "30",
@@ -71,12 +78,20 @@ def test_every_updatable_field_in_wire_format() -> None:
     ]
 
 
-def test_inquiry_and_cancel_carry_only_the_compulsory_fields() -> None:
-    for process_type in ("I", "C"):
-        values = messages.parse_flat(messages.build_request("JT01", "1", process_type, WHEN),
-                                     messages.REQUEST_ROOT)
-        assert set(values) == {"version", "timeStamp", "merchantID", "recurringUniqueID",
-                               "processType"}
+COMPULSORY = {"version", "timeStamp", "merchantID", "recurringUniqueID", "processType"}
+
+
+def test_inquiry_and_a_cancel_without_a_live_record_carry_only_the_compulsory_fields() -> None:
+    assert set(sent(messages.Write("1", messages.INQUIRY, ()))) == COMPULSORY
+    assert set(sent(messages.cancel_write("1", None, exponent=2))) == COMPULSORY
+
+
+def test_a_cancel_carries_the_live_values_the_sample_sends() -> None:
+    live = messages.live_plan(messages.read_response(SAMPLE_INQUIRY_ANSWER))
+    request = sent(messages.cancel_write("156142", live, exponent=2))
+    assert request["processType"] == "C"
+    assert {tag: request[tag] for tag in set(request) - COMPULSORY} == {
+        "recurringStatus": "Y", "amount": "000000009990", "allowAccumulate": "N"}
 
 
 def test_fields_over_fills_gaps_from_the_base() -> None:

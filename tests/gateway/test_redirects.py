@@ -16,8 +16,8 @@ import pytest
 
 from plansync import errors
 from plansync.config import Gateway
+from plansync.fields import PlanFields
 from plansync.gateway.client import GatewayClient, RetryPolicy
-from plansync.gateway.messages import PlanFields
 from tests.conftest import Sleeps
 
 
