@@ -398,6 +398,16 @@ def test_a_plan_longer_than_githubs_limit_is_cut_with_a_link_to_the_run(
                          f"[the run]({RUN_URL})\n"), body[-200:]
 
 
+def test_the_plan_comments_link_to_the_run_shows_no_credential(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    server = "https://octo:ghp_s3cr3t@ghe.example"  # a proxy's or an admin's mistake
+    done = comment_plan({**env, "GITHUB_SERVER_URL": server}, tmp_path, "")
+    assert done.returncode == 0, done.stderr
+    body = github.comments[7][0]["body"]
+    assert f"[the run](https://***@ghe.example/{REPO}/actions/runs/555)" in body, body
+    assert "ghp_s3cr3t" not in body + done.stdout + done.stderr
+
+
 def test_a_plan_that_printed_nothing_says_so(
         github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
     done = comment_plan(env, tmp_path, "")
