@@ -48,6 +48,7 @@ def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: 
         "INPUT_MERCHANT_KEY": (emulator_dir / "merchant-private.pem").read_text(),
         "INPUT_MERCHANT_KEY_PASSWORD": "",
         "INPUT_GATEWAY_KEY": (emulator_dir / "gateway-public.pem").read_text(),
+        "INPUT_GITHUB_TOKEN": "",
         "INPUT_OK_EXIT_CODES": ok,
         "PLANSYNC_MERCHANT_ID": "JT01", "PLANSYNC_ENDPOINT": emulator.url,
         "PLANSYNC_STATE": str(state or tmp_path / "state.json"),
@@ -115,7 +116,9 @@ class Runner:
     ``with:`` resolved, plansync's steps run by the action's own script (against the
     emulator and a stand-in GitHub), and each step's outputs passed on as the runner
     passes them: only those action.yml declares. Checkouts are the folders the test lays
-    out; a saved artifact is kept by name; github-script steps only count as run."""
+    out; a saved artifact is kept by name; github-script steps only count as run. The
+    runner's GITHUB_* variables are ``github_env``; the token only what a step passes as
+    the action's ``github-token``."""
 
     def __init__(self, tmp_path: Path, emulator_dir: Path, emulator: Emulator,
                  github_env: dict[str, str]) -> None:
@@ -127,7 +130,7 @@ class Runner:
         self.contexts: dict[str, Any] = {
             "github": {"sha": MERGE_SHA, "run_id": "555", "token": "test-token",
                        "event": {"before": BEFORE_SHA,
-                                 "pull_request": {"head": {"sha": HEAD_SHA}},
+                                 "pull_request": {"number": 7, "head": {"sha": HEAD_SHA}},
                                  "repository": {"default_branch": "main"}}},
             "vars": {"PLANSYNC_STATE": "postgres://not-s3"}, "secrets": {}}
 
@@ -154,7 +157,9 @@ class Runner:
                     ok=with_.get("ok-exit-codes", "0 2"),
                     state=self.tmp_path / "shared" / "state.json",
                     paths=str(workspace / p) if (p := with_.get("paths", "specs")) else "",
-                    runner_temp=runner_temp, env=self.github_env)
+                    runner_temp=runner_temp,
+                    env={**self.github_env,
+                         "INPUT_GITHUB_TOKEN": with_.get("github-token", "")})
                 outputs = action_outputs(ACTION, {"run": raw})
                 self.written[step.get("id", name)] = raw
                 failed = result.returncode != 0
@@ -201,22 +206,30 @@ def workspace(tmp_path: Path, name: str, pull_request: bool = False) -> Path:
 
 def test_a_merge_through_the_example_workflows_as_a_runner_runs_them(
         tmp_path: Path, emulator_dir: Path, emulator: Emulator) -> None:
-    """Plan on the pull request, then on merge fetch the reviewed plan, apply it and tell
-    the pull request; a re-run of that apply stays green and keeps the comment true; the
-    nightly drift finds nothing."""
+    """Plan on the pull request (its comment posted, then updated by the next push's
+    run), then on merge fetch the reviewed plan, apply it and tell the pull request; a
+    re-run of that apply stays green and keeps the comment true; the nightly drift finds
+    nothing."""
+    from plansync.gitops.report import APPLY_MARKER, PLAN_MARKER
     from tests.fake_github import REPO, FakeGitHub, serving
 
     with serving(FakeGitHub()) as github:
         default_branch(github)
         env = {"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO,
-               "GITHUB_TOKEN": "test-token", "GITHUB_RUN_ID": "555",
-               "GITHUB_SERVER_URL": "https://github.com"}
+               "GITHUB_RUN_ID": "555", "GITHUB_SERVER_URL": "https://github.com"}
         runner = Runner(tmp_path, emulator_dir, emulator, env)
-        status, ran = runner.job("plansync-plan.yml", "plan",
-                                 workspace(tmp_path, "pr", pull_request=True))
-        assert status == "success", "\n".join(runner.log)
-        assert ran[-2:] == ["Save the reviewed plan for the apply on merge (tied to this "
-                            "head commit)", "Post or update the plan comment"]
+        github.comment(7, f"{PLAN_MARKER}\nnot the bot's", {"login": "mallory", "type": "User"})
+        for push in (1, 2):  # the second: the plan workflow on the pull request's next push
+            status, ran = runner.job("plansync-plan.yml", "plan",
+                                     workspace(tmp_path, f"pr-{push}", pull_request=True))
+            assert status == "success", "\n".join(runner.log)
+            assert ran[-2:] == ["Save the reviewed plan for the apply on merge (tied to "
+                                "this head commit)", "Post or update the plan comment"]
+            forged, plan_comment = github.comments[7]  # the bot's own, updated in place
+            assert forged["body"] == f"{PLAN_MARKER}\nnot the bot's"
+            assert plan_comment["user"]["login"] == "github-actions[bot]"
+            assert plan_comment["body"].startswith(
+                f"{PLAN_MARKER}\n#### plansync plan: 2 to update, 1 to cancel, 1 unchanged")
         artifact = runner.artifacts[f"plansync-plan-{HEAD_SHA}"]
         # The PR is merged; its plan run (pull_request_target, as the default branch's
         # plan workflow says) saved that artifact.
@@ -229,11 +242,12 @@ def test_a_merge_through_the_example_workflows_as_a_runner_runs_them(
             assert status == "success", "\n".join(runner.log)
             assert "Tell the pull request what was applied, or why nothing was" in ran
             comment = github.comments[7][-1]["body"]
+            assert comment.startswith(APPLY_MARKER), comment
             # The re-run leaves the comment as the first run wrote it: still true.
             assert "### plansync: the reviewed plan was applied\n\n3 written, 0 not " \
                    "written, 1 unchanged." in comment, comment
             assert "| 156142 | updated | amount, recurring_count |" in comment, comment
-        assert len(github.comments[7]) == 1  # one comment, updated in place
+        assert len(github.comments[7]) == 3  # mallory's, the plan's, the apply's
 
         status, _ = runner.job("plansync-drift.yml", "drift", workspace(tmp_path, "night"))
         assert status == "success", "\n".join(runner.log)
@@ -251,7 +265,7 @@ def test_a_merge_without_a_reviewed_plan_is_reported_on_the_pull_request(
         default_branch(github)
         github.merge(MERGE_SHA, 7, HEAD_SHA)
         env = {"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO,
-               "GITHUB_TOKEN": "test-token", "GITHUB_RUN_ID": "555"}
+               "GITHUB_RUN_ID": "555"}
         runner = Runner(tmp_path, emulator_dir, emulator, env)
         status, ran = runner.job("plansync-apply.yml", "apply-reviewed",
                                  workspace(tmp_path, "merge"))
@@ -293,6 +307,26 @@ def test_the_report_steps_command_line_parses_once_resolved() -> None:
     contexts = {"steps": {"reviewed": {"outputs": action_outputs(undeclared,
                                                                  {"run": written})}}}
     assert not runs_if(report["if"], contexts)  # the bug: the step never ran
+
+
+def test_the_plan_comment_steps_command_line_parses_once_resolved() -> None:
+    """`--pull ${{ github.event.pull_request.number }} --file ...` resolved, split as the
+    action splits it, parsed as click parses it; the step runs whatever plan's exit code
+    (an error or a guardrail breach is shown on the pull request too)."""
+    from plansync.commands.ci import ci
+
+    workflow = yaml.safe_load((ROOT / "examples" / "github-actions" / "plansync-plan.yml")
+                              .read_text())
+    step = next(s for s in workflow["jobs"]["plan"]["steps"]
+                if s.get("with", {}).get("command") == "ci comment-plan")
+    for code in ("0", "1", "2", "3"):
+        written = {"exit-code": code, "output-file": "/t/plansync-plan-output.txt"}
+        contexts = {"github": {"event": {"pull_request": {"number": 7}}},
+                    "steps": {"plan": {"outputs": action_outputs(ACTION, {"run": written})}}}
+        assert runs_if(step["if"], contexts)
+        args = interpolate(step["with"]["args"], contexts).split()
+        context = ci.commands["comment-plan"].make_context("comment-plan", args)
+        assert context.params == {"pull": 7, "file": Path("/t/plansync-plan-output.txt")}
 
 
 def test_the_action_refuses_runner_local_state_and_runs_on_postgres(
@@ -379,7 +413,7 @@ def test_plan_and_apply_write_the_job_summary(tmp_path: Path, emulator_dir: Path
     assert "Apply complete: 2 updated, 1 cancelled, 1 unchanged, 0 failed." in applied
 
 
-SECRET_INPUTS = {"merchant-key", "merchant-key-password", "gateway-key"}
+SECRET_INPUTS = {"merchant-key", "merchant-key-password", "gateway-key", "github-token"}
 
 
 def test_no_step_that_runs_pip_has_a_secret_in_its_env() -> None:

@@ -1,6 +1,7 @@
-"""`plansync ci report` against the stand-in GitHub: what the pull request is told for
-apply's outcomes, a re-run of an applied plan, changes nobody reviewed, a report longer
-than GitHub's comment limit, and a --pull the workflow could not fill."""
+"""`plansync ci report` and `plansync ci comment-plan` against the stand-in GitHub: what
+the pull request is told for apply's outcomes, a re-run of an applied plan, changes nobody
+reviewed, a report longer than GitHub's comment limit, and a --pull the workflow could not
+fill; the plan comment updated in place, never anyone else's, on any page of the list."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from plansync.gitops.report import APPLY_MARKER, COMMENT_LIMIT, SUMMARY_LIMIT
+from plansync.gitops.report import APPLY_MARKER, COMMENT_LIMIT, PLAN_MARKER, SUMMARY_LIMIT
 from tests.conftest import run
 from tests.fake_github import BOT, REPO, TOKEN, FakeGitHub
 
@@ -318,3 +319,157 @@ def test_a_malformed_results_file_is_exit_1_naming_it_and_nothing_is_posted(
     assert done.stderr.startswith(f"error: {path} is not apply --json's output: {problem}")
     assert "Traceback" not in done.stderr
     assert github.seen == [] and github.comments == {}
+
+
+# --- ci comment-plan: the plan workflow's comment ---------------------------------------
+
+PLAN = ("#### plansync plan: 1 to update, 3 unchanged\n\n| | Plan | Name | Action | Fields |\n"
+        "|---|---|---|---|---|\n| ~ | 156142 | Gold | update | amount |\n")
+MALLORY = {"login": "mallory", "type": "User"}
+
+
+def comment_plan(env: dict[str, str], tmp_path: Path, markdown: str, *more: str,
+                 pull: str = "7") -> CompletedProcess[str]:
+    path = tmp_path / "plan.md"
+    path.write_text(markdown, encoding="utf-8")
+    return run("ci", "comment-plan", "--pull", pull, "--file", str(path), *more, env=env)
+
+
+def test_the_plan_comment_is_posted_then_updated_in_place(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    first = comment_plan(env, tmp_path, PLAN)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "Posted the plan comment on pull request #7.\n"
+    [posted] = github.comments[7]
+    assert posted["body"] == f"{PLAN_MARKER}\n{PLAN}" and posted["user"] == BOT
+    again = comment_plan(env, tmp_path, PLAN.replace("amount", "amount, recurring_count"))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "Updated the plan comment on pull request #7.\n"
+    [updated] = github.comments[7]  # the same comment, not a second one
+    assert updated["id"] == posted["id"]
+    assert updated["body"].endswith("| amount, recurring_count |\n")
+    assert TOKEN not in first.stdout + first.stderr + again.stdout + again.stderr
+
+
+def test_a_comment_by_anyone_else_with_the_marker_is_never_touched(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    forged = PLAN_MARKER + "\n#### plansync plan: no changes\n"
+    github.comment(7, forged, MALLORY)
+    github.comment(7, APPLY_MARKER + "\nthe apply's comment", BOT)  # ours, another marker
+    done = comment_plan(env, tmp_path, PLAN)
+    assert done.returncode == 0, done.stderr
+    assert [(c["user"]["login"], c["body"]) for c in github.comments[7]] == [
+        ("mallory", forged), (BOT["login"], APPLY_MARKER + "\nthe apply's comment"),
+        (BOT["login"], f"{PLAN_MARKER}\n{PLAN}")]
+    assert not any(method == "PATCH" for method, _ in github.seen)
+
+
+def test_the_bots_comment_on_a_later_page_is_found_and_updated(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.page_size = 2
+    for n in range(5):
+        github.comment(7, f"looks good {n}", MALLORY)
+    github.comment(7, f"{PLAN_MARKER}\nthe plan of an earlier push", BOT)  # page 3
+    github.comment(7, f"{PLAN_MARKER}\nforged, later", MALLORY)
+    done = comment_plan(env, tmp_path, PLAN)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Updated the plan comment on pull request #7.\n"
+    assert [c["body"] for c in github.comments[7]][5:] == [
+        f"{PLAN_MARKER}\n{PLAN}", f"{PLAN_MARKER}\nforged, later"]
+    assert len(github.comments[7]) == 7
+    assert any("page=3" in path for method, path in github.seen if method == "GET")
+
+
+def test_a_plan_longer_than_githubs_limit_is_cut_with_a_link_to_the_run(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    problems = "".join(f"| `specs/plans.yaml:{n}:5` | {100000 + n} | amount | must be "
+                       "an exact decimal in major units |\n" for n in range(2000))
+    markdown = ("### plansync could not make a plan\n\n```text\nerror: 2000 problem(s)\n"
+                + "  detail\n" * 20_000 + "```\n\n| where | plan | field | problem |\n"
+                "|---|---|---|---|\n" + problems)
+    assert len(markdown) > 2 * COMMENT_LIMIT
+    done = comment_plan(env, tmp_path, markdown)
+    assert done.returncode == 0, done.stderr
+    body = github.comments[7][0]["body"]
+    assert len(body) <= COMMENT_LIMIT
+    assert body.startswith(f"{PLAN_MARKER}\n### plansync could not make a plan\n")
+    # Cut at a line, and the code block it cut into is closed: the pointer is not code.
+    assert body.endswith("  detail\n```\n\n… cut: see the whole plan in the job summary of "
+                         f"[the run]({RUN_URL})\n"), body[-200:]
+
+
+def test_the_plan_comments_link_to_the_run_shows_no_credential(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    server = "https://octo:ghp_s3cr3t@ghe.example"  # a proxy's or an admin's mistake
+    done = comment_plan({**env, "GITHUB_SERVER_URL": server}, tmp_path, "")
+    assert done.returncode == 0, done.stderr
+    body = github.comments[7][0]["body"]
+    assert f"[the run](https://***@ghe.example/{REPO}/actions/runs/555)" in body, body
+    assert "ghp_s3cr3t" not in body + done.stdout + done.stderr
+
+
+def test_a_plan_that_printed_nothing_says_so(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    done = comment_plan(env, tmp_path, "")
+    assert done.returncode == 0, done.stderr
+    assert github.comments[7][0]["body"] == (
+        f"{PLAN_MARKER}\n### plansync plan printed nothing\n\nThe log of "
+        f"[the run]({RUN_URL}) says why.\n")
+
+
+@pytest.mark.parametrize("value", ["", "x7", "0", "\u0663", "07", "+7", "-1"])
+def test_a_bad_pull_for_the_plan_comment_is_a_clear_usage_error(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path, value: str) -> None:
+    done = comment_plan(env, tmp_path, PLAN, pull=value)
+    assert done.returncode == 64, done.stderr
+    assert f"{value!r} is not a pull request number" in done.stderr
+    assert "github.event.pull_request.number" in done.stderr  # where it comes from
+    assert "Traceback" not in done.stderr and github.seen == []
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "fifo", "name too long",
+                                  "not utf-8"])
+def test_a_plan_file_that_cannot_be_read_is_one_clear_error_and_nothing_is_posted(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path, kind: str) -> None:
+    import os
+
+    path = tmp_path / "plan.md"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "name too long":  # unreadable even as root (tests may run as root)
+        path = tmp_path / ("p" * 300)
+    elif kind == "not utf-8":
+        path.write_bytes(b"#### plansync plan \xff\n")
+    done = run("ci", "comment-plan", "--pull", "7", "--file", str(path), env=env)
+    assert done.returncode == 1, done.stderr
+    [line, hint] = done.stderr.splitlines()
+    why = {"missing": "No such file or directory", "name too long": "File name too long",
+           "not utf-8": "not UTF-8 text"}.get(kind, "not a regular file (a named pipe, "
+                                                    "a device or a folder)")
+    assert line == f"error: cannot read the plan to post, {path}: {why}"
+    assert hint == ("  hint: pass the plan step's output-file (plansync plan --markdown's "
+                    "output)")
+    assert github.seen == [] and github.comments == {}
+
+
+def test_the_plan_comment_without_a_token_says_what_to_set(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    done = comment_plan({**env, "GITHUB_TOKEN": ""}, tmp_path, PLAN)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: GITHUB_TOKEN not set\n")
+    assert "GITHUB_TOKEN: ${{ github.token }}" in done.stderr
+    assert "Traceback" not in done.stderr and github.comments == {}
+
+
+def test_a_refused_comment_is_one_clear_error(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    github.fault("POST /repos/.*/issues/7/comments", 403, headers={})
+    done = comment_plan(env, tmp_path, PLAN)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"error: GitHub API POST /repos/{REPO}/issues/7/comments was refused (HTTP 403: "
+        "fault 403)",
+        "  hint: check the job's permissions: actions: read, pull-requests: write, "
+        "contents: read"]

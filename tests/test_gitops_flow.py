@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
+from plansync.gitops.report import PLAN_MARKER
 from tests.conftest import live_fields, run
 from tests.fake_github import BOT, REPO, FakeGitHub
 from tests.test_apply import writes
@@ -118,7 +119,7 @@ def test_a_forged_run_or_comment_is_never_applied(
                                "lifecycle: {prevent_cancel: false}}\n")
     forged = reviewed(env, spec, tmp_path, "forged")
     github.merge("merge3", 11, "head3")
-    github.comment(11, "<!-- plansync-plan -->\nspec `sha256:" + "0" * 64 + "`",
+    github.comment(11, PLAN_MARKER + "\nspec `sha256:" + "0" * 64 + "`",
                    {"login": "mallory", "type": "User"})
     github.plan_run(105, "head3", forged, workflow=".github/workflows/evil.yml")
     comment = on_merge(env, "merge3", 11, tmp_path)

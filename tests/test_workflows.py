@@ -230,6 +230,30 @@ def test_least_permissions_environments_and_no_persisted_credentials() -> None:
                 assert "${{" not in step.get("run", ""), (path.name, job_id)  # via env only
 
 
+def test_the_token_reaches_only_the_steps_that_call_github() -> None:
+    """GITHUB_TOKEN goes as the action's `github-token` to the `ci` steps, which hold no
+    key; never in a workflow's or job's env, where the steps holding the merchant key
+    (and pip's install in every plansync step) would have it too."""
+    ci_steps = 0
+    for path in sorted(EXAMPLES.glob("*.yml")):
+        workflow = yaml.safe_load(path.read_text())
+        assert "GITHUB_TOKEN" not in (workflow.get("env") or {}), path.name
+        for job_id, body in workflow["jobs"].items():
+            assert "GITHUB_TOKEN" not in (body.get("env") or {}), (path.name, job_id)
+            for step in body["steps"]:
+                given = step.get("with") or {}
+                assert "GITHUB_TOKEN" not in (step.get("env") or {}), (path.name, job_id)
+                if step.get("uses") != LOCAL:
+                    continue
+                calls_github = given["command"].startswith("ci ")
+                ci_steps += calls_github
+                assert ("github-token" in given) is calls_github, (path.name, step)
+                if calls_github:
+                    assert given["github-token"] == "${{ github.token }}"
+                    assert not {"merchant-key", "gateway-key"} & set(given), step
+    assert ci_steps == 3  # comment-plan, fetch-plan, report
+
+
 def test_every_third_party_action_is_pinned_by_commit_with_its_tag() -> None:
     files = [*sorted(EXAMPLES.glob("*.yml")), ROOT / "action.yml", CI]
     pins: dict[str, set[str]] = {}

@@ -1,5 +1,6 @@
-"""`plansync ci fetch-plan` and `plansync ci report`: the GitOps glue the workflows run
-(plansync/gitops/), so that the workflows hold no logic of their own."""
+"""`plansync ci fetch-plan`, `plansync ci report` and `plansync ci comment-plan`: the
+GitOps glue the workflows run (plansync/gitops/), so that the workflows hold no logic of
+their own."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
 
 @click.group()
 def ci() -> None:
-    """GitOps steps for GitHub Actions: fetch the reviewed plan, report the outcome."""
+    """GitOps steps for GitHub Actions: post the plan, fetch the reviewed plan, report the
+    outcome."""
 
 
 @ci.command("fetch-plan")
@@ -86,16 +88,20 @@ def fetch_plan(sha: str, out: Path, workflow: str, before: str | None,
     return 0
 
 
-def _pull_number(ctx: click.Context, param: click.Parameter, value: str) -> int:
-    if not PULL_NUMBER.fullmatch(value):  # ASCII only: int() reads any script's digits
-        raise click.BadParameter(
-            f"{quoted(value)} is not a pull request number; the apply workflow passes "
-            "ci fetch-plan's step output `pull`, and calls ci report only when it is set")
-    return int(value)
+def _pull_number(source: str) -> Callable[[click.Context, click.Parameter, str], int]:
+    """--pull's check; ``source`` says where the workflow takes the number from."""
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> int:
+        if not PULL_NUMBER.fullmatch(value):  # ASCII only: int() reads any script's digits
+            raise click.BadParameter(f"{quoted(value)} is not a pull request number; "
+                                     f"{source}")
+        return int(value)
+    return check
 
 
 @ci.command("report")
-@click.option("--pull", "pull", required=True, callback=_pull_number,
+@click.option("--pull", "pull", required=True, callback=_pull_number(
+                  "the apply workflow passes ci fetch-plan's step output `pull`, and calls "
+                  "ci report only when it is set"),
               help="The pull request number (ci fetch-plan's step output `pull`).")
 @click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
               help="apply --json's output; fetch-plan's --out when it refused, or "
@@ -150,6 +156,38 @@ def report(pull: int, results: Path | None, exit_code: int, reason: str | None) 
         with open(summary, "a", encoding="utf-8") as handle:
             handle.write(shown)
     click.echo(text, nl=False)
+    return 0
+
+
+@ci.command("comment-plan")
+@click.option("--pull", "pull", required=True, callback=_pull_number(
+                  "the plan workflow passes github.event.pull_request.number"),
+              help="The pull request number (github.event.pull_request.number).")
+@click.option("--file", "file", required=True, type=click.Path(path_type=Path),
+              help="plan --markdown's output (the plan step's output-file).")
+def comment_plan(pull: int, file: Path) -> int:
+    """Post the plan as the pull request's `<!-- plansync-plan -->` comment, or update
+    that comment in place: only one written by github-actions[bot] (one by anyone else
+    is never touched). A plan longer than GitHub's 65,536 characters is cut, with a
+    link to the run, whose job summary has all of it."""
+    from plansync.folders import read_regular
+    from plansync.gitops import report as words
+    from plansync.gitops.github import GitHub
+
+    try:  # before anything is asked of GitHub or posted
+        markdown = read_regular(file).decode("utf-8")
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, a NUL in the path
+        why = ("not UTF-8 text" if isinstance(exc, UnicodeDecodeError)
+               else getattr(exc, "strerror", None) or exc)
+        raise PlansyncError(f"cannot read the plan to post, {file}: {why}",
+                            "pass the plan step's output-file (plansync plan --markdown's "
+                            "output)") from None
+    run_url = safe_url(words.run_url(os.environ))
+    github = GitHub.from_environment(os.environ)
+    existing = words.existing_comment(github, pull, words.PLAN_MARKER, BOT)
+    words.post(github, pull, words.plan_comment(markdown, run_url), existing)
+    click.echo(f"{'Posted' if existing is None else 'Updated'} the plan comment on pull "
+               f"request #{pull}.")
     return 0
 
 

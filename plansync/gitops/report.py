@@ -18,6 +18,9 @@ link to the run, whose log has it all), 1 MiB for the job summary.
 ``problem`` checks the shape of the document read (apply --json's output, fetch-plan's
 reason, or a plansync plan) before anything is posted. ``outcome`` is pure: that
 document in, the comment out. ``existing_comment`` and ``post`` do the I/O.
+
+The plan workflow's comment (``ci comment-plan``) goes through the same two:
+``plan_comment`` is ``plan --markdown``'s output under ``PLAN_MARKER``, within the limit.
 """
 
 from __future__ import annotations
@@ -42,6 +45,34 @@ NOT_KNOWN = "whether any reviewed change was written is not known"
 RERUN_JOB = ("Re-run this job: it applies the plan if it was never applied (and the "
              "default branch's spec is still the one reviewed), and otherwise says what "
              "was.")
+
+
+def run_url(environ: Mapping[str, str]) -> str:
+    """The URL of the workflow run this step is part of (GitHub Actions' variables)."""
+    return "{}/{}/actions/runs/{}".format(
+        environ.get("GITHUB_SERVER_URL", "https://github.com"),
+        environ.get("GITHUB_REPOSITORY", ""), environ.get("GITHUB_RUN_ID", ""))
+
+
+def plan_comment(markdown: str, run_url: str) -> str:
+    """The pull request's plan comment: ``PLAN_MARKER``'s line, then ``plan --markdown``'s
+    output (or, when it printed nothing, that it did), within GitHub's comment limit.
+    plan keeps a plan under it; a failure's error and problems can pass it: then the text
+    is cut at a line, a code block the cut leaves open is closed (or the pointer to the
+    run would show as code), and the run's job summary has all of it."""
+    if not markdown.strip():
+        markdown = (f"### plansync plan printed nothing\n\nThe log of [the run]({run_url}) "
+                    "says why.\n")
+    body = f"{PLAN_MARKER}\n{markdown}"
+    if len(body) <= COMMENT_LIMIT:
+        return body
+    note = f"\n… cut: see the whole plan in the job summary of [the run]({run_url})\n"
+    fence = "```\n"
+    kept = body[:COMMENT_LIMIT - len(note) - len(fence)]
+    kept = kept[:kept.rindex("\n") + 1]  # the marker's line ends in one
+    if sum(line.startswith("```") for line in kept.splitlines()) % 2:
+        kept += fence
+    return kept + note
 
 
 def is_plan(document: Any) -> bool:
