@@ -25,8 +25,8 @@ from plansync.printable import quoted
 from plansync.redact import safe_url
 
 if TYPE_CHECKING:  # the crypto and YAML stacks load only when used: `--help` stays fast
-    from plansync.engine.guardrails import Limits
     from plansync.gateway.envelope import Envelope
+    from plansync.limits import Limits
 
 DEFAULT_FILE = "plansync.yaml"
 CONFIG_ENV = "PLANSYNC_CONFIG"
@@ -133,7 +133,7 @@ def load(flags: Flags, environ: Mapping[str, str]) -> Settings:
     """The one precedence rule: a flag, else its PLANSYNC_* variable, else the settings
     file (``--config``, else ``$PLANSYNC_CONFIG``, else ``./plansync.yaml``; read once),
     else the default."""
-    from plansync.engine.guardrails import Limits
+    from plansync.limits import Limits
 
     path = flags.config_file or _default_config_file(environ)
     from_file = _read_file(path) if path else {}

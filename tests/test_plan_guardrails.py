@@ -13,8 +13,9 @@ import jsonschema
 import pytest
 
 from plansync import schema_files
-from plansync.engine.guardrails import Limits, Violation
+from plansync.engine.guardrails import Violation
 from plansync.engine.plan import Action, Change, Plan
+from plansync.limits import Limits
 from plansync.render import markdown, text
 from tests.conftest import run
 

@@ -18,7 +18,7 @@ from plansync.commands.output import SIGNAL_EXIT, Output
 from plansync.commands.settings import Duration, open_state
 from plansync.commands.settings import settings as settings_of
 from plansync.config import Settings
-from plansync.errors import PlansyncError
+from plansync.errors import LockError, PlansyncError
 
 
 @click.command()
@@ -60,16 +60,44 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
                             "pass --auto-approve (as CI does), or run it in a terminal")
     view = _View(Output("json" if as_json else None, no_color))
     desired = shared.desired(paths, target, exclude) if plan_file is None else None
+    reviewed = shared.read_plan_file(plan_file) if plan_file is not None else None
     store = open_state(settings)
     gateway = settings.gateway
     request = run.ApplyRequest(
-        desired=desired, plan_file=plan_file, spec_paths=paths, dry_run=dry_run,
+        desired=desired, plan_file=plan_file, reviewed=reviewed, spec_paths=paths,
+        dry_run=dry_run,
         lock_wait=lock_timeout, settle_window=timedelta(seconds=settings.settle_window),
         limits=settings.limits, allow_near_charge=allow_near_charge,
         expect_spec_digest=expect_spec_digest, parallelism=parallelism)
-    return run.apply(request, store,
-                     lambda: shared.gateway_client(gateway, parallelism, rate_limit), view,
-                     confirm=lambda: auto_approve or _confirmed(), stop=_Stop())
+    with _hints():
+        return run.apply(request, store,
+                         lambda: shared.gateway_client(gateway, parallelism, rate_limit),
+                         view, confirm=lambda: auto_approve or _confirmed(), stop=_Stop())
+
+
+_REFUSED_HINTS = {
+    "other-settings": "make a new plan with these settings",
+    "other-spec": "review a new plan of this spec: plansync plan --out FILE",
+    "forged": "apply only a plan file that plansync plan --out wrote, unedited",
+}
+
+
+@contextmanager
+def _hints() -> Iterator[None]:
+    """What to do, in the commands' words: about a lock another run holds, or a saved
+    plan the run refused."""
+    from plansync.engine.run import Refused
+
+    try:
+        yield
+    except LockError as exc:
+        if exc.held_by is not None:
+            exc.hint = ("wait for that run, retry with --lock-timeout, or if it is gone: "
+                        f"plansync force-unlock {exc.held_by}")
+        raise
+    except Refused as exc:
+        exc.hint = _REFUSED_HINTS[exc.why]
+        raise
 
 
 class _View:

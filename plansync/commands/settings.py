@@ -45,6 +45,7 @@ def settings(*, gateway: bool = True, state: bool = True, guardrails: str | None
     command does with a breach (``"refuses"``: apply, ``"shows"``: plan);
     ``settle_window``: --settle-window. --config always."""
     from plansync.engine.guardrails import LIMITS
+    from plansync.limits import flag_of
 
     options = [click.option("--config", "config_file", type=click.Path(path_type=Path),
                             help=_CONFIG_HELP[gateway])]
@@ -63,7 +64,7 @@ def settings(*, gateway: bool = True, state: bool = True, guardrails: str | None
                               "$PLANSYNC_WORKSPACE; default: default)."),
         ]
     if guardrails:
-        options += [click.option(limit.metadata["flag"], limit.name,
+        options += [click.option(flag_of(limit.name), limit.name,
                                  type=_GUARDRAIL_TYPES[limit.metadata["kind"]],
                                  metavar=limit.metadata["metavar"],
                                  help=limit.metadata[guardrails]) for limit in LIMITS]

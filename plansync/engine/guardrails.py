@@ -6,98 +6,51 @@ raises an amount too far is refused as a whole, with the numbers.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from plansync.engine.impact import for_display, places, until
 from plansync.engine.plan import Action, Plan
-from plansync.errors import ConfigError
 
 
-def _limit(flag: str, kind: type, metavar: str, refuses: str, shows: str) -> dict[str, Any]:
-    """A guardrail, declared once: its settings-file key is the field's name; ``flag``,
-    ``kind`` and ``metavar`` make the flag of `plan` (help ``shows``) and `apply` (help
-    ``refuses``)."""
-    return {"flag": flag, "kind": kind, "metavar": metavar, "refuses": refuses,
-            "shows": shows}
+def _limit(kind: type, metavar: str, refuses: str, shows: str) -> dict[str, Any]:
+    """A guardrail, declared once: its settings-file key is the field's name, and its
+    flag's (plansync.limits.flag_of): ``kind`` and ``metavar`` make it; ``refuses`` is
+    its help on `apply`, ``shows`` on `plan`."""
+    return {"kind": kind, "metavar": metavar, "refuses": refuses, "shows": shows}
 
 
 @dataclass(frozen=True)
 class Guardrails:
     max_changes: int | None = field(default=None, metadata=_limit(
-        "--max-changes", int, "N", "Refuse plans changing more plans.",
+        int, "N", "Refuse plans changing more plans.",
         "Show a breach when the plan changes more plans."))
     max_cancels: int | None = field(default=None, metadata=_limit(
-        "--max-cancels", int, "N", "Refuse plans cancelling more plans.",
+        int, "N", "Refuse plans cancelling more plans.",
         "Show a breach when the plan cancels more plans."))
     max_amount_increase: Decimal | None = field(default=None, metadata=_limit(  # percent
-        "--max-amount-increase", Decimal, "PERCENT",
-        "Refuse plans raising any amount by more than this.",
+        Decimal, "PERCENT", "Refuse plans raising any amount by more than this.",
         "Show a breach when the plan raises any amount by more."))
     # percent of a currency's monthly recurring revenue
     max_mrr_decrease: Decimal | None = field(default=None, metadata=_limit(
-        "--max-mrr-decrease", Decimal, "PERCENT",
+        Decimal, "PERCENT",
         "Refuse plans lowering any currency's monthly recurring revenue by more.",
         "Show a breach when the plan lowers any currency's monthly recurring revenue by "
         "more."))
     # how many changed plans may charge within the charge window
     max_charged_within: int | None = field(default=None, metadata=_limit(
-        "--max-charged-within", int, "N",
+        int, "N",
         "Refuse plans changing more than N plans that charge within the charge window.",
         "Show a breach when the plan changes more than N plans that charge within the "
         "charge window."))
     charge_window_hours: float = field(default=24.0, metadata=_limit(
-        "--charge-window", float, "HOURS",
-        "Plans charging sooner than this are not written (default 24).",
-        "The charge window of --max-charged-within (default 24)."))
+        float, "HOURS", "Plans charging sooner than this are not written (default 24).",
+        "The charge window of the limit on plans charging within it (default 24)."))
 
 
 LIMITS = fields(Guardrails)  # every guardrail, in the order flags and messages list them
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The guardrails of a run, and which of them a flag set (the rest: the settings)."""
-
-    guardrails: Guardrails = Guardrails()
-    flagged: frozenset[str] = frozenset()
-
-    @classmethod
-    def merged(cls, from_file: Mapping[str, float], from_flags: Mapping[str, float | None]
-               ) -> Limits:
-        """The settings file's guardrails, each overridden by its flag when given."""
-        given = {name: value for name, value in from_flags.items() if value is not None}
-        flagged = frozenset(given)
-        values = {**from_file, **given}
-        for name, value in values.items():
-            if isinstance(value, float) and not math.isfinite(value):  # nan: no comparison
-                raise ConfigError(f"{_source(name, flagged)} is {value}, not a number",
-                                  "give a number >= 0, or leave the limit out for none")
-        return cls(Guardrails(**{
-            limit.name: _as(limit.metadata["kind"], values[limit.name])
-            for limit in LIMITS if limit.name in values}), flagged)
-
-    def source(self, limit: str) -> str:
-        """Where a limit was set, as the user set it."""
-        return _source(limit, self.flagged)
-
-    def breaches(self, plan: Plan) -> list[Violation]:
-        """Every limit the plan exceeds, each with where that limit was set."""
-        return [replace(found, source=self.source(found.limit))
-                for found in violations(plan, self.guardrails)]
-
-
-def _source(limit: str, flagged: frozenset[str]) -> str:
-    flag = next(each.metadata["flag"] for each in LIMITS if each.name == limit)
-    return flag if limit in flagged else f"guardrails.{limit} in the settings"
-
-
-def _as(kind: type, value: float) -> Any:
-    return Decimal(str(value)) if kind is Decimal else kind(value)
 
 
 @dataclass(frozen=True)

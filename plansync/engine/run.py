@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 from plansync.engine import backends, journal, state
 from plansync.engine.applier import Applier, Options, Result
-from plansync.engine.guardrails import Limits
+from plansync.engine.guardrails import Guardrails, Violation
 from plansync.engine.plan import Action, Change, Plan, with_pending
 from plansync.engine.planner import make_plan
-from plansync.errors import GuardrailError, LockError, PlansyncError
+from plansync.errors import GuardrailError, PlansyncError
 from plansync.gateway.breaker import NOT_TRIED
 from plansync.spec.model import DesiredPlan
 
@@ -70,6 +70,25 @@ def _not_tried(made: Plan) -> int:
     return sum(1 for change in made.changes if change.error and NOT_TRIED in change.error)
 
 
+class Refused(PlansyncError):
+    """A saved plan that must not be applied; ``why`` says which check refused it (the
+    command words the hint: how to make a plan is the commands' to say)."""
+
+    def __init__(self, message: str, why: str) -> None:
+        super().__init__(message)
+        self.why = why  # "other-settings" | "other-spec" | "forged"
+
+
+class Limits(Protocol):
+    """The run's guardrails, each breach said with where its limit was set
+    (plansync.limits.Limits)."""
+
+    @property
+    def guardrails(self) -> Guardrails: ...
+
+    def breaches(self, plan: Plan) -> list[Violation]: ...
+
+
 class ApplyView(Protocol):
     """What an apply run says, as it happens (commands/output.ApplyReport)."""
 
@@ -101,6 +120,7 @@ class Stopping(Protocol):
 class ApplyRequest:
     desired: Desired | None  # the specs to plan; None with a saved plan
     plan_file: Path | None
+    reviewed: tuple[Plan, str] | None  # the saved plan read from it, and its digest
     spec_paths: Sequence[Path]  # as given (a saved plan's own paths when empty)
     dry_run: bool
     lock_wait: float
@@ -118,15 +138,14 @@ def apply(request: ApplyRequest, store: Any, open_client: Callable[[], Any],
     are changes to write."""
     with contextlib.ExitStack() as until_released:
         with contextlib.closing(store), \
-                _hint_how_to_wait(), \
                 store.lock("apply", request.lock_wait, view.warning) as lock_note, \
                 open_client() as client:
             applier = _applier(request, store, client, lock_note, stop)
             _settle_earlier_writes(applier, request.dry_run, view)
             plan_digest = None
             within = None
-            if request.plan_file is not None:
-                reviewed, plan_digest = _read_plan_file(request.plan_file)
+            if request.plan_file is not None and request.reviewed is not None:
+                reviewed, plan_digest = request.reviewed
                 if plan_digest in applier.state.applied_plans:
                     return view.already_applied(request.plan_file,
                                                 applier.state.applied_plans[plan_digest])
@@ -216,17 +235,6 @@ def _settle_earlier_writes(applier: Applier, dry_run: bool, view: ApplyView) -> 
     view.line("")
 
 
-def _read_plan_file(path: Path) -> tuple[Plan, str]:
-    """A saved plan and its digest; a file that is no plan says how to make one."""
-    from plansync.engine import planfile
-
-    try:
-        return planfile.read_with_digest(path)
-    except PlansyncError as exc:
-        exc.hint = exc.hint or "make one with: plansync plan --out FILE"
-        raise
-
-
 def _within_reviewed(request: ApplyRequest, reviewed: Plan, client: Any,
                      known: state.State) -> tuple[Plan, Any]:
     """What of a saved plan may be written: the plan to apply (only the changes that the
@@ -242,22 +250,22 @@ def _within_reviewed(request: ApplyRequest, reviewed: Plan, client: Any,
         ("key fingerprint", reviewed.key_fingerprint, client.key_fingerprint),
     ) if theirs != ours]
     if mismatches:
-        raise PlansyncError(f"plan file {plan_file} was made for {'; '.join(mismatches)}",
-                            "make a new plan with these settings")
+        raise Refused(f"plan file {plan_file} was made for {'; '.join(mismatches)}",
+                      "other-settings")
     spec_paths = list(request.spec_paths) or [Path(p) for p in reviewed.spec_paths]
     desired, problems = loader.load(spec_paths)
     if problems or loader.digest(desired) != reviewed.spec_digest:
-        raise PlansyncError(
+        raise Refused(
             f"the spec in {', '.join(map(str, spec_paths))} is not the one plan file "
             f"{plan_file} was made from (the spec changed since, for example by a later "
             "merge, or the file was made from another spec); nothing was sent",
-            "review a new plan of this spec: plansync plan --out FILE")
+            "other-spec")
     forged = ceiling.forgeries(reviewed, desired)
     if forged:
-        raise PlansyncError(
+        raise Refused(
             f"plan file {plan_file} asks for what its spec does not: " + "; ".join(forged)
             + "; the file was edited or made from another spec, so nothing was sent",
-            "apply only a plan file that plansync plan --out wrote, unedited")
+            "forged")
     now = plan(Desired(desired, reviewed.spec_digest, reviewed.spec_paths), client, known,
                request.parallelism)
     within = ceiling.intersect(reviewed, now)
@@ -291,15 +299,3 @@ def _not_written(within: Any, view: ApplyView) -> list[Result]:
 def _fields(change: Change) -> str:
     return f" of {', '.join(change.changed_fields)}" if change.changed_fields and \
         str(change.action) == "update" else ""
-
-
-@contextlib.contextmanager
-def _hint_how_to_wait() -> Iterator[None]:
-    """A lock held by another run: say how apply can wait for it."""
-    try:
-        yield
-    except LockError as exc:
-        if exc.held_by is not None:
-            exc.hint = ("wait for that run, retry with --lock-timeout, or if it is gone: "
-                        f"plansync force-unlock {exc.held_by}")
-        raise
