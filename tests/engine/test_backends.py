@@ -20,7 +20,7 @@ import pytest
 
 from plansync.engine import backends
 from plansync.engine.backends import StaleStateError, StateBackend, open_backend
-from plansync.engine.backends.s3 import GroupCommit
+from plansync.engine.backends.groupcommit import GroupCommit
 from plansync.engine.state import Entry, Intent, Outcome, State
 from plansync.errors import LockError
 from tests.conftest import state_location

@@ -16,14 +16,14 @@ import re
 from collections.abc import Mapping
 from urllib.parse import parse_qs, urlsplit
 
-from plansync.engine.backends.base import StaleStateError, StateBackend, Warn
+from plansync.engine.backends.base import StaleStateError, StateBackend
 from plansync.engine.journal import fold
 from plansync.engine.state import State, bound
 from plansync.errors import ConfigError
 from plansync.printable import quoted
 
-__all__ = ["DEFAULT_WORKSPACE", "StaleStateError", "StateBackend", "Warn", "checkpoint",
-           "current", "open_backend"]
+__all__ = ["DEFAULT_WORKSPACE", "StaleStateError", "StateBackend", "checkpoint", "current",
+           "open_backend"]
 
 DEFAULT_WORKSPACE = "default"
 _WORKSPACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")

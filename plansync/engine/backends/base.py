@@ -82,7 +82,9 @@ class StateBackend(abc.ABC):
     @abc.abstractmethod
     def put_state(self, state: State, expected: int) -> int | None:
         """Store ``state`` if the stored serial is still ``expected`` (0: none stored), in
-        one atomic step; None when stored, else the serial found."""
+        one atomic step; None when stored, else the serial found. While this run holds
+        the lock, as append and clear_journal: nothing once a later generation exists
+        (LockLostError)."""
 
     @abc.abstractmethod
     def append(self, record: Record) -> None:
@@ -149,9 +151,12 @@ class StateBackend(abc.ABC):
                 "another run wrote it: run again")
         return saved
 
-    def stored_serial(self) -> int:
-        found = self.read()
-        return found.serial if found else 0
+    def unavailable(self, doing: str, why: str, check: str) -> PlansyncError:
+        """The error for a store that failed (its server, the network): what this run was
+        doing, why, and what to check."""
+        return PlansyncError(f"cannot {doing} the state in {self.where}: {why}",
+                             f"{check}; nothing done is lost: the next apply settles it "
+                             "from the journal")
 
     @contextlib.contextmanager
     def lock(self, operation: str, timeout: float = 0.0,

@@ -133,10 +133,7 @@ class PostgresBackend(StateBackend):
                 # The session that held the advisory lock is gone, and the lock with it.
                 raise lock.lost(self.where, f"its database session ended "
                                             f"({_first_line(exc)})") from None
-            raise PlansyncError(f"cannot {doing} the state in {self.where}: "
-                                f"{_first_line(exc)}",
-                                "check the server; nothing done is lost: the next apply "
-                                "settles it from the journal") from None
+            raise self.unavailable(doing, _first_line(exc), "check the server") from None
 
     # --- state -------------------------------------------------------------------------
 

@@ -28,10 +28,9 @@ import dataclasses
 import itertools
 import json
 import math
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -42,6 +41,7 @@ import botocore.exceptions
 
 from plansync.engine import lock
 from plansync.engine.backends.base import Hold, StateBackend, Taken
+from plansync.engine.backends.groupcommit import GroupCommit
 from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.lock import LockNote
 from plansync.engine.state import State, document, from_document
@@ -100,22 +100,32 @@ class S3Backend(StateBackend):
         try:
             yield
         except _AWS_ERRORS as exc:
-            raise PlansyncError(f"cannot {doing} the state in {self.where}: {_reason(exc)}",
-                                "check the bucket, the credentials and the region; nothing "
-                                "done is lost: the next apply settles it from the journal"
-                                ) from None
+            raise self.unavailable(doing, _reason(exc),
+                                   "check the bucket, the credentials and the region") from None
+
+    def _get(self, name: str) -> Any:
+        """The workspace's object ``name`` (its GET answer), or None if there is none."""
+        try:
+            return self._s3.get_object(Bucket=self.bucket, Key=self._root + name)
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None
+            raise
+
+    def _put(self, name: str, text: str, **options: str) -> str:
+        """Write the workspace's object ``name`` (``options``: its condition, If-Match or
+        If-None-Match, and its content type); its new ETag."""
+        return str(self._s3.put_object(Bucket=self.bucket, Key=self._root + name,
+                                       Body=text.encode(), **options)["ETag"])
 
     # --- state -------------------------------------------------------------------------
 
     def read(self) -> State | None:
         with self._errors("read"):
-            try:
-                answer = self._s3.get_object(Bucket=self.bucket, Key=self._root + "state.json")
-            except botocore.exceptions.ClientError as exc:
-                if _code(exc) in _MISSING:
-                    self._etag = None
-                    return None
-                raise
+            answer = self._get("state.json")
+            if answer is None:
+                self._etag = None
+                return None
             body = answer["Body"].read()
         self._etag = answer["ETag"]
         try:
@@ -129,22 +139,24 @@ class S3Backend(StateBackend):
         self.check_lease()  # S3 cannot refuse it for us: a takeover rewrote the state, so
         #                     its ETag refuses an old holder frozen after this check
         if expected and self._etag is None:  # not read by this backend yet
-            found = self.stored_serial()
+            found = self._stored_serial()
             if found != expected:
                 return found
         condition = {"IfMatch": self._etag} if expected else {"IfNoneMatch": "*"}
         with self._errors("write"):
             try:
-                answer = self._s3.put_object(
-                    Bucket=self.bucket, Key=self._root + "state.json",
-                    Body=json.dumps(document(state), indent=2).encode(),
-                    ContentType="application/json", **condition)
+                etag = self._put("state.json", json.dumps(document(state), indent=2),
+                                 ContentType="application/json", **condition)
             except botocore.exceptions.ClientError as exc:
                 if _code(exc) in _CHANGED:
-                    return self.stored_serial()
+                    return self._stored_serial()
                 raise
-        self._etag = answer["ETag"]
+        self._etag = etag
         return None
+
+    def _stored_serial(self) -> int:
+        found = self.read()
+        return found.serial if found else 0
 
     # --- journal -----------------------------------------------------------------------
 
@@ -213,24 +225,21 @@ class S3Backend(StateBackend):
             condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
             with self._errors("lock"):
                 try:
-                    taken = self._s3.put_object(Bucket=self.bucket, Key=self._root + "lock.json",
-                                                Body=json.dumps(note.stored()).encode(),
-                                                **condition)
+                    etag = self._put("lock.json", json.dumps(note.stored()), **condition)
                 except botocore.exceptions.ClientError as exc:
                     if _code(exc) not in _CHANGED + _MISSING:
                         raise
                     continue  # someone else took it meanwhile: look again
             gone = stale and not held.released
-            return Taken(Hold(note, str(taken["ETag"])), held if gone else None,
+            return Taken(Hold(note, etag), held if gone else None,
                          f"not renewed for {age or 0:.0f}s (lease {lease:g}s)",
                          rewrite_state=held.broken or gone)
 
     def renew(self, hold: Hold) -> None:
         with self._errors("renew the lock of"):
             try:
-                hold.token = str(self._s3.put_object(
-                    Bucket=self.bucket, Key=self._root + "lock.json",
-                    Body=json.dumps(hold.note.stored()).encode(), IfMatch=hold.token)["ETag"])
+                hold.token = self._put("lock.json", json.dumps(hold.note.stored()),
+                                       IfMatch=hold.token)
             except botocore.exceptions.ClientError as exc:
                 if _code(exc) in _CHANGED + _MISSING:
                     raise lock.Superseded from None
@@ -239,18 +248,14 @@ class S3Backend(StateBackend):
     def release(self, hold: Hold) -> None:
         released = json.dumps({"released": True, "generation": hold.note.generation})
         with self._errors("unlock"), contextlib.suppress(botocore.exceptions.ClientError):
-            self._s3.put_object(Bucket=self.bucket, Key=self._root + "lock.json",
-                                Body=released.encode(), IfMatch=hold.token)
+            self._put("lock.json", released, IfMatch=hold.token)
 
     def _held(self) -> tuple[LockNote, str | None, float | None]:
         """The lock's note, its ETag and how long ago it was last renewed (all by the
         server's clock), or an empty note if there is none."""
-        try:
-            answer = self._s3.get_object(Bucket=self.bucket, Key=self._root + "lock.json")
-        except botocore.exceptions.ClientError as exc:
-            if _code(exc) in _MISSING:
-                return LockNote(), None, None
-            raise
+        answer = self._get("lock.json")
+        if answer is None:
+            return LockNote(), None, None
         try:
             note = LockNote.read(json.loads(answer["Body"].read())) or LockNote()
         except (ValueError, RecursionError):
@@ -279,8 +284,7 @@ class S3Backend(StateBackend):
         broken = {"released": True, "broken": True, "generation": holder.note.generation,
                   "lease": self._lease_of(holder.note)}
         with self._errors("force-unlock"):
-            self._s3.put_object(Bucket=self.bucket, Key=self._root + "lock.json",
-                                Body=json.dumps(broken).encode(), IfMatch=holder.token)
+            self._put("lock.json", json.dumps(broken), IfMatch=holder.token)
 
     def workspaces(self) -> list[str]:
         names = []
@@ -341,48 +345,3 @@ def _reason(exc: BaseException) -> str:
         return f"{error.get('Code', '')} {error.get('Message', '')}".strip()
     # botocore's words quote the endpoint URL, credentials and all.
     return safe_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
-
-
-class GroupCommit:
-    """Many threads' appends, written together: while one object is being written, the
-    appends that arrive wait and go in the next one, so 16 workers journalling at once
-    cost a few requests, not 16. Each submit returns when its own data is written (or
-    raises what writing it raised). Hand-written: a dozen lines around a Condition, which
-    no library we use offers."""
-
-    def __init__(self, write: Callable[[list[bytes]], None]) -> None:
-        self._write = write
-        self._changed = threading.Condition()
-        self._queue: list[_Ticket] = []
-        self._writing = False
-
-    def submit(self, data: bytes) -> None:
-        ticket = _Ticket(data)
-        with self._changed:
-            self._queue.append(ticket)
-            while self._writing and not ticket.done:
-                self._changed.wait()
-            if not ticket.done:  # this thread writes the batch, its own data included
-                self._writing = True
-                batch, self._queue = self._queue, []
-        if not ticket.done:
-            error: BaseException | None = None
-            try:
-                self._write([t.data for t in batch])
-            except BaseException as exc:  # handed to every waiter below
-                error = exc
-            with self._changed:
-                for waiting in batch:
-                    waiting.done, waiting.error = True, error
-                self._writing = False
-                self._changed.notify_all()
-        if ticket.error is not None:
-            raise ticket.error
-
-
-@dataclasses.dataclass
-class _Ticket:
-    data: bytes
-    done: bool = False
-    error: BaseException | None = None
-
