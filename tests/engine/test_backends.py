@@ -92,6 +92,12 @@ def test_state_round_trip_and_workspaces(make: Callable[..., StateBackend]) -> N
     assert {backend.workspace, "other"} <= set(make().workspaces())
 
 
+def test_only_a_local_file_is_not_shared(make: Callable[..., StateBackend],
+                                         location: str) -> None:
+    # PLANSYNC_REQUIRE_REMOTE_STATE (the GitHub Action) refuses a state no other runner sees.
+    assert make().shared is ("://" in location)
+
+
 def test_a_stale_write_is_refused(make: Callable[..., StateBackend]) -> None:
     first, second = make(), make()
     first.write(State("JT01", URL))

@@ -1,5 +1,6 @@
 """State file, journal and lock: real files in a temp folder."""
 
+import dataclasses
 import json
 import re
 import threading
@@ -98,6 +99,18 @@ def test_ci_run_url() -> None:
     assert lock.ci_run_url({"CI_JOB_URL": "https://gitlab.example/j/1"}) == \
         "https://gitlab.example/j/1"
     assert lock.ci_run_url({}) is None
+
+
+def test_the_lock_note_is_stored_as_plansync_always_stored_it() -> None:
+    # Notes written before the note was a LockNote are read, and new ones read by them.
+    note = lock.LockNote.new("apply")
+    assert list(note.stored()) == ["id", "user", "host", "pid", "operation", "since", "ci_url"]
+    leased = dataclasses.replace(lock.LockNote.new("apply", 60.0), generation=3)
+    assert list(leased.stored())[-2:] == ["lease", "generation"]
+    assert lock.LockNote.read(json.loads(json.dumps(leased.stored()))) == leased
+    assert lock.LockNote.read({"released": True, "generation": 4}) == \
+        lock.LockNote(generation=4, released=True)
+    assert lock.LockNote.read([]) is None and lock.LockNote.read({}) is None
 
 
 def plan_of(*changes: Change) -> Plan:
