@@ -132,7 +132,7 @@ def open_state(options: dict[str, Any], config_file: Path | None = None) -> Any:
         config_file or options.get("config_file"))
     backend = open_backend(location, workspace, os.environ)
     if os.environ.get(REQUIRE_REMOTE_STATE, "").lower() in ("1", "true", "yes") and \
-            not backend.shared:
+            type(backend).__name__ == "LocalBackend":
         raise PlansyncError(
             f"the state is a local file ({location}), which this CI runner forgets: "
             "cancellations would be lost and two runners could both write",
