@@ -55,7 +55,7 @@ import os, sys
 from plansync.engine.backends import open_backend
 backend = open_backend(sys.argv[1], None, os.environ)
 with backend.lock("apply", 0, None) as note:
-    print(note["id"], flush=True)
+    print(note.id, flush=True)
     sys.stdin.read()
 """
 
@@ -210,7 +210,7 @@ def test_the_lock_excludes_another_process_in_another_directory(
         assert holder.stdin is not None
         holder.stdin.close()  # the holder finishes and releases the lock...
         with make().lock("apply", 30, None) as note:  # ...which this one waited for
-            assert note["id"] != lock_id
+            assert note.id != lock_id
         assert time.monotonic() - started < 30
 
 
@@ -239,7 +239,7 @@ def test_force_unlock_checks_the_id_and_refuses_a_live_holder_unless_forced(
         with pytest.raises(LockError, match="shows signs of life") as refused:
             make().force_unlock(lock_id)
         assert refused.value.held_by == lock_id  # the command says how to force it
-        assert make().force_unlock(lock_id, force=True)["id"] == lock_id
+        assert make().force_unlock(lock_id, force=True).id == lock_id
         with make().lock("apply", 5, None):
             pass
         holder.kill()
@@ -251,7 +251,7 @@ from plansync.engine.backends import open_backend
 from plansync.engine.state import Intent, State
 backend = open_backend(sys.argv[1], None, os.environ)
 with backend.lock("apply", 0, None) as note:
-    print(note["id"], note["generation"], flush=True)
+    print(note.id, note.generation, flush=True)
     sys.stdin.readline()  # frozen here (SIGSTOP) while another run takes the lock
     for name, act in (("check", backend.check_lease),
                       ("append", lambda: backend.append(
@@ -283,7 +283,7 @@ def test_a_fenced_holder_can_store_nothing(make: Callable[..., StateBackend], lo
             holder.send_signal(signal.SIGSTOP)
             make().force_unlock(lock_id, force=True)
             with make().lock("apply", 15, None) as note:
-                assert note["generation"] > int(generation)
+                assert note.generation > int(generation)
                 holder.send_signal(signal.SIGCONT)
                 holder.stdin.write("go\n")
                 holder.stdin.flush()

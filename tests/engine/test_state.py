@@ -60,8 +60,8 @@ def test_lock_names_its_holder_and_can_be_waited_for(tmp_path: Path) -> None:
     with LocalBackend(path).lock("apply", 0) as note:
         with pytest.raises(LockError) as info, LocalBackend(path).lock("apply", 0):
             pass
-        assert f"lock {note['id']} held by {note['user']}@{note['host']} pid " in str(info.value)
-        assert f"plansync force-unlock {note['id']}" in str(info.value)
+        assert f"lock {note.id} held by {note.user}@{note.host} pid " in str(info.value)
+        assert f"plansync force-unlock {note.id}" in str(info.value)
         assert "--lock-timeout" not in str(info.value)  # the engine names no flag
     started = time.monotonic()
     holder_done = threading.Event()
@@ -87,7 +87,7 @@ def test_a_note_left_by_a_dead_holder_is_taken_over_with_a_warning(tmp_path: Pat
                                                 "since": "then"}))
     warnings: list[str] = []
     with LocalBackend(path).lock("apply", 0, warn=warnings.append) as note:
-        assert note["id"] != "old"
+        assert note.id != "old"
     assert warnings == ["taking over a stale lock: lock old held by u@h pid 999999 for apply "
                         "since then; that process is gone"]
 
