@@ -134,7 +134,7 @@ def test_the_locked_state_message_names_the_ci_run_without_its_credentials(
         from plansync.engine import lock
 
         monkeypatch.setenv("BUILD_URL", BUILD_URL)
-        note = lock.new_note("apply")
+        note = lock.LockNote.new("apply").stored()
     else:  # stored the CI URL as it was given
         note = _note(BUILD_URL)
     held.write_text(json.dumps(note))

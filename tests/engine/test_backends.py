@@ -20,7 +20,7 @@ import pytest
 
 from plansync.engine import backends
 from plansync.engine.backends import StaleStateError, StateBackend, open_backend
-from plansync.engine.backends.s3 import GroupCommit
+from plansync.engine.backends.groupcommit import GroupCommit
 from plansync.engine.state import Entry, Intent, Outcome, State
 from plansync.errors import LockError
 from tests.conftest import state_location
@@ -55,7 +55,7 @@ import os, sys
 from plansync.engine.backends import open_backend
 backend = open_backend(sys.argv[1], None, os.environ)
 with backend.lock("apply", 0, None) as note:
-    print(note["id"], flush=True)
+    print(note.id, flush=True)
     sys.stdin.read()
 """
 
@@ -90,6 +90,12 @@ def test_state_round_trip_and_workspaces(make: Callable[..., StateBackend]) -> N
     assert other.read() is None
     other.write(State("JT02", URL))
     assert {backend.workspace, "other"} <= set(make().workspaces())
+
+
+def test_only_a_local_file_is_not_shared(make: Callable[..., StateBackend],
+                                         location: str) -> None:
+    # PLANSYNC_REQUIRE_REMOTE_STATE (the GitHub Action) refuses a state no other runner sees.
+    assert make().shared is ("://" in location)
 
 
 def test_a_stale_write_is_refused(make: Callable[..., StateBackend]) -> None:
@@ -204,7 +210,7 @@ def test_the_lock_excludes_another_process_in_another_directory(
         assert holder.stdin is not None
         holder.stdin.close()  # the holder finishes and releases the lock...
         with make().lock("apply", 30, None) as note:  # ...which this one waited for
-            assert note["id"] != lock_id
+            assert note.id != lock_id
         assert time.monotonic() - started < 30
 
 
@@ -233,7 +239,7 @@ def test_force_unlock_checks_the_id_and_refuses_a_live_holder_unless_forced(
         with pytest.raises(LockError, match="shows signs of life") as refused:
             make().force_unlock(lock_id)
         assert refused.value.held_by == lock_id  # the command says how to force it
-        assert make().force_unlock(lock_id, force=True)["id"] == lock_id
+        assert make().force_unlock(lock_id, force=True).id == lock_id
         with make().lock("apply", 5, None):
             pass
         holder.kill()
@@ -245,7 +251,7 @@ from plansync.engine.backends import open_backend
 from plansync.engine.state import Intent, State
 backend = open_backend(sys.argv[1], None, os.environ)
 with backend.lock("apply", 0, None) as note:
-    print(note["id"], note["generation"], flush=True)
+    print(note.id, note.generation, flush=True)
     sys.stdin.readline()  # frozen here (SIGSTOP) while another run takes the lock
     for name, act in (("check", backend.check_lease),
                       ("append", lambda: backend.append(
@@ -277,7 +283,7 @@ def test_a_fenced_holder_can_store_nothing(make: Callable[..., StateBackend], lo
             holder.send_signal(signal.SIGSTOP)
             make().force_unlock(lock_id, force=True)
             with make().lock("apply", 15, None) as note:
-                assert note["generation"] > int(generation)
+                assert note.generation > int(generation)
                 holder.send_signal(signal.SIGCONT)
                 holder.stdin.write("go\n")
                 holder.stdin.flush()

@@ -1,5 +1,6 @@
 """State file, journal and lock: real files in a temp folder."""
 
+import dataclasses
 import json
 import re
 import threading
@@ -59,8 +60,8 @@ def test_lock_names_its_holder_and_can_be_waited_for(tmp_path: Path) -> None:
     with LocalBackend(path).lock("apply", 0) as note:
         with pytest.raises(LockError) as info, LocalBackend(path).lock("apply", 0):
             pass
-        assert f"lock {note['id']} held by {note['user']}@{note['host']} pid " in str(info.value)
-        assert f"plansync force-unlock {note['id']}" in str(info.value)
+        assert f"lock {note.id} held by {note.user}@{note.host} pid " in str(info.value)
+        assert f"plansync force-unlock {note.id}" in str(info.value)
         assert "--lock-timeout" not in str(info.value)  # the engine names no flag
     started = time.monotonic()
     holder_done = threading.Event()
@@ -86,7 +87,7 @@ def test_a_note_left_by_a_dead_holder_is_taken_over_with_a_warning(tmp_path: Pat
                                                 "since": "then"}))
     warnings: list[str] = []
     with LocalBackend(path).lock("apply", 0, warn=warnings.append) as note:
-        assert note["id"] != "old"
+        assert note.id != "old"
     assert warnings == ["taking over a stale lock: lock old held by u@h pid 999999 for apply "
                         "since then; that process is gone"]
 
@@ -98,6 +99,18 @@ def test_ci_run_url() -> None:
     assert lock.ci_run_url({"CI_JOB_URL": "https://gitlab.example/j/1"}) == \
         "https://gitlab.example/j/1"
     assert lock.ci_run_url({}) is None
+
+
+def test_the_lock_note_is_stored_as_plansync_always_stored_it() -> None:
+    # Notes written before the note was a LockNote are read, and new ones read by them.
+    note = lock.LockNote.new("apply")
+    assert list(note.stored()) == ["id", "user", "host", "pid", "operation", "since", "ci_url"]
+    leased = dataclasses.replace(lock.LockNote.new("apply", 60.0), generation=3)
+    assert list(leased.stored())[-2:] == ["lease", "generation"]
+    assert lock.LockNote.read(json.loads(json.dumps(leased.stored()))) == leased
+    assert lock.LockNote.read({"released": True, "generation": 4}) == \
+        lock.LockNote(generation=4, released=True)
+    assert lock.LockNote.read([]) is None and lock.LockNote.read({}) is None
 
 
 def plan_of(*changes: Change) -> Plan:

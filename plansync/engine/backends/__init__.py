@@ -1,9 +1,9 @@
-"""Where the state, its journal and its lock live: the StateBackend seam.
+"""Where the state, its journal and its lock live: the StateBackend seam (base.py).
 
 Every backend keeps, per workspace (one merchant and endpoint each), one state with
 compare-and-set on its serial, a journal whose records are durable before a request is
-sent, and a lock with its holder's note. The engine sees only this protocol; the names
-of files, tables and objects belong to each backend. Backends:
+sent, and a lock with its holder's note. The engine sees only StateBackend's public
+methods; the names of files, tables and objects belong to each backend. Backends:
 
     local       a path (default .plansync/state.json): files, a kernel flock
     postgres    postgres://user@host/db: tables, a session advisory lock
@@ -13,68 +13,20 @@ of files, tables and objects belong to each backend. Backends:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from collections.abc import Mapping
 from urllib.parse import parse_qs, urlsplit
 
-from plansync.engine.journal import Record, fold
+from plansync.engine.backends.base import StaleStateError, StateBackend
+from plansync.engine.journal import fold
 from plansync.engine.state import State, bound
-from plansync.errors import ConfigError, PlansyncError
+from plansync.errors import ConfigError
 from plansync.printable import quoted
+
+__all__ = ["DEFAULT_WORKSPACE", "StaleStateError", "StateBackend", "checkpoint", "current",
+           "open_backend"]
 
 DEFAULT_WORKSPACE = "default"
 _WORKSPACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-
-Warn = Callable[[str], None]
-
-
-class StateBackend(Protocol):
-    where: str  # how messages name this state (never with a secret in it)
-    workspace: str
-
-    def read(self) -> State | None:
-        """The state as last written, or None when there is none yet."""
-
-    def write(self, state: State, as_serial: int | None = None) -> State:
-        """Save ``state`` as serial + 1, if the stored serial is still ``state.serial``
-        (0: none stored); else raise StaleStateError. Returns the saved state.
-        ``as_serial`` (passed only by state push and migrate) saves it as that serial,
-        which must be higher than ``state.serial``: a copy keeps its source's serial."""
-
-    def append(self, record: Record) -> None:
-        """Add a journal record; durable when this returns."""
-
-    def records(self) -> list[Record]:
-        """The journal, in the order appended."""
-
-    def clear_journal(self) -> None:
-        """Only after a write() that holds every record has succeeded."""
-
-    def lock(self, operation: str, timeout: float, warn: Warn | None
-             ) -> AbstractContextManager[dict[str, Any]]:
-        """Hold the workspace's lock for the block, waiting up to ``timeout`` seconds;
-        raise LockError naming the holder if it cannot be had. Taking it raises its
-        generation (the note's "generation"); while it is held, append, write and
-        clear_journal raise LockLostError once a later generation exists."""
-
-    def check_lease(self) -> None:
-        """While the lock is held: raise LockLostError unless this run provably still
-        holds it. Called immediately before every write sent to the gateway."""
-
-    def force_unlock(self, lock_id: str, force: bool = False) -> dict[str, Any]:
-        """Break a lock whose holder cannot release it, after checking its id; refused
-        (LockError) while the holder shows signs of life, unless ``force``. Breaking it
-        raises the generation: the old holder is fenced."""
-
-    def workspaces(self) -> list[str]:
-        """The workspaces that have a state here."""
-
-    def close(self) -> None: ...
-
-
-class StaleStateError(PlansyncError):
-    """Someone else wrote the state since it was read: nothing was written."""
 
 
 def open_backend(location: str, workspace: str | None,
@@ -134,19 +86,3 @@ def checkpoint(backend: StateBackend, state: State) -> State:
     saved = backend.write(state)
     backend.clear_journal()
     return saved
-
-
-def next_serial(state: State, as_serial: int | None) -> int:
-    """The serial ``write`` saves ``state`` as: one more, or the copy's own (never lower:
-    a reader of the stored serial must see every write as newer)."""
-    if as_serial is None:
-        return state.serial + 1
-    if as_serial <= state.serial:
-        raise ValueError(f"serial {as_serial} is not after {state.serial}")
-    return as_serial
-
-
-def stale(where: str, stored: int, expected: int) -> StaleStateError:
-    return StaleStateError(
-        f"the state in {where} changed since it was read (serial {stored}, expected "
-        f"{expected}); nothing was written", "another run wrote it: run again")

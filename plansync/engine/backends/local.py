@@ -29,11 +29,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from plansync.engine import lock
-from plansync.engine.backends import DEFAULT_WORKSPACE, Warn, next_serial, stale
+from plansync.engine.backends import DEFAULT_WORKSPACE
+from plansync.engine.backends.base import Hold, StateBackend, Taken
 from plansync.engine.journal import Record, decode_all, encode
+from plansync.engine.lock import LockNote
 from plansync.engine.state import State, document, from_document
 from plansync.errors import LockError, PlansyncError
 from plansync.folders import make_private
@@ -42,7 +43,9 @@ FENCE_WAIT = 10.0  # seconds a takeover waits for an append or state write to fi
 FILE_MODE = 0o600  # state, backup, journal, lock note and plans can name customers' plans
 
 
-class LocalBackend:
+class LocalBackend(StateBackend):
+    shared = False
+
     def __init__(self, path: Path, workspace: str = DEFAULT_WORKSPACE) -> None:
         self.base = path
         self.workspace = workspace
@@ -55,7 +58,6 @@ class LocalBackend:
         self._fence = self.path.with_name(self.path.name + ".fence")
         self._append_lock = threading.Lock()
         self._fd: int | None = None
-        self._generation: int | None = None  # while this backend holds the lock
 
     # --- state -------------------------------------------------------------------------
 
@@ -79,21 +81,17 @@ class LocalBackend:
             raise PlansyncError(f"state file {path} cannot be read: {exc}", hint) from None
         return from_document(data, f"state file {path}", f"restore it from {backup}")
 
-    def write(self, state: State, as_serial: int | None = None) -> State:
+    def put_state(self, state: State, expected: int) -> int | None:
         with self._fenced():
-            return self._write(state, as_serial)
-
-    def _write(self, state: State, as_serial: int | None) -> State:
-        stored = self.read()
-        if (stored.serial if stored else 0) != state.serial:
-            raise stale(self.where, stored.serial if stored else 0, state.serial)
-        saved = dataclasses.replace(state, serial=next_serial(state, as_serial))
-        text = json.dumps(document(saved), indent=2) + "\n"
-        with writing(self.path, "state file"):
-            if self.path.exists():  # a copy, so that a state file exists at every instant
-                write_atomically(self._backup, _read(self.path, "state"))
-            write_atomically(self.path, text.encode("utf-8"))
-        return saved
+            stored = self.read()
+            if (stored.serial if stored else 0) != expected:
+                return stored.serial if stored else 0
+            text = json.dumps(document(state), indent=2) + "\n"
+            with writing(self.path, "state file"):
+                if self.path.exists():  # a copy, so that a state file exists at every instant
+                    write_atomically(self._backup, _read(self.path, "state"))
+                write_atomically(self.path, text.encode("utf-8"))
+        return None
 
     # --- journal -----------------------------------------------------------------------
 
@@ -169,25 +167,88 @@ class LocalBackend:
 
     # --- lock --------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def lock(self, operation: str, timeout: float = 0.0,
-             warn: Warn | None = None) -> Iterator[dict[str, Any]]:
-        note = lock.new_note(operation)
-        with writing(self._lock, "lock file"):
-            fd = self._take(note, time.monotonic() + timeout, warn)
+    def try_lock(self, note: LockNote) -> Taken | LockNote:
+        """Make the lock path name our note, flocked, then raise the generation.
+
+        The note is written whole to a private temp file and flocked before the path
+        names it (a hard link, or a rename over the note of a holder that is gone): a
+        reader never sees a note half written, and whoever opens the path finds it locked."""
+        path = self._lock
+        with writing(path, "lock file"):
+            make_private(path.parent)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+            try:
+                os.write(fd, json.dumps(note.stored()).encode())
+                os.fsync(fd)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody else knows this file yet
+                stale: LockNote | None = None
+                while True:
+                    try:
+                        os.link(tmp, path)
+                        break
+                    except FileExistsError:
+                        stale = self._take_over(tmp)
+                    if stale is not None:
+                        break
+                    held = _read_note(path)
+                    if path.exists():  # else released between our link and our read: again
+                        os.close(fd)
+                        return held or LockNote()
+            except BaseException:
+                os.close(fd)
+                raise
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+        hold = Hold(note, fd)
         try:
             with writing(self._fence, "lock's fence file"):
-                self._generation = note["generation"] = self._raise_generation()
-            yield note
+                hold.note = dataclasses.replace(note, generation=self._raise_generation())
+        except BaseException:
+            self.release(hold)
+            raise
+        return Taken(hold, stale)
+
+    def _take_over(self, tmp: str) -> LockNote | None:
+        """If the note at the lock path belongs to a holder that is gone (its flock
+        released), replace it with ours and return it; None while someone holds it."""
+        try:
+            old = open_regular(self._lock, "lock file")
+        except FileNotFoundError:
+            return None  # released meanwhile: try the link again
+        try:
+            try:
+                fcntl.flock(old, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return None
+            if not _same_file(old, self._lock):
+                return None  # replaced between our open and our flock
+            previous = _read_note(self._lock) or LockNote()
+            os.replace(tmp, self._lock)  # still holding the old note's flock: nobody slips in
+            return previous
         finally:
-            self._generation = None
-            if _same_file(fd, self._lock):
-                self._lock.unlink(missing_ok=True)  # released cleanly: no note left behind
-            os.close(fd)
+            os.close(old)
+
+    def release(self, hold: Hold) -> None:
+        if _same_file(hold.token, self._lock):
+            self._lock.unlink(missing_ok=True)  # released cleanly: no note left behind
+        os.close(hold.token)
+
+    def holder(self) -> Hold | None:
+        note = _read_note(self._lock)
+        if not self._lock.exists():
+            return None
+        return Hold(note or LockNote(), alive="its process still holds the file lock"
+                    if _flocked(self._lock) else None)
+
+    def break_lock(self, holder: Hold) -> None:
+        with writing(self._fence, "lock's fence file"):
+            self._raise_generation(holder.note)  # fences the holder before its lock goes
+        self._lock.unlink(missing_ok=True)
 
     # --- fencing -----------------------------------------------------------------------
 
-    def _raise_generation(self, holder: dict[str, Any] | None = None) -> int:
+    def _raise_generation(self, holder: LockNote | None = None) -> int:
         """One more than the fence file's generation, stored: every holder before is
         fenced. Waits (a little) for an append or state write in progress to end."""
         fd = open_regular(self._fence, "lock's fence file", os.O_RDWR | os.O_CREAT)
@@ -199,7 +260,7 @@ class LocalBackend:
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise _storing(holder or {}) from None
+                        raise _storing(holder or LockNote()) from None
                     time.sleep(lock.POLL_SECONDS)
             generation = _generation_in(fd) + 1
             data = f"{generation}\n".encode()
@@ -216,7 +277,7 @@ class LocalBackend:
     def _fenced(self) -> Iterator[None]:
         """While the lock is held, run the block only if no later holder exists, and keep
         any from taking the lock over until it is done (a shared flock on the fence)."""
-        if self._generation is None:  # commands that store without the lock
+        if self.generation is None:  # commands that store without the lock
             yield
             return
         try:
@@ -225,101 +286,19 @@ class LocalBackend:
             raise lock.lost(self.where, f"its fence file {self._fence} is gone") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            self._check(_generation_in(fd))
+            self.check_generation(_generation_in(fd))
             yield
         finally:
             os.close(fd)
 
-    def check_lease(self) -> None:
-        if self._generation is None:
-            return
+    def fence_generation(self) -> int:
         try:
-            found = int(_read(self._fence, "lock's fence file").decode("ascii") or 0)
+            return int(_read(self._fence, "lock's fence file").decode("ascii") or 0)
         except (OSError, ValueError):
             raise lock.lost(self.where, f"its fence file {self._fence} cannot be read"
                             ) from None
         except PlansyncError as exc:  # something else was put in its place
             raise lock.lost(self.where, exc.message) from None
-        self._check(found)
-
-    def _check(self, found: int) -> None:
-        if found != self._generation:
-            raise lock.lost(self.where, f"the lock was broken or taken over (generation "
-                                        f"{found}; this run held {self._generation})")
-
-    def _take(self, note: dict[str, Any], deadline: float, warn: Warn | None) -> int:
-        """The lock file's descriptor, flocked, once the lock path names our note.
-
-        The note is written whole to a private temp file and flocked before the path
-        names it (a hard link, or a rename over a stale note): a reader never sees a note
-        half written, and whoever opens the path finds it locked."""
-        path = self._lock
-        make_private(path.parent)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
-        try:
-            os.write(fd, json.dumps(note).encode())
-            os.fsync(fd)
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody else knows this file yet
-            while True:
-                try:
-                    os.link(tmp, path)
-                    return fd
-                except FileExistsError:
-                    pass
-                if self._taken_over(tmp, warn):
-                    return fd
-                if time.monotonic() >= deadline:
-                    held = _read_note(path)
-                    if not held and not path.exists():
-                        continue  # released between our link and our read: try again
-                    raise lock.locked(held)
-                time.sleep(lock.POLL_SECONDS)
-        except BaseException:
-            os.close(fd)
-            raise
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-
-    def _taken_over(self, tmp: str, warn: Warn | None) -> bool:
-        """If the note at the lock path belongs to a holder that is gone (its flock
-        released), replace it with ours; False while someone holds it."""
-        try:
-            old = open_regular(self._lock, "lock file")
-        except FileNotFoundError:
-            return False  # released meanwhile: try the link again
-        try:
-            try:
-                fcntl.flock(old, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-            if not _same_file(old, self._lock):
-                return False  # replaced between our open and our flock
-            previous = _read_note(self._lock)
-            os.replace(tmp, self._lock)  # still holding the old note's flock: nobody slips in
-            if warn is not None:
-                warn(f"taking over a stale lock: {lock.describe(previous)}; "
-                     "that process is gone")
-            return True
-        finally:
-            os.close(old)
-
-    def force_unlock(self, lock_id: str, force: bool = False) -> dict[str, Any]:
-        note = _read_note(self._lock)
-        if not self._lock.exists():
-            raise LockError(f"the state in {self.where} is not locked")
-        lock.check_id(note or {"id": "unreadable"}, lock_id, self.where)
-        if not force:
-            if _flocked(self._lock):
-                raise lock.refuse_live(note, "its process still holds the file lock",
-                                       lock_id)
-            if lock.alive_here(note):
-                raise lock.refuse_live(note, f"pid {note['pid']} is running on this host",
-                                       lock_id)
-        with writing(self._fence, "lock's fence file"):
-            self._raise_generation(note)  # fences the holder before its lock disappears
-        self._lock.unlink(missing_ok=True)
-        return note
 
     # --- workspaces --------------------------------------------------------------------
 
@@ -418,8 +397,8 @@ def writing(path: Path, what: str) -> Iterator[None]:
         ) from None
 
 
-def _storing(note: dict[str, Any]) -> LockError:
-    pid = note.get("pid", "PID")
+def _storing(note: LockNote) -> LockError:
+    pid = "PID" if note.pid is None else note.pid
     return LockError(
         f"the lock's holder is stopped in the middle of storing a record: {lock.describe(note)}",
         f"resume it (kill -CONT {pid}) or end it (kill {pid}), then run this again")
@@ -445,12 +424,11 @@ def _flocked(path: Path) -> bool:
     return False
 
 
-def _read_note(path: Path) -> dict[str, Any]:
+def _read_note(path: Path) -> LockNote | None:
     try:
-        text = _read(path, "lock file").decode("utf-8")
-        return lock.clean(json.loads(text) if text else {})
+        return LockNote.read(json.loads(_read(path, "lock file").decode("utf-8") or "{}"))
     except (OSError, ValueError, RecursionError):
-        return {}
+        return None
 
 
 def _same_file(fd: int, path: Path) -> bool:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -31,8 +30,9 @@ from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
 from plansync.engine import lock
-from plansync.engine.backends import Warn, next_serial, stale
+from plansync.engine.backends.base import Hold, StateBackend, Taken
 from plansync.engine.journal import Record, decode_all, encode
+from plansync.engine.lock import LockNote
 from plansync.engine.state import State, document, from_document
 from plansync.errors import ConfigError, PlansyncError
 
@@ -58,9 +58,13 @@ _RAISE = ("INSERT INTO plansync_fence (workspace, generation) VALUES (%s, 1) "
 # True while no holder later than the given generation exists (a statement's condition).
 _HELD = ("EXISTS (SELECT 1 FROM plansync_fence WHERE workspace = %s AND generation = %s)")
 _KEY = "hashtextextended('plansync:' || %s, 0)"  # the workspace's advisory lock key
+# The holder's session: only a plansync one with that pid (a pid is reused once it ended).
+_SESSION = "FROM pg_stat_activity WHERE pid = %s AND application_name = 'plansync'"
 
 
-class PostgresBackend:
+class PostgresBackend(StateBackend):
+    shared = True
+
     def __init__(self, url: str, workspace: str, environ: Mapping[str, str]) -> None:
         parts = urlsplit(url)
         # (An empty ?password= is refused too: it says a password belongs in the URL; and
@@ -79,7 +83,6 @@ class PostgresBackend:
                       f"workspace {workspace}")
         self._connection: psycopg.Connection[Any] | None = None
         self._connecting = threading.Lock()
-        self._generation: int | None = None  # while this backend holds the lock
 
     def _db(self) -> psycopg.Connection[Any]:
         with self._connecting:  # apply's workers may be the first to need it, all at once
@@ -125,15 +128,12 @@ class PostgresBackend:
         try:
             yield
         except psycopg.Error as exc:
-            if self._generation is not None and (self._connection is None
+            if self.generation is not None and (self._connection is None
                                                  or self._connection.closed):
                 # The session that held the advisory lock is gone, and the lock with it.
                 raise lock.lost(self.where, f"its database session ended "
                                             f"({_first_line(exc)})") from None
-            raise PlansyncError(f"cannot {doing} the state in {self.where}: "
-                                f"{_first_line(exc)}",
-                                "check the server; nothing done is lost: the next apply "
-                                "settles it from the journal") from None
+            raise self.unavailable(doing, _first_line(exc), "check the server") from None
 
     # --- state -------------------------------------------------------------------------
 
@@ -145,13 +145,12 @@ class PostgresBackend:
             return None
         return from_document(row[0], self.where, "restore it with plansync state push")
 
-    def write(self, state: State, as_serial: int | None = None) -> State:
-        saved = dataclasses.replace(state, serial=next_serial(state, as_serial))
-        values = (saved.serial, saved.lineage, Jsonb(document(saved)), self.workspace)
+    def put_state(self, state: State, expected: int) -> int | None:
+        values = (state.serial, state.lineage, Jsonb(document(state)), self.workspace)
         held, fence = self._fence_condition()
         with self._errors("write"):
             db = self._db()
-            if state.serial == 0:
+            if expected == 0:
                 done = db.execute(
                     "INSERT INTO plansync_state (serial, lineage, document, workspace) "
                     f"SELECT %s, %s, %s, %s WHERE {held} "
@@ -160,13 +159,13 @@ class PostgresBackend:
                 done = db.execute(
                     "UPDATE plansync_state SET serial = %s, lineage = %s, document = %s, "
                     f"written_at = now() WHERE workspace = %s AND serial = %s AND {held}",
-                    (*values, state.serial, *fence))
-            if done.rowcount != 1:
-                self.check_lease()
-                row = db.execute("SELECT serial FROM plansync_state WHERE workspace = %s",
-                                 (self.workspace,)).fetchone()
-                raise stale(self.where, row[0] if row else 0, state.serial)
-        return saved
+                    (*values, expected, *fence))
+            if done.rowcount == 1:
+                return None
+            self.check_lease()  # a fenced write changed nothing: say why
+            row = db.execute("SELECT serial FROM plansync_state WHERE workspace = %s",
+                             (self.workspace,)).fetchone()
+        return row[0] if row else 0
 
     # --- journal -----------------------------------------------------------------------
 
@@ -200,86 +199,67 @@ class PostgresBackend:
 
     def _fence_condition(self) -> tuple[str, tuple[Any, ...]]:
         """The SQL condition (and its parameters) under which this run may store."""
-        if self._generation is None:  # commands that store without the lock
+        if self.generation is None:  # commands that store without the lock
             return "TRUE", ()
-        return _HELD, (self.workspace, self._generation)
+        return _HELD, (self.workspace, self.generation)
 
-    def check_lease(self) -> None:
-        if self._generation is None:
-            return
+    def fence_generation(self) -> int:
         with self._errors("check the lock of"):
             row = self._db().execute("SELECT generation FROM plansync_fence "
                                      "WHERE workspace = %s", (self.workspace,)).fetchone()
-        if row is None or row[0] != self._generation:
-            raise lock.lost(self.where, f"the lock was broken or taken over (generation "
-                                        f"{row[0] if row else 0}; this run held "
-                                        f"{self._generation})")
+        return row[0] if row else 0
 
     # --- lock --------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def lock(self, operation: str, timeout: float = 0.0,
-             warn: Warn | None = None) -> Iterator[dict[str, Any]]:
-        note = lock.new_note(operation)
-        deadline = time.monotonic() + timeout
+    def try_lock(self, note: LockNote) -> Taken | LockNote:
         with self._errors("lock"):
             db = self._db()
-            while not db.execute(f"SELECT pg_try_advisory_lock({_KEY})",
-                                 (self.workspace,)).fetchone()[0]:  # type: ignore[index]
-                if time.monotonic() >= deadline:
-                    raise lock.locked(self._note())
-                time.sleep(lock.POLL_SECONDS)
-            previous = self._note()
-            if previous and warn is not None:  # its holder's session ended without it
-                warn(f"taking over a stale lock: {lock.describe(previous)}; "
-                     "that process is gone")
+            if not db.execute(f"SELECT pg_try_advisory_lock({_KEY})",
+                              (self.workspace,)).fetchone()[0]:  # type: ignore[index]
+                return self._note() or LockNote()
+            previous = self._note()  # a note left: its holder's session ended without it
             row = db.execute(_RAISE, (self.workspace,)).fetchone()
             assert row is not None
-            self._generation = note["generation"] = row[0]
+            note = dataclasses.replace(note, generation=row[0])
             db.execute("INSERT INTO plansync_lock (workspace, note, backend_pid) "
                        "VALUES (%s, %s, pg_backend_pid()) ON CONFLICT (workspace) DO UPDATE "
                        "SET note = excluded.note, backend_pid = excluded.backend_pid",
-                       (self.workspace, Jsonb(note)))
-        try:
-            yield note
-        finally:
-            self._generation = None
-            # A session that ended took its advisory lock with it: nothing to release.
-            if not db.closed:
-                with self._errors("unlock"):
-                    db.execute("DELETE FROM plansync_lock WHERE workspace = %s "
-                               "AND note->>'id' = %s", (self.workspace, note["id"]))
-                    db.execute(f"SELECT pg_advisory_unlock({_KEY})", (self.workspace,))
+                       (self.workspace, Jsonb(note.stored())))
+        return Taken(Hold(note, db), previous)
 
-    def _note(self) -> dict[str, Any]:
+    def release(self, hold: Hold) -> None:
+        db = hold.token
+        # A session that ended took its advisory lock with it: nothing to release.
+        if not db.closed:
+            with self._errors("unlock"):
+                db.execute("DELETE FROM plansync_lock WHERE workspace = %s "
+                           "AND note->>'id' = %s", (self.workspace, hold.note.id))
+                db.execute(f"SELECT pg_advisory_unlock({_KEY})", (self.workspace,))
+
+    def _note(self) -> LockNote | None:
         row = self._db().execute("SELECT note FROM plansync_lock WHERE workspace = %s",
                                  (self.workspace,)).fetchone()
-        return lock.clean(row[0]) if row else {}
+        return LockNote.read(row[0]) if row else None
 
-    def force_unlock(self, lock_id: str, force: bool = False) -> dict[str, Any]:
-        """Raises the generation (fencing the holder), ends the holder's database session
-        (which releases its advisory lock), then removes the note. Refused while that
-        session is open, unless ``force``: its process may be alive, only slow."""
+    def holder(self) -> Hold | None:
         with self._errors("force-unlock"):
             db = self._db()
             row = db.execute("SELECT note, backend_pid FROM plansync_lock WHERE workspace = %s",
                              (self.workspace,)).fetchone()
-            note = lock.clean(row[0]) if row else {}
-            lock.check_id(note, lock_id, self.where)
-            assert row is not None
-            # Only a plansync session with that pid: a pid can be reused once its holder died.
-            session = "pid = %s AND application_name = 'plansync'"
-            if not force and db.execute(f"SELECT 1 FROM pg_stat_activity WHERE {session}",
-                                        (row[1],)).fetchone():
-                raise lock.refuse_live(note, "its database session is still open", lock_id)
-            if not force and lock.alive_here(note):
-                raise lock.refuse_live(note, f"pid {note['pid']} is running on this host",
-                                       lock_id)
+            if row is None:
+                return None
+            session = db.execute(f"SELECT 1 {_SESSION}", (row[1],)).fetchone()
+        return Hold(LockNote.read(row[0]) or LockNote(), row[1],
+                    "its database session is still open" if session else None)
+
+    def break_lock(self, holder: Hold) -> None:
+        """Raises the generation (fencing the holder), ends the holder's database session
+        (which releases its advisory lock), then removes the note."""
+        with self._errors("force-unlock"):
+            db = self._db()
             db.execute(_RAISE, (self.workspace,))
-            db.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {session}",
-                       (row[1],))
+            db.execute(f"SELECT pg_terminate_backend(pid) {_SESSION}", (holder.token,))
             db.execute("DELETE FROM plansync_lock WHERE workspace = %s", (self.workspace,))
-        return note
 
     def workspaces(self) -> list[str]:
         with self._errors("list the workspaces of"):

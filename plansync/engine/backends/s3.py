@@ -28,10 +28,9 @@ import dataclasses
 import itertools
 import json
 import math
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,8 +40,10 @@ import botocore.config
 import botocore.exceptions
 
 from plansync.engine import lock
-from plansync.engine.backends import Warn, next_serial, stale
+from plansync.engine.backends.base import Hold, StateBackend, Taken
+from plansync.engine.backends.groupcommit import GroupCommit
 from plansync.engine.journal import Record, decode_all, encode
+from plansync.engine.lock import LockNote
 from plansync.engine.state import State, document, from_document
 from plansync.errors import ConfigError, PlansyncError
 from plansync.printable import quoted
@@ -51,9 +52,15 @@ from plansync.redact import safe_text
 DEFAULT_LEASE = 60.0
 MIN_LEASE, MAX_LEASE = 2.0, 3600.0
 _AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+# A conditional write refused: the object is not (or no longer) as read.
+_CHANGED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
+_MISSING = ("NoSuchKey", "404")
 
 
-class S3Backend:
+class S3Backend(StateBackend):
+    shared = True
+    lease: float
+
     def __init__(self, url: str, workspace: str, environ: Mapping[str, str]) -> None:
         parts = urlsplit(url)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -84,7 +91,6 @@ class S3Backend:
                               "seconds", "for example s3://bucket/prefix?lease=60")
         self._s3 = _client(query, environ)
         self._etag: str | None = None  # of the state as last read or written
-        self._lease: _Lease | None = None  # while this backend holds the lock
         self._batches = GroupCommit(self._put_journal)
         self._sequence = itertools.count()
         self._run = uuid.uuid4().hex[:8]
@@ -94,22 +100,32 @@ class S3Backend:
         try:
             yield
         except _AWS_ERRORS as exc:
-            raise PlansyncError(f"cannot {doing} the state in {self.where}: {_reason(exc)}",
-                                "check the bucket, the credentials and the region; nothing "
-                                "done is lost: the next apply settles it from the journal"
-                                ) from None
+            raise self.unavailable(doing, _reason(exc),
+                                   "check the bucket, the credentials and the region") from None
+
+    def _get(self, name: str) -> Any:
+        """The workspace's object ``name`` (its GET answer), or None if there is none."""
+        try:
+            return self._s3.get_object(Bucket=self.bucket, Key=self._root + name)
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None
+            raise
+
+    def _put(self, name: str, text: str, **options: str) -> str:
+        """Write the workspace's object ``name`` (``options``: its condition, If-Match or
+        If-None-Match, and its content type); its new ETag."""
+        return str(self._s3.put_object(Bucket=self.bucket, Key=self._root + name,
+                                       Body=text.encode(), **options)["ETag"])
 
     # --- state -------------------------------------------------------------------------
 
     def read(self) -> State | None:
         with self._errors("read"):
-            try:
-                answer = self._s3.get_object(Bucket=self.bucket, Key=self._root + "state.json")
-            except botocore.exceptions.ClientError as exc:
-                if _code(exc) in ("NoSuchKey", "404"):
-                    self._etag = None
-                    return None
-                raise
+            answer = self._get("state.json")
+            if answer is None:
+                self._etag = None
+                return None
             body = answer["Body"].read()
         self._etag = answer["ETag"]
         try:
@@ -119,29 +135,28 @@ class S3Backend:
                                 "restore it with plansync state push") from None
         return from_document(data, self.where, "restore it with plansync state push")
 
-    def write(self, state: State, as_serial: int | None = None) -> State:
+    def put_state(self, state: State, expected: int) -> int | None:
         self.check_lease()  # S3 cannot refuse it for us: a takeover rewrote the state, so
         #                     its ETag refuses an old holder frozen after this check
-        if state.serial and self._etag is None:  # not read by this backend yet
-            found = self.read()
-            if found is None or found.serial != state.serial:
-                raise stale(self.where, found.serial if found else 0, state.serial)
-        saved = dataclasses.replace(state, serial=next_serial(state, as_serial))
-        condition = {"IfMatch": self._etag} if state.serial else {"IfNoneMatch": "*"}
+        if expected and self._etag is None:  # not read by this backend yet
+            found = self._stored_serial()
+            if found != expected:
+                return found
+        condition = {"IfMatch": self._etag} if expected else {"IfNoneMatch": "*"}
         with self._errors("write"):
             try:
-                answer = self._s3.put_object(
-                    Bucket=self.bucket, Key=self._root + "state.json",
-                    Body=json.dumps(document(saved), indent=2).encode(),
-                    ContentType="application/json", **condition)
+                etag = self._put("state.json", json.dumps(document(state), indent=2),
+                                 ContentType="application/json", **condition)
             except botocore.exceptions.ClientError as exc:
-                if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-                    found = self.read()
-                    raise stale(self.where, found.serial if found else 0,
-                                state.serial) from None
+                if _code(exc) in _CHANGED:
+                    return self._stored_serial()
                 raise
-        self._etag = answer["ETag"]
-        return saved
+        self._etag = etag
+        return None
+
+    def _stored_serial(self) -> int:
+        found = self.read()
+        return found.serial if found else 0
 
     # --- journal -----------------------------------------------------------------------
 
@@ -189,112 +204,87 @@ class S3Backend:
 
     # --- lock --------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def lock(self, operation: str, timeout: float = 0.0,
-             warn: Warn | None = None) -> Iterator[dict[str, Any]]:
-        note = {**lock.new_note(operation), "lease": self.lease}
-        deadline = time.monotonic() + timeout
-        key = self._root + "lock.json"
-        with self._errors("lock"):
-            started = time.monotonic()
-            etag, took_over = self._take(note, deadline, warn)
-        body = json.dumps(note).encode()
-        self._lease = _Lease(lambda current: str(self._s3.put_object(
-            Bucket=self.bucket, Key=key, Body=body, IfMatch=current)["ETag"]),
-            etag, self.lease, started)
-        try:
-            if took_over:  # the old holder's etag of the state goes stale: it cannot write
-                with self._errors("fence"):
-                    found = self.read()
-                    if found is not None:
-                        self.write(found)
-            yield note
-        finally:
-            holding, self._lease = self._lease, None
-            holding.stop()
-            released = json.dumps({"released": True, "generation": note["generation"]})
-            with self._errors("unlock"), contextlib.suppress(botocore.exceptions.ClientError):
-                self._s3.put_object(Bucket=self.bucket, Key=key, Body=released.encode(),
-                                    IfMatch=holding.etag)
-
-    def _take(self, note: dict[str, Any], deadline: float, warn: Warn | None
-              ) -> tuple[str, bool]:
-        """The lock note's ETag once ``note`` is the lock, and whether it was taken from
-        a holder that did not release it. The note object stays when released (marked
-        so), keeping the generation, which every taker raises by one."""
-        key = self._root + "lock.json"
+    def try_lock(self, note: LockNote) -> Taken | LockNote:
+        """Write ``note`` as the lock if there is none, it was released, or its holder has
+        not renewed it for a whole lease: conditional on the note read, so two runs cannot
+        both take it. The note object stays when released (marked so), keeping the
+        generation, which every taker raises by one."""
         while True:
-            held, etag, age = self._held()
-            lease = _number(held.get("lease"), self.lease)  # the holder's, not ours
+            with self._errors("lock"):
+                held, etag, age = self._held()
+            lease = self._lease_of(held)  # the holder's, not ours
             # S3's clocks are read to the second: a note is stale only when a whole lease
             # has passed even if both times were cut down by a second.
             stale = age is not None and age > lease + 1
             # A lock broken by force-unlock: its holder may write until its lease, renewed
             # at the latest when it was broken, runs out.
-            free = held.get("released") and (not held.get("broken") or stale)
-            if etag is None or free or stale:
-                note["generation"] = int(_number(held.get("generation"), 0)) + 1
-                condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            free = held.released and (not held.broken or stale)
+            if not (etag is None or free or stale):
+                return held
+            note = dataclasses.replace(note, generation=(held.generation or 0) + 1)
+            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            with self._errors("lock"):
                 try:
-                    taken = self._s3.put_object(Bucket=self.bucket, Key=key,
-                                                Body=json.dumps(note).encode(), **condition)
+                    etag = self._put("lock.json", json.dumps(note.stored()), **condition)
                 except botocore.exceptions.ClientError as exc:
-                    if _code(exc) not in ("PreconditionFailed", "412", "NoSuchKey", "404",
-                                          "ConditionalRequestConflict"):
+                    if _code(exc) not in _CHANGED + _MISSING:
                         raise
                     continue  # someone else took it meanwhile: look again
-                took_over = bool(held.get("broken")) or (stale and not held.get("released"))
-                if stale and not held.get("released") and warn is not None:
-                    warn(f"taking over a stale lock: {lock.describe(held)}; not renewed for "
-                         f"{age:.0f}s (lease {lease:g}s)")
-                return str(taken["ETag"]), took_over
-            if time.monotonic() >= deadline:
-                raise lock.locked(held)
-            time.sleep(lock.POLL_SECONDS)
+            gone = stale and not held.released
+            return Taken(Hold(note, etag), held if gone else None,
+                         f"not renewed for {age or 0:.0f}s (lease {lease:g}s)",
+                         rewrite_state=held.broken or gone)
 
-    def _held(self) -> tuple[dict[str, Any], str | None, float | None]:
+    def renew(self, hold: Hold) -> None:
+        with self._errors("renew the lock of"):
+            try:
+                hold.token = self._put("lock.json", json.dumps(hold.note.stored()),
+                                       IfMatch=hold.token)
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) in _CHANGED + _MISSING:
+                    raise lock.Superseded from None
+                raise
+
+    def release(self, hold: Hold) -> None:
+        released = json.dumps({"released": True, "generation": hold.note.generation})
+        with self._errors("unlock"), contextlib.suppress(botocore.exceptions.ClientError):
+            self._put("lock.json", released, IfMatch=hold.token)
+
+    def _held(self) -> tuple[LockNote, str | None, float | None]:
         """The lock's note, its ETag and how long ago it was last renewed (all by the
         server's clock), or an empty note if there is none."""
+        answer = self._get("lock.json")
+        if answer is None:
+            return LockNote(), None, None
         try:
-            answer = self._s3.get_object(Bucket=self.bucket, Key=self._root + "lock.json")
-        except botocore.exceptions.ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
-                return {}, None, None
-            raise
-        try:
-            note = lock.clean(json.loads(answer["Body"].read()))
+            note = LockNote.read(json.loads(answer["Body"].read())) or LockNote()
         except (ValueError, RecursionError):
-            note = {}
+            note = LockNote()
         served = answer["ResponseMetadata"]["HTTPHeaders"].get("date")
         now = parsedate_to_datetime(served) if served else None
         age = (now - answer["LastModified"]).total_seconds() if now else None
         return note, answer["ETag"], age
 
-    def check_lease(self) -> None:
-        if self._lease is not None:
-            why = self._lease.check()
-            if why is not None:
-                raise lock.lost(self.where, why)
+    def _lease_of(self, note: LockNote) -> float:
+        return self.lease if note.lease is None else note.lease
 
-    def force_unlock(self, lock_id: str, force: bool = False) -> dict[str, Any]:
+    def holder(self) -> Hold | None:
         with self._errors("force-unlock"):
             note, etag, age = self._held()
-            lock.check_id(note if etag and not note.get("released") else {}, lock_id,
-                          self.where)
-            lease = _number(note.get("lease"), self.lease)
-            if not force and age is not None and age <= lease + 1:
-                raise lock.refuse_live(note, f"it renewed its lease {age:.0f}s ago, within "
-                                             f"its {lease:g}s lease", lock_id)
-            if not force and lock.alive_here(note):
-                raise lock.refuse_live(note, f"pid {note['pid']} is running on this host",
-                                       lock_id)
-            # Marked broken, not deleted: the generation stays, the holder's renewals fail
-            # (the ETag changed), and the next holder fences the state.
-            broken = {"released": True, "broken": True, "generation": note.get("generation"),
-                      "lease": lease}
-            self._s3.put_object(Bucket=self.bucket, Key=self._root + "lock.json",
-                                Body=json.dumps(broken).encode(), IfMatch=etag)
-        return note
+        if etag is None or note.released:
+            return None
+        lease = self._lease_of(note)
+        return Hold(note, etag, f"it renewed its lease {age:.0f}s ago, within its "
+                                f"{lease:g}s lease" if age is not None and age <= lease + 1
+                    else None)
+
+    def break_lock(self, holder: Hold) -> None:
+        # Marked broken, not deleted: the generation stays, the holder's renewals fail
+        # (the ETag changed), and the next holder fences the state.
+        broken = {"released": True, "broken": True, "generation": holder.note.generation,
+                  "lease": self._lease_of(holder.note)}
+        with self._errors("force-unlock"):
+            self._put("lock.json", json.dumps(broken), IfMatch=holder.token)
 
     def workspaces(self) -> list[str]:
         names = []
@@ -312,61 +302,6 @@ class S3Backend:
 
     def close(self) -> None:
         self._s3.close()
-
-
-class _Lease:
-    """Renews the lock's note every quarter lease while the lock is held, and says
-    whether the holder can prove it still holds it: a renewal (a write conditional on
-    the note's ETag) that started less than three quarters of a lease ago succeeded, or
-    one made now does. A renewal refused because the note changed means the lock was
-    broken or taken over: lost for good."""
-
-    def __init__(self, renew: Callable[[str], str], etag: str, lease: float,
-                 taken_at: float) -> None:
-        self.etag = etag
-        self._renew_once = renew
-        self._valid_for = lease * 3 / 4  # a quarter for latency and clock rates
-        self._valid_until = taken_at + self._valid_for
-        self._lost: str | None = None
-        self._renewing = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, args=(lease / 4,),
-                                        name="plansync-lease", daemon=True)
-        self._thread.start()
-
-    def _renew(self, period: float) -> None:
-        while not self._stop.wait(period) and self._lost is None:
-            self.renew()
-
-    def renew(self) -> None:
-        with self._renewing:
-            if self._lost is not None:
-                return
-            started = time.monotonic()
-            try:
-                self.etag = self._renew_once(self.etag)
-            except botocore.exceptions.ClientError as exc:
-                if _code(exc) in ("PreconditionFailed", "412", "NoSuchKey", "404",
-                                  "ConditionalRequestConflict"):
-                    self._lost = "the lock was broken or taken over by another run"
-                return
-            except botocore.exceptions.BotoCoreError:
-                return  # not renewed: the lease runs out unless a later renewal works
-            self._valid_until = max(self._valid_until, started + self._valid_for)
-
-    def check(self) -> str | None:
-        """None while the lock is provably held; else why not."""
-        if self._lost is None and time.monotonic() >= self._valid_until:
-            self.renew()  # after a freeze or an outage: still ours if the note is
-        if self._lost is not None:
-            return self._lost
-        if time.monotonic() >= self._valid_until:
-            return "its lease could not be renewed in time"
-        return None
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 _CLIENT_SETTINGS = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",
@@ -400,13 +335,6 @@ def _client(query: Mapping[str, str], environ: Mapping[str, str]) -> Any:
                           "https://s3.example.com)") from None
 
 
-def _number(value: Any, default: float) -> float:
-    """A number from a lock note (which another program may have written)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return default
-    return float(value) if math.isfinite(value) else default
-
-
 def _code(exc: botocore.exceptions.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -417,48 +345,3 @@ def _reason(exc: BaseException) -> str:
         return f"{error.get('Code', '')} {error.get('Message', '')}".strip()
     # botocore's words quote the endpoint URL, credentials and all.
     return safe_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
-
-
-class GroupCommit:
-    """Many threads' appends, written together: while one object is being written, the
-    appends that arrive wait and go in the next one, so 16 workers journalling at once
-    cost a few requests, not 16. Each submit returns when its own data is written (or
-    raises what writing it raised). Hand-written: a dozen lines around a Condition, which
-    no library we use offers."""
-
-    def __init__(self, write: Callable[[list[bytes]], None]) -> None:
-        self._write = write
-        self._changed = threading.Condition()
-        self._queue: list[_Ticket] = []
-        self._writing = False
-
-    def submit(self, data: bytes) -> None:
-        ticket = _Ticket(data)
-        with self._changed:
-            self._queue.append(ticket)
-            while self._writing and not ticket.done:
-                self._changed.wait()
-            if not ticket.done:  # this thread writes the batch, its own data included
-                self._writing = True
-                batch, self._queue = self._queue, []
-        if not ticket.done:
-            error: BaseException | None = None
-            try:
-                self._write([t.data for t in batch])
-            except BaseException as exc:  # handed to every waiter below
-                error = exc
-            with self._changed:
-                for waiting in batch:
-                    waiting.done, waiting.error = True, error
-                self._writing = False
-                self._changed.notify_all()
-        if ticket.error is not None:
-            raise ticket.error
-
-
-@dataclasses.dataclass
-class _Ticket:
-    data: bytes
-    done: bool = False
-    error: BaseException | None = None
-
