@@ -181,7 +181,7 @@ def open_state(settings: config.Settings) -> Any:
 
     backend = open_backend(settings.state, settings.workspace, os.environ)
     if os.environ.get(REQUIRE_REMOTE_STATE, "").lower() in ("1", "true", "yes") and \
-            type(backend).__name__ == "LocalBackend":
+            not backend.shared:
         raise PlansyncError(
             f"the state is a local file ({settings.state}), which this CI runner forgets: "
             "cancellations would be lost and two runners could both write",

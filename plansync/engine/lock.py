@@ -84,9 +84,6 @@ class LockNote:
                 **{key: value for key in ("lease", "generation")
                    if (value := getattr(self, key)) is not None}}
 
-    def __getitem__(self, key: str) -> Any:
-        """A field by name, as when the note was a dict (apply takes its actor so)."""
-        return getattr(self, key)
 
 def _number(value: Any) -> float | None:
     """A finite number from a note (which another program may have written), else None."""

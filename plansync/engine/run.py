@@ -204,7 +204,7 @@ def _applier(request: ApplyRequest, store: Any, client: Any, lock_note: Any,
         dry_run=request.dry_run, stop=stop.event, parallelism=request.parallelism,
         charge_window_hours=request.limits.guardrails.charge_window_hours,
         allow_near_charge=request.allow_near_charge, settle_window=request.settle_window,
-        actor={k: lock_note[k] for k in ("user", "host", "ci_url")},
+        actor={k: getattr(lock_note, k) for k in ("user", "host", "ci_url")},
         fence=store.check_lease))
     stop.waiting_for = applier.in_flight
     stop.cut_off = client.abort
