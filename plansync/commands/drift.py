@@ -8,18 +8,18 @@ from typing import Any
 
 import click
 
+from plansync import views
 from plansync.commands import options as shared
-from plansync.commands.output import Output
 
 
 @click.command()
 @shared.spec_paths
-@shared.formats_for("One JSON document: drifted plans field by field (spec, live, last "
-                    "applied), outside changes, errors and a summary.")
+@views.formats("drift", "One JSON document: drifted plans field by field (spec, live, "
+               "last applied), outside changes, errors and a summary.")
 @shared.selecting
 @shared.state_options
 @shared.gateway_options
-def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequence[str],
+def drift(paths: Sequence[Path], view: views.DriftView, target: Sequence[str],
           exclude: Sequence[str], parallelism: int, rate_limit: float | None,
           **options: Any) -> int:
     """Report plans whose live state differs from the spec, and plans changed outside
@@ -29,11 +29,11 @@ def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequen
     """
     from plansync.engine.drift import detect
 
-    with shared.errors_in_markdown(fmt):
+    with view.reporting_errors():
         made, known, _settings = shared.plan_live(paths, target, exclude, parallelism,
                                                   rate_limit, options)
     found = detect(made, known)
-    click.echo(Output(fmt, no_color).drift(found))
+    view.drift(found)
     if found.errors:
         return 1
     return 2 if found.found else 0

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from plansync import views
 from plansync.commands import options as shared
 from plansync.errors import GatewayError
 from plansync.gateway.breaker import SystemicError
@@ -14,10 +15,11 @@ from plansync.gateway.breaker import SystemicError
 
 @click.command()
 @click.argument("plan_ids", metavar="ID...", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@views.formats("inquire", "Print a JSON list instead of a table.", markdown=False,
+               no_color=False)
 @shared.fanning_out
 @shared.gateway_options
-def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int,
+def inquire(plan_ids: Sequence[str], view: views.InquireView, parallelism: int,
             rate_limit: float | None, **options: Any) -> int:
     """Show the live state of plans, as the gateway reports it.
 
@@ -25,7 +27,6 @@ def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int,
     others are still shown, and the exit code is then 1.
     """
     from plansync.engine.planner import inquire_all
-    from plansync.render import live
 
     settings = shared.settings_from(options)
     with shared.gateway_client(settings, parallelism, rate_limit) as client:
@@ -37,7 +38,6 @@ def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int,
         # Once the breaker tripped, one line says it for all (below).
         if isinstance(result, GatewayError) and client.breaker.tripped is None:
             click.echo(f"error: plan {plan_id}: {result}", err=True)
-    if plans or as_json:
-        click.echo(live.as_json(plans) if as_json else live.as_table(plans))
+    view.live(plans)
     shared.stop_if_systemic(client, len(results), len(not_tried))  # one line, not one each
     return 1 if len(plans) < len(results) else 0
