@@ -82,6 +82,9 @@ class ApplyView(View, Protocol):
 
     def result(self, result: Result) -> None: ...
 
+    def cancelled(self) -> int:
+        """Not confirmed: the exit code."""
+
     def already_applied(self, plan_file: Path, done: AppliedPlan) -> int: ...
 
     def finish(self, results: list[Result], dry_run: bool, signum: int | None,

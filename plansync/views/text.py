@@ -148,6 +148,11 @@ class ApplyView(Text):
         if result.warning:
             self.warning(f"plan {result.id}: {result.warning}")
 
+    def cancelled(self) -> int:
+        """Not confirmed: nothing was sent."""
+        self.line("Apply cancelled; nothing was sent.")
+        return 1
+
     def already_applied(self, plan_file: Path, done: AppliedPlan) -> int:
         """A saved plan applies once. A second run (a re-run CI job) sends nothing: it
         succeeds when the first run wrote every reviewed change, and otherwise fails,
