@@ -10,6 +10,7 @@ and exits 1; anything else is a bug.
     │   ├── LockLostError         this run's lock was taken over: it writes nothing more
     │   └── HolderAliveError      force-unlock of a holder that shows signs of life
     ├── HeldBack                  a write kept from leaving at the last moment (stop, lost lock)
+    ├── SpecProblemsError         the specs have problems (each in ``problems``); nothing was done
     ├── ConfigError               a setting is missing or wrong
     │   └── KeyFileError          a key file cannot be used (names the file)
     └── GatewayError              talking to the gateway failed for one request
@@ -27,6 +28,12 @@ and exits 1; anything else is a bug.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from plansync.spec.model import Problem
 
 
 class PlansyncError(Exception):
@@ -66,6 +73,13 @@ class HolderAliveError(LockError):
 class HeldBack(PlansyncError):
     """A write kept from leaving at the last moment before it would have: the run was
     stopped, lost its lock, or the write waited too long to leave. Known never sent."""
+
+
+class SpecProblemsError(PlansyncError):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in the specs; nothing was done",
+                         "fix them and run again (plansync validate checks without network)")
+        self.problems = list(problems)
 
 
 class ConfigError(PlansyncError):

@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
+from plansync import views
 from plansync.commands import options as shared
-from plansync.commands.output import SIGNAL_EXIT, Output
 from plansync.commands.settings import Duration, open_state
 from plansync.commands.settings import settings as settings_of
 from plansync.config import Settings
@@ -28,8 +28,7 @@ from plansync.errors import LockError, PlansyncError
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--dry-run", is_flag=True,
               help="Check everything and show what would be sent; send no update or cancel.")
-@click.option("--json", "as_json", is_flag=True, help="The outcome per plan, as JSON on stdout.")
-@click.option("--no-color", is_flag=True, help="No colours (also: the NO_COLOR variable).")
+@views.formats("apply", "The outcome per plan, as JSON on stdout.", markdown=False)
 @click.option("--lock-timeout", type=Duration(), default="0s", show_default=True,
               metavar="DURATION", help="How long to wait for the state lock (e.g. 30s, 5m).")
 @click.option("--allow-near-charge", is_flag=True, help="Write plans about to charge anyway.")
@@ -37,9 +36,8 @@ from plansync.errors import LockError, PlansyncError
               help="Refuse unless the spec is this one (the digest a reviewed plan showed).")
 @shared.selecting
 @settings_of(guardrails="refuses", settle_window=True)
-@shared.errors_in_json
 def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry_run: bool,
-          as_json: bool, no_color: bool, lock_timeout: float, allow_near_charge: bool,
+          view: views.ApplyView, lock_timeout: float, allow_near_charge: bool,
           expect_spec_digest: str | None, target: Sequence[str], exclude: Sequence[str],
           parallelism: int, rate_limit: float | None, settings: Settings) -> int:
     """Make live plans match the spec (or a saved plan), each write a compare-and-set.
@@ -49,30 +47,31 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
     """
     from plansync.engine import run
 
-    if not paths and plan_file is None:
-        raise click.UsageError("name the spec PATHs to apply, or a saved --plan FILE")
-    if plan_file is not None and (target or exclude):
-        raise click.UsageError("--target and --exclude choose plans when a plan is made; a "
-                               "saved plan holds what was chosen then: make it with them "
-                               "(plansync plan --target ID --out FILE)")
-    if not (auto_approve or dry_run or sys.stdin.isatty()):
-        raise PlansyncError("apply needs a 'yes' to go on, and there is no terminal to ask",
-                            "pass --auto-approve (as CI does), or run it in a terminal")
-    view = _View(Output("json" if as_json else None, no_color))
-    desired = shared.desired(paths, target, exclude) if plan_file is None else None
-    reviewed = shared.read_plan_file(plan_file) if plan_file is not None else None
-    store = open_state(settings)
-    gateway = settings.gateway
-    request = run.ApplyRequest(
-        desired=desired, plan_file=plan_file, reviewed=reviewed, spec_paths=paths,
-        dry_run=dry_run,
-        lock_wait=lock_timeout, settle_window=timedelta(seconds=settings.settle_window),
-        limits=settings.limits, allow_near_charge=allow_near_charge,
-        expect_spec_digest=expect_spec_digest, parallelism=parallelism)
-    with _hints():
-        return run.apply(request, store,
-                         lambda: shared.gateway_client(gateway, parallelism, rate_limit),
-                         view, confirm=lambda: auto_approve or _confirmed(), stop=_Stop())
+    with view.reporting_errors():  # apply --json: a failure is a document too
+        if not paths and plan_file is None:
+            raise click.UsageError("name the spec PATHs to apply, or a saved --plan FILE")
+        if plan_file is not None and (target or exclude):
+            raise click.UsageError("--target and --exclude choose plans when a plan is "
+                                   "made; a saved plan holds what was chosen then: make it "
+                                   "with them (plansync plan --target ID --out FILE)")
+        if not (auto_approve or dry_run or sys.stdin.isatty()):
+            raise PlansyncError("apply needs a 'yes' to go on, and there is no terminal to "
+                                "ask", "pass --auto-approve (as CI does), or run it in a "
+                                "terminal")
+        desired = shared.desired(paths, target, exclude) if plan_file is None else None
+        reviewed = shared.read_plan_file(plan_file) if plan_file is not None else None
+        store = open_state(settings)
+        gateway = settings.gateway
+        request = run.ApplyRequest(
+            desired=desired, plan_file=plan_file, reviewed=reviewed, spec_paths=paths,
+            dry_run=dry_run, lock_wait=lock_timeout,
+            settle_window=timedelta(seconds=settings.settle_window), limits=settings.limits,
+            allow_near_charge=allow_near_charge, expect_spec_digest=expect_spec_digest,
+            parallelism=parallelism)
+        with _hints():
+            return run.apply(request, store,
+                             lambda: shared.gateway_client(gateway, parallelism, rate_limit),
+                             view, confirm=lambda: auto_approve or _confirmed(), stop=_Stop())
 
 
 _REFUSED_HINTS = {
@@ -98,26 +97,6 @@ def _hints() -> Iterator[None]:
     except Refused as exc:
         exc.hint = _REFUSED_HINTS[exc.why]
         raise
-
-
-class _View:
-    """apply's words (commands/output.ApplyReport) as the engine's ApplyView."""
-
-    def __init__(self, out: Output) -> None:
-        self.out = out
-        self.report = out.apply_report()
-        self.line = self.report.line
-        self.warning = self.report.warning
-        self.result = self.report.result
-        self.already_applied = self.report.already_applied
-        self.finish = self.report.finish
-
-    def plan(self, made: Any) -> None:
-        self.report.line(self.out.plan(made, as_text=True) + "\n")
-
-    def cancelled(self) -> int:
-        self.report.line("Apply cancelled; nothing was sent.")
-        return 1
 
 
 def _confirmed() -> bool:
@@ -165,7 +144,7 @@ class _Stop:
                           "the next apply settles them by inquiry."
                           if flying else "the state to be saved."), err=True)
 
-        previous = {s: signal.signal(s, handler) for s in SIGNAL_EXIT}
+        previous = {s: signal.signal(s, handler) for s in views.text.SIGNAL_EXIT}
         try:
             yield
         finally:

@@ -77,9 +77,10 @@ def fetch_plan(sha: str, out: Path, workflow: str, before: str | None,
             why = (f"ci fetch-plan stopped on an unexpected {type(exc).__name__}: nothing "
                    "was fetched, so nothing is applied")
             hint = "re-run the job; the job's log says more"
+        from plansync.views.json import error_document
+
         with contextlib.suppress(OSError):  # the failure itself is what the step says
-            out.write_text(json.dumps({"error": why, "hint": hint, "results": [],
-                                       "from": FETCH_PLAN}))
+            out.write_text(json.dumps({**error_document(why, hint), "from": FETCH_PLAN}))
         raise
     run_url = safe_url(found.run_url)  # GitHub's html_url: no secret, unless a proxy adds one
     _output("plan-run", run_url)

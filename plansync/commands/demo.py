@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from plansync.commands.output import use_color
 from plansync.errors import PlansyncError
+from plansync.views import use_color
 
 
 @click.command()

@@ -7,19 +7,19 @@ from pathlib import Path
 
 import click
 
+from plansync import views
 from plansync.commands import options as shared
-from plansync.commands.output import Output
 from plansync.commands.settings import settings as settings_of
 from plansync.config import Settings
 
 
 @click.command()
 @shared.spec_paths
-@shared.formats_for("One JSON document: drifted plans field by field (spec, live, last "
-                    "applied), outside changes, errors and a summary.")
+@views.formats("drift", "One JSON document: drifted plans field by field (spec, live, "
+               "last applied), outside changes, errors and a summary.")
 @shared.selecting
 @settings_of()
-def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequence[str],
+def drift(paths: Sequence[Path], view: views.DriftView, target: Sequence[str],
           exclude: Sequence[str], parallelism: int, rate_limit: float | None,
           settings: Settings) -> int:
     """Report plans whose live state differs from the spec, and plans changed outside
@@ -29,11 +29,11 @@ def drift(paths: Sequence[Path], fmt: str | None, no_color: bool, target: Sequen
     """
     from plansync.engine.drift import detect
 
-    with shared.errors_in_markdown(fmt):
+    with view.reporting_errors():
         made, known = shared.plan_live(paths, target, exclude, parallelism, rate_limit,
                                        settings)
     found = detect(made, known)
-    click.echo(Output(fmt, no_color).drift(found))
+    view.drift(found)
     if found.errors:
         return 1
     return 2 if found.found else 0

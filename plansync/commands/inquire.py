@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import click
 
+from plansync import views
 from plansync.commands import options as shared
 from plansync.commands.settings import settings as settings_of
 from plansync.config import Settings
@@ -15,10 +16,11 @@ from plansync.gateway.breaker import SystemicError
 
 @click.command()
 @click.argument("plan_ids", metavar="ID...", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@views.formats("inquire", "Print a JSON list instead of a table.", markdown=False,
+               no_color=False)
 @shared.fanning_out
 @settings_of(state=False)
-def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int,
+def inquire(plan_ids: Sequence[str], view: views.InquireView, parallelism: int,
             rate_limit: float | None, settings: Settings) -> int:
     """Show the live state of plans, as the gateway reports it.
 
@@ -27,7 +29,6 @@ def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int,
     """
     from plansync.engine.planner import inquire_all
     from plansync.engine.run import stop_if_systemic
-    from plansync.render import live
 
     with shared.gateway_client(settings.gateway, parallelism, rate_limit) as client:
         found = dict(inquire_all(client, dict.fromkeys(plan_ids), parallelism))
@@ -38,7 +39,6 @@ def inquire(plan_ids: Sequence[str], as_json: bool, parallelism: int,
         # Once the breaker tripped, one line says it for all (below).
         if isinstance(result, GatewayError) and client.breaker.tripped is None:
             click.echo(f"error: plan {plan_id}: {result}", err=True)
-    if plans or as_json:
-        click.echo(live.as_json(plans) if as_json else live.as_table(plans))
+    view.live(plans)
     stop_if_systemic(client, len(results), len(not_tried))  # one line, not one each
     return 1 if len(plans) < len(results) else 0

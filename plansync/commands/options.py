@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -15,7 +12,7 @@ import click
 
 from plansync import config
 from plansync.commands.settings import FiniteRange
-from plansync.errors import PlansyncError
+from plansync.errors import PlansyncError, SpecProblemsError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,66 +20,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 def load_specs(paths: Sequence[Path]) -> tuple[list[Any], str, int]:
     """Every declared plan, the spec digest and the file count; or every problem, then exit 1."""
     from plansync.spec import loader
+    from plansync.views.text import report_problems
 
     plans, problems, files = loader.load_counted(paths)
     report_problems(problems)
     if problems:
         raise SpecProblemsError(problems)
     return plans, loader.digest(plans), files
-
-
-def report_problems(problems: Sequence[Any]) -> None:
-    """Each problem on stderr; on GitHub Actions also as an annotation on its spec line."""
-    from plansync.render import problems as render
-
-    annotate = os.environ.get("GITHUB_ACTIONS") == "true"
-    for problem in problems[:MAX_PROBLEMS_SHOWN]:
-        click.echo(render.text(problem), err=True)
-        if annotate:
-            click.echo(render.github_annotation(problem), err=True)
-    if len(problems) > MAX_PROBLEMS_SHOWN:
-        click.echo(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more problem(s); "
-                   "plansync validate --json lists them all", err=True)
-
-
-MAX_PROBLEMS_SHOWN = 50  # on stderr: a spec of 50,000 bad plans is not 50,000 lines
-
-
-class SpecProblemsError(PlansyncError):
-    def __init__(self, problems: Sequence[Any]) -> None:
-        super().__init__(f"{len(problems)} problem(s) in the specs; nothing was done",
-                         "fix them and run again (plansync validate checks without network)")
-        self.problems = list(problems)
-
-
-def errors_in_json(command: F) -> F:
-    """With --json (``as_json``), an error is also a JSON document on stdout —
-    ``{"error", "hint", "results": []}`` — so a CI step reading stdout learns why."""
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except PlansyncError as exc:
-            if kwargs.get("as_json"):
-                click.echo(json.dumps({"error": exc.message, "hint": exc.hint,
-                                       "results": []}, indent=2))
-            raise
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextlib.contextmanager
-def errors_in_markdown(fmt: str | None) -> Iterator[None]:
-    """With --markdown, an error is also the Markdown on stdout: a pull-request comment
-    then says what went wrong instead of being empty (the error still goes to stderr)."""
-    try:
-        yield
-    except PlansyncError as exc:
-        if fmt == "markdown":
-            from plansync.render.markdown import failure
-
-            click.echo(failure(exc, getattr(exc, "problems", ())))
-        raise
 
 
 fanout = [
@@ -169,25 +113,6 @@ def plan_live(paths: Sequence[Path], target: Sequence[str], exclude: Sequence[st
 
 spec_paths = click.argument("paths", metavar="PATH...", nargs=-1, required=True,
                             type=click.Path(path_type=Path))
-def formats_for(json_help: str) -> Callable[[F], F]:
-    """--json (its document described by ``json_help``), --markdown and --no-color."""
-    options = [
-        click.option("--json", "fmt", flag_value="json", help=json_help),
-        click.option("--markdown", "fmt", flag_value="markdown",
-                     help="Markdown for a pull-request comment."),
-        click.option("--no-color", is_flag=True,
-                     help="No colours (also: the NO_COLOR variable)."),
-    ]
-
-    def decorate(command: F) -> F:
-        for option in reversed(options):
-            command = option(command)
-        return command
-
-    return decorate
-
-
-formats = formats_for("One JSON document (schemas/plan.schema.json).")
 
 
 def select(desired: list[Any], target: Sequence[str], exclude: Sequence[str]) -> list[Any]:

@@ -7,39 +7,32 @@ from pathlib import Path
 
 import click
 
+from plansync import views
 from plansync.commands import options as shared
-from plansync.commands.output import Output
 from plansync.commands.settings import settings as settings_of
 from plansync.config import Settings
 
 
 @click.command()
 @shared.spec_paths
-@click.option("--json", "as_json", is_flag=True,
-              help="The outcome as one JSON document on stdout (valid, plans, files, "
-                   "problems with file, line, column, plan, field, message).")
-def validate(paths: Sequence[Path], as_json: bool) -> int:
+@views.formats("validate", "The outcome as one JSON document on stdout (valid, plans, "
+               "files, problems with file, line, column, plan, field, message).",
+               markdown=False, no_color=False)
+def validate(paths: Sequence[Path], view: views.ValidateView) -> int:
     """Check spec files (and folders of them) without touching the network.
 
     Every problem is printed as FILE:LINE:COLUMN: plan ID: FIELD: MESSAGE (and, on
     GitHub Actions, as an annotation on that line).
     """
-    if as_json:
-        from plansync.render import problems as render
-        from plansync.spec import loader
+    from plansync.spec import loader
 
-        plans, problems, files = loader.load_counted(paths)
-        click.echo(render.as_json(problems, len(plans), files))
-        return 1 if problems else 0
-    plans, _digest, files = shared.load_specs(paths)
-    click.echo(f"Valid: {len(plans)} plan{'s' * (len(plans) != 1)} in {files} "
-               f"file{'s' * (files != 1)}.")
-    return 0
+    plans, problems, files = loader.load_counted(paths)
+    return view.validated(problems, len(plans), files)
 
 
 @click.command()
 @shared.spec_paths
-@shared.formats
+@views.plan_formats
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also save the plan, for `plansync show` and `plansync apply --plan`.")
 @click.option("--detailed-exitcode", is_flag=True,
@@ -47,7 +40,7 @@ def validate(paths: Sequence[Path], as_json: bool) -> int:
                    "guardrail, 1 on error.")
 @shared.selecting
 @settings_of(guardrails="shows")
-def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | None,
+def plan(paths: Sequence[Path], view: views.PlanView, out: Path | None,
          detailed_exitcode: bool, target: Sequence[str], exclude: Sequence[str],
          parallelism: int, rate_limit: float | None, settings: Settings) -> int:
     """Show what would change: inquire every declared plan and diff it against the spec;
@@ -61,7 +54,7 @@ def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | Non
 
     from plansync.engine.plan import with_pending
 
-    with shared.errors_in_markdown(fmt):
+    with view.reporting_errors():  # a pull-request comment then says why, not nothing
         made, known = shared.plan_live(paths, target, exclude, parallelism, rate_limit,
                                        settings)
     # Writes an earlier run left open: the plan says until when apply holds them back.
@@ -74,7 +67,7 @@ def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | Non
         planfile.save(made, out)
         click.echo(f"Saved the plan to {out}; apply exactly it with: "
                    f"plansync apply --plan {out}", err=True)
-    click.echo(Output(fmt, no_color).plan(made, breaches=breaches))
+    view.plan(made, breaches)
     if made.summary["error"]:
         return 1
     if not detailed_exitcode:
@@ -84,9 +77,9 @@ def plan(paths: Sequence[Path], fmt: str | None, no_color: bool, out: Path | Non
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@shared.formats
-def show(file: Path, fmt: str | None, no_color: bool) -> int:
+@views.plan_formats
+def show(file: Path, view: views.PlanView) -> int:
     """Show a plan saved by `plansync plan --out FILE`."""
-    click.echo(Output(fmt, no_color).plan(shared.read_plan_file(file)[0]))
+    view.plan(shared.read_plan_file(file)[0])
     return 0
 

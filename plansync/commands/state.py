@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from plansync import views
 from plansync.commands.settings import open_state
 from plansync.commands.settings import settings as settings_of
 from plansync.config import Settings
@@ -62,30 +63,16 @@ def state_show(plan_id: str, settings: Settings) -> int:
 
 @state.command("history")
 @click.argument("plan_id", metavar="[ID]", required=False)
-@click.option("--json", "as_json", is_flag=True, help="The records as one JSON list.")
+@views.formats("history", "The records as one JSON list.", markdown=False, no_color=False)
 @settings_of(gateway=False)
-def state_history(plan_id: str | None, as_json: bool, settings: Settings) -> int:
+def state_history(plan_id: str | None, view: views.HistoryView, settings: Settings) -> int:
     """Every write plansync sent (or only those to plan ID), oldest first: when, who (user,
     host, CI run), the plan, update or cancel, the fields sent and the answer's respCode."""
-    from plansync.printable import printable
-
     # safe_url also here: a state an older plansync wrote keeps CI URLs as they were given.
     records = [dataclasses.replace(a, by={**a.by, "ci_url": safe_url(str(a.by["ci_url"]))})
                if a.by.get("ci_url") else a
                for a in _load(settings).history if plan_id is None or a.plan == plan_id]
-    if as_json:
-        click.echo(json.dumps([dataclasses.asdict(a) for a in records], indent=2))
-        return 0
-    for audit in records:
-        who = f"{audit.by.get('user')}@{audit.by.get('host')}"
-        where = f" ({audit.by['ci_url']})" if audit.by.get("ci_url") else ""
-        kind = {"U": "update", "C": "cancel"}.get(audit.process_type, audit.process_type)
-        fields = " ".join(f"{tag}={value}" for tag, value in audit.sent.items())
-        click.echo(printable(f"{audit.at}  {who}{where}  plan {audit.plan}  {kind}  "
-                             f"respCode {audit.resp_code or 'unknown (answer lost)'}"
-                             + (f"  {fields}" if fields else "")))
-    if not records:
-        click.echo("No write recorded" + (f" for plan {plan_id}." if plan_id else "."))
+    view.history(records, plan_id)
     return 0
 
 

@@ -90,7 +90,7 @@ class Limits(Protocol):
 
 
 class ApplyView(Protocol):
-    """What an apply run says, as it happens (commands/output.ApplyReport)."""
+    """What an apply run says, as it happens (plansync.views: a text or a JSON view)."""
 
     def line(self, text: str) -> None: ...
     def warning(self, text: str) -> None: ...

@@ -1,13 +1,10 @@
-"""A Drift report as text (for logs), Markdown (for an issue) or JSON."""
+"""A Drift report as text (for logs) or Markdown (for an issue); its JSON is
+plansync/views/json.py's."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from plansync.engine.drift import Drift, PlanDrift
-from plansync.engine.impact import CurrencyImpact, exact_text, places
-from plansync.fields import to_json
+from plansync.engine.impact import CurrencyImpact
 from plansync.render import money
 from plansync.render.values import cell, label, show
 
@@ -78,23 +75,3 @@ def markdown(drift: Drift) -> str:
         lines += ["**Could not be checked**", ""]
         lines += [f"- {plan_id}: {cell(why)}" for plan_id, why in drift.errors] + [""]
     return "\n".join(lines)
-
-
-def as_json(drift: Drift) -> str:
-    def plans(items: tuple[PlanDrift, ...], expected: str) -> list[dict[str, Any]]:
-        return [{"id": p.id, "name": p.name, "since": p.since, "fields": [
-            {"field": f.field, expected: to_json(f.expected), "live": to_json(f.live)}
-            for f in p.fields]} for p in items]
-
-    return json.dumps({
-        "drift": drift.found,
-        "spec_drift": plans(drift.spec, "spec"),
-        "outside_changes": plans(drift.outside, "applied"),
-        "errors": [{"id": i, "error": e} for i, e in drift.errors],
-        "mrr": [{"currency": e.currency, "live": exact_text(e.mrr_before, places(
-                    e.currency)), "spec": exact_text(e.mrr_after, places(e.currency)),
-                 "difference": exact_text(e.mrr_change, places(e.currency))}
-                for e in drift.mrr],
-        "summary": {"checked": drift.checked, "spec_drift": len(drift.spec),
-                    "outside_changes": len(drift.outside), "errors": len(drift.errors)},
-    }, indent=2)

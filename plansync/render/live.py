@@ -1,8 +1,7 @@
-"""Live plans (inquiry answers) as a table or as JSON."""
+"""Live plans (inquiry answers) as a table, and each as the dict the JSON view prints."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,10 +12,6 @@ def as_dict(plan: LivePlan) -> dict[str, Any]:
     """The documented JSON shape of one live plan: amounts as strings, dates as ISO."""
     return {"id": plan.id, **{field.name: to_json(getattr(plan, field.name))
                               for field in FIELDS}}
-
-
-def as_json(plans: Sequence[LivePlan]) -> str:
-    return json.dumps([as_dict(plan) for plan in plans], indent=2)
 
 
 def as_table(plans: Sequence[LivePlan]) -> str:

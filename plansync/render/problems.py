@@ -1,11 +1,8 @@
-"""Spec problems for people and for CI systems: text lines, GitHub workflow-command
-annotations on the spec lines, and JSON. No logic, no I/O but the strings returned."""
+"""Spec problems for people and for CI systems: text lines and GitHub workflow-command
+annotations on the spec lines (their JSON: plansync/views/json.py). No logic, no I/O but
+the strings returned."""
 
 from __future__ import annotations
-
-import json
-from collections.abc import Sequence
-from typing import Any
 
 from plansync.printable import printable
 from plansync.spec.model import Problem
@@ -26,14 +23,6 @@ def github_annotation(problem: Problem) -> str:
         properties["title"] = title
     head = ",".join(f"{key}={_property(value)}" for key, value in properties.items())
     return f"::error {head}::{_data(printable(problem.message))}"
-
-
-def as_json(problems: Sequence[Problem], plans: int, files: int) -> str:
-    items: list[dict[str, Any]] = [
-        {"file": p.location.file, "line": p.location.line, "column": p.location.column,
-         "plan": p.plan_id, "field": p.field, "message": p.message} for p in problems]
-    return json.dumps({"valid": not problems, "plans": plans, "files": files,
-                       "problems": items}, indent=2)
 
 
 def _data(value: str) -> str:
