@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from importlib import import_module
 from urllib.parse import parse_qs, urlsplit
 
 from plansync.engine.backends.base import StaleStateError, StateBackend
@@ -25,6 +26,13 @@ from plansync.printable import quoted
 __all__ = ["DEFAULT_WORKSPACE", "StaleStateError", "StateBackend", "checkpoint", "current",
            "open_backend"]
 
+# A state URL's scheme → the backend that keeps it (imported only when used: each pulls
+# in its client library). A new backend is its module and its line here.
+SCHEMES = {
+    "postgres": "plansync.engine.backends.postgres:PostgresBackend",
+    "postgresql": "plansync.engine.backends.postgres:PostgresBackend",
+    "s3": "plansync.engine.backends.s3:S3Backend",
+}
 DEFAULT_WORKSPACE = "default"
 _WORKSPACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -53,14 +61,10 @@ def open_backend(location: str, workspace: str | None,
     name = workspace or (query.get("workspace") or [DEFAULT_WORKSPACE])[0]
     if not isinstance(name, str) or not _WORKSPACE_RE.fullmatch(name):
         raise ConfigError(f"workspace {quoted(name)} is not 1-64 letters, digits, '.', '_' or '-'")
-    if scheme in ("postgres", "postgresql"):
-        from plansync.engine.backends.postgres import PostgresBackend
-
-        return PostgresBackend(location, name, environ)
-    if scheme == "s3":
-        from plansync.engine.backends.s3 import S3Backend
-
-        return S3Backend(location, name, environ)
+    if scheme in SCHEMES:
+        module, backend = SCHEMES[scheme].split(":")
+        opened: StateBackend = getattr(import_module(module), backend)(location, name, environ)
+        return opened
     if scheme:
         raise ConfigError(f"state {scheme}:// is not a backend plansync knows",
                           "use a path, postgres://user@host/db or s3://bucket/prefix")
