@@ -44,7 +44,8 @@ def test_a_dripping_answer_ends_at_the_deadline(dripping: str, settings: Setting
         assert time.monotonic() - started < 10  # the whole answer would take 17 minutes
         assert len(sleeps) == 1  # an inquiry is retried after its deadline
         with pytest.raises(errors.OutcomeUnknownError, match="1s request deadline"):
-            client.cancel("156142")  # a write past its deadline may have been applied
+            # A write past its deadline may have been applied.
+            client.send(client.cancel_write("156142", None))
 
 
 def test_plan_and_apply_end_at_the_deadline_and_release_the_lock(
