@@ -22,7 +22,7 @@ from plansync.gateway import client as client_module
 from plansync.gateway import codes
 from plansync.gateway.client import GatewayClient, RetryPolicy
 from plansync.gateway.messages import PlanFields
-from tests.conftest import Sleeps, admin, live_fields, seeded_date
+from tests.helpers import Sleeps, admin, faults, live_fields, seeded_date
 
 
 def test_inquiry(client: GatewayClient) -> None:
@@ -107,10 +107,6 @@ def test_a_request_the_gateway_cannot_read(settings: Settings, tmp_path: Path) -
 
 
 # --- faults: each one surfaces as the error that tells the caller what to do ----------
-
-
-def faults(emulator: Emulator, **settings: float) -> None:
-    admin(emulator, "PUT", "/_emulator/faults", settings)
 
 
 def writes_received(emulator: Emulator) -> list[str]:

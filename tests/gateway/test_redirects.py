@@ -18,7 +18,7 @@ from plansync import errors
 from plansync.config import Settings
 from plansync.gateway.client import GatewayClient, RetryPolicy
 from plansync.gateway.messages import PlanFields
-from tests.conftest import Sleeps
+from tests.helpers import Sleeps
 
 
 class _Server(http.server.ThreadingHTTPServer):
