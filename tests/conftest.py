@@ -1,21 +1,19 @@
+"""The fixtures the test modules share; plain helpers are in tests/helpers.py."""
+
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
 from plansync.config import Gateway
 from plansync.emulator import home
 from plansync.emulator.server import Emulator
 from plansync.gateway.client import GatewayClient, RetryPolicy
 from tests.fake_github import FakeGitHub, serving
+from tests.helpers import HostileGateway, Sleeps
 
 
 @pytest.fixture(autouse=True)
@@ -47,13 +45,6 @@ def settings(emulator: Emulator, emulator_dir: Path) -> Gateway:
                     gateway_key=emulator_dir / home.GATEWAY_PUBLIC)
 
 
-class Sleeps(list[float]):
-    """Stands in for time.sleep: records the backoff delays instead of waiting."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 @pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
@@ -66,14 +57,6 @@ def client(settings: Gateway, sleeps: Sleeps) -> Iterator[GatewayClient]:
         yield made
 
 
-PLANSYNC = [sys.executable, "-m", "plansync"]
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*PLANSYNC, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
-
-
 @pytest.fixture
 def served(emulator: Emulator, emulator_dir: Path) -> Iterator[dict[str, str]]:
     """Environment that points the command at the in-test emulator."""
@@ -81,33 +64,26 @@ def served(emulator: Emulator, emulator_dir: Path) -> Iterator[dict[str, str]]:
            "PLANSYNC_ENDPOINT": emulator.url}
 
 
-def quick_reads(env: dict[str, str], folder: Path) -> dict[str, str]:
-    """``env`` with its settings file copied to ``folder`` with ``read_timeout: 1``: a
-    settle window may be no shorter than the read timeout, and tests wait out windows of
-    one second (--settle-window 1s). The emulator answers in milliseconds."""
-    source = Path(env["PLANSYNC_CONFIG"])
-    text = (source.read_text().replace("merchant_key: ", f"merchant_key: {source.parent}/")
-            .replace("gateway_key: ", f"gateway_key: {source.parent}/"))
-    folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "quick-reads.yaml"
-    config.write_text(text + "read_timeout: 1\n")
-    return env | {"PLANSYNC_CONFIG": str(config)}
+@pytest.fixture
+def env(served: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """``served``, with a local state of its own in tmp_path/state. A module whose
+    commands need other settings defines its own ``env``."""
+    return served | {"PLANSYNC_STATE": str(tmp_path / "state" / "state.json")}
 
 
-def seeded_date(days: int) -> date:
-    """The sample plans' next charges are this many days after the day they were made."""
-    return datetime.now(UTC).date() + timedelta(days=days)
+@pytest.fixture
+def hostile() -> Iterator[Callable[..., HostileGateway]]:
+    """Start hostile gateways on demand, ``hostile(silent=False)``; all stop after the
+    test."""
+    started: list[HostileGateway] = []
 
+    def start(silent: bool = False) -> HostileGateway:
+        started.append(HostileGateway(silent).start())
+        return started[-1]
 
-def admin(emulator: Emulator, method: str, path: str, payload: Any = None) -> Any:
-    answer = requests.request(method, emulator.server.base_url + path, json=payload, timeout=5)
-    answer.raise_for_status()
-    return answer.json()
-
-
-def live_fields(emulator: Emulator, plan_id: str) -> dict[str, Any]:
-    plans = admin(emulator, "GET", "/_emulator/plans")
-    return next(p for p in plans if p["recurringUniqueID"] == plan_id)
+    yield start
+    for gateway in started:
+        gateway.stop()
 
 
 # --- real servers for the state backends (tests/servers.py) ----------------------------
@@ -143,18 +119,6 @@ def s3_endpoint() -> Iterator[str]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def state_location(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh state of the given backend kind, for one test."""
-    import uuid
-
-    if kind == "local":
-        return str(tmp_path / ".plansync" / "state.json")
-    if kind == "postgres":
-        return request.getfixturevalue("postgres_url") + f"?workspace=t{uuid.uuid4().hex[:12]}"
-    endpoint = request.getfixturevalue("s3_endpoint")
-    return f"s3://plansync-state/t{uuid.uuid4().hex[:12]}?endpoint_url={endpoint}&lease=2"
 
 
 @pytest.fixture

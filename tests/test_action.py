@@ -12,9 +12,7 @@ import yaml
 
 from plansync.emulator.server import Emulator
 from tests.gha import action_outputs, github_output, interpolate, runs_if
-
-ROOT = Path(__file__).parents[1]
-EXAMPLE = ROOT / "specs.example"
+from tests.helpers import EXAMPLE, ROOT
 
 
 def action_script() -> str:

@@ -5,7 +5,6 @@ the same write twice (the emulator's log is the witness).
 """
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -13,30 +12,11 @@ import pytest
 
 from plansync.emulator.server import Emulator
 from tests import foreign_client
-from tests.conftest import admin, live_fields, run
-
-EXAMPLE = Path(__file__).parents[1] / "specs.example"
-HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
-
-
-def writes(emulator: Emulator) -> Counter[tuple[str, str]]:
-    """(plan, U or C) → how many writes the gateway processed and accepted."""
-    return Counter((e["recurringUniqueID"], e["processType"])
-                   for e in admin(emulator, "GET", "/_emulator/log")
-                   if e["processType"] in ("U", "C") and e["respCode"] == "00")
-
-
-def faults(emulator: Emulator, **settings: float) -> None:
-    admin(emulator, "PUT", "/_emulator/faults", settings)
+from tests.helpers import EXAMPLE, HEAD, accepted_writes, admin, live_fields, run
 
 
 def apply(env: dict[str, str], *args: str) -> Any:
     return run("apply", *args, env=env)
-
-
-@pytest.fixture
-def env(served: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    return served | {"PLANSYNC_STATE": str(tmp_path / "state" / "state.json")}
 
 
 def test_apply_converges_and_a_second_apply_sends_nothing(
@@ -47,13 +27,13 @@ def test_apply_converges_and_a_second_apply_sends_nothing(
         "Apply complete: 2 updated, 1 cancelled, 1 unchanged, 0 failed.")
     assert live_fields(emulator, "156142")["amount"] == "000000012000"
     assert live_fields(emulator, "156145")["cancelled"] is True
-    assert writes(emulator) == {("156142", "U"): 1, ("156144", "U"): 1, ("156145", "C"): 1}
+    assert accepted_writes(emulator) == {("156142", "U"): 1, ("156144", "U"): 1, ("156145", "C"): 1}
 
     second = apply(env, str(EXAMPLE), "--auto-approve")
     assert second.returncode == 0
     assert second.stdout.splitlines()[-1] == (
         "Apply complete: 0 updated, 0 cancelled, 4 unchanged, 0 failed.")
-    assert sum(writes(emulator).values()) == 3  # nothing more was sent
+    assert sum(accepted_writes(emulator).values()) == 3  # nothing more was sent
     assert run("plan", str(EXAMPLE), "--detailed-exitcode", env=env).returncode == 0
 
     state = json.loads((tmp_path / "state" / "state.json").read_text())
@@ -78,7 +58,7 @@ def test_dry_run_sends_nothing_and_says_what_it_would_send(
                            "000000001000 recurringInterval=30 recurringCount=24 chargeNextDate=")
     assert lines[-1] == ("Dry run complete: 2 to update, 1 to cancel, 1 unchanged, 0 would "
                          "fail or be skipped. Nothing was sent.")
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
     assert not (tmp_path / "state" / "state.json").exists()
 
 
@@ -111,7 +91,7 @@ def test_each_guardrail_refuses_with_exit_3_and_sends_nothing(
     result = apply(env, str(EXAMPLE), "--auto-approve", flag, value)
     assert result.returncode == 3, result.stderr
     assert message in result.stderr and "nothing was sent" in result.stderr
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
 
 
 def test_a_plan_that_cuts_monthly_revenue_too_far_is_refused_with_nothing_sent(
@@ -130,7 +110,7 @@ def test_a_plan_that_cuts_monthly_revenue_too_far_is_refused_with_nothing_sent(
     result = apply(env, str(paused), "--auto-approve", "--max-mrr-decrease", "50")
     assert "JPY monthly recurring revenue would fall 100.0% (1500 -> 0), more than 50%" \
         in result.stderr  # whole yen: JPY has no minor unit
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
 
 
 def test_a_plan_changing_plans_about_to_charge_can_be_limited(
@@ -142,7 +122,7 @@ def test_a_plan_changing_plans_about_to_charge_can_be_limited(
     assert result.returncode == 3, result.stdout + result.stderr
     assert "1 changed plans charge within 360 hours of the plan (156143), more than 0 " \
         "(--max-charged-within)" in result.stderr
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
 
 
 def test_guardrails_from_the_config_file(env: dict[str, str], emulator: Emulator,
@@ -157,7 +137,7 @@ def test_guardrails_from_the_config_file(env: dict[str, str], emulator: Emulator
     assert result.returncode == 3, result.stderr
     assert "1 plans would be cancelled, more than 0 (guardrails.max_cancels in the " \
         "settings)" in result.stderr and "--max-cancels" not in result.stderr
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
 
 
 def test_a_plan_about_to_charge_is_not_written(env: dict[str, str], emulator: Emulator,
@@ -170,11 +150,11 @@ def test_a_plan_about_to_charge_is_not_written(env: dict[str, str], emulator: Em
     assert result.returncode == 1
     assert "plan 156143: skipped: the plan charges on" in result.stdout.replace('"', "")
     assert "wrong amount (--allow-near-charge overrides)" in result.stdout  # said by apply
-    assert writes(emulator) == {("156142", "U"): 1}
+    assert accepted_writes(emulator) == {("156142", "U"): 1}
     allowed = apply(env, str(spec), "--auto-approve", "--charge-window", str(15 * 24),
                     "--allow-near-charge")
     assert allowed.returncode == 0
-    assert writes(emulator) == {("156142", "U"): 1, ("156143", "U"): 1}
+    assert accepted_writes(emulator) == {("156142", "U"): 1, ("156143", "U"): 1}
 
 
 def test_plans_left_out_of_the_spec_are_remembered_never_cancelled(
@@ -193,7 +173,7 @@ def test_plans_left_out_of_the_spec_are_remembered_never_cancelled(
     listed = run("state", "list", env=env)
     assert "156142" in listed.stdout and "156143" in listed.stdout
     assert live_fields(emulator, "156143")["cancelled"] is False
-    assert writes(emulator) == {("156142", "U"): 1}
+    assert accepted_writes(emulator) == {("156142", "U"): 1}
 
 
 def test_a_smaller_spec_does_not_forget_a_cancellation(
@@ -247,7 +227,7 @@ def test_a_saved_plan_is_applied_exactly(env: dict[str, str], emulator: Emulator
     assert run("plan", str(EXAMPLE), "--out", str(saved), env=env).returncode == 0
     result = apply(env, "--plan", str(saved), "--auto-approve")
     assert result.returncode == 0, result.stderr
-    assert writes(emulator) == {("156142", "U"): 1, ("156144", "U"): 1, ("156145", "C"): 1}
+    assert accepted_writes(emulator) == {("156142", "U"): 1, ("156144", "U"): 1, ("156145", "C"): 1}
 
 
 def test_a_saved_plan_is_refused_when_the_spec_changed(env: dict[str, str], emulator: Emulator,
@@ -260,7 +240,7 @@ def test_a_saved_plan_is_refused_when_the_spec_changed(env: dict[str, str], emul
     result = apply(env, "--plan", str(saved), "--auto-approve")
     assert result.returncode == 1
     assert f"is not the one plan file {saved} was made from" in result.stderr
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
 
 
 def test_a_saved_plan_skips_only_the_plans_that_moved(env: dict[str, str], emulator: Emulator,
@@ -277,7 +257,7 @@ def test_a_saved_plan_skips_only_the_plans_that_moved(env: dict[str, str], emula
     assert ('plan "tokyo-lite" (156144): skipped: the live plan changed since review (the '
             'spec now means update of status, recurring_interval); not written: review a new '
             'plan' in result.stdout)
-    assert writes(emulator) == {("156142", "U"): 1, ("156145", "C"): 1, ("156144", "U"): 1}
+    assert accepted_writes(emulator) == {("156142", "U"): 1, ("156145", "C"): 1, ("156144", "U"): 1}
     # (the one U on 156144 is the portal's own change above, not plansync's)
 
 
@@ -294,7 +274,7 @@ def test_a_saved_plan_for_another_merchant_or_endpoint_is_refused(
         altered.write_text(json.dumps(document | {field: value}))
         result = apply(env, "--plan", str(altered), "--auto-approve")
         assert result.returncode == 1 and says in result.stderr, result.stderr
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
 
 
 def test_apply_refuses_a_spec_other_than_the_reviewed_one(
@@ -304,7 +284,7 @@ def test_apply_refuses_a_spec_other_than_the_reviewed_one(
     refused = apply(env, str(EXAMPLE), "--auto-approve", "--expect-spec-digest", other)
     assert refused.returncode == 1
     assert f"the spec is {reviewed}, not the reviewed {other}" in refused.stderr
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
     accepted = apply(env, str(EXAMPLE), "--auto-approve", "--expect-spec-digest", reviewed)
     assert accepted.returncode == 0
 
@@ -345,9 +325,9 @@ def test_apply_asks_in_a_terminal_and_only_yes_goes_on(env: dict[str, str],
                                                        emulator: Emulator) -> None:
     code, screen = _apply_in_a_terminal(env, "y")
     assert code == 1 and "Apply cancelled; nothing was sent." in screen
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
     code, screen = _apply_in_a_terminal(env, "yes")
     assert code == 0, screen
     assert "Only 'yes' will be accepted to approve." in screen
     assert "Apply complete: 2 updated, 1 cancelled, 1 unchanged, 0 failed." in screen
-    assert writes(emulator) == {("156142", "U"): 1, ("156144", "U"): 1, ("156145", "C"): 1}
+    assert accepted_writes(emulator) == {("156142", "U"): 1, ("156144", "U"): 1, ("156145", "C"): 1}

@@ -9,22 +9,28 @@ import os
 import signal
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from plansync.emulator.server import Emulator
-from tests.conftest import PLANSYNC, admin, quick_reads, run
-
-HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
-N = 24
+from tests.helpers import (
+    MANY,
+    PLANSYNC,
+    accepted_writes,
+    admin,
+    assert_converged_once,
+    quick_reads,
+    run,
+    seed_and_spec,
+    wait_for_writes,
+)
 
 
 @pytest.fixture
 def many(emulator_dir: Path, tmp_path: Path) -> Iterator[tuple[Emulator, dict[str, str], Path]]:
-    """An emulator with N plans, a spec that changes every one, and the environment."""
+    """An emulator with MANY plans, a spec that changes every one, and the environment."""
     seed, spec = seed_and_spec(tmp_path)
     with Emulator.start(emulator_dir, seed=seed) as running:
         env = {"PLANSYNC_CONFIG": str(emulator_dir / "plansync.yaml"),
@@ -33,51 +39,10 @@ def many(emulator_dir: Path, tmp_path: Path) -> Iterator[tuple[Emulator, dict[st
         yield running, env, spec
 
 
-def seed_and_spec(tmp_path: Path) -> tuple[Path, Path]:
-    """N active plans for the emulator, and a spec that changes every one (and cancels
-    every sixth)."""
-    seed = tmp_path / "seed.yaml"
-    seed.write_text("plans:\n" + "".join(
-        f"  - {{recurringUniqueID: '{700000 + i}', merchantID: JT01, recurringStatus: 'Y',"
-        f" currency: '702', amount: '000000001000', recurringInterval: 30,"
-        f" recurringCount: 12, currentCount: 1}}\n" for i in range(N)))
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + "plans:\n" + "".join(
-        f"  - {{id: '{700000 + i}', amount: '{11 + i}.00', status: "
-        f"{'cancelled' if i % 6 == 5 else 'active'}}}\n" for i in range(N)))
-    return seed, spec
-
-
-def processed_writes(emulator: Emulator) -> Counter[tuple[str, str]]:
-    return Counter((e["recurringUniqueID"], e["processType"])
-                   for e in admin(emulator, "GET", "/_emulator/log")
-                   if e["processType"] in ("U", "C") and e["respCode"] == "00")
-
-
-def assert_converged_once(emulator: Emulator) -> None:
-    plans = {p["recurringUniqueID"]: p for p in admin(emulator, "GET", "/_emulator/plans")}
-    writes = processed_writes(emulator)
-    for i in range(N):
-        plan_id = str(700000 + i)
-        if i % 6 == 5:
-            assert plans[plan_id]["cancelled"], plan_id
-            assert writes[(plan_id, "C")] == 1 and writes[(plan_id, "U")] == 0, plan_id
-        else:
-            assert plans[plan_id]["amount"] == f"{1100 + 100 * i:012d}", plan_id
-            assert writes[(plan_id, "U")] == 1 and writes[(plan_id, "C")] == 0, plan_id
-
-
 def start_apply(env: dict[str, str], spec: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([*PLANSYNC, "apply", str(spec), "--auto-approve", *args],
                             env={**os.environ, **env}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-
-
-def wait_for_writes(emulator: Emulator, count: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while sum(processed_writes(emulator).values()) < count:
-        assert time.monotonic() < deadline, "apply made no progress"
-        time.sleep(0.05)
 
 
 def test_sigkill_mid_apply_then_a_rerun_converges_without_double_writes(
@@ -88,7 +53,7 @@ def test_sigkill_mid_apply_then_a_rerun_converges_without_double_writes(
     wait_for_writes(emulator, 4)
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=10)
-    assert 0 < sum(processed_writes(emulator).values()) < N
+    assert 0 < sum(accepted_writes(emulator).values()) < MANY
     admin(emulator, "PUT", "/_emulator/faults", {})
     rerun = run("apply", str(spec), "--auto-approve", env=env)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
@@ -129,8 +94,8 @@ def test_sigterm_stops_new_writes_saves_state_and_exits_143(
     out, err = victim.communicate(timeout=30)
     assert victim.returncode == 143, err
     assert "Stopped by SIGTERM" in out
-    done = sum(processed_writes(emulator).values())
-    assert 0 < done < N
+    done = sum(accepted_writes(emulator).values())
+    assert 0 < done < MANY
     state = json.loads((tmp_path / ".plansync" / "state.json").read_text())
     assert len(state["plans"]) >= done  # what was applied is remembered
     assert not (tmp_path / ".plansync" / "state.json.lock").exists()
@@ -161,7 +126,7 @@ def test_a_second_apply_fails_at_once_naming_the_first_or_waits(
     assert first.returncode == 0
     assert third.returncode == 0, third.stderr
     assert third.stdout.splitlines()[-1] == (
-        f"Apply complete: 0 updated, 0 cancelled, {N} unchanged, 0 failed.")
+        f"Apply complete: 0 updated, 0 cancelled, {MANY} unchanged, 0 failed.")
     assert_converged_once(emulator)
 
 

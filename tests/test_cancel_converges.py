@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
-from tests.conftest import admin, live_fields, quick_reads, run
-from tests.test_apply import HEAD, faults, writes
+from tests.helpers import HEAD, accepted_writes, admin, faults, live_fields, quick_reads, run
 
 
 @pytest.fixture
@@ -49,7 +48,7 @@ def test_a_cancel_committed_but_answered_400_converges_on_the_next_run(
     assert (f"(answered HTTP 400) took effect: a second cancel was answered {code} and "
             "inquiry shows the plan inactive") in second.stdout
     assert cancels(emulator) == [("00", "commit-error"), (f"{code}", None)]
-    assert writes(emulator)[("156143", "C")] == 1  # exactly one cancel committed
+    assert accepted_writes(emulator)[("156143", "C")] == 1  # exactly one cancel committed
     shown = json.loads(run("state", "show", "156143", env=env).stdout)
     assert shown["cancelled"] is True
     assert "took effect: a second cancel was answered" in shown["cancelled_how"]

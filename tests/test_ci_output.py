@@ -4,15 +4,13 @@ comment instead of an empty one."""
 import json
 from pathlib import Path
 
-from tests.conftest import run
-
-HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\nplans:\n"
+from tests.helpers import HEAD, run
 
 
 def broken(tmp_path: Path) -> Path:
     spec = tmp_path / "specs" / "plans.yaml"
     spec.parent.mkdir()
-    spec.write_text(HEAD + "  - id: '156142'\n    amount: 'lots, 100%'\n"
+    spec.write_text(HEAD + "plans:\n  - id: '156142'\n    amount: 'lots, 100%'\n"
                     "  - id: '156143'\n    status: paused\n")
     return spec
 
@@ -38,7 +36,7 @@ def test_validate_json_for_other_ci_systems(tmp_path: Path) -> None:
     assert [(p["line"], p["plan"], p["field"]) for p in document["problems"]] == [
         (5, "156142", "amount"), (7, "156143", "status")]
     good = tmp_path / "good.yaml"
-    good.write_text(HEAD + "  - id: '156142'\n")
+    good.write_text(HEAD + "plans:\n  - id: '156142'\n")
     ok = run("validate", str(good), "--json")
     assert ok.returncode == 0
     assert json.loads(ok.stdout) == {"valid": True, "plans": 1, "files": 1, "problems": []}
@@ -53,7 +51,7 @@ def test_a_failed_plan_is_the_pr_comment_not_an_empty_one(
     assert "2 problem(s) in the specs" in result.stdout
     assert "| `" in result.stdout and "156143" in result.stdout and "status" in result.stdout
     good = tmp_path / "good.yaml"
-    good.write_text(HEAD + "  - id: '156142'\n")
+    good.write_text(HEAD + "plans:\n  - id: '156142'\n")
     misconfigured = run("plan", str(good), "--markdown",
                         env={**served, "PLANSYNC_ENDPOINT": "http://example.com/x"})
     assert misconfigured.returncode == 1
@@ -63,7 +61,7 @@ def test_a_failed_plan_is_the_pr_comment_not_an_empty_one(
 def test_plan_out_says_where_the_plan_went_and_how_to_apply_it(
         served: dict[str, str], tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + "  - id: '156142'\n    amount: '1.00'\n")
+    spec.write_text(HEAD + "plans:\n  - id: '156142'\n    amount: '1.00'\n")
     result = run("plan", str(spec), "--out", str(tmp_path / "plan.json"), env=served)
     assert result.returncode == 0
     assert (f"Saved the plan to {tmp_path / 'plan.json'}; apply exactly it with: "

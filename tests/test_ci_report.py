@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from plansync.gitops.report import APPLY_MARKER, COMMENT_LIMIT, PLAN_MARKER, SUMMARY_LIMIT
-from tests.conftest import run
 from tests.fake_github import BOT, REPO, TOKEN, FakeGitHub
+from tests.helpers import run
 
 RUN_URL = f"https://github.com/{REPO}/actions/runs/555"
 

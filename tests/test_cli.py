@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
-from tests.conftest import PLANSYNC, run, seeded_date
+from tests.helpers import PLANSYNC, run, seeded_date
 
 
 def test_inquire_table(served: dict[str, str]) -> None:

@@ -19,11 +19,10 @@ import pytest
 from plansync.emulator.server import Emulator
 from plansync.engine.backends.local import LocalBackend
 from plansync.engine.state import Intent, Outcome
-from tests.conftest import PLANSYNC, admin, quick_reads, run
+from tests.helpers import HEAD, PLANSYNC, accepted_writes, admin, quick_reads, run, seed_file
 
 N = 150
 KILLS = 40
-HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
 FAULTS = {"drop_rate": 0.08, "reset_rate": 0.05, "error_rate": 0.05, "malformed_rate": 0.04,
           "late_commit_rate": 0.05, "late_commit_ms": 300, "latency_ms": 15, "jitter_ms": 25}
 WINDOW = "1s"  # longer than the late commits; the read timeout is no longer (quick_reads)
@@ -35,11 +34,7 @@ def cancelled(i: int) -> bool:
 
 @pytest.fixture
 def hundred(emulator_dir: Path, tmp_path: Path) -> Iterator[tuple[Emulator, dict[str, str]]]:
-    seed = tmp_path / "seed.yaml"
-    seed.write_text("plans:\n" + "".join(
-        f"  - {{recurringUniqueID: '{800000 + i}', merchantID: JT01, recurringStatus: 'Y',"
-        f" currency: '702', amount: '000000001000', recurringInterval: 30,"
-        f" recurringCount: 12, currentCount: 1}}\n" for i in range(N)))
+    seed = seed_file(tmp_path / "seed.yaml", range(800000, 800000 + N))
     with Emulator.start(emulator_dir, seed=seed) as running:
         # A one-second read timeout, so that WINDOW is not shorter than it.
         yield running, quick_reads({"PLANSYNC_CONFIG": str(emulator_dir / "plansync.yaml"),
@@ -59,12 +54,6 @@ def spec_file(tmp_path: Path, reactivate: bool = False) -> Path:
             lines.append(f"  - {{id: '{800000 + i}', amount: '{20 + i}.00'}}\n")
     path.write_text(HEAD + "plans:\n" + "".join(lines))
     return path
-
-
-def accepted_writes(emulator: Emulator) -> Counter[tuple[str, str]]:
-    return Counter((e["recurringUniqueID"], e["processType"])
-                   for e in admin(emulator, "GET", "/_emulator/log")
-                   if e["processType"] in ("U", "C") and e["respCode"] == "00")
 
 
 def assert_nothing_written_twice_or_forgotten(emulator: Emulator, state: Path) -> None:

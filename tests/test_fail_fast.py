@@ -9,20 +9,15 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
-from tests.conftest import admin, run
+from tests.helpers import HEAD, admin, run, seed_file
 
 N = 500
-HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
 
 
 @pytest.fixture
 def five_hundred(emulator_dir: Path, tmp_path: Path) -> Iterator[tuple[Emulator, dict[str, str],
                                                                       Path]]:
-    seed = tmp_path / "seed.yaml"
-    seed.write_text("plans:\n" + "".join(
-        f"  - {{recurringUniqueID: '{900000 + i}', merchantID: JT01, recurringStatus: 'Y',"
-        f" currency: '702', amount: '000000001000', recurringInterval: 30}}\n"
-        for i in range(N)))
+    seed = seed_file(tmp_path / "seed.yaml", range(900000, 900000 + N))
     spec = tmp_path / "spec.yaml"
     spec.write_text(HEAD + "plans:\n" + "".join(
         f"  - {{id: '{900000 + i}', amount: '12.00'}}\n" for i in range(N)))

@@ -16,9 +16,17 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
-from tests.conftest import admin, state_location
-from tests.test_apply_failures import N, assert_converged_once, processed_writes, seed_and_spec
-from tests.test_remote_state import run_in, start, wait_for_writes
+from tests.helpers import (
+    MANY,
+    accepted_writes,
+    admin,
+    assert_converged_once,
+    run_in,
+    seed_and_spec,
+    start_in,
+    state_location,
+    wait_for_writes,
+)
 
 WINDOW = "2s"  # the settle window: longer than the emulator's answers here take
 
@@ -65,7 +73,7 @@ def test_a_frozen_holder_whose_lock_is_taken_over_writes_nothing_more(
     # Slow answers: at any moment several of the first run's plans are between their
     # inquiry and their write, where a freeze hurts most.
     admin(emulator, "PUT", "/_emulator/faults", {"latency_ms": 120})
-    first = start(env, tmp_path / "runner-a", "apply", str(spec), "--auto-approve",
+    first = start_in(env, tmp_path / "runner-a", "apply", str(spec), "--auto-approve",
                   "--parallelism", "4", "--settle-window", WINDOW)
     wait_for_writes(emulator, 3)
     first.send_signal(signal.SIGSTOP)
@@ -83,7 +91,7 @@ def test_a_frozen_holder_whose_lock_is_taken_over_writes_nothing_more(
                         "--settle-window", WINDOW, "--lock-timeout", "30s")
         assert second.returncode in (0, 1), second.stdout + second.stderr
         assert "Traceback" not in second.stderr
-        written_by_second = sum(processed_writes(emulator).values())
+        written_by_second = sum(accepted_writes(emulator).values())
     finally:
         first.send_signal(signal.SIGCONT)
     out, err = first.communicate(timeout=60)
@@ -91,7 +99,7 @@ def test_a_frozen_holder_whose_lock_is_taken_over_writes_nothing_more(
     assert "error: this run no longer holds the lock on the state in" in err, out[-3000:]
     assert "Traceback" not in err
     # Whatever the first run had inquired before the freeze, it sent nothing after it.
-    assert sum(processed_writes(emulator).values()) == written_by_second
+    assert sum(accepted_writes(emulator).values()) == written_by_second
     admin(emulator, "PUT", "/_emulator/faults", {})
     converge(env, tmp_path / "runner-c", spec)
     assert_converged_once(emulator)
@@ -102,7 +110,7 @@ def test_after_sigint_no_write_is_sent_and_the_summary_counts_what_was_not_start
     emulator, env, spec = many
     env = {**env, "PLANSYNC_STATE": str(tmp_path / "state.json")}
     admin(emulator, "PUT", "/_emulator/faults", {"latency_ms": 150})
-    apply = start(env, tmp_path, "apply", str(spec), "--auto-approve", "--json",
+    apply = start_in(env, tmp_path, "apply", str(spec), "--auto-approve", "--json",
                   "--parallelism", "3", "--settle-window", WINDOW)
     wait_for_writes(emulator, 2)
     # Slower answers from now on (within the 1 s read timeout): the writes in flight are
@@ -123,7 +131,7 @@ def test_after_sigint_no_write_is_sent_and_the_summary_counts_what_was_not_start
     document = json.loads(out)
     counts = {r["result"] for r in document["results"]}
     assert "not-started" in counts
-    assert len(document["results"]) == N  # every plan is accounted for
+    assert len(document["results"]) == MANY  # every plan is accounted for
     assert document["summary"]["not_started"] == sum(
         r["result"] == "not-started" for r in document["results"]) > 0
     assert "Stopped by SIGINT; no write was sent after it." in err
@@ -142,7 +150,7 @@ def test_githubs_cancel_sigint_sigterm_sigkill_leaves_a_journal_the_next_run_set
     env = {**env, "PLANSYNC_STATE": str(tmp_path / "state.json"),
            "PLANSYNC_CONFIG": str(client_config(emulator_dir, tmp_path, 14))}
     admin(emulator, "PUT", "/_emulator/faults", {"latency_ms": 200})
-    apply = start(env, tmp_path, "apply", str(spec), "--auto-approve",
+    apply = start_in(env, tmp_path, "apply", str(spec), "--auto-approve",
                   "--parallelism", "4", "--settle-window", "20s")
     wait_for_writes(emulator, 2)
     admin(emulator, "PUT", "/_emulator/faults", {"latency_ms": 12_000})  # now hung

@@ -11,8 +11,8 @@ from subprocess import CompletedProcess
 
 import pytest
 
-from tests.conftest import run
 from tests.fake_github import PLAN_WORKFLOW, REPO, TOKEN, FakeGitHub, workflow_text
+from tests.helpers import run
 
 PLAN = b'{"plan": "reviewed"}'
 

@@ -9,9 +9,7 @@ import pytest
 
 from plansync.emulator.server import Emulator
 from tests import foreign_client
-from tests.conftest import admin, run
-
-EXAMPLE = Path(__file__).parents[1] / "specs.example"
+from tests.helpers import EXAMPLE, admin, run
 
 
 def test_demo_runs_in_one_command_and_reads_well(tmp_path: Path) -> None:

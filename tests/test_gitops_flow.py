@@ -11,11 +11,8 @@ import pytest
 
 from plansync.emulator.server import Emulator
 from plansync.gitops.report import PLAN_MARKER
-from tests.conftest import live_fields, run
 from tests.fake_github import BOT, REPO, FakeGitHub
-from tests.test_apply import writes
-
-HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
+from tests.helpers import HEAD, accepted_writes, live_fields, run
 
 
 @pytest.fixture
@@ -72,7 +69,7 @@ def test_the_reviewed_plan_is_applied_and_the_pr_told(
     again = on_merge(env, "merge1", 7, tmp_path)  # a re-run of the same job...
     assert again.startswith("The reviewed plan was already applied by ")  # ...succeeds,
     assert github.comments[7] == posted  # leaves the true comment as it is,
-    assert writes(emulator)[("156142", "U")] == 1  # and applies nothing
+    assert accepted_writes(emulator)[("156142", "U")] == 1  # and applies nothing
 
 
 def test_live_moved_between_review_and_merge_nothing_unreviewed_is_written(
@@ -110,7 +107,7 @@ def test_a_second_merge_whose_plan_is_stale_is_reported_not_applied(
     assert "### plansync: apply stopped with an error" in comment
     assert "the spec" in comment and "nothing was sent" in comment  # apply words why
     assert "Re-plan on a new pull request" in comment
-    assert writes(emulator)[("156143", "U")] == 0
+    assert accepted_writes(emulator)[("156143", "U")] == 0
 
 
 def test_a_forged_run_or_comment_is_never_applied(
@@ -124,7 +121,7 @@ def test_a_forged_run_or_comment_is_never_applied(
     github.plan_run(105, "head3", forged, workflow=".github/workflows/evil.yml")
     comment = on_merge(env, "merge3", 11, tmp_path)
     assert "not applied" in comment and "has no plansync-plan.yml run on its head" in comment
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
     assert not live_fields(emulator, "156145")["cancelled"]
 
 
@@ -159,7 +156,7 @@ def test_a_stale_rerun_does_not_undo_a_newer_merge_and_the_pr_is_told(
     assert ("main has moved on to merge2 and its spec differs from this merge's: nothing "
             "is applied; main's own apply applies it") in comment
     assert live_fields(emulator, "156142")["amount"] == "000000009990"
-    assert writes(emulator).get(("156142", "U"), 0) == 0
+    assert accepted_writes(emulator).get(("156142", "U"), 0) == 0
 
 
 def test_a_rerun_of_a_merge_applied_in_part_is_told_so_not_called_applied(
@@ -180,7 +177,7 @@ def test_a_rerun_of_a_merge_applied_in_part_is_told_so_not_called_applied(
             "request.\n") in again
     assert "already applied" not in again
     assert github.comments[8] == posted  # the earlier comment is still true
-    assert writes(emulator)[("156143", "U")] == 1
+    assert accepted_writes(emulator)[("156143", "U")] == 1
 
 
 def test_an_apply_step_that_never_reported_is_told_and_a_rerun_applies(
@@ -199,7 +196,7 @@ def test_an_apply_step_that_never_reported_is_told_and_a_rerun_applies(
     [comment] = github.comments[7]
     assert "### plansync: the apply step did not report" in comment["body"]
     assert "whether any reviewed change was written is not known" in comment["body"]
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
     again = on_merge(env, "merge1", 7, tmp_path)  # re-run this job, as the comment says
     assert "### plansync: the reviewed plan was applied" in again
     assert "the reviewed plan was applied" in github.comments[7][0]["body"]  # in place

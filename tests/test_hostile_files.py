@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from plansync.redact import safe_url
-from tests.conftest import PLANSYNC
+from tests.helpers import PLANSYNC
 
 NINES = "9" * 4301  # more digits than int() reads
 

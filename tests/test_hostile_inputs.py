@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 
 from plansync.cli import main
 from plansync.emulator.server import Emulator
-from tests.conftest import admin, run
+from tests.helpers import HEAD, run, sent_writes
 
-HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\nplans:\n"
 GOOD_STATE = {"version": 1, "serial": 1, "lineage": "l", "merchant_id": "JT01",
               "endpoint": "", "plans": {}}
 
@@ -46,17 +45,14 @@ def env(served: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     return full
 
 
-def writes_sent(emulator: Emulator) -> list[dict[str, str]]:
-    return [e for e in admin(emulator, "GET", "/_emulator/log") if e["processType"] in "UC"]
-
-
 # --- inputs that crashed plansync (exit 70) before --------------------------------------
 
 SPECS = {
-    "integer over 4300 digits": HEAD + "  - id: '1'\n    recurring_count: " + "1" * 5000 + "\n",
-    "decimal over 28 digits": HEAD + "  - id: '1'\n    amount: 1" + "0" * 30 + ".00\n",
-    "NUL character": HEAD + "  - id: '1'\n    name: \"a\x00b\"\n",
-    "recursive alias": HEAD + "  - &a\n    id: '1'\n    x: *a\n",
+    "integer over 4300 digits":
+        HEAD + "plans:\n  - id: '1'\n    recurring_count: " + "1" * 5000 + "\n",
+    "decimal over 28 digits": HEAD + "plans:\n  - id: '1'\n    amount: 1" + "0" * 30 + ".00\n",
+    "NUL character": HEAD + "plans:\n  - id: '1'\n    name: \"a\x00b\"\n",
+    "recursive alias": HEAD + "plans:\n  - &a\n    id: '1'\n    x: *a\n",
     "alias of its own list": "a: &a [*a]\n",
     "deep nesting": "a: " + "[" * 5000 + "]" * 5000 + "\n",
 }
@@ -74,7 +70,7 @@ def test_hostile_specs_are_one_clear_error(name: str, tmp_path: Path) -> None:
 
 def test_a_utf16_spec_without_bom_says_so(tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
-    spec.write_bytes((HEAD + "  - id: '1'\n").encode("utf-16-le"))
+    spec.write_bytes((HEAD + "plans:\n  - id: '1'\n").encode("utf-16-le"))
     result = run("validate", str(spec))
     assert result.returncode == 1
     assert f"{spec}:1:2: contains the control character #x0000" in result.stderr
@@ -113,21 +109,22 @@ def test_broken_local_files_are_one_clear_error(
     state.parent.mkdir(parents=True)
     make(state)
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + "  - id: '156142'\n    amount: '1.00'\n")
+    spec.write_text(HEAD + "plans:\n  - id: '156142'\n    amount: '1.00'\n")
     command = ["apply", str(spec), "--auto-approve"] if "lock" in what else ["plan", str(spec)]
     result = run(*command, env=env)
     assert result.returncode == 1, what + result.stdout + result.stderr
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
-    assert writes_sent(emulator) == []
+    assert sent_writes(emulator) == {}
 
 
 # --- amounts, counts and intervals: one rule wherever they enter (issue 20) -------------
 
 REPORTED = {  # each passed validate; the first was sent as 0.00 on every apply, the last as "7.0"
-    "tiny amount": "  - id: '156142'\n    amount: 1.e-999999999\n",
-    "tiny amount in SGD": "  - id: '156142'\n    currency: SGD\n    amount: 1.e-999999999\n",
-    "interval 7.0": "  - id: '156142'\n    recurring_interval: 7.0\n",
+    "tiny amount": "plans:\n  - id: '156142'\n    amount: 1.e-999999999\n",
+    "tiny amount in SGD":
+        "plans:\n  - id: '156142'\n    currency: SGD\n    amount: 1.e-999999999\n",
+    "interval 7.0": "plans:\n  - id: '156142'\n    recurring_interval: 7.0\n",
 }
 
 
@@ -144,7 +141,7 @@ def test_the_reported_numbers_are_refused_and_nothing_is_sent(
         assert f"{spec}:{line}:" in result.stderr and f"plan 156142: {field}: must be" in \
             result.stderr, result.stderr
         assert "Traceback" not in result.stderr
-    assert writes_sent(emulator) == []
+    assert sent_writes(emulator) == {}
 
 
 def _after(field: str, value: object) -> Any:
@@ -162,7 +159,7 @@ def _after(field: str, value: object) -> Any:
 def test_a_hand_edited_number_in_a_saved_plan_is_refused(
         env: dict[str, str], emulator: Emulator, tmp_path: Path, edit: Any, says: str) -> None:
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + "  - {id: '156142', amount: '100.00', recurring_interval: 7}\n")
+    spec.write_text(HEAD + "plans:\n  - {id: '156142', amount: '100.00', recurring_interval: 7}\n")
     saved = tmp_path / "plan.json"
     assert run("plan", str(spec), "--out", str(saved), env=env).returncode == 0
     document = json.loads(saved.read_text())
@@ -175,7 +172,7 @@ def test_a_hand_edited_number_in_a_saved_plan_is_refused(
         assert result.returncode == 1, (argv, result.stdout, result.stderr)
         assert f"plan file {saved} is not a plansync plan" in result.stderr, result.stderr
         assert says in result.stderr, result.stderr
-    assert writes_sent(emulator) == []
+    assert sent_writes(emulator) == {}
 
 
 def test_a_state_with_an_amount_in_exponent_form_is_refused(
@@ -187,14 +184,14 @@ def test_a_state_with_an_amount_in_exponent_form_is_refused(
     state.write_text(json.dumps({**GOOD_STATE, "endpoint": env["PLANSYNC_ENDPOINT"],
                                  "plans": {"156142": entry}}))
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + "  - id: '156142'\n    amount: '100.00'\n")
+    spec.write_text(HEAD + "plans:\n  - id: '156142'\n    amount: '100.00'\n")
     for argv in (["state", "list"], ["plan", str(spec)], ["drift", str(spec)],
                  ["apply", str(spec), "--auto-approve"]):
         result = run(*argv, env=env)
         assert result.returncode == 1, (argv, result.stdout, result.stderr)
         assert f"{state} is not a plansync state: plans/156142/applied/amount: '1E+2' " \
             "does not match" in result.stderr, result.stderr
-    assert writes_sent(emulator) == []
+    assert sent_writes(emulator) == {}
 
 
 def test_a_state_entry_with_a_fractional_interval_is_refused(
@@ -207,7 +204,7 @@ def test_a_state_entry_with_a_fractional_interval_is_refused(
     state.write_text(json.dumps({**GOOD_STATE, "endpoint": env["PLANSYNC_ENDPOINT"],
                                  "plans": {"156142": entry}}))
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + "  - id: '156142'\n    recurring_interval: 30\n")
+    spec.write_text(HEAD + "plans:\n  - id: '156142'\n    recurring_interval: 30\n")
     for argv in (["drift", str(spec)], ["plan", str(spec)]):
         result = run(*argv, env=env)
         assert result.returncode == 1, (argv, result.stdout, result.stderr)
@@ -234,11 +231,11 @@ def test_a_pending_write_with_such_a_number_is_refused(
     state.write_text(json.dumps({**GOOD_STATE, "endpoint": env["PLANSYNC_ENDPOINT"],
                                  "pending": [intent]}))
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + "  - id: '156142'\n    amount: '100.00'\n")
+    spec.write_text(HEAD + "plans:\n  - id: '156142'\n    amount: '100.00'\n")
     result = run("apply", str(spec), "--auto-approve", env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"{state} {says}" in result.stderr, result.stderr
-    assert writes_sent(emulator) == []
+    assert sent_writes(emulator) == {}
 
 
 # --- settings, state URLs and files that crashed plansync (issue 21) --------------------
@@ -269,14 +266,14 @@ def test_hostile_settings_are_one_clear_error(
         env: dict[str, str], emulator: Emulator, tmp_path: Path, lines: str, says: str
         ) -> None:
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + "  - id: '156142'\n    amount: '1.00'\n")
+    spec.write_text(HEAD + "plans:\n  - id: '156142'\n    amount: '1.00'\n")
     changed = settings_with(env, tmp_path / "conf", lines) | {"PLANSYNC_STATE": ""}
     for argv in (["plan", str(spec)], ["apply", str(spec), "--auto-approve"]):
         result = run(*argv, env=changed)
         assert result.returncode == 1, result.stdout + result.stderr
         assert says in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
-    assert writes_sent(emulator) == []
+    assert sent_writes(emulator) == {}
 
 
 @pytest.mark.parametrize(("state", "environ", "says"), [
@@ -309,7 +306,7 @@ def test_a_pending_write_out_of_the_calendar_in_utc_is_refused(
     state.write_text(json.dumps({**GOOD_STATE, "endpoint": env["PLANSYNC_ENDPOINT"],
                                  "pending": [intent]}))
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + "  - id: '156142'\n    amount: '1.00'\n")
+    spec.write_text(HEAD + "plans:\n  - id: '156142'\n    amount: '1.00'\n")
     for argv in (["apply", str(spec), "--dry-run"], ["plan", str(spec)]):
         result = run(*argv, env=env)
         assert result.returncode == 1, result.stdout + result.stderr
@@ -320,7 +317,7 @@ def test_a_pending_write_out_of_the_calendar_in_utc_is_refused(
 def test_a_saved_plan_goes_in_private_folders_and_a_bad_one_is_refused(
         env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + "  - id: '156142'\n    amount: '1.00'\n")
+    spec.write_text(HEAD + "plans:\n  - id: '156142'\n    amount: '1.00'\n")
     saved = tmp_path / "plans" / "pr-1" / "plan.json"
     assert run("plan", str(spec), "--out", str(saved), env=env).returncode == 0
     assert (saved.parent.stat().st_mode & 0o777, saved.parent.parent.stat().st_mode & 0o777) \
@@ -368,7 +365,7 @@ def test_any_spec_is_planned_or_refused_cleanly_and_sends_no_write(
     for text in (body, body[: len(body) // 2] + noise + body[len(body) // 2:]):
         spec.write_text(text, encoding="utf-8", errors="surrogatepass")
         assert_clean(*invoke("plan", str(spec)))
-    assert writes_sent(emulator) == []
+    assert sent_writes(emulator) == {}
 
 
 @FUZZ
@@ -390,11 +387,11 @@ def test_any_state_or_journal_is_read_or_refused_cleanly_and_sends_no_write(
     state.with_name("state.json.journal").write_bytes(
         b"".join(json.dumps(line, default=str).encode() + b"\n" for line in journal) + tail)
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + "  - id: '156142'\n    amount: '99.90'\n")
+    spec.write_text(HEAD + "plans:\n  - id: '156142'\n    amount: '99.90'\n")
     for argv in (["state", "list"], ["plan", str(spec)],
                  ["apply", str(spec), "--dry-run"]):
         assert_clean(*invoke(*argv))
-    assert writes_sent(emulator) == []
+    assert sent_writes(emulator) == {}
 
 
 @pytest.fixture(autouse=True)

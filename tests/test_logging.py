@@ -4,8 +4,7 @@ import json
 from pathlib import Path
 
 from plansync.emulator.server import Emulator
-from tests.conftest import admin, run
-from tests.test_apply import EXAMPLE
+from tests.helpers import EXAMPLE, admin, run
 
 
 def test_v_logs_one_line_per_request_and_never_a_secret(

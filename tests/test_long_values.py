@@ -13,10 +13,9 @@ from plansync.emulator.server import Emulator
 from plansync.errors import MessageError
 from plansync.gateway import messages
 from plansync.printable import quoted
-from tests.conftest import run
+from tests.helpers import HEAD, run
 
 LONG = "9" * 5000
-HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\nplans:\n"
 SHORT_LINE = 200
 
 
@@ -90,7 +89,7 @@ def test_a_5000_digit_answer_field_is_a_short_error_line(
 def test_a_5000_character_spec_value_is_a_short_error_line(
         tmp_path: Path, plan: str, says: str) -> None:
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + f"  - {plan}\n")
+    spec.write_text(HEAD + f"plans:\n  - {plan}\n")
     result = run("validate", str(spec))
     assert result.returncode == 1, result.stdout + result.stderr
     assert_short_lines(result.stderr, f"{spec}:", says, folder=tmp_path)
@@ -99,7 +98,7 @@ def test_a_5000_character_spec_value_is_a_short_error_line(
 def test_a_5000_character_field_name_in_ignore_changes_is_cut_too(tmp_path: Path) -> None:
     """The list of what it may be is 200 characters already: the value adds 60 more."""
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + f"  - id: '1'\n    lifecycle: {{ignore_changes: ['{LONG}']}}\n")
+    spec.write_text(HEAD + f"plans:\n  - id: '1'\n    lifecycle: {{ignore_changes: ['{LONG}']}}\n")
     result = run("validate", str(spec))
     assert result.returncode == 1, result.stdout + result.stderr
     assert_short_lines(result.stderr, "must be one of", "(5000 characters)", folder=tmp_path,

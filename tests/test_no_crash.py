@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from plansync.cli import main
 from plansync.emulator.server import Emulator
 from plansync.engine import journal, state
-from tests.conftest import admin
+from tests.helpers import HEAD, sent_writes
 
 EXIT_CODES = {0, 1, 2, 3, 64}
 CLOSED = "127.0.0.1:1"  # nothing listens on port 1 of loopback: connections are refused
@@ -41,8 +41,7 @@ FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "40")), deadlin
                 derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
-HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\nplans:\n"
-SPEC = HEAD + "  - id: '156142'\n    amount: '95.00'\n"
+SPEC = HEAD + "plans:\n  - id: '156142'\n    amount: '95.00'\n"
 
 
 # --- running plansync, and what a clean run is ------------------------------------------
@@ -104,10 +103,6 @@ def env(emulator: Emulator, emulator_dir: Path, tmp_path: Path,
         monkeypatch.setenv(name, value)
     (tmp_path / "spec.yaml").write_text(SPEC)
     return values
-
-
-def writes_sent(emulator: Emulator) -> list[dict[str, str]]:
-    return [e for e in admin(emulator, "GET", "/_emulator/log") if e["processType"] in "UC"]
 
 
 # --- hostile values ---------------------------------------------------------------------
@@ -182,7 +177,7 @@ def test_any_settings_file_is_used_or_refused_cleanly(
             run_clean(thread_errors, *argv, "--config", str(fuzzed))
     finally:
         os.environ["PLANSYNC_STATE"] = env["PLANSYNC_STATE"]
-    assert writes_sent(emulator) == []
+    assert sent_writes(emulator) == {}
 
 
 # --- flags ------------------------------------------------------------------------------
@@ -211,7 +206,7 @@ def test_any_flags_are_used_or_refused_cleanly(
     for flag, value in flags:
         argv += [flag, local_only(value) if flag == "--endpoint" else value]
     run_clean(thread_errors, *argv)
-    assert writes_sent(emulator) == []
+    assert sent_writes(emulator) == {}
 
 
 def test_a_charge_window_out_of_the_calendar_is_refused(
@@ -270,7 +265,7 @@ def test_any_state_url_is_used_or_refused_cleanly(
     for argv in (["state", "list"], ["plan", "spec.yaml"], ["workspace", "list"]):
         output = run_clean(thread_errors, *argv, "--state", url, *chosen)
         assert "u:pw" not in output and "pw@" not in output, output  # never echoed
-    assert writes_sent(emulator) == []
+    assert sent_writes(emulator) == {}
 
 
 # --- plan files -------------------------------------------------------------------------
@@ -331,7 +326,7 @@ def test_any_plan_file_is_shown_applied_or_refused_cleanly(
                  ["show", "--markdown", str(target)],
                  ["apply", "--plan", str(target), "--dry-run"]):
         run_clean(thread_errors, *argv)
-    assert writes_sent(emulator) == []
+    assert sent_writes(emulator) == {}
 
 
 # --- state files and journals -----------------------------------------------------------
@@ -378,12 +373,12 @@ def test_any_state_or_journal_is_read_or_refused_cleanly(
     where.write_text(json.dumps(document, default=str))
     where.with_name("state.json.journal").write_bytes(
         b"".join(json.dumps(r, default=str).encode() + b"\n" for r in records) + tail)
-    sent = len(writes_sent(emulator))
+    sent = sent_writes(emulator)
     for argv in (["state", "list"], ["state", "show", "156142"], ["state", "history"],
                  ["plan", "spec.yaml"], ["drift", "spec.yaml"],
                  ["apply", "spec.yaml", "--dry-run"]):
         run_clean(thread_errors, *argv)
-    assert len(writes_sent(emulator)) == sent
+    assert sent_writes(emulator) == sent  # nothing more
 
 
 # --- spec values ------------------------------------------------------------------------
@@ -403,8 +398,8 @@ def test_any_spec_value_is_validated_planned_or_refused_cleanly(
              if name != "id"]
     ident = yaml_value(fields["id"]) if "id" in fields else "'156142'"
     spec = tmp_path / "fuzz.yaml"
-    spec.write_text(HEAD + f"  - id: {ident}\n" + "".join(line + "\n" for line in lines))
+    spec.write_text(HEAD + f"plans:\n  - id: {ident}\n" + "".join(line + "\n" for line in lines))
     for argv in (["validate", str(spec)], ["validate", "--json", str(spec)],
                  *([["plan", str(spec)]] if plan else [])):
         run_clean(thread_errors, *argv)
-    assert writes_sent(emulator) == []
+    assert sent_writes(emulator) == {}

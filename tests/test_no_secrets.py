@@ -21,10 +21,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from plansync.emulator import home
-from tests.conftest import run
 from tests.fake_github import REPO, TOKEN, FakeGitHub
-
-EXAMPLE = Path(__file__).parents[1] / "specs.example"
+from tests.helpers import EXAMPLE, run
 
 CI_TOKEN, CI_QUERY_TOKEN, GH_TOKEN = "s3cr3tTok", "qT0kenVal", "ghS3cretPw"
 KEY_PASSWORD, PROXY_PASSWORD = "kPw5ecretXY", "pxS3cret"

@@ -4,18 +4,10 @@ emulator's log as the witness that no plan receives the same write twice."""
 import time
 from pathlib import Path
 
-import pytest
-
 from plansync.emulator.server import Emulator
-from tests.conftest import admin, live_fields, quick_reads, run
-from tests.test_apply import HEAD, faults, writes
+from tests.helpers import HEAD, accepted_writes, admin, faults, live_fields, quick_reads, run
 
 LATE_MS = 6000  # later than a busy machine takes to inquire after the write and re-run
-
-
-@pytest.fixture
-def env(served: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    return served | {"PLANSYNC_STATE": str(tmp_path / "state" / "state.json")}
 
 
 def spec(tmp_path: Path, amount: str) -> str:
@@ -46,7 +38,7 @@ def test_a_write_that_lands_late_is_pending_never_resent(
     again = run("apply", spec(tmp_path, "60.00"), "--auto-approve", env=env)
     assert again.returncode == 1
     assert "plan 156142: pending: it may still land" in again.stdout
-    assert writes(emulator)[("156142", "U")] == 0  # the late write has not landed yet
+    assert accepted_writes(emulator)[("156142", "U")] == 0  # the late write has not landed yet
 
     wait_for_late_commits(emulator, 1)
     assert live_fields(emulator, "156142")["amount"] == "000000005000"
@@ -72,7 +64,7 @@ def test_after_the_window_a_write_that_never_landed_is_settled_and_sent_again(
                  "1s", env=env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "the gateway did not apply the update" in second.stdout
-    assert writes(emulator)[("156142", "U")] == 1
+    assert accepted_writes(emulator)[("156142", "U")] == 1
     assert live_fields(emulator, "156142")["amount"] == "000000005000"
 
 

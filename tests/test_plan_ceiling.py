@@ -12,13 +12,7 @@ from typing import Any
 import pytest
 
 from plansync.emulator.server import Emulator
-from tests.conftest import live_fields, run
-from tests.test_apply import EXAMPLE, HEAD, writes
-
-
-@pytest.fixture
-def env(served: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    return served | {"PLANSYNC_STATE": str(tmp_path / "state" / "state.json")}
+from tests.helpers import EXAMPLE, HEAD, accepted_writes, live_fields, run
 
 
 def saved_plan(env: dict[str, str], spec: Path, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
@@ -51,7 +45,7 @@ def test_an_edited_amount_is_refused_and_nothing_is_sent(
     assert ("plan 156142: the plan file sets amount to 12.00, the spec says 120.00"
             in result.stderr)
     assert "Traceback" not in result.stderr
-    assert writes(emulator) == {}  # not even the plans the file left alone
+    assert accepted_writes(emulator) == {}  # not even the plans the file left alone
     assert live_fields(emulator, "156142")["amount"] == "000000009990"
 
 
@@ -64,7 +58,7 @@ def test_a_no_op_turned_into_a_cancel_is_refused(
     result = apply_plan(env, edited(tmp_path, document))
     assert result.returncode == 1
     assert "plan 156143: the plan file says cancel, the spec does not" in result.stderr
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
     assert live_fields(emulator, "156143")["recurringStatus"] == "Y"
 
 
@@ -79,7 +73,7 @@ def test_a_cancel_the_spec_does_not_ask_for_is_refused_even_without_prevent_canc
     result = apply_plan(env, edited(tmp_path, document))
     assert result.returncode == 1
     assert "plan 156142: the plan file says cancel, the spec does not" in result.stderr
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
 
 
 def test_a_change_repeated_in_the_file_is_refused(
@@ -89,7 +83,7 @@ def test_a_change_repeated_in_the_file_is_refused(
     result = apply_plan(env, edited(tmp_path, document))
     assert result.returncode == 1
     assert "plan 156142 appears 5 times in the plan file" in result.stderr
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
 
 
 def test_a_plan_the_spec_does_not_declare_is_refused(
@@ -101,7 +95,7 @@ def test_a_plan_the_spec_does_not_declare_is_refused(
     assert result.returncode == 1
     assert ("plan 156147: the plan file says update, but the spec does not declare this plan"
             in result.stderr)
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
 
 
 def test_changed_fields_that_disagree_with_the_values_are_refused(
@@ -111,7 +105,7 @@ def test_changed_fields_that_disagree_with_the_values_are_refused(
     result = apply_plan(env, edited(tmp_path, document))
     assert result.returncode == 1
     assert "do not match its own before and after values" in result.stderr
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
 
 
 def test_a_change_the_file_lacks_is_listed_not_written(
@@ -125,7 +119,7 @@ def test_a_change_the_file_lacks_is_listed_not_written(
                                     "action": "update",
                                     "changed_fields": ["status"]}]
     assert "plan 156144: the spec now means update" in result.stderr
-    assert writes(emulator) == {("156142", "U"): 1, ("156145", "C"): 1}
+    assert accepted_writes(emulator) == {("156142", "U"): 1, ("156145", "C"): 1}
 
 
 def test_a_change_nobody_reviewed_does_not_count_against_the_guardrails(
@@ -134,7 +128,7 @@ def test_a_change_nobody_reviewed_does_not_count_against_the_guardrails(
     document["changes"] = [c for c in document["changes"] if c["id"] in ("156142", "156143")]
     result = apply_plan(env, edited(tmp_path, document), "--max-changes", "1")
     assert result.returncode == 0, result.stderr  # one write: 156142; the rest not reviewed
-    assert writes(emulator) == {("156142", "U"): 1}
+    assert accepted_writes(emulator) == {("156142", "U"): 1}
 
 
 def test_a_saved_plan_forgets_no_plan_whatever_its_unmanaged_list_says(
@@ -160,11 +154,11 @@ def test_live_moved_to_the_reviewed_value_is_unchanged_not_resent(
     other = tmp_path / "other-state.json"  # someone else applies the same spec first
     assert run("apply", str(spec), "--auto-approve",
                env=env | {"PLANSYNC_STATE": str(other)}).returncode == 0
-    before = writes(emulator)
+    before = accepted_writes(emulator)
     result = apply_plan(env, path, "--json")
     assert result.returncode == 0, result.stderr
     assert {r["result"] for r in json.loads(result.stdout)["results"]} == {"unchanged"}
-    assert writes(emulator) == before
+    assert accepted_writes(emulator) == before
 
 
 def test_a_re_run_of_an_applied_plan_succeeds_and_says_by_whom(
@@ -179,7 +173,7 @@ def test_a_re_run_of_an_applied_plan_succeeds_and_says_by_whom(
     assert done["by"] == "https://github.com/acme/plans/actions/runs/4242"
     assert done["at"].endswith("Z")
     assert f"was already applied by {done['by']} at {done['at']}" in again.stderr
-    assert writes(emulator) == {("156142", "U"): 1, ("156144", "U"): 1, ("156145", "C"): 1}
+    assert accepted_writes(emulator) == {("156142", "U"): 1, ("156144", "U"): 1, ("156145", "C"): 1}
 
 
 def test_the_ceiling_refuses_a_cancel_that_prevent_cancel_forbids() -> None:
@@ -208,7 +202,7 @@ def test_target_or_exclude_with_a_saved_plan_is_a_usage_error(
         result = apply_plan(env, path, flag, "156145")
         assert result.returncode == 64, result.stderr
         assert "--target and --exclude choose plans when a plan is made" in result.stderr
-    assert writes(emulator) == {}  # the excluded cancel above all
+    assert accepted_writes(emulator) == {}  # the excluded cancel above all
 
 
 def test_whole_numbers_written_as_floats_are_refused(
@@ -221,7 +215,7 @@ def test_whole_numbers_written_as_floats_are_refused(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "is not a plansync plan: plan 156142: after.recurring_count: 24.0 is not a whole " \
         "number from 0 to 99999" in result.stderr
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}
 
 
 def test_a_re_run_of_a_partial_apply_fails_and_sends_nothing(
@@ -233,12 +227,12 @@ def test_a_re_run_of_a_partial_apply_fails_and_sends_nothing(
                env=env | {"PLANSYNC_STATE": str(tmp_path / "other.json")}).returncode == 0
     first = apply_plan(env, path)
     assert first.returncode == 1  # 156144 skipped: changed since review
-    before = writes(emulator)
+    before = accepted_writes(emulator)
     again = apply_plan(env, path, "--json")
     assert again.returncode == 1, again.stdout
     assert json.loads(again.stdout)["already_applied"]["complete"] is False
     assert "only in part" in again.stderr and "Traceback" not in again.stderr
-    assert writes(emulator) == before
+    assert accepted_writes(emulator) == before
 
 
 @pytest.mark.parametrize("edit, says", [
@@ -258,4 +252,4 @@ def test_values_the_schema_lets_through_but_mean_nothing_are_refused(
         result = run(*command, env=env)
         assert result.returncode == 1, result.stderr
         assert f"is not a plansync plan: {says}" in result.stderr, result.stderr
-    assert writes(emulator) == {}
+    assert accepted_writes(emulator) == {}

@@ -8,10 +8,7 @@ import pytest
 
 from plansync import schema_files
 from plansync.emulator.server import Emulator
-from tests.conftest import admin, run, seeded_date
-
-EXAMPLE = Path(__file__).parents[1] / "specs.example"
-HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
+from tests.helpers import EXAMPLE, HEAD, admin, run, seeded_date
 
 MATCHING = HEAD + """plans:
   - id: "156142"

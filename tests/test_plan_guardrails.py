@@ -17,10 +17,8 @@ from plansync.engine.guardrails import Violation
 from plansync.engine.plan import Action, Change, Plan
 from plansync.limits import Limits
 from plansync.render import markdown, text
-from tests.conftest import run
+from tests.helpers import EXAMPLE, HEAD, run
 
-EXAMPLE = Path(__file__).parents[1] / "specs.example"
-HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
 CANCELS = "1 plans would be cancelled, more than 0"
 FROM_SETTINGS = f"{CANCELS} (guardrails.max_cancels in the settings)"
 

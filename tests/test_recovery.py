@@ -8,16 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 from plansync.emulator.server import Emulator
-from tests.conftest import admin, run
-from tests.test_apply import HEAD, writes
-
-
-@pytest.fixture
-def env(served: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    return served | {"PLANSYNC_STATE": str(tmp_path / "state" / "state.json")}
+from tests.helpers import EXAMPLE, HEAD, accepted_writes, admin, run
 
 
 def spec(tmp_path: Path, status: str) -> str:
@@ -38,7 +30,7 @@ def test_a_cancel_whose_state_write_failed_is_remembered(
     assert failed.returncode == 1, failed.stderr
     assert f"cannot write the state file {folder / 'state.json'}" in failed.stderr
     assert "Traceback" not in failed.stderr
-    assert writes(emulator)[("156145", "C")] == 1
+    assert accepted_writes(emulator)[("156145", "C")] == 1
     (folder / "state.json.backup").rmdir()
 
     # Read-only commands fold the journal in: the cancellation is known...
@@ -54,7 +46,7 @@ def test_a_cancel_whose_state_write_failed_is_remembered(
     assert not (folder / "state.json.journal").exists()
     saved = json.loads((folder / "state.json").read_text())
     assert saved["plans"]["156145"]["cancelled"] is True
-    assert writes(emulator)[("156145", "C")] == 1  # never sent twice
+    assert accepted_writes(emulator)[("156145", "C")] == 1  # never sent twice
 
 
 def test_a_journal_left_with_every_outcome_is_folded_not_deleted(
@@ -67,7 +59,7 @@ def test_a_journal_left_with_every_outcome_is_folded_not_deleted(
     journal_kept = tmp_path / "journal"
     cancel = run("apply", spec(tmp_path, "cancelled"), "--auto-approve", env=env)
     assert cancel.returncode == 0
-    assert writes(emulator)[("156145", "C")] == 1
+    assert accepted_writes(emulator)[("156145", "C")] == 1
     # Rebuild the journal that run wrote from what it saved, as the kill would leave it.
     entry = json.loads((folder / "state.json").read_text())["plans"]["156145"]
     intent = {"key": "run:156145", "plan": "156145", "action": "cancel",
@@ -88,7 +80,7 @@ def test_a_journal_left_with_every_outcome_is_folded_not_deleted(
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert json.loads((folder / "state.json").read_text())["plans"]["156145"]["cancelled"]
     assert not (folder / "state.json.journal").exists()
-    assert writes(emulator)[("156145", "C")] == 1
+    assert accepted_writes(emulator)[("156145", "C")] == 1
     assert admin(emulator, "GET", "/_emulator/plans")
 
 
@@ -112,24 +104,22 @@ def test_a_saved_plan_applies_once(env: dict[str, str], emulator: Emulator,
     assert saved.stat().st_mode & 0o777 == 0o600
     first = run("apply", "--plan", str(saved), "--auto-approve", env=env)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert writes(emulator)[("156145", "C")] == 1
+    assert accepted_writes(emulator)[("156145", "C")] == 1
     second = run("apply", "--plan", str(saved), "--auto-approve", env=env)
     assert second.returncode == 0  # a re-run succeeds, and sends nothing
     assert f"Plan file {saved} was already applied at 20" in second.stdout
-    assert writes(emulator)[("156145", "C")] == 1  # the cancel was not sent again
+    assert accepted_writes(emulator)[("156145", "C")] == 1  # the cancel was not sent again
 
 
 def test_state_history_shows_every_write_sent_and_no_secret(
         env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
-    from tests.test_apply import EXAMPLE
-
     ci = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/plans",
           "GITHUB_RUN_ID": "77"}
     assert run("apply", str(EXAMPLE), "--auto-approve", env=env | ci).returncode == 0
     history = run("state", "history", env=env)
     assert history.returncode == 0, history.stderr
     lines = history.stdout.splitlines()
-    assert len(lines) == sum(writes(emulator).values()) == 3
+    assert len(lines) == sum(accepted_writes(emulator).values()) == 3
     cancel = next(line for line in lines if "plan 156145" in line)
     assert "(https://github.com/acme/plans/actions/runs/77)" in cancel
     assert cancel.endswith("plan 156145  cancel  respCode 00  recurringStatus=N "

@@ -5,9 +5,7 @@ emulator's log as the witness that nothing is written twice."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,21 +13,25 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
-from tests.conftest import PLANSYNC, admin, quick_reads, state_location
-from tests.test_apply_failures import (
-    N,
+from tests.helpers import (
+    HEAD,
+    MANY,
+    accepted_writes,
+    admin,
     assert_converged_once,
-    processed_writes,
+    quick_reads,
+    run_in,
     seed_and_spec,
+    start_in,
+    state_location,
+    wait_for_writes,
 )
-
-HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
 
 
 @pytest.fixture(params=["postgres", "s3"])
 def shared(request: pytest.FixtureRequest, emulator_dir: Path, tmp_path: Path
            ) -> Iterator[tuple[Emulator, dict[str, str], Path]]:
-    """N plans to change, a spec, and an environment whose state is remote."""
+    """MANY plans to change, a spec, and an environment whose state is remote."""
     seed, spec = seed_and_spec(tmp_path)
     with Emulator.start(emulator_dir, seed=seed) as running:
         yield running, {"PLANSYNC_CONFIG": str(emulator_dir / "plansync.yaml"),
@@ -38,33 +40,13 @@ def shared(request: pytest.FixtureRequest, emulator_dir: Path, tmp_path: Path
                         }, spec
 
 
-def start(env: dict[str, str], folder: Path, *args: str) -> subprocess.Popen[str]:
-    folder.mkdir(exist_ok=True)
-    return subprocess.Popen([*PLANSYNC, *args], cwd=folder, env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
-
-
-def run_in(env: dict[str, str], folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    process = start(env, folder, *args)
-    out, err = process.communicate(timeout=120)
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
-
-
-def wait_for_writes(emulator: Emulator, count: int) -> None:
-    deadline = time.monotonic() + 30
-    while sum(processed_writes(emulator).values()) < count:
-        assert time.monotonic() < deadline, "apply made no progress"
-        time.sleep(0.02)
-
-
 def test_two_applies_from_two_directories_never_both_write(
         shared: tuple[Emulator, dict[str, str], Path], tmp_path: Path) -> None:
     emulator, env, spec = shared
     # Slow enough (about 6 s of writes) that the second run, however slowly a busy
     # machine starts it, finds the first still holding the lock.
     admin(emulator, "PUT", "/_emulator/faults", {"latency_ms": 250})
-    first = start(env, tmp_path / "runner-a", "apply", str(spec), "--auto-approve",
+    first = start_in(env, tmp_path / "runner-a", "apply", str(spec), "--auto-approve",
                   "--parallelism", "4")
     wait_for_writes(emulator, 1)
     second = run_in(env, tmp_path / "runner-b", "apply", str(spec), "--auto-approve")
@@ -77,7 +59,7 @@ def test_two_applies_from_two_directories_never_both_write(
     assert first.returncode == 0, out + err
     assert waiting.returncode == 0, waiting.stdout + waiting.stderr
     assert waiting.stdout.splitlines()[-1] == (
-        f"Apply complete: 0 updated, 0 cancelled, {N} unchanged, 0 failed.")
+        f"Apply complete: 0 updated, 0 cancelled, {MANY} unchanged, 0 failed.")
     assert_converged_once(emulator)
 
 
@@ -86,12 +68,12 @@ def test_sigkill_mid_apply_then_a_third_directory_converges_and_remembers(
     emulator, env, spec = shared
     admin(emulator, "PUT", "/_emulator/faults", {"latency_ms": 100, "drop_rate": 0.2,
                                                   "seed": 5})
-    victim = start(env, tmp_path / "runner-a", "apply", str(spec), "--auto-approve",
+    victim = start_in(env, tmp_path / "runner-a", "apply", str(spec), "--auto-approve",
                    "--parallelism", "3")
     wait_for_writes(emulator, 5)
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=10)
-    assert 0 < sum(processed_writes(emulator).values()) < N
+    assert 0 < sum(accepted_writes(emulator).values()) < MANY
     admin(emulator, "PUT", "/_emulator/faults", {})
     said = ""
     quick = quick_reads(env, tmp_path)  # for --settle-window 1s
@@ -106,7 +88,7 @@ def test_sigkill_mid_apply_then_a_third_directory_converges_and_remembers(
     # The killed holder's lock is taken over, naming it (S3: once its 2 s lease is over).
     assert "taking over a stale lock: lock " in said and f"pid {victim.pid}" in said
     assert_converged_once(emulator)
-    for i in range(5, N, 6):  # every cancellation is remembered, from yet another directory
+    for i in range(5, MANY, 6):  # every cancellation is remembered, from yet another directory
         shown = run_in(env, tmp_path / "runner-d", "state", "show", str(700000 + i))
         assert json.loads(shown.stdout)["cancelled"] is True, shown.stderr
     reactivate = tmp_path / "reactivate.yaml"

@@ -13,8 +13,7 @@ from plansync import errors
 from plansync.config import Gateway, endpoint_url
 from plansync.gateway import messages
 from plansync.gateway.client import GatewayClient, RetryPolicy
-from tests.conftest import run
-from tests.gateway.test_messages import SAMPLE_INQUIRY_ANSWER
+from tests.helpers import SAMPLE_INQUIRY_ANSWER, run
 
 TOKEN = "eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9.ZXlKaGJHY2lPaUpT.c2lnbmF0dXJl"
 

@@ -8,13 +8,7 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
-from tests.conftest import quick_reads, run
-from tests.test_apply import EXAMPLE, HEAD, faults, writes
-
-
-@pytest.fixture
-def env(served: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    return served | {"PLANSYNC_STATE": str(tmp_path / "state" / "state.json")}
+from tests.helpers import EXAMPLE, HEAD, accepted_writes, faults, quick_reads, run
 
 
 @pytest.mark.parametrize("flag", ["--settle-window", "--lock-timeout"])
@@ -47,7 +41,7 @@ def test_a_settle_window_shorter_than_the_read_timeout_is_refused_with_the_minim
             "(30 seconds)") in result.stderr
     assert "it must be from 30 seconds (the read timeout) to 86400 seconds (24h); for a " \
            "shorter window, lower read_timeout in the settings file first" in result.stderr
-    assert sum(writes(emulator).values()) == 0  # refused before anything was sent
+    assert sum(accepted_writes(emulator).values()) == 0  # refused before anything was sent
 
 
 def test_the_read_timeout_and_a_day_bound_the_settle_window(
@@ -92,4 +86,4 @@ def test_plan_and_apply_say_when_a_write_is_still_pending(
     again = run("apply", str(spec), "--auto-approve", env=env)  # the preview says it too
     assert f"  # {said}\n" in again.stdout
     assert "plan 156142: pending: it may still land" in again.stdout
-    assert writes(emulator)[("156142", "U")] == 0
+    assert accepted_writes(emulator)[("156142", "U")] == 0

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from plansync.emulator.server import Emulator
-from tests.conftest import PLANSYNC
-from tests.test_apply import EXAMPLE, writes
+from tests.helpers import EXAMPLE, PLANSYNC, accepted_writes
 
 DEADLINE = 30  # seconds; the refusal takes well under one
 
@@ -58,4 +57,4 @@ def test_apply_refuses_what_is_not_a_regular_file_and_never_blocks(
     assert f"path {folder / name} is {kind}, not a regular file" in result.stderr, \
         result.stderr
     assert "move it away" in result.stderr and "Traceback" not in result.stderr
-    assert writes(emulator) == {}  # refused before anything was sent
+    assert accepted_writes(emulator) == {}  # refused before anything was sent

@@ -14,16 +14,10 @@ import pytest
 
 from plansync.engine.backends import open_backend
 from plansync.engine.state import Entry, Intent, State, document
-from tests.conftest import PLANSYNC, run, state_location
-from tests.test_apply import EXAMPLE
+from tests.helpers import EXAMPLE, PLANSYNC, run, state_location
 
 AT = "2026-11-27T10:00:00.000Z"
 URL = "http://127.0.0.1:1/action"
-
-
-@pytest.fixture
-def env(served: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    return served | {"PLANSYNC_STATE": str(tmp_path / "state" / "state.json")}
 
 
 @pytest.mark.parametrize("kind", ["postgres", "s3"])

@@ -13,81 +13,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socketserver
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from plansync.emulator import home
 from plansync.emulator.server import Emulator
-from tests.conftest import PLANSYNC, admin
+from tests.helpers import HEAD, PLANSYNC, HostileGateway, admin
 
-HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
-ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5000\r\n\r\n" + \
-    b"e" * 5000
 STARTUP = 8.0  # an interpreter starting and loading its keys, on a loaded 2-core runner
-
-
-class _Hostile(socketserver.StreamRequestHandler):
-    server: _Gateway
-
-    def handle(self) -> None:
-        length = 0
-        while (line := self.rfile.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        self.rfile.read(length)
-        with self.server.counting:
-            self.server.requests += 1
-        if self.server.silent:
-            self.server.stopping.wait()  # holds the connection open, says nothing
-            return
-        for byte in ANSWER:
-            if self.server.stopping.is_set():
-                return
-            try:
-                self.connection.sendall(bytes([byte]))
-            except OSError:
-                return  # the client gave up: what its deadline is for
-            time.sleep(0.2)
-
-
-class _Gateway(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, silent: bool) -> None:
-        super().__init__(("127.0.0.1", 0), _Hostile)
-        self.silent = silent
-        self.requests = 0
-        self.counting = threading.Lock()
-        self.stopping = threading.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/PaymentAction/2.0/action"
-
-
-@pytest.fixture
-def hostile() -> Iterator[list[_Gateway]]:
-    """Start hostile gateways on demand: call ``start(silent)``."""
-    started: list[_Gateway] = []
-    yield started
-    for gateway in started:
-        gateway.stopping.set()
-        gateway.shutdown()
-        gateway.server_close()
-
-
-def start(started: list[_Gateway], silent: bool = False) -> _Gateway:
-    gateway = _Gateway(silent)
-    threading.Thread(target=gateway.serve_forever, args=(0.05,), daemon=True).start()
-    started.append(gateway)
-    return gateway
 
 
 def settings_for(url: str, emulator_dir: Path, folder: Path, extra: str = "") -> dict[str, str]:
@@ -130,11 +68,10 @@ def launch(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 def test_runs_against_a_gateway_that_drips_or_stays_silent_end_within_their_bounds(
-        hostile: list[_Gateway], emulator_dir: Path, tmp_path: Path) -> None:
+        hostile: Callable[..., HostileGateway], emulator_dir: Path, tmp_path: Path) -> None:
     # All four at once: each waits on its gateway, not on the CPU.
-    drip, silent, drip50, drip16 = (start(hostile), start(hostile, silent=True),
-                                    start(hostile), start(hostile))
-    one_at_a_time, limited = start(hostile), start(hostile, silent=True)
+    drip, silent, drip50, drip16 = hostile(), hostile(silent=True), hostile(), hostile()
+    one_at_a_time, limited = hostile(), hostile(silent=True)
     started = time.monotonic()
     runs = {
         # One connection: a plan's retry waits for it behind the next plan's first
@@ -214,9 +151,9 @@ def _signal_within_five_seconds(process: subprocess.Popen[str], signum: int,
     ("apply", signal.SIGTERM, 143),
 ])
 def test_a_signal_ends_a_run_waiting_on_a_dripping_gateway_within_5s(
-        hostile: list[_Gateway], emulator_dir: Path, tmp_path: Path, command: str,
+        hostile: Callable[..., HostileGateway], emulator_dir: Path, tmp_path: Path, command: str,
         signum: signal.Signals, code: int) -> None:
-    env = settings_for(start(hostile).url, emulator_dir, tmp_path)
+    env = settings_for(hostile().url, emulator_dir, tmp_path)
     args = ["156142"] if command == "inquire" else [str(spec_of(tmp_path, 20))]
     process = launch(command, *args, *(["--auto-approve"] if command == "apply" else []),
                      env=env)
@@ -228,11 +165,11 @@ def test_a_signal_ends_a_run_waiting_on_a_dripping_gateway_within_5s(
 
 
 def test_a_signal_ends_a_run_stuck_in_a_tls_handshake_within_5s(
-        hostile: list[_Gateway], emulator_dir: Path, tmp_path: Path) -> None:
+        hostile: Callable[..., HostileGateway], emulator_dir: Path, tmp_path: Path) -> None:
     """A server that accepts and never speaks: the TLS handshake hangs until the connect
     timeout (30 s here). The socket is handed to the watchdog as soon as it is connected,
     so a stop cuts the handshake (it took 26-29 s after the signal)."""
-    gateway = start(hostile, silent=True)
+    gateway = hostile(silent=True)
     url = gateway.url.replace("http://", "https://")
     process = launch("inquire", "156142", env=settings_for(url, emulator_dir, tmp_path,
                                                            "connect_timeout: 30\n"))

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import run
 from tests.gha import runs_if, zizmor
+from tests.helpers import run
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "examples" / "github-actions"

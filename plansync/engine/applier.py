@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
 from time import monotonic
 from typing import Any
 
@@ -41,13 +42,41 @@ from plansync.fields import NAMES, LivePlan, PlanFields, from_json, to_json
 from plansync.gateway import assumptions
 
 
+class ResultKind(StrEnum):
+    """What became of one plan's change in a run. A member equals its string: the JSON
+    output and the pull request comment carry that string."""
+
+    UPDATED = "updated"
+    CANCELLED = "cancelled"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # live moved since the plan, or too near its charge
+    PENDING = "pending"  # may still land: not written again before the settle window ends
+    NOT_STARTED = "not-started"  # the run stopped (or lost its lock) first: never sent
+    WOULD_UPDATE = "would-update"  # dry run
+    WOULD_CANCEL = "would-cancel"  # dry run
+
+
+# A change that is done: the gateway shows what the plan wanted.
+CONVERGED = frozenset({ResultKind.UPDATED, ResultKind.CANCELLED, ResultKind.UNCHANGED})
+
+
+class Settlement(StrEnum):
+    """What inquiry decided of one write (Settled.result); all but PENDING are journalled
+    as the write's outcome (state.Outcome.result)."""
+
+    APPLIED = "applied"
+    NOT_APPLIED = "not-applied"
+    FAILED = "failed"
+    PENDING = "pending"  # not decided yet: no outcome is journalled
+
+
 @dataclass(frozen=True)
 class Result:
     id: str
     name: str | None
     action: Action
-    # updated | cancelled | unchanged | failed | skipped | pending | would-update | would-cancel
-    result: str
+    result: ResultKind
     detail: str = ""
     sent: tuple[tuple[str, str], ...] = ()  # the wire fields written (or, dry-run, to write)
     warning: str | None = None
@@ -126,15 +155,15 @@ class Applier:
             pending = self._state.pending_for(change.id)
             if pending and change.action is not Action.ERROR:
                 until = max(map(self.pending_until, pending))
-                yield Result(change.id, change.name, change.action, "pending",
+                yield Result(change.id, change.name, change.action, ResultKind.PENDING,
                              _pending_detail(until))
             elif change.action is Action.NO_OP:
                 if not self.options.dry_run:
                     self.record(change.id, self._entry(change.id, applied=change.after,
                                                        seen=change.before))
-                yield Result(change.id, change.name, change.action, "unchanged")
+                yield Result(change.id, change.name, change.action, ResultKind.UNCHANGED)
             elif change.action is Action.ERROR:
-                yield Result(change.id, change.name, change.action, "failed",
+                yield Result(change.id, change.name, change.action, ResultKind.FAILED,
                              f"could not be planned: {change.error}")
             else:
                 writes.append(change)
@@ -153,40 +182,42 @@ class Applier:
                                            workers_for(self.options.parallelism)):
             yield result
         for change in writes[handed:]:  # never tried: stopped first
-            yield Result(change.id, change.name, change.action, "not-started",
+            yield Result(change.id, change.name, change.action, ResultKind.NOT_STARTED,
                          self._why_stopped())
 
     # --- one write, compare-and-set ----------------------------------------------------
 
     def _one(self, change: Change) -> Result:
-        def result(kind: str, detail: str = "", **extra: Any) -> Result:
+        def result(kind: ResultKind, detail: str = "", **extra: Any) -> Result:
             return Result(change.id, change.name, change.action, kind, detail, **extra)
 
         if not self.options.dry_run and self._halted():  # the lease: checked as it leaves
-            return result("not-started", self._why_stopped())
+            return result(ResultKind.NOT_STARTED, self._why_stopped())
         try:
             live = self.client.inquire(change.id)
         except GatewayError as exc:
             if not self.options.dry_run and self._halted():  # cut off by the stop
-                return result("not-started", self._why_stopped())
-            return result("failed", f"inquiry before the write failed: {exc.message}")
+                return result(ResultKind.NOT_STARTED, self._why_stopped())
+            return result(ResultKind.FAILED, f"inquiry before the write failed: {exc.message}")
         if change.action is Action.UPDATE and _matches(live, change.after):
             self.record(change.id, self._entry(change.id, applied=change.after, live=live))
-            return result("unchanged", "already as planned; nothing sent")
+            return result(ResultKind.UNCHANGED, "already as planned; nothing sent")
         if fingerprint(live) != change.live_fingerprint:
-            return result("skipped", "the plan changed since the plan was made; run plan again")
+            return result(ResultKind.SKIPPED,
+                          "the plan changed since the plan was made; run plan again")
         near = self._near_charge(live)
         if near:
-            return result("skipped", near, cause="near-charge")
+            return result(ResultKind.SKIPPED, near, cause="near-charge")
         try:
             write = (self.client.update_write(change.id, _target(change, live), live.currency)
                      if change.action is Action.UPDATE else
                      self.client.cancel_write(change.id, live))
         except GatewayError as exc:  # a value the gateway does not allow: never sent
-            return result("failed", exc.message)
+            return result(ResultKind.FAILED, exc.message)
         sent = write.sent
         if self.options.dry_run:
-            return result(f"would-{change.action}", sent=sent)
+            return result(ResultKind.WOULD_UPDATE if change.action is Action.UPDATE
+                          else ResultKind.WOULD_CANCEL, sent=sent)
         intent = Intent(key=f"{self.run_id}:{change.id}", plan=change.id,
                         action=str(change.action),
                         after={k: to_json(v) for k, v in change.after.items()},
@@ -196,15 +227,15 @@ class Applier:
             self.journal.append(intent)
         except PlansyncError as exc:
             self._journal_failed(exc)
-            return result("not-started" if isinstance(exc, LockLostError) else "failed",
-                          f"not sent: {exc.message}")
+            return result(ResultKind.NOT_STARTED if isinstance(exc, LockLostError)
+                          else ResultKind.FAILED, f"not sent: {exc.message}")
         with self._state_lock:
             self._state = self._state.with_intent(intent)
         try:
             return self._send(change, write, intent, sent, result)
         except HeldBack as exc:
-            self._settle(intent, "not-applied", None)  # journalled: known never sent
-            return result("not-started", exc.message)
+            self._settle(intent, Settlement.NOT_APPLIED, None)  # journalled: known never sent
+            return result(ResultKind.NOT_STARTED, exc.message)
         finally:
             with self._state_lock:
                 self._in_flight.pop(change.id, None)
@@ -236,8 +267,8 @@ class Applier:
         except StatusNotValidError as exc:
             self._audit(intent, sent, exc.code)
             if change.action is not Action.CANCEL:
-                self._settle(intent, "failed", None)
-                return result("failed", exc.message, sent=sent)
+                self._settle(intent, Settlement.FAILED, None)
+                return result(ResultKind.FAILED, exc.message, sent=sent)
             return self._cancel_refused(change, intent, sent, exc.code)
         except OutcomeUnknownError:
             self._audit(intent, sent, "")
@@ -248,15 +279,16 @@ class Applier:
                 if (change.action is Action.CANCEL
                         and exc.code in assumptions.CANCELLED_PLAN_WRITE_ANSWERS):
                     return self._cancel_refused(change, intent, sent, exc.code)
-            self._settle(intent, "failed", None)
-            return result("failed", str(exc).replace("\n  hint:", ";"), sent=sent)
+            self._settle(intent, Settlement.FAILED, None)
+            return result(ResultKind.FAILED, str(exc).replace("\n  hint:", ";"), sent=sent)
         # The write counts only once live shows it, whatever the answer said.
         settled = self.settle(intent, answered=answered)
-        if settled.result == "applied":
+        if settled.result is Settlement.APPLIED:
             if change.action is Action.CANCEL:
-                return result("cancelled", sent=sent)
-            return result("updated", ", ".join(change.changed_fields), sent=sent)
-        kind = "pending" if settled.result == "pending" else "failed"
+                return result(ResultKind.CANCELLED, sent=sent)
+            return result(ResultKind.UPDATED, ", ".join(change.changed_fields), sent=sent)
+        kind = (ResultKind.PENDING if settled.result is Settlement.PENDING
+                else ResultKind.FAILED)
         return result(kind, settled.detail, sent=sent)
 
     # --- settling a write: now, or in the next run after a crash -----------------------
@@ -272,7 +304,7 @@ class Applier:
         Until the settle window has passed, only "applied" is final: a write that does
         not show yet may still land, so it stays pending and is not sent again."""
         settled = self._decide(intent, answered)
-        if settled.result == "pending":  # no outcome to carry the audit: keep it alone
+        if settled.result is Settlement.PENDING:  # no outcome to carry the audit: keep it alone
             for audit in self._take_audits(intent):
                 self._keep(audit)
         return settled
@@ -287,34 +319,35 @@ class Applier:
                 # Found just before the cancel was sent, gone after it (16 proves nothing
                 # of an update: that stays unknown).
                 how = f"inquiry no longer finds the plan ({exc.code}) after the cancel"
-                self._settle(intent, "applied", self._cancelled(intent.plan, None, how))
-                return Settled("applied", f"the cancel took effect: {how}")
-            return Settled("pending", f"its outcome is unknown ({exc.message}); "
-                                      + _pending_detail(until))
+                self._settle(intent, Settlement.APPLIED, self._cancelled(intent.plan, None, how))
+                return Settled(Settlement.APPLIED, f"the cancel took effect: {how}")
+            return Settled(Settlement.PENDING,
+                           f"its outcome is unknown ({exc.message}); " + _pending_detail(until))
         after = {k: from_json(k, v) for k, v in intent.after.items()}
         if intent.action == "update":
             if _matches(live, after):
-                self._settle(intent, "applied", self._entry(intent.plan, applied=after,
+                self._settle(intent, Settlement.APPLIED, self._entry(intent.plan, applied=after,
                                                              live=live))
-                return Settled("applied", "the update took effect")
+                return Settled(Settlement.APPLIED, "the update took effect")
             if not window_over:
-                return Settled("pending", "the update does not show yet; "
-                                          + _pending_detail(until))
+                return Settled(Settlement.PENDING,
+                               "the update does not show yet; " + _pending_detail(until))
             if fingerprint(live) == intent.fingerprint:
-                self._settle(intent, "not-applied", None)
-                return Settled("not-applied", "the gateway did not apply the update; "
-                                              "run apply again")
-            self._settle(intent, "failed", None)
-            return Settled("failed", "the plan changed in another way during the write; "
-                                     "run plan again")
+                self._settle(intent, Settlement.NOT_APPLIED, None)
+                return Settled(Settlement.NOT_APPLIED,
+                               "the gateway did not apply the update; run apply again")
+            self._settle(intent, Settlement.FAILED, None)
+            return Settled(Settlement.FAILED,
+                           "the plan changed in another way during the write; run plan again")
         cancelled = live.status == assumptions.CANCELLED_PLAN_INQUIRES_AS
         if cancelled and (answered or intent.before_status == "active"):
             how = ("answered 00, and inquiry shows the plan inactive" if answered else
                    "its answer was lost, and inquiry shows the plan inactive (active before)")
-            self._settle(intent, "applied", self._cancelled(intent.plan, live, how))
-            return Settled("applied", "the cancel took effect")
+            self._settle(intent, Settlement.APPLIED, self._cancelled(intent.plan, live, how))
+            return Settled(Settlement.APPLIED, "the cancel took effect")
         if not window_over:
-            return Settled("pending", "the cancel does not show yet; " + _pending_detail(until))
+            return Settled(Settlement.PENDING,
+                           "the cancel does not show yet; " + _pending_detail(until))
         if cancelled:
             # A paused plan whose cancel's answer was lost: paused and cancelled look alike.
             # Cancelling again is harmless either way: 00 means it was only paused, 12
@@ -322,30 +355,32 @@ class Applier:
             try:
                 resend = self.client.cancel_write(intent.plan, live)
             except GatewayError as exc:
-                return Settled("pending", f"could not settle the cancel: {exc.message}")
+                return Settled(Settlement.PENDING, f"could not settle the cancel: {exc.message}")
             # A gateway may answer 16 instead of 12 (assumptions.CANCELLED_PLAN_WRITE_ANSWERS):
             # either way the plan, just seen, cannot be cancelled because it already is.
             try:
                 code = self.client.send(resend, self._still_may_send).code
             except HeldBack as exc:  # stopped, or the lock lost: settled by a later run
-                return Settled("pending", f"could not settle the cancel: {exc.message}")
+                return Settled(Settlement.PENDING, f"could not settle the cancel: {exc.message}")
             except GatewayRejectedError as exc:
                 code = exc.code
                 if code not in assumptions.CANCELLED_PLAN_WRITE_ANSWERS:
                     self._audit(intent, resend.sent, code)
-                    return Settled("pending", f"could not settle the cancel: {exc.message}")
+                    return Settled(Settlement.PENDING,
+                                   f"could not settle the cancel: {exc.message}")
             except GatewayError as exc:
                 self._audit(intent, resend.sent, "")
-                return Settled("pending", f"could not settle the cancel: {exc.message}")
+                return Settled(Settlement.PENDING, f"could not settle the cancel: {exc.message}")
             self._audit(intent, resend.sent, code)
             how = ("its answer was lost and the plan was paused, so it was sent again: "
                    f"answered {code}, so "
                    + ("it was only paused" if code == assumptions.SUCCESS_CODE else
                       "the first had taken effect"))
-            self._settle(intent, "applied", self._cancelled(intent.plan, live, how))
-            return Settled("applied", f"the cancel took effect: {how}")
-        self._settle(intent, "not-applied", None)
-        return Settled("not-applied", "the gateway did not apply the cancel; run apply again")
+            self._settle(intent, Settlement.APPLIED, self._cancelled(intent.plan, live, how))
+            return Settled(Settlement.APPLIED, f"the cancel took effect: {how}")
+        self._settle(intent, Settlement.NOT_APPLIED, None)
+        return Settled(Settlement.NOT_APPLIED,
+                       "the gateway did not apply the cancel; run apply again")
 
     def _cancel_refused(self, change: Change, intent: Intent, sent: tuple[tuple[str, str], ...],
                         code: str) -> Result:
@@ -359,7 +394,7 @@ class Applier:
         cancel of a paused plan is no proof, as inquiry cannot tell paused from
         cancelled. An inquiry that fails decides nothing: failed, the next apply asks
         again."""
-        def result(kind: str, detail: str, warning: str | None = None) -> Result:
+        def result(kind: ResultKind, detail: str, warning: str | None = None) -> Result:
             return Result(change.id, change.name, change.action, kind, detail, sent=sent,
                           warning=warning)
 
@@ -369,26 +404,27 @@ class Applier:
         except PlanNotFoundError:
             live, seen = None, "inquiry no longer finds the plan"
         except GatewayError as exc:
-            self._settle(intent, "failed", None)
-            return result("failed", f"the gateway answered {code} to the cancel, and the "
-                                    f"inquiry to tell whether the plan is cancelled failed "
-                                    f"({exc.message}); not counted as cancelled: run apply "
-                                    "again")
+            self._settle(intent, Settlement.FAILED, None)
+            return result(ResultKind.FAILED,
+                          f"the gateway answered {code} to the cancel, and the inquiry to "
+                          f"tell whether the plan is cancelled failed ({exc.message}); not "
+                          "counted as cancelled: run apply again")
         if live is not None and live.status != assumptions.CANCELLED_PLAN_INQUIRES_AS:
-            self._settle(intent, "failed", None)
-            return result("failed", f"the gateway answered {code} to the cancel, yet inquiry "
-                                    f"shows the plan {live.status}: it is not cancelled; ask "
-                                    "2C2P what the answer means for this plan")
+            self._settle(intent, Settlement.FAILED, None)
+            return result(ResultKind.FAILED,
+                          f"the gateway answered {code} to the cancel, yet inquiry shows the "
+                          f"plan {live.status}: it is not cancelled; ask 2C2P what the "
+                          "answer means for this plan")
         earlier = [audit for audit in self._state.history if audit.plan == intent.plan
                    and audit.process_type == "C" and audit.key != intent.key]
         if (live is not None and not earlier and code != "12"
                 and intent.before_status == assumptions.CANCELLED_PLAN_INQUIRES_AS):
-            self._settle(intent, "failed", None)
-            return result("failed", f"the gateway answered {code} to the cancel and inquiry "
-                                    "shows the plan inactive, as it was before: paused and "
-                                    "cancelled look alike and plansync never sent it a "
-                                    "cancel before, so it is not counted as cancelled; "
-                                    "check the plan with 2C2P")
+            self._settle(intent, Settlement.FAILED, None)
+            return result(ResultKind.FAILED,
+                          f"the gateway answered {code} to the cancel and inquiry shows the "
+                          "plan inactive, as it was before: paused and cancelled look alike "
+                          "and plansync never sent it a cancel before, so it is not counted "
+                          "as cancelled; check the plan with 2C2P")
         if earlier:
             last = earlier[-1]
             how = (f"the cancel sent at {last.at} (answered "
@@ -399,10 +435,10 @@ class Applier:
             how = f"already cancelled: the gateway answered {code} to the cancel and {seen}"
             warning = (f"the gateway says the plan was already cancelled ({code}); counted as "
                        f"cancelled, as {seen}")
-        self._settle(intent, "applied", self._cancelled(intent.plan, live, how))
-        return result("cancelled", how, warning)
+        self._settle(intent, Settlement.APPLIED, self._cancelled(intent.plan, live, how))
+        return result(ResultKind.CANCELLED, how, warning)
 
-    def _settle(self, intent: Intent, result: str, entry: Entry | None) -> None:
+    def _settle(self, intent: Intent, result: Settlement, entry: Entry | None) -> None:
         self._keep(Outcome(intent.key, intent.plan, result, entry, now(),
                            self._take_audits(intent)))
 
@@ -521,7 +557,7 @@ class Applier:
 
 @dataclass(frozen=True)
 class Settled:
-    result: str  # applied | not-applied | failed | pending
+    result: Settlement
     detail: str
 
 

@@ -41,10 +41,6 @@ def save(plan: Plan, path: Path) -> None:
         raise
 
 
-def read(path: Path) -> Plan:
-    return read_with_digest(path)[0]
-
-
 def read_with_digest(path: Path) -> tuple[Plan, str]:
     """The plan and the sha256 of the file's bytes: what "this plan file" means to the
     state's record of plans already applied."""

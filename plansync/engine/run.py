@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from plansync.engine import backends, journal, state
-from plansync.engine.applier import Applier, Options, Result
+from plansync.engine.applier import CONVERGED, Applier, Options, Result, ResultKind
 from plansync.engine.guardrails import Guardrails, Violation
 from plansync.engine.plan import Action, Change, Plan, with_pending
 from plansync.engine.planner import make_plan
 from plansync.errors import GuardrailError, PlansyncError
 from plansync.gateway.breaker import NOT_TRIED
 from plansync.spec.model import DesiredPlan
-
-CONVERGED = ("updated", "cancelled", "unchanged")  # a saved plan's change that is done
 
 
 @dataclass(frozen=True)
@@ -279,13 +277,13 @@ def _not_written(within: Any, view: ApplyView) -> list[Result]:
     results = []
     for reviewed, now in within.moved:
         if now.action is Action.NO_OP:
-            result = Result(reviewed.id, reviewed.name, reviewed.action, "unchanged",
+            result = Result(reviewed.id, reviewed.name, reviewed.action, ResultKind.UNCHANGED,
                             "already as reviewed; nothing sent")
         elif now.action is Action.ERROR:
-            result = Result(reviewed.id, reviewed.name, reviewed.action, "failed",
+            result = Result(reviewed.id, reviewed.name, reviewed.action, ResultKind.FAILED,
                             f"could not be planned again: {now.error}")
         else:
-            result = Result(reviewed.id, reviewed.name, reviewed.action, "skipped",
+            result = Result(reviewed.id, reviewed.name, reviewed.action, ResultKind.SKIPPED,
                             "the live plan changed since review (the spec now means "
                             f"{now.action}{_fields(now)}); not written: review a new plan")
         results.append(result)

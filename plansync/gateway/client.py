@@ -154,12 +154,6 @@ class GatewayClient:
         leaves: it raises (HeldBack) to keep the write from leaving."""
         return self._exchange(write.plan_id, write.process_type, write.carried, before)
 
-    def update(self, plan_id: str, fields: PlanFields, currency: str) -> Response:
-        return self.send(self.update_write(plan_id, fields, currency))
-
-    def cancel(self, plan_id: str, live: LivePlan | None = None) -> Response:
-        return self.send(self.cancel_write(plan_id, live))
-
     # --- one exchange, with retries -------------------------------------------------
 
     def _exchange(self, plan_id: str, process_type: str,

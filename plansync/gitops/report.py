@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from plansync import schema_files
+from plansync.engine.applier import ResultKind
 from plansync.gitops.github import GitHub
 from plansync.render.values import cell
 
@@ -45,6 +46,8 @@ NOT_KNOWN = "whether any reviewed change was written is not known"
 RERUN_JOB = ("Re-run this job: it applies the plan if it was never applied (and the "
              "default branch's spec is still the one reviewed), and otherwise says what "
              "was.")
+WRITTEN = (ResultKind.UPDATED, ResultKind.CANCELLED)
+NOT_WRITTEN = (ResultKind.SKIPPED, ResultKind.FAILED, ResultKind.PENDING)
 
 
 def run_url(environ: Mapping[str, str]) -> str:
@@ -91,14 +94,14 @@ def outcome(results: Mapping[str, Any] | None, exit_code: int, run_url: str,
     if results is None or is_plan(results) or results.get("error"):
         return _nothing_to_show(results, exit_code, run_url, reason, fit)
     rows: Sequence[Mapping[str, Any]] = results.get("results", [])
-    done = [r for r in rows if r["result"] in ("updated", "cancelled")]
-    held = [r for r in rows if r["result"] in ("skipped", "failed", "pending")]
+    done = [r for r in rows if r["result"] in WRITTEN]
+    held = [r for r in rows if r["result"] in NOT_WRITTEN]
     missing: Sequence[Mapping[str, Any]] = results.get("not_reviewed") or []
     title = ("applied" if exit_code == 0 and not missing
              else "applied in part" if done or exit_code == 0 else "not applied")
     lines += [f"### plansync: the reviewed plan was {title}", "",
               f"{len(done)} written, {len(held)} not written, "
-              f"{sum(r['result'] == 'unchanged' for r in rows)} unchanged. "
+              f"{sum(r['result'] == ResultKind.UNCHANGED for r in rows)} unchanged. "
               f"[The run]({run_url})", ""]
     head = "\n".join(lines)
     table: list[str] = []

@@ -122,7 +122,7 @@ class ApplyView(text.ApplyView):
             "not_reviewed": [{"id": c.id, "name": c.name, "action": str(c.action),
                               "changed_fields": list(c.changed_fields)}
                              for c in not_reviewed],
-            "summary": _summary(Counter(r.result for r in results)),
+            "summary": _summary(Counter(str(r.result) for r in results)),
         })
         return code
 

@@ -129,16 +129,17 @@ class ApplyView(Text):
         self.line(text.render(made, color=self.color) + "\n")
 
     def result(self, result: Result) -> None:
-        if result.result == "unchanged" and not result.detail:
-            return  # planned as unchanged: the plan above already said so
+        from plansync.engine.applier import ResultKind as Kind
         from plansync.render.values import label
 
+        if result.result == Kind.UNCHANGED and not result.detail:
+            return  # planned as unchanged: the plan above already said so
         named = label(result.id, result.name)
         outcome = result.result.replace("-", " ")
-        if result.result in ("would-update", "would-cancel") and result.sent[1:]:
+        if result.result in (Kind.WOULD_UPDATE, Kind.WOULD_CANCEL) and result.sent[1:]:
             # The very items the write would carry (the cancel's: as the guide's sample).
             outcome += ": " + " ".join(f"{tag}={value}" for tag, value in result.sent[1:])
-        elif result.result == "updated":
+        elif result.result == Kind.UPDATED:
             outcome += f" ({result.detail})" if result.detail else ""
         elif result.detail:
             outcome += f": {result.detail}"
@@ -174,7 +175,7 @@ class ApplyView(Text):
 
     def finish(self, results: list[Result], dry_run: bool, signum: int | None,
                not_reviewed: Sequence[Change] = ()) -> int:
-        counts = Counter(r.result for r in results)
+        counts: Counter[str] = Counter(r.result for r in results)  # a ResultKind is a str
         failed = counts["failed"] + counts["skipped"]
         if dry_run:
             summary = (f"Dry run complete: {counts['would-update']} to update, "

@@ -13,7 +13,7 @@ from plansync.emulator import home
 from plansync.emulator.server import Emulator
 from plansync.errors import ConfigError
 from tests import foreign_client
-from tests.conftest import admin, live_fields, seeded_date
+from tests.helpers import admin, live_fields, seeded_date
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from plansync.engine.planner import make_plan
 from plansync.engine.state import Audit, Intent, Outcome, State
 from plansync.gateway.client import GatewayClient, RetryPolicy
 from plansync.spec import loader
-from tests.conftest import Sleeps
+from tests.helpers import Sleeps
 from tests.inprocess import LATE, LOST, NOT_FOUND, PASS, REFUSED, InProcessGateway
 
 ACTOR = {"user": "ana", "host": "ci-7", "ci_url": None}

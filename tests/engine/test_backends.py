@@ -23,7 +23,7 @@ from plansync.engine.backends import StaleStateError, StateBackend, open_backend
 from plansync.engine.backends.groupcommit import GroupCommit
 from plansync.engine.state import Entry, Intent, Outcome, State
 from plansync.errors import LockError
-from tests.conftest import state_location
+from tests.helpers import state_location
 
 URL = "http://127.0.0.1:1/action"
 AT = "2026-11-27T10:00:00.000Z"

@@ -22,7 +22,7 @@ from plansync.fields import PlanFields
 from plansync.gateway import client as client_module
 from plansync.gateway import codes
 from plansync.gateway.client import GatewayClient, RetryPolicy
-from tests.conftest import Sleeps, admin, live_fields, seeded_date
+from tests.helpers import Sleeps, admin, faults, live_fields, seeded_date
 
 
 def test_inquiry(client: GatewayClient) -> None:
@@ -37,9 +37,9 @@ def test_inquiry(client: GatewayClient) -> None:
 def test_update_changes_exactly_the_fields_it_carries(client: GatewayClient,
                                                       emulator: Emulator) -> None:
     before = live_fields(emulator, "156142")
-    client.update("156142", PlanFields(amount=Decimal("120.50"), recurring_count=24,
-                                       charge_next_date=date(2027, 2, 1),
-                                       charge_on_date="0102"), "SGD")
+    fields = PlanFields(amount=Decimal("120.50"), recurring_count=24,
+                        charge_next_date=date(2027, 2, 1), charge_on_date="0102")
+    client.send(client.update_write("156142", fields, "SGD"))
     after = live_fields(emulator, "156142")
     assert after == before | {"amount": "000000012050", "recurringCount": "24",
                               "chargeNextDate": "01022027", "chargeOnDate": "0102"}
@@ -49,12 +49,12 @@ def test_update_changes_exactly_the_fields_it_carries(client: GatewayClient,
 
 
 def test_cancel_is_final(client: GatewayClient) -> None:
-    client.cancel("156143")
+    client.send(client.cancel_write("156143", None))
     assert client.inquire("156143").status == "inactive"
     with pytest.raises(errors.StatusNotValidError, match="12 status not valid"):
-        client.update("156143", PlanFields(status="active"), "THB")
+        client.send(client.update_write("156143", PlanFields(status="active"), "THB"))
     with pytest.raises(errors.StatusNotValidError):
-        client.cancel("156143")
+        client.send(client.cancel_write("156143", None))
 
 
 @pytest.mark.parametrize(("fields", "message"), [
@@ -66,16 +66,18 @@ def test_cancel_is_final(client: GatewayClient) -> None:
 def test_values_outside_the_documented_ranges_are_never_sent(
         client: GatewayClient, emulator: Emulator, fields: PlanFields, message: str) -> None:
     with pytest.raises(errors.MessageError, match=f"plan 156142 cannot be sent: {message}"):
-        client.update("156142", fields, "SGD")
+        client.send(client.update_write("156142", fields, "SGD"))
     assert writes_received(emulator) == []
 
 
 @pytest.mark.parametrize(("call", "error", "code"), [
     (lambda c: c.inquire("999999"), errors.PlanNotFoundError, "16"),
-    (lambda c: c.cancel("156146"), errors.StatusNotValidError, "12"),  # seeded as cancelled
-    (lambda c: c.update("156142", PlanFields(recurring_count=2), "SGD"),  # below currentCount 3
-     errors.RequestRejectedError, "11"),
-    (lambda c: c.update("156142", PlanFields(), "SGD"), errors.RequestRejectedError, "10"),
+    (lambda c: c.send(c.cancel_write("156146", None)),  # seeded as cancelled
+     errors.StatusNotValidError, "12"),
+    (lambda c: c.send(c.update_write("156142", PlanFields(recurring_count=2), "SGD")),
+     errors.RequestRejectedError, "11"),  # below currentCount 3
+    (lambda c: c.send(c.update_write("156142", PlanFields(), "SGD")),
+     errors.RequestRejectedError, "10"),
     (lambda c: c.inquire("12a"), errors.RequestRejectedError, "11"),
 ])
 def test_rejections_carry_code_and_reason(client: GatewayClient, call, error, code) -> None:  # type: ignore[no-untyped-def]
@@ -105,10 +107,6 @@ def test_a_request_the_gateway_cannot_read(settings: Gateway, tmp_path: Path) ->
 
 
 # --- faults: each one surfaces as the error that tells the caller what to do ----------
-
-
-def faults(emulator: Emulator, **settings: float) -> None:
-    admin(emulator, "PUT", "/_emulator/faults", settings)
 
 
 def writes_received(emulator: Emulator) -> list[str]:
@@ -201,7 +199,7 @@ def test_a_write_whose_answer_is_lost_is_never_resent(
         client: GatewayClient, emulator: Emulator, fault: str) -> None:
     faults(emulator, **{fault: 1.0})
     with pytest.raises(errors.OutcomeUnknownError, match="inquire the plan"):
-        client.update("156142", PlanFields(amount=Decimal("1")), "SGD")
+        client.send(client.update_write("156142", PlanFields(amount=Decimal("1")), "SGD"))
     assert writes_received(emulator) == []  # these faults strike before processing
     assert live_fields(emulator, "156142")["amount"] == "000000009990"
 
@@ -210,9 +208,9 @@ def test_commit_then_drop_is_an_unknown_outcome_that_did_happen(
         client: GatewayClient, emulator: Emulator) -> None:
     faults(emulator, drop_rate=1.0)
     with pytest.raises(errors.OutcomeUnknownError):
-        client.update("156142", PlanFields(amount=Decimal("42.00")), "SGD")
+        client.send(client.update_write("156142", PlanFields(amount=Decimal("42.00")), "SGD"))
     with pytest.raises(errors.OutcomeUnknownError):
-        client.cancel("156143")
+        client.send(client.cancel_write("156143", None))
     assert writes_received(emulator) == ["U", "C"]  # each sent exactly once
     faults(emulator)
     assert client.inquire("156142").amount == Decimal("42.00")
@@ -223,7 +221,7 @@ def test_throttled_writes_are_resent_because_nothing_was_done(
         client: GatewayClient, emulator: Emulator, sleeps: Sleeps) -> None:
     faults(emulator, throttle_rate=0.3, seed=3, retry_after_s=0)
     for amount in ("1.00", "2.00", "3.00"):
-        client.update("156142", PlanFields(amount=Decimal(amount)), "SGD")
+        client.send(client.update_write("156142", PlanFields(amount=Decimal(amount)), "SGD"))
     assert sleeps and writes_received(emulator) == ["U", "U", "U"]
 
 
@@ -232,7 +230,7 @@ def test_wrong_signer(client: GatewayClient, emulator: Emulator) -> None:
     with pytest.raises(errors.EnvelopeError, match="signature does not verify"):
         client.inquire("156142")
     with pytest.raises(errors.OutcomeUnknownError, match="signature does not verify"):
-        client.cancel("156142")
+        client.send(client.cancel_write("156142", None))
     assert writes_received(emulator) == ["C"]
 
 
@@ -241,7 +239,7 @@ def test_malformed_answer(client: GatewayClient, emulator: Emulator) -> None:
     with pytest.raises(errors.MessageError, match="not well-formed"):
         client.inquire("156142")
     with pytest.raises(errors.OutcomeUnknownError, match="not well-formed"):
-        client.update("156142", PlanFields(amount=Decimal("5")), "SGD")
+        client.send(client.update_write("156142", PlanFields(amount=Decimal("5")), "SGD"))
 
 
 def test_read_timeout(settings: Gateway, emulator: Emulator, sleeps: Sleeps) -> None:
@@ -252,7 +250,7 @@ def test_read_timeout(settings: Gateway, emulator: Emulator, sleeps: Sleeps) -> 
             slow.inquire("156142")
         assert len(sleeps) == 1
         with pytest.raises(errors.OutcomeUnknownError, match="answer was lost"):
-            slow.update("156142", PlanFields(amount=Decimal("7")), "SGD")
+            slow.send(slow.update_write("156142", PlanFields(amount=Decimal("7")), "SGD"))
         assert len(sleeps) == 1  # the write was not retried
 
 
@@ -264,7 +262,7 @@ def test_connection_refused_is_safe_to_retry_even_for_writes(
     url = f"http://127.0.0.1:{port}/2C2PFrontend/PaymentAction/2.0/action"
     with GatewayClient.over_http(url, "JT01", settings.envelope(), sleep=sleeps) as nowhere:
         with pytest.raises(errors.TransportError, match="cannot connect") as info:
-            nowhere.update("156142", PlanFields(amount=Decimal("1")), "SGD")
+            nowhere.send(nowhere.update_write("156142", PlanFields(amount=Decimal("1")), "SGD"))
         assert info.value.retryable and len(sleeps) == RetryPolicy().attempts - 1
 
 
@@ -312,7 +310,7 @@ def test_every_result_code_becomes_its_error(
                 other.inquire("156142")
         expected_for_write = errors.OutcomeUnknownError if code == "95" else error.error
         with pytest.raises(expected_for_write):
-            other.cancel("156142")
+            other.send(other.cancel_write("156142", None))
 
 
 def test_every_documented_result_code_is_known() -> None:
@@ -350,7 +348,7 @@ def test_an_answer_not_bound_to_its_request_is_refused(
             other.inquire("156142")
         assert len(sleeps) == RetryPolicy().attempts - 1  # retried: it may be a passing fault
         with pytest.raises(errors.OutcomeUnknownError, match=refusal):
-            other.update("156142", PlanFields(amount=Decimal(1)), "SGD")
+            other.send(other.update_write("156142", PlanFields(amount=Decimal(1)), "SGD"))
 
 
 def test_an_inquiry_answer_must_name_the_merchant_a_write_answer_need_not(
@@ -362,8 +360,9 @@ def test_an_inquiry_answer_must_name_the_merchant_a_write_answer_need_not(
     with GatewayClient.over_http(url, "JT01", settings.envelope(), sleep=sleeps) as other:
         with pytest.raises(errors.MessageError, match="does not name its merchantID"):
             other.inquire("156142")
-        assert other.update("156142", PlanFields(amount=Decimal(1)), "SGD").code == "00"
-        assert other.cancel("156142").code == "00"
+        update = other.update_write("156142", PlanFields(amount=Decimal(1)), "SGD")
+        assert other.send(update).code == "00"
+        assert other.send(other.cancel_write("156142", None)).code == "00"
 
 
 def test_an_oversized_answer_is_refused_and_its_connection_dropped(
@@ -374,7 +373,8 @@ def test_an_oversized_answer_is_refused_and_its_connection_dropped(
         with pytest.raises(errors.EnvelopeError, match="larger than the 65536-byte limit"):
             other.inquire("156142")
         gateway.reason = ""
-        assert other.cancel("156142").code == "00"  # a fresh connection: nothing left over
+        # A fresh connection: nothing left over.
+        assert other.send(other.cancel_write("156142", None)).code == "00"
 
 
 # --- concurrency: more threads than connections, never more requests than connections ---

@@ -5,9 +5,8 @@ sends a valid-looking answer one byte every 0.2 s: each read succeeds well withi
 read timeout, so only a deadline on the whole request ends it.
 """
 
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,13 @@ from plansync import errors
 from plansync.config import Gateway
 from plansync.emulator import home
 from plansync.gateway.client import GatewayClient, RetryPolicy
-from tests.conftest import Sleeps, run
-from tests.test_time_bounds import _Gateway
+from tests.helpers import HEAD, HostileGateway, Sleeps, run
 
 
 @pytest.fixture
-def dripping() -> Iterator[str]:
-    """The dripping gateway of tests/test_time_bounds.py: one byte every 0.2 s."""
-    server = _Gateway(silent=False)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server.url
-    server.stopping.set()
-    server.shutdown()
-    server.server_close()
+def dripping(hostile: Callable[..., HostileGateway]) -> str:
+    """The URL of a gateway that drips its answer, one byte every 0.2 s."""
+    return hostile().url
 
 
 def test_a_dripping_answer_ends_at_the_deadline(dripping: str, settings: Gateway,
@@ -44,7 +36,8 @@ def test_a_dripping_answer_ends_at_the_deadline(dripping: str, settings: Gateway
         assert time.monotonic() - started < 10  # the whole answer would take 17 minutes
         assert len(sleeps) == 1  # an inquiry is retried after its deadline
         with pytest.raises(errors.OutcomeUnknownError, match="1s request deadline"):
-            client.cancel("156142")  # a write past its deadline may have been applied
+            # A write past its deadline may have been applied.
+            client.send(client.cancel_write("156142", None))
 
 
 def test_plan_and_apply_end_at_the_deadline_and_release_the_lock(
@@ -55,8 +48,7 @@ def test_plan_and_apply_end_at_the_deadline_and_release_the_lock(
                       f"gateway_key: {emulator_dir / home.GATEWAY_PUBLIC}\n"
                       "request_deadline: 0.5\n")
     spec = tmp_path / "spec.yaml"
-    spec.write_text("apiVersion: plansync/v1\nkind: RecurringPlans\n"
-                    "plans:\n  - {id: '156142', amount: '1.00'}\n")
+    spec.write_text(HEAD + "plans:\n  - {id: '156142', amount: '1.00'}\n")
     env = {"PLANSYNC_CONFIG": str(config)}
     for command in (["plan", str(spec)], ["apply", str(spec), "--auto-approve"]):
         result = run(*command, env=env)

@@ -8,27 +8,7 @@ from lxml import etree
 from plansync.errors import MessageError
 from plansync.fields import PlanFields
 from plansync.gateway import messages
-
-# The inquiry answer from 2C2P's guide (../shared/seeds), verbatim.
-SAMPLE_INQUIRY_ANSWER = b"""<RecurringMaintenanceResponse>
-<version>2.1</version>
-<timeStamp>030321155002</timeStamp>
-<merchantID>JT01</merchantID>
-<recurringUniqueID>156142</recurringUniqueID>
-<respCode>00</respCode>
-<respReason>Inquiry Successful</respReason>
-<recurringStatus>Y</recurringStatus>
-<invoicePrefix>030321135205</invoicePrefix>
-<currency>702</currency>
-<amount>000000009990</amount>
-<maskedCardNo>XXXXXXXXXXXX1111</maskedCardNo>
-<allowAccumulate>N</allowAccumulate>
-<maxAccumulateAmount>000000001000</maxAccumulateAmount>
-<recurringInterval>30</recurringInterval>
-<recurringCount>12</recurringCount>
-<currentCount></currentCount>
-<chargeNextDate>20210307</chargeNextDate>
-</RecurringMaintenanceResponse>"""
+from tests.helpers import SAMPLE_INQUIRY_ANSWER
 
 WHEN = datetime(2021, 3, 5, 9, 13, 14, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from plansync import errors
 from plansync.config import Gateway
 from plansync.fields import PlanFields
 from plansync.gateway.client import GatewayClient, RetryPolicy
-from tests.conftest import Sleeps
+from tests.helpers import Sleeps
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -75,9 +75,9 @@ def test_a_redirect_is_one_error_naming_where_it_pointed_and_is_not_followed(
             if operation == "inquire":
                 client.inquire("156142")
             elif operation == "cancel":
-                client.cancel("156142")
+                client.send(client.cancel_write("156142", None))
             else:
-                client.update("156142", PlanFields(recurring_interval=30), "SGD")
+                client.send(client.update_write("156142", PlanFields(recurring_interval=30), "SGD"))
     finally:
         endpoint.shutdown()
         endpoint.server_close()

@@ -13,7 +13,7 @@ import pytest
 from plansync.config import Gateway
 from plansync.emulator.server import Emulator
 from plansync.gateway.client import GatewayClient
-from tests.conftest import Sleeps, run
+from tests.helpers import Sleeps, run
 
 
 class _Tunnel(socketserver.StreamRequestHandler):

@@ -15,24 +15,23 @@ from typing import Any
 import pytest
 
 from plansync.spec import loader
-
-HEAD = ["apiVersion: plansync/v1", "kind: RecurringPlans"]
+from tests.helpers import HEAD
 
 
 def unknown_in_plan(n: int) -> list[str]:
-    return [*HEAD, "plans:", "  - id: '1'", *(f"    x{i}: {i}" for i in range(n))]
+    return [*HEAD.splitlines(), "plans:", "  - id: '1'", *(f"    x{i}: {i}" for i in range(n))]
 
 
 def unknown_at_top(n: int) -> list[str]:
-    return [*HEAD, *(f"x{i}: {i}" for i in range(n)), "plans: []"]
+    return [*HEAD.splitlines(), *(f"x{i}: {i}" for i in range(n)), "plans: []"]
 
 
 def unknown_in_defaults(n: int) -> list[str]:
-    return [*HEAD, "defaults:", *(f"  x{i}: {i}" for i in range(n)), "plans: []"]
+    return [*HEAD.splitlines(), "defaults:", *(f"  x{i}: {i}" for i in range(n)), "plans: []"]
 
 
 def unknown_in_lifecycle(n: int) -> list[str]:
-    return [*HEAD, "plans:", "  - id: '1'", "    lifecycle:",
+    return [*HEAD.splitlines(), "plans:", "  - id: '1'", "    lifecycle:",
             *(f"      x{i}: {i}" for i in range(n))]
 
 
@@ -40,12 +39,12 @@ def duplicated_keys(n: int) -> list[str]:
     """Every key twice, the second time after all the others: each duplicate's first
     occurrence is far from it."""
     keys = [f"  x{i}: {i}" for i in range(n // 2)]
-    return [*HEAD, "defaults:", *keys, *keys, "plans: []"]
+    return [*HEAD.splitlines(), "defaults:", *keys, *keys, "plans: []"]
 
 
 def plans_with_a_problem(n: int) -> list[str]:
     """Each plan's amount fails the schema. (Fewer plans than a chunk: read whole.)"""
-    return [*HEAD, "plans:", *(f"  - {{id: '{i}', amount: x}}" for i in range(n))]
+    return [*HEAD.splitlines(), "plans:", *(f"  - {{id: '{i}', amount: x}}" for i in range(n))]
 
 
 def work_to_load(path: Path) -> int:

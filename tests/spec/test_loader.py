@@ -7,8 +7,7 @@ import pytest
 
 from plansync.spec import loader
 from plansync.spec.model import DesiredPlan
-
-HEAD = "apiVersion: plansync/v1\nkind: RecurringPlans\n"
+from tests.helpers import HEAD
 
 
 def load_text(tmp_path: Path, body: str, name: str = "spec.yaml"
