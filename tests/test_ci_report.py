@@ -83,6 +83,20 @@ def test_changes_nobody_reviewed_are_listed(
     assert "- 156143: update\n- 156145: cancel\n" in body
 
 
+def test_plans_a_stopped_apply_never_started_are_counted_and_listed_as_not_written(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    """A run stopped by a signal (or fenced) leaves plans not started: the comment must
+    not make them vanish from its counts and its table."""
+    done = report(env, tmp_path, applied(
+        {"id": "156142", "result": "updated", "detail": "amount"},
+        {"id": "156143", "result": "not-started", "detail": "the run stopped first"}),
+        "--exit-code", "130")
+    assert done.returncode == 0, done.stderr
+    body = github.comments[7][0]["body"]
+    assert "1 written, 1 not written, 0 unchanged." in body
+    assert "| 156143 | not-started | the run stopped first |" in body
+
+
 def test_a_report_longer_than_githubs_limit_is_cut_with_a_link_to_the_run(
         github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
     rows = [{"id": str(900000 + n), "result": "failed",

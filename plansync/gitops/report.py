@@ -47,7 +47,7 @@ RERUN_JOB = ("Re-run this job: it applies the plan if it was never applied (and 
              "default branch's spec is still the one reviewed), and otherwise says what "
              "was.")
 WRITTEN = (ResultKind.UPDATED, ResultKind.CANCELLED)
-NOT_WRITTEN = (ResultKind.SKIPPED, ResultKind.FAILED, ResultKind.PENDING)
+NOT_WRITTEN = (ResultKind.SKIPPED, ResultKind.FAILED, ResultKind.PENDING, ResultKind.NOT_STARTED)
 
 
 def run_url(environ: Mapping[str, str]) -> str:
