@@ -9,9 +9,10 @@ Terraform's statemgr: storage, then one lock *attempt*):
     lock      try_lock(note): one attempt; release(hold); holder(); break_lock(holder);
               and, to prove it still holds the lock, fence_generation() (the generation
               now) or, for a lock that is a lease (``lease`` seconds), renew(hold)
-    also      workspaces(); close(); where, workspace, shared; and, for a store behind
-              a client, ``failures`` (what the client raises when the store or the
-              network fails) and ``check`` (what to check then), which ``_errors`` words
+    also      workspaces(); close(); where, workspace, shared; for a store behind a
+              client, ``failures`` (what the client raises when the store or the network
+              fails) and ``check`` (what to check then): ``with self._errors(doing)``
+              turns them into one error
 
 While the lock is held, a backend's own stores refuse to store anything once a later
 generation exists (``generation`` is this run's, ``check_generation`` says it is lost).
