@@ -5,40 +5,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from datetime import UTC
 from pathlib import Path
 
 from plansync.engine.plan import Plan, dump, parse
 from plansync.errors import PlansyncError
-from plansync.folders import make_private, read_regular
+from plansync.folders import cannot, read_regular, write_atomically
 
 
 def save(plan: Plan, path: Path) -> None:
     """Write atomically: a reader never sees half a plan."""
     text = json.dumps(dump(plan), indent=2) + "\n"
-    try:
-        make_private(path.parent)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise PlansyncError(f"cannot save the plan to {path}: "
-                            f"{getattr(exc, 'strerror', None) or exc}",
-                            "save the plan as a file in a folder you can write") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:  # --out names a folder, a full disk
-        Path(tmp).unlink(missing_ok=True)
-        raise PlansyncError(f"cannot save the plan to {path}: "
-                            f"{exc.strerror or exc}",
-                            "save the plan as a file in a folder you can write") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # OSError: --out names a folder, a full disk; ValueError: a NUL in the path.
+    with cannot(f"save the plan to {path}", "save the plan as a file in a folder you can write",
+                (OSError, ValueError)):
+        write_atomically(path, text.encode("utf-8"))
 
 
 def read_with_digest(path: Path) -> tuple[Plan, str]:

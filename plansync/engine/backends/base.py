@@ -9,7 +9,10 @@ Terraform's statemgr: storage, then one lock *attempt*):
     lock      try_lock(note): one attempt; release(hold); holder(); break_lock(holder);
               and, to prove it still holds the lock, fence_generation() (the generation
               now) or, for a lock that is a lease (``lease`` seconds), renew(hold)
-    also      workspaces(); close(); where, workspace, shared
+    also      workspaces(); close(); where, workspace, shared; for a store behind a
+              client, ``failures`` (what the client raises when the store or the network
+              fails) and ``check`` (what to check then): ``with self._errors(doing)``
+              turns them into one error
 
 While the lock is held, a backend's own stores refuse to store anything once a later
 generation exists (``generation`` is this run's, ``check_generation`` says it is lost).
@@ -31,6 +34,12 @@ from plansync.engine.state import State
 from plansync.errors import LockError, PlansyncError
 
 Warn = Callable[[str], None]
+
+# Every error of a store that failed ends so: a run stopped by it loses nothing.
+SETTLES = "nothing done is lost: the next apply settles it from the journal"
+# The hints for a state or journal something else wrote, in a store of plansync's only.
+RESTORE = "restore it with plansync state push"
+FOREIGN = "it was written by something else; inquire the plans it names, then delete it"
 
 
 class StaleStateError(PlansyncError):
@@ -70,6 +79,8 @@ class StateBackend(abc.ABC):
     workspace: str
     shared: ClassVar[bool]  # seen by other machines (a local file is not: CI forgets it)
     lease: float | None = None  # seconds: the lock is a lease its holder renews
+    failures: ClassVar[tuple[type[Exception], ...]] = ()  # the store's client's errors
+    check: ClassVar[str] = ""  # what to check when one is raised
 
     _hold: Hold | None = None  # while this backend holds the lock
 
@@ -151,12 +162,23 @@ class StateBackend(abc.ABC):
                 "another run wrote it: run again")
         return saved
 
-    def unavailable(self, doing: str, why: str, check: str) -> PlansyncError:
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """The store's ``failures`` in the block become one error (``failed``)."""
+        try:
+            yield
+        except self.failures as exc:
+            raise self.failed(doing, exc) from None
+
+    def failed(self, doing: str, exc: Exception) -> PlansyncError:
         """The error for a store that failed (its server, the network): what this run was
         doing, why, and what to check."""
-        return PlansyncError(f"cannot {doing} the state in {self.where}: {why}",
-                             f"{check}; nothing done is lost: the next apply settles it "
-                             "from the journal")
+        return PlansyncError(f"cannot {doing} the state in {self.where}: {self.reason(exc)}",
+                             f"{self.check}; {SETTLES}")
+
+    def reason(self, exc: Exception) -> str:
+        """Why ``exc`` was raised, in its first line (never with a secret in it)."""
+        return first_line(exc)
 
     @contextlib.contextmanager
     def lock(self, operation: str, timeout: float = 0.0,
@@ -238,3 +260,7 @@ class StateBackend(abc.ABC):
             raise lock.refuse_live(note, f"pid {note.pid} is running on this host", lock_id)
         self.break_lock(holder)
         return note
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

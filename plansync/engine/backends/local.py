@@ -23,7 +23,6 @@ import errno
 import fcntl
 import json
 import os
-import stat
 import tempfile
 import threading
 import time
@@ -32,15 +31,14 @@ from pathlib import Path
 
 from plansync.engine import lock
 from plansync.engine.backends import DEFAULT_WORKSPACE
-from plansync.engine.backends.base import Hold, StateBackend, Taken
+from plansync.engine.backends.base import SETTLES, Hold, StateBackend, Taken
 from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.lock import LockNote
 from plansync.engine.state import State, document, from_document
 from plansync.errors import LockError, PlansyncError
-from plansync.folders import make_private
+from plansync.folders import cannot, make_private, open_own, read_own, write_all, write_atomically
 
 FENCE_WAIT = 10.0  # seconds a takeover waits for an append or state write to finish
-FILE_MODE = 0o600  # state, backup, journal, lock note and plans can name customers' plans
 
 
 class LocalBackend(StateBackend):
@@ -65,8 +63,8 @@ class LocalBackend(StateBackend):
         path, backup = self.path, self._backup
         hint = f"restore it from {backup}, or move it away"
         try:
-            data = json.loads(_read(path, "state", "point the state setting at a file, or "
-                                    "move it away").decode("utf-8"))
+            data = json.loads(read_own(path, "state", "point the state setting at a file, "
+                                       "or move it away").decode("utf-8"))
         except FileNotFoundError:
             if backup.exists():  # never a silent empty state: it would forget cancellations
                 raise PlansyncError(
@@ -89,7 +87,7 @@ class LocalBackend(StateBackend):
             text = json.dumps(document(state), indent=2) + "\n"
             with writing(self.path, "state file"):
                 if self.path.exists():  # a copy, so that a state file exists at every instant
-                    write_atomically(self._backup, _read(self.path, "state"))
+                    write_atomically(self._backup, read_own(self.path, "state"))
                 write_atomically(self.path, text.encode("utf-8"))
         return None
 
@@ -107,7 +105,7 @@ class LocalBackend(StateBackend):
             size = os.fstat(fd).st_size  # where this line starts: only we append (the lock)
             try:
                 with self._fenced():  # only the write: a holder frozen here delays a takeover
-                    _write_all(fd, line)
+                    write_all(fd, line)
                 os.fsync(fd)
             except OSError:
                 # A full disk (ENOSPC, EDQUOT) or a failing one (EIO). After a failed
@@ -127,7 +125,7 @@ class LocalBackend(StateBackend):
         mid-write (its write was never sent): left out. Any other line that is not a
         record is an error naming the file and line."""
         try:
-            data = _read(self._journal, "journal")
+            data = read_own(self._journal, "journal")
         except FileNotFoundError:
             return []
         except OSError as exc:
@@ -148,7 +146,7 @@ class LocalBackend(StateBackend):
         """Open for appending, first cutting off a torn last line: no record is ever
         glued onto it."""
         make_private(self._journal.parent)
-        fd = open_regular(self._journal, "journal", os.O_RDWR | os.O_CREAT | os.O_APPEND)
+        fd = open_own(self._journal, "journal", os.O_RDWR | os.O_CREAT | os.O_APPEND)
         try:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -213,16 +211,12 @@ class LocalBackend(StateBackend):
         """If the note at the lock path belongs to a holder that is gone (its flock
         released), replace it with ours and return it; None while someone holds it."""
         try:
-            old = open_regular(self._lock, "lock file")
+            old = open_own(self._lock, "lock file")
         except FileNotFoundError:
             return None  # released meanwhile: try the link again
         try:
-            try:
-                fcntl.flock(old, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return None
-            if not _same_file(old, self._lock):
-                return None  # replaced between our open and our flock
+            if not _try_flock(old) or not _same_file(old, self._lock):
+                return None  # held, or replaced between our open and our flock
             previous = _read_note(self._lock) or LockNote()
             os.replace(tmp, self._lock)  # still holding the old note's flock: nobody slips in
             return previous
@@ -251,17 +245,13 @@ class LocalBackend(StateBackend):
     def _raise_generation(self, holder: LockNote | None = None) -> int:
         """One more than the fence file's generation, stored: every holder before is
         fenced. Waits (a little) for an append or state write in progress to end."""
-        fd = open_regular(self._fence, "lock's fence file", os.O_RDWR | os.O_CREAT)
+        fd = open_own(self._fence, "lock's fence file", os.O_RDWR | os.O_CREAT)
         try:
             deadline = time.monotonic() + FENCE_WAIT
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise _storing(holder or LockNote()) from None
-                    time.sleep(lock.POLL_SECONDS)
+            while not _try_flock(fd):
+                if time.monotonic() >= deadline:
+                    raise _storing(holder or LockNote())
+                time.sleep(lock.POLL_SECONDS)
             generation = _generation_in(fd) + 1
             data = f"{generation}\n".encode()
             # Over the old number, never shorter: no moment shows an empty file.
@@ -281,7 +271,7 @@ class LocalBackend(StateBackend):
             yield
             return
         try:
-            fd = open_regular(self._fence, "lock's fence file")
+            fd = open_own(self._fence, "lock's fence file")
         except FileNotFoundError:
             raise lock.lost(self.where, f"its fence file {self._fence} is gone") from None
         try:
@@ -293,7 +283,7 @@ class LocalBackend(StateBackend):
 
     def fence_generation(self) -> int:
         try:
-            return int(_read(self._fence, "lock's fence file").decode("ascii") or 0)
+            return int(read_own(self._fence, "lock's fence file").decode("ascii") or 0)
         except (OSError, ValueError):
             raise lock.lost(self.where, f"its fence file {self._fence} cannot be read"
                             ) from None
@@ -315,86 +305,10 @@ class LocalBackend(StateBackend):
             self._close_journal()
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
-          (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
-
-
-MOVE_AWAY = "move it away (plansync keeps a file of its own there) and run again"
-
-
-def open_regular(path: Path, what: str, flags: int = os.O_RDONLY,
-                 hint: str = MOVE_AWAY) -> int:
-    """A descriptor of the regular file at ``path``; anything else there is refused,
-    naming it. Opened without blocking (a FIFO's open waits for a writer for ever, its
-    read too), then checked on the descriptor itself, so that nothing can be put in its
-    place between the check and the use."""
-    try:
-        fd = os.open(path, flags | os.O_NONBLOCK, FILE_MODE)
-    except OSError as exc:
-        if exc.errno != errno.ENXIO:  # a FIFO opened to write with no reader, a device
-            raise
-        raise _not_regular(path, what, "a named pipe (FIFO) or a device", hint) from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        raise _not_regular(path, what, next(
-            (kind for test, kind in _KINDS if test(mode)), "not a file"), hint)
-    os.set_blocking(fd, True)
-    return fd
-
-
-def _not_regular(path: Path, what: str, kind: str, hint: str) -> PlansyncError:
-    return PlansyncError(f"{what} path {path} is {kind}, not a regular file", hint)
-
-
-def _read(path: Path, what: str, hint: str = MOVE_AWAY) -> bytes:
-    with os.fdopen(open_regular(path, what, hint=hint), "rb") as handle:
-        return handle.read()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """All of ``data``: a write may take only part of it (a disk nearly full)."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        if written <= 0:  # no progress and no error: refused all the same
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        view = view[written:]
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Temp file (0600), fsync, rename, fsync the folder: all of ``data`` or nothing."""
-    make_private(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        folder = os.open(path.parent, os.O_RDONLY)  # make the rename itself durable
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def writing(path: Path, what: str) -> Iterator[None]:
+def writing(path: Path, what: str) -> contextlib.AbstractContextManager[None]:
     """OSErrors while writing ``path`` become one clear error naming it (exit 1)."""
-    try:
-        yield
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise PlansyncError(
-            f"cannot write the {what} {path}: {reason}",
-            "free disk space or make the folder writable (a directory in the way must be "
-            "moved); nothing done is lost: the next apply settles it from the journal"
-        ) from None
+    return cannot(f"write the {what} {path}", "free disk space or make the folder writable "
+                  f"(a directory in the way must be moved); {SETTLES}")
 
 
 def _storing(note: LockNote) -> LockError:
@@ -412,21 +326,27 @@ def _generation_in(fd: int) -> int:
 def _flocked(path: Path) -> bool:
     """Whether some process holds the kernel flock of ``path``."""
     try:
-        fd = open_regular(path, "lock file")
+        fd = open_own(path, "lock file")
     except FileNotFoundError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+        return not _try_flock(fd)
     finally:
         os.close(fd)
-    return False
+
+
+def _try_flock(fd: int) -> bool:
+    """Take the kernel flock of ``fd`` if nobody holds it (kept until ``fd`` is closed)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _read_note(path: Path) -> LockNote | None:
     try:
-        return LockNote.read(json.loads(_read(path, "lock file").decode("utf-8") or "{}"))
+        return LockNote.read(json.loads(read_own(path, "lock file").decode("utf-8") or "{}"))
     except (OSError, ValueError, RecursionError):
         return None
 

@@ -18,10 +18,9 @@ The password comes from PLANSYNC_STATE_PASSWORD, PGPASSWORD or ~/.pgpass, never 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -30,7 +29,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
 from plansync.engine import lock
-from plansync.engine.backends.base import Hold, StateBackend, Taken
+from plansync.engine.backends.base import FOREIGN, RESTORE, Hold, StateBackend, Taken, first_line
 from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.lock import LockNote
 from plansync.engine.state import State, document, from_document
@@ -64,6 +63,8 @@ _SESSION = "FROM pg_stat_activity WHERE pid = %s AND application_name = 'plansyn
 
 class PostgresBackend(StateBackend):
     shared = True
+    failures = (psycopg.Error,)
+    check = "check the server"
 
     def __init__(self, url: str, workspace: str, environ: Mapping[str, str]) -> None:
         parts = urlsplit(url)
@@ -102,7 +103,7 @@ class PostgresBackend(StateBackend):
                                     "check the host in the state URL") from None
             except psycopg.Error as exc:
                 raise PlansyncError(f"cannot connect to the state in {self.where}: "
-                                    f"{_first_line(exc)}",
+                                    f"{first_line(exc)}",
                                     "check the URL, the server, and the password "
                                     f"({PASSWORD_ENV}, PGPASSWORD or ~/.pgpass)") from None
             self._ensure_schema(self._connection)
@@ -123,17 +124,12 @@ class PostgresBackend(StateBackend):
                                     f"than this plansync's {SCHEMA_VERSION}",
                                     "upgrade plansync")
 
-    @contextlib.contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except psycopg.Error as exc:
-            if self.generation is not None and (self._connection is None
-                                                 or self._connection.closed):
-                # The session that held the advisory lock is gone, and the lock with it.
-                raise lock.lost(self.where, f"its database session ended "
-                                            f"({_first_line(exc)})") from None
-            raise self.unavailable(doing, _first_line(exc), "check the server") from None
+    def failed(self, doing: str, exc: Exception) -> PlansyncError:
+        if self.generation is not None and (self._connection is None
+                                             or self._connection.closed):
+            # The session that held the advisory lock is gone, and the lock with it.
+            return lock.lost(self.where, f"its database session ended ({first_line(exc)})")
+        return super().failed(doing, exc)
 
     # --- state -------------------------------------------------------------------------
 
@@ -143,7 +139,7 @@ class PostgresBackend(StateBackend):
                                      (self.workspace,)).fetchone()
         if row is None:
             return None
-        return from_document(row[0], self.where, "restore it with plansync state push")
+        return from_document(row[0], self.where, RESTORE)
 
     def put_state(self, state: State, expected: int) -> int | None:
         values = (state.serial, state.lineage, Jsonb(document(state)), self.workspace)
@@ -184,9 +180,7 @@ class PostgresBackend(StateBackend):
                                       "WHERE workspace = %s ORDER BY seq",
                                       (self.workspace,)).fetchall()
         return decode_all(((f"journal row {seq} of {self.where}", data) for seq, data in rows),
-                          lambda data: data,
-                          "it was written by something else; inquire the plans it names, "
-                          "then delete it")
+                          lambda data: data, FOREIGN)
 
     def clear_journal(self) -> None:
         held, fence = self._fence_condition()
@@ -270,7 +264,3 @@ class PostgresBackend(StateBackend):
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -30,7 +30,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -40,7 +40,7 @@ import botocore.config
 import botocore.exceptions
 
 from plansync.engine import lock
-from plansync.engine.backends.base import Hold, StateBackend, Taken
+from plansync.engine.backends.base import FOREIGN, RESTORE, Hold, StateBackend, Taken, first_line
 from plansync.engine.backends.groupcommit import GroupCommit
 from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.lock import LockNote
@@ -51,7 +51,6 @@ from plansync.redact import safe_text
 
 DEFAULT_LEASE = 60.0
 MIN_LEASE, MAX_LEASE = 2.0, 3600.0
-_AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 # A conditional write refused: the object is not (or no longer) as read.
 _CHANGED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 _MISSING = ("NoSuchKey", "404")
@@ -60,6 +59,8 @@ _MISSING = ("NoSuchKey", "404")
 class S3Backend(StateBackend):
     shared = True
     lease: float
+    failures = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+    check = "check the bucket, the credentials and the region"
 
     def __init__(self, url: str, workspace: str, environ: Mapping[str, str]) -> None:
         parts = urlsplit(url)
@@ -95,13 +96,8 @@ class S3Backend(StateBackend):
         self._sequence = itertools.count()
         self._run = uuid.uuid4().hex[:8]
 
-    @contextlib.contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except _AWS_ERRORS as exc:
-            raise self.unavailable(doing, _reason(exc),
-                                   "check the bucket, the credentials and the region") from None
+    def reason(self, exc: Exception) -> str:
+        return _reason(exc)
 
     def _get(self, name: str) -> Any:
         """The workspace's object ``name`` (its GET answer), or None if there is none."""
@@ -132,8 +128,8 @@ class S3Backend(StateBackend):
             data = json.loads(body)
         except (ValueError, RecursionError) as exc:
             raise PlansyncError(f"{self.where}/state.json cannot be read: {exc}",
-                                "restore it with plansync state push") from None
-        return from_document(data, self.where, "restore it with plansync state push")
+                                RESTORE) from None
+        return from_document(data, self.where, RESTORE)
 
     def put_state(self, state: State, expected: int) -> int | None:
         self.check_lease()  # S3 cannot refuse it for us: a takeover rewrote the state, so
@@ -189,9 +185,7 @@ class S3Backend(StateBackend):
                       for key in self._journal_keys()]
         lines = ((f"s3://{self.bucket}/{key}:{number}", line) for key, body in bodies
                  for number, line in enumerate(body.splitlines(), 1) if line.strip())
-        return decode_all(lines, json.loads,
-                          "it was written by something else; inquire the plans it names, "
-                          "then delete it")
+        return decode_all(lines, json.loads, FOREIGN)
 
     def clear_journal(self) -> None:
         self.check_lease()
@@ -344,4 +338,4 @@ def _reason(exc: BaseException) -> str:
         error = exc.response.get("Error", {})
         return f"{error.get('Code', '')} {error.get('Message', '')}".strip()
     # botocore's words quote the endpoint URL, credentials and all.
-    return safe_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+    return safe_text(first_line(exc))
