@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import requests
 
@@ -250,3 +251,20 @@ class _Hostile(socketserver.StreamRequestHandler):
             except OSError:
                 return  # the client gave up: what its deadline is for
             time.sleep(0.2)
+
+
+def cli_commands() -> list[tuple[str, click.Command]]:
+    """Every plansync command with its full name ("state list"), subcommands included."""
+    from plansync.cli import cli
+
+    found: list[tuple[str, click.Command]] = []
+
+    def walk(prefix: str, command: click.Command) -> None:
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(f"{prefix} {name}".strip(), sub)
+        else:
+            found.append((prefix, command))
+
+    walk("", cli)
+    return found

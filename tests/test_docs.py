@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 from plansync import schema_files
+from tests.helpers import cli_commands
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -35,31 +36,13 @@ def test_the_readme_spec_example_is_valid(tmp_path: Path) -> None:
     assert problems == [] and [p.id for p in plans] == ["156142", "156145"]
 
 
-def commands() -> list[tuple[str, object]]:
-    import click
-
-    from plansync.cli import cli
-
-    found: list[tuple[str, object]] = []
-
-    def walk(prefix: str, command: click.Command) -> None:
-        if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
-                walk(f"{prefix} {name}".strip(), sub)
-        else:
-            found.append((prefix, command))
-
-    walk("", cli)
-    return found
-
-
 def test_every_command_and_option_is_in_the_readme_cli_reference() -> None:
     import click
 
     text = README.read_text()
     reference = text.split("## Commands", 1)[1].split("\n## ", 1)[0]
     missing = []
-    for name, command in commands():
+    for name, command in cli_commands():
         assert isinstance(command, click.Command)
         if f"### `plansync {name}" not in reference:
             missing.append(f"section for plansync {name}")
@@ -74,7 +57,7 @@ def test_every_command_and_option_is_in_the_readme_cli_reference() -> None:
 def test_every_command_has_complete_help() -> None:
     import click
 
-    for name, command in commands():
+    for name, command in cli_commands():
         assert isinstance(command, click.Command)
         assert command.help and len(command.help) > 20, name
         for param in command.params:

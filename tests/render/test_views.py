@@ -4,7 +4,6 @@ view offers what its command calls, and a failure is said in the format that fai
 import json
 from typing import Any
 
-import click
 import pytest
 
 from plansync import views
@@ -12,33 +11,18 @@ from plansync.errors import PlansyncError, SpecProblemsError
 from plansync.views import json as json_views
 from plansync.views import markdown as markdown_views
 from plansync.views import text as text_views
+from tests.helpers import cli_commands
 
 PROTOCOLS = {"plan": views.PlanView, "drift": views.DriftView,
              "validate": views.ValidateView, "inquire": views.InquireView,
              "history": views.HistoryView, "apply": views.ApplyView}
 
 
-def _commands() -> list[tuple[str, click.Command]]:
-    from plansync.cli import cli
-
-    found: list[tuple[str, click.Command]] = []
-
-    def walk(prefix: str, command: click.Command) -> None:
-        if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
-                walk(f"{prefix} {name}".strip(), sub)
-        else:
-            found.append((prefix, command))
-
-    walk("", cli)
-    return found
-
-
 def test_every_format_flag_is_views_formats() -> None:
     """No command builds its own --json (four did): each is the ``fmt`` flag that
     ``views.formats`` adds, so that the command gets a view, not a flag."""
     offered = set()
-    for name, command in _commands():
+    for name, command in cli_commands():
         flags = {opt: param for param in command.params for opt in param.opts}
         ours = all((flags[flag].name, getattr(flags[flag], "flag_value", None)) == ("fmt", value)
                    for flag, value in (("--json", "json"), ("--markdown", "markdown"))
