@@ -100,58 +100,94 @@ class Flags:
     guardrails: Mapping[str, float | None] = field(default_factory=dict)
 
 
-class BadFlag(ConfigError):
-    """A flag's value that the settings do not allow (the CLI says it as a usage error,
-    after the value as given)."""
+class BadFlag(ValueError):
+    """A flag's value that the settings do not allow: the CLI says it as a usage error,
+    after the value as given (commands/settings.py)."""
 
     def __init__(self, flag: str, message: str) -> None:
         super().__init__(message)
         self.flag = flag
+        self.message = message
 
 
-@dataclass(frozen=True)
 class Settings:
-    """Every setting of a run, resolved once by `load`. The gateway's (endpoint, merchant,
-    keys) are checked when first used: a command that needs no gateway runs without."""
+    """Every setting of a run, by the one precedence rule: a flag, else its PLANSYNC_*
+    variable, else the settings file (``--config``, else ``$PLANSYNC_CONFIG``, else
+    ``./plansync.yaml``), else the default. Each part is resolved when first used, once
+    (the file read once): a command meets a setting's error where it first needs that
+    setting, and one that needs no gateway, or no guardrails, runs without them."""
 
-    config_file: Path | None
-    state: str
-    workspace: str | None
-    limits: Limits
-    settle_window: float
-    read_timeout: float
-    _flags: Flags = field(repr=False)
-    _environ: Mapping[str, str] = field(repr=False)
-    _from_file: Mapping[str, Any] = field(repr=False)
+    def __init__(self, flags: Flags, environ: Mapping[str, str]) -> None:
+        self._flags = flags
+        self._environ = environ
+
+    @functools.cached_property
+    def config_file(self) -> Path | None:
+        return self._flags.config_file or _default_config_file(self._environ)
+
+    @functools.cached_property
+    def _from_file(self) -> dict[str, Any]:
+        return _read_file(self.config_file) if self.config_file else {}
+
+    @functools.cached_property
+    def _where(self) -> tuple[str, str | None]:
+        return _state(self._flags, self._environ, self._from_file, self.config_file)
+
+    @property
+    def state(self) -> str:
+        """A path or a postgres:// or s3:// URL (a path in the file: relative to it)."""
+        return self._where[0]
+
+    @property
+    def workspace(self) -> str | None:
+        return self._where[1]
 
     @functools.cached_property
     def gateway(self) -> Gateway:
-        return _gateway(self._flags, self._environ, self._from_file, self.config_file)
+        """Who talks to which gateway; checks with it the rest of the file's settings."""
+        gateway = _gateway(self._flags, self._environ, self._from_file, self.config_file)
+        self._file_window  # noqa: B018 - a wrong file is said at once, whole
+        self._file_guardrails  # noqa: B018
+        return gateway
+
+    @functools.cached_property
+    def read_timeout(self) -> float:
+        return _timeout(self._from_file, "read_timeout", TIMEOUTS["read_timeout"],
+                        self.config_file)
+
+    @functools.cached_property
+    def _file_window(self) -> float:
+        return _settle_window(self._from_file, self.read_timeout, self.config_file)
+
+    @functools.cached_property
+    def _file_guardrails(self) -> dict[str, float]:
+        return _guardrails(self._from_file.get("guardrails") or {}, self.config_file)
+
+    @functools.cached_property
+    def limits(self) -> Limits:
+        """The guardrails: each flag over its key under ``guardrails:`` in the file."""
+        from plansync.limits import Limits
+
+        return Limits.merged(self._file_guardrails, self._flags.guardrails)
+
+    @functools.cached_property
+    def settle_window(self) -> float:
+        """Seconds: the flag (which the read timeout bounds), else the file's, else three
+        read timeouts."""
+        window = self._file_window
+        given = self._flags.settle_window
+        if given is None:
+            return window
+        wrong = settle_window_problem(given, self.read_timeout)
+        if wrong:
+            raise BadFlag("--settle-window",
+                          f"{wrong}; " + settle_window_hint(self.read_timeout, "it"))
+        return given
 
 
 def load(flags: Flags, environ: Mapping[str, str]) -> Settings:
-    """The one precedence rule: a flag, else its PLANSYNC_* variable, else the settings
-    file (``--config``, else ``$PLANSYNC_CONFIG``, else ``./plansync.yaml``; read once),
-    else the default."""
-    from plansync.limits import Limits
-
-    path = flags.config_file or _default_config_file(environ)
-    from_file = _read_file(path) if path else {}
-    state, workspace = _state(flags, environ, from_file, path)
-    read_timeout = _timeout(from_file, "read_timeout", TIMEOUTS["read_timeout"], path)
-    window = _settle_window(from_file, read_timeout, path)
-    if flags.settle_window is not None:
-        wrong = settle_window_problem(flags.settle_window, read_timeout)
-        if wrong:
-            raise BadFlag("--settle-window", f"{wrong}; "
-                          + settle_window_hint(read_timeout, "it"))
-        window = flags.settle_window
-    return Settings(
-        config_file=path, state=state, workspace=workspace,
-        limits=Limits.merged(_guardrails(from_file.get("guardrails") or {}, path),
-                             flags.guardrails),
-        settle_window=window, read_timeout=read_timeout,
-        _flags=flags, _environ=environ, _from_file=from_file)
+    """The settings of a run: nothing is read until a part of them is used."""
+    return Settings(flags, environ)
 
 
 def _gateway(flags: Flags, environ: Mapping[str, str], from_file: Mapping[str, Any],

@@ -178,7 +178,7 @@ def test_settings_that_are_no_text_are_refused(tmp_path: Path, text: str, messag
 def test_a_workspace_that_is_no_name_is_refused(tmp_path: Path, value: str) -> None:
     path = write_config(tmp_path, f"workspace: {value}\n")
     with pytest.raises(ConfigError, match=f"config file {path}: workspace must be a name"):
-        load({}, {}, path)
+        load({}, {}, path).workspace  # noqa: B018 - read when used
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

@@ -59,19 +59,19 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
                                 "ask", "pass --auto-approve (as CI does), or run it in a "
                                 "terminal")
         desired = shared.desired(paths, target, exclude) if plan_file is None else None
-        reviewed = shared.read_plan_file(plan_file) if plan_file is not None else None
         store = open_state(settings)
         gateway = settings.gateway
+        limits = settings.limits
         request = run.ApplyRequest(
-            desired=desired, plan_file=plan_file, reviewed=reviewed, spec_paths=paths,
-            dry_run=dry_run, lock_wait=lock_timeout,
-            settle_window=timedelta(seconds=settings.settle_window), limits=settings.limits,
-            allow_near_charge=allow_near_charge, expect_spec_digest=expect_spec_digest,
-            parallelism=parallelism)
+            desired=desired, plan_file=plan_file, spec_paths=paths, dry_run=dry_run,
+            lock_wait=lock_timeout, settle_window=timedelta(seconds=settings.settle_window),
+            limits=limits, allow_near_charge=allow_near_charge,
+            expect_spec_digest=expect_spec_digest, parallelism=parallelism)
         with _hints():
             return run.apply(request, store,
                              lambda: shared.gateway_client(gateway, parallelism, rate_limit),
-                             view, confirm=lambda: auto_approve or _confirmed(), stop=_Stop())
+                             view, confirm=lambda: auto_approve or _confirmed(), stop=_Stop(),
+                             read_plan=shared.read_plan_file, progress=shared.progress)
 
 
 _REFUSED_HINTS = {

@@ -82,7 +82,13 @@ def settings(*, gateway: bool = True, state: bool = True, guardrails: str | None
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             given = {name: kwargs.pop(name) for name in names if name in kwargs}
             kwargs["settings"] = _load(given)
-            return command(*args, **kwargs)
+            try:
+                return command(*args, **kwargs)
+            except config.BadFlag as exc:  # found when the setting was first used
+                window = given.get("settle_window")
+                shown = getattr(window, "given", "") if exc.flag == "--settle-window" else ""
+                raise click.BadParameter(f"{shown} {exc.message}".lstrip(),
+                                         param_hint=exc.flag) from None
 
         for option in reversed(options):
             wrapper = option(wrapper)
@@ -94,18 +100,12 @@ def settings(*, gateway: bool = True, state: bool = True, guardrails: str | None
 def _load(given: dict[str, Any]) -> config.Settings:
     from plansync.engine.guardrails import LIMITS
 
-    window = given.get("settle_window")
-    try:
-        return config.load(config.Flags(
-            config_file=given.get("config_file"),
-            **{name: given.get(name) for name in config.SETTINGS},
-            state=given.get("state_location"), workspace=given.get("workspace"),
-            settle_window=window,
-            guardrails={limit.name: given.get(limit.name) for limit in LIMITS}), os.environ)
-    except config.BadFlag as exc:
-        shown = getattr(window, "given", "") if exc.flag == "--settle-window" else ""
-        raise click.BadParameter(f"{shown} {exc.message}".lstrip(),
-                                 param_hint=exc.flag) from None
+    return config.load(config.Flags(
+        config_file=given.get("config_file"),
+        **{name: given.get(name) for name in config.SETTINGS},
+        state=given.get("state_location"), workspace=given.get("workspace"),
+        settle_window=given.get("settle_window"),
+        guardrails={limit.name: given.get(limit.name) for limit in LIMITS}), os.environ)
 
 
 class FiniteRange(click.FloatRange):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -114,11 +114,15 @@ class Stopping(Protocol):
     def catching(self) -> AbstractContextManager[None]: ...
 
 
+@contextlib.contextmanager
+def _quiet(_total: int) -> Iterator[Callable[[], None]]:
+    yield lambda: None
+
+
 @dataclass(frozen=True)
 class ApplyRequest:
     desired: Desired | None  # the specs to plan; None with a saved plan
     plan_file: Path | None
-    reviewed: tuple[Plan, str] | None  # the saved plan read from it, and its digest
     spec_paths: Sequence[Path]  # as given (a saved plan's own paths when empty)
     dry_run: bool
     lock_wait: float
@@ -130,10 +134,15 @@ class ApplyRequest:
 
 
 def apply(request: ApplyRequest, store: Any, open_client: Callable[[], Any],
-          view: ApplyView, confirm: Callable[[], bool], stop: Stopping) -> int:
+          view: ApplyView, confirm: Callable[[], bool], stop: Stopping,
+          read_plan: Callable[[Path], tuple[Plan, str]],
+          progress: Callable[[int], AbstractContextManager[Callable[[], None]]] = _quiet
+          ) -> int:
     """The whole apply run; what ``view.finish`` (or its refusal) returns. The client is
     opened (its keys read) once the lock is held; ``confirm`` is asked only when there
-    are changes to write."""
+    are changes to write; ``read_plan`` reads a saved plan and its digest (once the
+    lock is held and earlier writes are settled); ``progress(total)`` gives what to call
+    as each plan of the spec is inquired."""
     with contextlib.ExitStack() as until_released:
         with contextlib.closing(store), \
                 store.lock("apply", request.lock_wait, view.warning) as lock_note, \
@@ -142,15 +151,17 @@ def apply(request: ApplyRequest, store: Any, open_client: Callable[[], Any],
             _settle_earlier_writes(applier, request.dry_run, view)
             plan_digest = None
             within = None
-            if request.plan_file is not None and request.reviewed is not None:
-                reviewed, plan_digest = request.reviewed
+            if request.plan_file is not None:
+                reviewed, plan_digest = read_plan(request.plan_file)
                 if plan_digest in applier.state.applied_plans:
                     return view.already_applied(request.plan_file,
                                                 applier.state.applied_plans[plan_digest])
                 made, within = _within_reviewed(request, reviewed, client, applier.state)
             else:
                 assert request.desired is not None  # given whenever there is no plan file
-                made = plan(request.desired, client, applier.state, request.parallelism)
+                with progress(len(request.desired.plans)) as advance:
+                    made = plan(request.desired, client, applier.state, request.parallelism,
+                                advance)
             made = _checked(request, made, applier.state)
             view.plan(made)
             refused = request.limits.breaches(made)
