@@ -42,15 +42,11 @@ SETTINGS = {
 _FILE_ONLY = {"currency_exponents", "connect_timeout", "read_timeout", "request_deadline",
               "retry_after_max", "plan_budget", "settle_window", "guardrails", "state", "workspace"}
 DEFAULT_STATE = ".plansync/state.json"
-MAX_COUNT = 10**9  # a count guardrail: any whole number of plans
 # The longest timeout, request deadline or Retry-After wait: an hour. A gateway that takes
 # longer to answer one request is down, and a longer wait only holds the state's lock.
 MAX_TIMEOUT = 3600.0
 TIMEOUTS = {"connect_timeout": 5.0, "read_timeout": 30.0, "request_deadline": 40.0,
             "retry_after_max": 300.0, "plan_budget": 60.0}
-# The charge window of max_charged_within: at most a year (a plan charges at least once
-# a year: the longest interval is 365 days), so dates after it stay within the calendar.
-MAX_CHARGE_WINDOW_HOURS = 366 * 24.0
 _MERCHANT_ID_RE = re.compile(r"[A-Za-z0-9]{1,15}")
 # The settle window's bounds. At least the read timeout: a write's answer may arrive that
 # late, so a shorter window would call a write not applied while it can still land. At
@@ -414,6 +410,7 @@ def _guardrails(raw: Any, path: Path | None) -> dict[str, float]:
     from plansync.engine.guardrails import LIMITS
 
     kinds = {limit.name: limit.metadata["kind"] for limit in LIMITS}
+    highs = {limit.name: limit.metadata["high"] for limit in LIMITS}
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path}: guardrails must be a mapping")
     unknown = set(raw) - set(kinds)
@@ -429,12 +426,12 @@ def _guardrails(raw: Any, path: Path | None) -> dict[str, float]:
                               f"{special}, not a number",
                               "give a number >= 0, or leave the limit out for none")
         if kinds[name] is int:
-            if not _whole(value, MAX_COUNT):
+            if not _whole(value, highs[name]):
                 raise ConfigError(f"config file {path}: guardrails.{name} must be a whole "
-                                  f"number from 0 to {MAX_COUNT}, not {_kind(value)}")
+                                  f"number from 0 to {highs[name]}, not {_kind(value)}")
             limits[name] = value
             continue
-        high = MAX_CHARGE_WINDOW_HOURS if name == "charge_window_hours" else 1e9
+        high = highs[name]
         number = _number(value, high)
         if number is None:
             raise ConfigError(f"config file {path}: guardrails.{name} must be a number from "

@@ -1,4 +1,5 @@
-"""The parts of schemas/ that list plan fields, written from the field table.
+"""The parts of schemas/ that list plan fields (and guardrails), written from the field
+table (and the guardrails' declaration).
 
     python -m plansync.schema_gen           rewrite them (in a checkout of plansync)
     python -m plansync.schema_gen --check   exit 1 naming each schema that differs
@@ -17,12 +18,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from plansync.engine.guardrails import LIMITS
 from plansync.fields import FIELDS, Field, Kind
 
 # The checkout's schemas/ (a wheel's copy is never rewritten).
 FOLDER = Path(__file__).parents[1] / "schemas"
 
 Fragments = dict[tuple[str, ...], Any]  # JSON path in the schema -> its value
+# The guardrails a plan can breach: every limit but the charge window, the only one with
+# a default (the limits are off until set; the window only bounds max_charged_within).
+BREACHABLE = [limit for limit in LIMITS if limit.default is None]
 
 
 def fragments(table: Sequence[Field] = FIELDS) -> dict[str, Fragments]:
@@ -40,6 +45,8 @@ def fragments(table: Sequence[Field] = FIELDS) -> dict[str, Fragments]:
         "plan.schema.json": {
             ("$defs", "values", "properties"): {
                 field.name: field.json_schema() for field in updatable},
+            ("properties", "guardrails", "items", "properties", "limit", "enum"): [
+                limit.name for limit in BREACHABLE],
         },
         "state.schema.json": {
             # A state constrains only its amounts and whole numbers (issue 20): a rule for

@@ -65,7 +65,7 @@ def settings(*, gateway: bool = True, state: bool = True, guardrails: str | None
         ]
     if guardrails:
         options += [click.option(flag_of(limit.name), limit.name,
-                                 type=_GUARDRAIL_TYPES[limit.metadata["kind"]],
+                                 type=_flag_type(limit),
                                  metavar=limit.metadata["metavar"],
                                  help=limit.metadata[guardrails]) for limit in LIMITS]
     if settle_window:
@@ -119,14 +119,14 @@ class FiniteRange(click.FloatRange):
         return number
 
 
-def _guardrail_types() -> dict[type, click.ParamType[Any, Any]]:
+def _flag_type(limit: Any) -> click.ParamType[Any, Any]:
+    """A guardrail flag's type: a count, a percent (nan is refused where it is merged,
+    naming the flag), or hours up to the limit's highest."""
     from decimal import Decimal
 
-    return {int: click.IntRange(0), Decimal: click.FloatRange(0),
-            float: FiniteRange(0, config.MAX_CHARGE_WINDOW_HOURS)}
-
-
-_GUARDRAIL_TYPES = _guardrail_types()
+    kind = limit.metadata["kind"]
+    return click.IntRange(0) if kind is int else click.FloatRange(0) if kind is Decimal \
+        else FiniteRange(0, limit.metadata["high"])
 
 
 class Seconds(float):

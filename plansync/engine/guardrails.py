@@ -14,12 +14,19 @@ from typing import Any
 from plansync.engine.impact import for_display, places, until
 from plansync.engine.plan import Action, Plan
 
+COUNT, PERCENT = 10**9, 1e9  # the highest count and percent a limit may be
+# The charge window: at most a year (a plan charges at least once a year: the longest
+# interval is 365 days), so dates after it stay within the calendar.
+MAX_CHARGE_WINDOW_HOURS = 366 * 24.0
+
 
 def _limit(kind: type, metavar: str, refuses: str, shows: str) -> dict[str, Any]:
     """A guardrail, declared once: its settings-file key is the field's name, and its
-    flag's (plansync.limits.flag_of): ``kind`` and ``metavar`` make it; ``refuses`` is
-    its help on `apply`, ``shows`` on `plan`."""
-    return {"kind": kind, "metavar": metavar, "refuses": refuses, "shows": shows}
+    flag's (plansync.limits.flag_of): ``kind``, ``metavar`` and ``high`` (the highest
+    value) make it; ``refuses`` is its help on `apply`, ``shows`` on `plan`."""
+    high = {int: COUNT, Decimal: PERCENT, float: MAX_CHARGE_WINDOW_HOURS}[kind]
+    return {"kind": kind, "metavar": metavar, "high": high, "refuses": refuses,
+            "shows": shows}
 
 
 @dataclass(frozen=True)
