@@ -9,11 +9,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plansync.engine.guardrails import LIMITS, Guardrails, Violation, violations
-from plansync.engine.plan import Plan
 from plansync.errors import ConfigError
+
+if TYPE_CHECKING:
+    from plansync.engine.plan import Plan
 
 # A guardrail's flag is its settings key with dashes; the charge window's is shorter.
 _SHORTER = {"charge_window_hours": "--charge-window"}

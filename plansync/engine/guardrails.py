@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from plansync.engine.impact import for_display, places, until
-from plansync.engine.plan import Action, Plan
+if TYPE_CHECKING:  # the declaration below makes the CLI's flags: it loads with the CLI
+    from plansync.engine.plan import Plan
 
 COUNT, PERCENT = 10**9, 1e9  # the highest count and percent a limit may be
 # The charge window: at most a year (a plan charges at least once a year: the longest
@@ -72,6 +72,8 @@ class Violation:
 
 def violations(plan: Plan, limits: Guardrails) -> list[Violation]:
     """Every limit the plan exceeds, each said with its numbers."""
+    from plansync.engine.plan import Action
+
     found = []
     changes = plan.summary["update"] + plan.summary["cancel"]
     if limits.max_changes is not None and changes > limits.max_changes:
@@ -99,6 +101,9 @@ def violations(plan: Plan, limits: Guardrails) -> list[Violation]:
 
 def _money(plan: Plan, limits: Guardrails) -> list[Violation]:
     """The limits on what the plan does to revenue and to customers about to be charged."""
+    from plansync.engine.impact import for_display, places, until
+    from plansync.engine.plan import Action
+
     found = []
     if limits.max_mrr_decrease is not None:
         for each in plan.impact:
