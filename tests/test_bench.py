@@ -26,9 +26,10 @@ def test_the_benchmark_runs_and_reports_every_measure(tmp_path: Path) -> None:
     assert {"validate 20", "plan 50", "plansync --help",
             "validate, one mapping of 50 keys"} <= set(names)
     assert document["notes"]["crypto_floor_ms_per_plan"] > 0
-    assert len(document["targets"]) == 14
+    assert len(document["targets"]) == 18
     assert [run["name"] for run in document["compared"]] == [
-        "plan, no latency", "plan, 5 ms, parallelism 16",
+        "plan, no latency", "plan of one plan, no latency", "plan, 5 ms, parallelism 16",
+        "plan 40, 5 ms, parallelism 16, whole process", "plan, 10 ms, parallelism 64",
         "apply --plan 30 updates, 5 ms, parallelism 16", "plan 50"]
     assert any(name.startswith("apply --plan") for name in names)
     for run in document["runs"]:

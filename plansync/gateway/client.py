@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import version
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -93,6 +92,8 @@ class GatewayClient:
                   pool_size: int = 8, connect_timeout: float = 5.0, read_timeout: float = 30.0,
                   request_deadline: float = 40.0, **options: Any) -> GatewayClient:
         """A client over HTTP(S), with the proxy and CA bundle the environment sets."""
+        from importlib.metadata import version  # slow to import; only a live client needs it
+
         http = HttpTransport.from_environment(
             endpoint, pool_size, connect_timeout, read_timeout,
             user_agent=f"plansync/{version('plansync')}", max_body=assumptions.MAX_TOKEN_BYTES,
@@ -378,6 +379,8 @@ class GatewayClient:
 
 def _log_request(seen: dict[str, Any], started: float, outcome: str) -> None:
     """-v: one line per request attempt — never a body, token or key."""
+    if not log.isEnabledFor(logging.INFO):  # the line is not built when no one reads it
+        return
     seen["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
     seen["outcome"] = outcome
     log.info("plan %s %s attempt %d: HTTP %s respCode %s, %.0f ms: %s", seen["plan"],

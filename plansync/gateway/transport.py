@@ -18,6 +18,7 @@ to leave: what tells "never sent" from "may have been applied".
 from __future__ import annotations
 
 import contextlib
+import heapq
 import http.client
 import os
 import socket
@@ -111,6 +112,18 @@ class HttpTransport:
                                         pool_block=True)
         self._session.mount("https://", self._adapter)
         self._session.mount("http://", self._adapter)
+        # Settled once, as requests' adapter settles them for each request it sends: the
+        # connection pool (direct, or through the proxy), the URL to ask it for, the
+        # headers and timeouts. Doing that anew for every request (merging the session's
+        # settings, parsing URLs, copying cookie jars, building a Response) cost more CPU
+        # than the rest of the request's way through urllib3.
+        template = self._session.prepare_request(requests.Request("POST", endpoint))
+        self._pool = self._adapter.get_connection_with_tls_context(
+            template, verify, proxies=self._session.proxies)
+        self._adapter.cert_verify(self._pool, endpoint, verify, None)
+        self._path = self._adapter.request_url(template, self._session.proxies)
+        self._headers = dict(template.headers)
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
 
     @classmethod
     def from_environment(cls, endpoint: str, size: int, connect_timeout: float,
@@ -134,25 +147,25 @@ class HttpTransport:
 
     def post(self, body: bytes, before: Callable[[], float | None] | None = None) -> Answer:
         with self._slots:  # waiting for a connection is not part of the request's time
-            # Prepared first, so that as little as possible runs between the caller's
-            # last-moment check and the bytes leaving.
-            prepared = self._session.prepare_request(requests.Request("POST", self._url,
-                                                                      data=body))
             limit = None if before is None else before()
             allowed = self._deadline if limit is None else max(0.0, min(limit, self._deadline))
             request = self._watchdog.start(allowed)
             try:
-                # The adapter's send, not the session's: the signed request goes to the
-                # endpoint and nowhere else (a 3xx comes back as it is, and the client
-                # refuses it). Session.send would also parse a redirect's Location, even
-                # when told not to follow it, and fail on a malformed one.
-                response = self._adapter.send(prepared, stream=True, timeout=self._timeouts,
-                                              verify=self._verify,
-                                              proxies=self._session.proxies)
-                with response:  # a connection left with unread bytes is closed
+                # The pool's urlopen: the signed request goes to the endpoint and nowhere
+                # else (a 3xx comes back as it is, and the client refuses it), and is never
+                # retried here (the client decides what may be sent again).
+                response = self._pool.urlopen(
+                    "POST", self._path, body=body,
+                    headers={**self._headers, "Content-Length": str(len(body))},
+                    redirect=False, assert_same_host=False, preload_content=False,
+                    decode_content=False, retries=self._adapter.max_retries,
+                    timeout=self._timeout)
+                try:
                     # Never more than max_body + 1 bytes: enough for the caller to see the
                     # answer is too large, without holding whatever a broken peer sends.
-                    data = response.raw.read(self._max_body + 1, decode_content=True)
+                    data = response.read(self._max_body + 1, decode_content=True)
+                finally:  # read to its end, the connection went back to the pool as it
+                    response.close()  # ended; left with unread bytes, it is closed
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError,
                     http.client.HTTPException) as exc:
                 raise self._failure(request, exc) from exc
@@ -160,7 +173,7 @@ class HttpTransport:
                 self._watchdog.release(request)
             if request.cut is not None:  # cut off just as the answer completed
                 raise AnswerLost(request.cut, timed_out=request.cut != STOPPED)
-            return Answer(response.status_code, data, response.headers.get("Retry-After"),
+            return Answer(response.status, data, response.headers.get("Retry-After"),
                           response.headers.get("Location"))
 
     def _failure(self, request: _InFlight, exc: BaseException) -> Exception:
@@ -171,9 +184,10 @@ class HttpTransport:
         if request.sending:
             return AnswerLost(_describe(exc), timed_out=isinstance(
                 _root(exc), TimeoutError | urllib3.exceptions.TimeoutError))
-        if isinstance(exc, requests.exceptions.SSLError):
+        reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+        if isinstance(reason, urllib3.exceptions.SSLError):
             return TlsFailed(_describe(exc))
-        if isinstance(exc, requests.exceptions.ProxyError):
+        if isinstance(reason, urllib3.exceptions.ProxyError):
             return ProxyFailed(_describe(exc))
         return NotSent(_describe(exc))
 
@@ -242,7 +256,12 @@ class Deadlines:
 
 class _InFlight:
     """One request on its way: its deadline, its socket once it has one, and whether any
-    of it may have left this machine."""
+    of it may have left this machine. Its own lock orders the watcher's cut against the
+    request's thread handing over or releasing the socket: once released, the socket is
+    back in the pool, another request's, and must not be shut."""
+
+    __slots__ = ("_lock", "allowed", "copy", "cut", "deadline", "done", "sending", "sock",
+                 "watchdog")
 
     def __init__(self, deadline: float, allowed: float, watchdog: _Watchdog) -> None:
         self.deadline = deadline
@@ -252,11 +271,34 @@ class _InFlight:
         self.copy: socket.socket | None = None  # a duplicate of the socket, ours to close
         self.sending = False
         self.cut: str | None = None  # why it was cut off: past its deadline, or stopped
+        self.done = False  # released: its socket is no longer its own
+        self._lock = threading.Lock()
 
     def cut_off(self, why: str) -> None:
-        self.cut = why
-        if self.sock is not None:
-            _shut(self.sock)
+        with self._lock:
+            if self.done:
+                return
+            self.cut = why
+            if self.sock is not None:
+                _shut(self.sock)
+
+    def attach(self, sock: socket.socket, copy: bool) -> None:
+        duplicate = sock.dup() if copy else None
+        with self._lock:
+            previous, self.copy = self.copy, duplicate
+            self.sock = duplicate or sock
+            if self.cut is not None:
+                _shut(self.sock)
+        _close(previous)
+
+    def release(self) -> None:
+        with self._lock:
+            self.done = True
+            copy, self.copy, self.sock = self.copy, None, None
+        _close(copy)
+
+    def __lt__(self, other: _InFlight) -> bool:  # ordered by deadline in the watcher's heap
+        return self.deadline < other.deadline
 
 
 class _Current(threading.local):
@@ -268,11 +310,13 @@ _current = _Current()
 
 class _Watchdog:
     """Shuts down the socket of a request that outlives its deadline, so the read
-    blocked on it returns at once. One thread for all requests of a transport."""
+    blocked on it returns at once. One thread for all requests of a transport, woken only
+    when a request is due sooner than any before it: requests come and go by the
+    thousand, so each costs a heap push and a flag, not a wake-up."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._due: set[_InFlight] = set()
+        self._due: list[_InFlight] = []  # a heap by deadline; released ones lapse later
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._aborted = False
@@ -290,30 +334,24 @@ class _Watchdog:
             if self._aborted:
                 request.cut = STOPPED
                 return
-            self._due.add(request)
+            self._lapse()
+            heapq.heappush(self._due, request)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="plansync-deadline",
                                                 daemon=True)
                 self._thread.start()
-            self._changed.notify()
+            if self._due[0] is request:  # due before any other: the watcher waits less
+                self._changed.notify()
 
     def attach(self, request: _InFlight, sock: socket.socket, copy: bool = False) -> None:
         """``sock`` is the request's socket from now on. ``copy``: keep a duplicate of it
         (closed on release), for a plain socket that TLS is about to wrap: wrapping
         detaches the original, and the handshake that follows must be cut too."""
-        with self._changed:
-            _close(request.copy)
-            request.copy = sock.dup() if copy else None
-            request.sock = request.copy or sock
-            if request.cut is not None:
-                _shut(request.sock)
+        request.attach(sock, copy)
 
     def release(self, request: _InFlight) -> None:
         _current.request = None
-        with self._changed:
-            self._due.discard(request)
-            _close(request.copy)
-            request.copy = request.sock = None
+        request.release()
 
     def abort(self) -> None:
         with self._changed:
@@ -322,9 +360,15 @@ class _Watchdog:
 
     def cut(self, why: str) -> None:
         with self._changed:
-            for request in self._due:
-                request.cut_off(why)
-            self._due.clear()
+            due, self._due = self._due, []
+        for request in due:
+            request.cut_off(why)
+
+    def _lapse(self) -> None:
+        """Drop the released requests due first. Requests mostly end in the order they
+        start, so this keeps the heap about as long as the requests in flight."""
+        while self._due and self._due[0].done:
+            heapq.heappop(self._due)
 
     def stop(self) -> None:
         with self._changed:
@@ -334,15 +378,15 @@ class _Watchdog:
     def _run(self) -> None:
         with self._changed:
             while not self._stopped:
+                self._lapse()
                 if not self._due:
                     self._changed.wait()
                     continue
-                first = min(self._due, key=lambda r: r.deadline)
-                wait = first.deadline - time.monotonic()
+                wait = self._due[0].deadline - time.monotonic()
                 if wait > 0:
                     self._changed.wait(min(wait, threading.TIMEOUT_MAX))
                     continue
-                self._due.discard(first)
+                first = heapq.heappop(self._due)
                 first.cut_off(f"no complete answer within the {round(first.allowed, 1):g}s "
                               "request deadline")
 
