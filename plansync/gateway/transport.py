@@ -118,9 +118,11 @@ class HttpTransport:
         # settings, parsing URLs, copying cookie jars, building a Response) cost more CPU
         # than the rest of the request's way through urllib3.
         template = self._session.prepare_request(requests.Request("POST", endpoint))
-        self._pool = self._adapter.get_connection_with_tls_context(
+        pool = self._adapter.get_connection_with_tls_context(
             template, verify, proxies=self._session.proxies)
-        self._adapter.cert_verify(self._pool, endpoint, verify, None)
+        self._adapter.cert_verify(pool, endpoint, verify, None)  # type: ignore[no-untyped-call]
+        assert isinstance(pool, HTTPConnectionPool)  # what the adapter's managers make
+        self._pool = pool
         self._path = self._adapter.request_url(template, self._session.proxies)
         self._headers = dict(template.headers)
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
