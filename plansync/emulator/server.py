@@ -43,6 +43,9 @@ class EmulatorServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True  # a restarted emulator can take its port back at once
     daemon_threads = False  # only non-daemon handler threads are joined by server_close()
     block_on_close = True  # server_close() waits for handlers, so the store outlives them
+    # Connections waiting to be accepted: a client at --parallelism 64 opens 64 at once,
+    # and socketserver's 5 would drop most of them (each retried a second later).
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], gateway: EmulatedGateway,
                  envelope: GatewayEnvelope, seed_plans: Sequence[StoredPlan],
