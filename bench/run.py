@@ -245,7 +245,7 @@ def main() -> int:
     latency = 5 if quick else 50
     p = options.parallelism
     # A real gateway's latency, and the parallelism a generous rate limit allows.
-    far = {"latency": 10 if quick else 100, "parallelism": 64, "plans": 100 if quick else 5000}
+    far = {"latency": 10 if quick else 100, "parallelism": 64, "plans": 50 if quick else 5000}
     whole = 40 if quick else 800  # plans of the whole-process run, start-up included
     runs: list[Run] = []
     notes: dict[str, Any] = {}
