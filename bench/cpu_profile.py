@@ -128,7 +128,7 @@ def child(code: str, args: list[str], out: Path) -> None:
         pass
     finally:
         main_profile.disable()
-    threading.setprofile(None)  # type: ignore[arg-type]
+    threading.setprofile(None)
     stats = pstats.Stats(main_profile)
     for profile in profiles:
         stats.add(profile)
