@@ -7,30 +7,61 @@ plan; 64 wrong usage (EX_USAGE); 70 a bug in plansync; 130/143 SIGINT/SIGTERM.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 
 import click
 
-from plansync.commands import (
-    apply,
-    ci,
-    demo,
-    drift,
-    emulator,
-    imports,
-    init,
-    inquire,
-    plan,
-    state,
-)
+import plansync
 from plansync.errors import PlansyncError
 from plansync.printable import printable
 
+# Each command's module, imported when the command is used (run, or listed by --help):
+# `plansync plan` loads none of apply's machinery, `plansync --help` none of the engine.
+COMMANDS = {
+    "demo": "demo:demo", "init": "init:init", "inquire": "inquire:inquire",
+    "import": "imports:import_", "validate": "plan:validate", "plan": "plan:plan",
+    "show": "plan:show", "apply": "apply:apply", "drift": "drift:drift",
+    "state": "state:state", "workspace": "state:workspace",
+    "force-unlock": "state:force_unlock", "emulator": "emulator:emulator", "ci": "ci:ci",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class Commands(MutableMapping[str, click.Command]):
+    """click's name -> command mapping, each command imported at its first lookup."""
+
+    def __init__(self, where: dict[str, str]) -> None:
+        self._where = where
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            module, attribute = self._where[name].split(":")  # KeyError: no such command
+            command = getattr(importlib.import_module(f"plansync.commands.{module}"),
+                              attribute)
+            self._loaded[name] = command
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+        self._where.setdefault(name, "")
+
+    def __delitem__(self, name: str) -> None:
+        del self._where[name]
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+
+@click.group(commands=Commands(dict(COMMANDS)),
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True,
               help="-v: one line per request (plan, type, attempt, HTTP status, respCode, "
                    "duration; never bodies, tokens or keys); -vv: and retry decisions.")
@@ -38,7 +69,7 @@ from plansync.printable import printable
               envvar="PLANSYNC_LOG_FORMAT", show_default=True,
               help="json: one JSON object per log line on stderr, for CI log search "
                    "(or PLANSYNC_LOG_FORMAT).")
-@click.version_option(package_name="plansync")
+@click.version_option(plansync.__version__, package_name="plansync")
 def cli(verbose: int, log_format: str) -> None:
     """Manage 2C2P recurring payment plans as code.
 
@@ -50,11 +81,6 @@ def cli(verbose: int, log_format: str) -> None:
 
     logs.configure(verbose, log_format)
 
-
-for _command in (demo.demo, init.init, inquire.inquire, imports.import_, plan.validate,
-                 plan.plan, plan.show, apply.apply, drift.drift, state.state,
-                 state.workspace, state.force_unlock, emulator.emulator, ci.ci):
-    cli.add_command(_command)
 
 # --- the one place exceptions become exit codes ---------------------------------------
 

@@ -8,7 +8,6 @@ the environment, never from a file or a flag.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import math
 import re
 from collections.abc import Mapping
@@ -289,6 +288,8 @@ def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
+        import ipaddress
+
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False

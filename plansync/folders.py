@@ -13,7 +13,6 @@ import contextlib
 import errno
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,6 +117,8 @@ def write_atomically(path: Path, data: bytes) -> None:
     """Temp file (0600) beside ``path`` in a private folder, fsync, rename over it, fsync
     the folder: a reader sees all of ``data`` or the file as it was, even after a crash."""
     make_private(path.parent)
+    import tempfile  # only a command that writes a file pays its imports
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

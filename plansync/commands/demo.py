@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +21,9 @@ def demo(keep: bool) -> int:
     Makes new keys in a throwaway folder, starts the built-in 2C2P emulator with sample
     plans that differ from the example spec, then runs plan, apply and plan again.
     """
+    import shutil
+    import tempfile
+
     from plansync.emulator import home
     from plansync.emulator.server import Emulator
     from plansync.schema_files import shipped

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import subprocess
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -116,6 +114,8 @@ def emulator_exec(command: Sequence[str], **options: Any) -> int:
 
         plansync emulator exec -- plansync inquire 156142
     """
+    import tempfile
+
     from plansync.emulator import home
 
     if options["folder"] is not None:
@@ -126,6 +126,8 @@ def emulator_exec(command: Sequence[str], **options: Any) -> int:
 
 
 def _exec(command: Sequence[str], folder: Path, options: dict[str, Any]) -> int:
+    import subprocess
+
     from plansync.emulator import home
     from plansync.emulator.server import Emulator
 

@@ -16,7 +16,6 @@ from plansync.commands.settings import settings as settings_of
 from plansync.config import Settings
 from plansync.errors import GatewayError, PlansyncError
 from plansync.folders import make_private, read_regular
-from plansync.gateway.breaker import SystemicError
 
 
 @click.command("import")
@@ -36,6 +35,7 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
     """
     from plansync.engine.planner import inquire_all
     from plansync.engine.run import stop_if_systemic
+    from plansync.gateway.breaker import SystemicError
     from plansync.spec.writer import spec_text
 
     ids = list(dict.fromkeys([*plan_ids, *(_read_ids(ids_from) if ids_from else [])]))

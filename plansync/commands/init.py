@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-import secrets
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -184,6 +182,8 @@ def _write(path: Path, text: str) -> None:
     """Write ``path`` whole: a temporary file beside it, then renamed over it (a rename
     replaces a link that appeared since the check, never writes through it). A
     replaced file keeps its mode; a new one gets the umask's."""
+    import secrets
+
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
                          0o666)
@@ -236,6 +236,8 @@ def _pinned_action(folder: Path) -> str | None:
 
 
 def _diff(old: str, new: str, name: str) -> str:
+    import difflib
+
     lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                  fromfile=f"a/{name}", tofile=f"b/{name}")
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)

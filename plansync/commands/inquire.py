@@ -11,7 +11,6 @@ from plansync.commands import options as shared
 from plansync.commands.settings import settings as settings_of
 from plansync.config import Settings
 from plansync.errors import GatewayError
-from plansync.gateway.breaker import SystemicError
 
 
 @click.command()
@@ -29,6 +28,7 @@ def inquire(plan_ids: Sequence[str], view: views.InquireView, parallelism: int,
     """
     from plansync.engine.planner import inquire_all
     from plansync.engine.run import stop_if_systemic
+    from plansync.gateway.breaker import SystemicError
 
     with shared.gateway_client(settings.gateway, parallelism, rate_limit) as client:
         found = dict(inquire_all(client, dict.fromkeys(plan_ids), parallelism))

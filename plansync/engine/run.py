@@ -15,16 +15,16 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from plansync.engine import backends, journal, state
-from plansync.engine.applier import CONVERGED, Applier, Options, Result, ResultKind
-from plansync.engine.guardrails import Guardrails, Violation
-from plansync.engine.plan import Action, Change, Plan, with_pending
-from plansync.engine.planner import make_plan
 from plansync.errors import GuardrailError, PlansyncError
-from plansync.gateway.breaker import NOT_TRIED
-from plansync.spec.model import DesiredPlan
+
+if TYPE_CHECKING:  # `plan` loads the planner alone; the applier's machinery, `apply`
+    from plansync.engine import state
+    from plansync.engine.applier import Applier, Result
+    from plansync.engine.guardrails import Guardrails, Violation
+    from plansync.engine.plan import Change, Plan
+    from plansync.spec.model import DesiredPlan
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class Desired:
 def plan(desired: Desired, client: Any, known: state.State, parallelism: int,
          on_progress: Callable[[], None] = lambda: None) -> Plan:
     """The specs planned against live, remembering what the state knows."""
+    from plansync.engine.planner import make_plan
+
     made = make_plan(desired.plans, client, spec_digest=desired.digest,
                      parallelism=parallelism, known_cancelled=known.cancelled,
                      managed_before=set(known.plans) if desired.everything else set(),
@@ -65,6 +67,8 @@ def _how_many_not_tried(not_tried: int, total: int) -> str:
 
 
 def _not_tried(made: Plan) -> int:
+    from plansync.gateway.breaker import NOT_TRIED
+
     return sum(1 for change in made.changes if change.error and NOT_TRIED in change.error)
 
 
@@ -143,6 +147,9 @@ def apply(request: ApplyRequest, store: Any, open_client: Callable[[], Any],
     are changes to write; ``read_plan`` reads a saved plan and its digest (once the
     lock is held and earlier writes are settled); ``progress(total)`` gives what to call
     as each plan of the spec is inquired."""
+    from plansync.engine import backends
+    from plansync.engine.applier import CONVERGED
+
     with contextlib.ExitStack() as until_released:
         with contextlib.closing(store), \
                 store.lock("apply", request.lock_wait, view.warning) as lock_note, \
@@ -204,6 +211,9 @@ def _applier(request: ApplyRequest, store: Any, client: Any, lock_note: Any,
     """The applier over the state as the journal leaves it. Every run first folds the
     whole journal into the state and saves it: a crash between a run's last outcome and
     its state write must not be forgotten."""
+    from plansync.engine import backends, journal, state
+    from plansync.engine.applier import Applier, Options
+
     records = store.records()
     known = journal.fold(state.bound(store.read(), client.merchant_id, client.endpoint,
                                      store.where), records)
@@ -223,6 +233,8 @@ def _applier(request: ApplyRequest, store: Any, client: Any, lock_note: Any,
 def _checked(request: ApplyRequest, made: Plan, known: state.State) -> Plan:
     """The plan, refused if its spec is not the reviewed one; with the writes an earlier
     run left open, which are held back until they settle."""
+    from plansync.engine.plan import with_pending
+
     if request.expect_spec_digest and made.spec_digest != request.expect_spec_digest:
         raise PlansyncError(
             f"the spec is {made.spec_digest}, not the reviewed {request.expect_spec_digest}; "
@@ -285,6 +297,9 @@ def _within_reviewed(request: ApplyRequest, reviewed: Plan, client: Any,
 def _not_written(within: Any, view: ApplyView) -> list[Result]:
     """Results for the reviewed changes that live moved away from since review, and a
     warning for the changes nobody reviewed: neither is written."""
+    from plansync.engine.applier import Result, ResultKind
+    from plansync.engine.plan import Action
+
     results = []
     for reviewed, now in within.moved:
         if now.action is Action.NO_OP:
