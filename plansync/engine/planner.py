@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence, Set
 from datetime import UTC, datetime
-from importlib.metadata import version
 
+from plansync import __version__
 from plansync.engine.diff import diff
 from plansync.engine.fanout import bounded_map, workers_for
 from plansync.engine.plan import Change, Plan
@@ -45,7 +45,7 @@ def make_plan(desired: Sequence[DesiredPlan], client: Gateway, *, spec_digest: s
         endpoint=client.endpoint,
         spec_digest=spec_digest,
         key_fingerprint=client.key_fingerprint,
-        tool_version=version("plansync"),
+        tool_version=__version__,
         changes=tuple(changes[plan.id] for plan in desired),
         spec_paths=tuple(spec_paths),
         unmanaged=tuple(sorted(set(managed_before) - {plan.id for plan in desired})),

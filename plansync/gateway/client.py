@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
-from plansync import formats
+from plansync import __version__, formats
 from plansync.errors import (
     GatewayError,
     GatewayUnavailableError,
@@ -92,11 +92,9 @@ class GatewayClient:
                   pool_size: int = 8, connect_timeout: float = 5.0, read_timeout: float = 30.0,
                   request_deadline: float = 40.0, **options: Any) -> GatewayClient:
         """A client over HTTP(S), with the proxy and CA bundle the environment sets."""
-        from importlib.metadata import version  # slow to import; only a live client needs it
-
         http = HttpTransport.from_environment(
             endpoint, pool_size, connect_timeout, read_timeout,
-            user_agent=f"plansync/{version('plansync')}", max_body=assumptions.MAX_TOKEN_BYTES,
+            user_agent=f"plansync/{__version__}", max_body=assumptions.MAX_TOKEN_BYTES,
             deadline=request_deadline)
         return cls(endpoint, merchant_id, envelope, http, **options)
 
