@@ -39,7 +39,7 @@ class Action(StrEnum):
     ERROR = "error"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per plan: 100,000 in a big plan
 class Change:
     """One plan's part of a Plan. ``before``/``after`` hold the managed fields, by the
     spec's names, as live has them and as the spec wants them."""
