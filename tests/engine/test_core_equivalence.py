@@ -264,7 +264,8 @@ def test_diff_as_before(desired: DesiredPlan, live: LivePlan | None, alike: bool
 @given(plans=st.lists(desired_plans(), max_size=8), ids=st.lists(
     st.text(min_size=1, max_size=4), min_size=8, max_size=8, unique=True))
 def test_digest_as_before(plans: list[DesiredPlan], ids: list[str]) -> None:
-    plans = [dataclasses.replace(plan, id=plan_id) for plan, plan_id in zip(plans, ids[:len(plans)], strict=True)]
+    plans = [dataclasses.replace(plan, id=plan_id)
+             for plan, plan_id in zip(plans, ids[:len(plans)], strict=True)]
     assert loader.digest(plans) == old_digest(plans)
 
 
