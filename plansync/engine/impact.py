@@ -212,6 +212,7 @@ def until(next_date: date | None, made_at: datetime) -> timedelta | None:
     return datetime.combine(next_date, time(0), tzinfo=UTC) - made_at
 
 
+@functools.lru_cache(maxsize=256)  # asked for every amount shown, of a few currencies
 def places(currency: str) -> int:
     """Decimal places to show amounts of ``currency`` with: its ISO 4217 minor unit (2
     for a currency ISO gives none, such as a precious metal)."""
@@ -221,14 +222,20 @@ def places(currency: str) -> int:
         return 2
 
 
+@functools.cache
+def _unit(exponent: int) -> Decimal:
+    """The minor unit of a currency of ``exponent`` decimals: 0.01 for 2."""
+    return Decimal(1).scaleb(-exponent)
+
+
 def for_display(amount: Decimal, exponent: int) -> Decimal:
     """Rounded to the currency's minor unit (half even, as money is), only to show."""
-    return amount.quantize(Decimal(1).scaleb(-exponent), rounding=decimal.ROUND_HALF_EVEN)
+    return amount.quantize(_unit(exponent), rounding=decimal.ROUND_HALF_EVEN)
 
 
 def exact_text(amount: Decimal, exponent: int) -> str:
     """An exact amount as JSON text: at the currency's minor unit when that is exact
     (``120.00``, ``0.00``), else every digit kept (``8.333333333333333333333333333333333``)."""
-    shown = amount.quantize(Decimal(1).scaleb(-exponent), context=_EXACT)
+    shown = amount.quantize(_unit(exponent), context=_EXACT)
     return f"{shown:f}" if shown == amount else f"{amount:f}"
 

@@ -404,14 +404,14 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
     # The one rule for amounts and whole numbers (formats.py), whatever the schema
     # validator let through (jsonschema-rs takes 7.0 for an integer).
     amounts: dict[str, Decimal] = {}
-    for name in of_kind(Kind.AMOUNT):
+    for name in _AMOUNTS:
         if merged.get(name) is None:
             continue
         try:
             amounts[name] = _amount(merged[name], exponent, currency)
         except ValueError as exc:
             problem(name, str(exc))
-    for name in of_kind(Kind.WHOLE):
+    for name in _WHOLES:
         value = merged.get(name)
         if value is not None:
             try:
@@ -421,13 +421,13 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
                         f"must be a whole number, not {_show(value)}")
 
     dates: dict[str, date] = {}
-    for name in of_kind(Kind.DATE):
+    for name in _DATES:
         if merged.get(name) is not None:
             try:
                 dates[name] = date.fromisoformat(merged[name])
             except ValueError:
                 problem(name, f"{_show(merged[name])} is not a real date")
-    for name in of_kind(Kind.DAY_MONTH):
+    for name in _DAY_MONTHS:
         if merged.get(name) is not None:
             try:
                 formats.check_day_month(merged[name])
@@ -461,6 +461,9 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
     ), []
 
 
+# The fields of each kind, looked up once (a plan checks each kind).
+_AMOUNTS, _WHOLES, _DATES, _DAY_MONTHS = (
+    of_kind(Kind.AMOUNT), of_kind(Kind.WHOLE), of_kind(Kind.DATE), of_kind(Kind.DAY_MONTH))
 _NOTHING_IGNORED: frozenset[str] = frozenset()  # one for all plans (frozenset() is not)
 
 
