@@ -69,6 +69,20 @@ def old_minor_units(amount: Decimal, exponent: int | None, currency: str | None 
     return int((significant or "0") + "0" * (power + exponent))
 
 
+def old_masked_card(text: str) -> str:
+    positions = sum(char.isdigit() or char in "Xx*" for char in text)
+    first = 6 if positions >= 13 else 0
+    shown, position = [], 0
+    for char in text:
+        if char.isdigit() or char in "Xx*":
+            keep = position < first or position >= positions - 4
+            shown.append(char if keep or not char.isdigit() else "X")
+            position += 1
+        else:
+            shown.append(char)
+    return "".join(shown)
+
+
 def old_outlook(terms: impact.Terms) -> impact.Outlook:
     made = terms.current or 0
     left = None if not terms.count else max(terms.count - made, 0)
@@ -279,3 +293,10 @@ def test_outlook_as_before(active: bool, amount: Decimal, interval: int | None,
     terms = impact.Terms(active, amount, "SGD", interval, count, current, next_date)
     for _ in range(2):  # the second time from the caches
         assert written(impact.outlook(terms)) == written(old_outlook(terms))
+
+
+@settings(max_examples=500)
+@given(st.one_of(st.text(alphabet="0123456789Xx*", max_size=24),
+                 st.text(alphabet="0123456789Xx*- \u0663\u00b2a", max_size=24)))
+def test_masked_card_as_before(text: str) -> None:
+    assert formats.masked_card(text) == old_masked_card(text)
