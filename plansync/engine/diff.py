@@ -120,7 +120,10 @@ def fingerprint(live: LivePlan) -> str:
 
     The SHA-256 (first 32 hex digits) of the compact JSON object of those fields by name,
     keys sorted, values as the state holds them (fields.to_json)."""
-    return _fingerprint(*(_text(getattr(live, key)) for key in _KEYS))
+    return _fingerprint(  # in _KEYS' order; amounts and dates as fields.to_json writes them
+        live.allow_accumulate, _text(live.amount), _text(live.charge_next_date),
+        live.charge_on_date, live.currency, _text(live.max_accumulate_amount),
+        live.recurring_count, live.recurring_interval, live.status)
 
 
 def _text(value: Any) -> Any:
