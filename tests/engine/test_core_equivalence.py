@@ -22,6 +22,7 @@ from plansync.engine import impact
 from plansync.engine.diff import diff, fingerprint
 from plansync.engine.plan import Action, Change
 from plansync.fields import NAMES, Kind, LivePlan, PlanFields, of_kind, to_json
+from plansync.render import money
 from plansync.spec import loader
 from plansync.spec.model import DesiredPlan, Location
 
@@ -300,3 +301,17 @@ def test_outlook_as_before(active: bool, amount: Decimal, interval: int | None,
                  st.text(alphabet="0123456789Xx*- \u0663\u00b2a", max_size=24)))
 def test_masked_card_as_before(text: str) -> None:
     assert formats.masked_card(text) == old_masked_card(text)
+
+
+def old_number(amount: Decimal, currency: str, sign: bool = False) -> str:
+    shown = impact.for_display(amount, impact.places(currency))
+    return f"{shown:+f}" if sign else f"{shown:f}"
+
+
+@settings(max_examples=400)
+@given(amount=st.one_of(AMOUNTS.filter(Decimal.is_finite), st.decimals(
+    allow_nan=False, allow_infinity=False, places=34, max_value=10**6, min_value=-10**6)),
+       currency=CURRENCIES, sign=st.booleans())
+def test_money_number_as_before(amount: Decimal, currency: str, sign: bool) -> None:
+    for _ in range(2):  # the second time from the cache
+        assert money.number(amount, currency, sign) == old_number(amount, currency, sign)
