@@ -25,6 +25,7 @@ The rules (the README's "Money in the plan" says the same):
 from __future__ import annotations
 
 import decimal
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -71,9 +72,12 @@ def outlook(terms: Terms) -> Outlook:
     charges = terms.active and (left is None or left > 0)
     if not charges:
         return NO_CHARGES
-    total = None if left is None else terms.amount * left
+    # A book holds a few prices and intervals: its plans share these Decimals (a big
+    # plan holds one or two outlooks per plan), keyed by the amount as written.
+    amount = str(terms.amount)
+    total = None if left is None else _times(amount, left)
     return Outlook(True, terms.next_date, terms.amount, left, total,
-                   monthly(terms.amount, terms.interval))
+                   _monthly(amount, terms.interval) if terms.interval else _ZERO)
 
 
 def monthly(amount: Decimal, interval: int | None) -> Decimal:
@@ -82,6 +86,21 @@ def monthly(amount: Decimal, interval: int | None) -> Decimal:
     if not interval:
         return Decimal(0)
     return _EXACT.divide(_EXACT.multiply(amount, Decimal(DAYS_PER_MONTH)), Decimal(interval))
+
+
+_ZERO = Decimal(0)
+
+
+# Keyed by str(amount), not the amount: 10.0 and 10.00 are equal Decimals, and products
+# keep their exponents. Decimal(str(amount)) is the very amount.
+@functools.lru_cache(maxsize=4096)
+def _monthly(amount: str, interval: int) -> Decimal:
+    return monthly(Decimal(amount), interval)
+
+
+@functools.lru_cache(maxsize=4096)
+def _times(amount: str, count: int) -> Decimal:
+    return Decimal(amount) * count
 
 
 def terms_of(values: Mapping[str, Any], currency: str) -> Terms:
@@ -193,6 +212,7 @@ def until(next_date: date | None, made_at: datetime) -> timedelta | None:
     return datetime.combine(next_date, time(0), tzinfo=UTC) - made_at
 
 
+@functools.lru_cache(maxsize=256)  # asked for every amount shown, of a few currencies
 def places(currency: str) -> int:
     """Decimal places to show amounts of ``currency`` with: its ISO 4217 minor unit (2
     for a currency ISO gives none, such as a precious metal)."""
@@ -202,14 +222,20 @@ def places(currency: str) -> int:
         return 2
 
 
+@functools.cache
+def _unit(exponent: int) -> Decimal:
+    """The minor unit of a currency of ``exponent`` decimals: 0.01 for 2."""
+    return Decimal(1).scaleb(-exponent)
+
+
 def for_display(amount: Decimal, exponent: int) -> Decimal:
     """Rounded to the currency's minor unit (half even, as money is), only to show."""
-    return amount.quantize(Decimal(1).scaleb(-exponent), rounding=decimal.ROUND_HALF_EVEN)
+    return amount.quantize(_unit(exponent), rounding=decimal.ROUND_HALF_EVEN)
 
 
 def exact_text(amount: Decimal, exponent: int) -> str:
     """An exact amount as JSON text: at the currency's minor unit when that is exact
     (``120.00``, ``0.00``), else every digit kept (``8.333333333333333333333333333333333``)."""
-    shown = amount.quantize(Decimal(1).scaleb(-exponent), context=_EXACT)
+    shown = amount.quantize(_unit(exponent), context=_EXACT)
     return f"{shown:f}" if shown == amount else f"{amount:f}"
 

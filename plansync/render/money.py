@@ -3,6 +3,7 @@ minor unit only here, signs on changes, "open-ended" and "no further charges".""
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 
 from plansync.engine.impact import CurrencyImpact, Outlook, PlanImpact, for_display, places
@@ -10,7 +11,14 @@ from plansync.engine.impact import CurrencyImpact, Outlook, PlanImpact, for_disp
 
 def number(amount: Decimal, currency: str, sign: bool = False) -> str:
     """The amount at the currency's decimal places, without its code."""
-    shown = for_display(amount, places(currency))
+    return _number(str(amount), currency, sign)
+
+
+# A plan shows the same few prices, totals and MRRs plan after plan. Keyed by the amount's
+# text: Decimal(str(amount)) is the very amount (equal Decimals may be written apart).
+@functools.lru_cache(maxsize=4096)
+def _number(amount: str, currency: str, sign: bool) -> str:
+    shown = for_display(Decimal(amount), places(currency))
     return f"{shown:+f}" if sign else f"{shown:f}"
 
 

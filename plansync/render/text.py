@@ -93,14 +93,16 @@ def not_in_spec(plan: Plan, shown: int = 10) -> str | None:
             "as they are live and still remembered; plansync state rm ID forgets one.")
 
 
+_HEADERS = {
+    Action.UPDATE: "plan {} will be updated in-place",
+    Action.CANCEL: "plan {} will be CANCELLED — this cannot be undone",
+    Action.ERROR: "plan {} cannot be planned",
+    Action.NO_OP: "plan {} is unchanged",
+}
+
+
 def header(change: Change) -> str:
-    named = label(change.id, change.name)
-    return {
-        Action.UPDATE: f"plan {named} will be updated in-place",
-        Action.CANCEL: f"plan {named} will be CANCELLED — this cannot be undone",
-        Action.ERROR: f"plan {named} cannot be planned",
-        Action.NO_OP: f"plan {named} is unchanged",
-    }[change.action]
+    return _HEADERS[change.action].format(label(change.id, change.name))
 
 
 def _change(change: Change, paint: _Paint) -> list[str]:

@@ -8,6 +8,7 @@ across files, and lifecycle rules.
 from __future__ import annotations
 
 import difflib
+import functools
 import gc
 import hashlib
 import json
@@ -165,15 +166,21 @@ def _load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem], int]
 
 
 def digest(plans: Iterable[DesiredPlan]) -> str:
-    """A fingerprint of what the specs ask for (not of their layout or comments)."""
-    canonical = [
-        {"id": p.id, "name": p.name, "cancel": p.cancel, "currency": p.currency,
-         "prevent_cancel": p.prevent_cancel, "ignore_changes": sorted(p.ignore_changes),
-         **{f: to_json(getattr(p.fields, f)) for f in NAMES}}
-        for p in sorted(plans, key=lambda p: p.id)
-    ]
-    blob = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
-    return "sha256:" + hashlib.sha256(blob).hexdigest()
+    """A fingerprint of what the specs ask for (not of their layout or comments): the
+    SHA-256 of the plans in id order as one compact JSON list with sorted keys. Hashed
+    plan by plan, never built whole (that text was a 100,000-plan spec's peak memory)."""
+    encode = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+    hasher = hashlib.sha256(b"[")
+    separator = ""
+    for p in sorted(plans, key=lambda p: p.id):
+        fields = p.fields
+        hasher.update((separator + encode({
+            "id": p.id, "name": p.name, "cancel": p.cancel, "currency": p.currency,
+            "prevent_cancel": p.prevent_cancel, "ignore_changes": sorted(p.ignore_changes),
+            **{f: to_json(getattr(fields, f)) for f in NAMES}})).encode())
+        separator = ","
+    hasher.update(b"]")
+    return "sha256:" + hasher.hexdigest()
 
 
 # --- one document -----------------------------------------------------------------------
@@ -397,14 +404,14 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
     # The one rule for amounts and whole numbers (formats.py), whatever the schema
     # validator let through (jsonschema-rs takes 7.0 for an integer).
     amounts: dict[str, Decimal] = {}
-    for name in of_kind(Kind.AMOUNT):
+    for name in _AMOUNTS:
         if merged.get(name) is None:
             continue
         try:
-            amounts[name] = formats.parse_amount(merged[name], exponent, currency)
+            amounts[name] = _amount(merged[name], exponent, currency)
         except ValueError as exc:
             problem(name, str(exc))
-    for name in of_kind(Kind.WHOLE):
+    for name in _WHOLES:
         value = merged.get(name)
         if value is not None:
             try:
@@ -414,13 +421,13 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
                         f"must be a whole number, not {_show(value)}")
 
     dates: dict[str, date] = {}
-    for name in of_kind(Kind.DATE):
+    for name in _DATES:
         if merged.get(name) is not None:
             try:
                 dates[name] = date.fromisoformat(merged[name])
             except ValueError:
                 problem(name, f"{_show(merged[name])} is not a real date")
-    for name in of_kind(Kind.DAY_MONTH):
+    for name in _DAY_MONTHS:
         if merged.get(name) is not None:
             try:
                 formats.check_day_month(merged[name])
@@ -438,7 +445,7 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
     if problems:
         return None, problems
 
-    ignored = frozenset(lifecycle.get("ignore_changes") or ())
+    ignored = frozenset(lifecycle.get("ignore_changes") or ()) or _NOTHING_IGNORED
 
     def managed(name: str, value: Any) -> Any:
         return None if name in ignored else value
@@ -452,6 +459,33 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
         prevent_cancel=bool(lifecycle.get("prevent_cancel")), ignore_changes=ignored,
         location=location,
     ), []
+
+
+# The fields of each kind, looked up once (a plan checks each kind).
+_AMOUNTS, _WHOLES, _DATES, _DAY_MONTHS = (
+    of_kind(Kind.AMOUNT), of_kind(Kind.WHOLE), of_kind(Kind.DATE), of_kind(Kind.DAY_MONTH))
+_NOTHING_IGNORED: frozenset[str] = frozenset()  # one for all plans (frozenset() is not)
+
+
+def _amount(value: Any, exponent: int | None, currency: str | None) -> Decimal:
+    """formats.parse_amount; the plans that write an amount alike share one Decimal (a
+    100,000-plan spec of a few prices need not hold 100,000 of them)."""
+    kind = type(value).__name__
+    if kind in _WRITTEN:
+        return _shared_amount(kind, str(value), exponent, currency)
+    return formats.parse_amount(value, exponent, currency)
+
+
+# The types an amount is written as; str() of each gives back the very value (a
+# Decimal's digits and exponent), so the cache below is keyed by the value as written:
+# 10.0 and 10.00 are equal Decimals that must stay apart.
+_WRITTEN: dict[str, Any] = {"str": str, "Decimal": Decimal, "int": int}
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_amount(kind: str, text: str, exponent: int | None, currency: str | None
+                   ) -> Decimal:
+    return formats.parse_amount(_WRITTEN[kind](text), exponent, currency)
 
 
 def _duplicate_ids(declared: Sequence[tuple[str, Location]]) -> list[Problem]:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from plansync.fields import NAMES, PlanFields
 
 
-@dataclass(frozen=True)
+# slots: a 100,000-plan spec holds one DesiredPlan, PlanFields and Location per plan.
+@dataclass(frozen=True, slots=True)
 class Location:
     file: str
     line: int
@@ -17,7 +18,7 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     """One thing wrong with a spec, said as ``file:line:column: plan <id>: field: message``."""
 
@@ -35,7 +36,7 @@ class Problem:
         return ": ".join([*parts, self.message])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredPlan:
     """A plan as the spec wants it. ``fields`` holds the managed fields (declared, and not
     in ignore_changes); ``None`` means "not managed: leave it as it is"."""

@@ -4,13 +4,13 @@ file too; its schemas are in schemas/). Warnings and narration go to stderr."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from plansync.render import jsontext
 from plansync.views import text
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 def _echo(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2))
+    click.echo(jsontext.dumps(document))  # json.dumps(document, indent=2), faster
 
 
 def error_document(message: str, hint: str | None) -> dict[str, Any]:
