@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from plansync.render import jsontext
+from plansync import jsontext
 from plansync.views import text
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""render/jsontext.dumps writes what json.dumps(value, indent=2) writes, for any value."""
+"""jsontext.dumps writes what json.dumps(value, indent=2) writes, for any value."""
 
 import json
 from typing import Any
@@ -6,7 +6,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plansync.render import jsontext
+from plansync import jsontext
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.text(),
                     st.floats(allow_nan=True, allow_infinity=True))
