@@ -152,6 +152,9 @@ class HttpTransport:
             limit = None if before is None else before()
             allowed = self._deadline if limit is None else max(0.0, min(limit, self._deadline))
             request = self._watchdog.start(allowed)
+            if request.cut is not None:  # the run stopped: this one never leaves
+                self._watchdog.release(request)
+                raise NotSent(request.cut)
             try:
                 # The pool's urlopen: the signed request goes to the endpoint and nowhere
                 # else (a 3xx comes back as it is, and the client refuses it), and is never
@@ -166,8 +169,12 @@ class HttpTransport:
                     # Never more than max_body + 1 bytes: enough for the caller to see the
                     # answer is too large, without holding whatever a broken peer sends.
                     data = response.read(self._max_body + 1, decode_content=True)
-                finally:  # read to its end, the connection went back to the pool as it
-                    response.close()  # ended; left with unread bytes, it is closed
+                finally:
+                    # Read to its end, the connection went back to the pool as it ended.
+                    # Left with unread bytes, it is closed, and goes back closed: the pool
+                    # holds ``size`` connections, and one kept out is lost for good.
+                    response.close()
+                    response.release_conn()
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError,
                     http.client.HTTPException) as exc:
                 raise self._failure(request, exc) from exc
@@ -294,6 +301,7 @@ class _InFlight:
         _close(previous)
 
     def release(self) -> None:
+        """Its socket is no longer its own (back in the pool, or closed); idempotent."""
         with self._lock:
             self.done = True
             copy, self.copy, self.sock = self.copy, None, None
@@ -446,11 +454,24 @@ class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
     pass
 
 
-class _WatchedHTTPPool(HTTPConnectionPool):
+class _Returned:
+    """Mixed into urllib3's pools: a connection going back to the pool (urllib3 puts it
+    back as the answer's last byte is read, before the request's thread is done) stops
+    being its request's, so that request's deadline can no longer shut a socket that
+    another request may already be using."""
+
+    def _put_conn(self, conn: Any) -> None:
+        request = _current.request
+        if request is not None:
+            request.release()
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _WatchedHTTPPool(_Returned, HTTPConnectionPool):
     ConnectionCls = _WatchedHTTPConnection
 
 
-class _WatchedHTTPSPool(HTTPSConnectionPool):
+class _WatchedHTTPSPool(_Returned, HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
