@@ -42,3 +42,16 @@ def test_the_wide_mapping_measure_runs_alone(tmp_path: Path) -> None:
                              "--wide-only"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("validate, one mapping of 50 keys (now): ")
+
+
+def test_the_cpu_profile_runs_and_accounts_for_the_cpu() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "cpu_profile.py"),
+                             "--plans", "20"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {line.split(" | ")[0].strip("| *"): line for line in result.stdout.splitlines()
+            if line.startswith("| ")}
+    assert {"sign (RSA-PSS)", "decrypt (RSA-OAEP)", "HTTP (requests, urllib3, http.client)",
+            "total, measured without the profiler"} <= set(rows)
+    shares = [float(cell.strip(" %")) for line in rows.values() if "%" in line
+              and not line.startswith("| **") for cell in line.split(" | ")[1:2]]
+    assert 99 <= sum(shares) <= 101  # every kind of work together: all the profiled CPU
