@@ -376,7 +376,8 @@ class _Watchdog:
 
     def _lapse(self) -> None:
         """Drop the released requests due first. Requests mostly end in the order they
-        start, so this keeps the heap about as long as the requests in flight."""
+        start, so this keeps the heap about as long as the requests in flight; behind one
+        slow request, those released after it wait for it (at most a deadline's worth)."""
         while self._due and self._due[0].done:
             heapq.heappop(self._due)
 
