@@ -214,6 +214,7 @@ class HttpTransport:
 
     def close(self) -> None:
         self._watchdog.stop()
+        self._pool.close()  # its connections too (the pool manager's clear leaves them)
         self._session.close()
 
 
@@ -409,8 +410,11 @@ def _close(sock: socket.socket | None) -> None:
 
 
 def _shut(sock: socket.socket) -> None:
+    # Through an https:// proxy, urllib3 runs the gateway's TLS inside the proxy's TLS in
+    # an SSLTransport, which has no shutdown: the socket it runs on is shut instead.
+    underneath = getattr(sock, "socket", sock)
     with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+        underneath.shutdown(socket.SHUT_RDWR)
 
 
 class _Watched:

@@ -1,6 +1,7 @@
 """The transport: kept-alive connections, a proxy tunnel, NO_PROXY, and stale connections."""
 
 import contextlib
+import json
 import socket
 import socketserver
 import ssl
@@ -9,10 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from plansync.config import Gateway
+from plansync.emulator import home
 from plansync.emulator.server import Emulator
 from plansync.gateway.client import GatewayClient
+from plansync.gateway.transport import AnswerLost, HttpTransport
 from tests.helpers import Sleeps, run
 
 
@@ -102,6 +106,33 @@ def test_an_https_proxy_is_spoken_to_over_tls(
             assert client.inquire("156142").status == "active"
         running.shutdown()
     assert [target for target, _auth in running.seen] == [url.split("/")[2]]
+
+
+def test_a_deadline_cuts_a_request_through_an_https_proxy(
+        tls: tuple[str, Path], certificate: tuple[Path, Path]) -> None:
+    """Through an https:// proxy urllib3 runs the gateway's TLS inside the proxy's, in an
+    object with no shutdown(): the first cut killed the deadline's thread, and every
+    request after it waited for the 30 s read timeout instead (a stop too)."""
+    url, cert_file = tls
+    base = url.split(home.ACTION_PATH)[0]
+    requests.put(base + "/_emulator/faults", data=json.dumps({"latency_ms": 5_000}),
+                 verify=str(cert_file), timeout=10).raise_for_status()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    with _Proxy(("127.0.0.1", 0), _Tunnel) as running:
+        running.seen = []
+        running.socket = context.wrap_socket(running.socket, server_side=True)
+        threading.Thread(target=running.serve_forever, args=(0.05,), daemon=True).start()
+        transport = HttpTransport(url, 1, 5.0, 30.0, user_agent="t", verify=str(cert_file),
+                                  deadline=1.0,
+                                  proxies={"https": f"https://127.0.0.1:{running.server_address[1]}"})
+        try:
+            for _ in range(2):  # the second: the deadline's thread is still there
+                with pytest.raises(AnswerLost, match="within the 1s request deadline"):
+                    transport.post(b"x")
+        finally:
+            transport.close()
+            running.shutdown()
 
 
 def test_a_connection_the_server_closed_while_idle_is_replaced(

@@ -5,6 +5,7 @@ shut under another request, nothing leaves once the run stops."""
 from __future__ import annotations
 
 import http.server
+import os
 import socketserver
 import threading
 import time
@@ -127,4 +128,21 @@ def test_nothing_is_sent_once_the_run_stops(server: _Server) -> None:
     with pytest.raises(NotSent):
         transport.post(b"after")
     transport.close()
+    assert server.posts == 1
+
+
+def test_a_closed_transport_holds_no_connection_and_sends_nothing(server: _Server) -> None:
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_files()
+    transport = HttpTransport(_url(server, "/"), 2, 2.0, 2.0, user_agent="t")
+    assert transport.post(b"one").status == 200
+    transport.close()
+    waited = time.monotonic() + 5  # the server's side closes once it reads the end
+    while open_files() != before and time.monotonic() < waited:
+        time.sleep(0.05)
+    assert open_files() == before
+    with pytest.raises(NotSent):
+        transport.post(b"after")
     assert server.posts == 1
