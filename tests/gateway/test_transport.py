@@ -89,22 +89,29 @@ def test_no_proxy_sends_straight_to_the_gateway(
     assert proxy.seen == []
 
 
-def test_an_https_proxy_is_spoken_to_over_tls(
-        tls: tuple[str, Path], certificate: tuple[Path, Path], settings: Gateway,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Once refused ("not supported"); requests + urllib3 speak TLS to the proxy too."""
-    url, cert_file = tls
+@contextlib.contextmanager
+def _tls_proxy(certificate: tuple[Path, Path]) -> Iterator[_Proxy]:
+    """The CONNECT proxy, spoken to over TLS (an https:// proxy)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*certificate)
     with _Proxy(("127.0.0.1", 0), _Tunnel) as running:
         running.seen = []
         running.socket = context.wrap_socket(running.socket, server_side=True)
         threading.Thread(target=running.serve_forever, args=(0.05,), daemon=True).start()
+        yield running
+        running.shutdown()
+
+
+def test_an_https_proxy_is_spoken_to_over_tls(
+        tls: tuple[str, Path], certificate: tuple[Path, Path], settings: Gateway,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once refused ("not supported"); requests + urllib3 speak TLS to the proxy too."""
+    url, cert_file = tls
+    with _tls_proxy(certificate) as running:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))  # trusts proxy and gateway
         monkeypatch.setenv("HTTPS_PROXY", f"https://127.0.0.1:{running.server_address[1]}")
         with GatewayClient.over_http(url, "JT01", settings.envelope()) as client:
             assert client.inquire("156142").status == "active"
-        running.shutdown()
     assert [target for target, _auth in running.seen] == [url.split("/")[2]]
 
 
@@ -117,12 +124,7 @@ def test_a_deadline_cuts_a_request_through_an_https_proxy(
     base = url.split(home.ACTION_PATH)[0]
     requests.put(base + "/_emulator/faults", data=json.dumps({"latency_ms": 5_000}),
                  verify=str(cert_file), timeout=10).raise_for_status()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*certificate)
-    with _Proxy(("127.0.0.1", 0), _Tunnel) as running:
-        running.seen = []
-        running.socket = context.wrap_socket(running.socket, server_side=True)
-        threading.Thread(target=running.serve_forever, args=(0.05,), daemon=True).start()
+    with _tls_proxy(certificate) as running:
         transport = HttpTransport(url, 1, 5.0, 30.0, user_agent="t", verify=str(cert_file),
                                   deadline=1.0,
                                   proxies={"https": f"https://127.0.0.1:{running.server_address[1]}"})
@@ -132,7 +134,6 @@ def test_a_deadline_cuts_a_request_through_an_https_proxy(
                     transport.post(b"x")
         finally:
             transport.close()
-            running.shutdown()
 
 
 def test_a_connection_the_server_closed_while_idle_is_replaced(
