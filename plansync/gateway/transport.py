@@ -97,7 +97,6 @@ class HttpTransport:
                  verify: str | bool = True, max_body: int = 1 << 20,
                  deadline: float = 40.0) -> None:
         self._url = endpoint
-        self._timeouts = (connect_timeout, read_timeout)
         self._max_body = max_body
         self._deadline = deadline
         self._watchdog = _Watchdog()
@@ -105,7 +104,7 @@ class HttpTransport:
         self._session = requests.Session()
         self._session.trust_env = False  # the environment was read once, by from_environment
         self._session.proxies = dict(proxies or {})
-        self._session.verify = self._verify = verify
+        self._session.verify = verify
         self._session.headers.update({"Content-Type": "text/plain", "Accept": "*/*",
                                       "User-Agent": user_agent})
         self._adapter = _WatchedAdapter(pool_connections=1, pool_maxsize=size,
@@ -270,13 +269,11 @@ class _InFlight:
     request's thread handing over or releasing the socket: once released, the socket is
     back in the pool, another request's, and must not be shut."""
 
-    __slots__ = ("_lock", "allowed", "copy", "cut", "deadline", "done", "sending", "sock",
-                 "watchdog")
+    __slots__ = ("_lock", "allowed", "copy", "cut", "deadline", "done", "sending", "sock")
 
-    def __init__(self, deadline: float, allowed: float, watchdog: _Watchdog) -> None:
+    def __init__(self, deadline: float, allowed: float) -> None:
         self.deadline = deadline
         self.allowed = allowed
-        self.watchdog = watchdog
         self.sock: socket.socket | None = None
         self.copy: socket.socket | None = None  # a duplicate of the socket, ours to close
         self.sending = False
@@ -292,7 +289,10 @@ class _InFlight:
             if self.sock is not None:
                 _shut(self.sock)
 
-    def attach(self, sock: socket.socket, copy: bool) -> None:
+    def attach(self, sock: socket.socket, copy: bool = False) -> None:
+        """``sock`` is the request's socket from now on. ``copy``: keep a duplicate of it
+        (closed on release), for a plain socket that TLS is about to wrap: wrapping
+        detaches the original, and the handshake that follows must be cut too."""
         duplicate = sock.dup() if copy else None
         with self._lock:
             previous, self.copy = self.copy, duplicate
@@ -335,7 +335,7 @@ class _Watchdog:
     def start(self, seconds: float) -> _InFlight:
         """A request of this thread starts: cut it off after ``seconds`` (or on abort).
         The connection it gets hands its socket over; ``release`` when it is done."""
-        request = _InFlight(time.monotonic() + seconds, seconds, self)
+        request = _InFlight(time.monotonic() + seconds, seconds)
         self.watch(request)
         _current.request = request
         return request
@@ -353,12 +353,6 @@ class _Watchdog:
                 self._thread.start()
             if self._due[0] is request:  # due before any other: the watcher waits less
                 self._changed.notify()
-
-    def attach(self, request: _InFlight, sock: socket.socket, copy: bool = False) -> None:
-        """``sock`` is the request's socket from now on. ``copy``: keep a duplicate of it
-        (closed on release), for a plain socket that TLS is about to wrap: wrapping
-        detaches the original, and the handshake that follows must be cut too."""
-        request.attach(sock, copy)
 
     def release(self, request: _InFlight) -> None:
         _current.request = None
@@ -429,7 +423,7 @@ class _Watched:
         sock: socket.socket = super()._new_conn()  # type: ignore[misc]
         request = _current.request
         if request is not None:
-            request.watchdog.attach(request, sock, copy=True)
+            request.attach(sock, copy=True)
         return sock
 
     def connect(self) -> None:
@@ -448,7 +442,7 @@ class _Watched:
     def _hand_over(self) -> None:
         request = _current.request
         if request is not None and self.sock is not None:
-            request.watchdog.attach(request, self.sock)
+            request.attach(self.sock)
 
 
 class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
