@@ -27,6 +27,7 @@ COMMANDS = {
     "show": "plan:show", "apply": "apply:apply", "drift": "drift:drift",
     "state": "state:state", "workspace": "state:workspace",
     "force-unlock": "state:force_unlock", "emulator": "emulator:emulator", "ci": "ci:ci",
+    "projects": "projects:projects_command",
 }
 
 

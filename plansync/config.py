@@ -1,8 +1,9 @@
 """Settings: command-line flags over environment variables over ``plansync.yaml``.
 
-The file is ``--config FILE``, else ``$PLANSYNC_CONFIG``, else ``./plansync.yaml`` when it
-exists. Paths in the file are relative to the file. The key password is read only from
-the environment, never from a file or a flag.
+The file is ``--config FILE``, else ``$PLANSYNC_CONFIG``, else the nearest ``plansync.yaml``
+in this folder or above it. Paths in the file are relative to the file. A file may declare
+``projects:`` (projects.py): each project's settings over the file's. The key password
+is read only from the environment, never from a file or a flag.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from plansync.redact import safe_url
 if TYPE_CHECKING:  # the crypto and YAML stacks load only when used: `--help` stays fast
     from plansync.gateway.envelope import Envelope
     from plansync.limits import Limits
+    from plansync.projects import Project
 
 DEFAULT_FILE = "plansync.yaml"
 CONFIG_ENV = "PLANSYNC_CONFIG"
@@ -40,6 +42,7 @@ SETTINGS = {
 }
 _FILE_ONLY = {"currency_exponents", "connect_timeout", "read_timeout", "request_deadline",
               "retry_after_max", "plan_budget", "settle_window", "guardrails", "state", "workspace"}
+_FILE_LAYOUT = {"projects"}  # what the file declares besides settings (projects.py)
 DEFAULT_STATE = ".plansync/state.json"
 # The longest timeout, request deadline or Retry-After wait: an hour. A gateway that takes
 # longer to answer one request is down, and a longer wait only holds the state's lock.
@@ -112,21 +115,60 @@ class Settings:
     (the file read once): a command meets a setting's error where it first needs that
     setting, and one that needs no gateway, or no guardrails, runs without them."""
 
-    def __init__(self, flags: Flags, environ: Mapping[str, str]) -> None:
+    def __init__(self, flags: Flags, environ: Mapping[str, str],
+                 project: str | None = None) -> None:
         self._flags = flags
         self._environ = environ
+        self.project = project  # the project of plansync.yaml's projects: these are
+
+    def of_project(self, name: str) -> Settings:
+        """The settings of the project ``name`` (one of ``projects``): its own over the
+        file's defaults, under the same flags and variables."""
+        chosen = Settings(self._flags, self._environ, name)
+        chosen.__dict__.update(config_file=self.config_file, _file=self._file,
+                               projects=self.projects)  # the file is read once
+        return chosen
 
     @functools.cached_property
     def config_file(self) -> Path | None:
         return self._flags.config_file or _default_config_file(self._environ)
 
     @functools.cached_property
-    def _from_file(self) -> dict[str, Any]:
+    def _file(self) -> dict[str, Any]:
         return _read_file(self.config_file) if self.config_file else {}
 
     @functools.cached_property
+    def projects(self) -> dict[str, Project]:
+        """The file's projects, by name (none: the file is one merchant's)."""
+        from plansync import projects
+
+        raw = self._file.get("projects")
+        if raw is None or self.config_file is None:
+            return {}
+        if "workspace" in self._file:
+            raise ConfigError(f"config file {self.config_file}: a workspace: beside "
+                              "projects: would put every project in one state",
+                              "leave it out (each project's workspace is its name), or "
+                              "set workspace: in a project")
+        return projects.parse(raw, self.config_file, [*SETTINGS, *_FILE_ONLY])
+
+    @functools.cached_property
+    def _from_file(self) -> dict[str, Any]:
+        """The file's settings for this run: a project's over the defaults."""
+        if self.project is None:
+            return {k: v for k, v in self._file.items() if k != "projects"}
+        from plansync import projects
+
+        return projects.merged(self._file, self.projects[self.project])
+
+    @functools.cached_property
     def _where(self) -> tuple[str, str | None]:
-        return _state(self._flags, self._environ, self._from_file, self.config_file)
+        state, workspace = _state(self._flags, self._environ, self._from_file,
+                                  self.config_file)
+        if workspace is None and self.project is not None and \
+                "state" not in self.projects[self.project].own:
+            workspace = self.project  # the repository's backend, the project's workspace
+        return state, workspace
 
     @property
     def state(self) -> str:
@@ -196,8 +238,10 @@ def _gateway(flags: Flags, environ: Mapping[str, str], from_file: Mapping[str, A
 
     missing = [name for name in SETTINGS if not (given(name) or from_file.get(name))]
     if missing:
+        where = f"config file {path}" if path else (
+            f"no {DEFAULT_FILE} in this folder or any folder above it")
         raise ConfigError(
-            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set",
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set ({where})",
             "; ".join(f"pass {SETTINGS[name][0]}, set {SETTINGS[name][1]}, or add '{name}:' "
                       f"to {DEFAULT_FILE}" for name in missing))
 
@@ -296,10 +340,17 @@ def _is_loopback(host: str) -> bool:
 
 
 def _default_config_file(environ: Mapping[str, str]) -> Path | None:
+    """$PLANSYNC_CONFIG, else plansync.yaml in this folder or the nearest folder above
+    it that has one (as git finds .git): a command run in specs/sg/ finds the
+    repository's settings."""
     if environ.get(CONFIG_ENV):
         return Path(environ[CONFIG_ENV])
-    candidate = Path(DEFAULT_FILE)
-    return candidate if candidate.is_file() else None
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        candidate = folder / DEFAULT_FILE
+        if candidate.is_file():
+            return candidate if folder != here else Path(DEFAULT_FILE)
+    return None
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -335,9 +386,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     if "merchant_key_password" in data or "password" in data:
         raise ConfigError(f"config file {path} holds a password",
                           f"remove it; the key password is read only from {PASSWORD_ENV}")
-    unknown = set(data) - set(SETTINGS) - _FILE_ONLY
+    unknown = set(data) - set(SETTINGS) - _FILE_ONLY - _FILE_LAYOUT
     if unknown:
-        known = ", ".join(sorted(set(SETTINGS) | _FILE_ONLY))
+        known = ", ".join(sorted(set(SETTINGS) | _FILE_ONLY | _FILE_LAYOUT))
         raise ConfigError(f"config file {path}: unknown setting(s) "
                           f"{', '.join(repr(name) for name in sorted(unknown))}",
                           f"known settings: {known}")

@@ -52,11 +52,12 @@ def test_missing_setting_names_flag_and_variable() -> None:
                  env={"PLANSYNC_MERCHANT_KEY": "m.pem"})
     assert result.returncode == 1
     assert result.stderr == (
-        "error: gateway_key is not set\n  hint: pass --gateway-key, set PLANSYNC_GATEWAY_KEY, "
+        "error: gateway_key is not set (no plansync.yaml in this folder or any folder above "
+        "it)\n  hint: pass --gateway-key, set PLANSYNC_GATEWAY_KEY, "
         "or add 'gateway_key:' to plansync.yaml\n")
     nothing = run("inquire", "156142")
     assert nothing.stderr.startswith(
-        "error: endpoint, merchant_id, merchant_key, gateway_key are not set\n")
+        "error: endpoint, merchant_id, merchant_key, gateway_key are not set (no ")
 
 
 def test_flags_win_and_bad_keys_are_named(served: dict[str, str], tmp_path: Path) -> None:

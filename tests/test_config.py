@@ -51,7 +51,8 @@ def test_config_file_from_environment_or_cwd(tmp_path: Path) -> None:
 def test_missing_setting_names_flag_and_variable() -> None:
     with pytest.raises(ConfigError) as info:
         resolve(FULL | {"gateway_key": None}, {})
-    assert str(info.value) == ("gateway_key is not set\n  hint: pass --gateway-key, set "
+    assert str(info.value) == ("gateway_key is not set (no plansync.yaml in this folder or "
+                               "any folder above it)\n  hint: pass --gateway-key, set "
                                "PLANSYNC_GATEWAY_KEY, or add 'gateway_key:' to plansync.yaml")
 
 

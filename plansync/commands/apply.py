@@ -35,7 +35,7 @@ from plansync.errors import LockError, PlansyncError
 @click.option("--expect-spec-digest", metavar="SHA256",
               help="Refuse unless the spec is this one (the digest a reviewed plan showed).")
 @shared.selecting
-@settings_of(guardrails="refuses", settle_window=True)
+@settings_of(guardrails="refuses", settle_window=True, each_project=True)
 def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry_run: bool,
           view: views.ApplyView, lock_timeout: float, allow_near_charge: bool,
           expect_spec_digest: str | None, target: Sequence[str], exclude: Sequence[str],

@@ -18,7 +18,7 @@ from plansync.config import Settings
 @views.formats("drift", "One JSON document: drifted plans field by field (spec, live, "
                "last applied), outside changes, errors and a summary.")
 @shared.selecting
-@settings_of()
+@settings_of(each_project=True)
 def drift(paths: Sequence[Path], view: views.DriftView, target: Sequence[str],
           exclude: Sequence[str], parallelism: int, rate_limit: float | None,
           settings: Settings) -> int:

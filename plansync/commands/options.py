@@ -111,7 +111,8 @@ def plan_live(paths: Sequence[Path], target: Sequence[str], exclude: Sequence[st
         return run.plan(specs, client, known, parallelism, advance), known
 
 
-spec_paths = click.argument("paths", metavar="PATH...", nargs=-1, required=True,
+# Without PATHs: each project's own specs (commands/projects.py).
+spec_paths = click.argument("paths", metavar="[PATH...]", nargs=-1,
                             type=click.Path(path_type=Path))
 
 

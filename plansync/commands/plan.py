@@ -18,7 +18,8 @@ from plansync.config import Settings
 @views.formats("validate", "The outcome as one JSON document on stdout (valid, plans, "
                "files, problems with file, line, column, plan, field, message).",
                markdown=False, no_color=False)
-def validate(paths: Sequence[Path], view: views.ValidateView) -> int:
+@settings_of(gateway=False, state=False, each_project=True)
+def validate(paths: Sequence[Path], view: views.ValidateView, settings: Settings) -> int:
     """Check spec files (and folders of them) without touching the network.
 
     Every problem is printed as FILE:LINE:COLUMN: plan ID: FIELD: MESSAGE (and, on
@@ -39,7 +40,7 @@ def validate(paths: Sequence[Path], view: views.ValidateView) -> int:
               help="Exit 0 with no changes, 2 with changes, 3 when the plan breaches a "
                    "guardrail, 1 on error.")
 @shared.selecting
-@settings_of(guardrails="shows")
+@settings_of(guardrails="shows", each_project=True)
 def plan(paths: Sequence[Path], view: views.PlanView, out: Path | None,
          detailed_exitcode: bool, target: Sequence[str], exclude: Sequence[str],
          parallelism: int, rate_limit: float | None, settings: Settings) -> int:

@@ -29,26 +29,37 @@ _SETTING_HELP = {
     "gateway_key": "2C2P's certificate or public key file",
 }
 _CONFIG_HELP = {
-    True: "Settings file (default: $PLANSYNC_CONFIG or ./plansync.yaml).",
-    False: "Settings file (default: $PLANSYNC_CONFIG or ./plansync.yaml), for its state: "
-           "and workspace:.",
+    True: "Settings file (default: $PLANSYNC_CONFIG, else the nearest plansync.yaml here "
+          "or above).",
+    False: "Settings file (default: $PLANSYNC_CONFIG, else the nearest plansync.yaml here "
+           "or above), for its state:, workspace: and projects:.",
+}
+_PROJECT_HELP = {
+    True: "The project of plansync.yaml's projects: to run for (repeatable; default: the "
+          "projects of the PATHs, else the one whose folder this is, else every one).",
+    False: "The project of plansync.yaml's projects: whose settings and state to use "
+           "(default: the one whose folder this is, or the only one).",
 }
 REQUIRE_REMOTE_STATE = "PLANSYNC_REQUIRE_REMOTE_STATE"  # set by the GitHub Action
 
 
 def settings(*, gateway: bool = True, state: bool = True, guardrails: str | None = None,
-             settle_window: bool = False) -> Callable[[F], F]:
+             settle_window: bool = False, each_project: bool = False) -> Callable[[F], F]:
     """Add the flags of these settings; pass the command ``settings: config.Settings``.
 
     ``gateway``: --endpoint, --merchant-id, --merchant-key, --gateway-key; ``state``:
     --state, --workspace; ``guardrails``: each guardrail's flag, its help saying what the
     command does with a breach (``"refuses"``: apply, ``"shows"``: plan);
-    ``settle_window``: --settle-window. --config always."""
+    ``settle_window``: --settle-window. --config and --project always: the command runs
+    for the one project chosen (commands/projects.py), or with ``each_project`` (plan,
+    apply, drift, validate) once for each."""
     from plansync.engine.guardrails import LIMITS
     from plansync.limits import flag_of
 
     options = [click.option("--config", "config_file", type=click.Path(path_type=Path),
-                            help=_CONFIG_HELP[gateway])]
+                            help=_CONFIG_HELP[gateway or state]),
+               click.option("--project", "project_names", multiple=True, metavar="NAME",
+                            help=_PROJECT_HELP[each_project])]
     if gateway:
         options += [click.option(flag, name, metavar="VALUE" if "key" not in name else "FILE",
                                  help=f"{_SETTING_HELP[name]} (or ${env}).")
@@ -80,10 +91,15 @@ def settings(*, gateway: bool = True, state: bool = True, guardrails: str | None
     def decorate(command: F) -> F:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from plansync.commands import projects
+
             given = {name: kwargs.pop(name) for name in names if name in kwargs}
-            kwargs["settings"] = _load(given)
+            named = kwargs.pop("project_names")
+            loaded = _load(given)
             try:
-                return command(*args, **kwargs)
+                if each_project:
+                    return projects.run_each(command, loaded, named, args, kwargs)
+                return command(*args, settings=projects.one(loaded, named), **kwargs)
             except config.BadFlag as exc:  # found when the setting was first used
                 window = given.get("settle_window")
                 shown = getattr(window, "given", "") if exc.flag == "--settle-window" else ""

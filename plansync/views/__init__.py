@@ -42,6 +42,10 @@ class View(Protocol):
     def warning(self, message: str) -> None:
         """On stderr, whatever the format."""
 
+    def project(self, name: str, first: bool) -> None:
+        """The heading of a project's part of a run over several (text and Markdown; a
+        JSON run is of one project)."""
+
     def error(self, exc: PlansyncError) -> None:
         """A failure said in the format on stdout, where it has a way to say one (cli.py
         still prints ``error: ...`` on stderr)."""

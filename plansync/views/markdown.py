@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 
 class Markdown(text.Text):
+    def project(self, name: str, first: bool) -> None:
+        click.echo(("" if first else "\n") + f"## Project `{name}`\n")
+
     def error(self, exc: PlansyncError) -> None:
         from plansync.render.markdown import failure
 

@@ -36,6 +36,11 @@ class Text:
     def warning(self, message: str) -> None:
         click.echo(f"warning: {message}", err=True)
 
+    def project(self, name: str, first: bool) -> None:
+        """The heading of a project's part of a run over several projects."""
+        click.echo(("" if first else "\n") + click.style(f"=== project {name} ===",
+                                                         bold=self.color))
+
     def error(self, exc: PlansyncError) -> None:
         pass
 

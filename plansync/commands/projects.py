@@ -1,0 +1,158 @@
+"""Projects on the command line: which a command runs for (``--project``, the PATHs, the
+folder it is run in), a run over several of them, and `plansync projects`.
+
+A run over several projects runs the command once per project, one after the other, each
+with its own settings, specs, state and lock: the output grouped under a heading per
+project, the exit code the worst of theirs. One project's error or guardrail does not
+stop the next; a signal (Ctrl-C) stops the run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from plansync import config
+from plansync.errors import PlansyncError
+from plansync.printable import printable
+
+# Exit codes from best to worst: no changes, changes (or drift), a guardrail breach, an
+# error; anything else (usage, a signal, a bug) is worse still.
+_RANK = {0: 0, 2: 1, 3: 2, 1: 3}
+_STOPPED = (130, 143)
+
+
+def worst(codes: Sequence[int]) -> int:
+    return max(codes, key=lambda code: _RANK.get(code, len(_RANK)), default=0)
+
+
+def no_projects(settings: config.Settings) -> str:
+    where = settings.config_file or f"no {config.DEFAULT_FILE} here or above"
+    return f"--project: the settings ({where}) declare no projects:"
+
+
+def one(settings: config.Settings, named: Sequence[str]) -> config.Settings:
+    """The settings of the one project a command (state, inquire, import) is about:
+    ``--project``'s, else the one whose folder this is, else the only one; the settings
+    as they are when the file declares no projects."""
+    from plansync import projects
+
+    if not settings.projects:
+        if named:
+            raise click.UsageError(f"{no_projects(settings)} leave out --project")
+        return settings
+    if len(named) > 1:
+        raise click.UsageError("this command is about one project: give --project once")
+    try:
+        chosen = projects.choose(settings.projects, named, (), Path.cwd())
+    except projects.Selection as exc:
+        raise click.UsageError(str(exc)) from None
+    if len(chosen) > 1:
+        raise click.UsageError(f"{settings.config_file} declares projects "
+                               f"{', '.join(settings.projects)}: pass --project NAME")
+    return settings.of_project(chosen[0][0].name)
+
+
+def run_each(command: Callable[..., int], settings: config.Settings, named: Sequence[str],
+             args: Sequence[Any], kwargs: dict[str, Any]) -> int:
+    """Run ``command`` (plan, apply, drift, validate) for each project chosen, on its
+    specs (or the PATHs given); as it is when the file declares no projects."""
+    from plansync import projects
+
+    paths = tuple(kwargs.get("paths") or ())
+    saved = kwargs.get("plan_file")
+    if not settings.projects:
+        if named:
+            raise click.UsageError(f"{no_projects(settings)} leave out --project")
+        if not paths and saved is None:
+            raise click.UsageError(
+                "name the spec PATHs" + (", or a saved --plan FILE" if "plan_file" in kwargs
+                                         else "") +
+                f" (or declare projects: in {config.DEFAULT_FILE}: README, Several "
+                "merchant accounts)")
+        return command(*args, settings=settings, **kwargs)
+    try:
+        chosen = projects.choose(settings.projects, named, () if saved else paths,
+                                 Path.cwd())
+    except projects.Selection as exc:
+        raise click.UsageError(str(exc)) from None
+    view: Any = kwargs["view"]
+    if len(chosen) > 1:
+        if saved is not None:
+            raise click.UsageError("a saved plan is one project's: pass --project NAME")
+        if type(view).__module__.endswith(".json"):
+            raise click.UsageError("--json prints one project's document: pass --project "
+                                   f"NAME (projects: {', '.join(p.name for p, _ in chosen)})")
+    codes: list[int] = []
+    for index, (project, specs) in enumerate(chosen):
+        call = dict(kwargs, settings=settings.of_project(project.name))
+        if "paths" in kwargs and saved is None:
+            call["paths"] = specs
+        if len(chosen) == 1:
+            return command(*args, **call)
+        view.project(project.name, first=index == 0)
+        try:
+            codes.append(command(*args, **call))
+        except PlansyncError as exc:  # said, and the next project runs
+            click.echo("\n".join(printable(line) for line in
+                                 f"error: project {project.name}: {exc}".split("\n")),
+                       err=True)
+            codes.append(exc.exit_code)
+        if codes[-1] in _STOPPED:
+            break
+    ran = zip(chosen, codes, strict=False)  # a signal stops the run: fewer codes
+    click.echo("\nProjects: " + ", ".join(f"{project.name} exit {code}"
+                                          for (project, _), code in ran), err=True)
+    return worst(codes)
+
+
+@click.command("projects")
+@click.option("--changed", "changed_file", type=click.File("r"), metavar="FILE",
+              help="Only the projects these paths touch: one path per line, relative to "
+                   "the current folder (as `git diff --name-only` prints them at the "
+                   "repository's root); - for stdin. A change to the settings file "
+                   "touches every project.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON document: a list of {name, specs, workspace}.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="Settings file (default: $PLANSYNC_CONFIG or the nearest "
+                   "plansync.yaml).")
+def projects_command(changed_file: Any, as_json: bool, config_file: Path | None) -> int:
+    """List the projects plansync.yaml declares (the ones a change touches, with
+    --changed): what a CI matrix runs, one job per project."""
+    import os
+
+    from plansync import projects
+
+    settings = config.load(config.Flags(config_file=config_file), os.environ)
+    declared = settings.projects
+    names = list(declared)
+    if changed_file is not None and settings.config_file is not None:
+        names = projects.touched(declared, changed_file.read().splitlines(), Path.cwd(),
+                                 settings.config_file)
+    base = settings.config_file.parent.resolve() if settings.config_file else Path.cwd()
+    listed: list[dict[str, Any]] = [{"name": name,
+               "specs": [_shown(spec, base) for spec in declared[name].specs],
+               "workspace": settings.of_project(name).workspace} for name in names]
+    if as_json:
+        click.echo(json.dumps(listed, indent=2))
+    elif not declared:
+        click.echo(f"{settings.config_file or config.DEFAULT_FILE} declares no projects: "
+                   "one merchant account (README: Several merchant accounts)", err=True)
+    for project in listed if not as_json else ():
+        click.echo(f"{project['name']}\tworkspace {project['workspace']}\t"
+                   f"specs {' '.join(project['specs'])}")
+    sys.stdout.flush()
+    return 0
+
+
+def _shown(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)

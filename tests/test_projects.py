@@ -1,0 +1,195 @@
+"""Projects: several merchant accounts in one repository (plansync.yaml's projects:).
+
+Real plansync processes against a real emulator; the state in real files. The two
+projects here are two sets of the emulator's plans: tests/test_projects_merchants.py runs
+two merchants.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from plansync.emulator import home
+from plansync.engine.backends import open_backend
+from plansync.errors import ConfigError
+from plansync.projects import Selection, choose, parse, touched
+from tests.helpers import accepted_writes, run_in, sent_writes
+
+SG_SPEC = """\
+apiVersion: plansync/v1
+kind: RecurringPlans
+plans:
+  - id: "156142"
+    amount: "120.00"
+    currency: SGD
+"""
+TH_SPEC = """\
+apiVersion: plansync/v1
+kind: RecurringPlans
+plans:
+  - id: "156143"
+    amount: "555.00"
+    currency: THB
+"""
+
+
+def repository(root: Path, emulator_url: str, emulator_dir: Path, sg: str = "",
+               th: str = "") -> Path:
+    """A repository of two projects, sg and th, on the emulator's merchant; ``sg`` and
+    ``th``: more of each project's settings (YAML lines, indented by 4)."""
+    (root / "specs" / "sg").mkdir(parents=True)
+    (root / "specs" / "th").mkdir(parents=True)
+    (root / "specs" / "sg" / "plans.yaml").write_text(SG_SPEC)
+    (root / "specs" / "th" / "plans.yaml").write_text(TH_SPEC)
+    (root / "plansync.yaml").write_text(
+        f"endpoint: {emulator_url}\n"
+        "merchant_id: JT01\n"
+        f"merchant_key: {emulator_dir / home.MERCHANT_PRIVATE}\n"
+        f"gateway_key: {emulator_dir / home.GATEWAY_PUBLIC}\n"
+        "state: .plansync/state.json\n"
+        "projects:\n"
+        f"  sg:\n    specs: [specs/sg]\n{sg}"
+        f"  th:\n    specs: [specs/th]\n{th}")
+    return root
+
+
+@pytest.fixture
+def repo(tmp_path: Path, emulator, emulator_dir: Path) -> Path:
+    return repository(tmp_path / "repo", emulator.url, emulator_dir)
+
+
+# --- reading projects: ---------------------------------------------------------------
+
+
+def test_a_project_name_that_cannot_name_a_workspace_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="project 'S G' is not a name"):
+        parse({"S G": {"specs": ["s"]}}, tmp_path / "plansync.yaml", ["merchant_id"])
+
+
+def test_a_project_without_specs_or_with_an_unknown_key_says_which(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="projects.sg: specs must list"):
+        parse({"sg": {"merchant_id": "SG01"}}, tmp_path / "plansync.yaml", ["merchant_id"])
+    with pytest.raises(ConfigError, match=r"projects.sg: unknown setting\(s\) 'merchant'"):
+        parse({"sg": {"specs": ["s"], "merchant": "SG01"}}, tmp_path / "plansync.yaml",
+              ["merchant_id"])
+
+
+def test_two_projects_may_not_share_specs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="projects sg and th share specs"):
+        parse({"sg": {"specs": ["specs"]}, "th": {"specs": ["specs/th"]}},
+              tmp_path / "plansync.yaml", [])
+
+
+def test_the_projects_chosen_by_name_by_paths_and_by_the_folder(tmp_path: Path) -> None:
+    projects = parse({"sg": {"specs": ["specs/sg"]}, "th": {"specs": ["specs/th"]}},
+                     tmp_path / "plansync.yaml", [])
+    names = lambda chosen: [p.name for p, _ in chosen]  # noqa: E731
+    assert names(choose(projects, ["th"], (), tmp_path)) == ["th"]
+    assert names(choose(projects, [], (), tmp_path)) == ["sg", "th"]
+    assert names(choose(projects, [], (), tmp_path / "specs")) == ["sg", "th"]
+    assert names(choose(projects, [], (), tmp_path / "specs" / "th")) == ["th"]
+    picked = choose(projects, [], [tmp_path / "specs/sg/a.yaml"], tmp_path)
+    assert [(p.name, paths) for p, paths in picked] == [("sg", (tmp_path / "specs/sg/a.yaml",))]
+    with pytest.raises(Selection, match="in no project's specs"):
+        choose(projects, [], [tmp_path / "elsewhere.yaml"], tmp_path)
+    with pytest.raises(Selection, match="no project 'my'"):
+        choose(projects, ["my"], (), tmp_path)
+
+
+def test_a_change_touches_its_project_and_the_settings_file_every_one(tmp_path: Path) -> None:
+    settings = tmp_path / "plansync.yaml"
+    projects = parse({"sg": {"specs": ["specs/sg"]}, "th": {"specs": ["specs/th"]}},
+                     settings, [])
+    assert touched(projects, ["specs/th/plans.yaml", "README.md"], tmp_path, settings) == ["th"]
+    assert touched(projects, ["README.md"], tmp_path, settings) == []
+    assert touched(projects, ["plansync.yaml"], tmp_path, settings) == ["sg", "th"]
+
+
+# --- commands over projects -------------------------------------------------------------
+
+
+def test_plan_without_paths_plans_each_project_on_its_own_specs(repo: Path) -> None:
+    result = run_in({}, repo, "plan", "--detailed-exitcode")
+    assert result.returncode == 2, result.stderr
+    sg, th = result.stdout.split("=== project th ===")
+    assert sg.startswith("=== project sg ===")
+    assert "156142" in sg and "156143" not in sg
+    assert "156143" in th and "156142" not in th
+
+
+def test_plan_in_a_projects_folder_plans_only_it(repo: Path) -> None:
+    result = run_in({}, repo / "specs" / "th", "plan")  # plansync.yaml found above
+    assert result.returncode == 0, result.stderr
+    assert "=== project" not in result.stdout
+    assert "156143" in result.stdout and "156142" not in result.stdout
+
+
+def test_a_project_named_twice_or_unknown(repo: Path) -> None:
+    unknown = run_in({}, repo, "plan", "--project", "my")
+    assert unknown.returncode == 64
+    assert "no project 'my' in the settings; its projects: sg, th" in unknown.stderr
+    assert run_in({}, repo, "validate", "--project", "sg").returncode == 0
+
+
+def test_json_of_several_projects_is_refused_and_of_one_is_its_document(repo: Path) -> None:
+    several = run_in({}, repo, "plan", "--json")
+    assert several.returncode == 64
+    assert "--json prints one project's document: pass --project NAME" in several.stderr
+    one = run_in({}, repo, "plan", "--json", "--project", "sg")
+    assert one.returncode == 0, one.stderr
+    assert [c["id"] for c in json.loads(one.stdout)["changes"]] == ["156142"]
+
+
+def test_one_projects_guardrail_does_not_stop_the_other(tmp_path: Path, emulator,
+                                                        emulator_dir: Path) -> None:
+    repo = repository(tmp_path / "repo", emulator.url, emulator_dir,
+                      sg="    guardrails: {max_changes: 0}\n")
+    result = run_in({}, repo, "apply", "--auto-approve")
+    assert result.returncode == 3, result.stderr  # the worst: sg's refusal
+    assert sent_writes(emulator) == {("156143", "U"): 1}  # th applied, sg sent nothing
+
+
+def test_state_and_locks_stay_apart(repo: Path, emulator) -> None:
+    assert run_in({}, repo, "apply", "--auto-approve").returncode == 0
+    assert accepted_writes(emulator) == {("156142", "U"): 1, ("156143", "U"): 1}
+    for name, plan in (("sg", "156142"), ("th", "156143")):
+        listed = run_in({}, repo, "state", "list", "--project", name)
+        assert listed.returncode == 0, listed.stderr
+        assert plan in listed.stdout and ({"156142", "156143"} - {plan}).pop() \
+            not in listed.stdout
+    assert (repo / ".plansync" / "workspaces" / "sg" / "state.json").exists()
+    assert (repo / ".plansync" / "workspaces" / "th" / "state.json").exists()
+    ambiguous = run_in({}, repo, "state", "list")
+    assert ambiguous.returncode == 64 and "pass --project NAME" in ambiguous.stderr
+
+    # sg's lock is held (by this test): sg cannot apply, th can, at the same time.
+    (repo / "specs" / "sg" / "plans.yaml").write_text(SG_SPEC.replace("120.00", "130.00"))
+    (repo / "specs" / "th" / "plans.yaml").write_text(TH_SPEC.replace("555.00", "556.00"))
+    held = open_backend(str(repo / ".plansync" / "state.json"), "sg", os.environ)
+    with held.lock("a test holding sg's lock"):
+        result = run_in({}, repo, "apply", "--auto-approve")
+    assert result.returncode == 1
+    assert "error: project sg: " in result.stderr and "lock" in result.stderr
+    assert accepted_writes(emulator) == {("156142", "U"): 1, ("156143", "U"): 2}
+
+
+def test_without_projects_the_project_flag_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "plansync.yaml").write_text("merchant_id: JT01\n")
+    result = run_in({}, tmp_path, "state", "list", "--project", "sg")
+    assert result.returncode == 64
+    assert "declare no projects" in result.stderr
+
+
+def test_projects_lists_those_a_change_touches(repo: Path) -> None:
+    (repo / "changed.txt").write_text("specs/th/plans.yaml\ndocs/x.md\n")
+    result = run_in({}, repo, "projects", "--changed", "changed.txt", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        {"name": "th", "specs": ["specs/th"], "workspace": "th"}]
+    every = run_in({}, repo, "projects")
+    assert every.stdout.splitlines() == ["sg\tworkspace sg\tspecs specs/sg",
+                                         "th\tworkspace th\tspecs specs/th"]
