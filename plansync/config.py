@@ -110,28 +110,29 @@ class BadFlag(ValueError):
 
 class Settings:
     """Every setting of a run, by the one precedence rule: a flag, else its PLANSYNC_*
-    variable, else the settings file (``--config``, else ``$PLANSYNC_CONFIG``, else
-    ``./plansync.yaml``), else the default. Each part is resolved when first used, once
-    (the file read once): a command meets a setting's error where it first needs that
-    setting, and one that needs no gateway, or no guardrails, runs without them."""
+    variable, else the settings file (``--config``, else ``$PLANSYNC_CONFIG``, else the
+    nearest ``plansync.yaml``; a project's settings over the file's), else the default.
+    Each part is resolved when first used, once (the file read once): a command meets a
+    setting's error where it first needs that setting, and one that needs no gateway, or
+    no guardrails, runs without them."""
 
     def __init__(self, flags: Flags, environ: Mapping[str, str],
                  project: str | None = None) -> None:
-        self._flags = flags
         self._environ = environ
         self.project = project  # the project of plansync.yaml's projects: these are
+        self.flags = flags
 
     def of_project(self, name: str) -> Settings:
         """The settings of the project ``name`` (one of ``projects``): its own over the
         file's defaults, under the same flags and variables."""
-        chosen = Settings(self._flags, self._environ, name)
+        chosen = Settings(self.flags, self._environ, name)
         chosen.__dict__.update(config_file=self.config_file, _file=self._file,
                                projects=self.projects)  # the file is read once
         return chosen
 
     @functools.cached_property
     def config_file(self) -> Path | None:
-        return self._flags.config_file or _default_config_file(self._environ)
+        return self.flags.config_file or _default_config_file(self._environ)
 
     @functools.cached_property
     def _file(self) -> dict[str, Any]:
@@ -163,10 +164,11 @@ class Settings:
 
     @functools.cached_property
     def _where(self) -> tuple[str, str | None]:
-        state, workspace = _state(self._flags, self._environ, self._from_file,
+        state, workspace = _state(self.flags, self._environ, self._from_file,
                                   self.config_file)
-        if workspace is None and self.project is not None and \
-                "state" not in self.projects[self.project].own:
+        own_state = "state" in self.projects[self.project].own if self.project else False
+        uses_own = own_state and not (self.flags.state or self._environ.get("PLANSYNC_STATE"))
+        if workspace is None and self.project is not None and not uses_own:
             workspace = self.project  # the repository's backend, the project's workspace
         return state, workspace
 
@@ -182,7 +184,7 @@ class Settings:
     @functools.cached_property
     def gateway(self) -> Gateway:
         """Who talks to which gateway; checks with it the rest of the file's settings."""
-        gateway = _gateway(self._flags, self._environ, self._from_file, self.config_file)
+        gateway = _gateway(self.flags, self._environ, self._from_file, self.config_file)
         self._file_window  # noqa: B018 - a wrong file is said at once, whole
         self._file_guardrails  # noqa: B018
         return gateway
@@ -205,14 +207,14 @@ class Settings:
         """The guardrails: each flag over its key under ``guardrails:`` in the file."""
         from plansync.limits import Limits
 
-        return Limits.merged(self._file_guardrails, self._flags.guardrails)
+        return Limits.merged(self._file_guardrails, self.flags.guardrails)
 
     @functools.cached_property
     def settle_window(self) -> float:
         """Seconds: the flag (which the read timeout bounds), else the file's, else three
         read timeouts."""
         window = self._file_window
-        given = self._flags.settle_window
+        given = self.flags.settle_window
         if given is None:
             return window
         wrong = settle_window_problem(given, self.read_timeout)

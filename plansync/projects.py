@@ -71,7 +71,20 @@ def parse(raw: Any, path: Path, known: Iterable[str]) -> dict[str, Project]:
         projects[name] = Project(name, tuple((base / s).resolve() for s in specs),
                                  {k: v for k, v in own.items() if k != "specs"})
     _no_shared_specs(projects, path)
+    _no_shared_state(projects, path)
     return projects
+
+
+def _no_shared_state(projects: Mapping[str, Project], path: Path) -> None:
+    """Two projects in one state and workspace would share a state and its lock."""
+    seen: dict[tuple[Any, Any], str] = {}
+    for project in projects.values():
+        where = (project.own.get("state"), project.own.get("workspace", project.name))
+        if where in seen:
+            raise ConfigError(f"config file {path}: projects {seen[where]} and "
+                              f"{project.name} share one state (workspace {where[1]})",
+                              "give each project its own workspace:")
+        seen[where] = project.name
 
 
 def _no_shared_specs(projects: Mapping[str, Project], path: Path) -> None:

@@ -138,7 +138,8 @@ def test_a_project_named_twice_or_unknown(repo: Path) -> None:
 def test_json_of_several_projects_is_refused_and_of_one_is_its_document(repo: Path) -> None:
     several = run_in({}, repo, "plan", "--json")
     assert several.returncode == 64
-    assert "--json prints one project's document: pass --project NAME" in several.stderr
+    assert "--json: one project's, and this run is of several (sg, th): pass --project " \
+        "NAME" in several.stderr
     one = run_in({}, repo, "plan", "--json", "--project", "sg")
     assert one.returncode == 0, one.stderr
     assert [c["id"] for c in json.loads(one.stdout)["changes"]] == ["156142"]
@@ -193,3 +194,47 @@ def test_projects_lists_those_a_change_touches(repo: Path) -> None:
     every = run_in({}, repo, "projects")
     assert every.stdout.splitlines() == ["sg\tworkspace sg\tspecs specs/sg",
                                          "th\tworkspace th\tspecs specs/th"]
+
+
+def test_two_projects_may_not_share_a_workspace(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="projects sg and th share one state"):
+        parse({"sg": {"specs": ["a"]}, "th": {"specs": ["b"], "workspace": "sg"}},
+              tmp_path / "plansync.yaml", ["workspace"])
+
+
+def test_each_projects_workspace(tmp_path: Path) -> None:
+    from plansync import config
+
+    (tmp_path / "plansync.yaml").write_text(
+        "state: s3://bucket/plansync\nprojects:\n"
+        "  sg: {specs: [a]}\n"
+        "  th: {specs: [b], workspace: thailand}\n"
+        "  my: {specs: [c], state: my-state.json}\n")
+    loaded = config.load(config.Flags(), {})
+    where = {name: (loaded.of_project(name).state, loaded.of_project(name).workspace)
+             for name in loaded.projects}
+    assert where == {"sg": ("s3://bucket/plansync", "sg"),
+                     "th": ("s3://bucket/plansync", "thailand"),
+                     "my": ("my-state.json", None)}  # the file is ./plansync.yaml
+    # A state given as a variable is every project's: each keeps its own workspace.
+    moved = config.load(config.Flags(), {"PLANSYNC_STATE": "postgres://h/db"})
+    assert moved.of_project("my").workspace == "my"
+    with pytest.raises(ConfigError, match="a workspace: beside projects:"):
+        (tmp_path / "plansync.yaml").write_text(
+            "workspace: w\nprojects:\n  sg: {specs: [a]}\n")
+        config.load(config.Flags(), {}).projects  # noqa: B018
+
+
+@pytest.mark.parametrize(("args", "env", "said"), [
+    (["plan", "--out", "plan.json"], {}, "--out FILE"),
+    (["plan", "--target", "156142"], {}, "--target/--exclude"),
+    (["apply", "--dry-run", "--merchant-id", "SG01"], {}, "--merchant-id"),
+    (["drift"], {"PLANSYNC_MERCHANT_KEY": "k.pem"}, "PLANSYNC_MERCHANT_KEY"),
+    (["apply", "--plan", "plan.json"], {}, "--plan FILE"),
+])
+def test_what_is_one_projects_is_refused_for_several(repo: Path, emulator, args: list[str],
+                                                     env: dict[str, str], said: str) -> None:
+    result = run_in(env, repo, *args)
+    assert result.returncode == 64, result.stderr
+    assert f"{said}: one project's, and this run is of several" in result.stderr
+    assert sent_writes(emulator) == {}

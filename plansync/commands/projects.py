@@ -83,11 +83,7 @@ def run_each(command: Callable[..., int], settings: config.Settings, named: Sequ
         raise click.UsageError(str(exc)) from None
     view: Any = kwargs["view"]
     if len(chosen) > 1:
-        if saved is not None:
-            raise click.UsageError("a saved plan is one project's: pass --project NAME")
-        if type(view).__module__.endswith(".json"):
-            raise click.UsageError("--json prints one project's document: pass --project "
-                                   f"NAME (projects: {', '.join(p.name for p, _ in chosen)})")
+        _one_project_only(settings, kwargs, ", ".join(p.name for p, _ in chosen))
     codes: list[int] = []
     for index, (project, specs) in enumerate(chosen):
         call = dict(kwargs, settings=settings.of_project(project.name))
@@ -109,6 +105,27 @@ def run_each(command: Callable[..., int], settings: config.Settings, named: Sequ
     click.echo("\nProjects: " + ", ".join(f"{project.name} exit {code}"
                                           for (project, _), code in ran), err=True)
     return worst(codes)
+
+
+def _one_project_only(settings: config.Settings, kwargs: dict[str, Any], names: str) -> None:
+    """What belongs to one project refused when several run: a saved plan, a JSON
+    document, a plan file written, plans chosen by id, and the settings that are one
+    merchant's or one state's (given as flags or variables they would be everybody's)."""
+    import os
+
+    flags = settings.flags
+    given = [what for what, there in (
+        ("--plan FILE", kwargs.get("plan_file")), ("--out FILE", kwargs.get("out")),
+        ("--target/--exclude", kwargs.get("target") or kwargs.get("exclude")),
+        ("--json", type(kwargs["view"]).__module__.endswith(".json")),
+        ("--merchant-id", flags.merchant_id), ("--merchant-key", flags.merchant_key),
+        ("--workspace", flags.workspace)) if there]
+    given += [name for name in ("PLANSYNC_MERCHANT_ID", "PLANSYNC_MERCHANT_KEY",
+                                "PLANSYNC_WORKSPACE") if os.environ.get(name)]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: one project's, and this run is of "
+                               f"several ({names}): pass --project NAME, one run per "
+                               "project")
 
 
 @click.command("projects")
