@@ -82,11 +82,16 @@ def test_the_walk_through_works_copy_pasted(tmp_path: Path) -> None:
     script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
     script += "\n".join(blocks)
     # The top of a clone with the Quickstart's virtualenv: this test's own, as it is.
-    (tmp_path / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    clone = tmp_path / "plansync"
+    clone.mkdir()
+    (clone / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}  # nothing on PATH
-    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, text=True,
+    result = subprocess.run(["bash", "-c", script], cwd=clone, env=env, text=True,
                             capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stdout + result.stderr
+    # The scaffolded repository is beside the clone, not nested in it.
+    assert (tmp_path / "my-plans" / "plansync.yaml").is_file()
+    assert [p.name for p in clone.iterdir()] == [".venv"]
     assert '~ amount          = 99.90 -> 115.00' in result.stdout
     assert "Apply complete: 2 updated, 1 cancelled, 1 unchanged, 0 failed." in result.stdout
     assert result.stdout.rstrip().endswith("No changes. Live plans match the specification.")
