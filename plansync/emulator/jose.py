@@ -88,7 +88,7 @@ class GatewayEnvelope:
 class Unverified:
     """A request decrypted, its signature not checked yet: which merchant's key must
     verify it is named only inside (merchantID), so a gateway of several merchants reads
-    the content first. Nothing in it may be acted on before GatewayEnvelope.verify."""
+    the content first. Only that name is read before GatewayEnvelope.verify."""
 
     content: bytes
     signing_input: bytes
