@@ -8,7 +8,9 @@ independent implementation. (It also costs the emulator less CPU than joserfc's 
 model around the same RSA calls.)
 
 Requests: JWS (PS256, signed by the merchant) whose payload is a JWE (RSA-OAEP + A256GCM,
-to the gateway's key). Answers: the same, the other way round.
+to the gateway's key). Answers: the same, the other way round. The merchant that signed a
+request is named only inside it, so the gateway decrypts first, then verifies the
+signature with the key of the merchant the request names.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import base64
 import binascii
 import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -67,37 +71,83 @@ class GatewayEnvelope:
 
     def open(self, token: bytes) -> bytes:
         """The XML a merchant sealed; EnvelopeError says why a token cannot be read."""
+        return self.verify(decrypt(self._own_key, token))
+
+    def verify(self, request: Unverified) -> bytes:
+        """The content of a decrypted request, once its signature verifies with this
+        merchant's key."""
         try:
-            text = token.decode("ascii").strip()
-        except UnicodeDecodeError:
-            raise EnvelopeError("the token is not ASCII") from None
-        parts = text.split(".")
-        if len(parts) != 3:
-            raise EnvelopeError(f"not a JWS compact token ({len(parts)} parts, expected 3)")
-        _check_header(parts[0], "JWS", {"alg": "PS256"})
-        try:
-            self._merchant_key.verify(_unb64(parts[2], "the JWS signature"),
-                                      f"{parts[0]}.{parts[1]}".encode("ascii"), _PSS,
+            self._merchant_key.verify(request.signature, request.signing_input, _PSS,
                                       hashes.SHA256())
         except InvalidSignature:
             raise EnvelopeError("the signature does not verify with the merchant's key") from None
-        inner = _unb64(parts[1], "the JWS payload").decode("ascii", "replace").split(".")
-        if len(inner) != 5:
-            raise EnvelopeError(f"the signed payload is not a JWE compact token "
-                                f"({len(inner)} parts, expected 5)")
-        _check_header(inner[0], "JWE", {"alg": "RSA-OAEP", "enc": "A256GCM"})
-        try:
-            cek = self._own_key.decrypt(_unb64(inner[1], "the encrypted key"), _OAEP)
-        except ValueError:
-            raise EnvelopeError("the content key was not encrypted to the gateway's key") from None
-        iv, tag = _unb64(inner[2], "the IV"), _unb64(inner[4], "the tag")
-        if len(cek) != 32 or len(iv) != 12 or len(tag) != 16:
-            raise EnvelopeError("the content key, IV or tag has the wrong length for A256GCM")
-        try:
-            return AESGCM(cek).decrypt(iv, _unb64(inner[3], "the ciphertext") + tag,
-                                       inner[0].encode("ascii"))
-        except InvalidTag:
-            raise EnvelopeError("the encrypted content does not authenticate") from None
+        return request.content
+
+
+@dataclass(frozen=True)
+class Unverified:
+    """A request decrypted, its signature not checked yet: which merchant's key must
+    verify it is named only inside (merchantID), so a gateway of several merchants reads
+    the content first. Only that name is read before GatewayEnvelope.verify."""
+
+    content: bytes
+    signing_input: bytes
+    signature: bytes
+
+
+class GatewayKeys:
+    """The gateway's private key and the public key of each merchant it serves.
+
+    ``default_key`` (an emulator folder of one merchant) is the key of every merchant
+    without a key of its own."""
+
+    def __init__(self, own_key: rsa.RSAPrivateKey,
+                 merchant_keys: Mapping[str, rsa.RSAPublicKey],
+                 default_key: rsa.RSAPublicKey | None = None) -> None:
+        self._own_key = own_key
+        self._envelopes = {merchant_id: GatewayEnvelope(own_key, key)
+                           for merchant_id, key in merchant_keys.items()}
+        self._default = None if default_key is None else GatewayEnvelope(own_key, default_key)
+        self.merchants = frozenset(merchant_keys)
+
+    def decrypt(self, token: bytes) -> Unverified:
+        return decrypt(self._own_key, token)
+
+    def envelope(self, merchant_id: str) -> GatewayEnvelope | None:
+        """The envelope between the gateway and this merchant; None: no key for it."""
+        return self._envelopes.get(merchant_id, self._default)
+
+
+def decrypt(own_key: rsa.RSAPrivateKey, token: bytes) -> Unverified:
+    """A merchant's request, decrypted with the gateway's key; EnvelopeError says why a
+    token cannot be read."""
+    try:
+        text = token.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise EnvelopeError("the token is not ASCII") from None
+    parts = text.split(".")
+    if len(parts) != 3:
+        raise EnvelopeError(f"not a JWS compact token ({len(parts)} parts, expected 3)")
+    _check_header(parts[0], "JWS", {"alg": "PS256"})
+    signature = _unb64(parts[2], "the JWS signature")
+    inner = _unb64(parts[1], "the JWS payload").decode("ascii", "replace").split(".")
+    if len(inner) != 5:
+        raise EnvelopeError(f"the signed payload is not a JWE compact token "
+                            f"({len(inner)} parts, expected 5)")
+    _check_header(inner[0], "JWE", {"alg": "RSA-OAEP", "enc": "A256GCM"})
+    try:
+        cek = own_key.decrypt(_unb64(inner[1], "the encrypted key"), _OAEP)
+    except ValueError:
+        raise EnvelopeError("the content key was not encrypted to the gateway's key") from None
+    iv, tag = _unb64(inner[2], "the IV"), _unb64(inner[4], "the tag")
+    if len(cek) != 32 or len(iv) != 12 or len(tag) != 16:
+        raise EnvelopeError("the content key, IV or tag has the wrong length for A256GCM")
+    try:
+        content = AESGCM(cek).decrypt(iv, _unb64(inner[3], "the ciphertext") + tag,
+                                      inner[0].encode("ascii"))
+    except InvalidTag:
+        raise EnvelopeError("the encrypted content does not authenticate") from None
+    return Unverified(content, f"{parts[0]}.{parts[1]}".encode("ascii"), signature)
 
 
 def _check_header(segment: str, kind: str, expected: dict[str, str]) -> None:

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from plansync.emulator import home
 from plansync.emulator.faults import Dice, Faults
 from plansync.emulator.gateway import EmulatedGateway
-from plansync.emulator.jose import GatewayEnvelope
+from plansync.emulator.jose import GatewayKeys
 from plansync.emulator.store import PlanStore, StoredPlan
 from plansync.errors import EnvelopeError, MessageError
 from plansync.gateway import assumptions, messages
@@ -48,18 +48,18 @@ class EmulatorServer(socketserver.ThreadingTCPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], gateway: EmulatedGateway,
-                 envelope: GatewayEnvelope, seed_plans: Sequence[StoredPlan],
+                 keys: GatewayKeys, seed_plans: Sequence[StoredPlan],
                  faults: Faults) -> None:
         super().__init__(address, _Handler)
         self.gateway = gateway
-        self.envelope = envelope
+        self.keys = keys
         self.seed_plans = list(seed_plans)
         self.set_faults(faults)
-        self.wrong_envelope = envelope.signed_by(_stranger_key())
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
-        # The first answer sent per plan and process type: what the replay fault sends.
-        self.answers: dict[tuple[str, str], bytes] = {}
+        # The first answer sent per merchant, plan and process type: what the replay
+        # fault sends.
+        self.answers: dict[tuple[str, str, str], bytes] = {}
         self.late_writes: list[threading.Timer] = []
 
     def set_faults(self, faults: Faults) -> None:
@@ -70,8 +70,9 @@ class EmulatorServer(socketserver.ThreadingTCPServer):
         """A write the gateway commits after the client stopped waiting for it."""
         def commit() -> None:
             items = self.gateway.handle(request)
-            self.gateway.store.record(request["processType"], request["recurringUniqueID"],
-                                      dict(items)["respCode"], "late-commit")
+            self.gateway.store.record(request["merchantID"], request["processType"],
+                                      request["recurringUniqueID"], dict(items)["respCode"],
+                                      "late-commit")
 
         timer = threading.Timer(delay, commit)
         timer.daemon = True
@@ -125,12 +126,13 @@ def build(folder: Path, seed: Path | None = None, host: str = "127.0.0.1", port:
     """An emulator for the keys in ``folder``; the seed is loaded into a new database."""
     seed_path = seed or folder / home.SEED
     plans = home.load_seed(seed_path) if seed_path.exists() or seed else []
+    keys = home.gateway_keys(folder)
     store = PlanStore(db or ":memory:")
     if store.is_empty():
         store.load(plans)
-    merchants = {plan.merchant_id for plan in plans} | store.merchant_ids()
-    return EmulatorServer((host, port), EmulatedGateway(store, merchants),
-                          home.gateway_envelope(folder), plans, faults or Faults())
+    merchants = {plan.merchant_id for plan in plans} | store.merchant_ids() | keys.merchants
+    return EmulatorServer((host, port), EmulatedGateway(store, merchants), keys, plans,
+                          faults or Faults())
 
 
 @functools.cache
@@ -286,16 +288,37 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         # and the answer leaves when it is up (see _hold), as a real gateway's would.
         self._answer_at = time.monotonic() + roll.delay
         try:
-            request = messages.parse_flat(self.server.envelope.open(body),
-                                          messages.REQUEST_ROOT)
+            unverified = self.server.keys.decrypt(body)
         except EnvelopeError as exc:
             self._record({}, "96")
             self._send(400, f"96 Unable to decrypt the request: {exc.message}\n".encode())
             return
+        try:
+            request = messages.parse_flat(unverified.content, messages.REQUEST_ROOT)
+            unreadable = None
         except MessageError as exc:
-            request = {}
+            request, unreadable = {}, exc.message
+        # Verified with the key of the merchant the request names: merchant A's key
+        # cannot speak for merchant B.
+        merchant_id = request.get("merchantID", "")
+        envelope = self.server.keys.envelope(merchant_id)
+        if envelope is None:  # no key to verify with, nor to encrypt an answer to
+            code, reason = (("02", f"Invalid request: {unreadable}") if unreadable else
+                            ("03", f"Invalid merchant: no key is registered for merchantID "
+                                   f"{merchant_id!r}"))
+            self._record(request, code)
+            self._send(400, f"{code} {reason}\n".encode())
+            return
+        try:
+            envelope.verify(unverified)
+        except EnvelopeError as exc:
+            self._record(request, "96")
+            self._send(400, f"96 Unable to decrypt the request of merchantID {merchant_id!r}: "
+                            f"{exc.message}\n".encode())
+            return
+        if unreadable:
             items = [("version", "2.4"), ("respCode", "02"),
-                     ("respReason", f"Invalid request: {exc.message}")]
+                     ("respReason", f"Invalid request: {unreadable}")]
         else:
             # These faults strike before the gateway does anything with the request.
             if roll.reset or roll.throttle or roll.error:
@@ -320,10 +343,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         xml = messages.build_xml(messages.RESPONSE_ROOT, items)
         if roll.malformed:
             xml = xml[: len(xml) // 2]
-        envelope = self.server.wrong_envelope if roll.wrong_key else self.server.envelope
+        if roll.wrong_key:
+            envelope = envelope.signed_by(_stranger_key())
         fault = "malformed" if roll.malformed else "wrong_key" if roll.wrong_key else None
         answer = envelope.seal(xml).encode("ascii")
-        asked = (request.get("recurringUniqueID", ""), request.get("processType", ""))
+        asked = (merchant_id, request.get("recurringUniqueID", ""),
+                 request.get("processType", ""))
         earlier = self.server.answers.setdefault(asked, answer)
         if roll.replay and earlier is not answer:
             answer, fault = earlier, "replay"  # validly signed, but not this request's
@@ -344,7 +369,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(500, b"Internal Server Error\n")
 
     def _record(self, request: dict[str, str], code: str, fault: str | None = None) -> None:
-        self.server.gateway.store.record(request.get("processType", ""),
+        self.server.gateway.store.record(request.get("merchantID", ""),
+                                         request.get("processType", ""),
                                          request.get("recurringUniqueID", ""), code, fault)
 
     # --- plumbing -------------------------------------------------------------------

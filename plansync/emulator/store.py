@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS plans (
 CREATE TABLE IF NOT EXISTS log (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
+    merchant_id TEXT NOT NULL DEFAULT '',
     process_type TEXT NOT NULL,
     plan_id TEXT NOT NULL,
     resp_code TEXT NOT NULL,
@@ -52,6 +53,10 @@ class PlanStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        # A --db file from before the log named the merchant: its log gains the column.
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(log)")}
+        if "merchant_id" not in columns:
+            self._db.execute("ALTER TABLE log ADD COLUMN merchant_id TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         with self._lock:
@@ -118,21 +123,23 @@ class PlanStore:
                 "ORDER BY merchant_id, plan_id").fetchall()
         return [_plan(row) for row in rows]
 
-    def record(self, process_type: str, plan_id: str, resp_code: str,
+    def record(self, merchant_id: str, process_type: str, plan_id: str, resp_code: str,
                fault: str | None = None) -> None:
         """One line per request; resp_code is "" when a fault struck before processing."""
         at = datetime.now(UTC).isoformat(timespec="milliseconds")
         with self._lock:
             self._db.execute(
-                "INSERT INTO log (at, process_type, plan_id, resp_code, fault) "
-                "VALUES (?, ?, ?, ?, ?)", (at, process_type, plan_id, resp_code, fault))
+                "INSERT INTO log (at, merchant_id, process_type, plan_id, resp_code, fault) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (at, merchant_id, process_type, plan_id, resp_code, fault))
 
     def log(self) -> list[dict[str, str | None]]:
         with self._lock:
-            rows = self._db.execute("SELECT at, process_type, plan_id, resp_code, fault "
-                                    "FROM log ORDER BY seq").fetchall()
-        return [{"time": at, "processType": pt, "recurringUniqueID": pid, "respCode": code,
-                 "fault": fault} for at, pt, pid, code, fault in rows]
+            rows = self._db.execute("SELECT at, merchant_id, process_type, plan_id, resp_code, "
+                                    "fault FROM log ORDER BY seq").fetchall()
+        return [{"time": at, "merchantID": merchant, "processType": pt,
+                 "recurringUniqueID": pid, "respCode": code, "fault": fault}
+                for at, merchant, pt, pid, code, fault in rows]
 
 
 def _plan(row: tuple[str, str, str, int]) -> StoredPlan:
