@@ -30,6 +30,19 @@ def test_demo_runs_in_one_command_and_reads_well(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # it cleans up after itself
 
 
+def test_the_demo_of_two_projects(tmp_path: Path) -> None:
+    result = run("demo", "--projects")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "two merchant accounts, SG01 and TH01" in out
+    sg, th = out.split("=== project th01 ===", 1)
+    assert "=== project sg01 ===" in sg and "(156142)" in sg and "(157142)" in th
+    assert out.count("Apply complete: 2 updated, 1 cancelled, 1 unchanged, 0 failed.") == 2
+    assert out.count("No changes. Live plans match the specification.") == 2
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_import_round_trips_many_generated_plans(emulator_dir: Path, tmp_path: Path) -> None:
     rng = random.Random(7)
     currencies = ["702", "764", "392", "048", "840"]  # SGD THB JPY BHD USD: 2, 2, 0, 3, 2
