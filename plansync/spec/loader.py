@@ -144,7 +144,7 @@ def _load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem], int]
     files, problems = discover(paths)
     validator = _Validator()
     plans: list[DesiredPlan] = []
-    declared: list[tuple[str, Location]] = []  # every id, valid plan or not
+    declared: list[tuple[str, Location, str]] = []  # every id, valid plan or not
     for file in files:
         try:
             text = file.read_text(encoding="utf-8")
@@ -187,7 +187,7 @@ def digest(plans: Iterable[DesiredPlan]) -> str:
 
 
 def _load_document(document: Document, file: str, validator: _Validator
-                   ) -> tuple[list[DesiredPlan], list[Problem], list[tuple[str, Location]]]:
+                   ) -> tuple[list[DesiredPlan], list[Problem], list[tuple[str, Location, str]]]:
     data = document.data
 
     def at(path: Path_, key: bool = False) -> Location:
@@ -231,7 +231,9 @@ def _load_document(document: Document, file: str, validator: _Validator
         if not isinstance(raw, dict) or "id" not in raw or "id" in own:
             continue
         mark = plan_marks[index]
-        ids.append((str(raw["id"]), Location(file, mark.line, mark.column)))
+        # (id as plansync knows it, where, as written)
+        ids.append((formats.plan_id(raw["id"]), Location(file, mark.line, mark.column),
+                    str(raw["id"])))
         unsure = own | broken.get("defaults", set())
         plan, trouble = _desired(raw, defaults, index, at, unsure, ids[-1][1])
         problems += trouble
@@ -377,7 +379,7 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
              ) -> tuple[DesiredPlan | None, list[Problem]]:
     """Merge defaults under the plan and check it. Fields in ``unsure`` failed the schema
     (already reported); they are left out of these checks."""
-    plan_id = str(raw["id"])
+    plan_id = formats.plan_id(raw["id"])
     merged = {k: v for k, v in (defaults | raw).items() if k not in unsure}
     merged["lifecycle"] = {} if "lifecycle" in unsure else (
         (defaults.get("lifecycle") or {}) | (raw.get("lifecycle") or {}))
@@ -488,13 +490,17 @@ def _shared_amount(kind: str, text: str, exponent: int | None, currency: str | N
     return formats.parse_amount(_WRITTEN[kind](text), exponent, currency)
 
 
-def _duplicate_ids(declared: Sequence[tuple[str, Location]]) -> list[Problem]:
-    first: dict[str, Location] = {}
+def _duplicate_ids(declared: Sequence[tuple[str, Location, str]]) -> list[Problem]:
+    first: dict[str, tuple[Location, str]] = {}
     problems = []
-    for plan_id, location in declared:
+    for plan_id, location, written in declared:
         if plan_id in first:
-            problems.append(Problem(location, f"declared twice: here and at {first[plan_id]}",
+            there, as_written = first[plan_id]
+            shown = {written, as_written} - {plan_id}
+            why = f" (as {', '.join(sorted(shown))}: leading zeros do not count)" if shown \
+                else ""
+            problems.append(Problem(location, f"declared twice: here and at {there}{why}",
                                     plan_id))
         else:
-            first[plan_id] = location
+            first[plan_id] = (location, written)
     return problems

@@ -110,6 +110,20 @@ def test_the_same_id_in_two_files_names_both(tmp_path: Path) -> None:
         f"{tmp_path}/b.yml:4:5: plan 7: declared twice: here and at {tmp_path}/a.yaml:4:5"]
 
 
+def test_an_id_with_leading_zeros_is_the_same_plan_as_the_number(tmp_path: Path) -> None:
+    """recurringUniqueID is numeric (N 20): "0156143" and 156143 name one plan, so the
+    second declaration is reported, and the plan is known by one id (the state's key)."""
+    (tmp_path / "a.yaml").write_text(HEAD + "plans:\n  - id: '0156143'\n    amount: '1.00'\n")
+    (tmp_path / "b.yml").write_text(HEAD + "plans:\n  - id: 156143\n")
+    plans, problems = loader.load([tmp_path])
+    assert [str(p) for p in problems] == [
+        f"{tmp_path}/b.yml:4:5: plan 156143: declared twice: here and at "
+        f"{tmp_path}/a.yaml:4:5 (as 0156143: leading zeros do not count)"]
+    assert [p.id for p in plans] == ["156143", "156143"]
+    alone, _ = load_text(tmp_path, "plans:\n  - id: '000'\n  - id: 007\n")
+    assert [p.id for p in alone] == ["0", "7"]
+
+
 def test_amounts_are_exact_decimals_however_written(tmp_path: Path) -> None:
     plans, problems = load_text(tmp_path, (
         "plans:\n  - {id: '1', amount: 99.9}\n  - {id: '2', amount: 99.90}\n"
