@@ -319,7 +319,8 @@ def _explain(error: jsonschema.ValidationError, validator: _Validator, data: Any
     if kind == "const":
         return [((), False, f"must be {expected}, not {_show(instance)}")]
     if kind in ("pattern", "anyOf") and last in _EXPECTED:
-        return [((), False, f"must be {_EXPECTED[last]}, not {_show(instance)}")]
+        return [((), False, _amount_problem(last, instance)
+                 or f"must be {_EXPECTED[last]}, not {_show(instance)}")]
     if kind == "minimum":
         return [((), False, f"must be at least {expected}, not {_show(instance)}")]
     if kind == "maximum":
@@ -332,6 +333,22 @@ def _explain(error: jsonschema.ValidationError, validator: _Validator, data: Any
     if kind == "pattern":
         return [((), False, f"must match {expected}, not {_show(instance)}")]
     return [((), False, cut(error.message, 160))]  # its message quotes the whole value
+
+
+def _amount_problem(field: str, value: Any) -> str | None:
+    """Why a quoted amount the schema refused is wrong, when it is an amount in form
+    (too many decimals for any currency, or digits): the one rule says it exactly."""
+    if field not in _AMOUNTS or not isinstance(value, str) or \
+            not _AMOUNT_FORM.fullmatch(value):
+        return None
+    try:
+        formats.parse_amount(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+_AMOUNT_FORM = re.compile(r"[0-9]+(\.[0-9]+)?")  # digits, maybe a fraction: amount-shaped
 
 
 def _did_you_mean(word: str, options: Iterable[str]) -> str:

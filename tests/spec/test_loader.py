@@ -38,6 +38,16 @@ def only_problem(tmp_path: Path, body: str) -> str:
      "spec.yaml:6:5: plan 1: amount: duplicate key 'amount' (first at line 5); remove one"),
     ("plans:\n  - id: '1'\n    currency: SGD\n    amount: 9.999\n",
      "spec.yaml:6:13: plan 1: amount: 9.999 has more decimals than SGD allows (2)"),
+    # No currency: more decimals than any currency has, quoted or not, said as such.
+    ("plans:\n  - id: '1'\n    amount: '10.12345'\n",
+     'spec.yaml:5:13: plan 1: amount: 10.12345 has more than 4 decimals, more than any '
+     'currency allows'),
+    ("plans:\n  - id: '1'\n    max_accumulate_amount: 10.12345\n",
+     "spec.yaml:5:28: plan 1: max_accumulate_amount: 10.12345 has more than 4 decimals, "
+     "more than any currency allows"),
+    ("plans:\n  - id: '1'\n    amount: '1234567890123'\n",
+     'spec.yaml:5:13: plan 1: amount: 1234567890123 is more than the gateway\'s 12-digit '
+     'amounts can carry'),
     ("plans:\n  - id: '1'\n    currency: JPY\n    amount: '1500.5'\n",
      "spec.yaml:6:13: plan 1: amount: 1500.5 has more decimals than JPY allows (0)"),
     ("plans:\n  - id: '1'\n    allow_accumulate: true\n",
