@@ -127,6 +127,13 @@ def load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem]]:
     return plans, problems
 
 
+def declared(paths: Sequence[Path]) -> dict[str, Location]:
+    """Where each plan id the specs under ``paths`` declare is first declared, valid plan
+    or not (what `import` must not declare again). Problems are validate's to report."""
+    return {plan_id: location for plan_id, location, _written
+            in reversed(_load(paths)[3])}
+
+
 def load_counted(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem], int]:
     """As ``load``, with the number of spec files read."""
     # Loading makes millions of small objects and no cycles: the cycle collector would
@@ -134,13 +141,15 @@ def load_counted(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _load(paths)
+        plans, problems, files, _declared = _load(paths)
+        return plans, problems, files
     finally:
         if collecting:
             gc.enable()
 
 
-def _load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem], int]:
+def _load(paths: Sequence[Path]
+          ) -> tuple[list[DesiredPlan], list[Problem], int, list[tuple[str, Location, str]]]:
     files, problems = discover(paths)
     validator = _Validator()
     plans: list[DesiredPlan] = []
@@ -162,7 +171,7 @@ def _load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem], int]
                                     exc.message))
     problems += _duplicate_ids(declared)
     problems.sort(key=lambda p: (p.location.file, p.location.line, p.location.column))
-    return plans, problems, len(files)
+    return plans, problems, len(files), declared
 
 
 def digest(plans: Iterable[DesiredPlan]) -> str:
