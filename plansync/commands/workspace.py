@@ -6,14 +6,18 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from plansync import config, workspaces
 from plansync.commands.settings import settings as settings_of
 from plansync.config import Settings
-from plansync.engine.backends import DEFAULT_WORKSPACE, StateBackend, open_backend
 from plansync.errors import PlansyncError
+from plansync.workspaces import DEFAULT as DEFAULT_WORKSPACE
+
+if TYPE_CHECKING:  # `plansync --help` lists this command without loading the engine
+    from plansync.engine.backends import StateBackend
 
 
 @click.group("workspace")
@@ -170,6 +174,8 @@ def _select(name: str) -> str | None:
 
 
 def _open(settings: Settings, name: str) -> StateBackend:
+    from plansync.engine.backends import open_backend
+
     return open_backend(settings.state, name, os.environ)
 
 
