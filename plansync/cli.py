@@ -25,7 +25,7 @@ COMMANDS = {
     "demo": "demo:demo", "init": "init:init", "inquire": "inquire:inquire",
     "import": "imports:import_", "validate": "plan:validate", "plan": "plan:plan",
     "show": "plan:show", "apply": "apply:apply", "drift": "drift:drift",
-    "state": "state:state", "workspace": "state:workspace",
+    "state": "state:state", "workspace": "workspace:workspace",
     "force-unlock": "state:force_unlock", "emulator": "emulator:emulator", "ci": "ci:ci",
     "projects": "projects:projects_command",
 }

@@ -57,6 +57,16 @@ def _iso_exponent(alpha: str) -> int:
     return int(exponent)
 
 
+def plan_id(value: object) -> str:
+    """A plan's id as plansync knows it: recurringUniqueID is a number (N 20), so
+    "0156143" and 156143 are one plan, 156143. Anything but ASCII digits is left as it
+    is (the spec's schema refuses it)."""
+    text = str(value)
+    if text.isascii() and text.isdigit():
+        return text.lstrip("0") or "0"
+    return text
+
+
 # --- the one rule for amounts and whole numbers ------------------------------------------
 #
 # Every amount, count and interval that enters plansync (spec, saved plan, state and

@@ -31,7 +31,6 @@ _PKCS12_SUFFIXES = {".p12", ".pfx"}
 
 def load_private_key(path: Path, password: str | None, what: str = "merchant key") -> RSAKey:
     data = _read(path, what)
-    _warn_if_shared(path)
     secret = password.encode() if password is not None else None
     try:
         if path.suffix.lower() in _PKCS12_SUFFIXES:
@@ -57,9 +56,17 @@ def load_private_key(path: Path, password: str | None, what: str = "merchant key
         raise KeyFileError(f"{what} file {path} is not encrypted but a password was given",
                            "unset PLANSYNC_MERCHANT_KEY_PASSWORD") from exc
     except (ValueError, UnsupportedAlgorithm):
+        if _public(data) is not None:
+            raise KeyFileError(f"{what} file {path} holds no private key (a certificate or "
+                               "public key)", "point it at the merchant's private key (PEM, "
+                               "DER or .p12/.pfx)") from None
         raise KeyFileError(f"{what} file {path} cannot be read: wrong password, or not a "
                            "private key in PEM, DER or PKCS#12 form") from None
-    return _rsa(key, rsa.RSAPrivateKey, path, what)
+    loaded = _rsa(key, rsa.RSAPrivateKey, path, what)
+    # Only now that it is known to be a private key: a public key given by mistake is
+    # rightly readable by anyone, and a warning about its mode would mislead.
+    _warn_if_shared(path)
+    return loaded
 
 
 def load_public_key(path: Path, what: str = "gateway key") -> RSAKey:
@@ -67,6 +74,15 @@ def load_public_key(path: Path, what: str = "gateway key") -> RSAKey:
     if b"PRIVATE KEY" in data:
         raise KeyFileError(f"{what} file {path} holds a private key",
                            "use 2C2P's public certificate (.cer) here; keep private keys private")
+    key = _public(data)
+    if key is not None:
+        return _rsa(key, rsa.RSAPublicKey, path, what)
+    raise KeyFileError(f"{what} file {path} is neither an X.509 certificate nor a public key "
+                       "(PEM or DER)", "use the .cer file 2C2P gave you for this endpoint")
+
+
+def _public(data: bytes) -> Any:
+    """The public key of an X.509 certificate or a public key, PEM or DER; else None."""
     loaders: tuple[Callable[[], Any], ...] = (
         lambda: x509.load_pem_x509_certificate(data).public_key(),
         lambda: x509.load_der_x509_certificate(data).public_key(),
@@ -75,12 +91,10 @@ def load_public_key(path: Path, what: str = "gateway key") -> RSAKey:
     )
     for load in loaders:
         try:
-            key = load()
+            return load()
         except (ValueError, UnsupportedAlgorithm):
             continue
-        return _rsa(key, rsa.RSAPublicKey, path, what)
-    raise KeyFileError(f"{what} file {path} is neither an X.509 certificate nor a public key "
-                       "(PEM or DER)", "use the .cer file 2C2P gave you for this endpoint")
+    return None
 
 
 def _read(path: Path, what: str) -> bytes:

@@ -9,7 +9,7 @@ import pytest
 
 from plansync.emulator.server import Emulator
 from tests import foreign_client
-from tests.helpers import EXAMPLE, admin, run
+from tests.helpers import EXAMPLE, HEAD, admin, run
 
 
 def test_demo_runs_in_one_command_and_reads_well(tmp_path: Path) -> None:
@@ -86,6 +86,31 @@ def test_import_to_stdout_and_a_missing_plan(served: dict[str, str]) -> None:
     assert result.returncode == 1
     assert 'id: "156144"' in result.stdout and 'charge_on_date: "1512"' in result.stdout
     assert result.stderr.startswith("error: plan 999: gateway answered 16")
+
+
+def test_import_leaves_out_plans_the_specs_already_declare(
+        served: dict[str, str], tmp_path: Path) -> None:
+    """Importing a plan another spec declares made `validate` fail with "declared twice":
+    import reads the specs beside --out (or --specs) and leaves such plans out, saying
+    where each is declared ("0156142" is plan 156142)."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "plans.yaml").write_text(HEAD + "plans:\n  - id: '0156142'\n    amount: '1.00'\n")
+    out = specs / "imported.yaml"
+    imported = run("import", "156142", "156143", "--out", str(out), env=served)
+    assert imported.returncode == 0, imported.stderr
+    assert f"plan 156142 is already declared at {specs / 'plans.yaml'}:4:5; left out" \
+        in imported.stderr
+    assert 'id: "156143"' in out.read_text() and "156142" not in out.read_text()
+    assert run("validate", str(specs)).returncode == 0
+    nothing = run("import", "156142", "156143", "--out", str(specs / "again.yaml"), env=served)
+    assert nothing.returncode == 1 and not (specs / "again.yaml").exists()
+    assert "every plan given is already declared in the specs" in nothing.stderr
+    to_stdout = run("import", "156143", "156144", "--specs", str(specs), env=served)
+    assert to_stdout.returncode == 0, to_stdout.stderr
+    assert 'id: "156144"' in to_stdout.stdout and '"156143"' not in to_stdout.stdout
+    missing = run("import", "156144", "--specs", str(tmp_path / "nowhere"), env=served)
+    assert missing.returncode == 1 and "no such file or folder" in missing.stderr
 
 
 @pytest.fixture

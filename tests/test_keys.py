@@ -144,3 +144,22 @@ def test_warns_when_a_private_key_is_readable_by_others(
         keys.load_private_key(shared, None)
     assert [r.getMessage() for r in caplog.records] == [
         f"private key {shared} is readable by group or others; run: chmod 600 {shared}"]
+
+
+@pytest.mark.parametrize("form", ["public.pem", "public.der", "certificate.cer"])
+def test_a_public_key_as_the_merchant_key_is_named_so_before_any_file_mode_warning(
+        tmp_path: Path, key: rsa.RSAPrivateKey, caplog: pytest.LogCaptureFixture,
+        form: str) -> None:
+    """A public key or certificate is the usual first-hour mistake for --merchant-key:
+    world-readable is right for it, so the mode warning would only mislead."""
+    public = key.public_key()
+    data = {"public.pem": public.public_bytes(Enc.PEM, serialization.PublicFormat.
+                                              SubjectPublicKeyInfo),
+            "public.der": public.public_bytes(Enc.DER, serialization.PublicFormat.
+                                              SubjectPublicKeyInfo),
+            "certificate.cer": certificate(key).public_bytes(Enc.PEM)}[form]
+    path = write(tmp_path / form, data, 0o644)
+    with caplog.at_level(logging.WARNING), pytest.raises(KeyFileError) as raised:
+        keys.load_private_key(path, None)
+    assert f"{path} holds no private key" in str(raised.value)
+    assert caplog.records == []

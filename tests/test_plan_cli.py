@@ -124,6 +124,8 @@ def test_target_and_exclude(served: dict[str, str], emulator: Emulator) -> None:
     targeted = run("plan", str(EXAMPLE), "--target", "156145", "--json", env=served)
     assert [c["id"] for c in json.loads(targeted.stdout)["changes"]] == ["156145"]
     assert inquiries(emulator) == ["156145"]
+    zeros = run("plan", str(EXAMPLE), "--target", "0156145", "--json", env=served)
+    assert [c["id"] for c in json.loads(zeros.stdout)["changes"]] == ["156145"]  # one plan
     excluded = run("plan", str(EXAMPLE), "--exclude", "156145", "--exclude", "156142",
                    "--json", env=served)
     assert [c["id"] for c in json.loads(excluded.stdout)["changes"]] == ["156143", "156144"]

@@ -65,7 +65,7 @@ def test_state_commands_need_only_the_state_settings(env: dict[str, str],
     result = run(*command, env=env)
     assert "guardrails" not in result.stderr, result.stderr
     assert result.returncode in (0, 1)
-    assert "no state" in result.stderr or "No workspace" in result.stdout \
+    assert "no state" in result.stderr or "* default" in result.stdout \
         or "not locked" in result.stderr, result.stdout + result.stderr
 
 

@@ -24,26 +24,37 @@ from plansync.folders import make_private, read_regular
               help="Read plan ids from this file, one per line (# starts a comment).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the spec here (default: stdout). An existing file is left alone.")
+@click.option("--specs", "spec_paths", multiple=True, metavar="PATH",
+              type=click.Path(path_type=Path),
+              help="Spec files or folders whose plans are left out, being declared already "
+                   "(repeatable; default: the --out file's folder).")
 @shared.fanning_out
 @settings_of()
 def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
-            parallelism: int, rate_limit: float | None, settings: Settings) -> int:
+            spec_paths: Sequence[Path], parallelism: int, rate_limit: float | None,
+            settings: Settings) -> int:
     """Inquire live plans and write a spec that declares all their updatable fields.
 
-    The spec validates, and `plansync plan` on it reports no changes. A plan that cannot
-    be inquired is reported on stderr and left out; the exit code is then 1.
+    The spec validates, and `plansync plan` on it reports no changes. A plan the specs
+    beside --out (or --specs) already declare is left out, saying where. A plan that
+    cannot be inquired is reported on stderr and left out; the exit code is then 1.
     """
     from plansync.engine.planner import inquire_all
     from plansync.engine.run import stop_if_systemic
+    from plansync.formats import plan_id as canonical
     from plansync.gateway.breaker import SystemicError
     from plansync.spec.writer import spec_text
 
-    ids = list(dict.fromkeys([*plan_ids, *(_read_ids(ids_from) if ids_from else [])]))
+    # As the specs know them: "0156143" is plan 156143.
+    ids = list(dict.fromkeys(canonical(i) for i in [
+        *plan_ids, *(_read_ids(ids_from) if ids_from else [])]))
     if not ids:
         raise click.UsageError("name the plan IDs to import, or --ids-from FILE")
     if out is not None and out.exists():
         raise PlansyncError(f"{out} already exists; it was left as it is",
                             "choose another --out file, or remove this one first")
+    ids = _undeclared(ids, spec_paths or ([out.parent] if out is not None else []),
+                      given=bool(spec_paths))
     from plansync.engine import backends
 
     store = open_state(settings)
@@ -77,6 +88,30 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
     stop_if_systemic(client, len(ids), sum(
         1 for error in failed.values() if isinstance(error, SystemicError)))
     return 1 if failed else 0
+
+
+def _undeclared(ids: list[str], specs: Sequence[Path], given: bool) -> list[str]:
+    """``ids`` less those the specs already declare (each said on stderr): a second
+    declaration would fail validate. Refuses when none is left."""
+    from plansync.spec.loader import declared
+
+    missing = [path for path in specs if not path.exists()]
+    if missing and given:
+        raise PlansyncError(f"--specs {missing[0]}: no such file or folder",
+                            "name the spec files or folders the imported spec joins")
+    if not specs or missing:  # a new --out folder holds no specs yet
+        return ids
+    already = declared(specs)
+    for plan_id in ids:
+        if plan_id in already:
+            click.echo(f"plan {plan_id} is already declared at {already[plan_id]}; left out",
+                       err=True)
+    left = [plan_id for plan_id in ids if plan_id not in already]
+    if not left:
+        raise PlansyncError("every plan given is already declared in the specs "
+                            f"({', '.join(map(str, specs))}); nothing was imported",
+                            "edit those declarations instead, or import other plans")
+    return left
 
 
 def _read_ids(path: Path) -> list[str]:

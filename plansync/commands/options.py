@@ -117,6 +117,10 @@ spec_paths = click.argument("paths", metavar="[PATH...]", nargs=-1,
 
 
 def select(desired: list[Any], target: Sequence[str], exclude: Sequence[str]) -> list[Any]:
+    from plansync.formats import plan_id as canonical
+
+    # As the specs' ids are: "0156143" is plan 156143.
+    target, exclude = [canonical(i) for i in target], [canonical(i) for i in exclude]
     known = {plan.id for plan in desired}
     unknown = [plan_id for plan_id in (*target, *exclude) if plan_id not in known]
     if unknown:

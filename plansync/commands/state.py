@@ -1,5 +1,4 @@
-"""`plansync state list|show|history|pull|push|rm|migrate`, `plansync workspace list` and
-`plansync force-unlock`."""
+"""`plansync state list|show|history|pull|push|rm|migrate` and `plansync force-unlock`."""
 
 from __future__ import annotations
 
@@ -265,25 +264,6 @@ def copy_differences(source: State, records: list[Any], copy: State | None,
                      f"{len(records)}" if len(copied_records) != len(records) else
                      "its journal records differ")
     return found
-
-
-@click.group("workspace")
-def workspace() -> None:
-    """Workspaces: one state each (one merchant and endpoint), all in one backend."""
-
-
-@workspace.command("list")
-@settings_of(gateway=False)
-def workspace_list(settings: Settings) -> int:
-    """The workspaces that have a state; the selected one is starred."""
-    store = open_state(settings)
-    with contextlib.closing(store):
-        names = store.workspaces()
-    for name in names:
-        click.echo(f"{'*' if name == store.workspace else ' '} {name}")
-    if not names:
-        click.echo(f"No workspace has a state in {store.where} yet.")
-    return 0
 
 
 @click.command("force-unlock")

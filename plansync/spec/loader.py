@@ -127,6 +127,13 @@ def load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem]]:
     return plans, problems
 
 
+def declared(paths: Sequence[Path]) -> dict[str, Location]:
+    """Where each plan id the specs under ``paths`` declare is first declared, valid plan
+    or not (what `import` must not declare again). Problems are validate's to report."""
+    return {plan_id: location for plan_id, location, _written
+            in reversed(_load(paths)[3])}
+
+
 def load_counted(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem], int]:
     """As ``load``, with the number of spec files read."""
     # Loading makes millions of small objects and no cycles: the cycle collector would
@@ -134,17 +141,19 @@ def load_counted(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _load(paths)
+        plans, problems, files, _declared = _load(paths)
+        return plans, problems, files
     finally:
         if collecting:
             gc.enable()
 
 
-def _load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem], int]:
+def _load(paths: Sequence[Path]
+          ) -> tuple[list[DesiredPlan], list[Problem], int, list[tuple[str, Location, str]]]:
     files, problems = discover(paths)
     validator = _Validator()
     plans: list[DesiredPlan] = []
-    declared: list[tuple[str, Location]] = []  # every id, valid plan or not
+    declared: list[tuple[str, Location, str]] = []  # every id, valid plan or not
     for file in files:
         try:
             text = file.read_text(encoding="utf-8")
@@ -162,7 +171,7 @@ def _load(paths: Sequence[Path]) -> tuple[list[DesiredPlan], list[Problem], int]
                                     exc.message))
     problems += _duplicate_ids(declared)
     problems.sort(key=lambda p: (p.location.file, p.location.line, p.location.column))
-    return plans, problems, len(files)
+    return plans, problems, len(files), declared
 
 
 def digest(plans: Iterable[DesiredPlan]) -> str:
@@ -187,7 +196,7 @@ def digest(plans: Iterable[DesiredPlan]) -> str:
 
 
 def _load_document(document: Document, file: str, validator: _Validator
-                   ) -> tuple[list[DesiredPlan], list[Problem], list[tuple[str, Location]]]:
+                   ) -> tuple[list[DesiredPlan], list[Problem], list[tuple[str, Location, str]]]:
     data = document.data
 
     def at(path: Path_, key: bool = False) -> Location:
@@ -231,7 +240,9 @@ def _load_document(document: Document, file: str, validator: _Validator
         if not isinstance(raw, dict) or "id" not in raw or "id" in own:
             continue
         mark = plan_marks[index]
-        ids.append((str(raw["id"]), Location(file, mark.line, mark.column)))
+        # (id as plansync knows it, where, as written)
+        ids.append((formats.plan_id(raw["id"]), Location(file, mark.line, mark.column),
+                    str(raw["id"])))
         unsure = own | broken.get("defaults", set())
         plan, trouble = _desired(raw, defaults, index, at, unsure, ids[-1][1])
         problems += trouble
@@ -317,7 +328,8 @@ def _explain(error: jsonschema.ValidationError, validator: _Validator, data: Any
     if kind == "const":
         return [((), False, f"must be {expected}, not {_show(instance)}")]
     if kind in ("pattern", "anyOf") and last in _EXPECTED:
-        return [((), False, f"must be {_EXPECTED[last]}, not {_show(instance)}")]
+        return [((), False, _amount_problem(last, instance)
+                 or f"must be {_EXPECTED[last]}, not {_show(instance)}")]
     if kind == "minimum":
         return [((), False, f"must be at least {expected}, not {_show(instance)}")]
     if kind == "maximum":
@@ -330,6 +342,22 @@ def _explain(error: jsonschema.ValidationError, validator: _Validator, data: Any
     if kind == "pattern":
         return [((), False, f"must match {expected}, not {_show(instance)}")]
     return [((), False, cut(error.message, 160))]  # its message quotes the whole value
+
+
+def _amount_problem(field: str, value: Any) -> str | None:
+    """Why a quoted amount the schema refused is wrong, when it is an amount in form
+    (too many decimals for any currency, or digits): the one rule says it exactly."""
+    if field not in _AMOUNTS or not isinstance(value, str) or \
+            not _AMOUNT_FORM.fullmatch(value):
+        return None
+    try:
+        formats.parse_amount(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+_AMOUNT_FORM = re.compile(r"[0-9]+(\.[0-9]+)?")  # digits, maybe a fraction: amount-shaped
 
 
 def _did_you_mean(word: str, options: Iterable[str]) -> str:
@@ -377,7 +405,7 @@ def _desired(raw: dict[str, Any], defaults: dict[str, Any], index: int, at: Any,
              ) -> tuple[DesiredPlan | None, list[Problem]]:
     """Merge defaults under the plan and check it. Fields in ``unsure`` failed the schema
     (already reported); they are left out of these checks."""
-    plan_id = str(raw["id"])
+    plan_id = formats.plan_id(raw["id"])
     merged = {k: v for k, v in (defaults | raw).items() if k not in unsure}
     merged["lifecycle"] = {} if "lifecycle" in unsure else (
         (defaults.get("lifecycle") or {}) | (raw.get("lifecycle") or {}))
@@ -488,13 +516,17 @@ def _shared_amount(kind: str, text: str, exponent: int | None, currency: str | N
     return formats.parse_amount(_WRITTEN[kind](text), exponent, currency)
 
 
-def _duplicate_ids(declared: Sequence[tuple[str, Location]]) -> list[Problem]:
-    first: dict[str, Location] = {}
+def _duplicate_ids(declared: Sequence[tuple[str, Location, str]]) -> list[Problem]:
+    first: dict[str, tuple[Location, str]] = {}
     problems = []
-    for plan_id, location in declared:
+    for plan_id, location, written in declared:
         if plan_id in first:
-            problems.append(Problem(location, f"declared twice: here and at {first[plan_id]}",
+            there, as_written = first[plan_id]
+            shown = {written, as_written} - {plan_id}
+            why = f" (as {', '.join(sorted(shown))}: leading zeros do not count)" if shown \
+                else ""
+            problems.append(Problem(location, f"declared twice: here and at {there}{why}",
                                     plan_id))
         else:
-            first[plan_id] = location
+            first[plan_id] = (location, written)
     return problems

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,6 +91,32 @@ def test_state_round_trip_and_workspaces(make: Callable[..., StateBackend]) -> N
     assert other.read() is None
     other.write(State("JT02", URL))
     assert {backend.workspace, "other"} <= set(make().workspaces())
+
+
+def test_a_workspace_is_made_empty_and_deleted_whole(
+        make: Callable[..., StateBackend]) -> None:
+    """workspace new / delete: a workspace exists before its first state, and deleting it
+    removes state and journal but not the lock's generation (a fenced holder stays so)."""
+    name = f"w{uuid.uuid4().hex[:10]}"
+    made = make(name)
+    assert name not in make().workspaces()
+    assert made.create_workspace() is True
+    assert made.create_workspace() is False and make(name).create_workspace() is False
+    assert name in make().workspaces() and make(name).read() is None
+    assert make(backends.DEFAULT_WORKSPACE).create_workspace() is False  # always there
+    made.write(State("JT01", URL).with_entry("1", Entry(cancelled=True)))
+    made.append(Intent("r:1", "2", "update", {"amount": "1.00"}, "f", "active", AT))
+    with made.lock("workspace delete") as note:
+        made.delete_workspace()
+    assert name not in make().workspaces()
+    again = make(name)
+    assert again.read() is None and again.records() == []
+    with again.lock("apply") as later:
+        assert later.generation is not None and note.generation is not None
+        assert later.generation > note.generation
+    applied = make(f"a{uuid.uuid4().hex[:10]}")
+    applied.write(State("JT01", URL))  # made by an apply: it exists already
+    assert applied.create_workspace() is False
 
 
 def test_only_a_local_file_is_not_shared(make: Callable[..., StateBackend],

@@ -38,6 +38,16 @@ def only_problem(tmp_path: Path, body: str) -> str:
      "spec.yaml:6:5: plan 1: amount: duplicate key 'amount' (first at line 5); remove one"),
     ("plans:\n  - id: '1'\n    currency: SGD\n    amount: 9.999\n",
      "spec.yaml:6:13: plan 1: amount: 9.999 has more decimals than SGD allows (2)"),
+    # No currency: more decimals than any currency has, quoted or not, said as such.
+    ("plans:\n  - id: '1'\n    amount: '10.12345'\n",
+     'spec.yaml:5:13: plan 1: amount: 10.12345 has more than 4 decimals, more than any '
+     'currency allows'),
+    ("plans:\n  - id: '1'\n    max_accumulate_amount: 10.12345\n",
+     "spec.yaml:5:28: plan 1: max_accumulate_amount: 10.12345 has more than 4 decimals, "
+     "more than any currency allows"),
+    ("plans:\n  - id: '1'\n    amount: '1234567890123'\n",
+     'spec.yaml:5:13: plan 1: amount: 1234567890123 is more than the gateway\'s 12-digit '
+     'amounts can carry'),
     ("plans:\n  - id: '1'\n    currency: JPY\n    amount: '1500.5'\n",
      "spec.yaml:6:13: plan 1: amount: 1500.5 has more decimals than JPY allows (0)"),
     ("plans:\n  - id: '1'\n    allow_accumulate: true\n",
@@ -108,6 +118,20 @@ def test_the_same_id_in_two_files_names_both(tmp_path: Path) -> None:
     _plans, problems = loader.load([tmp_path])
     assert [str(p) for p in problems] == [
         f"{tmp_path}/b.yml:4:5: plan 7: declared twice: here and at {tmp_path}/a.yaml:4:5"]
+
+
+def test_an_id_with_leading_zeros_is_the_same_plan_as_the_number(tmp_path: Path) -> None:
+    """recurringUniqueID is numeric (N 20): "0156143" and 156143 name one plan, so the
+    second declaration is reported, and the plan is known by one id (the state's key)."""
+    (tmp_path / "a.yaml").write_text(HEAD + "plans:\n  - id: '0156143'\n    amount: '1.00'\n")
+    (tmp_path / "b.yml").write_text(HEAD + "plans:\n  - id: 156143\n")
+    plans, problems = loader.load([tmp_path])
+    assert [str(p) for p in problems] == [
+        f"{tmp_path}/b.yml:4:5: plan 156143: declared twice: here and at "
+        f"{tmp_path}/a.yaml:4:5 (as 0156143: leading zeros do not count)"]
+    assert [p.id for p in plans] == ["156143", "156143"]
+    alone, _ = load_text(tmp_path, "plans:\n  - id: '000'\n  - id: 007\n")
+    assert [p.id for p in alone] == ["0", "7"]
 
 
 def test_amounts_are_exact_decimals_however_written(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ methods; the names of files, tables and objects belong to each backend. Backends
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from importlib import import_module
 from urllib.parse import parse_qs, urlsplit
@@ -22,6 +21,8 @@ from plansync.engine.journal import fold
 from plansync.engine.state import State, bound
 from plansync.errors import ConfigError
 from plansync.printable import quoted
+from plansync.workspaces import DEFAULT as DEFAULT_WORKSPACE
+from plansync.workspaces import check_name
 
 __all__ = ["DEFAULT_WORKSPACE", "StaleStateError", "StateBackend", "checkpoint", "current",
            "open_backend"]
@@ -33,8 +34,6 @@ SCHEMES = {
     "postgresql": "plansync.engine.backends.postgres:PostgresBackend",
     "s3": "plansync.engine.backends.s3:S3Backend",
 }
-DEFAULT_WORKSPACE = "default"
-_WORKSPACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def open_backend(location: str, workspace: str | None,
@@ -58,9 +57,7 @@ def open_backend(location: str, workspace: str | None,
                               "s3://bucket/prefix; percent-encode a '/', '?' or '#' in a "
                               "password") from None
         scheme, query = parts.scheme, parse_qs(parts.query)
-    name = workspace or (query.get("workspace") or [DEFAULT_WORKSPACE])[0]
-    if not isinstance(name, str) or not _WORKSPACE_RE.fullmatch(name):
-        raise ConfigError(f"workspace {quoted(name)} is not 1-64 letters, digits, '.', '_' or '-'")
+    name = check_name(workspace or (query.get("workspace") or [DEFAULT_WORKSPACE])[0])
     if scheme in SCHEMES:
         module, backend = SCHEMES[scheme].split(":")
         opened: StateBackend = getattr(import_module(module), backend)(location, name, environ)

@@ -9,7 +9,8 @@ Terraform's statemgr: storage, then one lock *attempt*):
     lock      try_lock(note): one attempt; release(hold); holder(); break_lock(holder);
               and, to prove it still holds the lock, fence_generation() (the generation
               now) or, for a lock that is a lease (``lease`` seconds), renew(hold)
-    also      workspaces(); close(); where, workspace, shared; for a store behind a
+    workspace create_workspace(); delete_workspace(); workspaces()
+    also      close(); where, workspace, shared; for a store behind a
               client, ``failures`` (what the client raises when the store or the network
               fails) and ``check`` (what to check then): ``with self._errors(doing)``
               turns them into one error
@@ -137,7 +138,18 @@ class StateBackend(abc.ABC):
 
     @abc.abstractmethod
     def workspaces(self) -> list[str]:
-        """The workspaces that have a state here."""
+        """The workspaces here: those with a state, and those created empty."""
+
+    @abc.abstractmethod
+    def create_workspace(self) -> bool:
+        """Make this workspace exist, empty (a mark: a state is bound to a merchant, and
+        the first apply writes it); False if it already existed."""
+
+    @abc.abstractmethod
+    def delete_workspace(self) -> None:
+        """Remove this workspace: its state (and any copy of it), journal and mark. Only
+        while holding its lock; the lock's generation stays, so a holder fenced before
+        stays fenced should the name be used again."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -8,6 +8,7 @@
                         lock and by force-unlock; appends and writes check it under a
                         shared flock, so a fenced holder cannot store anything
     workspaces/NAME/state.json (and its companions)   a workspace other than "default"
+    workspaces/NAME/state.json.workspace              its mark, made by workspace new
 
 A kernel flock is released when its holder dies, even by SIGKILL, so the next run reports
 the note as stale and takes over; a frozen holder keeps it, so only force-unlock --force
@@ -54,6 +55,7 @@ class LocalBackend(StateBackend):
         self._lock = self.path.with_name(self.path.name + ".lock")
         self._backup = self.path.with_name(self.path.name + ".backup")
         self._fence = self.path.with_name(self.path.name + ".fence")
+        self._mark = self.path.with_name(self.path.name + ".workspace")
         self._append_lock = threading.Lock()
         self._fd: int | None = None
 
@@ -295,10 +297,28 @@ class LocalBackend(StateBackend):
     def workspaces(self) -> list[str]:
         names = [DEFAULT_WORKSPACE] if self.base.exists() else []
         folder = self.base.parent / "workspaces"
+        marks = (self.base.name, self.base.name + ".workspace")
         if folder.is_dir():
             names += sorted(p.name for p in folder.iterdir()
-                            if (p / self.base.name).exists())
+                            if any((p / mark).exists() for mark in marks))
         return names
+
+    def create_workspace(self) -> bool:
+        if self.workspace == DEFAULT_WORKSPACE or self.path.exists():
+            return False
+        with writing(self._mark, "workspace's mark"):
+            make_private(self._mark.parent)
+            try:
+                os.close(os.open(self._mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                return False
+        return True
+
+    def delete_workspace(self) -> None:
+        with self._append_lock, self._fenced(), writing(self.path, "state file"):
+            self._close_journal()
+            for path in (self.path, self._backup, self._journal, self._mark):
+                path.unlink(missing_ok=True)
 
     def close(self) -> None:
         with self._append_lock:

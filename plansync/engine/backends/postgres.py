@@ -5,6 +5,7 @@
     plansync_journal  (seq, workspace, record jsonb)       one row per record
     plansync_lock     (workspace, note jsonb, backend_pid)  the holder's note
     plansync_fence    (workspace, generation)              raised by every holder
+    plansync_workspace (workspace)                         workspaces made empty (new)
 
 The lock is a session-level advisory lock on the workspace, so the server releases it
 when the holder's connection ends — even when the holder was SIGKILLed — and the next
@@ -29,6 +30,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
 from plansync.engine import lock
+from plansync.engine.backends import DEFAULT_WORKSPACE
 from plansync.engine.backends.base import FOREIGN, RESTORE, Hold, StateBackend, Taken, first_line
 from plansync.engine.journal import Record, decode_all, encode
 from plansync.engine.lock import LockNote
@@ -50,6 +52,8 @@ CREATE TABLE IF NOT EXISTS plansync_lock (
     workspace text PRIMARY KEY, note jsonb NOT NULL, backend_pid integer NOT NULL);
 CREATE TABLE IF NOT EXISTS plansync_fence (
     workspace text PRIMARY KEY, generation bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS plansync_workspace (
+    workspace text PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now());
 """
 _RAISE = ("INSERT INTO plansync_fence (workspace, generation) VALUES (%s, 1) "
           "ON CONFLICT (workspace) DO UPDATE SET generation = plansync_fence.generation + 1 "
@@ -257,8 +261,29 @@ class PostgresBackend(StateBackend):
 
     def workspaces(self) -> list[str]:
         with self._errors("list the workspaces of"):
-            rows = self._db().execute("SELECT workspace FROM plansync_state ORDER BY 1")
+            rows = self._db().execute("SELECT workspace FROM plansync_state UNION "
+                                      "SELECT workspace FROM plansync_workspace ORDER BY 1")
             return [row[0] for row in rows.fetchall()]
+
+    def create_workspace(self) -> bool:
+        if self.workspace == DEFAULT_WORKSPACE:
+            return False
+        with self._errors("create"):
+            done = self._db().execute(
+                "INSERT INTO plansync_workspace (workspace) SELECT %s WHERE NOT EXISTS "
+                "(SELECT 1 FROM plansync_state WHERE workspace = %s) "
+                "ON CONFLICT (workspace) DO NOTHING", (self.workspace, self.workspace))
+        return done.rowcount == 1
+
+    def delete_workspace(self) -> None:
+        held, fence = self._fence_condition()
+        with self._errors("delete"):
+            db = self._db()
+            with db.transaction():
+                for table in ("plansync_state", "plansync_journal", "plansync_workspace"):
+                    db.execute(f"DELETE FROM {table} WHERE workspace = %s AND {held}",
+                               (self.workspace, *fence))
+        self.check_lease()  # a fenced delete deleted nothing: say why
 
     def close(self) -> None:
         if self._connection is not None:

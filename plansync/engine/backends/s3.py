@@ -7,6 +7,7 @@
                                         go together in the next object (group commit)
     PREFIX/WORKSPACE/lock.json          created with If-None-Match: * — S3 conditional
                                         writes, as Terraform's use_lockfile; no DynamoDB
+    PREFIX/WORKSPACE/workspace.json     the mark of a workspace made empty (new)
 
 S3 cannot tell a dead holder from a live one, so the lock is a lease: its holder renews
 the note every quarter of the lease (``?lease=SECONDS``, 2-3600, default 60, kept in the
@@ -40,6 +41,7 @@ import botocore.config
 import botocore.exceptions
 
 from plansync.engine import lock
+from plansync.engine.backends import DEFAULT_WORKSPACE
 from plansync.engine.backends.base import FOREIGN, RESTORE, Hold, StateBackend, Taken, first_line
 from plansync.engine.backends.groupcommit import GroupCommit
 from plansync.engine.journal import Record, decode_all, encode
@@ -288,11 +290,47 @@ class S3Backend(StateBackend):
             for page in pages:
                 for common in page.get("CommonPrefixes", []):
                     name = common["Prefix"][len(self._top):].rstrip("/")
-                    with contextlib.suppress(botocore.exceptions.ClientError):
-                        self._s3.head_object(Bucket=self.bucket,
-                                             Key=f"{self._top}{name}/state.json")
+                    if any(self._exists(f"{self._top}{name}/{mark}")
+                           for mark in ("state.json", "workspace.json")):
                         names.append(name)
         return sorted(names)
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self.bucket, Key=key)
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in _MISSING:
+                return False
+            raise
+        return True
+
+    def create_workspace(self) -> bool:
+        if self.workspace == DEFAULT_WORKSPACE:
+            return False
+        with self._errors("create"):
+            if self._exists(self._root + "state.json"):
+                return False
+            try:
+                self._put("workspace.json", json.dumps({"workspace": self.workspace}),
+                          ContentType="application/json", IfNoneMatch="*")
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) in _CHANGED:
+                    return False
+                raise
+        return True
+
+    def delete_workspace(self) -> None:
+        """The lock's note stays (marked released when this run lets go): it holds the
+        generation."""
+        self.check_lease()
+        with self._errors("delete"):
+            keys = [self._root + name for name in ("state.json", "workspace.json")]
+            keys += self._journal_keys()
+            for start in range(0, len(keys), 1000):
+                self._s3.delete_objects(Bucket=self.bucket, Delete={
+                    "Objects": [{"Key": key} for key in keys[start:start + 1000]],
+                    "Quiet": True})
+        self._etag = None
 
     def close(self) -> None:
         self._s3.close()
