@@ -166,11 +166,29 @@ class Settings:
     def _where(self) -> tuple[str, str | None]:
         state, workspace = _state(self.flags, self._environ, self._from_file,
                                   self.config_file)
-        own_state = "state" in self.projects[self.project].own if self.project else False
+        if workspace is not None:
+            return state, workspace
+        if self.project is None:
+            from plansync import workspaces
+
+            # Lowest of all, below the state URL's ?workspace=: the folder's selection.
+            selected = None if workspaces.in_url(state) else \
+                workspaces.selected_workspace(self.folder)
+            return state, selected
+        own_state = "state" in self.projects[self.project].own
         uses_own = own_state and not (self.flags.state or self._environ.get("PLANSYNC_STATE"))
-        if workspace is None and self.project is not None and not uses_own:
-            workspace = self.project  # the repository's backend, the project's workspace
-        return state, workspace
+        # The repository's backend, in the project's workspace.
+        return state, None if uses_own else self.project
+
+    @property
+    def folder(self) -> Path:
+        """Where ``plansync workspace select`` keeps its choice: the folder in which the
+        nearest plansync.yaml was found (so that it holds in every folder below), else
+        the current one. (A file named by --config or $PLANSYNC_CONFIG may be shared, as
+        an emulator's is: the choice stays where the commands run.)"""
+        named = self.flags.config_file or self._environ.get(CONFIG_ENV)
+        found = None if named else self.config_file
+        return found.parent if found else Path.cwd()
 
     @property
     def state(self) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from plansync.engine.backends import open_backend
 from plansync.engine.state import Entry, Intent, State
-from tests.helpers import EXAMPLE, run, state_location
+from tests.helpers import EXAMPLE, run, run_in, state_location
 
 AT = "2026-11-27T10:00:00.000Z"
 URL = "http://127.0.0.1:1/action"
@@ -101,8 +101,6 @@ def test_a_selection_that_a_setting_overrides_is_refused(tmp_path: Path) -> None
     assert broken.returncode == 1 and f"{bad} holds" in broken.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="config.py reads the selection once the lead wires "
-                                       "plansync.workspaces.selected_workspace into it")
 def test_the_selected_workspace_is_the_one_commands_use(env: dict[str, str],
                                                         tmp_path: Path) -> None:
     assert run("workspace", "new", "blue", env=env).returncode == 0
@@ -110,3 +108,22 @@ def test_the_selected_workspace_is_the_one_commands_use(env: dict[str, str],
     assert applied.returncode == 0, applied.stderr
     assert (tmp_path / "state" / "workspaces" / "blue" / "state.json").exists()
     assert not (tmp_path / "state" / "state.json").exists()
+
+
+def test_the_selection_holds_below_the_settings_folder(tmp_path: Path) -> None:
+    """A command run in specs/ finds plansync.yaml above it, and the workspace selected
+    there: not the default workspace's state."""
+    (tmp_path / "plansync.yaml").write_text("state: .plansync/state.json\n")
+    (tmp_path / "specs").mkdir()
+    assert run_in({}, tmp_path, "workspace", "new", "blue").returncode == 0
+    shown = run_in({}, tmp_path / "specs", "workspace", "show")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "blue"
+
+
+def test_a_selection_is_refused_where_projects_choose_workspaces(tmp_path: Path) -> None:
+    (tmp_path / "plansync.yaml").write_text("projects:\n  sg: {specs: [specs/sg]}\n")
+    result = run_in({}, tmp_path, "workspace", "select", "default")
+    assert result.returncode != 0
+    assert "each project's workspace is its name" in result.stderr
+    assert not (tmp_path / ".plansync" / "workspace").exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -144,7 +143,7 @@ def workspace_delete(name: str, force: bool, settings: Settings) -> int:
 def current_workspace(settings: Settings) -> str:
     """The workspace the commands use here, by the rule of plansync/workspaces.py."""
     return (settings.workspace or workspaces.in_url(settings.state)
-            or workspaces.selected_workspace(Path.cwd()) or DEFAULT_WORKSPACE)
+            or DEFAULT_WORKSPACE)  # (settings.workspace holds the folder's selection)
 
 
 def _select(name: str) -> str | None:
@@ -153,14 +152,17 @@ def _select(name: str) -> str | None:
 
     Checked by reading the settings again after the write: whatever takes precedence over
     the selection, here or in config, is then counted as the commands count it."""
-    folder = Path.cwd()
+    params = click.get_current_context().params
+    flags = config.Flags(config_file=params.get("config_file"),
+                         state=params.get("state_location"), workspace=params.get("workspace"))
+    before = config.load(flags, os.environ)
+    if before.projects:
+        return ("the settings declare projects: each project's workspace is its name (or "
+                "its workspace: in plansync.yaml), which a selection does not override")
+    folder = before.folder
     previous = workspaces.selected_workspace(folder)
     workspaces.select(folder, name)
-    params = click.get_current_context().params
-    again = config.load(config.Flags(config_file=params.get("config_file"),
-                                     state=params.get("state_location"),
-                                     workspace=params.get("workspace")), os.environ)
-    now = current_workspace(again)
+    now = current_workspace(config.load(flags, os.environ))
     if now == name:
         return None
     if previous is None:
