@@ -108,7 +108,10 @@ class Expression:
             else:
                 key = self._or()
                 self._take("]")
-            value = value.get(key) if isinstance(value, Mapping) else None
+            if isinstance(value, list) and isinstance(key, float) and key.is_integer():
+                value = value[int(key)] if 0 <= key < len(value) else None  # [0] of []: null
+            else:
+                value = value.get(key) if isinstance(value, Mapping) else None
         return value
 
     def _call(self, name: str) -> Any:
@@ -133,6 +136,9 @@ class Expression:
                           text(args[0]))
         if name == "fromJSON":
             return json.loads(text(args[0]))
+        if name == "join":  # an array's items as text between the separator (default ",")
+            items = args[0] if isinstance(args[0], list) else [args[0]]
+            return (text(args[1]) if len(args) > 1 else ",").join(map(text, items))
         raise ValueError(f"function {name}() is not known here")
 
 
