@@ -123,6 +123,7 @@ class Runner:
         self.tmp_path, self.emulator_dir, self.emulator = tmp_path, emulator_dir, emulator
         self.github_env = github_env
         self.artifacts: dict[str, Path] = {}
+        self.needs: dict[str, dict[str, Any]] = {}  # by job id: its result and outputs
         self.log: list[str] = []  # what each plansync step printed, for a failing assert
         self.written: dict[str, dict[str, str]] = {}  # $GITHUB_OUTPUT, by step id
         self.contexts: dict[str, Any] = {
@@ -132,13 +133,21 @@ class Runner:
                                  "repository": {"default_branch": "main"}}},
             "vars": {"PLANSYNC_STATE": "postgres://not-s3"}, "secrets": {}}
 
-    def job(self, workflow: str, job_id: str, workspace: Path) -> tuple[str, list[str]]:
-        """Run one job in ``workspace``: (its conclusion, the names of the steps that ran)."""
-        steps = yaml.safe_load((ROOT / "examples" / "github-actions" / workflow)
-                               .read_text())["jobs"][job_id]["steps"]
+    def job(self, workflow: str, job_id: str, workspace: Path,
+            matrix: dict[str, Any] | None = None) -> tuple[str, list[str]]:
+        """Run one job in ``workspace`` (one entry of its ``matrix``, if it has one): (its
+        conclusion, the names of the steps that ran). Its outputs are kept for the jobs
+        that need it (``needs``), with its result."""
+        body = yaml.safe_load((ROOT / "examples" / "github-actions" / workflow)
+                              .read_text())["jobs"][job_id]
+        steps = body["steps"]
         runner_temp = workspace / "runner-temp"
-        runner_temp.mkdir(exist_ok=True)
-        contexts = {**self.contexts, "runner": {"temp": str(runner_temp)}, "steps": {}}
+        runner_temp.mkdir(exist_ok=True, parents=True)
+        needs = body.get("needs") or []
+        contexts = {**self.contexts, "runner": {"temp": str(runner_temp)}, "steps": {},
+                    "matrix": matrix or {},
+                    "needs": {n: self.needs[n] for n in ([needs] if isinstance(needs, str)
+                                                         else needs)}}
         status, ran = "success", []
         for number, step in enumerate(steps):
             name = step.get("name") or step.get("id") or step.get("uses", "")
@@ -154,31 +163,65 @@ class Runner:
                     with_["command"], with_.get("args", ""),
                     ok=with_.get("ok-exit-codes", "0 2"),
                     state=self.tmp_path / "shared" / "state.json",
-                    paths=str(workspace / p) if (p := with_.get("paths", "specs")) else "",
+                    paths=" ".join(str(workspace / path) for path in
+                                   with_.get("paths", "specs").split()),
                     runner_temp=runner_temp,
                     env={**self.github_env,
-                         "INPUT_GITHUB_TOKEN": with_.get("github-token", "")})
+                         "INPUT_GITHUB_TOKEN": with_.get("github-token", ""),
+                         "INPUT_PROJECT": with_.get("project", "")})
                 outputs = action_outputs(ACTION, {"run": raw})
                 self.written[step.get("id", name)] = raw
                 failed = result.returncode != 0
                 self.log.append(f"--- {name}: exit {result.returncode}, outputs {raw}\n"
                                 f"{result.stdout}{result.stderr}")
             elif uses.startswith("actions/upload-artifact@"):
+                assert with_["name"] not in self.artifacts  # unique in a run
                 self.artifacts[with_["name"]] = Path(with_["path"])
                 outputs, failed = {}, False
+            elif uses.startswith("actions/download-artifact@"):
+                outputs, failed = {}, self.download(with_)
             elif "run" in step:  # no ${{ }} in a run: (tests/test_workflows.py)
+                written = runner_temp / f"output-{number}"
+                written.write_text("")
+                environ = {**os.environ, "RUNNER_TEMP": str(runner_temp),
+                           "GITHUB_OUTPUT": str(written),
+                           **{k: interpolate(str(v), contexts)
+                              for k, v in (step.get("env") or {}).items()}}
                 script = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=workspace,
-                                        capture_output=True, text=True, timeout=60)
-                outputs, failed = {}, script.returncode != 0
+                                        capture_output=True, text=True, timeout=60,
+                                        env=environ)
+                outputs, failed = github_output(str(written)), script.returncode != 0
                 self.log.append(f"--- {name}: exit {script.returncode}\n"
                                 f"{script.stdout}{script.stderr}")
             else:
                 outputs, failed = {}, False
             if "id" in step:
                 contexts["steps"][step["id"]] = {"outputs": outputs}
-            if failed:
+            if failed and not step.get("continue-on-error"):
                 status = "failure"
+        self.needs[job_id] = {"result": status, "outputs": {
+            k: interpolate(str(v), contexts) for k, v in (body.get("outputs") or {}).items()}}
         return status, ran
+
+    def download(self, with_: dict[str, str]) -> bool:
+        """download-artifact: by name into the path; by pattern a folder an artifact.
+        Whether it failed (a name not saved)."""
+        target = Path(with_["path"])
+        if "name" in with_:
+            if with_["name"] not in self.artifacts:
+                return True
+            chosen = {"": self.artifacts[with_["name"]]}
+        else:
+            pattern = re.escape(with_["pattern"]).replace(r"\*", ".*")
+            chosen = {n: p for n, p in self.artifacts.items() if re.fullmatch(pattern, n)}
+        for name, source in chosen.items():
+            into = target / name
+            if source.is_dir():
+                shutil.copytree(source, into, dirs_exist_ok=True)
+            else:
+                into.mkdir(parents=True, exist_ok=True)
+                shutil.copy(source, into / source.name)
+        return False
 
 
 def default_branch(github: Any) -> None:
@@ -192,14 +235,57 @@ def default_branch(github: Any) -> None:
 
 
 def workspace(tmp_path: Path, name: str, pull_request: bool = False) -> Path:
-    """A job's checkout: the default branch's specs, and the PR's as data if it has one."""
-    import shutil
-
+    """A job's checkout: the default branch's specs, and the PR's as data if it has one
+    (a git repository: its base commit without the spec, its head with it)."""
     folder = tmp_path / name
     shutil.copytree(EXAMPLE, folder / "specs")
     if pull_request:
-        shutil.copytree(EXAMPLE, folder / ".plansync-pr" / "specs")
+        pr = folder / ".plansync-pr"
+        (pr / "specs").mkdir(parents=True)
+        (pr / "specs" / "README.md").write_text("the specs\n")
+        git(pr, "init", "-q", "-b", "main")
+        git(pr, "add", "-A")
+        git(pr, "commit", "-q", "-m", "base")
+        shutil.copytree(EXAMPLE, pr / "specs", dirs_exist_ok=True)
+        git(pr, "add", "-A")
+        git(pr, "commit", "-q", "-m", "the change")
     return folder
+
+
+def git(folder: Path, *args: str) -> str:
+    """git in ``folder``, its commits the same wherever they are made (fixed names and
+    dates): two checkouts of one history have the same commit ids."""
+    fixed = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@example.com",
+             "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@example.com",
+             "GIT_AUTHOR_DATE": "2026-11-27T09:00:00Z",
+             "GIT_COMMITTER_DATE": "2026-11-27T09:00:00Z"}
+    return subprocess.run(["git", "-C", str(folder), *args], check=True, text=True,
+                          capture_output=True, env={**os.environ, **fixed}).stdout.strip()
+
+
+def pull_request_jobs(runner: "Runner", tmp_path: Path, name: str) -> list[str]:
+    """The plan workflow on a pull request, as GitHub runs its jobs: the projects, a plan
+    job an entry of their matrix, the comment. Returns the matrix's projects."""
+    import json
+
+    first = workspace(tmp_path, f"{name}-projects", pull_request=True)
+    history = first / ".plansync-pr"
+    event = runner.contexts["github"]["event"]["pull_request"]
+    event["base"] = {"sha": git(history, "rev-parse", "HEAD~1")}
+    event["head"] = {"sha": git(history, "rev-parse", "HEAD")}
+    status, _ = runner.job("plansync-plan.yml", "projects", first)
+    assert status == "success", "\n".join(runner.log)
+    entries = json.loads(runner.needs["projects"]["outputs"]["matrix"])["include"]
+    for entry in entries:
+        status, ran = runner.job("plansync-plan.yml", "plan", workspace(
+            tmp_path, f"{name}-plan-{entry['project']}", pull_request=True), entry)
+        assert status == "success", "\n".join(runner.log)
+        assert ran[-2:] == ["Keep the plan's Markdown and exit code for the comment",
+                            "Save them for the comment job"]
+    status, _ = runner.job("plansync-plan.yml", "comment",
+                           workspace(tmp_path, f"{name}-comment"))
+    assert status == "success", "\n".join(runner.log)
+    return [entry["project"] for entry in entries]
 
 
 def test_a_merge_through_the_example_workflows_as_a_runner_runs_them(
@@ -218,25 +304,27 @@ def test_a_merge_through_the_example_workflows_as_a_runner_runs_them(
         runner = Runner(tmp_path, emulator_dir, emulator, env)
         github.comment(7, f"{PLAN_MARKER}\nnot the bot's", {"login": "mallory", "type": "User"})
         for push in (1, 2):  # the second: the plan workflow on the pull request's next push
-            status, ran = runner.job("plansync-plan.yml", "plan",
-                                     workspace(tmp_path, f"pr-{push}", pull_request=True))
-            assert status == "success", "\n".join(runner.log)
-            assert ran[-2:] == ["Save the reviewed plan for the apply on merge (tied to "
-                                "this head commit)", "Post or update the plan comment"]
+            runner.artifacts.clear()  # a run's own
+            # Without projects: one plan job, no --project, environment plansync-plan.
+            assert pull_request_jobs(runner, tmp_path, f"pr-{push}") == [""]
             forged, plan_comment = github.comments[7]  # the bot's own, updated in place
             assert forged["body"] == f"{PLAN_MARKER}\nnot the bot's"
             assert plan_comment["user"]["login"] == "github-actions[bot]"
             assert plan_comment["body"].startswith(
                 f"{PLAN_MARKER}\n#### plansync plan: 2 to update, 1 to cancel, 1 unchanged")
-        artifact = runner.artifacts[f"plansync-plan-{HEAD_SHA}"]
+        head = runner.contexts["github"]["event"]["pull_request"]["head"]["sha"]
+        artifact = runner.artifacts[f"plansync-plan-{head}"]
         # The PR is merged; its plan run (pull_request_target, as the default branch's
         # plan workflow says) saved that artifact.
-        github.merge(MERGE_SHA, 7, HEAD_SHA, spec=(EXAMPLE / "plans.yaml").read_text())
-        github.plan_run(900, HEAD_SHA, artifact.read_bytes(), event="pull_request_target")
+        github.merge(MERGE_SHA, 7, head, spec=(EXAMPLE / "plans.yaml").read_text())
+        github.plan_run(900, head, artifact.read_bytes(), event="pull_request_target")
 
         for attempt in (1, 2):  # the second: a re-run of the same apply job
+            runner.needs["projects"] = {"result": "success", "outputs": {
+                "matrix": '{"include":[{"project":"","specs":["specs"]}]}'}}
             status, ran = runner.job("plansync-apply.yml", "apply-reviewed",
-                                     workspace(tmp_path, f"merge-{attempt}"))
+                                     workspace(tmp_path, f"merge-{attempt}"),
+                                     {"project": "", "specs": ["specs"]})
             assert status == "success", "\n".join(runner.log)
             assert "Tell the pull request what was applied, or why nothing was" in ran
             comment = github.comments[7][-1]["body"]
@@ -247,7 +335,8 @@ def test_a_merge_through_the_example_workflows_as_a_runner_runs_them(
             assert "| 156142 | updated | amount, recurring_count |" in comment, comment
         assert len(github.comments[7]) == 3  # mallory's, the plan's, the apply's
 
-        status, _ = runner.job("plansync-drift.yml", "drift", workspace(tmp_path, "night"))
+        status, _ = runner.job("plansync-drift.yml", "drift", workspace(tmp_path, "night"),
+                               {"project": "", "specs": ["specs"]})
         assert status == "success", "\n".join(runner.log)
         assert runner.written["drift"]["exit-code"] == "0"  # live is what was applied
 
@@ -265,8 +354,9 @@ def test_a_merge_without_a_reviewed_plan_is_reported_on_the_pull_request(
         env = {"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO,
                "GITHUB_RUN_ID": "555"}
         runner = Runner(tmp_path, emulator_dir, emulator, env)
+        runner.needs["projects"] = {"result": "success", "outputs": {"matrix": "{}"}}
         status, ran = runner.job("plansync-apply.yml", "apply-reviewed",
-                                 workspace(tmp_path, "merge"))
+                                 workspace(tmp_path, "merge"), {"project": "", "specs": ["specs"]})
         assert runner.written["reviewed"]["pull"] == "7"  # by the real `ci fetch-plan`
         assert ran == ["The default branch as it is now (what the plan is compared with)",
                        "Fetch the plan the merged pull request's review saw",
@@ -308,23 +398,27 @@ def test_the_report_steps_command_line_parses_once_resolved() -> None:
 
 
 def test_the_plan_comment_steps_command_line_parses_once_resolved() -> None:
-    """`--pull ${{ github.event.pull_request.number }} --file ...` resolved, split as the
-    action splits it, parsed as click parses it; the step runs whatever plan's exit code
-    (an error or a guardrail breach is shown on the pull request too)."""
+    """`--pull ${{ github.event.pull_request.number }} --matrix ... --plans ...` resolved,
+    split as the action splits it, parsed as click parses it; the comment job runs after
+    the plan jobs whatever they concluded (a failed one is said in the comment), and not
+    without the projects job's matrix."""
     from plansync.commands.ci import ci
 
     workflow = yaml.safe_load((ROOT / "examples" / "github-actions" / "plansync-plan.yml")
                               .read_text())
-    step = next(s for s in workflow["jobs"]["plan"]["steps"]
-                if s.get("with", {}).get("command") == "ci comment-plan")
-    for code in ("0", "1", "2", "3"):
-        written = {"exit-code": code, "output-file": "/t/plansync-plan-output.txt"}
-        contexts = {"github": {"event": {"pull_request": {"number": 7}}},
-                    "steps": {"plan": {"outputs": action_outputs(ACTION, {"run": written})}}}
-        assert runs_if(step["if"], contexts)
-        args = interpolate(step["with"]["args"], contexts).split()
-        context = ci.commands["comment-plan"].make_context("comment-plan", args)
-        assert context.params == {"pull": 7, "file": Path("/t/plansync-plan-output.txt")}
+    job = workflow["jobs"]["comment"]
+    step = next(s for s in job["steps"] if s.get("with", {}).get("command") == "ci comment-plan")
+    for plans in ("success", "failure", "skipped"):
+        needs = {"projects": {"result": "success"}, "plan": {"result": plans}}
+        assert runs_if(job["if"], {"needs": needs}, status="failure")
+    assert not runs_if(job["if"], {"needs": {"projects": {"result": "failure"}}},
+                       status="failure")
+    contexts = {"github": {"event": {"pull_request": {"number": 7}}}, "runner": {"temp": "/t"}}
+    args = interpolate(step["with"]["args"], contexts).split()
+    context = ci.commands["comment-plan"].make_context("comment-plan", args)
+    assert context.params == {"pull": 7, "file": None,
+                              "matrix": Path("/t/plansync-matrix.json"),
+                              "plans": Path("/t/plansync-comments")}
 
 
 def test_the_action_refuses_runner_local_state_and_runs_on_postgres(
