@@ -99,9 +99,8 @@ class Expression:
             raise ValueError(f"unexpected {text!r}")
         if text in ("true", "false", "null"):
             return {"true": True, "false": False, "null": None}[text]
-        if self._peek() == "(":
-            return self._call(text)
-        value: Any = self.contexts.get(text)
+        # A function's value takes members too: fromJSON(x).include[0]
+        value: Any = self._call(text) if self._peek() == "(" else self.contexts.get(text)
         while self._peek() in (".", "["):
             if self._take()[1] == ".":
                 key: Any = self._take()[1]
@@ -159,6 +158,8 @@ def number(value: Any) -> float:
         return 0.0
     if value is True:
         return 1.0
+    if isinstance(value, Mapping | list):  # an object or array as a number: NaN
+        return float("nan")
     try:
         return float(value) if str(value).strip() else 0.0
     except ValueError:

@@ -28,9 +28,10 @@ Ran = tuple[subprocess.CompletedProcess[str], dict[str, str]]
 def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: str,
                args: str, ok: str = "0 2", state: Path | str | None = None,
                paths: str | None = None, runner_temp: Path | None = None,
-               env: dict[str, str] | None = None) -> Ran:
-    """The action's `run` step, with ``tmp_path`` as the workspace. Returns the process
-    and what the step wrote to $GITHUB_OUTPUT (as the runner reads it)."""
+               env: dict[str, str] | None = None, cwd: Path | None = None) -> Ran:
+    """The action's `run` step, with ``tmp_path`` as the workspace (or ``cwd``, the
+    runner's: the repository's checkout). Returns the process and what the step wrote
+    to $GITHUB_OUTPUT (as the runner reads it)."""
     if runner_temp is None:
         runner_temp = tmp_path / "runner"
         runner_temp.mkdir()
@@ -55,7 +56,7 @@ def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: 
         **(env or {}),
     }
     result = subprocess.run(["bash", "-c", action_script()], env=environ, text=True,
-                            capture_output=True, timeout=120, cwd=tmp_path,
+                            capture_output=True, timeout=120, cwd=cwd or tmp_path,
                             stdin=subprocess.DEVNULL)
     assert list(runner_temp.glob("plansync-keys.*")) == []  # keys removed afterwards
     return result, github_output(str(outputs))
@@ -157,7 +158,7 @@ class Runner:
             uses = str(step.get("uses", ""))
             with_ = {k: interpolate(str(v), contexts) for k, v in step.get("with", {}).items()}
             if uses == "./.github/actions/plansync":
-                (workspace / str(number)).mkdir()
+                (workspace / str(number)).mkdir(exist_ok=True)  # a job run again
                 result, raw = run_action(
                     workspace / str(number), self.emulator_dir, self.emulator,
                     with_["command"], with_.get("args", ""),
@@ -168,7 +169,8 @@ class Runner:
                     runner_temp=runner_temp,
                     env={**self.github_env,
                          "INPUT_GITHUB_TOKEN": with_.get("github-token", ""),
-                         "INPUT_PROJECT": with_.get("project", "")})
+                         "INPUT_PROJECT": with_.get("project", "")},
+                    cwd=workspace)
                 outputs = action_outputs(ACTION, {"run": raw})
                 self.written[step.get("id", name)] = raw
                 failed = result.returncode != 0
@@ -593,3 +595,61 @@ def test_the_install_runs_only_pinned_versions_even_in_the_build(tmp_path: Path)
     assert {n: v for n, v in left.items() if n not in ("pip", "setuptools", "plansync")
             and pinned.get(n) != v} == {}
     assert "plansync" in left
+
+
+def test_a_pull_request_touching_one_project_plans_only_it(
+        tmp_path: Path, emulator_dir: Path, emulator: Emulator) -> None:
+    """The plan workflow's first job, its steps run as the runner runs them: the changed
+    paths from the pull request's real history (git diff BASE...HEAD), the projects they
+    touch by the real `plansync projects` against the default branch's plansync.yaml;
+    then each plan job's environment, paths and artifact for its entry."""
+    import json
+
+    runner = Runner(tmp_path, emulator_dir, emulator, {})
+    first = workspace(tmp_path, "projects", pull_request=True)
+    (first / "plansync.yaml").write_text(
+        "projects:\n  sg: {specs: [specs/sg]}\n  th: {specs: [specs/th, specs/th-more]}\n")
+    history = first / ".plansync-pr"
+    base = git(history, "rev-parse", "HEAD")
+    for name in ("sg", "th"):
+        (history / "specs" / name).mkdir()
+        (history / "specs" / name / "plans.yaml").write_text(f"# {name}\n")
+    git(history, "add", "-A")
+    git(history, "commit", "-q", "-m", "both projects")
+    base = git(history, "rev-parse", "HEAD")
+    (history / "specs" / "th" / "plans.yaml").write_text("# th, changed\n")
+    git(history, "commit", "-q", "-am", "th only")
+    event = runner.contexts["github"]["event"]["pull_request"]
+    event["base"], event["head"] = {"sha": base}, {"sha": git(history, "rev-parse", "HEAD")}
+    status, _ = runner.job("plansync-plan.yml", "projects", first)
+    assert status == "success", "\n".join(runner.log)
+    matrix = runner.needs["projects"]["outputs"]["matrix"]
+    assert json.loads(matrix) == {"include": [
+        {"project": "th", "specs": ["specs/th", "specs/th-more"]}]}
+    plan = yaml.safe_load((ROOT / "examples" / "github-actions" / "plansync-plan.yml")
+                          .read_text())["jobs"]["plan"]
+    contexts = {**runner.contexts, "needs": runner.needs,
+                "matrix": json.loads(matrix)["include"][0], "runner": {"temp": "/t"}}
+    assert runs_if(plan["if"], contexts)
+    assert interpolate(plan["environment"], contexts) == "plansync-plan-th"
+    step = next(s for s in plan["steps"] if s.get("id") == "plan")
+    assert interpolate(step["with"]["project"], contexts) == "th"
+    assert interpolate(step["with"]["paths"], contexts) == \
+        ".plansync-pr/specs/th .plansync-pr/specs/th-more"
+    saved = next(s for s in plan["steps"] if s.get("name", "").startswith("Save the reviewed"))
+    assert interpolate(saved["with"]["name"], contexts) == \
+        f"plansync-plan-th-{event['head']['sha']}"  # what ci fetch-plan --project th takes
+    # A spec moved from sg to th touches both; a change outside every project, none.
+    git(history, "mv", "specs/sg/plans.yaml", "specs/th/moved.yaml")
+    git(history, "commit", "-q", "-m", "move")
+    event["base"], event["head"] = event["head"], {"sha": git(history, "rev-parse", "HEAD")}
+    assert runner.job("plansync-plan.yml", "projects", first)[0] == "success"
+    assert [e["project"] for e in json.loads(
+        runner.needs["projects"]["outputs"]["matrix"])["include"]] == ["sg", "th"]
+    (history / "specs" / "README.md").write_text("not a project's\n")
+    git(history, "commit", "-q", "-am", "docs")
+    event["base"], event["head"] = event["head"], {"sha": git(history, "rev-parse", "HEAD")}
+    assert runner.job("plansync-plan.yml", "projects", first)[0] == "success"
+    contexts["needs"] = runner.needs
+    assert runner.needs["projects"]["outputs"]["matrix"] == '{"include":[]}'
+    assert not runs_if(plan["if"], contexts)  # no plan job; the comment says so
