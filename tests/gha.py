@@ -99,16 +99,18 @@ class Expression:
             raise ValueError(f"unexpected {text!r}")
         if text in ("true", "false", "null"):
             return {"true": True, "false": False, "null": None}[text]
-        if self._peek() == "(":
-            return self._call(text)
-        value: Any = self.contexts.get(text)
+        # A function's value takes members too: fromJSON(x).include[0]
+        value: Any = self._call(text) if self._peek() == "(" else self.contexts.get(text)
         while self._peek() in (".", "["):
             if self._take()[1] == ".":
                 key: Any = self._take()[1]
             else:
                 key = self._or()
                 self._take("]")
-            value = value.get(key) if isinstance(value, Mapping) else None
+            if isinstance(value, list) and isinstance(key, float) and key.is_integer():
+                value = value[int(key)] if 0 <= key < len(value) else None  # [0] of []: null
+            else:
+                value = value.get(key) if isinstance(value, Mapping) else None
         return value
 
     def _call(self, name: str) -> Any:
@@ -133,6 +135,9 @@ class Expression:
                           text(args[0]))
         if name == "fromJSON":
             return json.loads(text(args[0]))
+        if name == "join":  # an array's items as text between the separator (default ",")
+            items = args[0] if isinstance(args[0], list) else [args[0]]
+            return (text(args[1]) if len(args) > 1 else ",").join(map(text, items))
         raise ValueError(f"function {name}() is not known here")
 
 
@@ -153,6 +158,8 @@ def number(value: Any) -> float:
         return 0.0
     if value is True:
         return 1.0
+    if isinstance(value, Mapping | list):  # an object or array as a number: NaN
+        return float("nan")
     try:
         return float(value) if str(value).strip() else 0.0
     except ValueError:

@@ -28,9 +28,10 @@ Ran = tuple[subprocess.CompletedProcess[str], dict[str, str]]
 def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: str,
                args: str, ok: str = "0 2", state: Path | str | None = None,
                paths: str | None = None, runner_temp: Path | None = None,
-               env: dict[str, str] | None = None) -> Ran:
-    """The action's `run` step, with ``tmp_path`` as the workspace. Returns the process
-    and what the step wrote to $GITHUB_OUTPUT (as the runner reads it)."""
+               env: dict[str, str] | None = None, cwd: Path | None = None) -> Ran:
+    """The action's `run` step, with ``tmp_path`` as the workspace (or ``cwd``, the
+    runner's: the repository's checkout). Returns the process and what the step wrote
+    to $GITHUB_OUTPUT (as the runner reads it)."""
     if runner_temp is None:
         runner_temp = tmp_path / "runner"
         runner_temp.mkdir()
@@ -55,7 +56,7 @@ def run_action(tmp_path: Path, emulator_dir: Path, emulator: Emulator, command: 
         **(env or {}),
     }
     result = subprocess.run(["bash", "-c", action_script()], env=environ, text=True,
-                            capture_output=True, timeout=120, cwd=tmp_path,
+                            capture_output=True, timeout=120, cwd=cwd or tmp_path,
                             stdin=subprocess.DEVNULL)
     assert list(runner_temp.glob("plansync-keys.*")) == []  # keys removed afterwards
     return result, github_output(str(outputs))
@@ -123,6 +124,7 @@ class Runner:
         self.tmp_path, self.emulator_dir, self.emulator = tmp_path, emulator_dir, emulator
         self.github_env = github_env
         self.artifacts: dict[str, Path] = {}
+        self.needs: dict[str, dict[str, Any]] = {}  # by job id: its result and outputs
         self.log: list[str] = []  # what each plansync step printed, for a failing assert
         self.written: dict[str, dict[str, str]] = {}  # $GITHUB_OUTPUT, by step id
         self.contexts: dict[str, Any] = {
@@ -132,13 +134,21 @@ class Runner:
                                  "repository": {"default_branch": "main"}}},
             "vars": {"PLANSYNC_STATE": "postgres://not-s3"}, "secrets": {}}
 
-    def job(self, workflow: str, job_id: str, workspace: Path) -> tuple[str, list[str]]:
-        """Run one job in ``workspace``: (its conclusion, the names of the steps that ran)."""
-        steps = yaml.safe_load((ROOT / "examples" / "github-actions" / workflow)
-                               .read_text())["jobs"][job_id]["steps"]
+    def job(self, workflow: str, job_id: str, workspace: Path,
+            matrix: dict[str, Any] | None = None) -> tuple[str, list[str]]:
+        """Run one job in ``workspace`` (one entry of its ``matrix``, if it has one): (its
+        conclusion, the names of the steps that ran). Its outputs are kept for the jobs
+        that need it (``needs``), with its result."""
+        body = yaml.safe_load((ROOT / "examples" / "github-actions" / workflow)
+                              .read_text())["jobs"][job_id]
+        steps = body["steps"]
         runner_temp = workspace / "runner-temp"
-        runner_temp.mkdir(exist_ok=True)
-        contexts = {**self.contexts, "runner": {"temp": str(runner_temp)}, "steps": {}}
+        runner_temp.mkdir(exist_ok=True, parents=True)
+        needs = body.get("needs") or []
+        contexts = {**self.contexts, "runner": {"temp": str(runner_temp)}, "steps": {},
+                    "matrix": matrix or {},
+                    "needs": {n: self.needs[n] for n in ([needs] if isinstance(needs, str)
+                                                         else needs)}}
         status, ran = "success", []
         for number, step in enumerate(steps):
             name = step.get("name") or step.get("id") or step.get("uses", "")
@@ -148,37 +158,72 @@ class Runner:
             uses = str(step.get("uses", ""))
             with_ = {k: interpolate(str(v), contexts) for k, v in step.get("with", {}).items()}
             if uses == "./.github/actions/plansync":
-                (workspace / str(number)).mkdir()
+                (workspace / str(number)).mkdir(exist_ok=True)  # a job run again
                 result, raw = run_action(
                     workspace / str(number), self.emulator_dir, self.emulator,
                     with_["command"], with_.get("args", ""),
                     ok=with_.get("ok-exit-codes", "0 2"),
                     state=self.tmp_path / "shared" / "state.json",
-                    paths=str(workspace / p) if (p := with_.get("paths", "specs")) else "",
+                    paths=" ".join(str(workspace / path) for path in
+                                   with_.get("paths", "specs").split()),
                     runner_temp=runner_temp,
                     env={**self.github_env,
-                         "INPUT_GITHUB_TOKEN": with_.get("github-token", "")})
+                         "INPUT_GITHUB_TOKEN": with_.get("github-token", ""),
+                         "INPUT_PROJECT": with_.get("project", "")},
+                    cwd=workspace)
                 outputs = action_outputs(ACTION, {"run": raw})
                 self.written[step.get("id", name)] = raw
                 failed = result.returncode != 0
                 self.log.append(f"--- {name}: exit {result.returncode}, outputs {raw}\n"
                                 f"{result.stdout}{result.stderr}")
             elif uses.startswith("actions/upload-artifact@"):
+                assert with_["name"] not in self.artifacts  # unique in a run
                 self.artifacts[with_["name"]] = Path(with_["path"])
                 outputs, failed = {}, False
+            elif uses.startswith("actions/download-artifact@"):
+                outputs, failed = {}, self.download(with_)
             elif "run" in step:  # no ${{ }} in a run: (tests/test_workflows.py)
+                written = runner_temp / f"output-{number}"
+                written.write_text("")
+                environ = {**os.environ, "RUNNER_TEMP": str(runner_temp),
+                           "GITHUB_OUTPUT": str(written),
+                           **{k: interpolate(str(v), contexts)
+                              for k, v in (step.get("env") or {}).items()}}
                 script = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=workspace,
-                                        capture_output=True, text=True, timeout=60)
-                outputs, failed = {}, script.returncode != 0
+                                        capture_output=True, text=True, timeout=60,
+                                        env=environ)
+                outputs, failed = github_output(str(written)), script.returncode != 0
                 self.log.append(f"--- {name}: exit {script.returncode}\n"
                                 f"{script.stdout}{script.stderr}")
             else:
                 outputs, failed = {}, False
             if "id" in step:
                 contexts["steps"][step["id"]] = {"outputs": outputs}
-            if failed:
+            if failed and not step.get("continue-on-error"):
                 status = "failure"
+        self.needs[job_id] = {"result": status, "outputs": {
+            k: interpolate(str(v), contexts) for k, v in (body.get("outputs") or {}).items()}}
         return status, ran
+
+    def download(self, with_: dict[str, str]) -> bool:
+        """download-artifact: by name into the path; by pattern a folder an artifact.
+        Whether it failed (a name not saved)."""
+        target = Path(with_["path"])
+        if "name" in with_:
+            if with_["name"] not in self.artifacts:
+                return True
+            chosen = {"": self.artifacts[with_["name"]]}
+        else:
+            pattern = re.escape(with_["pattern"]).replace(r"\*", ".*")
+            chosen = {n: p for n, p in self.artifacts.items() if re.fullmatch(pattern, n)}
+        for name, source in chosen.items():
+            into = target / name
+            if source.is_dir():
+                shutil.copytree(source, into, dirs_exist_ok=True)
+            else:
+                into.mkdir(parents=True, exist_ok=True)
+                shutil.copy(source, into / source.name)
+        return False
 
 
 def default_branch(github: Any) -> None:
@@ -192,14 +237,57 @@ def default_branch(github: Any) -> None:
 
 
 def workspace(tmp_path: Path, name: str, pull_request: bool = False) -> Path:
-    """A job's checkout: the default branch's specs, and the PR's as data if it has one."""
-    import shutil
-
+    """A job's checkout: the default branch's specs, and the PR's as data if it has one
+    (a git repository: its base commit without the spec, its head with it)."""
     folder = tmp_path / name
     shutil.copytree(EXAMPLE, folder / "specs")
     if pull_request:
-        shutil.copytree(EXAMPLE, folder / ".plansync-pr" / "specs")
+        pr = folder / ".plansync-pr"
+        (pr / "specs").mkdir(parents=True)
+        (pr / "specs" / "README.md").write_text("the specs\n")
+        git(pr, "init", "-q", "-b", "main")
+        git(pr, "add", "-A")
+        git(pr, "commit", "-q", "-m", "base")
+        shutil.copytree(EXAMPLE, pr / "specs", dirs_exist_ok=True)
+        git(pr, "add", "-A")
+        git(pr, "commit", "-q", "-m", "the change")
     return folder
+
+
+def git(folder: Path, *args: str) -> str:
+    """git in ``folder``, its commits the same wherever they are made (fixed names and
+    dates): two checkouts of one history have the same commit ids."""
+    fixed = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@example.com",
+             "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@example.com",
+             "GIT_AUTHOR_DATE": "2026-11-27T09:00:00Z",
+             "GIT_COMMITTER_DATE": "2026-11-27T09:00:00Z"}
+    return subprocess.run(["git", "-C", str(folder), *args], check=True, text=True,
+                          capture_output=True, env={**os.environ, **fixed}).stdout.strip()
+
+
+def pull_request_jobs(runner: "Runner", tmp_path: Path, name: str) -> list[str]:
+    """The plan workflow on a pull request, as GitHub runs its jobs: the projects, a plan
+    job an entry of their matrix, the comment. Returns the matrix's projects."""
+    import json
+
+    first = workspace(tmp_path, f"{name}-projects", pull_request=True)
+    history = first / ".plansync-pr"
+    event = runner.contexts["github"]["event"]["pull_request"]
+    event["base"] = {"sha": git(history, "rev-parse", "HEAD~1")}
+    event["head"] = {"sha": git(history, "rev-parse", "HEAD")}
+    status, _ = runner.job("plansync-plan.yml", "projects", first)
+    assert status == "success", "\n".join(runner.log)
+    entries = json.loads(runner.needs["projects"]["outputs"]["matrix"])["include"]
+    for entry in entries:
+        status, ran = runner.job("plansync-plan.yml", "plan", workspace(
+            tmp_path, f"{name}-plan-{entry['project']}", pull_request=True), entry)
+        assert status == "success", "\n".join(runner.log)
+        assert ran[-2:] == ["Keep the plan's Markdown and exit code for the comment",
+                            "Save them for the comment job"]
+    status, _ = runner.job("plansync-plan.yml", "comment",
+                           workspace(tmp_path, f"{name}-comment"))
+    assert status == "success", "\n".join(runner.log)
+    return [entry["project"] for entry in entries]
 
 
 def test_a_merge_through_the_example_workflows_as_a_runner_runs_them(
@@ -218,25 +306,27 @@ def test_a_merge_through_the_example_workflows_as_a_runner_runs_them(
         runner = Runner(tmp_path, emulator_dir, emulator, env)
         github.comment(7, f"{PLAN_MARKER}\nnot the bot's", {"login": "mallory", "type": "User"})
         for push in (1, 2):  # the second: the plan workflow on the pull request's next push
-            status, ran = runner.job("plansync-plan.yml", "plan",
-                                     workspace(tmp_path, f"pr-{push}", pull_request=True))
-            assert status == "success", "\n".join(runner.log)
-            assert ran[-2:] == ["Save the reviewed plan for the apply on merge (tied to "
-                                "this head commit)", "Post or update the plan comment"]
+            runner.artifacts.clear()  # a run's own
+            # Without projects: one plan job, no --project, environment plansync-plan.
+            assert pull_request_jobs(runner, tmp_path, f"pr-{push}") == [""]
             forged, plan_comment = github.comments[7]  # the bot's own, updated in place
             assert forged["body"] == f"{PLAN_MARKER}\nnot the bot's"
             assert plan_comment["user"]["login"] == "github-actions[bot]"
             assert plan_comment["body"].startswith(
                 f"{PLAN_MARKER}\n#### plansync plan: 2 to update, 1 to cancel, 1 unchanged")
-        artifact = runner.artifacts[f"plansync-plan-{HEAD_SHA}"]
+        head = runner.contexts["github"]["event"]["pull_request"]["head"]["sha"]
+        artifact = runner.artifacts[f"plansync-plan-{head}"]
         # The PR is merged; its plan run (pull_request_target, as the default branch's
         # plan workflow says) saved that artifact.
-        github.merge(MERGE_SHA, 7, HEAD_SHA, spec=(EXAMPLE / "plans.yaml").read_text())
-        github.plan_run(900, HEAD_SHA, artifact.read_bytes(), event="pull_request_target")
+        github.merge(MERGE_SHA, 7, head, spec=(EXAMPLE / "plans.yaml").read_text())
+        github.plan_run(900, head, artifact.read_bytes(), event="pull_request_target")
 
         for attempt in (1, 2):  # the second: a re-run of the same apply job
+            runner.needs["projects"] = {"result": "success", "outputs": {
+                "matrix": '{"include":[{"project":"","specs":["specs"]}]}'}}
             status, ran = runner.job("plansync-apply.yml", "apply-reviewed",
-                                     workspace(tmp_path, f"merge-{attempt}"))
+                                     workspace(tmp_path, f"merge-{attempt}"),
+                                     {"project": "", "specs": ["specs"]})
             assert status == "success", "\n".join(runner.log)
             assert "Tell the pull request what was applied, or why nothing was" in ran
             comment = github.comments[7][-1]["body"]
@@ -247,7 +337,8 @@ def test_a_merge_through_the_example_workflows_as_a_runner_runs_them(
             assert "| 156142 | updated | amount, recurring_count |" in comment, comment
         assert len(github.comments[7]) == 3  # mallory's, the plan's, the apply's
 
-        status, _ = runner.job("plansync-drift.yml", "drift", workspace(tmp_path, "night"))
+        status, _ = runner.job("plansync-drift.yml", "drift", workspace(tmp_path, "night"),
+                               {"project": "", "specs": ["specs"]})
         assert status == "success", "\n".join(runner.log)
         assert runner.written["drift"]["exit-code"] == "0"  # live is what was applied
 
@@ -265,8 +356,9 @@ def test_a_merge_without_a_reviewed_plan_is_reported_on_the_pull_request(
         env = {"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO,
                "GITHUB_RUN_ID": "555"}
         runner = Runner(tmp_path, emulator_dir, emulator, env)
+        runner.needs["projects"] = {"result": "success", "outputs": {"matrix": "{}"}}
         status, ran = runner.job("plansync-apply.yml", "apply-reviewed",
-                                 workspace(tmp_path, "merge"))
+                                 workspace(tmp_path, "merge"), {"project": "", "specs": ["specs"]})
         assert runner.written["reviewed"]["pull"] == "7"  # by the real `ci fetch-plan`
         assert ran == ["The default branch as it is now (what the plan is compared with)",
                        "Fetch the plan the merged pull request's review saw",
@@ -308,23 +400,27 @@ def test_the_report_steps_command_line_parses_once_resolved() -> None:
 
 
 def test_the_plan_comment_steps_command_line_parses_once_resolved() -> None:
-    """`--pull ${{ github.event.pull_request.number }} --file ...` resolved, split as the
-    action splits it, parsed as click parses it; the step runs whatever plan's exit code
-    (an error or a guardrail breach is shown on the pull request too)."""
+    """`--pull ${{ github.event.pull_request.number }} --matrix ... --plans ...` resolved,
+    split as the action splits it, parsed as click parses it; the comment job runs after
+    the plan jobs whatever they concluded (a failed one is said in the comment), and not
+    without the projects job's matrix."""
     from plansync.commands.ci import ci
 
     workflow = yaml.safe_load((ROOT / "examples" / "github-actions" / "plansync-plan.yml")
                               .read_text())
-    step = next(s for s in workflow["jobs"]["plan"]["steps"]
-                if s.get("with", {}).get("command") == "ci comment-plan")
-    for code in ("0", "1", "2", "3"):
-        written = {"exit-code": code, "output-file": "/t/plansync-plan-output.txt"}
-        contexts = {"github": {"event": {"pull_request": {"number": 7}}},
-                    "steps": {"plan": {"outputs": action_outputs(ACTION, {"run": written})}}}
-        assert runs_if(step["if"], contexts)
-        args = interpolate(step["with"]["args"], contexts).split()
-        context = ci.commands["comment-plan"].make_context("comment-plan", args)
-        assert context.params == {"pull": 7, "file": Path("/t/plansync-plan-output.txt")}
+    job = workflow["jobs"]["comment"]
+    step = next(s for s in job["steps"] if s.get("with", {}).get("command") == "ci comment-plan")
+    for plans in ("success", "failure", "skipped"):
+        needs = {"projects": {"result": "success"}, "plan": {"result": plans}}
+        assert runs_if(job["if"], {"needs": needs}, status="failure")
+    assert not runs_if(job["if"], {"needs": {"projects": {"result": "failure"}}},
+                       status="failure")
+    contexts = {"github": {"event": {"pull_request": {"number": 7}}}, "runner": {"temp": "/t"}}
+    args = interpolate(step["with"]["args"], contexts).split()
+    context = ci.commands["comment-plan"].make_context("comment-plan", args)
+    assert context.params == {"pull": 7, "file": None,
+                              "matrix": Path("/t/plansync-matrix.json"),
+                              "plans": Path("/t/plansync-comments")}
 
 
 def test_the_action_refuses_runner_local_state_and_runs_on_postgres(
@@ -499,3 +595,61 @@ def test_the_install_runs_only_pinned_versions_even_in_the_build(tmp_path: Path)
     assert {n: v for n, v in left.items() if n not in ("pip", "setuptools", "plansync")
             and pinned.get(n) != v} == {}
     assert "plansync" in left
+
+
+def test_a_pull_request_touching_one_project_plans_only_it(
+        tmp_path: Path, emulator_dir: Path, emulator: Emulator) -> None:
+    """The plan workflow's first job, its steps run as the runner runs them: the changed
+    paths from the pull request's real history (git diff BASE...HEAD), the projects they
+    touch by the real `plansync projects` against the default branch's plansync.yaml;
+    then each plan job's environment, paths and artifact for its entry."""
+    import json
+
+    runner = Runner(tmp_path, emulator_dir, emulator, {})
+    first = workspace(tmp_path, "projects", pull_request=True)
+    (first / "plansync.yaml").write_text(
+        "projects:\n  sg: {specs: [specs/sg]}\n  th: {specs: [specs/th, specs/th-more]}\n")
+    history = first / ".plansync-pr"
+    base = git(history, "rev-parse", "HEAD")
+    for name in ("sg", "th"):
+        (history / "specs" / name).mkdir()
+        (history / "specs" / name / "plans.yaml").write_text(f"# {name}\n")
+    git(history, "add", "-A")
+    git(history, "commit", "-q", "-m", "both projects")
+    base = git(history, "rev-parse", "HEAD")
+    (history / "specs" / "th" / "plans.yaml").write_text("# th, changed\n")
+    git(history, "commit", "-q", "-am", "th only")
+    event = runner.contexts["github"]["event"]["pull_request"]
+    event["base"], event["head"] = {"sha": base}, {"sha": git(history, "rev-parse", "HEAD")}
+    status, _ = runner.job("plansync-plan.yml", "projects", first)
+    assert status == "success", "\n".join(runner.log)
+    matrix = runner.needs["projects"]["outputs"]["matrix"]
+    assert json.loads(matrix) == {"include": [
+        {"project": "th", "specs": ["specs/th", "specs/th-more"]}]}
+    plan = yaml.safe_load((ROOT / "examples" / "github-actions" / "plansync-plan.yml")
+                          .read_text())["jobs"]["plan"]
+    contexts = {**runner.contexts, "needs": runner.needs,
+                "matrix": json.loads(matrix)["include"][0], "runner": {"temp": "/t"}}
+    assert runs_if(plan["if"], contexts)
+    assert interpolate(plan["environment"], contexts) == "plansync-plan-th"
+    step = next(s for s in plan["steps"] if s.get("id") == "plan")
+    assert interpolate(step["with"]["project"], contexts) == "th"
+    assert interpolate(step["with"]["paths"], contexts) == \
+        ".plansync-pr/specs/th .plansync-pr/specs/th-more"
+    saved = next(s for s in plan["steps"] if s.get("name", "").startswith("Save the reviewed"))
+    assert interpolate(saved["with"]["name"], contexts) == \
+        f"plansync-plan-th-{event['head']['sha']}"  # what ci fetch-plan --project th takes
+    # A spec moved from sg to th touches both; a change outside every project, none.
+    git(history, "mv", "specs/sg/plans.yaml", "specs/th/moved.yaml")
+    git(history, "commit", "-q", "-m", "move")
+    event["base"], event["head"] = event["head"], {"sha": git(history, "rev-parse", "HEAD")}
+    assert runner.job("plansync-plan.yml", "projects", first)[0] == "success"
+    assert [e["project"] for e in json.loads(
+        runner.needs["projects"]["outputs"]["matrix"])["include"]] == ["sg", "th"]
+    (history / "specs" / "README.md").write_text("not a project's\n")
+    git(history, "commit", "-q", "-am", "docs")
+    event["base"], event["head"] = event["head"], {"sha": git(history, "rev-parse", "HEAD")}
+    assert runner.job("plansync-plan.yml", "projects", first)[0] == "success"
+    contexts["needs"] = runner.needs
+    assert runner.needs["projects"]["outputs"]["matrix"] == '{"include":[]}'
+    assert not runs_if(plan["if"], contexts)  # no plan job; the comment says so

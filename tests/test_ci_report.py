@@ -487,3 +487,101 @@ def test_a_refused_comment_is_one_clear_error(
         "fault 403)",
         "  hint: check the job's permissions: actions: read, pull-requests: write, "
         "contents: read"]
+
+
+# --- a matrix of projects: one plan comment, an apply comment a project -----------------
+
+def plan_job_artifacts(folder: Path, project: str, markdown: str, code: int) -> None:
+    """What a plan job of the matrix saves for the comment job (plansync-plan.yml), as
+    download-artifact unpacks it: a folder per artifact."""
+    saved = folder / ("plansync-comment" + (f"-{project}" if project else ""))
+    saved.mkdir(parents=True)
+    (saved / "plan.md").write_text(markdown, encoding="utf-8")
+    (saved / "exit-code").write_text(f"{code}\n")
+
+
+def comment_matrix(env: dict[str, str], tmp_path: Path, *projects: str
+                   ) -> CompletedProcess[str]:
+    matrix = tmp_path / "matrix.json"
+    matrix.write_text(json.dumps({"include": [{"project": p, "specs": [f"specs/{p}"]}
+                                              for p in projects]}))
+    return run("ci", "comment-plan", "--pull", "7", "--matrix", str(matrix),
+               "--plans", str(tmp_path / "plans"), env=env)
+
+
+def test_one_plan_comment_has_a_section_per_project_and_says_which_failed(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    plans = tmp_path / "plans"
+    plan_job_artifacts(plans, "sg", PLAN, 2)
+    plan_job_artifacts(plans, "th", "#### plansync plan: refused by a guardrail\n", 3)
+    plan_job_artifacts(plans, "vn", "", 0)  # printed nothing
+    # my: its job failed before it saved anything (an environment's approval, an install).
+    done = comment_matrix(env, tmp_path, "sg", "th", "my", "vn")
+    assert done.returncode == 0, done.stderr
+    [posted] = github.comments[7]
+    body = posted["body"]
+    assert body.startswith(f"{PLAN_MARKER}\n#### plansync plan: 4 project(s), **failed: th, "
+                           "my**\n")
+    sections = body.split("### Project ")[1:]
+    assert [s.split("`")[1] for s in sections] == ["sg", "th", "my", "vn"]
+    assert PLAN in sections[0] and "Failed" not in sections[0]
+    assert sections[1].startswith("`th`\n\n**Failed** (exit code 3: the plan breaks a "
+                                  "guardrail):\n\n#### plansync plan: refused")
+    assert ("**Failed**: its plan job failed before it saved a plan to show; the log of "
+            f"[the run]({RUN_URL}) says why.") in sections[2]
+    assert "plansync plan printed nothing" in sections[3]
+    again = comment_matrix(env, tmp_path, "sg")  # a later push touches sg only
+    assert again.returncode == 0, again.stderr
+    [updated] = github.comments[7]
+    assert updated["id"] == posted["id"] and "`th`" not in updated["body"]
+
+
+def test_the_matrix_comment_of_a_repository_without_projects_is_the_plan_comment(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    plan_job_artifacts(tmp_path / "plans", "", PLAN, 2)
+    assert comment_matrix(env, tmp_path, "").returncode == 0
+    assert [c["body"] for c in github.comments[7]] == [f"{PLAN_MARKER}\n{PLAN}"]  # as ever
+    no_change = comment_matrix(env, tmp_path)  # a push that touches no project
+    assert no_change.returncode == 0, no_change.stderr
+    assert "this pull request changes no project's specs" in github.comments[7][0]["body"]
+
+
+def test_the_matrix_comment_fits_githubs_limit_with_every_projects_section(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    long = PLAN + "".join(f"| ~ | {n} | Gold | update | amount |\n" for n in range(9000))
+    for name in ("sg", "th", "my"):
+        plan_job_artifacts(tmp_path / "plans", name, long, 2)
+    assert comment_matrix(env, tmp_path, "sg", "th", "my").returncode == 0
+    body = github.comments[7][0]["body"]
+    assert len(body) <= COMMENT_LIMIT
+    assert body.count("… cut: see the whole plan in the job summary") == 3
+    assert all(f"### Project `{name}`" in body for name in ("sg", "th", "my"))
+
+
+def test_a_matrix_naming_a_folder_outside_is_refused_and_nothing_is_posted(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    done = comment_matrix(env, tmp_path, "../../etc")
+    assert done.returncode == 1
+    assert "names the project '../../etc', which is not a project name" in done.stderr
+    assert github.comments == {}
+    both = run("ci", "comment-plan", "--pull", "7", env=env)
+    assert both.returncode == 64 and "give --file (one plan), or --matrix and --plans" \
+        in both.stderr
+
+
+def test_each_projects_apply_is_told_in_its_own_comment(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    row = {"id": "156142", "result": "updated", "detail": "amount"}
+    assert report(env, tmp_path, applied(row), "--project", "sg").returncode == 0
+    assert report(env, tmp_path, applied(), "--project", "th", "--exit-code",
+                  "1").returncode == 0
+    assert report(env, tmp_path, applied(row), "--project", "sg").returncode == 0  # re-run
+    bodies = [c["body"] for c in github.comments[7]]
+    assert len(bodies) == 2
+    assert bodies[0].startswith("<!-- plansync-apply:sg -->\n### plansync, project `sg`: "
+                                "the reviewed plan was applied")
+    assert bodies[1].startswith("<!-- plansync-apply:th -->\n### plansync, project `th`: ")
+    assert report(env, tmp_path, applied(row)).returncode == 0  # no project: as before
+    assert github.comments[7][2]["body"].startswith(f"{APPLY_MARKER}\n### plansync: ")
+    bad = report(env, tmp_path, applied(row), "--project", "S G")
+    assert bad.returncode == 64 and "'S G' is not a project name" in bad.stderr

@@ -11,7 +11,7 @@ from subprocess import CompletedProcess
 
 import pytest
 
-from tests.fake_github import PLAN_WORKFLOW, REPO, TOKEN, FakeGitHub, workflow_text
+from tests.fake_github import PLAN_WORKFLOW, REPO, TOKEN, FakeGitHub, workflow_text, zipped
 from tests.helpers import run
 
 PLAN = b'{"plan": "reviewed"}'
@@ -379,3 +379,36 @@ def test_an_unexpected_failure_still_saves_a_reason_without_its_words(
     assert saved["error"] == ("ci fetch-plan stopped on an unexpected RuntimeError: "
                               "nothing was fetched, so nothing is applied")
     assert "s3cr3t" not in out.read_text()
+
+
+def test_a_projects_apply_fetches_only_its_own_plan_for_the_head(
+        github: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    """The plan workflow's matrix saves a plan a project (plansync-plan-PROJECT-HEAD); the
+    apply job of sg takes sg's, never th's, a repository-wide one, or sg's of another
+    head; another project's change on main since does not stop sg's."""
+    github.page_size = 2  # the artifacts come over several pages
+    github.merge("merge1", 7, "head1", files={"specs/sg/plans.yaml": "plans: [sg]\n"})
+    github.plan_run(101, "head1", b'{"plan": "sg"}', name="plansync-plan-sg-head1")
+    for number, (name, plan) in enumerate([("plansync-plan-th-head1", b'{"plan": "th"}'),
+                                           ("plansync-plan-head1", b'{"plan": "all"}'),
+                                           ("plansync-plan-sg-head0", b'{"plan": "old"}'),
+                                           ("plansync-comment-sg", b"# markdown")]):
+        artifact_id = 2000 + number
+        github.archives[artifact_id] = zipped({"plan.json": plan})
+        github.artifacts[101].insert(0, {
+            "id": artifact_id, "name": name, "size_in_bytes": 200, "expired": False,
+            "archive_download_url": f"{github.url}/repos/{REPO}/actions/artifacts/"
+                                    f"{artifact_id}/zip"})
+    github.commit("th-change", {"specs/th/plans.yaml": "plans: [th2]\n"}, "merge1")
+    github.branches["main"] = "th-change"
+    out = tmp_path / "reviewed.json"
+    fetched = fetch(env, tmp_path, "merge1", "--project", "sg", "--spec-path", "specs/sg")
+    assert fetched.returncode == 0, fetched.stderr
+    assert out.read_bytes() == b'{"plan": "sg"}'
+    assert "Saved project sg's plan reviewed on pull request #7" in fetched.stdout
+    assert [p for _, p in github.seen if "/artifacts/" in p and p.endswith("/zip")] == [
+        f"/repos/{REPO}/actions/artifacts/1010/zip"]  # only sg's was downloaded
+    assert "saved no artifacts named plansync-plan-my-head1" in refused(
+        env, tmp_path, "merge1", "--project", "my", "--spec-path", "specs/my")
+    assert "(changed: specs/th/plans.yaml)" in refused(  # th's apply: main moved on
+        env, tmp_path, "merge1", "--project", "th", "--spec-path", "specs/th")

@@ -205,7 +205,7 @@ def test_init_scaffolds_and_never_overwrites(tmp_path: Path) -> None:
         assert (root / name).read_text()
     assert (root / ".gitignore").read_text() == (
         "node_modules/\n*.pem\n# plansync: state, and keys that must never be committed\n"
-        ".plansync/\n*.key\n*.p12\n*.pfx\nkeys/\n*.db\n")
+        ".plansync/\n*.key\n*.p12\n*.pfx\nkeys/\n*.db\n*.db-wal\n*.db-shm\n")
     assert run("validate", str(root / "specs")).returncode == 0
     again = run("init", str(root))
     assert "created" not in again.stdout and "has every entry" in again.stdout
@@ -220,6 +220,20 @@ def test_a_fresh_init_has_a_commented_settings_file(tmp_path: Path) -> None:
                  env={"PLANSYNC_CONFIG": str(tmp_path / "new" / "plansync.yaml")})
     assert broken.returncode == 1
     assert "merchant key file" in broken.stderr and "does not exist" in broken.stderr
+
+
+def test_the_settings_files_projects_example_works_when_uncommented(tmp_path: Path) -> None:
+    assert run("init", str(tmp_path / "new")).returncode == 0
+    settings = tmp_path / "new" / "plansync.yaml"
+    text = settings.read_text()
+    start = text.index("# projects:\n")
+    example = "".join(line[2:] + "\n" for line in text[start:].splitlines())
+    settings.write_text(text[:start] + example)
+    listed = run("projects", "--json", env={"PLANSYNC_CONFIG": str(settings)})
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == [
+        {"name": "sg", "specs": ["specs/sg"], "workspace": "sg"},
+        {"name": "th", "specs": ["specs/th"], "workspace": "th"}]
 
 
 def test_validate_of_a_whole_repository_skips_yaml_that_is_not_a_spec(tmp_path: Path) -> None:
@@ -238,7 +252,8 @@ def test_validate_of_a_whole_repository_skips_yaml_that_is_not_a_spec(tmp_path: 
 def test_init_ignores_the_emulator_database_and_says_next_steps_from_inside(
         tmp_path: Path) -> None:
     result = run("init", str(tmp_path / "my-plans"))
-    assert "*.db" in (tmp_path / "my-plans" / ".gitignore").read_text().splitlines()
+    ignored = (tmp_path / "my-plans" / ".gitignore").read_text().splitlines()
+    assert {"*.db", "*.db-wal", "*.db-shm"} <= set(ignored)  # SQLite's WAL files too
     assert f"  cd {tmp_path / 'my-plans'}\n  plansync import YOUR-PLAN-IDS --out " \
            "specs/imported.yaml\n  plansync plan specs/" in result.stdout
 
@@ -328,7 +343,9 @@ def test_init_upgrade_rewrites_only_plansyncs_workflows_showing_the_diff(
         in out
     assert '-    - cron: "0 5 * * *"\n+    - cron: "17 2 * * *"\n' in out  # an edit undone
     for name in ("plansync.yaml", "specs/plans.yaml", ".gitignore", "schemas/"):
-        assert name not in out  # not even looked at
+        # Not even looked at (init names each file it looks at by its path; the
+        # workflows' own text may mention plansync.yaml).
+        assert f"{repo}/{name}" not in out
     (repo / "specs" / "plans.yaml").unlink()  # the user's choice: upgrade keeps it
     assert run("init", str(repo), "--upgrade").returncode == 0
     assert not (repo / "specs" / "plans.yaml").exists()

@@ -188,6 +188,17 @@ def test_exactly_one_artifact_with_the_name_within_the_limit() -> None:
         choose_artifact([an_artifact(expired=True)], run, "head7", 1000)
 
 
+def test_a_projects_artifact_is_named_for_the_project_and_the_head() -> None:
+    run = a_run(101)
+    sg = an_artifact(name="plansync-plan-sg-head7")
+    listed = [an_artifact(name="plansync-plan-th-head7"), an_artifact(),  # th's, no project's
+              an_artifact(name="plansync-plan-sg-head6"), sg]  # sg's of another head
+    assert choose_artifact(listed, run, "head7", 1000, "sg") == sg
+    assert choose_artifact(listed, run, "head7", 1000).name == "plansync-plan-head7"
+    with pytest.raises(NotReviewed, match="saved no artifacts named plansync-plan-my-head7"):
+        choose_artifact(listed, run, "head7", 1000, "my")
+
+
 def test_the_zip_holds_exactly_one_plan_json_within_the_limit() -> None:
     run = a_run(101)
     assert unpack_plan(zipped({"plan.json": b"{}"}), run, 100) == b"{}"

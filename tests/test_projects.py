@@ -238,3 +238,22 @@ def test_what_is_one_projects_is_refused_for_several(repo: Path, emulator, args:
     assert result.returncode == 64, result.stderr
     assert f"{said}: one project's, and this run is of several" in result.stderr
     assert sent_writes(emulator) == {}
+
+
+def test_projects_prints_the_workflows_github_matrix(repo: Path, tmp_path: Path) -> None:
+    (repo / "changed.txt").write_text("specs/th/plans.yaml\n")
+    touched_th = run_in({}, repo, "projects", "--changed", "changed.txt", "--github-matrix")
+    assert touched_th.returncode == 0, touched_th.stderr
+    assert touched_th.stdout == '{"include":[{"project":"th","specs":["specs/th"]}]}\n'
+    (repo / "changed.txt").write_text("README.md\n")
+    none = run_in({}, repo, "projects", "--changed", "changed.txt", "--github-matrix")
+    assert none.stdout == '{"include":[]}\n'
+    every = run_in({}, repo, "projects", "--github-matrix")
+    assert [e["project"] for e in json.loads(every.stdout)["include"]] == ["sg", "th"]
+    # A repository without projects: one job, no --project, on specs/ (as before projects).
+    (tmp_path / "single").mkdir()
+    (tmp_path / "single" / "plansync.yaml").write_text("merchant_id: JT01\n")
+    single = run_in({}, tmp_path / "single", "projects", "--github-matrix")
+    assert single.stdout == '{"include":[{"project":"","specs":["specs"]}]}\n'
+    both = run_in({}, repo, "projects", "--json", "--github-matrix")
+    assert both.returncode == 64 and "give one" in both.stderr

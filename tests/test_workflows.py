@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.gha import runs_if, zizmor
+from tests.gha import interpolate, runs_if, zizmor
 from tests.helpers import run
 
 ROOT = Path(__file__).parents[1]
@@ -125,6 +125,16 @@ def test_the_output_check_catches_the_undeclared_pull() -> None:
         "j: steps.x.outputs.y: no earlier step 'x', or one whose outputs are unknown"]
 
 
+def entry(project: str, *specs: str) -> dict[str, Any]:
+    """The contexts of one matrix job: ``plansync projects --github-matrix``'s entry."""
+    return {"matrix": {"project": project, "specs": list(specs) or ["specs"]},
+            "github": {"event": {"pull_request": {"head": {"sha": "f00d" * 10}}}}}
+
+
+def environment(job: dict[str, Any], project: str) -> str:
+    return interpolate(job["environment"], entry(project))
+
+
 def job(name: str, job_id: str) -> dict[str, Any]:
     found: dict[str, Any] = yaml.safe_load((EXAMPLES / name).read_text())["jobs"][job_id]
     return found
@@ -147,7 +157,8 @@ def test_the_plan_workflow_routes_each_exit_code(code: str, saved: bool, comment
     contexts = {"steps": {"plan": {"outputs": {"exit-code": code,
                                                "output-file": "/tmp/out.md"}}}}
     assert runs_if(step_named(steps, "Save the reviewed plan")["if"], contexts) is saved
-    assert runs_if(step_named(steps, "Post or update")["if"], contexts) is commented
+    for kept in ("Keep the plan's Markdown", "Save them for the comment job"):
+        assert runs_if(step_named(steps, kept)["if"], contexts) is commented
     assert runs_if(step_named(steps, "Fail when")["if"], contexts) is failed
 
 
@@ -177,9 +188,15 @@ def test_no_pull_request_code_runs_with_the_key() -> None:
     workflow = yaml.safe_load((EXAMPLES / "plansync-plan.yml").read_text())
     trigger = workflow[True]  # YAML 1.1 reads the key `on` as true
     assert list(trigger) == ["pull_request_target"]  # defined by the default branch
-    plan = workflow["jobs"]["plan"]
-    assert plan["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
-    assert plan["environment"] == "plansync-plan"
+    jobs = workflow["jobs"]
+    plan = jobs["plan"]
+    same_repo = "github.event.pull_request.head.repo.full_name == github.repository"
+    assert jobs["projects"]["if"] == same_repo
+    assert plan["if"].startswith(same_repo + " && ")
+    assert "environment" not in jobs["projects"] and "environment" not in jobs["comment"]
+    assert "secrets." not in yaml.safe_dump(jobs["projects"]) + yaml.safe_dump(jobs["comment"])
+    assert environment(plan, "") == "plansync-plan"  # as before projects
+    assert environment(plan, "sg") == "plansync-plan-sg"
     base, pr = [s for s in plan["steps"] if s.get("uses", "").startswith("actions/checkout@")]
     assert base["with"] == {"ref": "${{ github.event.repository.default_branch }}",
                             "persist-credentials": False}
@@ -188,7 +205,9 @@ def test_no_pull_request_code_runs_with_the_key() -> None:
                           "persist-credentials": False}
     step = next(s for s in plan["steps"] if s.get("id") == "plan")
     assert step["uses"] == LOCAL  # from the workspace: the default branch's checkout
-    assert step["with"]["paths"] == ".plansync-pr/specs"
+    assert interpolate(step["with"]["paths"], entry("")) == ".plansync-pr/specs"
+    assert interpolate(step["with"]["paths"], entry("sg", "specs/sg", "specs/sg2")) == \
+        ".plansync-pr/specs/sg .plansync-pr/specs/sg2"
     assert "PLANSYNC_CONFIG" not in yaml.safe_dump(workflow)  # plansync.yaml: main's
 
 
@@ -198,7 +217,8 @@ def test_the_apply_compares_with_the_default_branch_as_it_is_now() -> None:
         checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
         assert checkout["with"]["ref"] == "${{ github.event.repository.default_branch }}"
         apply = next(s for s in steps if s.get("with", {}).get("command") == "apply")
-        assert apply["with"]["paths"] == "specs"
+        assert interpolate(apply["with"]["paths"], entry("")) == "specs"
+        assert interpolate(apply["with"]["project"], entry("")) == ""  # no --project
     fetch = next(s for s in job("plansync-apply.yml", "apply-reviewed")["steps"]
                  if s.get("id") == "reviewed")
     assert "--before ${{ github.event.before }}" in fetch["with"]["args"]
@@ -206,8 +226,11 @@ def test_the_apply_compares_with_the_default_branch_as_it_is_now() -> None:
 
 def test_least_permissions_environments_and_no_persisted_credentials() -> None:
     wanted = {
-        ("plansync-plan.yml", "plan"): {"contents": "read", "pull-requests": "write",
-                                        "id-token": "write"},
+        ("plansync-plan.yml", "projects"): {"contents": "read"},
+        ("plansync-plan.yml", "plan"): {"contents": "read", "id-token": "write"},
+        ("plansync-plan.yml", "comment"): {"contents": "read", "pull-requests": "write"},
+        ("plansync-apply.yml", "projects"): {"contents": "read"},
+        ("plansync-drift.yml", "projects"): {"contents": "read"},
         ("plansync-apply.yml", "apply-reviewed"): {"contents": "read", "actions": "read",
                                                    "pull-requests": "write",
                                                    "id-token": "write"},
@@ -223,7 +246,10 @@ def test_least_permissions_environments_and_no_persisted_credentials() -> None:
             assert body["permissions"] == wanted[path.name, job_id], (path.name, job_id)
             keyed = [s for s in body["steps"] if "merchant-key" in s.get("with", {})]
             if keyed:  # the keys are environment secrets, released only to the default branch
-                assert body["environment"] in ("plansync-plan", "plansync-apply"), job_id
+                assert environment(body, "") in ("plansync-plan", "plansync-apply"), job_id
+                assert environment(body, "sg") == environment(body, "") + "-sg", job_id
+            else:
+                assert "environment" not in body and "secrets." not in str(body), job_id
             for step in body["steps"]:
                 if step.get("uses", "").startswith("actions/checkout@"):
                     assert step["with"]["persist-credentials"] is False, (path.name, job_id)

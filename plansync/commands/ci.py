@@ -22,6 +22,25 @@ BOT = "github-actions[bot]"  # the identity GITHUB_TOKEN posts as
 PULL_NUMBER = re.compile(r"[1-9][0-9]{0,17}", re.ASCII)  # 18 digits: int() reads them
 
 
+def _project(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--project: a name plansync.yaml's projects: may hold ("" is none: the workflows'
+    matrix entry of a repository without projects)."""
+    from plansync.projects import NAME_RE
+
+    if not value:
+        return None
+    if not NAME_RE.fullmatch(value):
+        raise click.BadParameter(f"{quoted(value)} is not a project name (1-40 lower-case "
+                                 "letters, digits, '-' or '_')")
+    return value
+
+
+project_option = click.option(
+    "--project", callback=_project, metavar="NAME",
+    help="The project of plansync.yaml's projects: this step is about (the workflows' "
+         "matrix.project; empty: a repository without projects).")
+
+
 def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
     from plansync.gitops.review import parse_size
 
@@ -53,16 +72,19 @@ def ci() -> None:
 @click.option("--max-artifact-size", default="10MB", callback=_size, show_default=True,
               help="The largest plan artifact accepted, zipped or unpacked "
               "(10MB, 512KB or bytes).")
+@project_option
 def fetch_plan(sha: str, out: Path, workflow: str, before: str | None,
-               spec_paths: Sequence[str], max_artifact_size: int) -> int:
+               spec_paths: Sequence[str], max_artifact_size: int,
+               project: str | None) -> int:
     """Save the plan that the merged pull request's review saw: the artifact of the
-    plan workflow's trusted run on its head commit. Exit 1, saying which check failed,
+    plan workflow's trusted run on its head commit (with --project, that project's
+    artifact: plansync-plan-PROJECT-HEAD). Exit 1, saying which check failed,
     if there is none (the reason is then what --out holds, for `ci report --results`)."""
     from plansync.gitops import fetch
     from plansync.gitops.github import GitHub
     from plansync.gitops.report import FETCH_PLAN
 
-    settings = fetch.Settings(sha, before, workflow, spec_paths, max_artifact_size)
+    settings = fetch.Settings(sha, before, workflow, spec_paths, max_artifact_size, project)
     try:
         found = fetch.reviewed_plan(GitHub.from_environment(os.environ), settings,
                                     on_pull=lambda pull: _output("pull", str(pull.number)))
@@ -84,7 +106,8 @@ def fetch_plan(sha: str, out: Path, workflow: str, before: str | None,
         raise
     run_url = safe_url(found.run_url)  # GitHub's html_url: no secret, unless a proxy adds one
     _output("plan-run", run_url)
-    click.echo(f"Saved the plan reviewed on pull request #{found.pull} (head "
+    whose = f"project {project}'s plan" if project else "the plan"
+    click.echo(f"Saved {whose} reviewed on pull request #{found.pull} (head "
                f"{found.head_sha[:12]}, run {found.run_id} {run_url}) to {out}.")
     return 0
 
@@ -111,11 +134,14 @@ def _pull_number(source: str) -> Callable[[click.Context, click.Parameter, str],
 @click.option("--exit-code", type=int, default=0, show_default=True,
               help="apply's exit code.")
 @click.option("--reason", help="Why nothing was applied (shown on the pull request).")
-def report(pull: int, results: Path | None, exit_code: int, reason: str | None) -> int:
+@project_option
+def report(pull: int, results: Path | None, exit_code: int, reason: str | None,
+           project: str | None) -> int:
     """Post (or update) the pull request comment saying what the merge applied. A re-run
     of an applied plan leaves the earlier comment as it is, and says whether that apply
     was complete. A malformed --results file is exit 1, and nothing is posted. Every
-    text is cut to GitHub's limits (65,536 characters a comment, 1 MiB a job summary)."""
+    text is cut to GitHub's limits (65,536 characters a comment, 1 MiB a job summary).
+    With --project, the comment is that project's own (`<!-- plansync-apply:NAME -->`)."""
     from plansync.gitops import report as words
     from plansync.gitops.github import GitHub
 
@@ -136,18 +162,18 @@ def report(pull: int, results: Path | None, exit_code: int, reason: str | None) 
         os.environ.get("GITHUB_SERVER_URL", "https://github.com"),
         os.environ.get("GITHUB_REPOSITORY", ""), os.environ.get("GITHUB_RUN_ID", "")))
     github = GitHub.from_environment(os.environ)
-    existing = words.existing_comment(github, pull, words.APPLY_MARKER, BOT)
+    existing = words.existing_comment(github, pull, words.apply_marker(project), BOT)
     earlier = words.already_applied(document) if document is not None else None
     if earlier is not None:
         # A re-run: the earlier comment says what was written and what was not, and is
         # still true; keep it. In part (or not known to be complete): it is not applied
         # again, and apply's own exit code fails the job, so this step succeeds.
         if existing is None:
-            words.post(github, pull, words.fit_comment(earlier.comment(run_url), run_url),
-                       None)
+            words.post(github, pull, words.fit_comment(
+                words.for_project(earlier.comment(run_url), project), run_url), None)
         text = shown = earlier.said()
     else:
-        body = words.outcome(document, exit_code, run_url, reason)
+        body = words.for_project(words.outcome(document, exit_code, run_url, reason), project)
         words.post(github, pull, words.fit_comment(body, run_url), existing)
         shown = words.outcome(document, exit_code, run_url, reason, fit="summary")
         text = words.outcome(document, exit_code, run_url, reason, fit="none")
@@ -164,32 +190,77 @@ def report(pull: int, results: Path | None, exit_code: int, reason: str | None) 
 @click.option("--pull", "pull", required=True, callback=_pull_number(
                   "the plan workflow passes github.event.pull_request.number"),
               help="The pull request number (github.event.pull_request.number).")
-@click.option("--file", "file", required=True, type=click.Path(path_type=Path),
+@click.option("--file", "file", type=click.Path(path_type=Path),
               help="plan --markdown's output (the plan step's output-file).")
-def comment_plan(pull: int, file: Path) -> int:
+@click.option("--matrix", "matrix", type=click.Path(path_type=Path),
+              help="The plan jobs' matrix (plansync projects --github-matrix): a section "
+                   "for each of its projects, from --plans.")
+@click.option("--plans", "plans", type=click.Path(file_okay=False, path_type=Path),
+              help="With --matrix: the folder the plan jobs' artifacts were downloaded to "
+                   "(plansync-comment[-PROJECT]/plan.md and exit-code each).")
+def comment_plan(pull: int, file: Path | None, matrix: Path | None,
+                 plans: Path | None) -> int:
     """Post the plan as the pull request's `<!-- plansync-plan -->` comment, or update
     that comment in place: only one written by github-actions[bot] (one by anyone else
     is never touched). A plan longer than GitHub's 65,536 characters is cut, with a
-    link to the run, whose job summary has all of it."""
-    from plansync.folders import read_regular
+    link to the run, whose job summary has all of it. With --matrix and --plans: one
+    comment over the plan jobs of a matrix, a section a project, saying which failed."""
     from plansync.gitops import report as words
     from plansync.gitops.github import GitHub
 
-    try:  # before anything is asked of GitHub or posted
-        markdown = read_regular(file).decode("utf-8")
+    if (file is None) == (matrix is None) or (matrix is None) != (plans is None):
+        raise click.UsageError("give --file (one plan), or --matrix and --plans (a matrix "
+                               "of plan jobs)")
+    run_url = safe_url(words.run_url(os.environ))
+    if file is not None:  # before anything is asked of GitHub or posted
+        body = words.plan_comment(_read_plan_markdown(file), run_url)
+    else:
+        assert matrix is not None and plans is not None
+        body = words.plans_comment([words.read_section(plans, name)
+                                    for name in _matrix_projects(matrix)], run_url)
+    github = GitHub.from_environment(os.environ)
+    existing = words.existing_comment(github, pull, words.PLAN_MARKER, BOT)
+    words.post(github, pull, body, existing)
+    click.echo(f"{'Posted' if existing is None else 'Updated'} the plan comment on pull "
+               f"request #{pull}.")
+    return 0
+
+
+def _read_plan_markdown(file: Path) -> str:
+    from plansync.folders import read_regular
+
+    try:
+        return read_regular(file).decode("utf-8")
     except (OSError, ValueError) as exc:  # ValueError: not UTF-8, a NUL in the path
         why = ("not UTF-8 text" if isinstance(exc, UnicodeDecodeError)
                else getattr(exc, "strerror", None) or exc)
         raise PlansyncError(f"cannot read the plan to post, {file}: {why}",
                             "pass the plan step's output-file (plansync plan --markdown's "
                             "output)") from None
-    run_url = safe_url(words.run_url(os.environ))
-    github = GitHub.from_environment(os.environ)
-    existing = words.existing_comment(github, pull, words.PLAN_MARKER, BOT)
-    words.post(github, pull, words.plan_comment(markdown, run_url), existing)
-    click.echo(f"{'Posted' if existing is None else 'Updated'} the plan comment on pull "
-               f"request #{pull}.")
-    return 0
+
+
+def _matrix_projects(path: Path) -> list[str]:
+    """The projects of the matrix file (``{"include": [{"project": NAME}, ...]}``): names
+    only, each a project name or "" (none), since each names a folder to read."""
+    from plansync.folders import read_regular
+    from plansync.projects import NAME_RE
+
+    hint = "pass the projects job's output matrix (plansync projects --github-matrix)"
+    try:
+        document = json.loads(read_regular(path).decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        why = getattr(exc, "strerror", None) or "not JSON"
+        raise PlansyncError(f"cannot read the matrix {path}: {why}", hint) from None
+    entries = document.get("include") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise PlansyncError(f"the matrix {path} is not {{\"include\": [{{\"project\": "
+                            "...}}, ...]}}", hint)
+    names = [e.get("project") for e in entries]
+    for name in names:
+        if not isinstance(name, str) or (name and not NAME_RE.fullmatch(name)):
+            raise PlansyncError(f"the matrix {path} names the project {quoted(str(name))}, "
+                                "which is not a project name", hint)
+    return [str(name) for name in names]
 
 
 def _output(name: str, value: str) -> None:

@@ -13,7 +13,9 @@ import click
 from plansync.errors import PlansyncError
 from plansync.folders import make_private
 
-GITIGNORE = [".plansync/", "*.pem", "*.key", "*.p12", "*.pfx", "keys/", "*.db"]
+# *.db-wal and *.db-shm: SQLite's write-ahead log beside an emulator's database.
+GITIGNORE = [".plansync/", "*.pem", "*.key", "*.p12", "*.pfx", "keys/", "*.db", "*.db-wal",
+             "*.db-shm"]
 WORKFLOWS = ("plansync-plan.yml", "plansync-apply.yml", "plansync-drift.yml")
 
 CONFIG = """\
@@ -46,6 +48,22 @@ guardrails:
   max_cancels: 5              # ... or cancel more
   max_amount_increase: 25     # ... or raise an amount by more than this many percent
   charge_window_hours: 24     # never write a plan that charges within this window
+
+# Several merchant accounts in this repository (README: Several merchant accounts): each
+# project has its own specs, its own settings over the ones above, its own state (this
+# state's backend, in a workspace named after it) and, in CI, its own jobs and GitHub
+# environments (plansync-plan-NAME, plansync-apply-NAME). Keep the specs under specs/.
+# projects:
+#   sg:
+#     specs: [specs/sg]
+#     merchant_id: SG01
+#     merchant_key: keys/sg-private.pem
+#   th:
+#     specs: [specs/th]
+#     merchant_id: TH01
+#     merchant_key: keys/th-private.pem
+#     guardrails:
+#       max_cancels: 2
 """
 
 

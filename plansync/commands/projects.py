@@ -25,6 +25,7 @@ from plansync.printable import printable
 # error; anything else (usage, a signal, a bug) is worse still.
 _RANK = {0: 0, 2: 1, 3: 2, 1: 3}
 _STOPPED = (130, 143)
+NO_PROJECT_SPECS = "specs"  # the workflows' spec folder in a repository without projects
 
 
 def worst(codes: Sequence[int]) -> int:
@@ -136,10 +137,16 @@ def _one_project_only(settings: config.Settings, kwargs: dict[str, Any], names: 
                    "touches every project.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON document: a list of {name, specs, workspace}.")
+@click.option("--github-matrix", "as_matrix", is_flag=True,
+              help="One line of JSON, a GitHub Actions matrix: {\"include\": [{\"project\", "
+                   "\"specs\"}]}, one entry a project; without projects one entry whose "
+                   "project is \"\" (no --project) and whose specs are [\"specs\"] (the "
+                   "workflows' folder); no entries when a change touches no project.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
               help="Settings file (default: $PLANSYNC_CONFIG or the nearest "
                    "plansync.yaml).")
-def projects_command(changed_file: Any, as_json: bool, config_file: Path | None) -> int:
+def projects_command(changed_file: Any, as_json: bool, as_matrix: bool,
+                     config_file: Path | None) -> int:
     """List the projects plansync.yaml declares (the ones a change touches, with
     --changed): what a CI matrix runs, one job per project."""
     import os
@@ -156,16 +163,31 @@ def projects_command(changed_file: Any, as_json: bool, config_file: Path | None)
     listed: list[dict[str, Any]] = [{"name": name,
                "specs": [_shown(spec, base) for spec in declared[name].specs],
                "workspace": settings.of_project(name).workspace} for name in names]
-    if as_json:
+    if as_json and as_matrix:
+        raise click.UsageError("--json and --github-matrix print different documents: "
+                               "give one")
+    if as_matrix:
+        click.echo(json.dumps(github_matrix(listed, declared=bool(declared)),
+                              separators=(",", ":")))
+    elif as_json:
         click.echo(json.dumps(listed, indent=2))
     elif not declared:
         click.echo(f"{settings.config_file or config.DEFAULT_FILE} declares no projects: "
                    "one merchant account (README: Several merchant accounts)", err=True)
-    for project in listed if not as_json else ():
+    for project in listed if not (as_json or as_matrix) else ():
         click.echo(f"{project['name']}\tworkspace {project['workspace']}\t"
                    f"specs {' '.join(project['specs'])}")
     sys.stdout.flush()
     return 0
+
+
+def github_matrix(listed: Sequence[dict[str, Any]], declared: bool) -> dict[str, Any]:
+    """The workflows' matrix: a job per project listed. A repository without projects is
+    one job whose project is "" (the workflows then pass no --project and use the
+    environments plansync-plan and plansync-apply, as before projects) on specs/."""
+    if not declared:
+        return {"include": [{"project": "", "specs": [NO_PROJECT_SPECS]}]}
+    return {"include": [{"project": p["name"], "specs": p["specs"]} for p in listed]}
 
 
 def _shown(path: Path, base: Path) -> str:

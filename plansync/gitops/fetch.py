@@ -29,12 +29,14 @@ class Settings(NamedTuple):
     workflow_file: str
     spec_paths: Sequence[str]
     max_size: int
+    project: str | None = None  # the project of plansync.yaml's projects: whose plan
 
 
 def reviewed_plan(github: GitHub, settings: Settings,
                   on_pull: Callable[[Pull], None] = lambda pull: None) -> ReviewedPlan:
     """The plan saved by the plan workflow's trusted run for the pull request that
-    ``settings.sha`` merged. Raises NotReviewed, saying why, when there is none."""
+    ``settings.sha`` merged (``settings.project``'s plan, for a project). Raises
+    NotReviewed, saying why, when there is none."""
     sha = settings.sha
     default = default_branch(github)
     pull = _merged_pull(github, sha, settings.before, default)
@@ -67,7 +69,8 @@ def reviewed_plan(github: GitHub, settings: Settings,
     endpoint = f"/actions/runs/{run.id}/artifacts"
     artifacts = [records.artifact(a, github.where(endpoint)) for a in github.items(
         endpoint, f"artifacts of run {run.id}", "artifacts")]
-    artifact = review.choose_artifact(artifacts, run, pull.head_sha, settings.max_size)
+    artifact = review.choose_artifact(artifacts, run, pull.head_sha, settings.max_size,
+                                      settings.project)
     try:
         archive = github.download(artifact.download_url,
                                   f"the plan artifact of run {run.id}", settings.max_size)

@@ -20,13 +20,20 @@ reason, or a plansync plan) before anything is posted. ``outcome`` is pure: that
 document in, the comment out. ``existing_comment`` and ``post`` do the I/O.
 
 The plan workflow's comment (``ci comment-plan``) goes through the same two:
-``plan_comment`` is ``plan --markdown``'s output under ``PLAN_MARKER``, within the limit.
+``plan_comment`` is ``plan --markdown``'s output under ``PLAN_MARKER``, within the limit;
+``plans_comment`` is one comment for a matrix of projects, a section each (a project
+whose job failed says so), each section within its share of the limit.
+
+With projects (plansync.yaml's ``projects:``) each project's apply job tells the pull
+request in a comment of its own (``apply_marker``, ``for_project``): the jobs run at once,
+and one comment written by several would lose all but the last.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from plansync import schema_files
@@ -66,16 +73,106 @@ def plan_comment(markdown: str, run_url: str) -> str:
     if not markdown.strip():
         markdown = (f"### plansync plan printed nothing\n\nThe log of [the run]({run_url}) "
                     "says why.\n")
-    body = f"{PLAN_MARKER}\n{markdown}"
-    if len(body) <= COMMENT_LIMIT:
-        return body
     note = f"\n… cut: see the whole plan in the job summary of [the run]({run_url})\n"
+    return _cut(f"{PLAN_MARKER}\n{markdown}", COMMENT_LIMIT, note)
+
+
+def _cut(body: str, limit: int, note: str) -> str:
+    """``body`` cut at a line to ``limit`` characters with ``note`` after it, closing a
+    code block the cut leaves open (or the note would show as code)."""
+    if len(body) <= limit:
+        return body
     fence = "```\n"
-    kept = body[:COMMENT_LIMIT - len(note) - len(fence)]
-    kept = kept[:kept.rindex("\n") + 1]  # the marker's line ends in one
+    kept = body[:max(limit - len(note) - len(fence), 0)]
+    kept = kept[:kept.rfind("\n") + 1]
     if sum(line.startswith("```") for line in kept.splitlines()) % 2:
         kept += fence
     return kept + note
+
+
+class Section(NamedTuple):
+    """One project's part of the plan comment: what its plan job saved (None: the job
+    saved nothing) and its plan's exit code."""
+    project: str  # "": a repository without projects
+    markdown: str | None
+    exit_code: int | None
+
+
+COMMENT_ARTIFACT = "plansync-comment"  # a plan job's Markdown and exit code, for the comment
+_FAILED = {1: "plansync could not make a plan", 3: "the plan breaks a guardrail"}
+
+
+def comment_artifact(project: str) -> str:
+    """What a plan job names the artifact holding its Markdown and exit code."""
+    return f"{COMMENT_ARTIFACT}-{project}" if project else COMMENT_ARTIFACT
+
+
+def read_section(folder: Path, project: str) -> Section:
+    """A project's section from the downloaded artifacts (``folder``/<artifact name>/
+    plan.md and exit-code), as the comment job finds them; a missing or unreadable one:
+    the job saved nothing."""
+    from plansync.folders import read_regular
+
+    where = folder / comment_artifact(project)
+    try:
+        markdown = read_regular(where / "plan.md").decode("utf-8")
+        code = read_regular(where / "exit-code").decode("ascii").strip()
+    except (OSError, ValueError):
+        return Section(project, None, None)
+    return Section(project, markdown, int(code) if code.isdigit() else None)
+
+
+def plans_comment(sections: Sequence[Section], run_url: str) -> str:
+    """The pull request's plan comment over a matrix of projects: a section a project,
+    each saying whether its job failed; for a repository without projects (one section,
+    project "") the plan comment as it always was."""
+    run = f"[the run]({run_url})"
+    if len(sections) == 1 and not sections[0].project:
+        only = sections[0]
+        if only.markdown is not None:
+            return plan_comment(only.markdown, run_url)
+        return (f"{PLAN_MARKER}\n#### plansync plan failed\n\nThe plan job failed before "
+                f"it saved a plan to show; the log of {run} says why.\n")
+    if not sections:
+        return (f"{PLAN_MARKER}\n#### plansync plan: this pull request changes no project's "
+                f"specs\n\nNothing to plan ({run}).\n")
+    failed = [s.project for s in sections if s.markdown is None or s.exit_code not in (0, 2)]
+    head = (f"{PLAN_MARKER}\n#### plansync plan: {len(sections)} project(s)"
+            + (f", **failed: {', '.join(failed)}**" if failed else "") + "\n\n")
+    share = (COMMENT_LIMIT - len(head)) // len(sections)
+    note = f"\n… cut: see the whole plan in the job summary of {run}\n"
+    parts = []
+    for section in sections:
+        title = f"### Project `{section.project}`\n\n"
+        if section.markdown is None:
+            said = (f"**Failed**: its plan job failed before it saved a plan to show; the "
+                    f"log of {run} says why.\n")
+        elif not section.markdown.strip():
+            said = f"plansync plan printed nothing; the log of {run} says why.\n"
+        elif section.exit_code in (0, 2):
+            said = section.markdown
+        else:
+            why = _FAILED.get(section.exit_code or 0, "plansync stopped")
+            said = (f"**Failed** (exit code {section.exit_code}: {why}):\n\n"
+                    f"{section.markdown}")
+        parts.append(_cut(title + said.rstrip("\n") + "\n\n", share, note + "\n"))
+    return head + "".join(parts).rstrip("\n") + "\n"
+
+
+def apply_marker(project: str | None) -> str:
+    """The apply comment's marker: one comment a project."""
+    return f"<!-- plansync-apply:{project} -->" if project else APPLY_MARKER
+
+
+def for_project(body: str, project: str | None) -> str:
+    """An apply comment (``outcome``, ``Earlier.comment``) as the project's own: its
+    marker, and its title naming the project."""
+    if not project or not body.startswith(APPLY_MARKER + "\n"):
+        return body
+    rest = body[len(APPLY_MARKER) + 1:]
+    if rest.startswith("### plansync: "):
+        rest = f"### plansync, project `{project}`: " + rest[len("### plansync: "):]
+    return f"{apply_marker(project)}\n{rest}"
 
 
 def is_plan(document: Any) -> bool:

@@ -19,9 +19,10 @@ rule below refuses with ``NotReviewed``, naming the check that failed:
   this one is another pull request's run, refused; and when it names this one, the base
   it lists must be the branch it was merged into (not a plan made before the pull
   request was retargeted);
-- the artifact: exactly one named ``plansync-plan-<head>``, not expired, within the size
-  limit, holding exactly one ``plan.json`` within the limit (``choose_artifact``,
-  ``unpack_plan``);
+- the artifact: exactly one named ``plansync-plan-<head>`` (``plansync-plan-<project>-<head>``
+  for a project of plansync.yaml's ``projects:``: each project's job saves its own, and
+  only the project's is applied), not expired, within the size limit, holding exactly
+  one ``plan.json`` within the limit (``choose_artifact``, ``unpack_plan``);
 - the default branch has not moved on to a different spec since (``spec_changes``).
 
 Comments are never read (anyone can write one).
@@ -47,9 +48,10 @@ class NotReviewed(PlansyncError):
     """No plan reviewed for this merge can be trusted; nothing may be applied."""
 
 
-def artifact_name(head_sha: str) -> str:
-    """What the plan workflow names its saved plan: tied to the reviewed commit."""
-    return f"plansync-plan-{head_sha}"
+def artifact_name(head_sha: str, project: str | None = None) -> str:
+    """What the plan workflow names its saved plan: tied to the reviewed commit, and to
+    the project whose plan it is (none: a repository without projects)."""
+    return f"plansync-plan-{project}-{head_sha}" if project else f"plansync-plan-{head_sha}"
 
 
 def choose_pull(pulls: Sequence[Pull], sha: str, default_branch: str,
@@ -168,8 +170,8 @@ def choose_run(runs: Sequence[Run], pull: Pull, workflow: Workflow,
 
 
 def choose_artifact(artifacts: Sequence[Artifact], run: Run, head_sha: str,
-                    limit: int) -> Artifact:
-    name = artifact_name(head_sha)
+                    limit: int, project: str | None = None) -> Artifact:
+    name = artifact_name(head_sha, project)
     named = [a for a in artifacts if a.name == name]
     if len(named) != 1:
         raise NotReviewed(f"run {run.id} saved {len(named) or 'no'} artifacts named {name}"
