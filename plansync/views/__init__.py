@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -68,7 +68,9 @@ class InquireView(View, Protocol):
 
 
 class HistoryView(View, Protocol):  # state history
-    def history(self, records: Sequence[Audit], plan_id: str | None) -> None: ...
+    def history(self, records: Sequence[Audit], plan_id: str | None,
+                currencies: Mapping[str, str]) -> None:
+        """``currencies``: each plan's as the state last saw it (for older records)."""
 
 
 class ApplyView(View, Protocol):
@@ -98,10 +100,11 @@ def use_color(no_color: bool) -> bool:
 
 def pick(name: str, fmt: str | None, no_color: bool = False) -> Any:
     """The view ``name`` (plan, drift, validate, inquire, history, apply) in ``fmt``
-    (None: text)."""
-    from plansync.views import json, markdown, text
+    (None: text; csv: history alone)."""
+    from plansync.views import csv, json, markdown, text
 
-    views = {None: text.VIEWS, "json": json.VIEWS, "markdown": markdown.VIEWS}[fmt]
+    views = {None: text.VIEWS, "text": text.VIEWS, "json": json.VIEWS,
+             "markdown": markdown.VIEWS, "csv": csv.VIEWS}[fmt]
     return views[name](use_color(no_color))
 
 
