@@ -113,7 +113,9 @@ class Applier:
         self.lock_lost: LockLostError | None = None  # why this run stopped writing, if fenced
         self._unkept: dict[str, list[Audit]] = {}  # audits by intent key, until kept
         self._in_flight: dict[str, str] = {}  # plan id -> action, for writes sent, unsettled
-        self._sent_at: dict[str, str] = {}  # intent key -> when its write last left
+        # intent key -> when its write last left; to the microsecond, as writes leave in
+        # parallel: the audit tells them apart
+        self._sent_at: dict[str, str] = {}
 
     @property
     def state(self) -> State:
@@ -260,7 +262,7 @@ class Applier:
                 raise HeldBack("not sent: it could not leave within half the settle window")
             with self._state_lock:  # leaving now: what a stop waits for
                 self._in_flight[intent.plan] = intent.action
-                self._sent_at[intent.key] = now()
+                self._sent_at[intent.key] = now("microseconds")
         return check
 
     def _send(self, change: Change, write: Any, intent: Intent,
@@ -510,7 +512,7 @@ class Applier:
             if not self._may_send(journalled=True):
                 raise HeldBack(self._why_stopped())
             with self._state_lock:
-                self._sent_at[intent.key] = now()
+                self._sent_at[intent.key] = now("microseconds")
         return check
 
     def _lost(self, error: LockLostError) -> None:

@@ -269,8 +269,8 @@ class State:
         return dataclasses.replace(self, applied_plans={**self.applied_plans, digest: done})
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def now(timespec: str = "milliseconds") -> str:
+    return datetime.now(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def parse_time(text: str) -> datetime:
