@@ -74,34 +74,30 @@ def state_show(plan_id: str, settings: Settings) -> int:
 @click.option("--until", metavar="DATE", help="Only writes sent on or before DATE "
               "(YYYY-MM-DD, UTC).")
 @click.option("--user", metavar="U", help="Only writes sent by user U.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]),
-              help="text (the default), json (one list), or csv (a header row, then a row "
-                   "per record).")
-@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
 @click.option("--archive-before", "archive", nargs=2, metavar="DATE FILE",
               type=(str, click.Path(path_type=Path)),
               help="Move the records sent before DATE (YYYY-MM-DD, UTC) out of the state: "
                    "appended to FILE as JSON Lines, under the state's lock.")
+@views.formats("history", "The records as one JSON list.", markdown=False, no_color=False,
+               choices=("text", "json", "csv"))
 @settings_of(gateway=False)
 def state_history(plan_id: str | None, since: str | None, until: str | None,
-                  user: str | None, fmt: str | None, as_json: bool,
-                  archive: tuple[str, Path] | None, settings: Settings) -> int:
+                  user: str | None, archive: tuple[str, Path] | None,
+                  view: views.HistoryView, settings: Settings) -> int:
     """Every write plansync sent (or only those to plan ID), oldest first: when it was
     sent, who (user, host, CI run), the plan, what it changed (before → after, amounts
     in major units with the currency), the answer's respCode and its meaning, and the
     plan file or spec (and git commit) it came from."""
     from plansync.engine import audit
 
-    if as_json and fmt not in (None, "json"):
-        raise click.UsageError(f"--json and --format {fmt} disagree: give one")
     first, last = (_day(option, value) for option, value in
                    (("--since", since), ("--until", until)))
     if first and last and first > last:
         raise click.UsageError(f"--since {since} is after --until {until}: nothing can match")
     if archive is not None:
-        if plan_id or since or until or user or fmt or as_json:
-            raise click.UsageError("--archive-before takes no ID, filter or format: it "
-                                   "moves every record sent before DATE")
+        if plan_id or since or until or user:
+            raise click.UsageError("--archive-before takes no ID or filter: it moves every "
+                                   "record sent before DATE")
         cutoff = _day("--archive-before", archive[0])
         assert cutoff is not None  # given: a date, or a usage error
         return _archive(cutoff, archive[1], settings)
@@ -112,7 +108,7 @@ def state_history(plan_id: str | None, since: str | None, until: str | None,
                for a in audit.select(current.history, plan_id, first, last, user)]
     currencies = {plan: str(entry.seen["currency"]) for plan, entry in current.plans.items()
                   if entry.seen.get("currency")}
-    views.pick("history", "json" if as_json else fmt).history(records, plan_id, currencies)
+    view.history(records, plan_id, currencies)
     return 0
 
 

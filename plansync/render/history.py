@@ -26,6 +26,8 @@ def meaning(resp_code: str) -> str:
         return "no answer (lost); inquiry settled the outcome"
     if resp_code == assumptions.SUCCESS_CODE:
         return "success"
+    if resp_code.startswith("HTTP"):  # what the client keeps for an HTTP error answer
+        return "an HTTP error answer, without a respCode"
     known = codes.RESULT_CODES.get(resp_code)
     return known.meaning if known else "unknown result code"
 

@@ -109,11 +109,16 @@ def pick(name: str, fmt: str | None, no_color: bool = False) -> Any:
 
 
 def formats(name: str, json_help: str, markdown: bool = True,
-            no_color: bool = True) -> Callable[[F], F]:
+            no_color: bool = True, choices: Sequence[str] = ()) -> Callable[[F], F]:
     """--json (its document described by ``json_help``), and unless told otherwise
-    --markdown and --no-color. The command gets ``view`` in their place: the view
-    ``name`` in the format they chose."""
+    --markdown and --no-color; with ``choices``, also --format CHOICE (--json is then
+    --format json). The command gets ``view`` in their place: the view ``name`` in the
+    format they chose."""
     options = [click.option("--json", "fmt", flag_value="json", help=json_help)]
+    if choices:
+        options.append(click.option("--format", "chosen", type=click.Choice(choices),
+                                    help=f"{', '.join(choices)} (default {choices[0]}); "
+                                         "--json is --format json."))
     if markdown:
         options.append(click.option("--markdown", "fmt", flag_value="markdown",
                                     help="Markdown for a pull-request comment."))
@@ -123,9 +128,11 @@ def formats(name: str, json_help: str, markdown: bool = True,
 
     def decorate(function: F) -> F:
         @functools.wraps(function)
-        def with_view(*args: Any, fmt: str | None = None, no_color: bool = False,
-                      **kwargs: Any) -> Any:
-            return function(*args, view=pick(name, fmt, no_color), **kwargs)
+        def with_view(*args: Any, fmt: str | None = None, chosen: str | None = None,
+                      no_color: bool = False, **kwargs: Any) -> Any:
+            if fmt and chosen and fmt != chosen:
+                raise click.UsageError(f"--{fmt} and --format {chosen} disagree: give one")
+            return function(*args, view=pick(name, fmt or chosen, no_color), **kwargs)
 
         decorated: Any = with_view
         for option in reversed(options):
