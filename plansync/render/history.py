@@ -23,7 +23,7 @@ def action(audit: Audit) -> str:
 def meaning(resp_code: str) -> str:
     """What a respCode means (2C2P's result codes); "" is an answer that was lost."""
     if not resp_code:
-        return "no answer (lost); inquiry settled the outcome"
+        return "no answer (lost); inquiry decides the outcome"
     if resp_code == assumptions.SUCCESS_CODE:
         return "success"
     if resp_code.startswith("HTTP"):  # what the client keeps for an HTTP error answer
