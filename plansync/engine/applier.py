@@ -455,8 +455,9 @@ class Applier:
         with self._state_lock:
             # Its own send time: answers come back in any order, and a lost one late.
             at = self._sent_at.pop(intent.key, None) or now()
-            self._unkept.setdefault(intent.key, []).append(_audit_of(intent, sent, resp_code,
-                                                                     at))
+            # Sent by this run (a cancel sent again may settle an earlier run's intent).
+            audit = _audit_of(intent, sent, resp_code, at, self.options.actor)
+            self._unkept.setdefault(intent.key, []).append(audit)
 
     def _take_audits(self, intent: Intent) -> tuple[Audit, ...]:
         """The audits noted under ``intent`` and not kept yet. For a write of an earlier
@@ -467,7 +468,7 @@ class Applier:
             kept = any(audit.key == intent.key for audit in self._state.history)
         if audits or kept or not intent.sent or intent.key.startswith(f"{self.run_id}:"):
             return audits
-        return (_audit_of(intent, intent.sent.items(), "", intent.at),)
+        return (_audit_of(intent, intent.sent.items(), "", intent.at, intent.by),)
 
     def _keep(self, record: Outcome | Audit) -> None:
         """Journal ``record``, then fold it into the state; a journal that cannot be
@@ -582,12 +583,13 @@ def _before(change: Change, live: LivePlan) -> dict[str, Any]:
 
 
 def _audit_of(intent: Intent, sent: Iterable[tuple[str, str]], resp_code: str,
-              at: str) -> Audit:
-    """The audit of a write sent at ``at`` under ``intent``, answered ``resp_code``."""
+              at: str, by: Mapping[str, Any]) -> Audit:
+    """The audit of a write sent at ``at`` by ``by`` under ``intent``, answered
+    ``resp_code``."""
     items = dict(sent)
     after = ({"status": "cancelled"} if intent.action == "cancel" else
              {name: intent.after[name] for name in intent.before if name in intent.after})
-    return Audit(at=at, by=dict(intent.by), plan=intent.plan,
+    return Audit(at=at, by=dict(by), plan=intent.plan,
                  process_type=items.pop("processType"), sent=items, resp_code=resp_code,
                  key=intent.key, name=intent.name, currency=intent.currency,
                  before=dict(intent.before), after=after, origin=dict(intent.origin))
