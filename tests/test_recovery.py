@@ -120,13 +120,16 @@ def test_state_history_shows_every_write_sent_and_no_secret(
     assert history.returncode == 0, history.stderr
     lines = history.stdout.splitlines()
     assert len(lines) == sum(accepted_writes(emulator).values()) == 3
-    cancel = next(line for line in lines if "plan 156145" in line)
-    assert "(https://github.com/acme/plans/actions/runs/77)" in cancel
-    assert cancel.endswith("plan 156145  cancel  respCode 00  recurringStatus=N "
-                           "amount=000000002500 allowAccumulate=N")  # as the guide's sample
+    cancel = next(line for line in lines if "(156145)" in line)
+    assert "(CI run https://github.com/acme/plans/actions/runs/77)" in cancel
+    assert 'cancel plan "churned-customer" (156145): status inactive → cancelled  ' \
+           "respCode 00 (success)" in cancel
     gold = run("state", "history", "156142", "--json", env=env)
     [record] = json.loads(gold.stdout)
     assert record["process_type"] == "U" and record["resp_code"] == "00"
     assert record["sent"]["amount"] == "000000012000" and "merchantID" not in record["sent"]
+    cancel_sent = json.loads(run("state", "history", "156145", "--json", env=env).stdout)[0]
+    assert cancel_sent["sent"] == {"recurringStatus": "N", "amount": "000000002500",
+                                   "allowAccumulate": "N"}  # as the guide's sample
     for secret in ("eyJ", "PRIVATE KEY", "maskedCardNo", "XXXX"):
         assert secret not in history.stdout + gold.stdout

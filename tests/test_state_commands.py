@@ -224,7 +224,8 @@ def test_state_rm_is_the_only_way_a_plan_is_forgotten(env: dict[str, str],
     assert "156145" not in listed and "3 plan(s)" in listed
     assert "1 write(s) pending" in listed  # the journal was folded in, not lost
     history = run("state", "history", "156145", env=env).stdout
-    assert "plan 156145  cancel  respCode 00" in history  # the audit trail is kept
+    assert "cancel plan \"churned-customer\" (156145): status inactive → cancelled  " \
+           "respCode 00" in history  # the audit trail is kept
 
 
 def test_push_refuses_a_file_that_forgets_a_plan_or_a_cancellation(

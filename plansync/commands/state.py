@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import json
 import sys
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,11 @@ def state_list(settings: Settings) -> int:
     for row in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     pending = f"; {len(current.pending)} write(s) pending" if current.pending else ""
+    if not current.serial:
+        click.echo(f"\n{len(current.plans)} plan(s){pending}; no state saved yet: these are "
+                   "from the journal of an apply that stopped first (the next apply folds "
+                   "it in)")
+        return 0
     click.echo(f"\n{len(current.plans)} plan(s); merchant {current.merchant_id} at "
                f"{safe_url(current.endpoint)}; serial {current.serial}, lineage {current.lineage}"
                f"{pending}")
@@ -62,16 +68,81 @@ def state_show(plan_id: str, settings: Settings) -> int:
 
 @state.command("history")
 @click.argument("plan_id", metavar="[ID]", required=False)
-@views.formats("history", "The records as one JSON list.", markdown=False, no_color=False)
+@click.option("--since", metavar="DATE", help="Only writes sent on or after DATE "
+              "(YYYY-MM-DD, UTC).")
+@click.option("--until", metavar="DATE", help="Only writes sent on or before DATE "
+              "(YYYY-MM-DD, UTC).")
+@click.option("--user", metavar="U", help="Only writes sent by user U.")
+@click.option("--archive-before", "archive", nargs=2, metavar="DATE FILE",
+              type=(str, click.Path(path_type=Path)),
+              help="Move the records sent before DATE (YYYY-MM-DD, UTC) out of the state: "
+                   "appended to FILE as JSON Lines, under the state's lock.")
+@views.formats("history", "The records as one JSON list.", markdown=False, no_color=False,
+               choices=("text", "json", "csv"))
 @settings_of(gateway=False)
-def state_history(plan_id: str | None, view: views.HistoryView, settings: Settings) -> int:
-    """Every write plansync sent (or only those to plan ID), oldest first: when, who (user,
-    host, CI run), the plan, update or cancel, the fields sent and the answer's respCode."""
+def state_history(plan_id: str | None, since: str | None, until: str | None,
+                  user: str | None, archive: tuple[str, Path] | None,
+                  view: views.HistoryView, settings: Settings) -> int:
+    """Every write plansync sent (or only those to plan ID), oldest first: when it was
+    sent, who (user, host, CI run), the plan, what it changed (before → after, amounts
+    in major units with the currency), the answer's respCode and its meaning, and the
+    plan file or spec (and git commit) it came from."""
+    from plansync.engine import audit
+
+    first, last = (_day(option, value) for option, value in
+                   (("--since", since), ("--until", until)))
+    if first and last and first > last:
+        raise click.UsageError(f"--since {since} is after --until {until}: nothing can match")
+    if archive is not None:
+        if plan_id or since or until or user:
+            raise click.UsageError("--archive-before takes no ID or filter: it moves every "
+                                   "record sent before DATE")
+        cutoff = _day("--archive-before", archive[0])
+        assert cutoff is not None  # given: a date, or a usage error
+        return _archive(cutoff, archive[1], settings)
+    current = _load(settings)
     # safe_url also here: a state an older plansync wrote keeps CI URLs as they were given.
     records = [dataclasses.replace(a, by={**a.by, "ci_url": safe_url(str(a.by["ci_url"]))})
                if a.by.get("ci_url") else a
-               for a in _load(settings).history if plan_id is None or a.plan == plan_id]
-    view.history(records, plan_id)
+               for a in audit.select(current.history, plan_id, first, last, user)]
+    currencies = {plan: str(entry.seen["currency"]) for plan, entry in current.plans.items()
+                  if entry.seen.get("currency")}
+    view.history(records, plan_id, currencies)
+    return 0
+
+
+def _day(option: str, value: str | None) -> date | None:
+    from plansync.engine.audit import day
+
+    if value is None:
+        return None
+    try:
+        return day(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def _archive(before: date, file: Path, settings: Settings) -> int:
+    """Move the records sent before ``before`` to ``file``: appended and fsynced first,
+    and only then the state saved without them. A crash between the two leaves them in
+    both (the next archive appends them again): an archive may hold a record twice, but
+    no record is ever lost."""
+    from plansync.engine import audit, backends
+    from plansync.engine.journal import fold
+
+    store = open_state(settings)
+    with contextlib.closing(store), store.lock("state history --archive-before", 0, _warn):
+        stored = store.read()
+        if stored is None:
+            raise PlansyncError(f"there is no state in {store.where} yet",
+                                "plansync apply creates it")
+        # The journal folded in: its audits are history too, and are archived alike.
+        current = fold(stored, store.records())
+        older, kept = audit.split(current.history, before)
+        audit.append_archive(file, older)  # durable before the state forgets them
+        if older:
+            backends.checkpoint(store, dataclasses.replace(current, history=tuple(kept)))
+    click.echo(f"Archived {len(older)} record(s) before {before.isoformat()} to {file}")
     return 0
 
 
@@ -81,7 +152,12 @@ def state_pull(settings: Settings) -> int:
     """Print the state (its journal folded in) as JSON, e.g. to keep a copy."""
     from plansync.engine.state import document
 
-    click.echo(json.dumps(document(_load(settings)), indent=2))
+    current = _load(settings)
+    if not current.serial:  # a journal alone: no state to copy (push needs a serial)
+        raise PlansyncError("no state has been saved yet, only the journal of an apply that "
+                            "stopped first", "plansync state list and plansync state history "
+                            "show what it holds; the next apply saves a state")
+    click.echo(json.dumps(document(current), indent=2))
     return 0
 
 
@@ -304,18 +380,20 @@ def force_unlock(lock_id: str, force: bool, settings: Settings) -> int:
 
 
 def _load(settings: Settings) -> State:
-    """The state with its journal folded in: what the next apply starts from."""
+    """The state with its journal folded in: what the next apply starts from. Read only:
+    neither the state nor the journal is written. A first apply stopped before it saved
+    a state left only its journal: that folded into an empty state (serial 0, no
+    merchant or endpoint yet), so that its writes can be seen."""
     from plansync.engine.journal import fold
+    from plansync.engine.state import State
 
     store = open_state(settings)
     with contextlib.closing(store):
         current, records = store.read(), store.records()
-    if current is None:
-        hint = "run plansync apply to fold them into a state" if records else \
-            "plansync apply creates it"
-        raise PlansyncError(f"there is no state in {store.where} yet"
-                            + (", but its journal holds writes" if records else ""), hint)
-    return fold(current, records)
+    if current is None and not records:
+        raise PlansyncError(f"there is no state in {store.where} yet",
+                            "plansync apply creates it")
+    return fold(current or State("", ""), records)
 
 
 def _warn(message: str) -> None:

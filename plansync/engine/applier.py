@@ -92,6 +92,7 @@ class Options:
     allow_near_charge: bool = False
     settle_window: timedelta = timedelta(seconds=90)
     actor: Mapping[str, Any] = field(default_factory=dict)  # who runs it, for the audit
+    origin: Mapping[str, Any] = field(default_factory=dict)  # its plan file or spec, commit
     stop: threading.Event = field(default_factory=threading.Event)
     # Raises LockLostError when this run no longer provably holds the state's lock: the
     # state backend's check_lease. Asked immediately before every write is sent.
@@ -112,6 +113,9 @@ class Applier:
         self.lock_lost: LockLostError | None = None  # why this run stopped writing, if fenced
         self._unkept: dict[str, list[Audit]] = {}  # audits by intent key, until kept
         self._in_flight: dict[str, str] = {}  # plan id -> action, for writes sent, unsettled
+        # intent key -> when its write last left; to the microsecond, as writes leave in
+        # parallel: the audit tells them apart
+        self._sent_at: dict[str, str] = {}
 
     @property
     def state(self) -> State:
@@ -222,7 +226,9 @@ class Applier:
                         action=str(change.action),
                         after={k: to_json(v) for k, v in change.after.items()},
                         fingerprint=change.live_fingerprint or "", before_status=live.status,
-                        at=now(), by=dict(self.options.actor), sent=dict(sent))
+                        at=now(), by=dict(self.options.actor), sent=dict(sent),
+                        name=change.name, currency=live.currency, before=_before(change, live),
+                        origin=dict(self.options.origin))
         try:
             self.journal.append(intent)
         except PlansyncError as exc:
@@ -256,6 +262,7 @@ class Applier:
                 raise HeldBack("not sent: it could not leave within half the settle window")
             with self._state_lock:  # leaving now: what a stop waits for
                 self._in_flight[intent.plan] = intent.action
+                self._sent_at[intent.key] = now("microseconds")
         return check
 
     def _send(self, change: Change, write: Any, intent: Intent,
@@ -359,7 +366,7 @@ class Applier:
             # A gateway may answer 16 instead of 12 (assumptions.CANCELLED_PLAN_WRITE_ANSWERS):
             # either way the plan, just seen, cannot be cancelled because it already is.
             try:
-                code = self.client.send(resend, self._still_may_send).code
+                code = self.client.send(resend, self._resend_check(intent)).code
             except HeldBack as exc:  # stopped, or the lock lost: settled by a later run
                 return Settled(Settlement.PENDING, f"could not settle the cancel: {exc.message}")
             except GatewayRejectedError as exc:
@@ -445,11 +452,11 @@ class Applier:
     def _audit(self, intent: Intent, sent: Iterable[tuple[str, str]], resp_code: str) -> None:
         """Note a write that left this machine under ``intent``, for the audit trail: it
         is journalled with the intent's outcome (or alone, if the write stays pending)."""
-        items = dict(sent)
-        audit = Audit(at=now(), by=dict(self.options.actor), plan=intent.plan,
-                      process_type=items.pop("processType"), sent=items,
-                      resp_code=resp_code, key=intent.key)
         with self._state_lock:
+            # Its own send time: answers come back in any order, and a lost one late.
+            at = self._sent_at.pop(intent.key, None) or now()
+            # Sent by this run (a cancel sent again may settle an earlier run's intent).
+            audit = _audit_of(intent, sent, resp_code, at, self.options.actor)
             self._unkept.setdefault(intent.key, []).append(audit)
 
     def _take_audits(self, intent: Intent) -> tuple[Audit, ...]:
@@ -461,10 +468,7 @@ class Applier:
             kept = any(audit.key == intent.key for audit in self._state.history)
         if audits or kept or not intent.sent or intent.key.startswith(f"{self.run_id}:"):
             return audits
-        sent = dict(intent.sent)
-        return (Audit(at=intent.at, by=dict(intent.by), plan=intent.plan,
-                      process_type=sent.pop("processType"), sent=sent, resp_code="",
-                      key=intent.key),)
+        return (_audit_of(intent, intent.sent.items(), "", intent.at, intent.by),)
 
     def _keep(self, record: Outcome | Audit) -> None:
         """Journal ``record``, then fold it into the state; a journal that cannot be
@@ -503,10 +507,14 @@ class Applier:
             return False
         return True
 
-    def _still_may_send(self) -> None:
-        """The last-moment check of a write sent again to settle an earlier one."""
-        if not self._may_send(journalled=True):
-            raise HeldBack(self._why_stopped())
+    def _resend_check(self, intent: Intent) -> Callable[[], None]:
+        """The last-moment check of a write sent again to settle ``intent``'s."""
+        def check() -> None:
+            if not self._may_send(journalled=True):
+                raise HeldBack(self._why_stopped())
+            with self._state_lock:
+                self._sent_at[intent.key] = now("microseconds")
+        return check
 
     def _lost(self, error: LockLostError) -> None:
         with self._state_lock:
@@ -565,6 +573,26 @@ def _pending_detail(until: datetime) -> str:
     when = until.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return (f"it may still land, so the plan is not written again before {when}; "
             "apply after that settles it by inquiry")
+
+
+def _before(change: Change, live: LivePlan) -> dict[str, Any]:
+    """For the audit: what the write changes, as live has it just before it is sent."""
+    if change.action is Action.CANCEL:
+        return {"status": live.status}
+    return {name: to_json(getattr(live.fields, name)) for name in change.changed_fields}
+
+
+def _audit_of(intent: Intent, sent: Iterable[tuple[str, str]], resp_code: str,
+              at: str, by: Mapping[str, Any]) -> Audit:
+    """The audit of a write sent at ``at`` by ``by`` under ``intent``, answered
+    ``resp_code``."""
+    items = dict(sent)
+    after = ({"status": "cancelled"} if intent.action == "cancel" else
+             {name: intent.after[name] for name in intent.before if name in intent.after})
+    return Audit(at=at, by=dict(by), plan=intent.plan,
+                 process_type=items.pop("processType"), sent=items, resp_code=resp_code,
+                 key=intent.key, name=intent.name, currency=intent.currency,
+                 before=dict(intent.before), after=after, origin=dict(intent.origin))
 
 
 def _target(change: Change, live: LivePlan) -> PlanFields:

@@ -211,8 +211,11 @@ def _applier(request: ApplyRequest, store: Any, client: Any, lock_note: Any,
     """The applier over the state as the journal leaves it. Every run first folds the
     whole journal into the state and saves it: a crash between a run's last outcome and
     its state write must not be forgotten."""
+    import os
+
     from plansync.engine import backends, journal, state
     from plansync.engine.applier import Applier, Options
+    from plansync.engine.origin import origin
 
     records = store.records()
     known = journal.fold(state.bound(store.read(), client.merchant_id, client.endpoint,
@@ -224,6 +227,9 @@ def _applier(request: ApplyRequest, store: Any, client: Any, lock_note: Any,
         charge_window_hours=request.limits.guardrails.charge_window_hours,
         allow_near_charge=request.allow_near_charge, settle_window=request.settle_window,
         actor={k: getattr(lock_note, k) for k in ("user", "host", "ci_url")},
+        origin={} if request.dry_run else origin(
+            request.plan_file, list(request.spec_paths)
+            or (list(request.desired.paths) if request.desired else []), os.environ),
         fence=store.check_lease))
     stop.waiting_for = applier.in_flight
     stop.cut_off = client.abort

@@ -70,6 +70,11 @@ class Intent:
     by: Mapping[str, Any] = field(default_factory=dict)  # who sends it
     sent: Mapping[str, str] = field(default_factory=dict)  # the wire fields it sends
     id: str = _id_field()
+    # Also for the audit (older states lack them): see Audit.
+    name: str | None = None
+    currency: str | None = None
+    before: Mapping[str, Any] = field(default_factory=dict)
+    origin: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def sent_at(self) -> datetime:
@@ -90,7 +95,8 @@ class Intent:
         if intent.action not in ("update", "cancel") or not isinstance(intent.after, dict):
             raise ValueError("not an update or a cancel")
         if not (isinstance(intent.by, dict) and isinstance(intent.sent, dict)
-                and all(isinstance(v, str) for v in intent.sent.values())):
+                and all(isinstance(v, str) for v in intent.sent.values())
+                and _context_problem(intent) is None):
             raise ValueError("an intent's audit members are of the wrong kind")
         try:
             if intent.sent_at > datetime.now(UTC) + FUTURE_SKEW:  # it would block the plan
@@ -105,21 +111,37 @@ class Intent:
 FUTURE_SKEW = timedelta(hours=1)  # clocks disagree; a write journalled later was edited
 _INTENT_MEMBERS = frozenset(("key", "plan", "action", "after", "fingerprint", "before_status",
                              "at"))
-_INTENT_ALL = _INTENT_MEMBERS | {"by", "sent", "id"}  # older states lack them
+_INTENT_ALL = _INTENT_MEMBERS | {"by", "sent", "id", "name", "currency", "before",
+                                 "origin"}  # older states lack them
 
 
 @dataclass(frozen=True)
 class Audit:
-    """One write sent to the gateway, for change audits (PCI DSS requirement 10)."""
+    """One write sent to the gateway, for change audits (PCI DSS requirement 10): when it
+    left, who sent it from where, to which plan, what it changed (before and after), the
+    answer, and the plan file or spec (and commit) it came from.
 
-    at: str
-    by: Mapping[str, Any]  # user, host, ci_url
+    Records of an older plansync lack the members after ``id``: they load, and are
+    written back as they were (``audit_document``)."""
+
+    at: str  # when the write left (its last attempt's send), UTC, ISO 8601
+    by: Mapping[str, Any]  # user, host, ci_url (without credentials)
     plan: str
     process_type: str  # "U" | "C"
     sent: Mapping[str, str]  # the wire fields sent (no card data: plans carry none)
     resp_code: str  # the answer's respCode; "" when the answer was lost
     key: str = ""  # the intent it was sent under
     id: str = _id_field()
+    name: str | None = None  # the plan's label in the spec
+    currency: str | None = None  # ISO 4217 alpha: the amounts' currency
+    # The fields the write changes, by the spec's names in JSON form (amounts in major
+    # units): as live had them just before it was sent, and as it wants them. A cancel:
+    # {"status": "active"} -> {"status": "cancelled"}.
+    before: Mapping[str, Any] = field(default_factory=dict)
+    after: Mapping[str, Any] = field(default_factory=dict)
+    # Where the write came from: "plan_file" (apply --plan) or "specs" (paths, as given),
+    # and "commit" (the git commit of the spec, "" when not known).
+    origin: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Any) -> Audit:
@@ -129,13 +151,34 @@ class Audit:
         if not (isinstance(audit.by, dict) and isinstance(audit.sent, dict)
                 and all(isinstance(getattr(audit, n), str)
                         for n in ("at", "plan", "process_type", "resp_code", "key"))
-                and valid_id(audit.id)):
+                and valid_id(audit.id) and isinstance(audit.after, dict)
+                and _context_problem(audit) is None):
             raise ValueError("an audit record's members are of the wrong kind")
         return audit
 
 
 _AUDIT_MEMBERS = frozenset(("at", "by", "plan", "process_type", "sent", "resp_code"))
-_AUDIT_ALL = _AUDIT_MEMBERS | {"key", "id"}  # older states lack them
+_AUDIT_LATER = ("name", "currency", "before", "after", "origin")  # issue 24: may be absent
+_AUDIT_ALL = _AUDIT_MEMBERS | {"key", "id", *_AUDIT_LATER}  # older states lack them
+
+
+def _context_problem(record: Intent | Audit) -> str | None:
+    """What is wrong with the audit context an intent or an audit carries, or None."""
+    if not all(isinstance(getattr(record, n), str | None) for n in ("name", "currency")):
+        return "name and currency are text"
+    if not isinstance(record.before, dict) or not isinstance(record.origin, dict):
+        return "before and origin are objects"
+    return None
+
+
+def audit_document(audit: Audit) -> dict[str, Any]:
+    """An audit's JSON form, as the state and an archive hold it: the members added since
+    are left out while empty, so that a record an older plansync wrote stays as it was."""
+    data = dataclasses.asdict(audit)
+    for name in _AUDIT_LATER:
+        if not data[name]:
+            del data[name]
+    return data
 
 
 @dataclass(frozen=True)
@@ -226,8 +269,8 @@ class State:
         return dataclasses.replace(self, applied_plans={**self.applied_plans, digest: done})
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def now(timespec: str = "milliseconds") -> str:
+    return datetime.now(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def parse_time(text: str) -> datetime:
@@ -316,7 +359,7 @@ def document(state: State) -> dict[str, Any]:
         data["applied_plans"] = {digest: dataclasses.asdict(done)
                                  for digest, done in sorted(state.applied_plans.items())}
     if state.history:
-        data["history"] = [dataclasses.asdict(audit) for audit in state.history]
+        data["history"] = [audit_document(audit) for audit in state.history]
     if state.journal_ids:
         data["journal_ids"] = sorted(state.journal_ids)
     return data

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -72,7 +72,9 @@ class InquireView(View, Protocol):
 
 
 class HistoryView(View, Protocol):  # state history
-    def history(self, records: Sequence[Audit], plan_id: str | None) -> None: ...
+    def history(self, records: Sequence[Audit], plan_id: str | None,
+                currencies: Mapping[str, str]) -> None:
+        """``currencies``: each plan's as the state last saw it (for older records)."""
 
 
 class ApplyView(View, Protocol):
@@ -102,19 +104,25 @@ def use_color(no_color: bool) -> bool:
 
 def pick(name: str, fmt: str | None, no_color: bool = False) -> Any:
     """The view ``name`` (plan, drift, validate, inquire, history, apply) in ``fmt``
-    (None: text)."""
-    from plansync.views import json, markdown, text
+    (None: text; csv: history alone)."""
+    from plansync.views import csv, json, markdown, text
 
-    views = {None: text.VIEWS, "json": json.VIEWS, "markdown": markdown.VIEWS}[fmt]
+    views = {None: text.VIEWS, "text": text.VIEWS, "json": json.VIEWS,
+             "markdown": markdown.VIEWS, "csv": csv.VIEWS}[fmt]
     return views[name](use_color(no_color))
 
 
 def formats(name: str, json_help: str, markdown: bool = True,
-            no_color: bool = True) -> Callable[[F], F]:
+            no_color: bool = True, choices: Sequence[str] = ()) -> Callable[[F], F]:
     """--json (its document described by ``json_help``), and unless told otherwise
-    --markdown and --no-color. The command gets ``view`` in their place: the view
-    ``name`` in the format they chose."""
+    --markdown and --no-color; with ``choices``, also --format CHOICE (--json is then
+    --format json). The command gets ``view`` in their place: the view ``name`` in the
+    format they chose."""
     options = [click.option("--json", "fmt", flag_value="json", help=json_help)]
+    if choices:
+        options.append(click.option("--format", "chosen", type=click.Choice(choices),
+                                    help=f"{', '.join(choices)} (default {choices[0]}); "
+                                         "--json is --format json."))
     if markdown:
         options.append(click.option("--markdown", "fmt", flag_value="markdown",
                                     help="Markdown for a pull-request comment."))
@@ -124,9 +132,11 @@ def formats(name: str, json_help: str, markdown: bool = True,
 
     def decorate(function: F) -> F:
         @functools.wraps(function)
-        def with_view(*args: Any, fmt: str | None = None, no_color: bool = False,
-                      **kwargs: Any) -> Any:
-            return function(*args, view=pick(name, fmt, no_color), **kwargs)
+        def with_view(*args: Any, fmt: str | None = None, chosen: str | None = None,
+                      no_color: bool = False, **kwargs: Any) -> Any:
+            if fmt and chosen and fmt != chosen:
+                raise click.UsageError(f"--{fmt} and --format {chosen} disagree: give one")
+            return function(*args, view=pick(name, fmt or chosen, no_color), **kwargs)
 
         decorated: Any = with_view
         for option in reversed(options):

@@ -5,7 +5,7 @@ file too; its schemas are in schemas/). Warnings and narration go to stderr."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -89,10 +89,16 @@ class InquireView(text.Text):
 
 
 class HistoryView(text.Text):
-    def history(self, records: Sequence[Audit], plan_id: str | None) -> None:
+    def history(self, records: Sequence[Audit], plan_id: str | None,
+                currencies: Mapping[str, str]) -> None:
+        """Each record with every member (null or empty where an older plansync kept
+        none), and how it reads: its changes and the respCode's meaning."""
         import dataclasses
 
-        _echo([dataclasses.asdict(a) for a in records])
+        from plansync.render import history
+
+        _echo([{**dataclasses.asdict(a), "resp_meaning": history.meaning(a.resp_code),
+                "changes_text": history.changes(a, currencies.get(a.plan))} for a in records])
 
 
 class ApplyView(text.ApplyView):

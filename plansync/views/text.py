@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -105,17 +105,25 @@ class InquireView(Text):
 
 
 class HistoryView(Text):
-    def history(self, records: Sequence[Audit], plan_id: str | None) -> None:
+    def history(self, records: Sequence[Audit], plan_id: str | None,
+                currencies: Mapping[str, str]) -> None:
+        """A line per record: when it was sent, who, what it changed, the answer, and
+        where it came from (``currencies``: each plan's as last seen, to read the
+        amounts of records that hold only the wire fields)."""
         from plansync.printable import printable
+        from plansync.render import history
+        from plansync.render.values import label
 
         for audit in records:
             who = f"{audit.by.get('user')}@{audit.by.get('host')}"
-            where = f" ({audit.by['ci_url']})" if audit.by.get("ci_url") else ""
-            kind = {"U": "update", "C": "cancel"}.get(audit.process_type, audit.process_type)
-            fields = " ".join(f"{tag}={value}" for tag, value in audit.sent.items())
-            click.echo(printable(f"{audit.at}  {who}{where}  plan {audit.plan}  {kind}  "
-                                 f"respCode {audit.resp_code or 'unknown (answer lost)'}"
-                                 + (f"  {fields}" if fields else "")))
+            where = f" (CI run {audit.by['ci_url']})" if audit.by.get("ci_url") else ""
+            changed = history.changes(audit, currencies.get(audit.plan))
+            source = history.source(audit)
+            click.echo(printable(
+                f"{audit.at}  {who}{where}  {history.action(audit)} plan "
+                f"{label(audit.plan, audit.name)}" + (f": {changed}" if changed else "")
+                + f"  respCode {audit.resp_code or '-'} ({history.meaning(audit.resp_code)})"
+                + (f"  from {source}" if source else "")))
         if not records:
             click.echo("No write recorded" + (f" for plan {plan_id}." if plan_id else "."))
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,8 @@ from plansync.engine.applier import Applier, Options
 from plansync.engine.fanout import workers_for
 from plansync.engine.plan import Change
 from plansync.engine.planner import make_plan
-from plansync.engine.state import Audit, Intent, Outcome, State
+from plansync.engine.state import Audit, Intent, Outcome, State, parse_time
+from plansync.gateway import messages
 from plansync.gateway.client import GatewayClient, RetryPolicy
 from plansync.spec import loader
 from tests.helpers import Sleeps
@@ -105,6 +107,58 @@ def test_a_write_journals_its_intent_and_an_outcome_that_carries_its_audit(
     assert [a.plan for a in worker.state.history] == [o.plan for o in outcomes]
 
 
+class SlowWrites:
+    """The in-process gateway, noting when each update or cancel reached it and answering
+    it 30 ms later: an audit's time is the write's own send time, not its answer's."""
+
+    def __init__(self, gateway: InProcessGateway) -> None:
+        self.gateway = gateway
+        self.received: dict[str, datetime] = {}
+
+    def post(self, body: bytes, before: Any = None) -> Any:
+        if before is not None:
+            before()
+        request = messages.parse_flat(self.gateway.envelope.open(body), messages.REQUEST_ROOT)
+        if request["processType"] in ("U", "C"):
+            self.received[request["recurringUniqueID"]] = datetime.now(UTC)
+            time.sleep(0.03)
+        return self.gateway.post(body)
+
+    def abort(self) -> None:
+        pass
+
+    def cut(self, why: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass  # the gateway fixture closes the gateway
+
+
+def test_each_audit_holds_its_send_time_and_what_it_changed(
+        gateway: InProcessGateway, emulator_dir: Path, clock: Clock, tmp_path: Path) -> None:
+    slow = SlowWrites(gateway)
+    envelope = Gateway(URL, "JT01", emulator_dir / home.MERCHANT_PRIVATE,
+                       emulator_dir / home.GATEWAY_PUBLIC).envelope()
+    origin = {"specs": ["spec.yaml"], "commit": "a" * 40}
+    with GatewayClient(URL, "JT01", envelope, slow, retry=RetryPolicy(attempts=2),
+                       sleep=Sleeps()) as client:
+        planned = changes(client, tmp_path, "{id: '156142', name: gold, amount: '120.00'}",
+                          "{id: '156143', status: cancelled}")
+        worker = Applier(client, Journal(), State("JT01", URL), Options(
+            actor=ACTOR, settle_window=WINDOW, clock=clock, origin=origin, parallelism=1))
+        assert results(worker, planned) == {"156142": "updated", "156143": "cancelled"}
+    audits = {audit.plan: audit for audit in worker.state.history}
+    for plan_id, audit in audits.items():  # sent before it reached the gateway
+        assert parse_time(audit.at) <= slow.received[plan_id], (audit.at, plan_id)
+    assert parse_time(audits["156142"].at) < parse_time(audits["156143"].at)  # one at a time
+    update = audits["156142"]
+    assert (update.name, update.currency, update.before, update.after, update.origin) == (
+        "gold", "SGD", {"amount": "99.90"}, {"amount": "120.00"}, origin)
+    cancel = audits["156143"]
+    assert (cancel.before, cancel.after, cancel.currency) == (
+        {"status": "active"}, {"status": "cancelled"}, "THB")
+
+
 def test_a_write_of_a_run_that_stopped_before_its_audit_is_audited_on_recovery(
         client: GatewayClient, clock: Clock, tmp_path: Path) -> None:
     # The earlier run journalled the intent (who, what) and was killed before the answer.
@@ -124,7 +178,9 @@ def test_a_write_of_a_run_that_stopped_before_its_audit_is_audited_on_recovery(
     [outcome] = log
     assert isinstance(outcome, Outcome)
     assert outcome.audits == (Audit(at=intent.at, by=ACTOR, plan="156143", process_type="C",
-                                    sent=carried, resp_code="", key=intent.key),)
+                                    sent=carried, resp_code="", key=intent.key,
+                                    currency="THB", before={"status": "active"},
+                                    after={"status": "cancelled"}),)
     assert again.state.history == outcome.audits and again.state.pending == {}
 
 

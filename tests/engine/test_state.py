@@ -249,3 +249,28 @@ def test_a_pending_write_sent_in_the_future_is_refused(tmp_path: Path) -> None:
         state.from_document(_state_document(pending=[future]), "state", "restore it")
     soon = {**future, "at": datetime.now(UTC).isoformat()}
     assert state.from_document(_state_document(pending=[soon]), "state", "x").pending
+
+
+def test_audit_records_without_the_issue_24_members_load_and_stay_as_they_were() -> None:
+    """A record of an older plansync (no name, currency, before, after, origin) is read,
+    from a state and from a journal, and written back without the members it lacked;
+    a new record beside it keeps them all. A member of the wrong kind is refused."""
+    from plansync.engine.journal import decode, encode
+
+    old = {"at": "2026-01-02T03:04:05.000Z", "by": {"user": "ci"}, "plan": "2",
+           "process_type": "C", "sent": {"recurringStatus": "N"}, "resp_code": "00",
+           "key": "r:2", "id": "a1"}
+    new = {**old, "id": "a2", "name": "gold", "currency": "SGD",
+           "before": {"status": "active"}, "after": {"status": "cancelled"},
+           "origin": {"plan_file": "plan.json", "commit": ""}}
+    document = {"version": 1, "serial": 3, "lineage": "l", "merchant_id": "JT01",
+                "endpoint": URL, "plans": {}, "history": [old, new]}
+    read = state.from_document(document, "it", "")
+    assert read.history[0].before == {} and read.history[1].name == "gold"
+    assert state.document(read)["history"] == [old, new]  # verbatim, both
+    assert decode(json.loads(json.dumps(encode(read.history[0])))) == read.history[0]
+    for wrong in ({"name": 5}, {"before": []}, {"origin": "x"}, {"after": None}):
+        with pytest.raises(ValueError, match="wrong kind"):
+            state.Audit.from_dict({**old, **wrong})
+    with pytest.raises(PlansyncError, match="not a plansync state"):  # the schema says so
+        state.from_document({**document, "history": [{**old, "currency": 702}]}, "it", "")

@@ -8,6 +8,7 @@ import pytest
 
 from plansync import views
 from plansync.errors import PlansyncError, SpecProblemsError
+from plansync.views import csv as csv_views
 from plansync.views import json as json_views
 from plansync.views import markdown as markdown_views
 from plansync.views import text as text_views
@@ -36,7 +37,7 @@ def test_every_format_flag_is_views_formats() -> None:
                        "state history"}
 
 
-@pytest.mark.parametrize("module", [text_views, json_views, markdown_views])
+@pytest.mark.parametrize("module", [text_views, json_views, markdown_views, csv_views])
 def test_each_view_offers_all_its_command_calls(module: Any) -> None:
     for name, view in module.VIEWS.items():
         wanted = [m for m in dir(PROTOCOLS[name]) if not m.startswith("_")]
