@@ -250,3 +250,17 @@ def test_push_refuses_a_file_that_forgets_a_plan_or_a_cancellation(
     shown = json.loads(run("state", "show", "156145", env=env).stdout)
     assert shown["cancelled"] is True  # nothing was pushed
     assert run("state", "push", str(copy), "--force", env=env).returncode == 0
+
+
+def test_a_plan_id_with_leading_zeros_names_the_same_plan(env: dict[str, str]) -> None:
+    """recurringUniqueID is a number: 0156142 is plan 156142 in the state commands too."""
+    assert run("apply", str(EXAMPLE), "--auto-approve", env=env).returncode == 0
+    shown = run("state", "show", "0156142", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert '"id": "156142"' in shown.stdout
+    history = run("state", "history", "00156142", "--format", "json", env=env)
+    assert history.returncode == 0, history.stderr
+    assert history.stdout.count('"plan": "156142"') >= 1
+    removed = run("state", "rm", "0156142", "156142", env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.count("Removed plan 156142") == 1

@@ -23,6 +23,20 @@ from plansync.redact import safe_url
 if TYPE_CHECKING:
     from plansync.engine.state import State
 
+def _one_id(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A plan id as the state keys it: "0156143" is plan 156143 (formats.plan_id)."""
+    from plansync.formats import plan_id
+
+    return None if value is None else plan_id(value)
+
+
+def _ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+         ) -> tuple[str, ...]:
+    from plansync.formats import plan_id
+
+    return tuple(dict.fromkeys(plan_id(value) for value in values))
+
+
 @click.group()
 def state() -> None:
     """Read, copy and move the state: what plansync applied, saw and cancelled."""
@@ -53,7 +67,7 @@ def state_list(settings: Settings) -> int:
 
 
 @state.command("show")
-@click.argument("plan_id", metavar="ID")
+@click.argument("plan_id", metavar="ID", callback=_one_id)
 @settings_of(gateway=False)
 def state_show(plan_id: str, settings: Settings) -> int:
     """Everything the state holds about one plan, as JSON."""
@@ -67,7 +81,7 @@ def state_show(plan_id: str, settings: Settings) -> int:
 
 
 @state.command("history")
-@click.argument("plan_id", metavar="[ID]", required=False)
+@click.argument("plan_id", metavar="[ID]", required=False, callback=_one_id)
 @click.option("--since", metavar="DATE", help="Only writes sent on or after DATE "
               "(YYYY-MM-DD, UTC).")
 @click.option("--until", metavar="DATE", help="Only writes sent on or before DATE "
@@ -214,7 +228,7 @@ def state_push(file: Path, force: bool, settings: Settings) -> int:
 
 
 @state.command("rm")
-@click.argument("plan_ids", metavar="ID...", nargs=-1, required=True)
+@click.argument("plan_ids", metavar="ID...", nargs=-1, required=True, callback=_ids)
 @settings_of(gateway=False)
 def state_rm(plan_ids: tuple[str, ...], settings: Settings) -> int:
     """Forget plans: what plansync applied to them, saw of them, and that it cancelled
