@@ -144,14 +144,39 @@ class Settings:
         from plansync import projects
 
         raw = self._file.get("projects")
-        if raw is None or self.config_file is None:
+        if "projects" not in self._file or self.config_file is None:
             return {}
         if "workspace" in self._file:
             raise ConfigError(f"config file {self.config_file}: a workspace: beside "
                               "projects: would put every project in one state",
                               "leave it out (each project's workspace is its name), or "
                               "set workspace: in a project")
-        return projects.parse(raw, self.config_file, [*SETTINGS, *_FILE_ONLY])
+        declared = projects.parse(raw, self.config_file, [*SETTINGS, *_FILE_ONLY])
+        self._apart(declared)
+        return declared
+
+    def _apart(self, declared: dict[str, Project]) -> None:
+        """Two projects in one state and workspace would share a state and its lock,
+        however their paths are spelled."""
+        seen: dict[tuple[str, str], str] = {}
+        # As the file says: a --workspace or $PLANSYNC_WORKSPACE given for one project's
+        # run would be everybody's here.
+        flags = Flags(config_file=self.flags.config_file)
+        environ = {k: v for k, v in self._environ.items()
+                   if k not in ("PLANSYNC_STATE", "PLANSYNC_WORKSPACE")}
+        for name in declared:
+            chosen = Settings(flags, environ, name)
+            chosen.__dict__.update(config_file=self.config_file, _file=self._file,
+                                   projects=declared)
+            where = chosen.state
+            workspace = chosen.workspace or _url_workspace(where) or "default"
+            where = where.split("?", 1)[0] if "://" in where else str(Path(where).resolve())
+            if (where, workspace) in seen:
+                raise ConfigError(f"config file {self.config_file}: projects "
+                                  f"{seen[where, workspace]} and {name} share one state "
+                                  f"(workspace {workspace})",
+                                  "give each project its own workspace:")
+            seen[where, workspace] = name
 
     @functools.cached_property
     def _from_file(self) -> dict[str, Any]:
@@ -166,6 +191,11 @@ class Settings:
     def _where(self) -> tuple[str, str | None]:
         state, workspace = _state(self.flags, self._environ, self._from_file,
                                   self.config_file)
+        if not (self.flags.state or self._environ.get("PLANSYNC_STATE")
+                or "state" in self._from_file):
+            # The default state is beside the settings file that was found above, not in
+            # whichever folder below it the command runs in: one state, one lock.
+            state = str(self.folder / DEFAULT_STATE)
         if workspace is not None:
             return state, workspace
         if self.project is None:
@@ -318,6 +348,12 @@ def _state(flags: Flags, environ: Mapping[str, str], from_file: Mapping[str, Any
     if "://" not in value and path is not None:
         value = str(path.parent / value)
     return value, workspace
+
+
+def _url_workspace(location: str) -> str | None:
+    from plansync import workspaces
+
+    return workspaces.in_url(location)
 
 
 def endpoint_url(value: str) -> str:

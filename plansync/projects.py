@@ -42,7 +42,7 @@ def parse(raw: Any, path: Path, known: Iterable[str]) -> dict[str, Project]:
     """The file's ``projects:`` mapping; ConfigError naming the project and key that are
     wrong. ``known`` are the settings a project may set."""
     allowed = set(known) - NOT_PER_PROJECT
-    if not isinstance(raw, dict) or not raw:
+    if not isinstance(raw, dict) or not raw:  # (an empty projects: is a mistake, not none)
         raise ConfigError(f"config file {path}: projects must map each project's name to "
                           "its settings", "for example projects: {sg: {specs: [specs/sg], "
                           "merchant_id: SG01}}")
@@ -71,20 +71,7 @@ def parse(raw: Any, path: Path, known: Iterable[str]) -> dict[str, Project]:
         projects[name] = Project(name, tuple((base / s).resolve() for s in specs),
                                  {k: v for k, v in own.items() if k != "specs"})
     _no_shared_specs(projects, path)
-    _no_shared_state(projects, path)
     return projects
-
-
-def _no_shared_state(projects: Mapping[str, Project], path: Path) -> None:
-    """Two projects in one state and workspace would share a state and its lock."""
-    seen: dict[tuple[Any, Any], str] = {}
-    for project in projects.values():
-        where = (project.own.get("state"), project.own.get("workspace", project.name))
-        if where in seen:
-            raise ConfigError(f"config file {path}: projects {seen[where]} and "
-                              f"{project.name} share one state (workspace {where[1]})",
-                              "give each project its own workspace:")
-        seen[where] = project.name
 
 
 def _no_shared_specs(projects: Mapping[str, Project], path: Path) -> None:
@@ -130,6 +117,11 @@ def choose(projects: Mapping[str, Project], named: Sequence[str], paths: Sequenc
         if paths and len(chosen) > 1:
             raise Selection("PATHs with several --project: name one project for them, or "
                             "leave the PATHs out to run each project on its own specs")
+        for path in paths:  # another project's specs would be planned with this one's key
+            others = [p.name for p in projects.values() if p.holds(path) and p not in chosen]
+            if others:
+                raise Selection(f"{path} is project {others[0]}'s: pass --project "
+                                f"{others[0]}, or leave out the PATHs")
         return [(project, tuple(paths) or project.specs) for project in chosen]
     if paths:
         found: dict[str, list[Path]] = {}
@@ -140,24 +132,23 @@ def choose(projects: Mapping[str, Project], named: Sequence[str], paths: Sequenc
                                 "run it with that project's settings")
             found.setdefault(owners[0].name, []).append(path)
         return [(projects[name], tuple(found[name])) for name in found]
-    here = [p for p in projects.values() if _stands_in(cwd, p, projects)]
+    # Standing inside one project's specs: that project; anywhere else, every project.
+    here = [p for p in projects.values() if p.holds(cwd)]
     chosen = here if len(here) == 1 else list(projects.values())
     return [(project, project.specs) for project in chosen]
 
 
-def _stands_in(cwd: Path, project: Project, projects: Mapping[str, Project]) -> bool:
-    """Whether the folder ``cwd`` is the project's: inside its specs, or above them and
-    above no other project's (specs/sg/ is sg's; specs/, above every project's, is
-    nobody's in particular)."""
-    where = cwd.resolve()
-    if project.holds(where):
-        return True
-
-    def above(p: Project) -> bool:
-        return any(where in spec.parents for spec in p.specs)
-
-    return above(project) and not any(above(other) or other.holds(where)
-                                      for other in projects.values() if other is not project)
+def strays(project: Project, projects: Mapping[str, Project],
+           files: Iterable[Path]) -> list[tuple[Path, str]]:
+    """The spec files of ``project`` that are, through a symbolic link, another project's
+    (file, that project): they would be planned with this project's key and state."""
+    found = []
+    for file in files:
+        real = file.resolve()
+        for other in projects.values():
+            if other is not project and other.holds(real):
+                found.append((file, other.name))
+    return found
 
 
 def touched(projects: Mapping[str, Project], changed: Iterable[str], root: Path,

@@ -196,10 +196,30 @@ def test_projects_lists_those_a_change_touches(repo: Path) -> None:
                                          "th\tworkspace th\tspecs specs/th"]
 
 
-def test_two_projects_may_not_share_a_workspace(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="projects sg and th share one state"):
-        parse({"sg": {"specs": ["a"]}, "th": {"specs": ["b"], "workspace": "sg"}},
-              tmp_path / "plansync.yaml", ["workspace"])
+@pytest.mark.parametrize("projects", [
+    "  sg: {specs: [a]}\n  th: {specs: [b], workspace: sg}\n",
+    # The same file, spelled differently.
+    "  sg: {specs: [a], state: s.json}\n  th: {specs: [b], state: a/../s.json}\n",
+    "  sg: {specs: [a], state: ./s.json}\n  th: {specs: [b], state: s.json}\n",
+    # A project named default, and another in the default state's default workspace.
+    "  default: {specs: [a]}\n  th: {specs: [b], state: .plansync/state.json}\n",
+    "  sg: {specs: [a], state: s.json, workspace: w}\n  th: {specs: [b], state: s.json,"
+    " workspace: w}\n",
+])
+def test_two_projects_may_not_share_a_state(tmp_path: Path, projects: str) -> None:
+    from plansync import config
+
+    (tmp_path / "plansync.yaml").write_text("projects:\n" + projects)
+    with pytest.raises(ConfigError, match="share one state"):
+        config.load(config.Flags(), {}).projects  # noqa: B018
+    # A flag for one project's run is not everybody's.
+    (tmp_path / "plansync.yaml").write_text("projects:\n  sg: {specs: [a]}\n"
+                                            "  th: {specs: [b]}\n")
+    flagged = config.load(config.Flags(workspace="x"), {"PLANSYNC_WORKSPACE": "y"})
+    assert list(flagged.projects) == ["sg", "th"]
+    with pytest.raises(ConfigError, match="projects must map"):
+        (tmp_path / "plansync.yaml").write_text("projects:\n")
+        config.load(config.Flags(), {}).projects  # noqa: B018
 
 
 def test_each_projects_workspace(tmp_path: Path) -> None:
@@ -257,3 +277,83 @@ def test_projects_prints_the_workflows_github_matrix(repo: Path, tmp_path: Path)
     assert single.stdout == '{"include":[{"project":"","specs":["specs"]}]}\n'
     both = run_in({}, repo, "projects", "--json", "--github-matrix")
     assert both.returncode == 64 and "give one" in both.stderr
+
+
+# --- attacks on the projects (each failed before its fix) -------------------------------
+
+
+def test_the_default_state_is_beside_the_settings_found_above(tmp_path: Path, emulator,
+                                                             emulator_dir: Path) -> None:
+    """Run in a project's folder or at the root: one state, one lock, no second write."""
+    repo = repository(tmp_path / "repo", emulator.url, emulator_dir)
+    settings = repo / "plansync.yaml"
+    settings.write_text(settings.read_text().replace("state: .plansync/state.json\n", ""))
+    applied = run_in({}, repo / "specs" / "th", "apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    assert (repo / ".plansync" / "workspaces" / "th" / "state.json").exists()
+    assert not (repo / "specs" / "th" / ".plansync").exists()
+    again = run_in({}, repo, "apply", "--project", "th", "--auto-approve")
+    assert again.returncode == 0, again.stderr
+    assert accepted_writes(emulator) == {("156143", "U"): 1}
+
+
+def test_a_saved_plan_of_one_project_is_refused_for_another(repo: Path, emulator) -> None:
+    made = run_in({}, repo, "plan", "--project", "sg", "--out", "sg.json")
+    assert made.returncode == 0, made.stderr
+    applied = run_in({}, repo, "apply", "--plan", "sg.json", "--project", "th",
+                     "--auto-approve")
+    assert applied.returncode == 1
+    assert "is not the one plan file sg.json was made from" in applied.stderr
+    assert sent_writes(emulator) == {}
+
+
+def test_another_projects_paths_are_refused_with_a_project(repo: Path) -> None:
+    result = run_in({}, repo, "plan", "--project", "sg", "specs/th")
+    assert result.returncode == 64
+    assert "specs/th is project th's: pass --project th" in result.stderr
+
+
+def test_a_link_to_another_projects_spec_is_refused(repo: Path, emulator) -> None:
+    (repo / "specs" / "th" / "sg.yaml").symlink_to(repo / "specs" / "sg" / "plans.yaml")
+    result = run_in({}, repo, "apply", "--auto-approve")
+    assert result.returncode == 1
+    assert "error: project th: " in result.stderr and "is a link to project sg's specs" \
+        in result.stderr
+    assert sent_writes(emulator) == {("156142", "U"): 1}  # sg's own, once: by sg
+
+
+def test_at_the_root_every_project_runs_even_one_with_specs_elsewhere(
+        tmp_path: Path) -> None:
+    projects = parse({"sg": {"specs": ["../elsewhere/sg"]}, "th": {"specs": ["specs/th"]}},
+                     tmp_path / "repo" / "plansync.yaml", [])
+    assert [p.name for p, _ in choose(projects, [], (), tmp_path / "repo")] == ["sg", "th"]
+    assert [p.name for p, _ in choose(projects, [], (), tmp_path / "repo" / "specs")] == \
+        ["sg", "th"]
+
+
+def test_projects_changed_refuses_what_is_not_a_text_file(repo: Path) -> None:
+    (repo / "bad.txt").write_bytes(b"\xff\n")
+    bad = run_in({}, repo, "projects", "--changed", "bad.txt")
+    assert bad.returncode == 1 and "is not UTF-8 text" in bad.stderr
+    device = run_in({}, repo, "projects", "--changed", "/dev/zero")
+    assert device.returncode == 1 and "not a file of paths" in device.stderr
+
+
+def test_a_leading_zero_id_is_inquired_as_the_plan(repo: Path) -> None:
+    result = run_in({}, repo, "inquire", "0156143", "--project", "th")
+    assert result.returncode == 0, result.stderr
+    assert "156143" in result.stdout
+
+
+def test_import_with_a_project_leaves_out_what_its_specs_declare(repo: Path) -> None:
+    result = run_in({}, repo, "import", "156143", "--project", "th")
+    assert result.returncode == 1
+    assert "plan 156143 is already declared" in result.stderr
+
+
+def test_the_demo_is_not_moved_by_the_users_settings() -> None:
+    from tests.helpers import run
+
+    result = run("demo", "--projects", env={"PLANSYNC_MERCHANT_ID": "X1",
+                                            "PLANSYNC_WORKSPACE": "mine"})
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -67,7 +67,7 @@ def apply(paths: Sequence[Path], plan_file: Path | None, auto_approve: bool, dry
             lock_wait=lock_timeout, settle_window=timedelta(seconds=settings.settle_window),
             limits=limits, allow_near_charge=allow_near_charge,
             expect_spec_digest=expect_spec_digest, parallelism=parallelism)
-        with _hints():
+        with _hints(settings.project):
             return run.apply(request, store,
                              lambda: shared.gateway_client(gateway, parallelism, rate_limit),
                              view, confirm=lambda: auto_approve or _confirmed(), stop=_Stop(),
@@ -82,7 +82,7 @@ _REFUSED_HINTS = {
 
 
 @contextmanager
-def _hints() -> Iterator[None]:
+def _hints(project: str | None) -> Iterator[None]:
     """What to do, in the commands' words: about a lock another run holds, or a saved
     plan the run refused."""
     from plansync.engine.run import Refused
@@ -92,7 +92,8 @@ def _hints() -> Iterator[None]:
     except LockError as exc:
         if exc.held_by is not None:
             exc.hint = ("wait for that run, retry with --lock-timeout, or if it is gone: "
-                        f"plansync force-unlock {exc.held_by}")
+                        f"plansync force-unlock {exc.held_by}"
+                        + (f" --project {project}" if project else ""))
         raise
     except Refused as exc:
         exc.hint = _REFUSED_HINTS[exc.why]

@@ -105,7 +105,12 @@ def _run(args: Sequence[str], expect: tuple[int, ...]) -> None:
 def _inside(folder: Path, environment: dict[str, str]) -> Iterator[None]:
     """Run in the demo folder with its settings, then put everything back."""
     before_cwd = Path.cwd()
-    before_env = {name: os.environ.get(name) for name in environment}
+    # The user's own PLANSYNC_* settings are not the demo's (a merchant id of theirs
+    # would be sent to the emulator's plans).
+    names = {*environment, *(name for name in os.environ if name.startswith("PLANSYNC_"))}
+    before_env = {name: os.environ.get(name) for name in names}
+    for name in names - set(environment):
+        del os.environ[name]
     os.environ.update(environment)
     os.chdir(folder)
     try:

@@ -53,8 +53,10 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
     if out is not None and out.exists():
         raise PlansyncError(f"{out} already exists; it was left as it is",
                             "choose another --out file, or remove this one first")
-    ids = _undeclared(ids, spec_paths or ([out.parent] if out is not None else []),
-                      given=bool(spec_paths))
+    # The specs to check: --specs; else a project's own; else those beside --out.
+    project = settings.projects.get(settings.project or "")
+    ids = _undeclared(ids, spec_paths or (project.specs if project else ()) or (
+        [out.parent] if out is not None else []), given=bool(spec_paths) or bool(project))
     from plansync.engine import backends
 
     store = open_state(settings)

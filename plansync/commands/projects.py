@@ -60,9 +60,10 @@ def one(settings: config.Settings, named: Sequence[str]) -> config.Settings:
 
 
 def run_each(command: Callable[..., int], settings: config.Settings, named: Sequence[str],
-             args: Sequence[Any], kwargs: dict[str, Any]) -> int:
+             args: Sequence[Any], kwargs: dict[str, Any], uses_settings: bool = True) -> int:
     """Run ``command`` (plan, apply, drift, validate) for each project chosen, on its
-    specs (or the PATHs given); as it is when the file declares no projects."""
+    specs (or the PATHs given); as it is when the file declares no projects.
+    ``uses_settings``: the command reads a gateway or state setting (validate does not)."""
     from plansync import projects
 
     paths = tuple(kwargs.get("paths") or ())
@@ -71,11 +72,13 @@ def run_each(command: Callable[..., int], settings: config.Settings, named: Sequ
         if named:
             raise click.UsageError(f"{no_projects(settings)} leave out --project")
         if not paths and saved is None:
+            found = (f"{settings.config_file} declares no projects:" if settings.config_file
+                     else f"no {config.DEFAULT_FILE} here or in a folder above")
             raise click.UsageError(
                 "name the spec PATHs" + (", or a saved --plan FILE" if "plan_file" in kwargs
                                          else "") +
-                f" (or declare projects: in {config.DEFAULT_FILE}: README, Several "
-                "merchant accounts)")
+                f" ({found}; with projects: a command runs each project on its specs: "
+                "README, Several merchant accounts)")
         return command(*args, settings=settings, **kwargs)
     try:
         chosen = projects.choose(settings.projects, named, () if saved else paths,
@@ -84,16 +87,25 @@ def run_each(command: Callable[..., int], settings: config.Settings, named: Sequ
         raise click.UsageError(str(exc)) from None
     view: Any = kwargs["view"]
     if len(chosen) > 1:
-        _one_project_only(settings, kwargs, ", ".join(p.name for p, _ in chosen))
+        _one_project_only(settings, kwargs, ", ".join(p.name for p, _ in chosen),
+                          uses_settings)
+    elif not named and not paths and len(settings.projects) > 1:
+        click.echo(f"(project {chosen[0][0].name}: the folder you stand in is in its specs)",
+                   err=True)
     codes: list[int] = []
     for index, (project, specs) in enumerate(chosen):
-        call = dict(kwargs, settings=settings.of_project(project.name))
-        if "paths" in kwargs and saved is None:
-            call["paths"] = specs
+        # A saved plan is checked against this project's specs: one made from another
+        # project's is refused, as made from another spec.
+        call = dict(kwargs, settings=settings.of_project(project.name),
+                    paths=tuple(paths) or specs if saved else specs)
+        if "paths" not in kwargs:
+            del call["paths"]
         if len(chosen) == 1:
+            _own_files(project, settings.projects, call.get("paths", ()))
             return command(*args, **call)
         view.project(project.name, first=index == 0)
         try:
+            _own_files(project, settings.projects, call.get("paths", ()))
             codes.append(command(*args, **call))
         except PlansyncError as exc:  # said, and the next project runs
             click.echo("\n".join(printable(line) for line in
@@ -108,7 +120,23 @@ def run_each(command: Callable[..., int], settings: config.Settings, named: Sequ
     return worst(codes)
 
 
-def _one_project_only(settings: config.Settings, kwargs: dict[str, Any], names: str) -> None:
+def _own_files(project: Any, declared: Any, paths: Sequence[Path]) -> None:
+    """Refuse a spec file of this project's that is, through a symbolic link, another
+    project's: it would be planned with this project's key and state."""
+    from plansync import projects
+    from plansync.spec import loader
+
+    files, _problems = loader.discover(paths)  # (the problems: said when it is loaded)
+    strays = projects.strays(project, declared, files)
+    if strays:
+        file, owner = strays[0]
+        raise PlansyncError(f"{file} is a link to project {owner}'s specs: a spec belongs "
+                            f"to one project", f"keep project {project.name}'s specs apart "
+                            "from the others' (no links between them)")
+
+
+def _one_project_only(settings: config.Settings, kwargs: dict[str, Any], names: str,
+                      uses_settings: bool) -> None:
     """What belongs to one project refused when several run: a saved plan, a JSON
     document, a plan file written, plans chosen by id, and the settings that are one
     merchant's or one state's (given as flags or variables they would be everybody's)."""
@@ -122,7 +150,7 @@ def _one_project_only(settings: config.Settings, kwargs: dict[str, Any], names: 
         ("--merchant-id", flags.merchant_id), ("--merchant-key", flags.merchant_key),
         ("--workspace", flags.workspace)) if there]
     given += [name for name in ("PLANSYNC_MERCHANT_ID", "PLANSYNC_MERCHANT_KEY",
-                                "PLANSYNC_WORKSPACE") if os.environ.get(name)]
+                                "PLANSYNC_WORKSPACE") if uses_settings and os.environ.get(name)]
     if given:
         raise click.UsageError(f"{', '.join(given)}: one project's, and this run is of "
                                f"several ({names}): pass --project NAME, one run per "
@@ -130,7 +158,7 @@ def _one_project_only(settings: config.Settings, kwargs: dict[str, Any], names: 
 
 
 @click.command("projects")
-@click.option("--changed", "changed_file", type=click.File("r"), metavar="FILE",
+@click.option("--changed", "changed_file", type=click.Path(path_type=Path), metavar="FILE",
               help="Only the projects these paths touch: one path per line, relative to "
                    "the current folder (as `git diff --name-only` prints them at the "
                    "repository's root); - for stdin. A change to the settings file "
@@ -157,12 +185,13 @@ def projects_command(changed_file: Any, as_json: bool, as_matrix: bool,
     declared = settings.projects
     names = list(declared)
     if changed_file is not None and settings.config_file is not None:
-        names = projects.touched(declared, changed_file.read().splitlines(), Path.cwd(),
+        names = projects.touched(declared, _changed(changed_file), Path.cwd(),
                                  settings.config_file)
     base = settings.config_file.parent.resolve() if settings.config_file else Path.cwd()
     listed: list[dict[str, Any]] = [{"name": name,
                "specs": [_shown(spec, base) for spec in declared[name].specs],
-               "workspace": settings.of_project(name).workspace} for name in names]
+               "workspace": settings.of_project(name).workspace or "default"}
+              for name in names]
     if as_json and as_matrix:
         raise click.UsageError("--json and --github-matrix print different documents: "
                                "give one")
@@ -188,6 +217,35 @@ def github_matrix(listed: Sequence[dict[str, Any]], declared: bool) -> dict[str,
     if not declared:
         return {"include": [{"project": "", "specs": [NO_PROJECT_SPECS]}]}
     return {"include": [{"project": p["name"], "specs": p["specs"]} for p in listed]}
+
+
+MAX_CHANGED = 64 * 1024 * 1024  # git diff --name-only of the biggest pull request, and more
+
+
+def _changed(path: Path) -> list[str]:
+    """The changed paths: a regular file (or stdin), text, of a sane size."""
+    import os
+
+    from plansync.folders import NotARegularFile, open_regular
+
+    try:
+        if str(path) == "-":
+            data = sys.stdin.buffer.read(MAX_CHANGED + 1)
+        else:
+            with os.fdopen(open_regular(path), "rb") as handle:
+                data = handle.read(MAX_CHANGED + 1)
+        if len(data) > MAX_CHANGED:
+            raise PlansyncError(f"--changed {path} is more than 64 MiB: not a list of paths")
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise PlansyncError(f"--changed {path} is not UTF-8 text",
+                            "give it the output of git diff --name-only") from None
+    except FileNotFoundError:
+        raise PlansyncError(f"--changed {path} does not exist") from None
+    except NotARegularFile as exc:
+        raise PlansyncError(f"--changed {path} is {exc.kind}, not a file of paths") from None
+    except (OSError, ValueError) as exc:
+        raise PlansyncError(f"--changed {path} cannot be read: {exc}") from None
 
 
 def _shown(path: Path, base: Path) -> str:

@@ -98,7 +98,8 @@ def settings(*, gateway: bool = True, state: bool = True, guardrails: str | None
             loaded = _load(given)
             try:
                 if each_project:
-                    return projects.run_each(command, loaded, named, args, kwargs)
+                    return projects.run_each(command, loaded, named, args, kwargs,
+                                             uses_settings=gateway or state)
                 return command(*args, settings=projects.one(loaded, named), **kwargs)
             except config.BadFlag as exc:  # found when the setting was first used
                 window = given.get("settle_window")

@@ -81,6 +81,7 @@ def workspace_select(name: str, settings: Settings) -> int:
     overridden = _select(name)
     if overridden:
         raise PlansyncError(f"workspace {name} was not selected: {overridden}",
+                            None if settings.projects else
                             "remove that setting, or change it, to use the selection")
     click.echo(f"Switched to workspace {name}.")
     return 0
@@ -108,6 +109,16 @@ def workspace_delete(name: str, force: bool, settings: Settings) -> int:
     if name == current_workspace(settings):
         raise PlansyncError(f"workspace {name} is the current workspace",
                             "select another first: plansync workspace select default")
+    if name == workspaces.selected_workspace(settings.folder):
+        raise PlansyncError(f"workspace {name} is the one this folder selected (a setting "
+                            "overrides the selection now, not for ever)",
+                            "select another first: plansync workspace select default")
+    owner = next((project for project in settings.projects
+                  if settings.of_project(project).workspace == name), None)
+    if owner is not None:
+        raise PlansyncError(f"workspace {name} is project {owner}'s: it holds that "
+                            "project's state", f"remove project {owner} from plansync.yaml "
+                            "first, if it is done with")
     store = _open(settings, name)
     with contextlib.closing(store):
         if name not in store.workspaces():
