@@ -127,3 +127,20 @@ def test_a_selection_is_refused_where_projects_choose_workspaces(tmp_path: Path)
     assert result.returncode != 0
     assert "each project's workspace is its name" in result.stderr
     assert not (tmp_path / ".plansync" / "workspace").exists()
+
+
+def test_a_projects_workspace_and_the_selected_one_are_not_deleted(tmp_path: Path) -> None:
+    """Attacks: `workspace delete b --project a` removed project b's state; a workspace
+    the folder selected was deleted while a variable overrode the selection."""
+    (tmp_path / "plansync.yaml").write_text("projects:\n  a: {specs: [specs/a]}\n"
+                                            "  b: {specs: [specs/b]}\n")
+    assert run_in({}, tmp_path, "workspace", "new", "b", "--project", "a").returncode == 0
+    refused = run_in({}, tmp_path, "workspace", "delete", "b", "--project", "a")
+    assert refused.returncode == 1 and "workspace b is project b's" in refused.stderr
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "plansync.yaml").write_text("state: .plansync/state.json\n")
+    assert run_in({}, single, "workspace", "new", "w3").returncode == 0
+    kept = run_in({"PLANSYNC_WORKSPACE": "default"}, single, "workspace", "delete", "w3")
+    assert kept.returncode == 1 and "the one this folder selected" in kept.stderr
+    assert run_in({}, single, "workspace", "show").stdout.strip() == "w3"
