@@ -233,9 +233,33 @@ class Settings:
     def gateway(self) -> Gateway:
         """Who talks to which gateway; checks with it the rest of the file's settings."""
         gateway = _gateway(self.flags, self._environ, self._from_file, self.config_file)
+        if self.project is not None:
+            self._not_contradicted(gateway)
         self._file_window  # noqa: B018 - a wrong file is said at once, whole
         self._file_guardrails  # noqa: B018
         return gateway
+
+    def _not_contradicted(self, gateway: Gateway) -> None:
+        """A project that names its merchant or endpoint is not sent elsewhere by a flag
+        or a variable meant for another (in CI, a repository-wide variable reaches every
+        project's job): the two are refused, not ranked."""
+        own = self.projects[str(self.project)].own
+        for name, used in (("merchant_id", gateway.merchant_id),
+                           ("endpoint", gateway.endpoint)):
+            if name not in own:
+                continue
+            mine = str(own[name])
+            mine = endpoint_url(mine) if name == "endpoint" else mine
+            if used != mine:
+                flag, variable = SETTINGS[name]
+                source = flag if getattr(self.flags, name) else variable
+                shown = used if name == "merchant_id" else safe_url(used)
+                raise ConfigError(
+                    f"{source} says {name} {shown}, but project {self.project} in "
+                    f"{self.config_file} says {safe_url(mine)}",
+                    f"leave {name} to the project (remove {source} for this run; in CI, "
+                    "a repository variable reaches every project's job), or change the "
+                    "project's")
 
     @functools.cached_property
     def read_timeout(self) -> float:

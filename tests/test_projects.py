@@ -357,3 +357,25 @@ def test_the_demo_is_not_moved_by_the_users_settings() -> None:
     result = run("demo", "--projects", env={"PLANSYNC_MERCHANT_ID": "X1",
                                             "PLANSYNC_WORKSPACE": "mine"})
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_variable_that_contradicts_a_projects_merchant_is_refused(tmp_path: Path) -> None:
+    """Review: in CI a repository-wide PLANSYNC_MERCHANT_ID reaches every project's job,
+    and ranked above the project's own merchant_id it sent th's run as SG01."""
+    from plansync import config
+
+    (tmp_path / "plansync.yaml").write_text(
+        "endpoint: sandbox\nmerchant_key: k.pem\ngateway_key: g.pem\nprojects:\n"
+        "  th: {specs: [b], merchant_id: TH01, endpoint: production}\n"
+        "  sg: {specs: [a]}\n")
+    wrong = config.load(config.Flags(), {"PLANSYNC_MERCHANT_ID": "SG01"})
+    with pytest.raises(ConfigError, match="PLANSYNC_MERCHANT_ID says merchant_id SG01, "
+                                          "but project th"):
+        wrong.of_project("th").gateway  # noqa: B018
+    assert wrong.of_project("sg").gateway.merchant_id == "SG01"  # sg names none itself
+    same = config.load(config.Flags(), {"PLANSYNC_MERCHANT_ID": "TH01",
+                                        "PLANSYNC_ENDPOINT": "production"})
+    assert same.of_project("th").gateway.merchant_id == "TH01"
+    elsewhere = config.load(config.Flags(endpoint="sandbox"), {})
+    with pytest.raises(ConfigError, match="--endpoint says endpoint https://demo2"):
+        elsewhere.of_project("th").gateway  # noqa: B018
