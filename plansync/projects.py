@@ -159,9 +159,9 @@ def touched(projects: Mapping[str, Project], changed: Iterable[str], root: Path,
     hit: dict[str, None] = {}
     settings = settings_file.resolve()
     for name in changed:
-        path = (root / name.strip()).resolve()
-        if not name.strip():
+        if not name:
             continue
+        path = (root / name).resolve()  # as given: a path may end in a space
         if path == settings:
             return list(projects)
         hit.update({p.name: None for p in projects.values() if p.holds(path)})

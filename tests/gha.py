@@ -123,7 +123,8 @@ class Expression:
         self._take(")")
         if name in _STATUS:
             return {"success": self.status == "success", "always": True,
-                    "failure": self.status == "failure", "cancelled": False}[name]
+                    "failure": self.status == "failure",
+                    "cancelled": self.status == "cancelled"}[name]
         if name == "startsWith":
             return text(args[0]).lower().startswith(text(args[1]).lower())
         if name == "contains":

@@ -408,6 +408,15 @@ def test_a_projects_apply_fetches_only_its_own_plan_for_the_head(
     assert "Saved project sg's plan reviewed on pull request #7" in fetched.stdout
     assert [p for _, p in github.seen if "/artifacts/" in p and p.endswith("/zip")] == [
         f"/repos/{REPO}/actions/artifacts/1010/zip"]  # only sg's was downloaded
+    # A project the reviewed run did not plan at all (no plan, no comment of its own):
+    # declared since, or untouched then. Nothing to apply, nothing failed: exit 2.
+    unplanned = fetch(env, tmp_path, "merge1", "--project", "my", "--spec-path", "specs/my")
+    assert unplanned.returncode == 2, unplanned.stderr
+    assert "run 101 did not plan project my" in unplanned.stderr
+    # A project whose plan job ran but saved no plan (its plan failed): refused, exit 1.
+    github.artifacts[101].append({
+        "id": 2999, "name": "plansync-comment-my", "size_in_bytes": 20, "expired": False,
+        "archive_download_url": f"{github.url}/repos/{REPO}/actions/artifacts/2999/zip"})
     assert "saved no artifacts named plansync-plan-my-head1" in refused(
         env, tmp_path, "merge1", "--project", "my", "--spec-path", "specs/my")
     assert "(changed: specs/th/plans.yaml)" in refused(  # th's apply: main moved on

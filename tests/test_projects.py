@@ -379,3 +379,12 @@ def test_a_variable_that_contradicts_a_projects_merchant_is_refused(tmp_path: Pa
     elsewhere = config.load(config.Flags(endpoint="sandbox"), {})
     with pytest.raises(ConfigError, match="--endpoint says endpoint https://demo2"):
         elsewhere.of_project("th").gateway  # noqa: B018
+
+
+def test_a_path_git_would_quote_still_touches_its_project(repo: Path) -> None:
+    """Review: `git diff --name-only` quotes a path holding a quote or a backslash, and the
+    quoted path touched no project; the workflows give -z, NUL-ended paths."""
+    (repo / "changed").write_bytes(b'specs/th/a"b.yaml\0specs/th/new\nline.yaml\0')
+    result = run_in({}, repo, "projects", "--changed", "changed", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [p["name"] for p in json.loads(result.stdout)] == ["th"]

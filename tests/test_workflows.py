@@ -165,6 +165,9 @@ def test_the_plan_workflow_routes_each_exit_code(code: str, saved: bool, comment
 @pytest.mark.parametrize(("fetched", "applied", "reported", "failed"), [
     ("0", "0", True, False), ("0", "1", True, True), ("0", "3", True, True),
     ("1", None, True, True),     # no reviewed plan for a merged PR: the PR is told why
+    # The reviewed run did not plan this project (declared since, or untouched then):
+    # nothing applied, nothing failed, nothing to tell.
+    ("2", None, False, False),
 ])
 def test_the_apply_workflow_tells_the_pull_request_on_every_path(
         fetched: str, applied: str | None, reported: bool, failed: bool) -> None:
@@ -361,3 +364,26 @@ def test_the_plan_job_refuses_links_in_the_pull_requests_files(tmp_path: Path) -
     outside = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path,
                              capture_output=True, text=True, timeout=30)
     assert outside.returncode == 0  # a link elsewhere in the PR's tree is never read
+
+
+def test_the_comment_job_is_the_check_that_fails_when_a_plan_failed() -> None:
+    """Review: the plan jobs' checks are named per project (`plan sg`), so branch
+    protection needs one stable check that fails when any plan failed."""
+    comment = job("plansync-plan.yml", "comment")
+    ran = {"needs": {"projects": {"result": "success"}, "plan": {"result": "failure"}}}
+    assert runs_if(comment["if"], ran, status="failure") is True  # it still comments
+    assert runs_if(comment["if"], ran, status="cancelled") is False  # a newer push won
+    gate = step_named(comment["steps"], "Fail when any project's plan failed")
+    assert runs_if(gate["if"], ran) is True
+    ran["needs"]["plan"]["result"] = "skipped"  # a PR that touches no project: green
+    assert runs_if(gate["if"], ran) is False
+
+
+def test_every_artifact_a_rerun_saves_again_is_overwritten() -> None:
+    """Review: artifact names are unique per run across attempts (upload-artifact v4):
+    without overwrite, "Re-run failed jobs" fails on the name forever."""
+    for name in ("plansync-plan.yml", "plansync-apply.yml"):
+        workflow = yaml.safe_load((EXAMPLES / name).read_text())
+        uploads = [step for each in workflow["jobs"].values() for step in each["steps"]
+                   if step.get("uses", "").startswith("actions/upload-artifact@")]
+        assert uploads and all(step["with"].get("overwrite") is True for step in uploads)

@@ -79,16 +79,23 @@ def fetch_plan(sha: str, out: Path, workflow: str, before: str | None,
     """Save the plan that the merged pull request's review saw: the artifact of the
     plan workflow's trusted run on its head commit (with --project, that project's
     artifact: plansync-plan-PROJECT-HEAD). Exit 1, saying which check failed,
-    if there is none (the reason is then what --out holds, for `ci report --results`)."""
+    if there is none (the reason is then what --out holds, for `ci report --results`);
+    exit 2 when the reviewed run did not plan the project at all (nothing to apply)."""
     from plansync.gitops import fetch
     from plansync.gitops.github import GitHub
     from plansync.gitops.report import FETCH_PLAN
+    from plansync.gitops.review import NotPlanned
 
     settings = fetch.Settings(sha, before, workflow, spec_paths, max_artifact_size, project)
     try:
         found = fetch.reviewed_plan(GitHub.from_environment(os.environ), settings,
                                     on_pull=lambda pull: _output("pull", str(pull.number)))
         out.write_bytes(found.plan)
+    except NotPlanned as exc:  # not a failure: exit 2, and nothing is fetched or applied
+        click.echo(f"::warning::{exc.message}" if os.environ.get("GITHUB_ACTIONS") == "true"
+                   else f"warning: {exc.message}", err=True)
+        click.echo(f"  hint: {exc.hint}", err=True)
+        return 2
     except Exception as exc:
         # Why, for `ci report --results` to say on the pull request: nothing was fetched,
         # so nothing is applied. Any failure, not only a refusal; one that is not

@@ -159,10 +159,10 @@ def _one_project_only(settings: config.Settings, kwargs: dict[str, Any], names: 
 
 @click.command("projects")
 @click.option("--changed", "changed_file", type=click.Path(path_type=Path), metavar="FILE",
-              help="Only the projects these paths touch: one path per line, relative to "
-                   "the current folder (as `git diff --name-only` prints them at the "
-                   "repository's root); - for stdin. A change to the settings file "
-                   "touches every project.")
+              help="Only the projects these paths touch: one path per line, or each "
+                   "NUL-ended (git diff -z), relative to the current folder (as `git diff "
+                   "--name-only` prints them at the repository's root); - for stdin. A "
+                   "change to the settings file touches every project.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON document: a list of {name, specs, workspace}.")
 @click.option("--github-matrix", "as_matrix", is_flag=True,
@@ -236,7 +236,10 @@ def _changed(path: Path) -> list[str]:
                 data = handle.read(MAX_CHANGED + 1)
         if len(data) > MAX_CHANGED:
             raise PlansyncError(f"--changed {path} is more than 64 MiB: not a list of paths")
-        return data.decode("utf-8").splitlines()
+        text = data.decode("utf-8")
+        # git diff -z: NUL-ended paths, each as it is (a newline may be part of one).
+        return [path for path in text.split("\0") if path] if "\0" in text \
+            else text.splitlines()
     except UnicodeDecodeError:
         raise PlansyncError(f"--changed {path} is not UTF-8 text",
                             "give it the output of git diff --name-only") from None

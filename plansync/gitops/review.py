@@ -48,6 +48,12 @@ class NotReviewed(PlansyncError):
     """No plan reviewed for this merge can be trusted; nothing may be applied."""
 
 
+class NotPlanned(NotReviewed):
+    """The reviewed run had no plan job for this project at all: plansync.yaml did not
+    declare it then, or the pull request did not touch it. Nothing of it was reviewed,
+    and nothing of it is applied; nothing failed either."""
+
+
 def artifact_name(head_sha: str, project: str | None = None) -> str:
     """What the plan workflow names its saved plan: tied to the reviewed commit, and to
     the project whose plan it is (none: a repository without projects)."""
@@ -173,6 +179,14 @@ def choose_artifact(artifacts: Sequence[Artifact], run: Run, head_sha: str,
                     limit: int, project: str | None = None) -> Artifact:
     name = artifact_name(head_sha, project)
     named = [a for a in artifacts if a.name == name]
+    if project and not named and not any(
+            a.name == f"plansync-comment-{project}" for a in artifacts):
+        # Every plan job of a project saves its comment, even one whose plan failed.
+        raise NotPlanned(f"run {run.id} did not plan project {project} (plansync.yaml "
+                         "did not declare it then, or the pull request did not touch "
+                         "it): nothing of it was reviewed, so nothing of it is applied",
+                         "to plan and apply it, run the apply workflow by hand "
+                         "(workflow_dispatch), or change its specs in a pull request")
     if len(named) != 1:
         raise NotReviewed(f"run {run.id} saved {len(named) or 'no'} artifacts named {name}"
                           f"{'' if not named else ', not exactly one'}", RERUN)
