@@ -300,3 +300,93 @@ def admin_reset(emulator: Emulator) -> None:
     from tests.helpers import admin
 
     admin(emulator, "POST", "/_emulator/reset")
+
+
+# --- attacks on the audit trail (each failed before its fix) ----------------------------
+
+
+@pytest.mark.parametrize("target", ["state.json", "state.json.journal", "state.json.backup",
+                                    "state.json.fence", "link-to-journal"])
+def test_an_archive_into_the_states_own_files_is_refused(env: dict[str, str],
+                                                          target: str) -> None:
+    applied(env)
+    state = Path(env["PLANSYNC_STATE"])
+    os.link(state, state.parent / "link-to-journal") if target.startswith("link") else None
+    before = {p.name: p.read_bytes() for p in state.parent.iterdir() if p.is_file()}
+    refused = history(env, "--archive-before", "2099-01-01", str(state.parent / target))
+    assert refused.returncode == 1
+    assert "is one of the state's own files" in refused.stderr
+    assert {p.name: p.read_bytes() for p in state.parent.iterdir() if p.is_file()} == before
+
+
+def test_an_archive_cut_short_by_a_full_disk_is_cut_back(env: dict[str, str],
+                                                        tmp_path: Path) -> None:
+    """The file-size limit (RLIMIT_FSIZE) stands in for a full disk here: the same write
+    error (EFBIG for ENOSPC) at the same place, without root to mount a small disk."""
+    import resource
+
+    applied(env)
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text('{"earlier": 1}\n')
+
+    def small() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40, 40))
+
+    cut = subprocess.run([*PLANSYNC, "state", "history", "--archive-before", "2099-01-01",
+                          str(archive)], env={**os.environ, **env}, preexec_fn=small,
+                         capture_output=True, text=True, timeout=60)
+    assert cut.returncode == 1 and "cannot be written" in cut.stderr
+    assert archive.read_text() == '{"earlier": 1}\n'  # no torn line left
+    moved = history(env, "--archive-before", "2099-01-01", str(archive))
+    assert moved.returncode == 0, moved.stderr  # once there is room, it goes on
+    assert len(archive.read_text().splitlines()) == 4
+
+
+def test_an_older_records_id_is_the_same_at_every_read(env: dict[str, str]) -> None:
+    applied(env)
+    state = Path(env["PLANSYNC_STATE"])
+    stored = json.loads(state.read_text())
+    stored["history"].insert(0, {k: v for k, v in OLD_RECORD.items() if k not in ("id",
+                                                                              "key")})
+    state.write_text(json.dumps(stored))
+    ids = {json.loads(history(env, "--json").stdout)[0]["id"] for _ in range(2)}
+    assert len(ids) == 1
+
+
+def test_csv_escapes_what_a_terminal_or_spreadsheet_would_obey(env: dict[str, str],
+                                                               tmp_path: Path) -> None:
+    spec = tmp_path / "plans.yaml"
+    spec.write_text((EXAMPLE / "plans.yaml").read_text().replace(
+        "name: gold-member-42", 'name: " =1+1\\e]0;pwned\\a\\u202eevil"'))
+    applied(env, str(spec))
+    table = history(env, "--format", "csv", "156142").stdout
+    assert "\x1b" not in table and "\u202e" not in table and "\a" not in table
+    row = next(csv.DictReader(io.StringIO(table)))
+    assert row["name"] == "' =1+1\\x1b]0;pwned\\x07\\u202eevil"
+
+
+def test_a_saved_plans_commit_is_its_specs_checkout(env: dict[str, str],
+                                                    tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "plans.yaml").write_text((EXAMPLE / "plans.yaml").read_text())
+    git = ["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=a"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "specs"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    plan_file = tmp_path / "elsewhere" / "plan.json"
+    plan_file.parent.mkdir()
+    assert run("plan", str(repo / "plans.yaml"), "--out", str(plan_file),
+               env=env).returncode == 0
+    applied(env, "--plan", str(plan_file))
+    record = json.loads(history(env, "--json", "156142").stdout)[0]
+    assert record["origin"] == {"plan_file": str(plan_file), "commit": head}
+
+
+def test_a_plan_id_that_is_not_digits_is_a_usage_error(env: dict[str, str]) -> None:
+    for given in ("abc", "-1"):
+        refused = history(env, "--", given)
+        assert refused.returncode == 64 and "is not a plan id" in refused.stderr

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from plansync import config
+from plansync import config, views
 from plansync.errors import PlansyncError
 from plansync.printable import printable
 
@@ -163,8 +163,8 @@ def _one_project_only(settings: config.Settings, kwargs: dict[str, Any], names: 
                    "NUL-ended (git diff -z), relative to the current folder (as `git diff "
                    "--name-only` prints them at the repository's root); - for stdin. A "
                    "change to the settings file touches every project.")
-@click.option("--json", "as_json", is_flag=True,
-              help="One JSON document: a list of {name, specs, workspace}.")
+@views.formats("projects", "One JSON document: a list of {name, specs, workspace}.",
+               markdown=False, no_color=False)
 @click.option("--github-matrix", "as_matrix", is_flag=True,
               help="One line of JSON, a GitHub Actions matrix: {\"include\": [{\"project\", "
                    "\"specs\"}]}, one entry a project; without projects one entry whose "
@@ -173,7 +173,7 @@ def _one_project_only(settings: config.Settings, kwargs: dict[str, Any], names: 
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
               help="Settings file (default: $PLANSYNC_CONFIG or the nearest "
                    "plansync.yaml).")
-def projects_command(changed_file: Any, as_json: bool, as_matrix: bool,
+def projects_command(changed_file: Any, view: views.ProjectsView, as_matrix: bool,
                      config_file: Path | None) -> int:
     """List the projects plansync.yaml declares (the ones a change touches, with
     --changed): what a CI matrix runs, one job per project."""
@@ -192,20 +192,14 @@ def projects_command(changed_file: Any, as_json: bool, as_matrix: bool,
                "specs": [_shown(spec, base) for spec in declared[name].specs],
                "workspace": settings.of_project(name).workspace or "default"}
               for name in names]
-    if as_json and as_matrix:
+    if as_matrix and type(view).__module__.endswith(".json"):
         raise click.UsageError("--json and --github-matrix print different documents: "
                                "give one")
     if as_matrix:
         click.echo(json.dumps(github_matrix(listed, declared=bool(declared)),
                               separators=(",", ":")))
-    elif as_json:
-        click.echo(json.dumps(listed, indent=2))
-    elif not declared:
-        click.echo(f"{settings.config_file or config.DEFAULT_FILE} declares no projects: "
-                   "one merchant account (README: Several merchant accounts)", err=True)
-    for project in listed if not (as_json or as_matrix) else ():
-        click.echo(f"{project['name']}\tworkspace {project['workspace']}\t"
-                   f"specs {' '.join(project['specs'])}")
+    else:
+        view.projects(listed, bool(declared), str(settings.config_file or config.DEFAULT_FILE))
     sys.stdout.flush()
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -18,15 +19,19 @@ from plansync.commands.settings import settings as settings_of
 from plansync.config import Settings
 from plansync.errors import PlansyncError
 from plansync.folders import read_regular
+from plansync.printable import quoted
 from plansync.redact import safe_url
 
 if TYPE_CHECKING:
     from plansync.engine.state import State
 
-def _one_id(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+def _one_id(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A plan id as the state keys it: "0156143" is plan 156143 (formats.plan_id)."""
     from plansync.formats import plan_id
 
+    if value is not None and not (value.isascii() and value.isdigit()):
+        raise click.BadParameter(f"{quoted(value)} is not a plan id (recurringUniqueID: "
+                                 "digits)", param=param)
     return None if value is None else plan_id(value)
 
 
@@ -145,6 +150,7 @@ def _archive(before: date, file: Path, settings: Settings) -> int:
     from plansync.engine.journal import fold
 
     store = open_state(settings)
+    _not_the_states_own(file, store)
     with contextlib.closing(store), store.lock("state history --archive-before", 0, _warn):
         stored = store.read()
         if stored is None:
@@ -158,6 +164,23 @@ def _archive(before: date, file: Path, settings: Settings) -> int:
             backends.checkpoint(store, dataclasses.replace(current, history=tuple(kept)))
     click.echo(f"Archived {len(older)} record(s) before {before.isoformat()} to {file}")
     return 0
+
+
+def _not_the_states_own(file: Path, store: Any) -> None:
+    """The archive is not one of the state's own files (the state, its backup, journal,
+    lock or fence, by name or by a hard link): the state's next save would overwrite it,
+    or the records would corrupt it."""
+    own = getattr(store, "path", None)  # a local backend's state file
+    if not isinstance(own, Path):
+        return
+    target = file.parent.resolve() / file.name
+    siblings = [p for p in own.parent.iterdir() if p.name.startswith(own.name)] \
+        if own.parent.is_dir() else []
+    same = target.parent == own.parent.resolve() and target.name.startswith(own.name)
+    if same or any(file.exists() and os.path.samefile(file, p) for p in siblings):
+        raise PlansyncError(f"archive {file} is one of the state's own files ({own} and "
+                            "its companions): the state's next save would overwrite it",
+                            "archive to a file of its own, outside the state's files")
 
 
 @state.command("pull")

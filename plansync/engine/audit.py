@@ -8,6 +8,7 @@ it, and any JSON Lines reader (or `jq`) reads it back.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -85,9 +86,16 @@ def append_archive(path: Path, records: Sequence[Audit]) -> None:
         if size and os.pread(fd, 1, size - 1) != b"\n":
             raise PlansyncError(f"archive {path} does not end with a whole line", hint)
         view = memoryview(lines)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            # A full disk: the lines written cut off again, or the archive would end in
+            # a torn line, which every later archive refuses.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
     except OSError as exc:
         raise PlansyncError(f"archive {path} cannot be written: {exc.strerror}; nothing was "
                             "removed from the state", "free space or fix the file, then run "

@@ -160,6 +160,10 @@ def apply(request: ApplyRequest, store: Any, open_client: Callable[[], Any],
             within = None
             if request.plan_file is not None:
                 reviewed, plan_digest = read_plan(request.plan_file)
+                if not request.spec_paths and not request.dry_run:
+                    # The commit of the plan's own specs: the file may be kept elsewhere.
+                    applier.options = _from_reviewed(applier.options, request.plan_file,
+                                                     reviewed.spec_paths)
                 if plan_digest in applier.state.applied_plans:
                     return view.already_applied(request.plan_file,
                                                 applier.state.applied_plans[plan_digest])
@@ -204,6 +208,14 @@ def apply(request: ApplyRequest, store: Any, open_client: Callable[[], Any],
                 raise applier.journal_error
         return view.finish(results, request.dry_run, stop.signum,
                            not_reviewed=() if within is None else within.not_reviewed)
+
+
+def _from_reviewed(options: Any, plan_file: Path, spec_paths: Sequence[str]) -> Any:
+    import os
+
+    from plansync.engine.origin import origin
+
+    return dataclasses.replace(options, origin=origin(plan_file, spec_paths, os.environ))
 
 
 def _applier(request: ApplyRequest, store: Any, client: Any, lock_note: Any,

@@ -147,6 +147,13 @@ class Audit:
     def from_dict(cls, data: Any) -> Audit:
         if not isinstance(data, dict) or not _AUDIT_MEMBERS <= set(data) <= _AUDIT_ALL:
             raise ValueError("not an audit record")
+        if "id" not in data:  # an older plansync's: the same id at every read, from what
+            # the record holds (a record archived twice is then seen to be one)
+            import hashlib
+            import json
+
+            text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+            data = {**data, "id": hashlib.sha256(text.encode()).hexdigest()[:32]}
         audit = cls(**data)
         if not (isinstance(audit.by, dict) and isinstance(audit.sent, dict)
                 and all(isinstance(getattr(audit, n), str)

@@ -71,6 +71,13 @@ class InquireView(View, Protocol):
     def live(self, plans: Sequence[LivePlan]) -> None: ...
 
 
+class ProjectsView(View, Protocol):  # projects
+    def projects(self, listed: Sequence[dict[str, Any]], declared: bool,
+                 settings_file: str) -> None:
+        """The projects listed (name, specs, workspace); ``declared``: whether the
+        settings file declares projects at all."""
+
+
 class HistoryView(View, Protocol):  # state history
     def history(self, records: Sequence[Audit], plan_id: str | None,
                 currencies: Mapping[str, str]) -> None:

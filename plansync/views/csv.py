@@ -21,7 +21,13 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def cell(value: str) -> str:
-    return f"'{value}" if value.startswith(_FORMULA) else value
+    """A cell as a spreadsheet may show it: no formula, and what a terminal would obey
+    (escape sequences, a right-to-left override, NUL) escaped, as every plansync output
+    escapes text that someone else wrote."""
+    from plansync.printable import printable
+
+    shown = "\n".join(printable(line) for line in value.split("\n"))
+    return f"'{shown}" if shown.lstrip(" ").startswith(_FORMULA) else shown
 
 
 class HistoryView(text.Text):

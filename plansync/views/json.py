@@ -139,5 +139,13 @@ def _summary(counts: Counter[str]) -> dict[str, int]:
             "pending": counts["pending"], "not_started": counts["not-started"]}
 
 
+class ProjectsView(text.Text):
+    def projects(self, listed: Sequence[dict[str, Any]], declared: bool,
+                 settings_file: str) -> None:
+        """[{name, specs, workspace}]; [] without projects."""
+        _echo(list(listed))
+
+
 VIEWS: dict[str, Any] = {"plan": PlanView, "drift": DriftView, "validate": ValidateView,
-                         "inquire": InquireView, "history": HistoryView, "apply": ApplyView}
+                         "inquire": InquireView, "history": HistoryView, "apply": ApplyView,
+                         "projects": ProjectsView}

@@ -209,5 +209,17 @@ class ApplyView(Text):
         return 1 if failed or counts["pending"] or counts["not-started"] else 0
 
 
+class ProjectsView(Text):
+    def projects(self, listed: Sequence[dict[str, Any]], declared: bool,
+                 settings_file: str) -> None:
+        if not declared:
+            click.echo(f"{settings_file} declares no projects: one merchant account "
+                       "(README: Several merchant accounts)", err=True)
+        for project in listed:
+            click.echo(f"{project['name']}\tworkspace {project['workspace']}\t"
+                       f"specs {' '.join(project['specs'])}")
+
+
 VIEWS: dict[str, Any] = {"plan": PlanView, "drift": DriftView, "validate": ValidateView,
-                         "inquire": InquireView, "history": HistoryView, "apply": ApplyView}
+                         "inquire": InquireView, "history": HistoryView, "apply": ApplyView,
+                         "projects": ProjectsView}

@@ -16,7 +16,8 @@ from tests.helpers import cli_commands
 
 PROTOCOLS = {"plan": views.PlanView, "drift": views.DriftView,
              "validate": views.ValidateView, "inquire": views.InquireView,
-             "history": views.HistoryView, "apply": views.ApplyView}
+             "history": views.HistoryView, "apply": views.ApplyView,
+             "projects": views.ProjectsView}
 
 
 def test_every_format_flag_is_views_formats() -> None:
@@ -34,7 +35,7 @@ def test_every_format_flag_is_views_formats() -> None:
         if "--json" in flags:
             offered.add(name)
     assert offered == {"validate", "plan", "show", "apply", "drift", "inquire",
-                       "state history"}
+                       "state history", "projects"}
 
 
 @pytest.mark.parametrize("module", [text_views, json_views, markdown_views, csv_views])
