@@ -264,3 +264,12 @@ def test_a_plan_id_with_leading_zeros_names_the_same_plan(env: dict[str, str]) -
     removed = run("state", "rm", "0156142", "156142", env=env)
     assert removed.returncode == 0, removed.stderr
     assert removed.stdout.count("Removed plan 156142") == 1
+
+
+def test_a_state_that_is_a_folder_is_refused_in_a_workspace_too(tmp_path: Path) -> None:
+    """Attack: --state DIR --workspace w made DIR's parent's workspaces/w/DIR the state."""
+    (tmp_path / "sdir").mkdir()
+    result = run("state", "list", "--state", str(tmp_path / "sdir"), "--workspace", "w")
+    assert result.returncode == 1
+    assert "names a folder, not a file" in result.stderr
+    assert not (tmp_path / "workspaces").exists()

@@ -70,7 +70,10 @@ def open_backend(location: str, workspace: str | None,
     from plansync.engine.backends.local import LocalBackend
 
     path = Path(location)
-    if not path.name or location.endswith(("/", "/.", "/..")) or path.name in (".", ".."):
+    # (A folder by its name, or one that is there: in a workspace, DIR would otherwise
+    # become workspaces/NAME/DIR, a state file beside the folder's parent.)
+    if not path.name or location.endswith(("/", "/.", "/..")) or path.name in (".", "..") \
+            or path.is_dir():
         raise ConfigError(f"state {quoted(location)} names a folder, not a file",
                           "name the state file: a path such as .plansync/state.json")
     return LocalBackend(path, name)
