@@ -74,7 +74,8 @@ def test_a_5000_digit_answer_field_is_a_short_error_line(
 
 @pytest.mark.parametrize(("plan", "says"), [
     (f"id: '1'\n    recurring_interval: {LONG}", "recurring_interval: must be a whole number"),
-    (f"id: '1'\n    amount: '{LONG}'", "characters) is more than the gateway's 12-digit amounts can carry"),
+    (f"id: '1'\n    amount: '{LONG}'",
+     "characters) is more than the gateway's 12-digit amounts can carry"),
     (f"id: '1'\n    amount: {LONG}.5", "amount:"),
     (f"id: '1'\n    currency: '{LONG}'", "currency:"),
     (f"id: '1'\n    charge_on_date: '{LONG}'", "charge_on_date:"),

@@ -147,23 +147,29 @@ def _archive(before: date, file: Path, settings: Settings) -> int:
     both (the next archive appends them again): an archive may hold a record twice, but
     no record is ever lost."""
     from plansync.engine import audit, backends
-    from plansync.engine.journal import fold
 
     store = open_state(settings)
     _not_the_states_own(file, store)
     with contextlib.closing(store), store.lock("state history --archive-before", 0, _warn):
-        stored = store.read()
-        if stored is None:
-            raise PlansyncError(f"there is no state in {store.where} yet",
-                                "plansync apply creates it")
         # The journal folded in: its audits are history too, and are archived alike.
-        current = fold(stored, store.records())
+        current = _stored(store)
         older, kept = audit.split(current.history, before)
         audit.append_archive(file, older)  # durable before the state forgets them
         if older:
             backends.checkpoint(store, dataclasses.replace(current, history=tuple(kept)))
     click.echo(f"Archived {len(older)} record(s) before {before.isoformat()} to {file}")
     return 0
+
+
+def _stored(store: Any) -> State:
+    """The state as stored, with its journal folded in (its lock held); none: an error."""
+    from plansync.engine.journal import fold
+
+    stored = store.read()
+    if stored is None:
+        raise PlansyncError(f"there is no state in {store.where} yet",
+                            "plansync apply creates it")
+    return fold(stored, store.records())
 
 
 def _not_the_states_own(file: Path, store: Any) -> None:
@@ -260,15 +266,10 @@ def state_rm(plan_ids: tuple[str, ...], settings: Settings) -> int:
     Refused for a plan the state does not hold or whose write is still pending (run apply
     first). The audit history of the plans' writes is kept."""
     from plansync.engine import backends
-    from plansync.engine.journal import fold
 
     store = open_state(settings)
     with contextlib.closing(store), store.lock("state rm", 0, _warn):
-        stored = store.read()
-        if stored is None:
-            raise PlansyncError(f"there is no state in {store.where} yet",
-                                "plansync apply creates it")
-        current = fold(stored, store.records())
+        current = _stored(store)
         unknown = [plan_id for plan_id in plan_ids if plan_id not in current.plans]
         if unknown:
             raise PlansyncError(f"plan(s) {', '.join(unknown)} not in the state; nothing was "
