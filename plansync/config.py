@@ -157,26 +157,34 @@ class Settings:
 
     def _apart(self, declared: dict[str, Project]) -> None:
         """Two projects in one state and workspace would share a state and its lock,
-        however their paths are spelled."""
-        seen: dict[tuple[str, str], str] = {}
-        # As the file says: a --workspace or $PLANSYNC_WORKSPACE given for one project's
-        # run would be everybody's here.
-        flags = Flags(config_file=self.flags.config_file)
-        environ = {k: v for k, v in self._environ.items()
-                   if k not in ("PLANSYNC_STATE", "PLANSYNC_WORKSPACE")}
+        however their paths or URLs are spelled."""
+        seen: dict[tuple[Any, ...], str] = {}
+        for name, (state, workspace) in self._placed(declared).items():
+            where = _one_place(state, workspace, self.config_file)
+            if where in seen:
+                raise ConfigError(f"config file {self.config_file}: projects {seen[where]} "
+                                  f"and {name} share one state (workspace {workspace})",
+                                  "give each project its own workspace:")
+            seen[where] = name
+
+    def project_workspaces(self) -> dict[str, str]:
+        """Each project's workspace, as the file says (no --workspace or variable)."""
+        return {name: place[1] for name, place in self._placed(self.projects).items()}
+
+    def _placed(self, declared: dict[str, Project]) -> dict[str, tuple[str, str]]:
+        """Each project's state and workspace, as the file says them, under a state
+        given as a flag or variable (which every project's run uses) but no workspace
+        given so (one project's run refuses another's: ``_where``)."""
+        flags = Flags(config_file=self.flags.config_file, state=self.flags.state)
+        environ = {k: v for k, v in self._environ.items() if k != "PLANSYNC_WORKSPACE"}
+        places = {}
         for name in declared:
             chosen = Settings(flags, environ, name)
             chosen.__dict__.update(config_file=self.config_file, _file=self._file,
                                    projects=declared)
-            where = chosen.state
-            workspace = chosen.workspace or _url_workspace(where) or "default"
-            where = where.split("?", 1)[0] if "://" in where else str(Path(where).resolve())
-            if (where, workspace) in seen:
-                raise ConfigError(f"config file {self.config_file}: projects "
-                                  f"{seen[where, workspace]} and {name} share one state "
-                                  f"(workspace {workspace})",
-                                  "give each project its own workspace:")
-            seen[where, workspace] = name
+            places[name] = (chosen.state,
+                            chosen.workspace or _url_workspace(chosen.state) or "default")
+        return places
 
     @functools.cached_property
     def _from_file(self) -> dict[str, Any]:
@@ -191,6 +199,15 @@ class Settings:
     def _where(self) -> tuple[str, str | None]:
         state, workspace = _state(self.flags, self._environ, self._from_file,
                                   self.config_file)
+        given = self.flags.workspace or self._environ.get("PLANSYNC_WORKSPACE")
+        if self.project is not None and given:
+            own = self.project_workspaces()[self.project]
+            if given != own:  # another project's state, or one of nobody's
+                source = "--workspace" if self.flags.workspace else "PLANSYNC_WORKSPACE"
+                raise ConfigError(f"{source} says workspace {given}, but project "
+                                  f"{self.project}'s is {own}",
+                                  f"leave the workspace to the project (remove {source}), "
+                                  "or set workspace: in its settings")
         if not (self.flags.state or self._environ.get("PLANSYNC_STATE")
                 or "state" in self._from_file):
             # The default state is beside the settings file that was found above, not in
@@ -253,10 +270,10 @@ class Settings:
             if used != mine:
                 flag, variable = SETTINGS[name]
                 source = flag if getattr(self.flags, name) else variable
-                shown = used if name == "merchant_id" else safe_url(used)
+                show = (lambda v: v) if name == "merchant_id" else safe_url
                 raise ConfigError(
-                    f"{source} says {name} {shown}, but project {self.project} in "
-                    f"{self.config_file} says {safe_url(mine)}",
+                    f"{source} says {name} {show(used)}, but project {self.project} in "
+                    f"{self.config_file} says {show(mine)}",
                     f"leave {name} to the project (remove {source} for this run; in CI, "
                     "a repository variable reaches every project's job), or change the "
                     "project's")
@@ -372,6 +389,29 @@ def _state(flags: Flags, environ: Mapping[str, str], from_file: Mapping[str, Any
     if "://" not in value and path is not None:
         value = str(path.parent / value)
     return value, workspace
+
+
+def _one_place(state: str, workspace: str, path: Path | None) -> tuple[Any, ...]:
+    """Where a state and workspace are stored, one spelling for each place: a local
+    workspace's own file; a database or bucket by scheme, host, port and path (not the
+    user, who may differ for one database)."""
+    from urllib.parse import urlsplit
+
+    try:
+        if "://" not in state:
+            file = Path(state)
+            if workspace != "default":
+                file = file.parent / "workspaces" / workspace / file.name
+            return ("file", str(file.resolve()))
+        parts = urlsplit(state)
+        scheme = {"postgresql": "postgres"}.get(parts.scheme.lower(), parts.scheme.lower())
+        port = parts.port or {"postgres": 5432}.get(scheme)
+        return (scheme, (parts.hostname or "").lower(), port, parts.path.rstrip("/"),
+                workspace)
+    except ValueError:  # a NUL in a path, a port that is not a number
+        raise ConfigError(f"config file {path}: a project's state {quoted(state)} is not a "
+                          "path or URL", "use a path, postgres://user@host/db or "
+                          "s3://bucket/prefix") from None
 
 
 def _url_workspace(location: str) -> str | None:

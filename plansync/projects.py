@@ -22,6 +22,7 @@ from plansync.printable import quoted
 # A project's name is also its workspace's and its GitHub environment's, and a CI job's:
 # lower-case letters, digits, '-' and '_' fit all three.
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+WORKSPACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # workspaces.NAME
 # What a project may not set: where the settings file is, or the projects themselves.
 NOT_PER_PROJECT = {"projects"}
 
@@ -65,9 +66,14 @@ def parse(raw: Any, path: Path, known: Iterable[str]) -> dict[str, Project]:
         if isinstance(specs, str):
             specs = [specs]
         if not isinstance(specs, list) or not specs or \
-                not all(isinstance(s, str) and s for s in specs):
+                not all(isinstance(s, str) and s and "\0" not in s for s in specs):
             raise ConfigError(f"{where}: specs must list the project's spec files or "
                               "folders", f"for example specs: [specs/{name}]")
+        workspace = own.get("workspace")
+        if workspace is not None and not (isinstance(workspace, str)
+                                          and WORKSPACE_RE.fullmatch(workspace)):
+            raise ConfigError(f"{where}: workspace {quoted(str(workspace))} is not 1-64 "
+                              "letters, digits, '.', '_' or '-'")
         projects[name] = Project(name, tuple((base / s).resolve() for s in specs),
                                  {k: v for k, v in own.items() if k != "specs"})
     _no_shared_specs(projects, path)

@@ -327,7 +327,8 @@ def test_an_archive_cut_short_by_a_full_disk_is_cut_back(env: dict[str, str],
 
     applied(env)
     archive = tmp_path / "archive.jsonl"
-    archive.write_text('{"earlier": 1}\n')
+    earlier = '{"at": "2020-01-01T00:00:00Z", "plan": "1", "process_type": "U"}\n'
+    archive.write_text(earlier)
 
     def small() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -337,7 +338,7 @@ def test_an_archive_cut_short_by_a_full_disk_is_cut_back(env: dict[str, str],
                           str(archive)], env={**os.environ, **env}, preexec_fn=small,
                          capture_output=True, text=True, timeout=60)
     assert cut.returncode == 1 and "cannot be written" in cut.stderr
-    assert archive.read_text() == '{"earlier": 1}\n'  # no torn line left
+    assert archive.read_text() == earlier  # no torn line left
     moved = history(env, "--archive-before", "2099-01-01", str(archive))
     assert moved.returncode == 0, moved.stderr  # once there is room, it goes on
     assert len(archive.read_text().splitlines()) == 4
@@ -390,3 +391,21 @@ def test_a_plan_id_that_is_not_digits_is_a_usage_error(env: dict[str, str]) -> N
     for given in ("abc", "-1"):
         refused = history(env, "--", given)
         assert refused.returncode == 64 and "is not a plan id" in refused.stderr
+
+
+def test_an_archive_into_another_file_is_refused(env: dict[str, str], tmp_path: Path) -> None:
+    """Second attack: another workspace's state, plansync.yaml or the selection file took
+    the records (and broke)."""
+    applied(env)
+    state = Path(env["PLANSYNC_STATE"])
+    other = state.parent / "workspaces" / "th" / "state.json"
+    other.parent.mkdir(parents=True)
+    other.write_text("{\n}\n")
+    settings = tmp_path / "plansync.yaml"
+    settings.write_text("merchant_id: JT01\n")
+    for target, said in ((other, "one of the state's own files"),
+                         (settings, "is not an archive of plansync's")):
+        before = target.read_bytes()
+        refused = history(env, "--archive-before", "2099-01-01", str(target))
+        assert refused.returncode == 1 and said in refused.stderr, refused.stderr
+        assert target.read_bytes() == before

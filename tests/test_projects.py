@@ -198,6 +198,13 @@ def test_projects_lists_those_a_change_touches(repo: Path) -> None:
 
 @pytest.mark.parametrize("projects", [
     "  sg: {specs: [a]}\n  th: {specs: [b], workspace: sg}\n",
+    # A state file that is another project's workspace's.
+    "  sg: {specs: [a]}\n  th: {specs: [b], state: .plansync/workspaces/sg/state.json}\n",
+    # One database, spelled two ways (port, scheme, case, user).
+    "  sg: {specs: [a], state: 'postgres://u@db/p', workspace: w}\n"
+    "  th: {specs: [b], state: 'postgresql://v@DB:5432/p', workspace: w}\n",
+    "  sg: {specs: [a], state: 's3://bkt/state', workspace: w}\n"
+    "  th: {specs: [b], state: 's3://bkt/state/', workspace: w}\n",
     # The same file, spelled differently.
     "  sg: {specs: [a], state: s.json}\n  th: {specs: [b], state: a/../s.json}\n",
     "  sg: {specs: [a], state: ./s.json}\n  th: {specs: [b], state: s.json}\n",
@@ -388,3 +395,78 @@ def test_a_path_git_would_quote_still_touches_its_project(repo: Path) -> None:
     result = run_in({}, repo, "projects", "--changed", "changed", "--json")
     assert result.returncode == 0, result.stderr
     assert [p["name"] for p in json.loads(result.stdout)] == ["th"]
+
+
+
+# --- the second round of attacks (each failed before its fix) ---------------------------
+
+
+def test_a_state_variable_that_would_put_two_projects_in_one_state(tmp_path: Path) -> None:
+    from plansync import config
+
+    (tmp_path / "plansync.yaml").write_text(
+        "projects:\n  sg: {specs: [a], state: a.json, workspace: w}\n"
+        "  th: {specs: [b], state: b.json, workspace: w}\n")
+    assert list(config.load(config.Flags(), {}).projects) == ["sg", "th"]
+    with pytest.raises(ConfigError, match="share one state"):
+        config.load(config.Flags(), {"PLANSYNC_STATE": "/tmp/shared.json"}).projects  # noqa: B018
+
+
+def test_a_workspace_given_for_a_project_must_be_its_own(repo: Path, emulator) -> None:
+    assert run_in({}, repo, "apply", "--auto-approve").returncode == 0
+    for env, args in (({"PLANSYNC_WORKSPACE": "th"}, ["state", "rm", "156143"]),
+                      ({}, ["state", "list", "--workspace", "th"]),
+                      ({"PLANSYNC_WORKSPACE": "sg"}, ["workspace", "delete", "th", "--force"])):
+        project = "th" if args[0] == "workspace" else "sg"
+        refused = run_in(env, repo, *args, "--project", project)
+        assert refused.returncode == 1, (args, refused.stderr)
+        assert ("but project" in refused.stderr and "'s is " in refused.stderr) or \
+            "workspace th is project th's" in refused.stderr
+    listed = run_in({}, repo, "state", "list", "--project", "th")
+    assert "156143" in listed.stdout  # th's state is whole
+
+
+def test_the_merchant_contradiction_names_both_merchants(tmp_path: Path) -> None:
+    from plansync import config
+
+    (tmp_path / "plansync.yaml").write_text(
+        "endpoint: sandbox\nmerchant_key: k\ngateway_key: g\nprojects:\n"
+        "  sg: {specs: [a], merchant_id: SG01}\n")
+    with pytest.raises(ConfigError, match="says merchant_id TH01, but project sg in .* says "
+                                          "SG01\n"):
+        loaded = config.load(config.Flags(), {"PLANSYNC_MERCHANT_ID": "TH01"})
+        loaded.of_project("sg").gateway  # noqa: B018
+
+
+def test_an_import_into_another_projects_specs_is_refused(repo: Path) -> None:
+    result = run_in({}, repo, "import", "156142", "--project", "sg", "--out",
+                    "specs/th/imported.yaml")
+    assert result.returncode == 1
+    assert "is in project th's specs" in result.stderr
+    assert not (repo / "specs" / "th" / "imported.yaml").exists()
+
+
+@pytest.mark.parametrize("settings", [
+    'projects:\n  a: {specs: [s], state: "pg\\0x"}\n',
+    'projects:\n  a: {specs: ["s\\0t"]}\n',
+    "projects:\n  a: {specs: [s], workspace: '../x'}\n",
+])
+def test_a_projects_path_or_workspace_that_cannot_be_is_one_error(tmp_path: Path,
+                                                                  settings: str) -> None:
+    (tmp_path / "plansync.yaml").write_text(settings)
+    result = run_in({}, tmp_path, "projects")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: config file") and "crashed" not in result.stderr
+
+
+def test_plan_ids_that_are_not_digits_are_never_sent(repo: Path, emulator) -> None:
+    for given in ("+156142", " 156142", "\u0661\u0665\u0666", ""):
+        result = run_in({}, repo, "inquire", given, "--project", "sg")
+        assert result.returncode == 64, (given, result.stderr)
+    assert admin_log(emulator) == []
+
+
+def admin_log(emulator) -> list:
+    from tests.helpers import admin
+
+    return admin(emulator, "GET", "/_emulator/log")

@@ -64,7 +64,8 @@ def emulator_init(folder: Path, merchant: str, merchant_ids: list[str] | None,
         then = f"plansync inquire --config {folder / home.CLIENT_CONFIG} 156142"
     else:
         created = home.init_merchants(folder, merchant_ids, port)
-        then = f"plansync plan --config {folder / home.CLIENT_CONFIG}   (every project)"
+        # In the folder: its plansync.yaml is found there, and the state kept beside it.
+        then = f"cd {folder} && plansync plan   (every project)"
     for path in created:
         click.echo(f"created {path}")
     click.echo(f"\nNext: plansync emulator serve --dir {folder}\nthen:  {then}")

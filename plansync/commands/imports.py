@@ -55,6 +55,13 @@ def import_(plan_ids: Sequence[str], ids_from: Path | None, out: Path | None,
                             "choose another --out file, or remove this one first")
     # The specs to check: --specs; else a project's own; else those beside --out.
     project = settings.projects.get(settings.project or "")
+    others = [p.name for p in settings.projects.values()
+              if p is not project and out is not None and p.holds(out)]
+    if others:  # its plans would be another merchant's spec, planned with its key
+        raise PlansyncError(f"--out {out} is in project {others[0]}'s specs, and this "
+                            f"import is project {settings.project}'s",
+                            f"write it into project {settings.project}'s specs, or pass "
+                            f"--project {others[0]}")
     ids = _undeclared(ids, spec_paths or (project.specs if project else ()) or (
         [out.parent] if out is not None else []), given=bool(spec_paths) or bool(project))
     from plansync.engine import backends

@@ -11,12 +11,11 @@ from plansync.commands import options as shared
 from plansync.commands.settings import settings as settings_of
 from plansync.config import Settings
 from plansync.errors import GatewayError
-from plansync.formats import plan_id as canonical  # "0156143" is plan 156143
 
 
 @click.command()
 @click.argument("plan_ids", metavar="ID...", nargs=-1, required=True,
-                callback=lambda _ctx, _param, ids: tuple(canonical(i) for i in ids))
+                callback=shared.plan_ids)
 @views.formats("inquire", "Print a JSON list instead of a table.", markdown=False,
                no_color=False)
 @shared.fanning_out

@@ -57,6 +57,22 @@ def fanning_out(command: F) -> F:
     return command
 
 
+def plan_ids(_ctx: click.Context, param: click.Parameter, values: Any) -> Any:
+    """Plan ids as given on the command line: digits only (recurringUniqueID is a number:
+    no sign, space or other script's digits, which the gateway would be sent), without
+    leading zeros ("0156143" is plan 156143); one id or a tuple, as the parameter takes."""
+    from plansync.formats import plan_id
+    from plansync.printable import quoted
+
+    given = (values,) if isinstance(values, str) else tuple(values or ())
+    for value in given:
+        if not (value.isascii() and value.isdigit()):
+            raise click.BadParameter(f"{quoted(value)} is not a plan id (recurringUniqueID: "
+                                     "digits)", param=param)
+    ids = tuple(dict.fromkeys(plan_id(value) for value in given))
+    return ids[0] if isinstance(values, str) else None if values is None else ids
+
+
 def read_plan_file(path: Path) -> tuple[Any, str]:
     """A saved plan and its digest; a file that is no plan says how to make one."""
     from plansync.engine import planfile

@@ -66,8 +66,9 @@ def plan(paths: Sequence[Path], view: views.PlanView, out: Path | None,
         from plansync.engine import planfile
 
         planfile.save(made, out)
+        project = f" --project {settings.project}" if settings.project else ""
         click.echo(f"Saved the plan to {out}; apply exactly it with: "
-                   f"plansync apply --plan {out}", err=True)
+                   f"plansync apply --plan {out}{project}", err=True)
     view.plan(made, breaches)
     if made.summary["error"]:
         return 1

@@ -14,33 +14,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from plansync import views
+from plansync.commands.options import plan_ids as checked_ids
 from plansync.commands.settings import open_state
 from plansync.commands.settings import settings as settings_of
 from plansync.config import Settings
 from plansync.errors import PlansyncError
 from plansync.folders import read_regular
-from plansync.printable import quoted
 from plansync.redact import safe_url
 
 if TYPE_CHECKING:
     from plansync.engine.state import State
-
-def _one_id(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A plan id as the state keys it: "0156143" is plan 156143 (formats.plan_id)."""
-    from plansync.formats import plan_id
-
-    if value is not None and not (value.isascii() and value.isdigit()):
-        raise click.BadParameter(f"{quoted(value)} is not a plan id (recurringUniqueID: "
-                                 "digits)", param=param)
-    return None if value is None else plan_id(value)
-
-
-def _ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
-         ) -> tuple[str, ...]:
-    from plansync.formats import plan_id
-
-    return tuple(dict.fromkeys(plan_id(value) for value in values))
-
 
 @click.group()
 def state() -> None:
@@ -72,7 +55,7 @@ def state_list(settings: Settings) -> int:
 
 
 @state.command("show")
-@click.argument("plan_id", metavar="ID", callback=_one_id)
+@click.argument("plan_id", metavar="ID", callback=checked_ids)
 @settings_of(gateway=False)
 def state_show(plan_id: str, settings: Settings) -> int:
     """Everything the state holds about one plan, as JSON."""
@@ -86,7 +69,7 @@ def state_show(plan_id: str, settings: Settings) -> int:
 
 
 @state.command("history")
-@click.argument("plan_id", metavar="[ID]", required=False, callback=_one_id)
+@click.argument("plan_id", metavar="[ID]", required=False, callback=checked_ids)
 @click.option("--since", metavar="DATE", help="Only writes sent on or after DATE "
               "(YYYY-MM-DD, UTC).")
 @click.option("--until", metavar="DATE", help="Only writes sent on or before DATE "
@@ -173,19 +156,22 @@ def _stored(store: Any) -> State:
 
 
 def _not_the_states_own(file: Path, store: Any) -> None:
-    """The archive is not one of the state's own files (the state, its backup, journal,
-    lock or fence, by name or by a hard link): the state's next save would overwrite it,
+    """The archive is none of the local backend's files (any workspace's state, backup,
+    journal, lock, fence or mark, by name or by a hard link): a save would overwrite it,
     or the records would corrupt it."""
-    own = getattr(store, "path", None)  # a local backend's state file
-    if not isinstance(own, Path):
+    base = getattr(store, "base", None)  # a local backend's default state file
+    if not isinstance(base, Path):
         return
+    folder = base.parent.resolve()
     target = file.parent.resolve() / file.name
-    siblings = [p for p in own.parent.iterdir() if p.name.startswith(own.name)] \
-        if own.parent.is_dir() else []
-    same = target.parent == own.parent.resolve() and target.name.startswith(own.name)
-    if same or any(file.exists() and os.path.samefile(file, p) for p in siblings):
-        raise PlansyncError(f"archive {file} is one of the state's own files ({own} and "
-                            "its companions): the state's next save would overwrite it",
+    workspaces = folder / "workspaces"
+    owned = (target.parent == folder and target.name.startswith(base.name)) or \
+        workspaces in target.parents
+    kept = [p for p in folder.glob(base.name + "*") if p.is_file()]
+    kept += [p for p in workspaces.rglob("*") if p.is_file()] if workspaces.is_dir() else []
+    if owned or (file.is_file() and any(os.path.samefile(file, p) for p in kept)):
+        raise PlansyncError(f"archive {file} is one of the state's own files (beside "
+                            f"{base}, or in {workspaces}): a save would overwrite it",
                             "archive to a file of its own, outside the state's files")
 
 
@@ -257,7 +243,7 @@ def state_push(file: Path, force: bool, settings: Settings) -> int:
 
 
 @state.command("rm")
-@click.argument("plan_ids", metavar="ID...", nargs=-1, required=True, callback=_ids)
+@click.argument("plan_ids", metavar="ID...", nargs=-1, required=True, callback=checked_ids)
 @settings_of(gateway=False)
 def state_rm(plan_ids: tuple[str, ...], settings: Settings) -> int:
     """Forget plans: what plansync applied to them, saw of them, and that it cancelled

@@ -106,6 +106,13 @@ def workspace_delete(name: str, force: bool, settings: Settings) -> int:
     if name == DEFAULT_WORKSPACE:
         raise PlansyncError("the default workspace cannot be deleted",
                             "plansync state rm ID forgets its plans one by one")
+    # As the file says: a --workspace or variable would make every project seem its owner.
+    owner = next((project for project, theirs in settings.project_workspaces().items()
+                  if theirs == name), None)
+    if owner is not None:
+        raise PlansyncError(f"workspace {name} is project {owner}'s: it holds that "
+                            "project's state", f"remove project {owner} from plansync.yaml "
+                            "first, if it is done with")
     if name == current_workspace(settings):
         raise PlansyncError(f"workspace {name} is the current workspace",
                             "select another first: plansync workspace select default")
@@ -113,12 +120,6 @@ def workspace_delete(name: str, force: bool, settings: Settings) -> int:
         raise PlansyncError(f"workspace {name} is the one this folder selected (a setting "
                             "overrides the selection now, not for ever)",
                             "select another first: plansync workspace select default")
-    owner = next((project for project in settings.projects
-                  if settings.of_project(project).workspace == name), None)
-    if owner is not None:
-        raise PlansyncError(f"workspace {name} is project {owner}'s: it holds that "
-                            "project's state", f"remove project {owner} from plansync.yaml "
-                            "first, if it is done with")
     store = _open(settings, name)
     with contextlib.closing(store):
         if name not in store.workspaces():

@@ -85,6 +85,9 @@ def append_archive(path: Path, records: Sequence[Audit]) -> None:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             raise PlansyncError(f"archive {path} does not end with a whole line", hint)
+        if size and not _an_archive(os.pread(fd, 1 << 16, 0).split(b"\n", 1)[0]):
+            raise PlansyncError(f"archive {path} is not an archive of plansync's (its first "
+                                "line is not an audit record); nothing was moved", hint)
         view = memoryview(lines)
         try:
             while view:
@@ -109,3 +112,12 @@ def append_archive(path: Path, records: Sequence[Audit]) -> None:
         finally:
             os.close(folder)
 
+
+def _an_archive(first_line: bytes) -> bool:
+    """Whether a file's first line is an audit record: an archive plansync wrote, not
+    some other file (settings, another state) that records would be appended to."""
+    try:
+        record = json.loads(first_line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and {"at", "plan", "process_type"} <= set(record)
