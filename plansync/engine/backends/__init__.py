@@ -70,10 +70,11 @@ def open_backend(location: str, workspace: str | None,
     from plansync.engine.backends.local import LocalBackend
 
     path = Path(location)
-    # (A folder by its name, or one that is there: in a workspace, DIR would otherwise
-    # become workspaces/NAME/DIR, a state file beside the folder's parent.)
+    # (A folder by its name; in a workspace also one that is there: DIR would become
+    # workspaces/NAME/DIR, a state file beside the folder's parent. In the default
+    # workspace the state file's own checks name it.)
     if not path.name or location.endswith(("/", "/.", "/..")) or path.name in (".", "..") \
-            or path.is_dir():
+            or (name != DEFAULT_WORKSPACE and path.is_dir()):
         raise ConfigError(f"state {quoted(location)} names a folder, not a file",
                           "name the state file: a path such as .plansync/state.json")
     return LocalBackend(path, name)
