@@ -1,5 +1,3 @@
-import sys
+from plansync.cli import run
 
-from plansync.cli import main
-
-sys.exit(main())
+run()

@@ -124,5 +124,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
+# A run stopped by SIGINT or SIGTERM has unwound when ``main`` returns: its lock released,
+# its state saved, its requests cut off. Python would still join every worker thread
+# before the process ends, and a worker stuck where no cut reaches it would hold the exit
+# (seen once, under a loaded test run): the process ends this much later anyway, within
+# the 5 s a signal promises.
+STUCK_GRACE = 2.0
+
+
+def run() -> None:
+    """The program (``plansync``, ``python -m plansync``): ``main``, then its exit."""
+    try:
+        code = main()
+    except SystemExit as stop:  # SIGTERM unwinds as SystemExit(143)
+        code = stop.code if isinstance(stop.code, int) else 1
+    if code in (130, 143):
+        import threading
+
+        timer = threading.Timer(STUCK_GRACE, _end, (code,))
+        timer.daemon = True  # not itself joined at exit
+        timer.start()
+    sys.exit(code)
+
+
+def _end(code: int) -> None:
+    import contextlib
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -7,6 +7,7 @@ import pytest
 
 from plansync.gitops.records import Artifact, Pull, Run, Workflow
 from plansync.gitops.review import (
+    NotPlanned,
     NotReviewed,
     check_unchanged,
     choose_artifact,
@@ -195,8 +196,11 @@ def test_a_projects_artifact_is_named_for_the_project_and_the_head() -> None:
               an_artifact(name="plansync-plan-sg-head6"), sg]  # sg's of another head
     assert choose_artifact(listed, run, "head7", 1000, "sg") == sg
     assert choose_artifact(listed, run, "head7", 1000).name == "plansync-plan-head7"
+    with pytest.raises(NotPlanned, match="run 101 did not plan project my"):
+        choose_artifact(listed, run, "head7", 1000, "my")  # no job of its own at all
+    failed = [*listed, an_artifact(name="plansync-comment-my")]  # its job ran, its plan failed
     with pytest.raises(NotReviewed, match="saved no artifacts named plansync-plan-my-head7"):
-        choose_artifact(listed, run, "head7", 1000, "my")
+        choose_artifact(failed, run, "head7", 1000, "my")
 
 
 def test_the_zip_holds_exactly_one_plan_json_within_the_limit() -> None:
