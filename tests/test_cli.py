@@ -166,3 +166,22 @@ def test_usage_errors_exit_64_never_2(args: list[str]) -> None:
     result = run(*args)
     assert result.returncode == 64, result.stderr
     assert "Usage:" in result.stderr or "Error:" in result.stderr
+
+
+def test_a_stopped_run_ends_even_with_a_worker_stuck() -> None:
+    """A run stopped by a signal returns 130 or 143 once unwound; a worker thread left
+    blocked (here: a plain sleep, which no cut reaches) must not hold the process for
+    Python's join of threads at exit (a plan once hung past 30 s so, in a loaded CI)."""
+    import subprocess
+    import sys
+    import time
+
+    script = ("import threading, time\n"
+              "threading.Thread(target=time.sleep, args=(60,)).start()\n"
+              "import plansync.cli as cli\n"
+              "cli.main = lambda argv=None: 130\n"
+              "cli.run()\n")
+    started = time.monotonic()
+    ended = subprocess.run([sys.executable, "-c", script], timeout=30)
+    assert ended.returncode == 130
+    assert time.monotonic() - started < 20  # the worker alone would hold it 60 s
