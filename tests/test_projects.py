@@ -470,3 +470,17 @@ def admin_log(emulator) -> list:
     from tests.helpers import admin
 
     return admin(emulator, "GET", "/_emulator/log")
+
+
+def test_a_saved_plan_with_another_projects_paths_is_refused(repo: Path, emulator) -> None:
+    """The PATHs given with --plan are checked like any: sg's, with --project th, would
+    have matched sg's plan and applied it in th's state."""
+    assert run_in({}, repo, "plan", "--project", "sg", "--out", "sg.json").returncode == 0
+    applied = run_in({}, repo, "apply", "--plan", "sg.json", "--project", "th", "specs/sg",
+                     "--auto-approve")
+    assert applied.returncode == 64
+    assert "specs/sg is project sg's: pass --project sg" in applied.stderr
+    assert sent_writes(emulator) == {}
+    by_path = run_in({}, repo, "apply", "--plan", "sg.json", "specs/sg", "--auto-approve")
+    assert by_path.returncode == 0, by_path.stderr  # the PATHs' project: sg's own plan
+    assert sent_writes(emulator) == {("156142", "U"): 1}

@@ -81,8 +81,7 @@ def run_each(command: Callable[..., int], settings: config.Settings, named: Sequ
                 "README, Several merchant accounts)")
         return command(*args, settings=settings, **kwargs)
     try:
-        chosen = projects.choose(settings.projects, named, () if saved else paths,
-                                 Path.cwd())
+        chosen = projects.choose(settings.projects, named, paths, Path.cwd())
     except projects.Selection as exc:
         raise click.UsageError(str(exc)) from None
     view: Any = kwargs["view"]
@@ -94,10 +93,9 @@ def run_each(command: Callable[..., int], settings: config.Settings, named: Sequ
                    err=True)
     codes: list[int] = []
     for index, (project, specs) in enumerate(chosen):
-        # A saved plan is checked against this project's specs: one made from another
-        # project's is refused, as made from another spec.
-        call = dict(kwargs, settings=settings.of_project(project.name),
-                    paths=tuple(paths) or specs if saved else specs)
+        # A saved plan too is checked against this project's specs (or its PATHs): one
+        # made from another project's is refused, as made from another spec.
+        call = dict(kwargs, settings=settings.of_project(project.name), paths=specs)
         if "paths" not in kwargs:
             del call["paths"]
         if len(chosen) == 1:
