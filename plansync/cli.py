@@ -91,11 +91,18 @@ USAGE_EXIT_CODE = 64  # EX_USAGE: 2 means only "changes present" or "drift found
 
 
 def _terminated(_signum: int, _frame: object) -> None:
+    _end_later(143)
     raise SystemExit(143)  # unwinds like Ctrl-C does: locks released, files closed
+
+
+def _interrupted(_signum: int, _frame: object) -> None:
+    _end_later(130)
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGINT, _interrupted)
     try:
         result = cli.main(args=argv, prog_name="plansync", standalone_mode=False)
     except click.exceptions.Abort:
@@ -124,27 +131,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
-# A run stopped by SIGINT or SIGTERM has unwound when ``main`` returns: its lock released,
-# its state saved, its requests cut off. Python would still join every worker thread
-# before the process ends, and a worker stuck where no cut reaches it would hold the exit
-# (seen once, under a loaded test run): the process ends this much later anyway, within
-# the 5 s a signal promises.
-STUCK_GRACE = 2.0
+# A run stopped by SIGINT or SIGTERM unwinds (its lock released, its requests cut off),
+# then Python joins every worker thread before the process ends. A thread stuck where no
+# cut reaches it, or an unwinding that waits on one, would hold the process (a plan so
+# stopped outlived 30 s in loaded CI runs): it ends this long after the signal anyway,
+# within the 5 s a signal promises. (apply's writes have their own stop, which saves the
+# state first: it replaces these handlers while it writes.)
+STUCK_GRACE = 4.0
+
+
+def _end_later(code: int) -> None:
+    import threading
+
+    timer = threading.Timer(STUCK_GRACE, _end, (code,))
+    timer.daemon = True  # not itself joined at exit
+    timer.start()
 
 
 def run() -> None:
-    """The program (``plansync``, ``python -m plansync``): ``main``, then its exit."""
-    try:
-        code = main()
-    except SystemExit as stop:  # SIGTERM unwinds as SystemExit(143)
-        code = stop.code if isinstance(stop.code, int) else 1
-    if code in (130, 143):
-        import threading
-
-        timer = threading.Timer(STUCK_GRACE, _end, (code,))
-        timer.daemon = True  # not itself joined at exit
-        timer.start()
-    sys.exit(code)
+    """The program (``plansync``, ``python -m plansync``)."""
+    sys.exit(main())
 
 
 def _end(code: int) -> None:
